@@ -1,0 +1,33 @@
+# ampd_unit_test(NAME SOURCES src... LIBS lib...)
+#   A cmocka test executable tests/unit/test_NAME, registered with ctest as unit/NAME.
+function(ampd_unit_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(test_${name} ${T_SOURCES})
+  target_link_libraries(test_${name} PRIVATE ${T_LIBS} PkgConfig::CMOCKA)
+  add_test(NAME unit/${name} COMMAND test_${name})
+  set_tests_properties(unit/${name} PROPERTIES LABELS "unit;${T_LABELS}" TIMEOUT 120)
+endfunction()
+
+# ampd_fuzz_target(NAME SOURCES src... LIBS lib... CORPUS dir)
+#   A libFuzzer harness fuzz_NAME (only with AMPD_FUZZ), run for a bounded time by ctest
+#   as fuzz/NAME. Without AMPD_FUZZ the harness is still compiled, with a main() that
+#   replays the seed corpus, so every build checks it (tests/fuzz/replay.c).
+function(ampd_fuzz_target name)
+  cmake_parse_arguments(F "" "CORPUS;SECONDS" "SOURCES;LIBS" ${ARGN})
+  if(NOT F_SECONDS)
+    set(F_SECONDS 30)
+  endif()
+  add_executable(fuzz_${name} ${F_SOURCES})
+  target_link_libraries(fuzz_${name} PRIVATE ${F_LIBS})
+  if(AMPD_FUZZ)
+    target_link_options(fuzz_${name} PRIVATE -fsanitize=fuzzer)
+    add_test(NAME fuzz/${name}
+             COMMAND ${CMAKE_COMMAND} -E env
+                     ${CMAKE_SOURCE_DIR}/tests/fuzz/run.sh $<TARGET_FILE:fuzz_${name}> ${F_CORPUS} ${F_SECONDS})
+    set_tests_properties(fuzz/${name} PROPERTIES LABELS "fuzz" TIMEOUT 600)
+  else()
+    target_sources(fuzz_${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/fuzz/replay.c)
+    add_test(NAME fuzz-replay/${name} COMMAND fuzz_${name} ${F_CORPUS})
+    set_tests_properties(fuzz-replay/${name} PROPERTIES LABELS "unit;fuzz-replay" TIMEOUT 120)
+  endif()
+endfunction()

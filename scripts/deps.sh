@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The one list of Debian 12 packages that ampd's build, tests and demo need.
+# Run as root on a fresh Debian 12 machine; does nothing when all are installed.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake pkg-config clang clang-format libclang-rt-14-dev git
+  # libraries
+  libcurl4-openssl-dev libmbedtls-dev libxml2-dev libcjson-dev libopus-dev libflac-dev
+  libasound2-dev libebur128-dev libcmocka-dev
+  # tests: the mock service, its test CA, independent checkers, ALSA tools
+  python3 openssl libxml2-utils ffmpeg alsa-utils
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: missing packages: ${missing[*]}; run as root to install them" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Every test of ampd: installs what it needs, checks formatting and banned functions,
+# builds and runs ctest in the ASan+UBSan build, the threaded tests under TSan, a clang
+# build, and a bounded libFuzzer run of every harness.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+bash scripts/deps.sh
+bash scripts/checksrc.sh
+
+run() { echo "== $*"; "$@"; }
+
+run cmake --preset asan >/dev/null
+run cmake --build --preset asan -j"$jobs"
+run ctest --preset asan -j"$jobs"
+
+run cmake --preset tsan >/dev/null
+run cmake --build --preset tsan -j"$jobs"
+run ctest --preset tsan -j"$jobs"
+
+run cmake --preset fuzz >/dev/null
+run cmake --build --preset fuzz -j"$jobs"
+run ctest --preset fuzz -j"$jobs"

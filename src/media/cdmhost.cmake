@@ -1,0 +1,1 @@
+# media/cdmhost: filled in by the cdmhost module.

@@ -1,0 +1,1 @@
+# media/decoder: filled in by the decoder module.

@@ -1,0 +1,1 @@
+# media/mp4: filled in by the mp4 module.

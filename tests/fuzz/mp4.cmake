@@ -1,0 +1,1 @@
+# fuzz harness for mp4
