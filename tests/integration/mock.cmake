@@ -1,0 +1,1 @@
+# integration tests: mock service self-tests
