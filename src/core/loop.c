@@ -17,11 +17,10 @@
 
 /* Events taken from epoll per pass; more stay ready (level-triggered) for the next pass. */
 #define LOOP_EVENTS_MAX 64
-/* Timer sources per loop. The heap reserves a slot when a timer is created, so re-arming
- * never allocates and never fails. */
-#define LOOP_TIMER_MAX 8192
 /* signalfd records read per pass; more stay readable for the next pass. */
 #define LOOP_SIGINFO_MAX 8
+/* First heap allocation; it doubles up to LOOP_TIMER_MAX (loop.h), one slot per timer
+ * source, reserved at creation so that re-arming never allocates. */
 #define LOOP_HEAP_MIN 16
 
 enum source_type {

@@ -31,23 +31,35 @@ typedef void (*loop_post_fn)(void *userdata);
 #define LOOP_POST_MAX 1024
 
 int loop_new(struct loop **ret);
-/* Frees every remaining source (without calling it) and the loop. Accepts NULL. */
+/* Frees every remaining source (without calling it), drops posts still waiting (without
+ * running them), and frees the loop. Not from inside a callback. Accepts NULL.
+ * Callers of loop_post() on other threads must be stopped first. */
 void loop_free(struct loop *l);
 
-/* Watch fd for EPOLLIN/EPOLLOUT (level-triggered). The loop does not own fd. */
+/* Watch fd for EPOLLIN/EPOLLOUT (level-triggered). The loop does not own fd: free the
+ * source BEFORE closing fd (epoll keys on the open file, not the number). 0, -EINVAL,
+ * -ENOMEM, or the -errno of epoll_ctl (-EEXIST when fd is already watched). */
 int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn cb, void *userdata,
                 struct loop_source **ret);
 int loop_io_set_events(struct loop_source *s, uint32_t events);
 
 /* A one-shot timer at an absolute deadline; re-arm it with loop_timer_set(). A timer
- * whose callback ran stays allocated (disarmed) until freed. */
+ * whose callback ran stays allocated (disarmed) until freed. Timers with equal deadlines
+ * run in the order they were (re-)armed. A deadline in the past runs in the next pass; a
+ * timer re-armed from a callback never runs twice in one pass. loop_add_timer() fails
+ * with -AMP_ETOOBIG past LOOP_TIMER_MAX timers; loop_timer_set() cannot fail on a valid
+ * timer (its heap slot is reserved at creation). */
+#define LOOP_TIMER_MAX 8192
 int loop_add_timer(struct loop *l, uint64_t deadline_usec, loop_timer_fn cb, void *userdata,
                    struct loop_source **ret);
 int loop_timer_set(struct loop_source *s, uint64_t deadline_usec);
 void loop_timer_disarm(struct loop_source *s);
 
 /* Deliver signo through signalfd; the signal is blocked for the calling thread (call
- * before starting other threads so they inherit the mask). */
+ * before starting other threads so they inherit the mask). One source per signal
+ * (-EBUSY for a second); -EINVAL for SIGKILL, SIGSTOP or an invalid number. The signal
+ * stays blocked after the source is freed, so one arriving later stays pending instead
+ * of taking its default action. */
 int loop_add_signal(struct loop *l, int signo, loop_signal_fn cb, void *userdata,
                     struct loop_source **ret);
 

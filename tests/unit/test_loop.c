@@ -203,6 +203,28 @@ static void test_timer_errors(void **state) {
   loop_source_free(NULL);
 }
 
+static void never(struct loop_source *s, uint64_t now, void *userdata) {
+  fail_msg("timer ran");
+}
+
+static void test_timer_max(void **state) {
+  struct loop *l = *state;
+  static struct loop_source *t[LOOP_TIMER_MAX];
+  uint64_t far = loop_clock_usec() + 3600u * 1000000u;
+  for (int i = 0; i < LOOP_TIMER_MAX; i++)
+    assert_int_equal(loop_add_timer(l, far + (uint64_t)(i % 7), never, NULL, &t[i]), 0);
+  struct loop_source *extra = NULL;
+  assert_int_equal(loop_add_timer(l, far, never, NULL, &extra), -AMP_ETOOBIG);
+  assert_null(extra);
+  /* Re-arming at the bound needs no allocation. */
+  for (int i = 0; i < LOOP_TIMER_MAX; i += 3)
+    assert_int_equal(loop_timer_set(t[i], far + 1), 0);
+  loop_source_free(t[5]);
+  assert_int_equal(loop_add_timer(l, far, never, NULL, &t[5]), 0);
+  assert_int_equal(loop_run_once(l, 0), 0);
+  /* The rest are left to loop_free in teardown. */
+}
+
 /* ---- io ---- */
 
 struct io {
@@ -558,6 +580,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_timer_past_deadline_rearm, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timer_free_in_batch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timer_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_timer_max, setup, teardown),
       cmocka_unit_test_setup_teardown(test_io_pipe, setup, teardown),
       cmocka_unit_test_setup_teardown(test_io_free_in_batch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_signals, setup, teardown),
