@@ -117,8 +117,9 @@ enum ampd_cdm_key_status {
 #define AMPD_CDM_FOURCC(a, b, c, d)                                                                \
   (((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) | (uint32_t)(d))
 #define AMPD_CDM_SCHEME_CENC AMPD_CDM_FOURCC('c', 'e', 'n', 'c') /* AES-128-CTR */
-#define AMPD_CDM_SCHEME_CBCS AMPD_CDM_FOURCC('c', 'b', 'c', 's') /* reserved: AES-128-CBC pattern  \
-                                                                  */
+#define AMPD_CDM_SCHEME_CBCS                                                                       \
+  AMPD_CDM_FOURCC('c', 'b', 'c', 's') /* reserved: AES-128-CBC pattern                             \
+                                       */
 
 /* Unsolicited messages a CDM may send through ampd_cdm_host.session_message. */
 enum ampd_cdm_message_type {
