@@ -58,7 +58,7 @@ static int b64_value(char c) {
 int b64_decode(const char *in, size_t n, uint8_t *out, size_t out_max, size_t *ret_len) {
   uint32_t acc = 0;
   int bits = 0;
-  size_t o = 0, pad = 0;
+  size_t o = 0, pad = 0, nd = 0; /* nd: alphabet characters seen */
   for (size_t i = 0; i < n; i++) {
     char c = in[i];
     if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
@@ -70,6 +70,7 @@ int b64_decode(const char *in, size_t n, uint8_t *out, size_t out_max, size_t *r
     int v = b64_value(c);
     if (v < 0 || pad)
       return -EINVAL; /* bad character, or data after padding */
+    nd++;
     acc = (acc << 6) | (uint32_t)v;
     bits += 6;
     if (bits >= 8) {
@@ -80,7 +81,11 @@ int b64_decode(const char *in, size_t n, uint8_t *out, size_t out_max, size_t *r
     }
   }
   /* 6 leftover bits can never be a valid tail; neither can leftover bits that are set. */
-  if (bits >= 6 || (acc & ((1u << bits) - 1)) || pad > 2)
+  if (bits >= 6 || (acc & ((1u << bits) - 1)))
+    return -EINVAL;
+  /* Padding is optional, but when present it must complete the last quantum exactly
+   * ("Zg==", not "Zg=" or "Zm9v="). */
+  if (pad && (pad > 2 || (nd + pad) % 4 != 0))
     return -EINVAL;
   *ret_len = o;
   return 0;

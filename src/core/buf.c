@@ -28,13 +28,16 @@ void buf_reset(struct buf *b) {
 int buf_reserve(struct buf *b, size_t n) {
   if (n > b->max || b->len > b->max - n)
     return -AMP_ETOOBIG;
+  /* No room for the NUL (only reachable with max == SIZE_MAX). */
+  if (b->len + n == SIZE_MAX)
+    return -ENOMEM;
   size_t need = b->len + n + 1; /* + NUL */
   if (need <= b->cap)
     return 0;
   size_t cap = b->cap ? b->cap : 64;
   while (cap < need)
     cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-  if (cap > b->max + 1)
+  if (cap - 1 > b->max)
     cap = b->max + 1;
   uint8_t *p = realloc(b->data, cap);
   if (!p)

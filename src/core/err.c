@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "core/err.h"
 
+#include <limits.h>
 #include <string.h>
 
 static const char *const amp_err_names[] = {
@@ -29,6 +30,8 @@ static const char *const amp_err_names[] = {
 const char *amp_strerror(int err) {
   if (err == 0)
     return "success";
+  if (err == INT_MIN)
+    return "unknown error"; /* -INT_MIN would overflow */
   if (err < 0)
     err = -err;
   if (err > AMP_ERR_BASE && err < AMP_ERR_END)

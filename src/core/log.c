@@ -142,16 +142,18 @@ void log_emit_(struct log_topic *t, int level, const char *fmt, ...) {
   int journal = log_journal, fd = log_fd;
   pthread_mutex_unlock(&log_lock);
 
+  int p;
   if (journal) {
-    n = (size_t)snprintf(line, sizeof(line), "<%d>%s: ", level, t->name);
+    p = snprintf(line, sizeof(line), "<%d>%s: ", level, t->name);
   } else {
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    n = (size_t)snprintf(line, sizeof(line), "%02d:%02d:%02d.%03ld %-7s %s: ", tm.tm_hour,
-                         tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level_tag(level), t->name);
+    p = snprintf(line, sizeof(line), "%02d:%02d:%02d.%03ld %-7s %s: ", tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, ts.tv_nsec / 1000000, level_tag(level), t->name);
   }
+  n = p > 0 ? (size_t)p : 0; /* a negative return would leave line unset: emit no prefix */
   if (n < sizeof(line)) {
     va_list ap;
     va_start(ap, fmt);
