@@ -367,11 +367,14 @@ int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn cb, void *us
   s->io.cb = cb;
   s->io.fd = fd;
   s->io.events = events;
+  /* Added even with no events, so that a bad fd fails here rather than later. */
   int r = epoll_add(l, fd, events, s);
   if (r < 0) {
     free(s);
     return r;
   }
+  if (!events)
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
   source_link(l, s);
   if (ret)
     *ret = s;
@@ -381,8 +384,13 @@ int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn cb, void *us
 int loop_io_set_events(struct loop_source *s, uint32_t events) {
   if (!s || s->type != SOURCE_IO || s->dead)
     return -EINVAL;
+  if (events == s->io.events)
+    return 0;
+  /* A source with no events is not in epoll at all: epoll reports EPOLLHUP and EPOLLERR
+   * whatever the mask, and level-triggered that would call a paused source forever. */
+  int op = !s->io.events ? EPOLL_CTL_ADD : !events ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
   struct epoll_event ev = {.events = events, .data.ptr = s};
-  if (epoll_ctl(s->loop->epfd, EPOLL_CTL_MOD, s->io.fd, &ev) < 0)
+  if (epoll_ctl(s->loop->epfd, op, s->io.fd, &ev) < 0)
     return -errno;
   s->io.events = events;
   return 0;
@@ -504,7 +512,8 @@ void loop_source_free(struct loop_source *s) {
   switch (s->type) {
   case SOURCE_IO:
     /* At once: the fd may be closed and reused right after this returns. */
-    epoll_ctl(l->epfd, EPOLL_CTL_DEL, s->io.fd, NULL);
+    if (s->io.events)
+      epoll_ctl(l->epfd, EPOLL_CTL_DEL, s->io.fd, NULL);
     break;
   case SOURCE_TIMER:
     loop_timer_disarm(s);

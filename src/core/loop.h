@@ -41,6 +41,8 @@ void loop_free(struct loop *l);
  * -ENOMEM, or the -errno of epoll_ctl (-EEXIST when fd is already watched). */
 int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn cb, void *userdata,
                 struct loop_source **ret);
+/* events 0 pauses the source: it is then not called at all, not even for EPOLLHUP or
+ * EPOLLERR (which epoll reports whatever the mask). */
 int loop_io_set_events(struct loop_source *s, uint32_t events);
 
 /* A one-shot timer at an absolute deadline; re-arm it with loop_timer_set(). A timer

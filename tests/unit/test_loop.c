@@ -286,6 +286,11 @@ static void test_io_pipe(void **state) {
   assert_int_equal(pipe2(io.fd[0], O_CLOEXEC | O_NONBLOCK), 0);
   assert_int_equal(loop_add_io(io.l, io.fd[0][0], EPOLLIN, on_io, &io, &io.src[0]), 0);
   assert_int_equal(loop_add_io(io.l, io.fd[0][1], 0, on_io, &io, &io.src[1]), 0);
+  /* Adding the same fd twice is refused by epoll. */
+  struct loop_source *dup = NULL;
+  assert_int_equal(loop_add_io(io.l, io.fd[0][0], EPOLLIN, on_io, &io, &dup), -EEXIST);
+  assert_null(dup);
+  assert_int_equal(loop_add_io(io.l, -1, EPOLLIN, on_io, &io, &dup), -EINVAL);
   /* Nothing to read, write side not watched: nothing runs. */
   assert_int_equal(loop_run_once(io.l, 0), 0);
   assert_int_equal(io.calls[0] + io.calls[1], 0);
@@ -308,23 +313,48 @@ static void test_io_pipe(void **state) {
   assert_int_equal(loop_io_set_events(io.src[1], 0), 0);
   assert_int_equal(loop_run_once(io.l, 0), 0);
 
-  /* Adding the same fd twice is refused by epoll. */
-  struct loop_source *dup = NULL;
-  assert_int_equal(loop_add_io(io.l, io.fd[0][0], EPOLLIN, on_io, &io, &dup), -EEXIST);
-  assert_null(dup);
-  assert_int_equal(loop_add_io(io.l, -1, EPOLLIN, on_io, &io, &dup), -EINVAL);
-
-  /* Closing the writer: the reader sees EPOLLHUP. */
+  /* Closing the writer: the reader sees EPOLLHUP, but only while it is not paused. */
   char c;
   assert_int_equal(read(io.fd[0][0], &c, 1), 1);
   loop_source_free(io.src[1]);
   io.src[1] = NULL;
   close(io.fd[0][1]);
   io.fd[0][1] = -1;
+  assert_int_equal(loop_run_once(io.l, 0), 0);
+  assert_int_equal(io.calls[0], 2);
   assert_int_equal(loop_io_set_events(io.src[0], EPOLLIN), 0);
   assert_int_equal(loop_run_once(io.l, -1), 1);
   assert_true(io.events[0] & EPOLLHUP);
   io_close(&io);
+}
+
+static void test_io_paused(void **state) {
+  struct io io = {.l = *state};
+  memset(io.fd, -1, sizeof(io.fd));
+  assert_int_equal(pipe2(io.fd[0], O_CLOEXEC | O_NONBLOCK), 0);
+  assert_int_equal(loop_add_io(io.l, io.fd[0][1], EPOLLOUT, on_io, &io, &io.src[0]), 0);
+  assert_int_equal(loop_run_once(io.l, -1), 1);
+  assert_int_equal(io.events[0], EPOLLOUT);
+  /* Paused, the write side is not reported even once the reader is gone (EPOLLERR). */
+  assert_int_equal(loop_io_set_events(io.src[0], 0), 0);
+  assert_int_equal(loop_io_set_events(io.src[0], 0), 0);
+  close(io.fd[0][0]);
+  io.fd[0][0] = -1;
+  assert_int_equal(loop_run_once(io.l, 0), 0);
+  assert_int_equal(io.calls[0], 1);
+  assert_int_equal(loop_io_set_events(io.src[0], EPOLLOUT), 0);
+  assert_int_equal(loop_run_once(io.l, -1), 1);
+  assert_true(io.events[0] & EPOLLERR);
+  io_close(&io);
+
+  /* A bad fd fails at once, even when added paused. */
+  int fd[2];
+  struct loop_source *s = NULL;
+  assert_int_equal(pipe2(fd, O_CLOEXEC), 0);
+  close(fd[0]);
+  close(fd[1]);
+  assert_int_equal(loop_add_io(io.l, fd[0], 0, on_io, &io, &s), -EBADF);
+  assert_null(s);
 }
 
 static void test_io_free_in_batch(void **state) {
@@ -582,6 +612,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_timer_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timer_max, setup, teardown),
       cmocka_unit_test_setup_teardown(test_io_pipe, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_io_paused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_io_free_in_batch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_signals, setup, teardown),
       cmocka_unit_test_setup_teardown(test_posts_threads, setup, teardown),
