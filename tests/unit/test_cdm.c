@@ -420,45 +420,43 @@ static void test_license_malformed(void **state) {
   struct fixture *f = *state;
   assert_int_equal(request_kids(f, &kid_a, 1), 0);
   /* kid_a = ASNFZ4mrze8BI0VniavN7w, key_a = K34VFiiu0qar9xWICc9PPA (base64url). */
-  static const char
-      *bad[] =
-          {
-              "{\"keys\":[{\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":\"K34VFiiu0qar9xWICc9PPA\"}]}",
-              "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
-              "\"K34VFiiu0qar9xWICc9PPA\"}]}",
-              "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
-              "\"K34VFiiu0qar9xWICc9P*A\"}]}",
-              "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
-              "\"K34VFiiu0qar9xWICc9P\"}]}", /* 15 */
-              "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
-              "\"K34VFiiu0qar9xWICc9PPAE\"}]}", /* 17 */
-              "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN\",\"k\":"
-              "\"K34VFiiu0qar9xWICc9PPA\"}]}", /* kid 15 */
-              "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
-              "\"K34VFiiu0qar9xWICc9PPB\"}]}", /* non-canonical */
-              "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
-              "\"K34VFiiu0qar9xWICc9PPA==\"}]} x",
-              "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
-              "\"K34VFiiu0qar9xWICc9PPA\"}],\"type\":\"persistent-license\"}",
-              "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
-              "\"K34VFiiu0qar9xWICc9PPA\"}],\"expiration\":\"soon\"}",
-              "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
-              "\"K34VFiiu0qar9xWICc9PPA\"}],\"expiration\":-5}",
-              "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
-              "\"K34VFiiu0qar9xWICc9PPA\"},"
-              "{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
-              "\"K34VFiiu0qar9xWICc9PPA\"}]}", /* dup */
-              "{\"keys\":[]}",
-              "{\"keys\":{}}",
-              "{\"keys\":[\"ASNFZ4mrze8BI0VniavN7w\"]}",
-              "[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
-              "\"K34VFiiu0qar9xWICc9PPA\"}]",
-              "42",
-              "\"keys\"",
-              "null",
-              "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
-              "\"K34VFiiu0qar9xWICc9PPA\"}]",
-          };
+  static const char *bad[] = {
+      "{\"keys\":[{\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":\"K34VFiiu0qar9xWICc9PPA\"}]}",
+      "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPA\"}]}",
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9P*A\"}]}",
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9P\"}]}", /* 15 */
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPAE\"}]}", /* 17 */
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPA\"}]}", /* kid 15 */
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPB\"}]}", /* non-canonical */
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPA==\"}]} x",
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPA\"}],\"type\":\"persistent-license\"}",
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPA\"}],\"expiration\":\"soon\"}",
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPA\"}],\"expiration\":-5}",
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPA\"},"
+      "{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPA\"}]}", /* dup */
+      "{\"keys\":[]}",
+      "{\"keys\":{}}",
+      "{\"keys\":[\"ASNFZ4mrze8BI0VniavN7w\"]}",
+      "[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPA\"}]",
+      "42",
+      "\"keys\"",
+      "null",
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPA\"}]",
+  };
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     int r = update_text(f, bad[i]);
     if (r != -AMP_ELICENSE)
