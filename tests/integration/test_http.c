@@ -1,0 +1,704 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * net/http against the mock service over real TLS on loopback: the TLS policy (what is
+ * accepted and what is refused), retries and Retry-After, truncation and resume, ranges,
+ * POST, bounds, cancellation and connection reuse. What the mock received is read back
+ * from its request log (GET /_mock/requests) and checked too.
+ *
+ * argv[1]: the source tree (for tools/mock/testca.sh and tools/mock/ampmock.py).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "mockproc.h"
+#include "net/http.h"
+
+#define FILE_SIZE (256 * 1024)    /* the content file the mock serves */
+#define WAIT_GUARD_USEC 60000000u /* a request that takes this long is a hang: fail */
+#define CTRL_BODY_MAX (4u << 20)  /* request log listing */
+
+static const char *src_dir;
+static char tmp[PATH_MAX], certs[PATH_MAX], root[PATH_MAX], ca[PATH_MAX], logpath[PATH_MAX];
+static uint8_t content[FILE_SIZE];
+static struct loop *L;
+static struct mockproc *mock;                                        /* the good server */
+static struct mockproc *bad_ca, *bad_host, *bad_expired, *bad_tls11; /* servers to refuse */
+
+/* ---------------------------------------------------------------- one request */
+
+struct result {
+  int done;
+  struct http_response resp; /* copy; pointers below */
+  char url[1024], ctype[HTTP_RESP_VALUE_MAX], crange[HTTP_RESP_VALUE_MAX];
+  char retry_after[HTTP_RESP_VALUE_MAX];
+  uint64_t t_done;
+  /* stream mode */
+  struct buf stream;
+  uint64_t next_off;
+  int chunks;
+  bool gap; /* an offset that did not follow the previous chunk */
+  bool cancel_in_data;
+  struct http_request *req;
+};
+
+static void copy_str(char *dst, size_t n, const char *s) {
+  snprintf(dst, n, "%s", s ? s : "");
+}
+
+static void on_done(struct http_request *r, const struct http_response *resp, void *ud) {
+  struct result *res = ud;
+  res->done++;
+  res->resp = *resp;
+  copy_str(res->url, sizeof(res->url), resp->url);
+  copy_str(res->ctype, sizeof(res->ctype), resp->content_type);
+  copy_str(res->crange, sizeof(res->crange), resp->content_range);
+  copy_str(res->retry_after, sizeof(res->retry_after), resp->retry_after);
+  res->resp.url = res->url;
+  res->resp.content_type = res->ctype;
+  res->resp.content_range = res->crange;
+  res->resp.retry_after = res->retry_after;
+  res->resp.request_id = "";
+  res->t_done = loop_clock_usec();
+  res->req = NULL;
+}
+
+static int on_data(struct http_request *r, uint64_t off, const void *p, size_t n, void *ud) {
+  struct result *res = ud;
+  if (res->chunks > 0 && off != res->next_off)
+    res->gap = true;
+  res->next_off = off + n;
+  res->chunks++;
+  if (res->cancel_in_data) {
+    http_request_cancel(r);
+    return 0;
+  }
+  return buf_append(&res->stream, p, n);
+}
+
+static void run_until_done(struct result *res) {
+  uint64_t guard = loop_clock_usec() + WAIT_GUARD_USEC;
+  while (!res->done) {
+    assert_true(loop_clock_usec() < guard);
+    assert_true(loop_run_once(L, 200) >= 0);
+  }
+}
+
+static void url_of(char *buf, size_t n, const struct mockproc *m, const char *host,
+                   const char *path) {
+  snprintf(buf, n, "https://%s:%u%s", host, (unsigned)mockproc_port(m), path);
+}
+
+/* Start a request and run the loop until its done callback. */
+static void fetch(struct http *h, struct http_request_opts *o, struct result *res) {
+  o->on_done = on_done;
+  o->userdata = res;
+  res->done = 0;
+  assert_int_equal(http_request_start(h, o, &res->req), 0);
+  run_until_done(res);
+  assert_int_equal(res->done, 1);
+}
+
+static struct http *client(uint32_t retries) {
+  struct http_config cfg;
+  http_config_init(&cfg);
+  cfg.ca_file = ca;
+  cfg.connect_timeout_ms = 5000;
+  cfg.max_retries = retries;
+  cfg.backoff_base_ms = 10;
+  cfg.backoff_cap_ms = 50;
+  cfg.retry_after_cap_ms = 5000;
+  struct http *h;
+  assert_int_equal(http_new(L, &cfg, &h), 0);
+  return h;
+}
+
+/* ---------------------------------------------------------------- the mock's side */
+
+static cJSON *ctrl(struct http *h, enum http_method m, const char *path, const char *json) {
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", path);
+  struct buf body = BUF_INIT(CTRL_BODY_MAX);
+  struct http_header ct = {"Content-Type", "application/json"};
+  struct http_request_opts o = {.method = m, .url = url, .body_out = &body};
+  if (json) {
+    o.body = json;
+    o.body_len = strlen(json);
+    o.headers = &ct;
+    o.n_headers = 1;
+  }
+  struct result res = {0};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, 0);
+  cJSON *j = cJSON_Parse(body.data ? (const char *)body.data : "");
+  buf_done(&body);
+  assert_non_null(j);
+  return j;
+}
+
+static void add_fault(const char *json) {
+  struct http *h = client(0);
+  cJSON_Delete(ctrl(h, HTTP_POST, "/_mock/faults", json));
+  http_free(h);
+}
+
+/* The request log entries for one path, in order (caller frees). */
+static cJSON *requests_for(const char *path) {
+  struct http *h = client(0);
+  cJSON *all = ctrl(h, HTTP_GET, "/_mock/requests", NULL);
+  http_free(h);
+  cJSON *out = cJSON_CreateArray(), *e;
+  cJSON_ArrayForEach(e, all) {
+    cJSON *p = cJSON_GetObjectItem(e, "path");
+    if (cJSON_IsString(p) && strcmp(p->valuestring, path) == 0)
+      cJSON_AddItemToArray(out, cJSON_Duplicate(e, true));
+  }
+  cJSON_Delete(all);
+  return out;
+}
+
+static double num(const cJSON *e, const char *k) {
+  const cJSON *v = cJSON_GetObjectItem(e, k);
+  assert_true(cJSON_IsNumber(v));
+  return v->valuedouble;
+}
+
+static const char *str(const cJSON *e, const char *k) {
+  const cJSON *v = cJSON_GetObjectItem(e, k);
+  assert_true(cJSON_IsString(v));
+  return v->valuestring;
+}
+
+/* ---------------------------------------------------------------- setup */
+
+/* dst = dir/name (PATH_MAX bytes); false if it does not fit. */
+static bool join(char *dst, const char *dir, const char *name) {
+  int n = snprintf(dst, PATH_MAX, "%s/%s", dir, name);
+  return n > 0 && n < PATH_MAX;
+}
+
+static void write_file(const char *name, const void *p, size_t n) {
+  char path[PATH_MAX];
+  assert_true(join(path, root, name));
+  FILE *f = fopen(path, "wbe");
+  assert_non_null(f);
+  assert_true(fwrite(p, 1, n, f) == n);
+  assert_int_equal(fclose(f), 0);
+}
+
+static struct mockproc *start_mock(const char *cert, const char *tls_max) {
+  char script[PATH_MAX];
+  if (!join(script, src_dir, "tools/mock/ampmock.py"))
+    return NULL;
+  struct mockproc_ampmock o = {.script = script,
+                               .certs = certs,
+                               .cert = cert,
+                               .root = root,
+                               .tls_max = tls_max,
+                               .log_path = logpath};
+  struct mockproc *m = NULL;
+  int r = mockproc_start_ampmock(&o, &m);
+  if (r < 0)
+    fprintf(stderr, "mock (%s) did not start: %s; see %s\n", cert ? cert : "server", strerror(-r),
+            logpath);
+  return r < 0 ? NULL : m;
+}
+
+static const char *const names[] = {"a.bin",      "r503.bin",    "ra.bin",    "trunc.bin",
+                                    "resume.bin", "norange.bin", "reuse.bin", "plain.bin",
+                                    "cancel.bin", "big.bin"};
+
+static int group_setup(void **state) {
+  if (mockproc_tmpdir("http", tmp, sizeof(tmp)) < 0)
+    return -1;
+  char testca[PATH_MAX];
+  if (!join(certs, tmp, "certs") || !join(root, tmp, "root") || !join(ca, certs, "ca.pem") ||
+      !join(logpath, tmp, "mock.log") || !join(testca, src_dir, "tools/mock/testca.sh"))
+    return -1;
+  if (mkdir(root, 0700) < 0)
+    return -1;
+  const char *argv[] = {"bash", testca, certs, NULL};
+  if (mockproc_run(argv, logpath, 120000) < 0) {
+    fprintf(stderr, "testca.sh failed; see %s\n", logpath);
+    return -1;
+  }
+  uint64_t x = 0x2545f4914f6cdd1du;
+  for (size_t i = 0; i < FILE_SIZE; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    content[i] = (uint8_t)(x >> 24);
+  }
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    write_file(names[i], content, FILE_SIZE);
+  if (loop_new(&L) < 0)
+    return -1;
+  mock = start_mock(NULL, NULL);
+  bad_ca = start_mock("unknownca-server", NULL);
+  bad_host = start_mock("wronghost", NULL);
+  bad_expired = start_mock("expired", NULL);
+  bad_tls11 = start_mock(NULL, "1.1");
+  return mock && bad_ca && bad_host && bad_expired && bad_tls11 ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+  mockproc_stop(mock);
+  mockproc_stop(bad_ca);
+  mockproc_stop(bad_host);
+  mockproc_stop(bad_expired);
+  mockproc_stop(bad_tls11);
+  loop_free(L);
+  if (tmp[0])
+    mockproc_rmtree(tmp);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- TLS policy */
+
+static void test_tls_ok(void **state) {
+  struct http *h = client(0);
+  char url[256];
+  url_of(url, sizeof(url), mock, "localhost", "/files/a.bin");
+  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
+  struct http_request_opts o = {.method = HTTP_GET, .url = url, .body_out = &body};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, 0);
+  assert_int_equal(res.resp.status, 200);
+  assert_int_equal(body.len, FILE_SIZE);
+  assert_memory_equal(body.data, content, FILE_SIZE);
+  assert_string_equal(res.ctype, "application/octet-stream");
+  assert_string_equal(res.url, url);
+  /* The mock saw TLS 1.2 or newer. */
+  cJSON *log = requests_for("/files/a.bin");
+  assert_true(cJSON_GetArraySize(log) >= 1);
+  const char *tls = str(cJSON_GetArrayItem(log, 0), "tls");
+  assert_true(strcmp(tls, "TLSv1.2") == 0 || strcmp(tls, "TLSv1.3") == 0);
+  cJSON_Delete(log);
+  buf_done(&body);
+  http_free(h);
+}
+
+static void expect_tls_refusal(struct mockproc *m) {
+  struct http *h = client(3); /* retries on: a TLS failure must not be retried */
+  char url[256];
+  url_of(url, sizeof(url), m, "localhost", "/files/a.bin");
+  struct buf body = BUF_INIT(1024);
+  struct http_request_opts o = {.method = HTTP_GET, .url = url, .body_out = &body};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, -AMP_ETLS);
+  assert_int_equal(res.resp.status, 0);
+  assert_int_equal(res.resp.attempts, 1);
+  assert_int_equal(body.len, 0);
+  buf_done(&body);
+  http_free(h);
+}
+
+static void test_tls_unknown_ca(void **state) {
+  expect_tls_refusal(bad_ca);
+}
+
+static void test_tls_wrong_host(void **state) {
+  expect_tls_refusal(bad_host);
+}
+
+static void test_tls_expired(void **state) {
+  expect_tls_refusal(bad_expired);
+}
+
+static void test_tls_11_only(void **state) {
+  expect_tls_refusal(bad_tls11);
+}
+
+static void test_plain_http_refused(void **state) {
+  struct http *h = client(3);
+  char url[256];
+  snprintf(url, sizeof(url), "http://127.0.0.1:%u/files/plain.bin", (unsigned)mockproc_port(mock));
+  struct result res = {0};
+  struct http_request_opts o = {
+      .method = HTTP_GET, .url = url, .on_done = on_done, .userdata = &res};
+  assert_int_equal(http_request_start(h, &o, NULL), -AMP_EINSECURE);
+  for (int i = 0; i < 3; i++)
+    assert_true(loop_run_once(L, 20) >= 0);
+  assert_int_equal(res.done, 0);
+  http_free(h);
+  cJSON *log = requests_for("/files/plain.bin");
+  assert_int_equal(cJSON_GetArraySize(log), 0); /* nothing arrived */
+  cJSON_Delete(log);
+}
+
+static void test_redirect_to_http_refused(void **state) {
+  struct http *h = client(3);
+  char url[512];
+  snprintf(url, sizeof(url),
+           "https://127.0.0.1:%u/redirect?to=http%%3A%%2F%%2F127.0.0.1%%3A%u%%2Ffiles%%2Fplain.bin"
+           "&code=302",
+           (unsigned)mockproc_port(mock), (unsigned)mockproc_port(mock));
+  struct http_request_opts o = {.method = HTTP_GET, .url = url};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, -AMP_EINSECURE);
+  assert_int_equal(res.resp.attempts, 1);
+  http_free(h);
+  cJSON *log = requests_for("/redirect");
+  assert_true(cJSON_GetArraySize(log) >= 1);
+  cJSON_Delete(log);
+  log = requests_for("/files/plain.bin");
+  assert_int_equal(cJSON_GetArraySize(log), 0);
+  cJSON_Delete(log);
+}
+
+static void test_redirect_https_followed(void **state) {
+  struct http *h = client(0);
+  char url[512], final[256];
+  url_of(final, sizeof(final), mock, "127.0.0.1", "/files/a.bin");
+  snprintf(url, sizeof(url),
+           "https://127.0.0.1:%u/redirect?to=https%%3A%%2F%%2F127.0.0.1%%3A%u%%2Ffiles%%2Fa.bin"
+           "&code=302",
+           (unsigned)mockproc_port(mock), (unsigned)mockproc_port(mock));
+  struct http_request_opts o = {.method = HTTP_HEAD, .url = url};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, 0);
+  assert_int_equal(res.resp.status, 200);
+  assert_string_equal(res.url, final);
+  http_free(h);
+}
+
+/* ---------------------------------------------------------------- retries */
+
+static void test_retry_two_503(void **state) {
+  add_fault("{\"path\":\"/files/r503.bin\",\"status\":503,\"count\":2}");
+  struct http *h = client(3);
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/r503.bin");
+  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
+  struct http_request_opts o = {.method = HTTP_GET, .url = url, .body_out = &body};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, 0);
+  assert_int_equal(res.resp.status, 200);
+  assert_int_equal(res.resp.attempts, 3);
+  assert_int_equal(body.len, FILE_SIZE); /* the 503 bodies are not in it */
+  assert_memory_equal(body.data, content, FILE_SIZE);
+  cJSON *log = requests_for("/files/r503.bin");
+  assert_int_equal(cJSON_GetArraySize(log), 3);
+  assert_true(num(cJSON_GetArrayItem(log, 0), "status") == 503);
+  assert_true(num(cJSON_GetArrayItem(log, 1), "status") == 503);
+  assert_true(num(cJSON_GetArrayItem(log, 2), "status") == 200);
+  cJSON_Delete(log);
+  buf_done(&body);
+  http_free(h);
+}
+
+static void test_retry_after_obeyed(void **state) {
+  add_fault("{\"path\":\"/files/ra.bin\",\"status\":503,\"count\":1,\"retry_after\":1}");
+  struct http *h = client(3); /* backoff at most 50 ms: only Retry-After can make it wait */
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/ra.bin");
+  struct http_request_opts o = {.method = HTTP_GET, .url = url};
+  struct result res = {0};
+  uint64_t t0 = loop_clock_usec();
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, 0);
+  assert_int_equal(res.resp.attempts, 2);
+  assert_true(res.t_done - t0 >= 1000000); /* lower bound only */
+  cJSON *log = requests_for("/files/ra.bin");
+  assert_int_equal(cJSON_GetArraySize(log), 2);
+  /* The mock's arrival times: the second attempt came at least 1 s after the first. */
+  double gap = num(cJSON_GetArrayItem(log, 1), "time") - num(cJSON_GetArrayItem(log, 0), "time");
+  assert_true(gap >= 1.0);
+  cJSON_Delete(log);
+  http_free(h);
+}
+
+static void test_post_not_idempotent_not_retried(void **state) {
+  add_fault("{\"path\":\"/echo\",\"method\":\"POST\",\"status\":503,\"count\":1}");
+  struct http *h = client(3);
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", "/echo");
+  struct http_request_opts o = {.method = HTTP_POST, .url = url, .body = "x", .body_len = 1};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, -AMP_EHTTP);
+  assert_int_equal(res.resp.status, 503);
+  assert_int_equal(res.resp.attempts, 1);
+  http_free(h);
+}
+
+/* ---------------------------------------------------------------- truncation, resume */
+
+static void test_truncated_without_retries(void **state) {
+  add_fault("{\"path\":\"/files/trunc.bin\",\"close_after_bytes\":1000,\"count\":1}");
+  struct http *h = client(0);
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/trunc.bin");
+  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
+  struct http_request_opts o = {.method = HTTP_GET, .url = url, .body_out = &body};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, -AMP_ETRUNCATED);
+  assert_int_equal(res.resp.status, 200);
+  assert_int_equal(res.resp.attempts, 1);
+  assert_true(body.len <= 1000);
+  buf_done(&body);
+  http_free(h);
+}
+
+static void test_stream_range_resumes(void **state) {
+  const uint64_t first = 100, last = 200099;
+  add_fault("{\"path\":\"/files/resume.bin\",\"close_after_bytes\":50000,\"count\":1}");
+  struct http *h = client(3);
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/resume.bin");
+  struct result res = {.stream = BUF_INIT(FILE_SIZE)};
+  struct http_request_opts o = {.method = HTTP_GET,
+                                .url = url,
+                                .ranged = true,
+                                .range_start = first,
+                                .range_end = last,
+                                .on_data = on_data};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, 0);
+  assert_int_equal(res.resp.status, 206);
+  assert_int_equal(res.resp.attempts, 2);
+  assert_false(res.gap);
+  assert_true(res.next_off == last + 1);
+  assert_int_equal(res.stream.len, last - first + 1);
+  assert_memory_equal(res.stream.data, content + first, last - first + 1);
+
+  cJSON *log = requests_for("/files/resume.bin");
+  assert_int_equal(cJSON_GetArraySize(log), 2);
+  const cJSON *a = cJSON_GetArrayItem(log, 0), *b = cJSON_GetArrayItem(log, 1);
+  assert_string_equal(str(a, "range"), "bytes=100-200099");
+  assert_false(cJSON_IsTrue(cJSON_GetObjectItem(a, "complete")));
+  char want[64];
+  snprintf(want, sizeof(want), "bytes=%llu-200099",
+           (unsigned long long)(first + (uint64_t)num(a, "body_bytes_sent")));
+  assert_string_equal(str(b, "range"), want); /* starts where the first stopped */
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(b, "complete")));
+  cJSON_Delete(log);
+  buf_done(&res.stream);
+  http_free(h);
+}
+
+/* ---------------------------------------------------------------- ranges */
+
+static void test_range_206(void **state) {
+  struct http *h = client(0);
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/a.bin");
+  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
+  struct http_request_opts o = {.method = HTTP_GET,
+                                .url = url,
+                                .ranged = true,
+                                .range_start = 1000,
+                                .range_end = 1999,
+                                .body_out = &body};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, 0);
+  assert_int_equal(res.resp.status, 206);
+  assert_int_equal(body.len, 1000);
+  assert_memory_equal(body.data, content + 1000, 1000);
+  assert_string_equal(res.crange, "bytes 1000-1999/262144");
+  buf_done(&body);
+  http_free(h);
+}
+
+static void test_range_416(void **state) {
+  struct http *h = client(3);
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/a.bin");
+  struct http_request_opts o = {.method = HTTP_GET,
+                                .url = url,
+                                .ranged = true,
+                                .range_start = FILE_SIZE + 10,
+                                .range_end = FILE_SIZE + 20};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, -AMP_EBADRANGE);
+  assert_int_equal(res.resp.status, 416);
+  assert_int_equal(res.resp.attempts, 1);
+  http_free(h);
+}
+
+static void test_range_ignored(void **state) {
+  add_fault("{\"path\":\"/files/norange.bin\",\"ignore_range\":true,\"count\":2}");
+  struct http *h = client(3);
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/norange.bin");
+  /* Streamed: not one byte of the whole file may reach the caller as the range. */
+  struct result res = {.stream = BUF_INIT(FILE_SIZE)};
+  struct http_request_opts o = {.method = HTTP_GET,
+                                .url = url,
+                                .ranged = true,
+                                .range_start = 500,
+                                .range_end = 999,
+                                .on_data = on_data};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, -AMP_ENORANGE);
+  assert_int_equal(res.resp.status, 200);
+  assert_int_equal(res.chunks, 0);
+  assert_true(res.resp.body_len == 0);
+  buf_done(&res.stream);
+  /* Into a buffer: nothing either. */
+  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
+  struct http_request_opts o2 = {.method = HTTP_GET,
+                                 .url = url,
+                                 .ranged = true,
+                                 .range_start = 500,
+                                 .range_end = 999,
+                                 .body_out = &body};
+  struct result res2 = {0};
+  fetch(h, &o2, &res2);
+  assert_int_equal(res2.resp.err, -AMP_ENORANGE);
+  assert_int_equal(body.len, 0);
+  buf_done(&body);
+  http_free(h);
+}
+
+/* ---------------------------------------------------------------- POST, bounds */
+
+static void test_post_echo(void **state) {
+  struct http *h = client(0);
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", "/echo");
+  static const char body_in[] = "{\"hello\":\"mock\",\"n\":42}";
+  struct http_header hs[] = {{"Content-Type", "application/json"}, {"X-Ampd-Test", "v 1"}};
+  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
+  struct http_request_opts o = {.method = HTTP_POST,
+                                .url = url,
+                                .headers = hs,
+                                .n_headers = 2,
+                                .body = body_in,
+                                .body_len = strlen(body_in),
+                                .body_out = &body};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, 0);
+  assert_int_equal(res.resp.status, 200);
+  cJSON *j = cJSON_Parse((const char *)body.data);
+  assert_non_null(j);
+  assert_string_equal(str(j, "method"), "POST");
+  assert_string_equal(str(j, "body"), body_in);
+  cJSON *hd = cJSON_GetObjectItem(j, "headers");
+  assert_string_equal(str(hd, "x-ampd-test"), "v 1");
+  assert_string_equal(str(hd, "content-type"), "application/json");
+  assert_true(num(j, "body_bytes") == (double)strlen(body_in));
+  cJSON_Delete(j);
+  buf_done(&body);
+  http_free(h);
+}
+
+static void test_body_too_big(void **state) {
+  struct http *h = client(3);
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/big.bin");
+  struct buf body = BUF_INIT(10000);
+  struct http_request_opts o = {.method = HTTP_GET, .url = url, .body_out = &body};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, -AMP_ETOOBIG);
+  assert_int_equal(res.resp.attempts, 1);
+  assert_true(body.len <= 10000);
+  buf_done(&body);
+  http_free(h);
+  cJSON *log = requests_for("/files/big.bin");
+  assert_int_equal(cJSON_GetArraySize(log), 1); /* not retried */
+  cJSON_Delete(log);
+}
+
+/* ---------------------------------------------------------------- cancel, reuse */
+
+static void test_cancel_from_data_callback(void **state) {
+  /* Throttled, so the body surely comes in more than one chunk. */
+  add_fault("{\"path\":\"/files/cancel.bin\",\"rate_bps\":65536,\"count\":1}");
+  struct http *h = client(3);
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/cancel.bin");
+  struct result res = {.stream = BUF_INIT(FILE_SIZE), .cancel_in_data = true};
+  struct http_request_opts o = {.method = HTTP_GET, .url = url, .on_data = on_data};
+  fetch(h, &o, &res); /* returns once done ran: inside the cancel */
+  assert_int_equal(res.resp.err, -ECANCELED);
+  assert_int_equal(res.chunks, 1);
+  /* The client goes on working after a cancel inside curl's callback. */
+  struct result res2 = {0};
+  char url2[256];
+  url_of(url2, sizeof(url2), mock, "127.0.0.1", "/files/a.bin");
+  struct http_request_opts o2 = {.method = HTTP_HEAD, .url = url2};
+  fetch(h, &o2, &res2);
+  assert_int_equal(res2.resp.err, 0);
+  assert_int_equal(res.chunks, 1); /* nothing more came for the cancelled one */
+  assert_int_equal(res.done, 1);
+  buf_done(&res.stream);
+  http_free(h);
+}
+
+static void test_connection_reuse(void **state) {
+  struct http *h = client(0);
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/reuse.bin");
+  struct result r1 = {0}, r2 = {0};
+  struct http_request_opts o = {.method = HTTP_GET, .url = url};
+  fetch(h, &o, &r1);
+  fetch(h, &o, &r2);
+  assert_int_equal(r1.resp.err, 0);
+  assert_int_equal(r2.resp.err, 0);
+  assert_int_equal(r1.resp.connects, 1);
+  assert_int_equal(r2.resp.connects, 0); /* the second rode the first one's connection */
+  http_free(h);
+  cJSON *log = requests_for("/files/reuse.bin");
+  assert_int_equal(cJSON_GetArraySize(log), 2);
+  assert_true(num(cJSON_GetArrayItem(log, 0), "conn") == num(cJSON_GetArrayItem(log, 1), "conn"));
+  cJSON_Delete(log);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s SOURCE_DIR\n", argv[0]);
+    return 2;
+  }
+  src_dir = argv[1];
+  /* AMPD_LOG=http=debug shows curl's reasons for each failure. */
+  if (getenv("AMPD_LOG") && log_set_levels(getenv("AMPD_LOG")) < 0)
+    return 2;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_tls_ok),
+      cmocka_unit_test(test_tls_unknown_ca),
+      cmocka_unit_test(test_tls_wrong_host),
+      cmocka_unit_test(test_tls_expired),
+      cmocka_unit_test(test_tls_11_only),
+      cmocka_unit_test(test_plain_http_refused),
+      cmocka_unit_test(test_redirect_to_http_refused),
+      cmocka_unit_test(test_redirect_https_followed),
+      cmocka_unit_test(test_retry_two_503),
+      cmocka_unit_test(test_retry_after_obeyed),
+      cmocka_unit_test(test_post_not_idempotent_not_retried),
+      cmocka_unit_test(test_truncated_without_retries),
+      cmocka_unit_test(test_stream_range_resumes),
+      cmocka_unit_test(test_range_206),
+      cmocka_unit_test(test_range_416),
+      cmocka_unit_test(test_range_ignored),
+      cmocka_unit_test(test_post_echo),
+      cmocka_unit_test(test_body_too_big),
+      cmocka_unit_test(test_cancel_from_data_callback),
+      cmocka_unit_test(test_connection_reuse),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
