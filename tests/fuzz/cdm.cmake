@@ -1,1 +1,9 @@
-# fuzz harness for cdm
+# fuzz harness for the CDM license path: the envelope parser, the ClearKey plugin's
+# update() and its init-data parsers. The plugin's sources are linked in directly.
+ampd_fuzz_target(cdm_license
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_cdm_license.c
+          ${CMAKE_SOURCE_DIR}/cdm/clearkey/clearkey.c
+          ${CMAKE_SOURCE_DIR}/cdm/clearkey/ck_json.c
+          ${CMAKE_SOURCE_DIR}/cdm/clearkey/ck_ctr.c
+  LIBS ampd_cdmhost ampd_mbedcrypto PkgConfig::CJSON Threads::Threads m
+  CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/corpus/cdm)
