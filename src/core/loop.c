@@ -336,6 +336,9 @@ static int dispatch_timers(struct loop *l) {
   uint64_t expirations;
   ssize_t rd = read(l->timerfd, &expirations, sizeof(expirations));
   (void)rd; /* EAGAIN when re-armed since epoll saw it; the heap is the truth */
+  /* An absolute one-shot timerfd that expired is disarmed: forget the cached deadline, or
+   * a timer re-armed at that same deadline would never be set again. */
+  l->armed = UINT64_MAX;
   /* Only timers armed before this point fire now, so a callback that re-arms for a past
    * deadline runs again in the next pass instead of spinning here. */
   uint64_t seq_limit = l->timer_seq;

@@ -66,6 +66,7 @@ struct timers {
   bool early; /* a callback ran before its deadline */
   bool now_mismatch;
   int rearm_left[NT];
+  bool rearm_same;     /* re-arm at the same deadline instead of 1 us later */
   int free_victim[NT]; /* index + 1 of a timer to free from this one's callback */
 };
 
@@ -84,7 +85,8 @@ static void on_timer(struct loop_source *s, uint64_t now, void *userdata) {
     t->rearm_left[id]--;
     /* Relative to the old deadline, not to now: the order asserted below then does not
      * depend on how long a pass takes. */
-    t->deadline[id]++;
+    if (!t->rearm_same)
+      t->deadline[id]++;
     assert_int_equal(loop_timer_set(s, t->deadline[id]), 0);
   }
   if (t->free_victim[id]) {
@@ -174,6 +176,17 @@ static void test_timer_past_deadline_rearm(void **state) {
   assert_int_equal(loop_run_once(t.l, -1), 1);
   assert_int_equal(t.n, 1);
   run_until(t.l, &t.n, 3);
+  free_timers(&t);
+}
+
+static void test_timer_rearm_same_deadline(void **state) {
+  /* Re-armed at the deadline that just expired: the timerfd must be set again even though
+   * the earliest deadline did not change. */
+  struct timers t = {.l = *state, .rearm_same = true};
+  add_timer(&t, 0, loop_clock_usec());
+  t.rearm_left[0] = 2;
+  run_until(t.l, &t.n, 3);
+  assert_false(t.early);
   free_timers(&t);
 }
 
@@ -608,6 +621,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_timer_many_equal, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timer_rearm_and_disarm, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timer_past_deadline_rearm, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_timer_rearm_same_deadline, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timer_free_in_batch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timer_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timer_max, setup, teardown),
