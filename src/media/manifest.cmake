@@ -1,1 +1,3 @@
-# media/manifest: filled in by the manifest module.
+# media/manifest: the DASH MPD parser (libxml2).
+add_library(ampd_manifest STATIC ${CMAKE_CURRENT_LIST_DIR}/manifest.c)
+target_link_libraries(ampd_manifest PUBLIC ampd_core PkgConfig::XML2)
