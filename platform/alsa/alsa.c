@@ -1,0 +1,655 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ALSA output backend. Blocking snd_pcm_writei() on the output thread; a conversion
+ * buffer of one period allocated at open, so writes never allocate.
+ */
+#include "platform/alsa/alsa.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <alsa/asoundlib.h>
+
+#include "core/err.h"
+#include "core/log.h"
+
+LOG_TOPIC("alsa");
+
+#define ALSA_MAX_RATE 768000u /* requests above are refused (-EINVAL) */
+#define ALSA_MIN_BITS 8u
+#define ALSA_MAX_BITS 32u
+#define ALSA_OPEN_MODE                                                                             \
+  (SND_PCM_NO_AUTO_RESAMPLE | SND_PCM_NO_AUTO_CHANNELS | SND_PCM_NO_AUTO_FORMAT)
+#define ALSA_VOLUME_WINDOW_CDB 6000L /* percent maps linearly onto the top 60 dB */
+#define ALSA_WAIT_MS 1000            /* snd_pcm_wait() timeout when a write returns 0 */
+
+struct alsa_output {
+  struct output base; /* first: the handle callers see */
+  snd_pcm_t *pcm;
+  struct pcm_format fmt;
+  enum output_sample_format sfmt;
+  size_t frame_bytes; /* device bytes per frame */
+  uint8_t *conv;      /* conv_frames frames in the device format */
+  size_t conv_frames;
+  snd_pcm_uframes_t buffer_frames;
+  snd_pcm_uframes_t period_frames;
+  uint64_t written;  /* frames handed to ALSA since open, minus frames dropped */
+  uint64_t last_pos; /* keeps position() monotonic */
+  atomic_uint xruns;
+  bool can_pause;
+  bool paused;
+  int inject_err; /* tests: the next writei "returns" this */
+  /* mixer */
+  snd_mixer_t *mixer;
+  snd_mixer_elem_t *elem;
+  long raw_min, raw_max;
+  bool has_db;
+  long db_min, db_max; /* 1/100 dB */
+};
+
+static struct alsa_output *from(struct output *o) {
+  return (struct alsa_output *)o;
+}
+
+__attribute__((format(printf, 5, 6))) static void
+alsa_lib_error(const char *file, int line, const char *function, int err, const char *fmt, ...) {
+  char msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  (void)file;
+  (void)line;
+  log_debug("libasound %s: %s%s%s", function, msg, err ? ": " : "", err ? snd_strerror(err) : "");
+}
+
+static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void seterr(char *errbuf, size_t errlen, const char *fmt, ...) {
+  if (errbuf == NULL || errlen == 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(errbuf, errlen, fmt, ap);
+  va_end(ap);
+}
+
+static snd_pcm_format_t snd_format(enum output_sample_format f) {
+  switch (f) {
+  case OUTPUT_FMT_S16:
+    return SND_PCM_FORMAT_S16;
+  case OUTPUT_FMT_S24:
+    return SND_PCM_FORMAT_S24;
+  case OUTPUT_FMT_S24_3:
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return SND_PCM_FORMAT_S24_3BE;
+#else
+    return SND_PCM_FORMAT_S24_3LE;
+#endif
+  case OUTPUT_FMT_S32:
+    return SND_PCM_FORMAT_S32;
+  case OUTPUT_FMT_NONE:
+    break;
+  }
+  return SND_PCM_FORMAT_UNKNOWN;
+}
+
+static unsigned format_bits(enum output_sample_format f) {
+  return f == OUTPUT_FMT_S16 ? 16 : f == OUTPUT_FMT_S32 ? 32 : 24;
+}
+
+static const char *format_name(enum output_sample_format f) {
+  return snd_pcm_format_name(snd_format(f));
+}
+
+/* The device formats to try for a source of `bits`, best first (see alsa.h). */
+static void format_order(unsigned bits, enum output_sample_format order[4]) {
+  static const enum output_sample_format o16[4] = {OUTPUT_FMT_S16, OUTPUT_FMT_S32, OUTPUT_FMT_S24,
+                                                   OUTPUT_FMT_S24_3};
+  static const enum output_sample_format o24[4] = {OUTPUT_FMT_S32, OUTPUT_FMT_S24, OUTPUT_FMT_S24_3,
+                                                   OUTPUT_FMT_S16};
+  static const enum output_sample_format o32[4] = {OUTPUT_FMT_S32, OUTPUT_FMT_S24, OUTPUT_FMT_S24_3,
+                                                   OUTPUT_FMT_S16};
+  memcpy(order, bits <= 16 ? o16 : bits <= 24 ? o24 : o32, sizeof(o16));
+}
+
+/* Shift v (valid in `from` bits) to `to` bits. Left shifts go through uint32_t: shifting a
+ * negative int left is undefined in C. Right shifts of negative values are arithmetic on
+ * every compiler we support (truncation towards -inf, no dither: the player dithers). */
+static inline int32_t rescale(int32_t v, unsigned from, unsigned to) {
+  if (to >= from)
+    return (int32_t)((uint32_t)v << (to - from));
+  return v >> (from - to);
+}
+
+/* Convert n frames of int32 PCM to the device format at o->conv. */
+static void convert(struct alsa_output *o, const int32_t *in, size_t n) {
+  size_t values = n * o->fmt.channels;
+  unsigned from = o->fmt.bits, to = format_bits(o->sfmt);
+  switch (o->sfmt) {
+  case OUTPUT_FMT_S16: {
+    int16_t *out = (int16_t *)(void *)o->conv;
+    for (size_t i = 0; i < values; i++)
+      out[i] = (int16_t)rescale(in[i], from, to);
+    break;
+  }
+  case OUTPUT_FMT_S24:
+  case OUTPUT_FMT_S32: {
+    int32_t *out = (int32_t *)(void *)o->conv;
+    for (size_t i = 0; i < values; i++)
+      out[i] = rescale(in[i], from, to);
+    break;
+  }
+  case OUTPUT_FMT_S24_3: {
+    uint8_t *out = o->conv;
+    for (size_t i = 0; i < values; i++, out += 3) {
+      uint32_t v = (uint32_t)rescale(in[i], from, to);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+      out[0] = (uint8_t)(v >> 16);
+      out[1] = (uint8_t)(v >> 8);
+      out[2] = (uint8_t)v;
+#else
+      out[0] = (uint8_t)v;
+      out[1] = (uint8_t)(v >> 8);
+      out[2] = (uint8_t)(v >> 16);
+#endif
+    }
+    break;
+  }
+  case OUTPUT_FMT_NONE:
+    break;
+  }
+}
+
+static int map_open_error(int err) {
+  if (err == -ENOENT || err == -ENODEV || err == -EBUSY || err == -EAGAIN || err == -ENOMEM ||
+      err == -EACCES || err == -EPERM)
+    return err == -EAGAIN ? -EBUSY : err;
+  return -AMP_EAUDIO;
+}
+
+/* Describe what the device can do, for the error message. */
+static void describe_caps(snd_pcm_t *pcm, snd_pcm_hw_params_t *any, char *buf, size_t len) {
+  unsigned rmin = 0, rmax = 0, cmin = 0, cmax = 0;
+  int dir = 0;
+  snd_pcm_hw_params_get_rate_min(any, &rmin, &dir);
+  snd_pcm_hw_params_get_rate_max(any, &rmax, &dir);
+  snd_pcm_hw_params_get_channels_min(any, &cmin);
+  snd_pcm_hw_params_get_channels_max(any, &cmax);
+  char fmts[64] = "";
+  size_t used = 0;
+  for (int f = OUTPUT_FMT_S16; f <= OUTPUT_FMT_S32; f++)
+    if (snd_pcm_hw_params_test_format(pcm, any, snd_format((enum output_sample_format)f)) == 0) {
+      int w = snprintf(fmts + used, sizeof(fmts) - used, "%s%s", used ? "," : "",
+                       format_name((enum output_sample_format)f));
+      if (w < 0 || (size_t)w >= sizeof(fmts) - used)
+        break;
+      used += (size_t)w;
+    }
+  snprintf(buf, len, "can do %u-%u Hz, %u-%u channels, formats %s", rmin, rmax, cmin, cmax,
+           used ? fmts : "none of S16/S24/S24_3/S32");
+}
+
+static int mixer_open(struct alsa_output *o, const struct output_params *p) {
+  const char *card = p->mixer_device ? p->mixer_device : "default";
+  snd_mixer_selem_id_t *sid = NULL;
+  int r = snd_mixer_open(&o->mixer, 0);
+  if (r < 0)
+    goto fail;
+  if ((r = snd_mixer_attach(o->mixer, card)) < 0 ||
+      (r = snd_mixer_selem_register(o->mixer, NULL, NULL)) < 0 ||
+      (r = snd_mixer_load(o->mixer)) < 0)
+    goto fail;
+  if ((r = snd_mixer_selem_id_malloc(&sid)) < 0)
+    goto fail;
+  snd_mixer_selem_id_set_name(sid, p->mixer_control);
+  snd_mixer_selem_id_set_index(sid, p->mixer_index);
+  o->elem = snd_mixer_find_selem(o->mixer, sid);
+  snd_mixer_selem_id_free(sid);
+  if (o->elem == NULL || !snd_mixer_selem_has_playback_volume(o->elem)) {
+    r = -ENOENT;
+    goto fail;
+  }
+  if ((r = snd_mixer_selem_get_playback_volume_range(o->elem, &o->raw_min, &o->raw_max)) < 0 ||
+      o->raw_max <= o->raw_min) {
+    r = r < 0 ? r : -EINVAL;
+    goto fail;
+  }
+  o->has_db = snd_mixer_selem_get_playback_dB_range(o->elem, &o->db_min, &o->db_max) == 0 &&
+              o->db_min < o->db_max;
+  return 0;
+fail:
+  log_debug("no mixer control '%s' on %s: %s", p->mixer_control, card, snd_strerror(r));
+  if (o->mixer != NULL)
+    snd_mixer_close(o->mixer);
+  o->mixer = NULL;
+  o->elem = NULL;
+  return r;
+}
+
+static void alsa_close(struct output *base) {
+  struct alsa_output *o = from(base);
+  if (o == NULL)
+    return;
+  if (o->pcm != NULL)
+    snd_pcm_close(o->pcm); /* drops whatever is queued */
+  if (o->mixer != NULL)
+    snd_mixer_close(o->mixer);
+  free(o->conv);
+  free(o);
+}
+
+static int check_params(const struct output_params *p, char *errbuf, size_t errlen) {
+  const struct pcm_format *f = &p->format;
+  uint32_t buffer_us = p->buffer_time_us ? p->buffer_time_us : OUTPUT_DEFAULT_BUFFER_US;
+  uint32_t period_us = p->period_time_us ? p->period_time_us : buffer_us / OUTPUT_DEFAULT_PERIODS;
+  if (f->rate == 0 || f->rate > ALSA_MAX_RATE || f->channels == 0 ||
+      f->channels > OUTPUT_MAX_CHANNELS || f->bits < ALSA_MIN_BITS || f->bits > ALSA_MAX_BITS) {
+    seterr(errbuf, errlen, "bad PCM format %u Hz, %u channels, %u bits", f->rate, f->channels,
+           f->bits);
+    return -EINVAL;
+  }
+  if (buffer_us < OUTPUT_MIN_BUFFER_US || buffer_us > OUTPUT_MAX_BUFFER_US || period_us == 0 ||
+      period_us > buffer_us / 2) {
+    seterr(errbuf, errlen, "bad buffer/period time %u/%u us (buffer %u..%u us, >= 2 periods)",
+           buffer_us, period_us, OUTPUT_MIN_BUFFER_US, OUTPUT_MAX_BUFFER_US);
+    return -EINVAL;
+  }
+  return 0;
+}
+
+static int alsa_open(const struct output_params *p, struct output **ret,
+                     struct output_info *ret_info, char *errbuf, size_t errlen) {
+  if (p == NULL || ret == NULL || ret_info == NULL)
+    return -EINVAL;
+  int r = check_params(p, errbuf, errlen);
+  if (r < 0)
+    return r;
+  const char *dev = p->device ? p->device : "default";
+  unsigned buffer_us = p->buffer_time_us ? p->buffer_time_us : OUTPUT_DEFAULT_BUFFER_US;
+  unsigned period_us = p->period_time_us ? p->period_time_us : buffer_us / OUTPUT_DEFAULT_PERIODS;
+  snd_pcm_hw_params_t *hw = NULL, *any = NULL;
+  snd_pcm_sw_params_t *sw = NULL;
+  char caps[160];
+
+  snd_lib_error_set_handler(alsa_lib_error);
+  struct alsa_output *o = calloc(1, sizeof(*o));
+  if (o == NULL)
+    return -ENOMEM;
+  o->base.ops = output_alsa_ops();
+  o->fmt = p->format;
+  atomic_init(&o->xruns, 0);
+
+  r = snd_pcm_open(&o->pcm, dev, SND_PCM_STREAM_PLAYBACK, ALSA_OPEN_MODE);
+  if (r < 0) {
+    o->pcm = NULL;
+    seterr(errbuf, errlen, "cannot open %s: %s", dev, snd_strerror(r));
+    r = map_open_error(r);
+    goto fail;
+  }
+  if (snd_pcm_hw_params_malloc(&hw) < 0 || snd_pcm_hw_params_malloc(&any) < 0 ||
+      snd_pcm_sw_params_malloc(&sw) < 0) {
+    r = -ENOMEM;
+    goto fail;
+  }
+  if ((r = snd_pcm_hw_params_any(o->pcm, hw)) < 0) {
+    seterr(errbuf, errlen, "%s: no hardware configuration: %s", dev, snd_strerror(r));
+    r = -AMP_EAUDIO;
+    goto fail;
+  }
+  snd_pcm_hw_params_copy(any, hw);
+  describe_caps(o->pcm, any, caps, sizeof(caps));
+  if (snd_pcm_hw_params_set_access(o->pcm, hw, SND_PCM_ACCESS_RW_INTERLEAVED) < 0 ||
+      snd_pcm_hw_params_set_rate_resample(o->pcm, hw, 0) < 0) {
+    seterr(errbuf, errlen, "%s: no interleaved read/write access", dev);
+    r = -AMP_EAUDIO;
+    goto fail;
+  }
+  if (snd_pcm_hw_params_set_channels(o->pcm, hw, p->format.channels) < 0) {
+    seterr(errbuf, errlen, "%u channels not supported by %s (%s)", p->format.channels, dev, caps);
+    r = -AMP_EAUDIO;
+    goto fail;
+  }
+  if (snd_pcm_hw_params_set_rate(o->pcm, hw, p->format.rate, 0) < 0) {
+    seterr(errbuf, errlen, "rate %u Hz not supported by %s (%s)", p->format.rate, dev, caps);
+    r = -AMP_EAUDIO;
+    goto fail;
+  }
+  enum output_sample_format order[4];
+  format_order(p->format.bits, order);
+  for (size_t i = 0; i < 4 && o->sfmt == OUTPUT_FMT_NONE; i++)
+    if (snd_pcm_hw_params_set_format(o->pcm, hw, snd_format(order[i])) == 0)
+      o->sfmt = order[i];
+  if (o->sfmt == OUTPUT_FMT_NONE) {
+    seterr(errbuf, errlen, "%s takes none of S16/S32/S24/S24_3 at %u Hz (%s)", dev, p->format.rate,
+           caps);
+    r = -AMP_EAUDIO;
+    goto fail;
+  }
+  if (snd_pcm_hw_params_set_buffer_time_near(o->pcm, hw, &buffer_us, NULL) < 0 ||
+      snd_pcm_hw_params_set_period_time_near(o->pcm, hw, &period_us, NULL) < 0 ||
+      (r = snd_pcm_hw_params(o->pcm, hw)) < 0) {
+    seterr(errbuf, errlen, "%s: cannot set buffer %u us / period %u us", dev, buffer_us, period_us);
+    r = -AMP_EAUDIO;
+    goto fail;
+  }
+  snd_pcm_hw_params_get_buffer_size(hw, &o->buffer_frames);
+  snd_pcm_hw_params_get_period_size(hw, &o->period_frames, NULL);
+  if (o->period_frames == 0 || o->buffer_frames < 2 * o->period_frames) {
+    seterr(errbuf, errlen, "%s: unusable buffer %lu / period %lu frames", dev,
+           (unsigned long)o->buffer_frames, (unsigned long)o->period_frames);
+    r = -AMP_EAUDIO;
+    goto fail;
+  }
+  o->can_pause = snd_pcm_hw_params_can_pause(hw) != 0;
+
+  /* Start once all but one period is queued: a full buffer minus the period being
+   * refilled (PEERS.md §4.7); wake the writer a period at a time. */
+  if ((r = snd_pcm_sw_params_current(o->pcm, sw)) < 0 ||
+      (r = snd_pcm_sw_params_set_start_threshold(o->pcm, sw, o->buffer_frames - o->period_frames)) <
+          0 ||
+      (r = snd_pcm_sw_params_set_avail_min(o->pcm, sw, o->period_frames)) < 0 ||
+      (r = snd_pcm_sw_params(o->pcm, sw)) < 0) {
+    seterr(errbuf, errlen, "%s: cannot set software parameters: %s", dev, snd_strerror(r));
+    r = -AMP_EAUDIO;
+    goto fail;
+  }
+
+  o->frame_bytes = output_frame_bytes(o->sfmt, p->format.channels);
+  o->conv_frames = o->period_frames;
+  o->conv = malloc(o->conv_frames * o->frame_bytes);
+  if (o->conv == NULL) {
+    r = -ENOMEM;
+    goto fail;
+  }
+  if (p->mixer_control != NULL && p->mixer_control[0] != '\0')
+    (void)mixer_open(o, p); /* no mixer is not an error: has_mixer says so */
+
+  log_debug("%s: %u Hz, %u ch, %u bits as %s; buffer %lu, period %lu frames%s", dev, p->format.rate,
+            p->format.channels, p->format.bits, format_name(o->sfmt),
+            (unsigned long)o->buffer_frames, (unsigned long)o->period_frames,
+            o->can_pause ? ", can pause" : "");
+  *ret_info = (struct output_info){
+      .format = p->format,
+      .sample_format = o->sfmt,
+      .exact = format_bits(o->sfmt) >= p->format.bits,
+      .buffer_frames = (uint32_t)o->buffer_frames,
+      .period_frames = (uint32_t)o->period_frames,
+      .start_threshold = (uint32_t)(o->buffer_frames - o->period_frames),
+      .can_pause = o->can_pause,
+      .has_mixer = o->elem != NULL,
+  };
+  *ret = &o->base;
+  r = 0;
+  o = NULL;
+fail:
+  snd_pcm_sw_params_free(sw);
+  snd_pcm_hw_params_free(any);
+  snd_pcm_hw_params_free(hw);
+  alsa_close(o ? &o->base : NULL);
+  return r;
+}
+
+/* Recover from a failed writei. 0 when the PCM is usable again. */
+static int recover(struct alsa_output *o, int err) {
+  if (err == -EPIPE)
+    atomic_fetch_add_explicit(&o->xruns, 1, memory_order_relaxed);
+  if (err == -ENODEV)
+    return -ENODEV;
+  int r = snd_pcm_recover(o->pcm, err, 1);
+  if (r < 0) {
+    log_debug("write failed and could not recover: %s", snd_strerror(err));
+    return r == -ENODEV ? -ENODEV : -AMP_EAUDIO;
+  }
+  log_debug("recovered from %s", snd_strerror(err));
+  return 0;
+}
+
+static int alsa_write(struct output *base, const int32_t *pcm, size_t frames) {
+  struct alsa_output *o = from(base);
+  if (pcm == NULL && frames > 0)
+    return -EINVAL;
+  if (o->paused)
+    return -EBUSY; /* a full buffer would block until resumed, which nobody can do */
+  while (frames > 0) {
+    size_t n = frames < o->conv_frames ? frames : o->conv_frames;
+    size_t off = 0;
+    convert(o, pcm, n);
+    while (off < n) {
+      snd_pcm_sframes_t w;
+      if (o->inject_err != 0) {
+        w = o->inject_err;
+        o->inject_err = 0;
+      } else {
+        w = snd_pcm_writei(o->pcm, o->conv + off * o->frame_bytes, n - off);
+      }
+      if (w > 0) {
+        off += (size_t)w;
+        o->written += (uint64_t)w;
+      } else if (w == 0 || w == -EAGAIN) {
+        snd_pcm_wait(o->pcm, ALSA_WAIT_MS); /* not expected in blocking mode */
+      } else {
+        int r = recover(o, (int)w);
+        if (r < 0)
+          return r;
+      }
+    }
+    pcm += n * o->fmt.channels;
+    frames -= n;
+  }
+  return 0;
+}
+
+/* Frames queued and not yet heard; 0 when the stream is stopped or has underrun. */
+static uint64_t queued(struct alsa_output *o) {
+  snd_pcm_sframes_t d = 0;
+  if (snd_pcm_delay(o->pcm, &d) < 0 || d < 0)
+    return 0;
+  return (uint64_t)d < o->written ? (uint64_t)d : o->written;
+}
+
+static int alsa_drain(struct output *base) {
+  struct alsa_output *o = from(base);
+  if (o->paused && snd_pcm_state(o->pcm) == SND_PCM_STATE_PAUSED)
+    snd_pcm_pause(o->pcm, 0);
+  o->paused = false;
+  int r = snd_pcm_drain(o->pcm);
+  if (r < 0 && r != -EPIPE && r != -ESTRPIPE)
+    log_debug("drain: %s", snd_strerror(r));
+  /* drain leaves the PCM in SETUP: prepare it for the next write */
+  int p = snd_pcm_prepare(o->pcm);
+  if (p < 0)
+    return p == -ENODEV ? -ENODEV : -AMP_EAUDIO;
+  return 0;
+}
+
+static int alsa_drop(struct output *base) {
+  struct alsa_output *o = from(base);
+  o->written -= queued(o); /* thrown away, never heard */
+  o->paused = false;
+  snd_pcm_drop(o->pcm);
+  int r = snd_pcm_prepare(o->pcm);
+  if (r < 0)
+    return r == -ENODEV ? -ENODEV : -AMP_EAUDIO;
+  return 0;
+}
+
+static int alsa_pause(struct output *base, bool pause) {
+  struct alsa_output *o = from(base);
+  if (!o->can_pause)
+    return -ENOTSUP;
+  if (pause == o->paused)
+    return 0;
+  snd_pcm_state_t st = snd_pcm_state(o->pcm);
+  int r = 0;
+  if (pause && st == SND_PCM_STATE_RUNNING)
+    r = snd_pcm_pause(o->pcm, 1);
+  else if (!pause && st == SND_PCM_STATE_PAUSED)
+    r = snd_pcm_pause(o->pcm, 0);
+  else if (st == SND_PCM_STATE_XRUN)
+    r = snd_pcm_prepare(o->pcm);
+  /* PREPARED (not started yet): nothing plays, and write refuses while paused, so the
+   * stream stays put until resumed. */
+  if (r < 0)
+    return r == -ENODEV ? -ENODEV : -AMP_EAUDIO;
+  o->paused = pause;
+  return 0;
+}
+
+static int alsa_delay(struct output *base, uint64_t *ret_frames) {
+  *ret_frames = queued(from(base));
+  return 0;
+}
+
+static int alsa_position(struct output *base, uint64_t *ret_frames) {
+  struct alsa_output *o = from(base);
+  uint64_t pos = o->written - queued(o);
+  if (pos < o->last_pos) /* a driver whose delay jitters upwards must not move us back */
+    pos = o->last_pos;
+  o->last_pos = pos;
+  *ret_frames = pos;
+  return 0;
+}
+
+static uint64_t alsa_xruns(const struct output *base) {
+  const struct alsa_output *o = (const struct alsa_output *)base;
+  return atomic_load_explicit(&o->xruns, memory_order_relaxed);
+}
+
+/* ---- mixer ---- */
+
+static long clampl(long v, long lo, long hi) {
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Percent <-> 1/100 dB: linear in dB over the top ALSA_VOLUME_WINDOW_CDB of the range (or
+ * the whole range when it is smaller); 0 % is the control's minimum. */
+static long window_min(const struct alsa_output *o) {
+  long span = o->db_max - o->db_min;
+  return span > ALSA_VOLUME_WINDOW_CDB ? o->db_max - ALSA_VOLUME_WINDOW_CDB : o->db_min;
+}
+
+static int alsa_volume_get(struct output *base, unsigned *ret_percent) {
+  struct alsa_output *o = from(base);
+  if (o->elem == NULL)
+    return -ENOTSUP;
+  snd_mixer_handle_events(o->mixer); /* pick up changes made by others */
+  long v, lo, hi, pct;
+  if (o->has_db) {
+    if (snd_mixer_selem_get_playback_dB(o->elem, SND_MIXER_SCHN_FRONT_LEFT, &v) < 0)
+      return -AMP_EAUDIO;
+    lo = window_min(o);
+    hi = o->db_max;
+  } else {
+    if (snd_mixer_selem_get_playback_volume(o->elem, SND_MIXER_SCHN_FRONT_LEFT, &v) < 0)
+      return -AMP_EAUDIO;
+    lo = o->raw_min;
+    hi = o->raw_max;
+  }
+  v = clampl(v, lo, hi);
+  pct = ((v - lo) * 100 + (hi - lo) / 2) / (hi - lo);
+  *ret_percent = (unsigned)clampl(pct, 0, 100);
+  return 0;
+}
+
+static int alsa_volume_set(struct output *base, unsigned percent) {
+  struct alsa_output *o = from(base);
+  if (o->elem == NULL)
+    return -ENOTSUP;
+  long p = percent > 100 ? 100 : (long)percent;
+  int r;
+  if (o->has_db) {
+    long lo = window_min(o);
+    long db = p == 0 ? o->db_min : lo + (o->db_max - lo) * p / 100;
+    r = snd_mixer_selem_set_playback_dB_all(o->elem, db, -1);
+  } else {
+    r = snd_mixer_selem_set_playback_volume_all(
+        o->elem, o->raw_min + ((o->raw_max - o->raw_min) * p + 50) / 100);
+  }
+  return r < 0 ? -AMP_EAUDIO : 0;
+}
+
+static int alsa_volume_get_db(struct output *base, long *ret_cdb) {
+  struct alsa_output *o = from(base);
+  if (o->elem == NULL || !o->has_db)
+    return -ENOTSUP;
+  snd_mixer_handle_events(o->mixer);
+  long v;
+  if (snd_mixer_selem_get_playback_dB(o->elem, SND_MIXER_SCHN_FRONT_LEFT, &v) < 0)
+    return -AMP_EAUDIO;
+  *ret_cdb = v;
+  return 0;
+}
+
+static int alsa_volume_set_db(struct output *base, long cdb) {
+  struct alsa_output *o = from(base);
+  if (o->elem == NULL || !o->has_db)
+    return -ENOTSUP;
+  cdb = clampl(cdb, o->db_min, o->db_max);
+  return snd_mixer_selem_set_playback_dB_all(o->elem, cdb, -1) < 0 ? -AMP_EAUDIO : 0;
+}
+
+static int alsa_probe(const char *device, struct output_caps *ret) {
+  const char *dev = device ? device : "default";
+  snd_pcm_t *pcm = NULL;
+  snd_pcm_hw_params_t *hw = NULL;
+  snd_lib_error_set_handler(alsa_lib_error);
+  int r = snd_pcm_open(&pcm, dev, SND_PCM_STREAM_PLAYBACK, ALSA_OPEN_MODE | SND_PCM_NONBLOCK);
+  if (r < 0)
+    return map_open_error(r);
+  if (snd_pcm_hw_params_malloc(&hw) < 0) {
+    r = -ENOMEM;
+    goto out;
+  }
+  if (snd_pcm_hw_params_any(pcm, hw) < 0) {
+    r = -AMP_EAUDIO;
+    goto out;
+  }
+  struct output_caps c = {0};
+  int dir = 0;
+  snd_pcm_hw_params_get_rate_min(hw, &c.rate_min, &dir);
+  snd_pcm_hw_params_get_rate_max(hw, &c.rate_max, &dir);
+  snd_pcm_hw_params_get_channels_min(hw, &c.channels_min);
+  snd_pcm_hw_params_get_channels_max(hw, &c.channels_max);
+  for (int f = OUTPUT_FMT_S16; f <= OUTPUT_FMT_S32; f++)
+    if (snd_pcm_hw_params_test_format(pcm, hw, snd_format((enum output_sample_format)f)) == 0)
+      c.formats |= 1u << f;
+  *ret = c;
+  r = 0;
+out:
+  snd_pcm_hw_params_free(hw);
+  snd_pcm_close(pcm);
+  return r;
+}
+
+static const struct output_ops alsa_ops = {
+    .version = OUTPUT_OPS_VERSION,
+    .name = "alsa",
+    .open = alsa_open,
+    .close = alsa_close,
+    .write = alsa_write,
+    .drain = alsa_drain,
+    .drop = alsa_drop,
+    .pause = alsa_pause,
+    .delay = alsa_delay,
+    .position = alsa_position,
+    .xruns = alsa_xruns,
+    .volume_get = alsa_volume_get,
+    .volume_set = alsa_volume_set,
+    .volume_get_db = alsa_volume_get_db,
+    .volume_set_db = alsa_volume_set_db,
+    .probe = alsa_probe,
+};
+
+const struct output_ops *output_alsa_ops(void) {
+  return &alsa_ops;
+}
+
+void output_alsa_inject_write_error(struct output *o, int err) {
+  from(o)->inject_err = err;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef AMPD_PLATFORM_ALSA_H
+#define AMPD_PLATFORM_ALSA_H
+
+#include "platform/output.h"
+
+/*
+ * The ALSA output backend ("alsa"): platform/output.h over libasound's PCM and simple
+ * mixer APIs. Device names are ALSA PCM names ("default", "hw:0,0", "plughw:1",
+ * "sysdefault:CARD=x", or any PCM defined in an asoundrc).
+ *
+ * The PCM is opened with SND_PCM_NO_AUTO_RESAMPLE | NO_AUTO_CHANNELS | NO_AUTO_FORMAT, so
+ * even through a `plug` the rate and channel count are met exactly or refused, and the
+ * sample format chosen is one the device really takes. Preference: for sources of up to
+ * 16 bits S16, S32, S24, S24_3; for 17..24 bits S32, S24, S24_3, then S16 (truncated: the
+ * info says exact=false); for more S32 first.
+ *
+ * ALSA's own diagnostics (normally printed to stderr) are routed to this module's debug
+ * log: snd_lib_error_set_handler() is process-wide and is set at the first open.
+ */
+
+/* The backend's vtable (static storage, version OUTPUT_OPS_VERSION). */
+const struct output_ops *output_alsa_ops(void);
+
+/*
+ * For tests only: make the next call to snd_pcm_writei() inside output_write() fail with
+ * err (e.g. -EPIPE for an underrun, -ESTRPIPE for a suspend, -EIO) instead of writing, so
+ * the recovery path runs for real (snd_pcm_recover on the open PCM) on a machine whose
+ * plugins never underrun. 0 clears it.
+ */
+void output_alsa_inject_write_error(struct output *o, int err);
+
+#endif
