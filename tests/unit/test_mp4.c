@@ -1568,7 +1568,127 @@ static void test_dash_flac(void **state) {
   mp4_init_free(in);
 }
 
+/* ---- seed corpus for tests/fuzz/fuzz_mp4.c ("corpus <dir> [dash dir]") ---- */
+
+static void write_seed(const char *dir, const char *name, uint8_t mode, const struct bb *init,
+                       const uint8_t *seg, size_t seg_len) {
+  char path[512];
+  snprintf(path, sizeof(path), "%s/%s", dir, name);
+  FILE *f = fopen(path, "wbe");
+  assert_non_null(f);
+  fputc(mode, f);
+  if (mode & 1) {
+    fputc((int)(init->len >> 8), f);
+    fputc((int)(init->len & 0xff), f);
+  }
+  fwrite(init->d, 1, init->len, f);
+  if (seg_len)
+    fwrite(seg, 1, seg_len, f);
+  fclose(f);
+}
+
+static int dump_corpus(const char *dir, const char *dash) {
+  struct init_opt io[8];
+  const char *names[8] = {"opus", "flac", "enca_a", "cbcs", "qt1", "qt2", "video", "seig"};
+  for (int i = 0; i < 8; i++)
+    io[i] = opus_opt();
+  io[1].format = "fLaC";
+  io[1].mdhd_version = 1;
+  io[1].elst_version = 1;
+  io[2].enca = io[2].clear_copy = io[2].pssh = true;
+  io[3].enca = true;
+  io[3].scheme = "cbcs";
+  io[3].tenc_version = 1;
+  io[3].tenc_iv_size = 0;
+  io[3].const_iv_size = 16;
+  io[4].qt_version = 1;
+  io[5].qt_version = 2;
+  io[6].video_first = true;
+  io[7].enca = io[7].stbl_seig = true;
+  for (int i = 0; i < 8; i++) {
+    struct bb b;
+    char name[64];
+    build_init(&b, &io[i]);
+    snprintf(name, sizeof(name), "init_%s", names[i]);
+    write_seed(dir, name, 0, &b, NULL, 0);
+    bb_free(&b);
+  }
+  /* init + segment pairs */
+  struct seg_opt so[6];
+  int which[6] = {0, 2, 2, 7, 3, 0};
+  memset(so, 0, sizeof(so));
+  for (int i = 0; i < 6; i++) {
+    so[i].moofs = 1;
+    so[i].trafs[0] = 1;
+    so[i].t[0][0] = traf_basic(4, 1000);
+  }
+  so[0].prefix = true;
+  so[0].t[0][0].tfhd_flags = TFHD_MOOF | TFHD_DUR | TFHD_SIZE | TFHD_FLAGS;
+  so[0].t[0][0].trun_flags = TRUN_DOFF | TRUN_SIZE;
+  so[1].moofs = 2;
+  so[1].trafs[1] = 1;
+  so[1].t[0][0].tfhd_flags |= TFHD_SDI;
+  so[1].t[0][0].sdi = 2;
+  so[1].t[1][0] = traf_basic(4, 5000);
+  so[1].t[1][0].enc = ENC_SENC_SAIO;
+  so[1].t[1][0].subs = true;
+  so[1].t[1][0].split = 2;
+  so[1].t[1][0].saio_per_trun = true;
+  so[2].t[0][0].enc = ENC_SAIO;
+  so[2].t[0][0].iv_size = 8;
+  so[3].moofs = 2;
+  so[3].trafs[1] = 1;
+  so[3].t[0][0].seig = 0;
+  so[3].t[1][0] = traf_basic(4, 5000);
+  so[3].t[1][0].enc = ENC_PIFF;
+  so[3].t[1][0].seig = 1;
+  so[4].t[0][0].iv_size = 0;
+  so[5].trafs[0] = 2;
+  so[5].t[0][0].track_id = 2;
+  so[5].t[0][0].tfhd_flags = 0;
+  so[5].t[0][1] = traf_basic(3, 7);
+  so[5].t[0][1].tfhd_flags = TFHD_BDO;
+  so[5].file_offset = 0;
+  for (int i = 0; i < 6; i++) {
+    struct bb ib, sb;
+    char name[64];
+    build_init(&ib, &io[which[i]]);
+    build_segment(&sb, &so[i]);
+    snprintf(name, sizeof(name), "seg_%d", i);
+    write_seed(dir, name, 1, &ib, sb.d, sb.len);
+    bb_free(&ib);
+    bb_free(&sb);
+  }
+  /* ffmpeg DASH: init + first and last segment */
+  for (int c = 0; dash && c < 2; c++) {
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s/out-stream0.mp4", dash, c ? "flac" : "opus");
+    size_t len;
+    uint8_t *d = read_file(path, &len);
+    size_t starts[64], ns = 0, p = 0;
+    while (p + 8 <= len && ns < 64) {
+      if (memcmp(d + p + 4, "sidx", 4) == 0)
+        starts[ns++] = p;
+      p += rd32(d + p);
+    }
+    struct bb ib = {.d = d, .len = starts[0]};
+    char name[64];
+    snprintf(name, sizeof(name), "ffmpeg_%s_init", c ? "flac" : "opus");
+    write_seed(dir, name, 0, &ib, NULL, 0);
+    snprintf(name, sizeof(name), "ffmpeg_%s_last", c ? "flac" : "opus");
+    write_seed(dir, name, 3, &ib, d + starts[ns - 1], len - starts[ns - 1]);
+    if (!c) {
+      snprintf(name, sizeof(name), "ffmpeg_%s_first", c ? "flac" : "opus");
+      write_seed(dir, name, 3, &ib, d + starts[0], starts[1] - starts[0]);
+    }
+    free(d);
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc >= 3 && strcmp(argv[1], "corpus") == 0)
+    return dump_corpus(argv[2], argc > 3 ? argv[3] : NULL);
   if (argc == 3 && strcmp(argv[1], "dash") == 0) {
     dash_dir = argv[2];
     const struct CMUnitTest dash[] = {
