@@ -644,6 +644,10 @@ static void attempt_done(struct http_request *r, CURLcode res) {
   r->in_multi = false;
   bool retryable;
   int err = outcome(r, res, &retryable);
+  /* Every byte of the range was streamed before the drop: nothing is left to resume. */
+  if (err == -AMP_ETRUNCATED && r->on_data && r->ranged &&
+      r->delivered == r->range_end - r->range_start + 1)
+    err = 0;
   if (err < 0 && retryable && schedule_retry(r, err))
     return;
   finish(r, err);
@@ -723,7 +727,8 @@ static int check_opts(const struct http_request_opts *o) {
   if ((o->body_len && (!o->body || o->method != HTTP_POST)) ||
       (o->idempotent && o->method != HTTP_POST))
     return -EINVAL;
-  if (o->ranged && (o->method == HTTP_POST || o->range_start > o->range_end))
+  if (o->ranged &&
+      (o->method == HTTP_POST || o->range_start > o->range_end || o->range_end == UINT64_MAX))
     return -EINVAL;
   for (size_t i = 0; i < o->n_headers; i++) {
     int e = http_header_check(o->headers[i].name, o->headers[i].value);

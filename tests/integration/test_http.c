@@ -220,7 +220,7 @@ static struct mockproc *start_mock(const char *cert, const char *tls_max) {
 
 static const char *const names[] = {"a.bin",      "r503.bin",    "ra.bin",    "trunc.bin",
                                     "resume.bin", "norange.bin", "reuse.bin", "plain.bin",
-                                    "cancel.bin", "big.bin"};
+                                    "cancel.bin", "big.bin",     "stall.bin"};
 
 static int group_setup(void **state) {
   if (mockproc_tmpdir("http", tmp, sizeof(tmp)) < 0)
@@ -231,6 +231,21 @@ static int group_setup(void **state) {
     return -1;
   if (mkdir(root, 0700) < 0)
     return -1;
+  /* An OpenSSL configuration that allows TLS 1.0 at security level 0, for this process
+   * and the mocks: the system's own minimum (TLS 1.2 on Debian) must not be what refuses
+   * the TLS 1.1 server, the client's policy must. Set before curl loads OpenSSL. */
+  char osslcnf[PATH_MAX];
+  static const char cnf[] = "openssl_conf = default_conf\n"
+                            "[default_conf]\nssl_conf = ssl_sect\n"
+                            "[ssl_sect]\nsystem_default = system_default_sect\n"
+                            "[system_default_sect]\nMinProtocol = TLSv1\n"
+                            "CipherString = DEFAULT@SECLEVEL=0\n";
+  if (!join(osslcnf, tmp, "openssl.cnf"))
+    return -1;
+  FILE *f = fopen(osslcnf, "we");
+  if (!f || fwrite(cnf, 1, sizeof(cnf) - 1, f) != sizeof(cnf) - 1 || fclose(f) != 0)
+    return -1;
+  setenv("OPENSSL_CONF", osslcnf, 1);
   const char *argv[] = {"bash", testca, certs, NULL};
   if (mockproc_run(argv, logpath, 120000) < 0) {
     fprintf(stderr, "testca.sh failed; see %s\n", logpath);
@@ -669,6 +684,60 @@ static void test_connection_reuse(void **state) {
   cJSON_Delete(log);
 }
 
+/* Several transfers at once on the one multi: each gets exactly its own bytes. */
+static void test_concurrent_ranges(void **state) {
+  enum { N = 6, PART = FILE_SIZE / N };
+  struct http *h = client(0);
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/a.bin");
+  struct result res[N];
+  memset(res, 0, sizeof(res));
+  for (int i = 0; i < N; i++) {
+    res[i].stream = (struct buf)BUF_INIT(PART);
+    struct http_request_opts o = {.method = HTTP_GET,
+                                  .url = url,
+                                  .ranged = true,
+                                  .range_start = (uint64_t)i * PART,
+                                  .range_end = (uint64_t)(i + 1) * PART - 1,
+                                  .on_data = on_data,
+                                  .on_done = on_done,
+                                  .userdata = &res[i]};
+    assert_int_equal(http_request_start(h, &o, &res[i].req), 0);
+  }
+  for (int i = 0; i < N; i++)
+    run_until_done(&res[i]);
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(res[i].done, 1);
+    assert_int_equal(res[i].resp.err, 0);
+    assert_false(res[i].gap);
+    assert_int_equal(res[i].stream.len, PART);
+    assert_memory_equal(res[i].stream.data, content + (size_t)i * PART, PART);
+    buf_done(&res[i].stream);
+  }
+  http_free(h);
+}
+
+/* A transfer slower than the low-speed limit for longer than its time is a stall. */
+static void test_low_speed_stall(void **state) {
+  add_fault("{\"path\":\"/files/stall.bin\",\"rate_bps\":1000,\"count\":1}");
+  struct http_config cfg;
+  http_config_init(&cfg);
+  cfg.ca_file = ca;
+  cfg.max_retries = 0;
+  cfg.low_speed_limit = 100000;
+  cfg.low_speed_time_s = 1;
+  struct http *h;
+  assert_int_equal(http_new(L, &cfg, &h), 0);
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/stall.bin");
+  struct http_request_opts o = {.method = HTTP_GET, .url = url};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, -ETIMEDOUT);
+  assert_int_equal(res.resp.status, 200);
+  http_free(h);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: %s SOURCE_DIR\n", argv[0]);
@@ -699,6 +768,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_body_too_big),
       cmocka_unit_test(test_cancel_from_data_callback),
       cmocka_unit_test(test_connection_reuse),
+      cmocka_unit_test(test_concurrent_ranges),
+      cmocka_unit_test(test_low_speed_stall),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
