@@ -318,6 +318,9 @@ static int opus_open(struct decoder *d, const uint8_t *cfg, size_t len) {
     const uint8_t *mapping = cfg + 13;
     if (streams == 0 || coupled > streams || streams + coupled > 255)
       return -EINVAL;
+    if (streams > DECODER_MAX_CHANNELS)
+      return -AMP_EUNSUPPORTED; /* more streams than we have channels: bounds the memory
+                                 * (each stream is a whole decoder) */
     if (o->family == 1 && channels > 8)
       return -EINVAL;
     for (unsigned i = 0; i < channels; i++)

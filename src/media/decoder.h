@@ -76,7 +76,7 @@ struct decoder;
  *   -AMP_EUNSUPPORTED  well-formed but not supported: > 8 channels, FLAC bits outside
  *                      8..32 (16 and 24 are the tested contract; libFLAC gives the others
  *                      for free), FLAC rate 0 or > 192 kHz, Opus mapping family other
- *                      than 0, 1, 255, an unknown codec
+ *                      than 0, 1, 255, more than 8 Opus streams, an unknown codec
  *   -AMP_EDECODE       the codec library refused the configuration
  *   -AMP_ETOOBIG       config longer than DECODER_MAX_CONFIG
  *   -ENOMEM

@@ -676,7 +676,13 @@ static void test_opus_bad_configs(void **state) {
   for (unsigned i = 0; i < 9; i++)
     c[13 + i] = (uint8_t)i;
   assert_int_equal(opus_cfg(c, 22), -AMP_EUNSUPPORTED); /* > 8 channels */
-  dops(c, 3, 0, 0, 255);                                /* family 255, 3 uncoupled streams */
+  dops(c, 2, 312, 0, 255);                              /* 200 streams for 2 channels */
+  c[11] = 200;
+  c[12] = 0;
+  c[13] = 0;
+  c[14] = 1;
+  assert_int_equal(opus_cfg(c, 15), -AMP_EUNSUPPORTED);
+  dops(c, 3, 0, 0, 255); /* family 255, 3 uncoupled streams */
   c[11] = 3;
   c[12] = 0;
   c[13] = 0;
