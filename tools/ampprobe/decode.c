@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ampprobe decode: one Representation through the daemon's own chain (demux, CDM decrypt,
+ * decode, trim) to a WAV file or an ALSA device. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ampprobe.h"
+#include "core/err.h"
+#include "media/cdmhost.h"
+#include "media/manifest.h"
+#include "media/mp4.h"
+#include "media/pipeline.h"
+#include "platform/alsa/alsa.h"
+#include "source.h"
+#include "wav.h"
+
+static const uint8_t w3c_common_id[16] = {0x10, 0x77, 0xef, 0xec, 0xc0, 0xb2, 0x4d, 0x02,
+                                          0xac, 0xe3, 0x3c, 0x1e, 0x52, 0xe2, 0xfb, 0x4b};
+
+struct sink {
+  struct wav *wav;
+  struct output *out;
+  uint64_t frames;
+};
+
+static int sink_pcm(void *userdata, const int32_t *pcm, size_t frames) {
+  struct sink *k = userdata;
+  int r = k->wav ? wav_write(k->wav, pcm, frames) : output_write(k->out, pcm, frames);
+  if (r == 0)
+    k->frames += frames;
+  return r;
+}
+
+static int sink_open(const struct probe_opts *o, const struct pcm_format *f, struct sink *k) {
+  if (o->out) {
+    int r = wav_open(o->out, f, &k->wav);
+    return r < 0 ? probe_fail(r, o->out, NULL) : 0;
+  }
+  struct output_params p = {.device = o->alsa, .format = *f};
+  struct output_info info;
+  char err[OUTPUT_ERRMSG_MAX] = "";
+  int r = output_open(output_alsa_ops(), &p, &k->out, &info, err, sizeof(err));
+  return r < 0 ? probe_fail(r, o->alsa, err) : 0;
+}
+
+static int sink_close(const struct probe_opts *o, struct sink *k, int ok) {
+  int r = 0;
+  if (k->wav) {
+    r = wav_close(k->wav);
+    if (r < 0)
+      probe_fail(r, o->out, NULL);
+    if (!ok || r < 0)
+      unlink(o->out); /* never leave a truncated WAV that looks whole */
+  }
+  if (k->out) {
+    if (ok)
+      r = output_drain(k->out);
+    output_close(k->out);
+  }
+  return r;
+}
+
+/* The init data the CDM turns into a challenge: the W3C common pssh boxes of the init or
+ * the manifest, else "keyids" built from the default KID (MEDIA.md §4). */
+static int cdm_request(struct cdmhost *h, uint32_t session, const struct mp4_init *init,
+                       const struct manifest_rep *rep) {
+  uint8_t data[AMPD_CDM_MAX_INIT_DATA];
+  size_t n = 0, plen = 0;
+  uint8_t *challenge = NULL, *keyids = NULL;
+  size_t clen = 0, klen = 0;
+  int r;
+
+  for (size_t i = 0; i < mp4_init_pssh_count(init); i++) {
+    const struct mp4_pssh *ps = mp4_init_pssh(init, i);
+    if (memcmp(ps->system_id, w3c_common_id, 16) == 0 && ps->box_size <= sizeof(data) - n) {
+      memcpy(data + n, ps->box, ps->box_size);
+      n += ps->box_size;
+    }
+  }
+  const uint8_t *mp = rep ? manifest_pssh(rep, MANIFEST_DRM_W3C_COMMON, &plen) : NULL;
+  if (n == 0 && mp && plen <= sizeof(data)) {
+    memcpy(data, mp, plen);
+    n = plen;
+  }
+  if (n > 0) {
+    r = cdmhost_generate_request(h, session, AMPD_CDM_INIT_CENC, data, n, &challenge, &clen);
+  } else {
+    const uint8_t *kid = mp4_init_default_kid(init);
+    uint8_t kids[1][16];
+    if (!kid)
+      return -AMP_ENOKEY;
+    memcpy(kids[0], kid, 16);
+    r = cdmhost_keyids_init_data((const uint8_t(*)[16])kids, 1, &keyids, &klen);
+    if (r < 0)
+      return r;
+    r = cdmhost_generate_request(h, session, AMPD_CDM_INIT_KEYIDS, keyids, klen, &challenge, &clen);
+    free(keyids);
+  }
+  /* A tool has no license server to send the challenge to: the license is made from the
+   * keys the user gave, and enters the CDM through update() like a server's would. */
+  free(challenge);
+  return r;
+}
+
+static int cdm_setup(const struct probe_opts *o, const struct mp4_init *init,
+                     const struct manifest_rep *rep, struct cdmhost **ret_h,
+                     uint32_t *ret_session) {
+  char path[4096];
+  struct cdmhost *h = NULL;
+  uint32_t session = 0, status = 0;
+  char *license = NULL;
+  size_t len = 0;
+  int r;
+
+  if (o->n_keys == 0)
+    return probe_fail(-AMP_ENOKEY, o->input,
+                      "encrypted content needs --key KID:KEY or --keys FILE");
+  if (o->cdm) {
+    snprintf(path, sizeof(path), "%s", o->cdm);
+  } else {
+    r = cdmhost_plugin_path(cdmhost_build_dir(), "clearkey", path, sizeof(path));
+    if (r < 0 || access(path, R_OK) != 0)
+      r = cdmhost_plugin_path(NULL, "clearkey", path, sizeof(path));
+    if (r < 0)
+      return probe_fail(r, "clearkey plugin path", NULL);
+  }
+  r = cdmhost_open(path, NULL, &h);
+  if (r < 0)
+    return probe_fail(r, path, "cannot load the CDM plugin");
+  r = cdmhost_session_open(h, &session);
+  if (r < 0)
+    goto fail;
+  r = cdm_request(h, session, init, rep);
+  if (r < 0)
+    goto fail;
+  r = cdmhost_clearkey_license(o->keys, o->n_keys, 0, &license, &len);
+  if (r < 0)
+    goto fail;
+  r = cdmhost_update(h, session, (const uint8_t *)license, len);
+  memset(license, 0, len);
+  free(license);
+  if (r < 0)
+    goto fail;
+  const uint8_t *kid = mp4_init_default_kid(init);
+  if (kid) {
+    r = cdmhost_key_status(h, session, kid, &status, NULL);
+    if (r == 0 && status != AMPD_CDM_KEY_USABLE)
+      r = status == AMPD_CDM_KEY_EXPIRED ? -AMP_EKEYEXPIRED : -AMP_ENOKEY;
+    if (r < 0) {
+      probe_fail(r, o->input, "no usable key for the track's default KID");
+      cdmhost_free(h);
+      return r;
+    }
+  }
+  *ret_h = h;
+  *ret_session = session;
+  return 0;
+fail:
+  probe_fail(r, o->input, "CDM");
+  cdmhost_free(h);
+  return r;
+}
+
+/* Everything after the pipeline exists: CDM, sink, segments. */
+struct job {
+  const struct probe_opts *o;
+  struct pipeline *p;
+  struct cdmhost *cdm;
+  struct sink sink;
+};
+
+static int job_start(struct job *j, const uint8_t *init, size_t len,
+                     const struct manifest_rep *rep) {
+  struct pipeline_config cfg = {.start = 0, .end = INT64_MAX};
+  struct pcm_format f;
+  uint32_t session;
+  int r = pipeline_new(init, len, &cfg, &j->p);
+  if (r < 0)
+    return probe_fail(r, j->o->input, "init segment");
+  if (pipeline_is_protected(j->p)) {
+    r = cdm_setup(j->o, pipeline_init(j->p), rep, &j->cdm, &session);
+    if (r < 0)
+      return r;
+    pipeline_set_cdm(j->p, j->cdm, session);
+  }
+  pipeline_get_format(j->p, &f);
+  return sink_open(j->o, &f, &j->sink);
+}
+
+static int job_finish(struct job *j, int r) {
+  int c = sink_close(j->o, &j->sink, r == 0);
+  if (r == 0 && c < 0)
+    r = c;
+  if (r == 0) {
+    struct pcm_format f;
+    pipeline_get_format(j->p, &f);
+    fprintf(stderr, "ampprobe: %" PRIu64 " frames, %u Hz, %u-bit, %u ch\n", j->sink.frames, f.rate,
+            f.bits, f.channels);
+  }
+  pipeline_free(j->p);
+  cdmhost_free(j->cdm);
+  return r;
+}
+
+static int decode_mp4(const struct probe_opts *o, struct buf *b) {
+  struct probe_mp4_layout l;
+  struct job j = {.o = o};
+  int r = probe_mp4_layout(b->data, b->len, &l);
+  if (r < 0)
+    return probe_fail(r, o->input, "not a fragmented MP4");
+  r = job_start(&j, b->data, l.init_end, NULL);
+  for (size_t i = 0; r == 0 && i < l.n_fragments; i++) {
+    size_t s = l.frag_start[i];
+    r = pipeline_segment(j.p, b->data + s, l.frag_end[i] - s, s, sink_pcm, &j.sink, NULL);
+    if (r < 0)
+      probe_fail(r, o->input, "fragment");
+  }
+  probe_mp4_layout_done(&l);
+  return job_finish(&j, r);
+}
+
+static const struct manifest_rep *pick_rep(const struct probe_opts *o, const struct manifest *m) {
+  size_t n_sets, n;
+  if (o->rep)
+    return manifest_find_rep(m, o->rep);
+  const struct manifest_set *sets = manifest_adaptation_sets(m, &n_sets);
+  if (n_sets == 0)
+    return NULL;
+  const struct manifest_rep *const *ranked = manifest_set_ranked(&sets[0], &n);
+  return n ? ranked[0] : NULL;
+}
+
+static int decode_mpd(const struct probe_opts *o, struct buf *b) {
+  struct manifest *m = NULL;
+  struct source *src = NULL;
+  struct source_options so = {.ca_file = o->ca_file};
+  struct job j = {.o = o};
+  struct buf seg;
+  char err[256] = "";
+  int r = manifest_parse(b->data, b->len, o->input, &m, err, sizeof(err));
+  if (r < 0)
+    return probe_fail(r, o->input, err);
+
+  buf_init(&seg, MP4_MAX_SEGMENT_SIZE);
+  const struct manifest_rep *rep = pick_rep(o, m);
+  if (!rep) {
+    r = probe_fail(-ENOENT, o->rep ? o->rep : o->input, "no such representation");
+    goto out;
+  }
+  if (!rep->has_init) {
+    r = probe_fail(-AMP_EMANIFEST, rep->id, "no Initialization range");
+    goto out;
+  }
+  r = source_open(rep->url, &so, &src);
+  if (r < 0) {
+    probe_fail(r, rep->url, NULL);
+    goto out;
+  }
+  if (rep->segment_base && rep->has_index) {
+    r = source_read_range(src, rep->index.first, rep->index.last, &seg);
+    if (r == 0)
+      r = manifest_rep_set_segments_from_sidx(m, rep, seg.data, seg.len, rep->index.first);
+    if (r < 0) {
+      probe_fail(r, rep->url, "segment index");
+      goto out;
+    }
+  }
+  r = source_read_range(src, rep->init.first, rep->init.last, &seg);
+  if (r < 0) {
+    probe_fail(r, rep->url, "init range");
+    goto out;
+  }
+  r = job_start(&j, seg.data, seg.len, rep);
+  for (size_t i = 0; r == 0 && i < rep->n_segments; i++) {
+    const struct manifest_segment *s = &rep->segments[i];
+    r = source_read_range(src, s->first, s->last, &seg);
+    if (r == 0)
+      r = pipeline_segment(j.p, seg.data, seg.len, s->first, sink_pcm, &j.sink, NULL);
+    if (r < 0) {
+      char what[64];
+      snprintf(what, sizeof(what), "segment %zu", i + 1);
+      probe_fail(r, rep->url, what);
+    }
+  }
+  r = job_finish(&j, r);
+out:
+  source_free(src);
+  buf_done(&seg);
+  manifest_free(m);
+  return r;
+}
+
+int probe_decode(const struct probe_opts *o) {
+  struct buf b;
+  int r;
+
+  buf_init(&b, AMPPROBE_MAX_MP4);
+  r = probe_load(o, &b);
+  if (r < 0) {
+    buf_done(&b);
+    return probe_fail(r, o->input, NULL);
+  }
+  r = r == 1 ? decode_mpd(o, &b) : decode_mp4(o, &b);
+  buf_done(&b);
+  return r;
+}
