@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef AMPD_MEDIA_MANIFEST_INT_H
+#define AMPD_MEDIA_MANIFEST_INT_H
+
+/*
+ * Private to the manifest module, shared by its three files:
+ *   manifest.c       the document walk (MPD -> Period -> AdaptationSet -> Representation)
+ *   manifest_xml.c   XML helpers (names by namespace URI), attributes, BaseURL policy,
+ *                    ContentProtection
+ *   manifest_util.c  XML-free parsing (numbers, durations, URLs, pssh, sidx) and accessors
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libxml/tree.h>
+
+#include "media/manifest.h"
+
+#define MANIFEST_NS_MPD "urn:mpeg:dash:schema:mpd:2011"
+/* The capitalised spelling of the schemaLocation, which some packagers put in xmlns. */
+#define MANIFEST_NS_MPD_OLD "urn:mpeg:DASH:schema:MPD:2011"
+#define MANIFEST_NS_CENC "urn:mpeg:cenc:2013"
+#define MANIFEST_NS_DASHIF "https://dashif.org/CPS"
+#define MANIFEST_NS_CLEARKEY "http://dashif.org/guidelines/clearKey"
+#define MANIFEST_NS_AMZ_DRM "urn:amazon:music:drm:2019"
+#define MANIFEST_NS_AMZ_3P "urn:amazon:music:3p:music:2020"
+#define MANIFEST_NS_XLINK "http://www.w3.org/1999/xlink"
+
+#define MANIFEST_NS_PER_S 1000000000ull
+
+/* Every string and array of the tree is one of these blocks, freed together. */
+union manifest_mem {
+  union manifest_mem *next;
+  max_align_t align;
+};
+
+/* The reps of one set, mutable (the public tree is const): for the sidx and for free. */
+struct manifest_rep_block {
+  struct manifest_rep_block *next;
+  struct manifest_rep *reps;
+  struct manifest_segment **segs; /* segs[i] owns reps[i].segments (malloc'ed) */
+  const size_t *n;
+};
+
+struct manifest {
+  union manifest_mem *mem;
+  struct manifest_rep_block *blocks;
+  uint64_t duration_ns;
+  bool remote;
+  struct manifest_period *periods;
+  size_t n_periods;
+};
+
+/* Where relative references resolve: a URL, a filesystem path, or nothing. */
+struct manifest_base {
+  const char *s; /* NULL: no base */
+  bool is_path;
+  bool from_mpd; /* a BaseURL element was applied (not just the origin) */
+};
+
+/* The state of one manifest_parse call. */
+struct manifest_pctx {
+  struct manifest *m;
+  char *err;
+  size_t errlen;
+  uint64_t total_ns; /* duration of the period being parsed, 0 unknown */
+};
+
+/* ---- manifest_xml.c ---- */
+
+/* Write "line N: <message>" to the error buffer; returns code. */
+int manifest_fail(struct manifest_pctx *p, xmlNodePtr n, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Zeroed memory owned by m (freed by manifest_free); NULL on overflow or ENOMEM. */
+void *manifest_alloc(struct manifest *m, size_t n);
+void *manifest_alloc_array(struct manifest *m, size_t count, size_t size);
+char *manifest_strndup(struct manifest *m, const char *s, size_t n);
+
+bool manifest_ns_is(xmlNsPtr ns, const char *uri);
+bool manifest_ns_is_mpd(xmlNsPtr ns);
+bool manifest_ns_is_amazon(xmlNsPtr ns);
+bool manifest_name_is(xmlNodePtr n, const char *name);
+/* An element of this local name in the MPD namespace. */
+bool manifest_is_mpd_el(xmlNodePtr n, const char *name);
+xmlNodePtr manifest_first_child(xmlNodePtr n, const char *name);
+size_t manifest_count_children(xmlNodePtr n, const char *name);
+const char *manifest_trim(const char *s, size_t *ret_len);
+
+/* Attribute (ns NULL: unqualified) or element text, trimmed, copied into m, bounded by
+ * MANIFEST_MAX_STRING (-AMP_ETOOBIG); *ret = NULL when the attribute is absent. */
+int manifest_attr(struct manifest_pctx *p, xmlNodePtr n, const char *name, const char *ns,
+                  const char **ret);
+int manifest_attr_amazon(struct manifest_pctx *p, xmlNodePtr n, const char *name, const char **ret);
+int manifest_text(struct manifest_pctx *p, xmlNodePtr n, size_t max, const char **ret);
+/* Typed attributes; absent leaves *ret alone and sets *ret_has = false. */
+int manifest_attr_u64(struct manifest_pctx *p, xmlNodePtr n, const char *name, uint64_t max,
+                      bool *ret_has, uint64_t *ret);
+int manifest_attr_range(struct manifest_pctx *p, xmlNodePtr n, const char *name, bool *ret_has,
+                        struct manifest_range *ret);
+int manifest_attr_duration(struct manifest_pctx *p, xmlNodePtr n, const char *name,
+                           uint64_t *ret_ns);
+
+/* Apply n's first BaseURL child to *b under the URL policy of manifest.h. */
+int manifest_apply_base(struct manifest_pctx *p, xmlNodePtr n, struct manifest_base *b);
+/* n's ContentProtection children; one default_KID per level. */
+int manifest_parse_protection(struct manifest_pctx *p, xmlNodePtr n,
+                              struct manifest_protection *prot);
+/* The set's protection into the rep's (effective protection). */
+int manifest_merge_protection(struct manifest_pctx *p, xmlNodePtr n,
+                              const struct manifest_protection *set,
+                              struct manifest_protection *rep);
+int manifest_parse_channels(struct manifest_pctx *p, xmlNodePtr n, uint32_t *ret);
+int manifest_parse_bit_depth(struct manifest_pctx *p, xmlNodePtr n, uint32_t *ret);
+
+/* ---- manifest_util.c (no XML) ---- */
+
+/* Decimal digits only, no sign, no white space, no overflow. */
+bool manifest_parse_u64(const char *s, uint64_t *ret);
+/* "-13.5 LUFS" (LKFS or no unit too), locale-independent. */
+bool manifest_parse_loudness(const char *s, float *ret);
+/* 8-4-4-4-12 hex, either case. */
+bool manifest_parse_uuid(const char *s, uint8_t out[16]);
+/* Length of a leading "scheme:" (RFC 3986 §3.1), 0 if none. */
+size_t manifest_scheme_len(const char *s);
+/* "https://" (any case) followed by a non-empty authority. */
+bool manifest_is_https(const char *s);
+/* Resolve ref against the https URL base (RFC 3986 §5.2, fragments dropped, no
+ * re-encoding) into out, which holds strlen(base) + strlen(ref) + 3 bytes. 0 or -ENOMEM. */
+int manifest_url_resolve(const char *base, const char *ref, char *out);
+/* A whole pssh box of this system: size, type, version 0/1, KIDs and data in bounds. */
+bool manifest_pssh_valid(const uint8_t *b, size_t len, const uint8_t sysid[16]);
+
+#endif
