@@ -717,6 +717,63 @@ static void test_concurrent_ranges(void **state) {
   http_free(h);
 }
 
+/* Cancelling another request that is in flight, from inside a data callback (curl is on
+ * the stack), and starting a request from inside a done callback. */
+struct cross {
+  struct result a, b, c;
+  struct http *h;
+  char url_c[256];
+};
+
+static int on_data_cancel_other(struct http_request *r, uint64_t off, const void *p, size_t n,
+                                void *ud) {
+  struct cross *x = ud;
+  if (x->b.req) /* cleared by b's done */
+    http_request_cancel(x->b.req);
+  return on_data(r, off, p, n, &x->a);
+}
+
+static void on_done_start_next(struct http_request *r, const struct http_response *resp, void *ud) {
+  struct cross *x = ud;
+  on_done(r, resp, &x->a);
+  struct http_request_opts o = {
+      .method = HTTP_HEAD, .url = x->url_c, .on_done = on_done, .userdata = &x->c};
+  assert_int_equal(http_request_start(x->h, &o, NULL), 0);
+}
+
+static void test_cancel_other_and_chain(void **state) {
+  add_fault("{\"path\":\"/files/cancel.bin\",\"rate_bps\":65536,\"count\":1}");
+  static struct cross x;
+  memset(&x, 0, sizeof(x));
+  x.h = client(0);
+  x.a.stream = (struct buf)BUF_INIT(FILE_SIZE);
+  char url_a[256], url_b[256];
+  url_of(url_a, sizeof(url_a), mock, "127.0.0.1", "/files/a.bin");
+  url_of(url_b, sizeof(url_b), mock, "127.0.0.1", "/files/cancel.bin");
+  url_of(x.url_c, sizeof(x.url_c), mock, "127.0.0.1", "/files/reuse.bin");
+  struct http_request_opts ob = {
+      .method = HTTP_GET, .url = url_b, .on_done = on_done, .userdata = &x.b};
+  assert_int_equal(http_request_start(x.h, &ob, &x.b.req), 0);
+  struct http_request_opts oa = {.method = HTTP_GET,
+                                 .url = url_a,
+                                 .on_data = on_data_cancel_other,
+                                 .on_done = on_done_start_next,
+                                 .userdata = &x};
+  assert_int_equal(http_request_start(x.h, &oa, NULL), 0);
+  run_until_done(&x.a);
+  run_until_done(&x.c);
+  assert_int_equal(x.b.done, 1);
+  assert_int_equal(x.b.resp.err, -ECANCELED);
+  assert_int_equal(x.a.done, 1);
+  assert_int_equal(x.a.resp.err, 0);
+  assert_int_equal(x.a.stream.len, FILE_SIZE);
+  assert_memory_equal(x.a.stream.data, content, FILE_SIZE);
+  assert_int_equal(x.c.done, 1);
+  assert_int_equal(x.c.resp.err, 0);
+  buf_done(&x.a.stream);
+  http_free(x.h);
+}
+
 /* A transfer slower than the low-speed limit for longer than its time is a stall. */
 static void test_low_speed_stall(void **state) {
   add_fault("{\"path\":\"/files/stall.bin\",\"rate_bps\":1000,\"count\":1}");
@@ -769,6 +826,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_cancel_from_data_callback),
       cmocka_unit_test(test_connection_reuse),
       cmocka_unit_test(test_concurrent_ranges),
+      cmocka_unit_test(test_cancel_other_and_chain),
       cmocka_unit_test(test_low_speed_stall),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
