@@ -102,8 +102,9 @@ struct output_ops {
 
   /* Queue frames (blocking until all are queued). Playback starts by itself once the
    * start threshold is queued. An underrun is recovered (and counted) and the write goes
-   * on: 0. -ENODEV when the device disappeared, -AMP_EAUDIO when it cannot be recovered,
-   * -EINVAL for frames that are not a whole number (NULL with frames > 0). */
+   * on: 0. -ENODEV when the device disappeared, -AMP_EAUDIO when it cannot be recovered
+   * (close and reopen; part of the frames may have been queued), -EBUSY while paused (a
+   * full buffer would block until resumed), -EINVAL for pcm NULL with frames > 0. */
   int (*write)(struct output *o, const int32_t *pcm, size_t frames);
   /* Play out everything queued and stop (blocking); the output is ready for more. */
   int (*drain)(struct output *o);
