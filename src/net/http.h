@@ -20,9 +20,13 @@
  * redirects.
  *
  * Idempotent requests (GET, HEAD, and POST marked idempotent) are retried on connect
- * errors, resets, truncated bodies, timeouts, 5xx and 429, with exponential backoff and
- * full jitter, honouring Retry-After. A streamed ranged GET that drops mid-body resumes
- * at the first byte not yet delivered.
+ * errors, resets, truncated bodies, timeouts, 408, 429 and 5xx, up to max_retries times,
+ * each after a loop timer of exponential backoff with full jitter, or the Retry-After
+ * of a 429/503 when that is longer. A Retry-After beyond retry_after_cap_ms is not
+ * waited for: the request ends with -AMP_EHTTP and resp->retry_after tells the caller.
+ * TLS failures, refused redirects, range errors, 4xx and bound violations are never
+ * retried. A streamed ranged GET that drops mid-body resumes at the first byte not yet
+ * delivered; a streamed GET without a range is retried only before its first byte.
  *
  * Everything here belongs to the loop's thread. Header values and bodies are never
  * logged.
@@ -63,7 +67,8 @@ struct http_config {
 void http_config_init(struct http_config *c);
 
 /* A client. The strings of cfg are copied. 0, -EINVAL (bad config), -ENOMEM, or
- * -AMP_ENETWORK when libcurl cannot be set up. Call from the loop's thread. */
+ * -AMP_ENETWORK when libcurl cannot be set up. Call from the loop's thread; the first
+ * http_new() initialises libcurl globally, so make it before other threads start. */
 int http_new(struct loop *l, const struct http_config *cfg, struct http **ret);
 
 /* Cancel every outstanding request (each done callback runs, with -ECANCELED), close the
@@ -77,7 +82,9 @@ enum http_method {
 };
 
 struct http_header {
-  const char *name;  /* an RFC 9110 token; not Host, Content-Length, Transfer-Encoding, Range */
+  /* An RFC 9110 token; not Host, Content-Length, Transfer-Encoding, Connection or Range
+   * (curl's framing, and ranges go through opts.ranged so the reply can be checked). */
+  const char *name;
   const char *value; /* no CR or LF */
 };
 
@@ -140,7 +147,7 @@ struct http_request_opts {
   const void *body; /* POST body (copied), may be NULL when body_len is 0 */
   size_t body_len;  /* <= HTTP_POST_BODY_MAX */
   bool idempotent;  /* POST only: safe to retry */
-  bool ranged;      /* ask for bytes range_start..range_end (inclusive) */
+  bool ranged;      /* GET/HEAD: bytes range_start..range_end (inclusive, end < UINT64_MAX) */
   uint64_t range_start;
   uint64_t range_end;
   uint32_t timeout_ms; /* whole attempt, 0: none besides connect and low-speed */
@@ -159,7 +166,7 @@ struct http_request_opts {
  * http_request_cancel(), valid until the done callback returns.
  * Errors (no callback follows): -EINVAL (bad options, bad header, malformed URL),
  * -AMP_EINSECURE (not an https URL: nothing is sent), -AMP_ETOOBIG (a bound above),
- * -ENOMEM.
+ * -ECANCELED (from a done callback run by http_free), -ENOMEM.
  */
 int http_request_start(struct http *h, const struct http_request_opts *o,
                        struct http_request **ret);
