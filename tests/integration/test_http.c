@@ -456,6 +456,18 @@ static void test_post_not_idempotent_not_retried(void **state) {
   http_free(h);
 }
 
+/* Nothing listens on the port: a connect error, retried, then reported. */
+static void test_connect_refused_retried(void **state) {
+  struct http *h = client(2);
+  struct http_request_opts o = {.method = HTTP_GET, .url = "https://127.0.0.1:1/x"};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, -AMP_ENETWORK);
+  assert_int_equal(res.resp.status, 0);
+  assert_int_equal(res.resp.attempts, 3);
+  http_free(h);
+}
+
 /* ---------------------------------------------------------------- truncation, resume */
 
 static void test_truncated_without_retries(void **state) {
@@ -816,6 +828,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_retry_two_503),
       cmocka_unit_test(test_retry_after_obeyed),
       cmocka_unit_test(test_post_not_idempotent_not_retried),
+      cmocka_unit_test(test_connect_refused_retried),
       cmocka_unit_test(test_truncated_without_retries),
       cmocka_unit_test(test_stream_range_resumes),
       cmocka_unit_test(test_range_206),
