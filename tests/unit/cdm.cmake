@@ -36,3 +36,9 @@ add_test(NAME unit/cdm_exports
          COMMAND sh ${CMAKE_SOURCE_DIR}/cdm/clearkey/check_exports.sh
                  $<TARGET_FILE:ampd_cdm_clearkey>)
 set_tests_properties(unit/cdm_exports PROPERTIES LABELS "unit" TIMEOUT 60)
+
+# include/ampd/cdm.h on its own, strict C11.
+add_executable(test_cdm_header ${CMAKE_CURRENT_SOURCE_DIR}/test_cdm_header.c)
+target_compile_options(test_cdm_header PRIVATE -std=c11 -Wall -Wextra -Wpedantic -Werror)
+add_test(NAME unit/cdm_header COMMAND test_cdm_header)
+set_tests_properties(unit/cdm_header PROPERTIES LABELS "unit" TIMEOUT 60)
