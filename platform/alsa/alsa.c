@@ -527,11 +527,39 @@ static long clampl(long v, long lo, long hi) {
   return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* Percent <-> 1/100 dB: linear in dB over the top ALSA_VOLUME_WINDOW_CDB of the range (or
- * the whole range when it is smaller); 0 % is the control's minimum. */
-static long window_min(const struct alsa_output *o) {
-  long span = o->db_max - o->db_min;
-  return span > ALSA_VOLUME_WINDOW_CDB ? o->db_max - ALSA_VOLUME_WINDOW_CDB : o->db_min;
+/* Percent <-> level (see alsa.h): in dB, linear over the top ALSA_VOLUME_WINDOW_CDB of the
+ * range (or the whole range when it is smaller), 0 % = the control's minimum; raw steps
+ * linear over the whole range. */
+long output_alsa_volume_from_percent(bool db, long min, long max, unsigned percent) {
+  if (max <= min)
+    return min;
+  long p = percent > 100 ? 100 : (long)percent;
+  if (p == 0)
+    return min;
+  long lo = db && max - min > ALSA_VOLUME_WINDOW_CDB ? max - ALSA_VOLUME_WINDOW_CDB : min;
+  return lo + ((max - lo) * p + 50) / 100;
+}
+
+unsigned output_alsa_volume_to_percent(bool db, long min, long max, long value) {
+  if (max <= min)
+    return 100;
+  long lo = db && max - min > ALSA_VOLUME_WINDOW_CDB ? max - ALSA_VOLUME_WINDOW_CDB : min;
+  if (value <= min)
+    return 0;
+  value = clampl(value, lo, max);
+  long pct = ((value - lo) * 100 + (max - lo) / 2) / (max - lo);
+  return (unsigned)clampl(pct, value > min ? 1 : 0, 100); /* above the minimum is not 0 % */
+}
+
+/* Set a dB value on the nearest step of the control (ALSA only rounds up or down). */
+static int set_db_nearest(struct alsa_output *o, long cdb) {
+  long r_dn, r_up, d_dn, d_up;
+  if (snd_mixer_selem_ask_playback_dB_vol(o->elem, cdb, -1, &r_dn) < 0 ||
+      snd_mixer_selem_ask_playback_dB_vol(o->elem, cdb, 1, &r_up) < 0 ||
+      snd_mixer_selem_ask_playback_vol_dB(o->elem, r_dn, &d_dn) < 0 ||
+      snd_mixer_selem_ask_playback_vol_dB(o->elem, r_up, &d_up) < 0)
+    return snd_mixer_selem_set_playback_dB_all(o->elem, cdb, -1);
+  return snd_mixer_selem_set_playback_volume_all(o->elem, cdb - d_dn <= d_up - cdb ? r_dn : r_up);
 }
 
 static int alsa_volume_get(struct output *base, unsigned *ret_percent) {
@@ -539,21 +567,16 @@ static int alsa_volume_get(struct output *base, unsigned *ret_percent) {
   if (o->elem == NULL)
     return -ENOTSUP;
   snd_mixer_handle_events(o->mixer); /* pick up changes made by others */
-  long v, lo, hi, pct;
+  long v;
   if (o->has_db) {
     if (snd_mixer_selem_get_playback_dB(o->elem, SND_MIXER_SCHN_FRONT_LEFT, &v) < 0)
       return -AMP_EAUDIO;
-    lo = window_min(o);
-    hi = o->db_max;
+    *ret_percent = output_alsa_volume_to_percent(true, o->db_min, o->db_max, v);
   } else {
     if (snd_mixer_selem_get_playback_volume(o->elem, SND_MIXER_SCHN_FRONT_LEFT, &v) < 0)
       return -AMP_EAUDIO;
-    lo = o->raw_min;
-    hi = o->raw_max;
+    *ret_percent = output_alsa_volume_to_percent(false, o->raw_min, o->raw_max, v);
   }
-  v = clampl(v, lo, hi);
-  pct = ((v - lo) * 100 + (hi - lo) / 2) / (hi - lo);
-  *ret_percent = (unsigned)clampl(pct, 0, 100);
   return 0;
 }
 
@@ -561,16 +584,12 @@ static int alsa_volume_set(struct output *base, unsigned percent) {
   struct alsa_output *o = from(base);
   if (o->elem == NULL)
     return -ENOTSUP;
-  long p = percent > 100 ? 100 : (long)percent;
   int r;
-  if (o->has_db) {
-    long lo = window_min(o);
-    long db = p == 0 ? o->db_min : lo + (o->db_max - lo) * p / 100;
-    r = snd_mixer_selem_set_playback_dB_all(o->elem, db, -1);
-  } else {
+  if (o->has_db)
+    r = set_db_nearest(o, output_alsa_volume_from_percent(true, o->db_min, o->db_max, percent));
+  else
     r = snd_mixer_selem_set_playback_volume_all(
-        o->elem, o->raw_min + ((o->raw_max - o->raw_min) * p + 50) / 100);
-  }
+        o->elem, output_alsa_volume_from_percent(false, o->raw_min, o->raw_max, percent));
   return r < 0 ? -AMP_EAUDIO : 0;
 }
 
@@ -590,8 +609,7 @@ static int alsa_volume_set_db(struct output *base, long cdb) {
   struct alsa_output *o = from(base);
   if (o->elem == NULL || !o->has_db)
     return -ENOTSUP;
-  cdb = clampl(cdb, o->db_min, o->db_max);
-  return snd_mixer_selem_set_playback_dB_all(o->elem, cdb, -1) < 0 ? -AMP_EAUDIO : 0;
+  return set_db_nearest(o, clampl(cdb, o->db_min, o->db_max)) < 0 ? -AMP_EAUDIO : 0;
 }
 
 static int alsa_probe(const char *device, struct output_caps *ret) {

@@ -2,6 +2,8 @@
 #ifndef AMPD_PLATFORM_ALSA_H
 #define AMPD_PLATFORM_ALSA_H
 
+#include <stdbool.h>
+
 #include "platform/output.h"
 
 /*
@@ -21,6 +23,16 @@
 
 /* The backend's vtable (static storage, version OUTPUT_OPS_VERSION). */
 const struct output_ops *output_alsa_ops(void);
+
+/*
+ * The volume mapping of the "alsa" backend, pure (exposed so that it can be tested without
+ * a mixer). With db = true, min/max/value are in 1/100 dB and percent is linear in dB over
+ * the top 60 dB of the range (or the whole range when it is smaller); with db = false they
+ * are the control's raw steps and percent is linear over them. 0 % is the minimum, and
+ * any level above the minimum reads as at least 1 %. Percent above 100 counts as 100.
+ */
+long output_alsa_volume_from_percent(bool db, long min, long max, unsigned percent);
+unsigned output_alsa_volume_to_percent(bool db, long min, long max, long value);
 
 /*
  * For tests only: make the next call to snd_pcm_writei() inside output_write() fail with

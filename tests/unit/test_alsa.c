@@ -405,6 +405,48 @@ static void test_no_mixer(void **state) {
   output_close(o);
 }
 
+static void test_volume_mapping(void **state) {
+  (void)state;
+  /* a typical PCM control: -103.5 dB .. 0 dB; percent covers the top 60 dB */
+  assert_int_equal(output_alsa_volume_from_percent(true, -10350, 0, 100), 0);
+  assert_int_equal(output_alsa_volume_from_percent(true, -10350, 0, 150), 0);
+  assert_int_equal(output_alsa_volume_from_percent(true, -10350, 0, 0), -10350);
+  assert_int_equal(output_alsa_volume_from_percent(true, -10350, 0, 50), -3000);
+  assert_int_equal(output_alsa_volume_from_percent(true, -10350, 0, 1), -5940);
+  assert_int_equal(output_alsa_volume_to_percent(true, -10350, 0, 0), 100);
+  assert_int_equal(output_alsa_volume_to_percent(true, -10350, 0, -3000), 50);
+  assert_int_equal(output_alsa_volume_to_percent(true, -10350, 0, -10350), 0);
+  assert_int_equal(output_alsa_volume_to_percent(true, -10350, 0, -8000), 1); /* not mute */
+  assert_int_equal(output_alsa_volume_to_percent(true, -10350, 0, 500), 100);
+  /* a 20 dB control: percent covers all of it */
+  assert_int_equal(output_alsa_volume_from_percent(true, -2000, 0, 50), -1000);
+  /* raw steps 0..255 */
+  assert_int_equal(output_alsa_volume_from_percent(false, 0, 255, 50), 128);
+  assert_int_equal(output_alsa_volume_to_percent(false, 0, 255, 128), 50);
+  /* degenerate ranges */
+  assert_int_equal(output_alsa_volume_from_percent(false, 5, 5, 50), 5);
+  assert_int_equal(output_alsa_volume_to_percent(false, 5, 5, 5), 100);
+
+  unsigned last = 0;
+  for (unsigned p = 0; p <= 100; p++) {
+    /* exact round trips, and monotonic */
+    long v = output_alsa_volume_from_percent(true, -10350, 0, p);
+    assert_int_equal(output_alsa_volume_to_percent(true, -10350, 0, v), p);
+    assert_int_equal(output_alsa_volume_to_percent(
+                         false, 0, 255, output_alsa_volume_from_percent(false, 0, 255, p)),
+                     p);
+    assert_int_equal(output_alsa_volume_to_percent(
+                         true, -2000, 0, output_alsa_volume_from_percent(true, -2000, 0, p)),
+                     p);
+    /* a control with 0.5 dB steps lands at most a step away: within 1 % */
+    long stepped = (v - 25) / 50 * 50;
+    unsigned back = output_alsa_volume_to_percent(true, -10350, 0, stepped);
+    assert_true(back + 1 >= p && back <= p + 1);
+    assert_true(back >= last);
+    last = back;
+  }
+}
+
 static void test_probe(void **state) {
   (void)state;
   struct output_caps c;
@@ -462,10 +504,15 @@ static void test_vtable(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_s16_44k_stereo),   cmocka_unit_test(test_s24_source),
-      cmocka_unit_test(test_refused),          cmocka_unit_test(test_buffer_period),
-      cmocka_unit_test(test_clock_pause_drop), cmocka_unit_test(test_xrun_recovery),
-      cmocka_unit_test(test_no_mixer),         cmocka_unit_test(test_probe),
+      cmocka_unit_test(test_s16_44k_stereo),
+      cmocka_unit_test(test_s24_source),
+      cmocka_unit_test(test_refused),
+      cmocka_unit_test(test_buffer_period),
+      cmocka_unit_test(test_clock_pause_drop),
+      cmocka_unit_test(test_xrun_recovery),
+      cmocka_unit_test(test_no_mixer),
+      cmocka_unit_test(test_volume_mapping),
+      cmocka_unit_test(test_probe),
       cmocka_unit_test(test_vtable),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
