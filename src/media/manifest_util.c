@@ -246,6 +246,10 @@ int manifest_url_resolve(const char *base, const char *ref, char *out) {
     o += rlen - pe;
   }
   out[o] = 0;
+  /* The scheme is case-insensitive (§3.1): hand out "https:" so callers compare plainly. */
+  for (size_t i = 0; i < o && out[i] != ':'; i++)
+    if (out[i] >= 'A' && out[i] <= 'Z')
+      out[i] = (char)(out[i] | 0x20);
   return 0;
 }
 

@@ -335,6 +335,23 @@ static bool is_license_url_el(xmlNodePtr c) {
   return false;
 }
 
+/* A license URL must be an absolute https URL without white space; the scheme is
+ * lower-cased so that callers can compare it plainly. */
+static int keep_license_url(struct manifest_pctx *p, xmlNodePtr n, const char *u,
+                            const char **ret) {
+  if (!manifest_is_https(u))
+    return manifest_fail(p, n, -AMP_EMANIFEST, "license URL \"%s\": not an https URL", u);
+  for (const char *c = u; *c; c++)
+    if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+      return manifest_fail(p, n, -AMP_EMANIFEST, "license URL \"%s\": white space", u);
+  char *copy = manifest_strndup(p->m, u, strlen(u));
+  if (!copy)
+    return -ENOMEM;
+  memcpy(copy, "https", 5);
+  *ret = copy;
+  return 0;
+}
+
 static int parse_drm(struct manifest_pctx *p, xmlNodePtr cp, const char *scheme,
                      struct manifest_drm *d) {
   int r;
@@ -367,20 +384,17 @@ static int parse_drm(struct manifest_pctx *p, xmlNodePtr cp, const char *scheme,
       d->pssh_len = n;
     } else if (is_license_url_el(c) && !d->license_url) {
       const char *u;
-      if ((r = manifest_text(p, c, MANIFEST_MAX_STRING, &u)) < 0)
+      if ((r = manifest_text(p, c, MANIFEST_MAX_STRING, &u)) < 0 ||
+          (r = keep_license_url(p, c, u, &d->license_url)) < 0)
         return r;
-      if (!manifest_is_https(u))
-        return manifest_fail(p, c, -AMP_EMANIFEST, "license URL \"%s\": not an https URL", u);
-      d->license_url = u;
     }
   }
   if (!d->license_url) {
     const char *u;
     if ((r = manifest_attr_amazon(p, cp, "licenseUrl", &u)) < 0)
       return r;
-    if (u && !manifest_is_https(u))
-      return manifest_fail(p, cp, -AMP_EMANIFEST, "license URL \"%s\": not an https URL", u);
-    d->license_url = u;
+    if (u && (r = keep_license_url(p, cp, u, &d->license_url)) < 0)
+      return r;
   }
   return 0;
 }

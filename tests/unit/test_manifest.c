@@ -449,6 +449,17 @@ static void test_clearkey_dashif(void **state) {
   free(w);
   free(v);
 
+  /* the scheme of a license URL is lower-cased */
+  v = replace(xml, "https://127.0.0.1:8443", "HTTPS://127.0.0.1:8443");
+  m = parse_ok(v, "x.mpd");
+  assert_string_equal(manifest_license_url(manifest_find_rep(m, "a"), MANIFEST_DRM_CLEARKEY),
+                      "https://127.0.0.1:8443/clearkey/license");
+  manifest_free(m);
+  free(v);
+  v = replace(xml, "8443/clearkey", "8443/clear key");
+  expect_fail(v, "x.mpd", -AMP_EMANIFEST, "white space");
+  free(v);
+
   /* a license URL must be https */
   v = replace(xml, "https://127.0.0.1:8443", "http://127.0.0.1:8443");
   expect_fail(v, "x.mpd", -AMP_EMANIFEST, "license URL");
@@ -675,6 +686,9 @@ static void test_base_url(void **state) {
              "https://cdn2.example/s/a.mp4", 0);
   /* an absolute https BaseURL with no origin at all */
   expect_url(NULL, NULL, "https://cdn.example/a.mp4", NULL, "https://cdn.example/a.mp4", 0);
+  /* the scheme is handed out in lower case */
+  expect_url(NULL, NULL, "HTTPS://cdn.example/a.mp4", NULL, "https://cdn.example/a.mp4", 0);
+  expect_url(NULL, NULL, "a.mp4", "HttpS://h.example/x.mpd", "https://h.example/a.mp4", 0);
   /* local manifests: relative paths, resolved to paths; https still allowed */
   expect_url(NULL, NULL, "sub/a%2bb.mp4", "/data/m.mpd", "/data/sub/a+b.mp4", 1);
   expect_url(NULL, NULL, "../a.mp4", "rel/m.mpd", "rel/../a.mp4", 1);
