@@ -84,9 +84,12 @@ static int parse_seginfo(struct manifest_pctx *p, xmlNodePtr n, struct seginfo *
 /* Ticks of timescale in total_ns, 0 if unknown or too large. */
 static uint64_t ns_to_ticks(uint64_t ns, uint64_t timescale) {
   uint64_t sec = ns / MANIFEST_NS_PER_S, frac = ns % MANIFEST_NS_PER_S;
+  uint64_t part = frac * timescale / MANIFEST_NS_PER_S; /* frac*ts < 2^30 * 2^32 */
   if (sec && timescale > UINT64_MAX / sec)
     return 0;
-  return sec * timescale + frac * timescale / MANIFEST_NS_PER_S; /* frac*ts < 2^30 * 2^32 */
+  if (sec * timescale > UINT64_MAX - part)
+    return 0;
+  return sec * timescale + part;
 }
 
 static int build_list(struct manifest_pctx *p, struct manifest_rep *rep, xmlNodePtr repn,
@@ -442,13 +445,20 @@ static int period_times(struct manifest_pctx *p, xmlNodePtr root, struct manifes
   for (xmlNodePtr c = root->children; c; c = c->next) {
     if (!manifest_is_mpd_el(c, "Period"))
       continue;
-    uint64_t start = UINT64_MAX, dur = UINT64_MAX;
-    if ((r = manifest_attr_duration(p, c, "start", &start)) < 0 ||
+    uint64_t start = 0, dur = 0;
+    const char *has_start, *has_dur;
+    if ((r = manifest_attr(p, c, "start", NULL, &has_start)) < 0 ||
+        (r = manifest_attr(p, c, "duration", NULL, &has_dur)) < 0 ||
+        (r = manifest_attr_duration(p, c, "start", &start)) < 0 ||
         (r = manifest_attr_duration(p, c, "duration", &dur)) < 0)
       return r;
-    pers[i].start_ns =
-        start == UINT64_MAX ? (i ? pers[i - 1].start_ns + pers[i - 1].duration_ns : 0) : start;
-    pers[i].duration_ns = dur == UINT64_MAX ? 0 : dur;
+    if (!has_start && i > 0) {
+      start = pers[i - 1].start_ns + pers[i - 1].duration_ns;
+      if (start < pers[i - 1].start_ns)
+        return manifest_fail(p, c, -AMP_EMANIFEST, "Period start overflows");
+    }
+    pers[i].start_ns = start;
+    pers[i].duration_ns = dur;
     i++;
     if (i == count)
       break;

@@ -27,6 +27,9 @@ static const uint8_t SYSID_CLEARKEY[16] = {0xe2, 0x71, 0x9d, 0x58, 0xa9, 0x85, 0
 static const uint8_t SYSID_W3C[16] = {0x10, 0x77, 0xef, 0xec, 0xc0, 0xb2, 0x4d, 0x02,
                                       0xac, 0xe3, 0x3c, 0x1e, 0x52, 0xe2, 0xfb, 0x4b};
 
+/* A URL in an error message stops before its query: signed CDN URLs carry credentials. */
+#define NOQ(u) (int)strcspn((u), "?"), (u)
+
 int manifest_fail(struct manifest_pctx *p, xmlNodePtr n, int code, const char *fmt, ...) {
   if (p->err && p->errlen > 0) {
     int off = 0;
@@ -41,6 +44,10 @@ int manifest_fail(struct manifest_pctx *p, xmlNodePtr n, int code, const char *f
     va_start(ap, fmt);
     vsnprintf(p->err + off, p->errlen - (size_t)off, fmt, ap);
     va_end(ap);
+    /* the message quotes input: keep control characters out of the caller's log */
+    for (char *c = p->err; *c; c++)
+      if ((unsigned char)*c < 0x20 || *c == 0x7f)
+        *c = '?';
   }
   return code;
 }
@@ -244,10 +251,11 @@ static int hexval(char c) {
 static int resolve_path(struct manifest_pctx *p, xmlNodePtr n, const char *base, const char *ref,
                         char **ret) {
   if (ref[0] == '/')
-    return manifest_fail(p, n, -AMP_EMANIFEST, "BaseURL \"%s\": absolute paths are refused", ref);
+    return manifest_fail(p, n, -AMP_EMANIFEST, "BaseURL \"%.*s\": absolute paths are refused",
+                         NOQ(ref));
   if (strpbrk(ref, "?#"))
-    return manifest_fail(p, n, -AMP_EMANIFEST, "BaseURL \"%s\": query or fragment in a local path",
-                         ref);
+    return manifest_fail(p, n, -AMP_EMANIFEST,
+                         "BaseURL \"%.*s\": query or fragment in a local path", NOQ(ref));
   const char *slash = strrchr(base, '/');
   size_t dir = slash ? (size_t)(slash - base) + 1 : 0;
   char *out = manifest_alloc(p->m, dir + strlen(ref) + 1);
@@ -262,7 +270,7 @@ static int resolve_path(struct manifest_pctx *p, xmlNodePtr n, const char *base,
     }
     int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
     if (lo < 0 || (hi == 0 && lo == 0))
-      return manifest_fail(p, n, -AMP_EMANIFEST, "BaseURL \"%s\": bad percent escape", ref);
+      return manifest_fail(p, n, -AMP_EMANIFEST, "BaseURL \"%.*s\": bad percent escape", NOQ(ref));
     out[o++] = (char)(hi * 16 + lo);
     s += 2;
   }
@@ -283,12 +291,12 @@ int manifest_apply_base(struct manifest_pctx *p, xmlNodePtr n, struct manifest_b
   for (const char *c = ref; *c; c++)
     if ((unsigned char)*c <= 0x20 || *c == 0x7f)
       return manifest_fail(p, el, -AMP_EMANIFEST,
-                           "BaseURL \"%s\": white space or control character", ref);
+                           "BaseURL \"%.*s\": white space or control character", NOQ(ref));
   size_t sl = manifest_scheme_len(ref);
   if (sl) {
     if (!manifest_is_https(ref))
-      return manifest_fail(p, el, -AMP_EMANIFEST, "BaseURL \"%s\": only https:// URLs are allowed",
-                           ref);
+      return manifest_fail(p, el, -AMP_EMANIFEST,
+                           "BaseURL \"%.*s\": only https:// URLs are allowed", NOQ(ref));
     char *u = manifest_alloc(p->m, 2 * strlen(ref) + 3);
     if (!u || manifest_url_resolve(ref, ref, u) < 0)
       return -ENOMEM;
@@ -299,7 +307,7 @@ int manifest_apply_base(struct manifest_pctx *p, xmlNodePtr n, struct manifest_b
   }
   if (!b->s)
     return manifest_fail(p, el, -AMP_EMANIFEST,
-                         "BaseURL \"%s\": relative, and the manifest has no origin", ref);
+                         "BaseURL \"%.*s\": relative, and the manifest has no origin", NOQ(ref));
   char *out;
   if (b->is_path) {
     if ((r = resolve_path(p, el, b->s, ref, &out)) < 0)
@@ -309,8 +317,8 @@ int manifest_apply_base(struct manifest_pctx *p, xmlNodePtr n, struct manifest_b
     if (!out || manifest_url_resolve(b->s, ref, out) < 0)
       return -ENOMEM;
     if (!manifest_is_https(out))
-      return manifest_fail(p, el, -AMP_EMANIFEST, "BaseURL \"%s\" resolves to \"%s\": not https",
-                           ref, out);
+      return manifest_fail(p, el, -AMP_EMANIFEST,
+                           "BaseURL \"%.*s\" resolves to \"%.*s\": not https", NOQ(ref), NOQ(out));
   }
   if (strlen(out) > MANIFEST_MAX_STRING)
     return manifest_fail(p, el, -AMP_ETOOBIG, "resolved BaseURL longer than %u bytes",
@@ -340,10 +348,10 @@ static bool is_license_url_el(xmlNodePtr c) {
 static int keep_license_url(struct manifest_pctx *p, xmlNodePtr n, const char *u,
                             const char **ret) {
   if (!manifest_is_https(u))
-    return manifest_fail(p, n, -AMP_EMANIFEST, "license URL \"%s\": not an https URL", u);
+    return manifest_fail(p, n, -AMP_EMANIFEST, "license URL \"%.*s\": not an https URL", NOQ(u));
   for (const char *c = u; *c; c++)
     if ((unsigned char)*c <= 0x20 || *c == 0x7f)
-      return manifest_fail(p, n, -AMP_EMANIFEST, "license URL \"%s\": white space", u);
+      return manifest_fail(p, n, -AMP_EMANIFEST, "license URL \"%.*s\": white space", NOQ(u));
   char *copy = manifest_strndup(p->m, u, strlen(u));
   if (!copy)
     return -ENOMEM;
@@ -378,7 +386,10 @@ static int parse_drm(struct manifest_pctx *p, xmlNodePtr cp, const char *scheme,
         return manifest_fail(p, c, r, "pssh larger than %u bytes", MANIFEST_MAX_PSSH);
       if (r < 0)
         return manifest_fail(p, c, -AMP_EMANIFEST, "pssh: not base64");
-      if (!manifest_pssh_valid(box, n, d->system_id))
+      /* The DASH-IF ClearKey UUID (e2719d58-...) exists only in MPDs: no pssh box carries
+       * it. DASH-IF IOP puts the W3C common-system pssh (1077efec-...) in that element. */
+      const uint8_t *want = d->system == MANIFEST_DRM_CLEARKEY ? SYSID_W3C : d->system_id;
+      if (!manifest_pssh_valid(box, n, want))
         return manifest_fail(p, c, -AMP_EMANIFEST, "pssh: not a pssh box of system %s", scheme + 9);
       d->pssh = box;
       d->pssh_len = n;

@@ -712,6 +712,16 @@ static void test_base_url(void **state) {
   expect_url_fail(NULL, NULL, o, -AMP_EMANIFEST, "no BaseURL");
   expect_url_fail(NULL, "a.mp4", "http://h.example/x.mpd", -AMP_EINSECURE, "origin");
   expect_url_fail(NULL, "a.mp4", "file:///x.mpd", -AMP_EINSECURE, "origin");
+
+  /* error messages never quote a query (signed URLs) nor control characters */
+  expect_url_fail(NULL, "http://cdn.example/a.mp4?Signature=SECRET", o, -AMP_EMANIFEST,
+                  "http://cdn.example/a.mp4");
+  assert_null(strstr(err, "SECRET"));
+  char *xml = mpd1("", "", "", "bandwidth=\"1&#10;2\"", CDN_BASE SEGS);
+  expect_fail(xml, NULL, -AMP_EMANIFEST, "bandwidth=\"1?2\"");
+  for (const char *c = err; *c; c++)
+    assert_true((unsigned char)*c >= 0x20);
+  free(xml);
 }
 
 /* ---- content protection errors ---- */
