@@ -73,8 +73,8 @@ int ck_sample_check(const struct ampd_cdm_sample *s) {
     return -EINVAL;
   /* Distinct buffers must not overlap: the XOR would read bytes it already wrote. */
   if (s->len > 0 && s->in != s->out) {
-    const uint8_t *a = s->in, *b = s->out;
-    if ((a < b && b < a + s->len) || (b < a && a < b + s->len))
+    uintptr_t a = (uintptr_t)s->in, b = (uintptr_t)s->out;
+    if ((a < b && b - a < s->len) || (b < a && a - b < s->len))
       return -EINVAL;
   }
   if (s->subsample_count > AMPD_CDM_MAX_SUBSAMPLES)
