@@ -143,8 +143,11 @@ static int cdm_setup(const struct probe_opts *o, const struct mp4_init *init,
   r = cdmhost_update(h, session, (const uint8_t *)license, len);
   memset(license, 0, len);
   free(license);
-  if (r < 0)
-    goto fail;
+  if (r < 0) {
+    probe_fail(r, o->input, "the CDM refused a license of the given keys: no key for this KID");
+    cdmhost_free(h);
+    return r;
+  }
   const uint8_t *kid = mp4_init_default_kid(init);
   if (kid) {
     r = cdmhost_key_status(h, session, kid, &status, NULL);
