@@ -6,6 +6,7 @@
  * come from NIST SP 800-38A or from keystream computed here with mbedTLS ECB.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -502,6 +503,57 @@ static void test_license_malformed(void **state) {
   assert_memory_equal(out, pt, 16);
 }
 
+/* decrypt() on one thread while the loop thread renews the license and then closes the
+ * session: every decrypt either succeeds with the right plaintext or sees -ENOENT after
+ * the close, never a torn key (ASan would catch a freed one). */
+struct race {
+  struct fixture *f;
+  const uint8_t *ct, *pt;
+  int bad;
+  int ok;
+};
+
+static void *race_decrypt(void *arg) {
+  struct race *rc = arg;
+  const uint8_t iv[8] = {9, 8, 7, 6, 5, 4, 3, 2};
+  for (int i = 0; i < 4000; i++) {
+    uint8_t out[64];
+    struct ampd_cdm_sample s;
+    sample_for(&s, kid_a, iv, 8, rc->ct, out, sizeof(out));
+    int r = cdmhost_decrypt(rc->f->h, rc->f->session, &s);
+    if (r == 0 && memcmp(out, rc->pt, sizeof(out)) == 0)
+      rc->ok++;
+    else if (r == -ENOENT)
+      break; /* closed: stays closed */
+    else
+      rc->bad++;
+  }
+  return NULL;
+}
+
+static void test_decrypt_races_update_and_close(void **state) {
+  struct fixture *f = *state;
+  install_key(f, kid_a, key_a);
+  uint8_t iv16[16] = {9, 8, 7, 6, 5, 4, 3, 2};
+  uint8_t pt[64], ks[64], ct[64];
+  for (int i = 0; i < 64; i++)
+    pt[i] = (uint8_t)(i * 3);
+  ref_keystream(key_a, iv16, ks, 64);
+  for (int i = 0; i < 64; i++)
+    ct[i] = pt[i] ^ ks[i];
+  struct race rc = {.f = f, .ct = ct, .pt = pt};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, race_decrypt, &rc), 0);
+  struct cdmhost_key k;
+  memcpy(k.kid, kid_a, 16);
+  memcpy(k.key, key_a, 16);
+  for (int i = 0; i < 200; i++)
+    assert_int_equal(give_license(f, &k, 1, 0), 0);
+  assert_int_equal(cdmhost_session_close(f->h, f->session), 0);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_int_equal(rc.bad, 0);
+}
+
 /* ---- challenges ---- */
 
 static size_t put_pssh(uint8_t *p, int version, const uint8_t sys[16], const uint8_t (*kids)[16],
@@ -653,6 +705,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
       cmocka_unit_test_setup_teardown(test_license_kid_policy, setup, teardown),
       cmocka_unit_test_setup_teardown(test_license_malformed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_decrypt_races_update_and_close, setup, teardown),
       cmocka_unit_test_setup_teardown(test_challenge_cenc, setup, teardown),
       cmocka_unit_test_setup_teardown(test_challenge_cenc_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_challenge_keyids, setup, teardown),
