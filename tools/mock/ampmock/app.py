@@ -1,0 +1,33 @@
+"""The App: what the server and every route module share.
+
+  app.args     the parsed command line (modules may add options, see modules/__init__.py)
+  app.route()  register a handler: app.route(("GET", "HEAD"), "/lwa/", fn, prefix=True)
+  app.faults   the fault rules (faults.FaultStore)
+  app.reqlog   the request log (reqlog.RequestLog)
+  app.state    a dict for state shared between modules (tokens issued, keys, ...);
+               take app.lock while changing it: handlers run in many threads
+  app.port     the port, once listening (also req.base_url in a handler)
+  app.server   the MockServer, once listening
+"""
+
+import threading
+
+from .faults import FaultStore
+from .reqlog import RequestLog
+from .router import Router
+
+
+class App:
+    def __init__(self, args):
+        self.args = args
+        self.router = Router()
+        self.faults = FaultStore()
+        self.reqlog = RequestLog(getattr(args, "log_file", None))
+        self.state = {}
+        self.lock = threading.Lock()
+        self.port = 0
+        self.server = None
+
+    def route(self, methods, path, handler, prefix=False):
+        """Register handler(req) -> Response for methods on path (or under it, prefix=True)."""
+        self.router.add(methods, path, handler, prefix)

@@ -1,0 +1,64 @@
+"""The test's control channel, /_mock/*: never faulted, never logged.
+
+  POST   /_mock/faults        add a rule (JSON object) or several (JSON array); answers
+                              the rule(s) with their "id"
+  GET    /_mock/faults        JSON array of the rules (with "hits", "remaining", "active")
+  DELETE /_mock/faults        remove all rules -> {"cleared": n}
+  DELETE /_mock/faults/<id>   remove one rule (404 if there is none)
+  GET    /_mock/requests[?since=SEQ]   JSON array of log entries (see reqlog.py)
+  DELETE /_mock/requests      empty the log -> {"cleared": n}
+  GET    /_mock/stats         {"connections", "handshake_failures", "requests", "port"}
+  GET    /_mock/routes        the routes registered, for humans
+"""
+
+from .faults import FaultError, validate
+from .router import HttpError, Response
+
+
+def register(app):
+    faults, reqlog = app.faults, app.reqlog
+
+    def add_faults(req):
+        obj = req.json()
+        try:
+            if isinstance(obj, list):
+                return Response.json([faults.add(validate(o)) for o in obj])
+            return Response.json(faults.add(validate(obj)))
+        except FaultError as e:
+            raise HttpError(400, "fault rule: %s" % e) from None
+
+    def list_faults(req):
+        return Response.json(faults.list())
+
+    def clear_faults(req):
+        return Response.json({"cleared": faults.clear()})
+
+    def remove_fault(req):
+        if not (req.rest.isascii() and req.rest.isdigit()) or not faults.remove(int(req.rest)):
+            raise HttpError(404, "no such rule")
+        return Response.json({"cleared": 1})
+
+    def list_requests(req):
+        return Response.json(reqlog.list(req.int_param("since", 0, 0, 1 << 62)))
+
+    def clear_requests(req):
+        return Response.json({"cleared": reqlog.clear()})
+
+    def stats(req):
+        srv = app.server
+        return Response.json({"connections": srv.connections,
+                              "handshake_failures": srv.handshake_failures,
+                              "requests": reqlog.count(), "port": app.port})
+
+    def routes(req):
+        return Response.json([{"methods": m, "path": p, "prefix": pre}
+                              for m, p, pre in app.router.routes()])
+
+    app.route("POST", "/_mock/faults", add_faults)
+    app.route("GET", "/_mock/faults", list_faults)
+    app.route("DELETE", "/_mock/faults", clear_faults)
+    app.route("DELETE", "/_mock/faults/", remove_fault, prefix=True)
+    app.route("GET", "/_mock/requests", list_requests)
+    app.route("DELETE", "/_mock/requests", clear_requests)
+    app.route("GET", "/_mock/stats", stats)
+    app.route("GET", "/_mock/routes", routes)

@@ -1,0 +1,310 @@
+"""The HTTPS server: TLS, HTTP/1.1 keep-alive, one thread per connection.
+
+Every response goes out through Handler._send, which applies the fault rule picked for
+the request (bandwidth cap, truncation) and keeps the request log.
+"""
+
+import http.server
+import socket
+import socketserver
+import ssl
+import sys
+import threading
+import time
+import traceback
+import warnings
+
+from .router import CHUNK_MAX, HttpError, Request, Response
+
+# Longest request body read into memory (bytes); more gives 413.
+REQUEST_BODY_MAX = 16 * 1024 * 1024
+# A TLS handshake must finish within this (s).
+HANDSHAKE_TIMEOUT_S = 10
+# An idle kept-alive connection, or a stalled read/write, is dropped after this (s).
+IDLE_TIMEOUT_S = 30
+# Methods the router may see; others get 501.
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+# Paths under this prefix are the test's control channel: no faults, not logged.
+CONTROL_PREFIX = "/_mock/"
+
+_NO_BODY_STATUS = (204, 304)
+
+
+def tls_context(cert, key, tls_max=None):
+    """Server context: TLS 1.2+ (1.3 when offered) unless tls_max narrows it.
+
+    tls_max "1.1" serves ONLY TLS 1.0/1.1 (with @SECLEVEL=0 so OpenSSL 3 allows it): a
+    server every correct client must refuse. "1.2" serves TLS 1.2 only.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.set_alpn_protocols(["http/1.1"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if tls_max == "1.1":
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        else:
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            if tls_max == "1.2":
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+class _Abort(Exception):
+    """Drop the connection now, without a TLS close_notify."""
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ampmock/1"
+    sys_version = ""
+    timeout = IDLE_TIMEOUT_S
+    disable_nagle_algorithm = True
+
+    def setup(self):
+        super().setup()
+        self.conn_id = self.server.next_conn_id()
+        self.tls_ok = False
+        try:
+            self.connection.settimeout(HANDSHAKE_TIMEOUT_S)
+            self.connection.do_handshake()
+            self.connection.settimeout(self.timeout)
+            self.tls_ok = True
+        except (OSError, ValueError) as e:
+            # Refusal tests make clients abort handshakes on purpose: count, stay quiet.
+            self.server.handshake_failed(e)
+
+    def handle(self):
+        if self.tls_ok:
+            super().handle()
+
+    def version_string(self):
+        return self.server_version
+
+    def log_message(self, fmt, *args):
+        if self.server.verbose:
+            sys.stderr.write("ampmock: conn %d: %s\n" % (self.conn_id, fmt % args))
+
+    # Every method goes to the router.
+    def do_GET(self):
+        self._dispatch()
+
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET
+
+    def _read_body(self):
+        te = self.headers.get("Transfer-Encoding", "").lower()
+        if te:
+            if te != "chunked":
+                raise HttpError(501, "Transfer-Encoding %s" % te)
+            return self._read_chunked()
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return b""
+        if not raw.strip().isdigit() or len(raw.strip()) > 12:
+            raise HttpError(400, "bad Content-Length")
+        n = int(raw)
+        if n > REQUEST_BODY_MAX:
+            raise HttpError(413, "request body over %d bytes" % REQUEST_BODY_MAX)
+        data = self.rfile.read(n)
+        if len(data) != n:
+            raise _Abort()
+        return data
+
+    def _read_chunked(self):
+        out = bytearray()
+        while True:
+            line = self.rfile.readline(1024)
+            if not line.endswith(b"\n"):
+                raise _Abort()
+            size_txt = line.split(b";", 1)[0].strip()
+            try:
+                size = int(size_txt, 16)
+            except ValueError:
+                raise HttpError(400, "bad chunk size") from None
+            if size < 0 or len(out) + size > REQUEST_BODY_MAX:
+                raise HttpError(413, "request body over %d bytes" % REQUEST_BODY_MAX)
+            if size == 0:
+                break
+            data = self.rfile.read(size)
+            if len(data) != size or self.rfile.read(2) != b"\r\n":
+                raise _Abort()
+            out += data
+        while True:  # trailers
+            line = self.rfile.readline(8192)
+            if not line.endswith(b"\n"):
+                raise _Abort()
+            if line in (b"\r\n", b"\n"):
+                return bytes(out)
+
+    def _dispatch(self):
+        app = self.server.app
+        arrival = time.time()
+        method = self.command
+        req_body_len = 0
+        rule = None
+        try:
+            body = self._read_body()
+            req_body_len = len(body)
+            req = Request(method, self.path, self.headers, body, app, self.conn_id,
+                          self.connection.version())
+            control = req.path.startswith(CONTROL_PREFIX)
+            if not control:
+                rule = app.faults.match(method, req.path)
+            resp = self._respond(app, req, rule)
+        except _Abort:
+            self.close_connection = True
+            return
+        except HttpError as e:
+            # The request could not be read: answer and drop the connection.
+            self.close_connection = True
+            control = self.path.startswith(CONTROL_PREFIX)
+            resp = Response.text(e.message + "\n", e.status, [("Connection", "close")])
+        entry = None
+        if not control:
+            path, _, query = self.path.partition("?")
+            entry = app.reqlog.begin({
+                "time": arrival, "conn": self.conn_id, "tls": self.connection.version(),
+                "method": method, "path": path, "query": query,
+                "headers": {k.lower(): v for k, v in _joined(self.headers).items()},
+                "range": self.headers.get("Range"), "request_body_bytes": req_body_len,
+                "status": resp.status, "fault": rule["id"] if rule else None,
+            })
+        self._send(resp, rule, entry)
+
+    def _respond(self, app, req, rule):
+        if rule:
+            if rule.get("delay_ms"):
+                time.sleep(rule["delay_ms"] / 1000.0)
+            if "status" in rule:
+                headers = []
+                if "retry_after" in rule:
+                    headers.append(("Retry-After", str(rule["retry_after"])))
+                body = rule.get("body", "mock fault: status %d\n" % rule["status"])
+                return Response(rule["status"], body.encode(), headers,
+                                rule.get("content_type", "text/plain; charset=utf-8"))
+            req.ignore_range = bool(rule.get("ignore_range"))
+        try:
+            handler, req.rest = app.router.resolve(req.method, req.path)
+            return handler(req)
+        except HttpError as e:
+            return Response.text((e.message or "error") + "\n", e.status)
+        except Exception:  # a bug in a handler: say so loudly, answer 500
+            traceback.print_exc(file=sys.stderr)
+            return Response.text("internal error in the mock\n", 500)
+
+    def _send(self, resp, rule, entry):
+        """Write resp: headers, then the body under the rule's cap and truncation."""
+        reqlog = self.server.app.reqlog
+        length = 0 if resp.status in _NO_BODY_STATUS else resp.body.length
+        expect = 0 if self.command == "HEAD" else length  # body bytes owed to the client
+        rate = min([r for r in (resp.rate_bps, (rule or {}).get("rate_bps", 0)) if r] or [0])
+        cut = (rule or {}).get("close_after_bytes")
+        limit = expect if cut is None else min(cut, expect)
+        if entry is not None:
+            entry["content_length"] = length
+        sent = 0
+        try:
+            self.send_response(resp.status)
+            for name, value in resp.headers:
+                self.send_header(name, value)
+            if resp.status not in _NO_BODY_STATUS:
+                self.send_header("Content-Length", str(length))
+            if cut is not None:
+                self.close_connection = True
+            if limit == 0 and entry is not None:
+                reqlog.finishing(entry)
+            self.end_headers()
+            if limit > 0:
+                start = time.monotonic()
+                step = CHUNK_MAX if not rate else max(1, min(CHUNK_MAX, rate // 10))
+                for chunk in resp.body.chunks(step):
+                    chunk = chunk[:limit - sent]
+                    if sent + len(chunk) >= limit and entry is not None:
+                        reqlog.finishing(entry)
+                    self.wfile.write(chunk)
+                    sent += len(chunk)
+                    if entry is not None:
+                        entry["body_bytes_sent"] = sent
+                    if sent >= limit:
+                        break
+                    if rate:
+                        ahead = start + sent / rate - time.monotonic()
+                        if ahead > 0:
+                            time.sleep(ahead)
+            if sent < expect:
+                raise _Abort()
+        except (_Abort, OSError, ValueError) as e:
+            # A truncation rule, a client that went away, a stalled socket, a file that
+            # shrank, a bad header from a handler: log the reply as incomplete BEFORE the
+            # client can see the close, then drop the connection without a close_notify.
+            if not isinstance(e, _Abort) and self.server.verbose:
+                sys.stderr.write("ampmock: conn %d: send: %s\n" % (self.conn_id, e))
+            if entry is not None:
+                reqlog.end(entry, False)
+            self.close_connection = True
+            self._drop()
+            return
+        if entry is not None:
+            reqlog.end(entry, True)
+
+    def _drop(self):
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)  # SSLSocket: no close_notify
+        except OSError:
+            pass
+
+
+def _joined(headers):
+    out = {}
+    for name, value in headers.items():
+        key = name.lower()
+        out[key] = out[key] + ", " + value if key in out else value
+    return out
+
+
+class MockServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    """Binds 127.0.0.1:port, wraps accepted sockets in TLS (handshake in the thread)."""
+
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, port, ctx, app, verbose=False):
+        self.ctx = ctx
+        self.app = app
+        self.verbose = verbose
+        self._lock = threading.Lock()
+        self.connections = 0
+        self.handshake_failures = 0
+        super().__init__(("127.0.0.1", port), Handler)
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        try:
+            return self.ctx.wrap_socket(sock, server_side=True,
+                                        do_handshake_on_connect=False), addr
+        except (OSError, ValueError):
+            sock.close()
+            raise
+
+    def next_conn_id(self):
+        with self._lock:
+            self.connections += 1
+            return self.connections
+
+    def handshake_failed(self, err):
+        with self._lock:
+            self.handshake_failures += 1
+        if self.verbose:
+            sys.stderr.write("ampmock: TLS handshake failed: %s\n" % err)
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):  # resets, broken pipes, TLS errors, timeouts
+            if self.verbose:
+                sys.stderr.write("ampmock: connection error: %s\n" % exc)
+            return
+        traceback.print_exc(file=sys.stderr)
