@@ -308,7 +308,7 @@ int manifest_apply_base(struct manifest_pctx *p, xmlNodePtr n, struct manifest_b
   if (!b->s)
     return manifest_fail(p, el, -AMP_EMANIFEST,
                          "BaseURL \"%.*s\": relative, and the manifest has no origin", NOQ(ref));
-  char *out;
+  char *out = NULL; /* resolve_path sets it on success; gcc -O2 cannot tell */
   if (b->is_path) {
     if ((r = resolve_path(p, el, b->s, ref, &out)) < 0)
       return r;
