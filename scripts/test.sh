@@ -15,6 +15,10 @@ run cmake --preset asan >/dev/null
 run cmake --build --preset asan -j"$jobs"
 run ctest --preset asan -j"$jobs"
 
+# The release build: gcc -O2 finds warnings (maybe-uninitialized, ...) that -O0 does not.
+run cmake --preset default >/dev/null
+run cmake --build --preset default -j"$jobs"
+
 run cmake --preset tsan >/dev/null
 run cmake --build --preset tsan -j"$jobs"
 run ctest --preset tsan -j"$jobs"
