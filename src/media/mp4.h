@@ -41,7 +41,7 @@
 #define MP4_MAX_PSSH 16                     /* pssh boxes in moov (and, separately, per segment) */
 #define MP4_MAX_PSSH_SIZE (64u << 10)       /* bytes of one pssh box */
 #define MP4_MAX_SEIG 64                     /* 'seig' entries in one sgpd */
-#define MP4_MAX_SAMPLES 65536               /* samples of the track in one media segment */
+#define MP4_MAX_SAMPLES 65536               /* trun samples (all tracks) in one media segment */
 #define MP4_MAX_SUBSAMPLES 1024             /* subsamples of one sample */
 #define MP4_MAX_SUBSAMPLES_TOTAL (1u << 20) /* subsamples in one media segment */
 
@@ -193,8 +193,13 @@ struct mp4_sample {
  * segment is used (samples refer to it by offset only, but pssh pointers point into it).
  * file_offset is the position of buf[0] in the file (the mediaRange start); it is used
  * only when a tfhd carries an absolute base_data_offset. Pass 0 if buf is the whole file.
- * Only the trafs of the init's track are read; others are skipped. Sample data and aux
- * info must lie inside buf.
+ * Only the samples of the init's track are returned; the trafs of other tracks are walked
+ * only to find where the next traf's data starts (implicit data base). Every sample
+ * (of any track) must lie inside an mdat of buf and aux info inside buf, else -AMP_EMP4:
+ * a wrong data base fails loudly instead of handing out wrong bytes. A first traf of the
+ * track without tfdt gives -AMP_EUNSUPPORTED (its time would be a guess); later trafs
+ * without tfdt continue from the previous one. A sample description index that names
+ * no stsd entry, or encrypted samples whose IVs are nowhere, give -AMP_EMP4.
  *
  * Encryption sources: 'senc' (or the PIFF uuid senc) is read if present; otherwise the aux
  * info that saiz/saio point at. When both are present they must agree (sample count, the

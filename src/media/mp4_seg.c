@@ -72,6 +72,7 @@ struct ctx {
   uint64_t next_dt;
   struct range mdat[MAX_MDATS];
   size_t mdat_count;
+  size_t mdat_hint; /* where the last sample was found */
 };
 
 /* What one traf holds, gathered before anything is interpreted. */
@@ -215,11 +216,16 @@ static int collect_traf(const struct ctx *c, const struct mp4_box *tb, struct tr
   return t->has_tfhd ? 0 : -AMP_EMP4;
 }
 
-/* Does [off, off+size) lie inside one mdat body? */
-static bool in_mdat(const struct ctx *c, uint64_t off, uint64_t size) {
-  for (size_t i = 0; i < c->mdat_count; i++)
-    if (off >= c->mdat[i].start && off <= c->mdat[i].end && size <= c->mdat[i].end - off)
+/* Does [off, off+size) lie inside one mdat body? Samples mostly follow each other, so
+ * the mdat of the previous hit is tried first. */
+static bool in_mdat(struct ctx *c, uint64_t off, uint64_t size) {
+  for (size_t k = 0; k < c->mdat_count; k++) {
+    size_t i = (c->mdat_hint + k) % c->mdat_count;
+    if (off >= c->mdat[i].start && off <= c->mdat[i].end && size <= c->mdat[i].end - off) {
+      c->mdat_hint = i;
       return true;
+    }
+  }
   return false;
 }
 
@@ -418,7 +424,8 @@ static int read_saio(struct ctx *c, const struct traf *t, struct seg_sample *smp
  * traf's data base, which saio offsets count from too. */
 static int traf_crypt(struct ctx *c, const struct traf *t, const struct mp4_sample_entry *e,
                       size_t first, size_t n, uint64_t base) {
-  struct seg_sample *smp = c->seg->samples + first;
+  /* samples is NULL for a traf with no samples so far: no arithmetic on it then */
+  struct seg_sample *smp = n ? c->seg->samples + first : NULL;
   size_t m = n ? n : 1;
   uint8_t *ivn = malloc(m);
   size_t *rec_off = malloc(m * sizeof(*rec_off));
