@@ -556,6 +556,13 @@ static void xml_error(void *data, xmlErrorPtr e) {
   snprintf(fe->msg, sizeof(fe->msg), "%.*s", (int)ml, ml ? e->message : "not well-formed");
 }
 
+/* libxml2 reports some errors (character encoding conversion, ...) outside the parser
+ * context, on its per-thread generic channel, which prints to stderr by default. */
+static void xml_silent(void *ctx, const char *msg, ...) {
+  (void)ctx;
+  (void)msg;
+}
+
 static void xml_init(void) {
   xmlInitParser();
 }
@@ -620,7 +627,11 @@ int manifest_parse(const uint8_t *xml, size_t len, const char *origin, struct ma
   /* No XML_PARSE_NOENT (entities stay unexpanded), no DTDLOAD/DTDATTR/DTDVALID, no HUGE. */
   int opts = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA |
              XML_PARSE_BIG_LINES;
+  xmlGenericErrorFunc old_fn = xmlGenericError;
+  void *old_ctx = xmlGenericErrorContext;
+  xmlSetGenericErrorFunc(NULL, xml_silent);
   doc = xmlCtxtReadMemory(ctxt, (const char *)xml, (int)len, NULL, NULL, opts);
+  xmlSetGenericErrorFunc(old_ctx, old_fn);
   if (!doc || !ctxt->wellFormed || fe.seen) {
     r = manifest_fail(&p, NULL, -AMP_EMANIFEST, "XML error at line %d: %s", fe.line,
                       fe.seen ? fe.msg : "not well-formed");

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -917,6 +918,51 @@ static void test_malformed(void **state) {
   free(xml);
 }
 
+/* libxml2 must never write to stderr, whatever the input. */
+#define BYTES(s)                                                                                   \
+  { (const uint8_t *)(s), sizeof(s) - 1 }
+
+static void test_silent(void **state) {
+  static const struct {
+    const uint8_t *p;
+    size_t n;
+  } inputs[] = {
+      BYTES("<?xml version=\"1.0\" encoding=\"UTF-16\"?>\n<MPD/>"),
+      BYTES("<?xml version=\"1.0\" encoding=\"x-no-such-charset\"?><MPD/>"),
+      BYTES("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><MPD "
+            "xmlns=\"urn:mpeg:dash:schema:mpd:2011\">\xff\xfe</MPD>"),
+      BYTES("\x4c\x6f\xa7\x94 version=\"1.0\"?><MPD/>"),  /* EBCDIC signature */
+      BYTES("\x00\x00\x00<?xml version=\"1.0\"?><MPD/>"), /* UCS-4 signature */
+      BYTES("<\x00?\x00xml version=\"1.0\"?><MPD/>"),     /* UTF-16LE signature */
+      BYTES("\xfe\xff\x00<\x00M\xd8\x00"),                /* UTF-16BE, a lone surrogate */
+      BYTES("<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\"><Period>&undefined;</Period></MPD>"),
+      BYTES("<MPD xmlns:a=\"\" a:b=\"1\"><a:Period/></MPD>"),
+      BYTES("<MPD><unclosed></MPD>"),
+      BYTES("\xef\xbb\xbf<MPD\x01/>"),
+  };
+  size_t count = sizeof(inputs) / sizeof(inputs[0]);
+  fflush(stderr);
+  int saved = dup(2);
+  FILE *tmp = tmpfile();
+  assert_non_null(tmp);
+  assert_true(saved >= 0);
+  assert_true(dup2(fileno(tmp), 2) >= 0);
+  int results[16];
+  for (size_t i = 0; i < count; i++) {
+    struct manifest *m = NULL;
+    results[i] = manifest_parse(inputs[i].p, inputs[i].n, NULL, &m, err, sizeof(err));
+    manifest_free(m);
+  }
+  fflush(stderr);
+  long written = fseek(tmp, 0, SEEK_END) == 0 ? ftell(tmp) : -1;
+  assert_true(dup2(saved, 2) >= 0);
+  close(saved);
+  fclose(tmp);
+  assert_int_equal(written, 0);
+  for (size_t i = 0; i < count; i++)
+    assert_int_equal(results[i], -AMP_EMANIFEST);
+}
+
 static void test_duration(void **state) {
   static const struct {
     const char *s;
@@ -1156,6 +1202,7 @@ int main(void) {
       cmocka_unit_test(test_base_url),
       cmocka_unit_test(test_protection_errors),
       cmocka_unit_test(test_malformed),
+      cmocka_unit_test(test_silent),
       cmocka_unit_test(test_duration),
       cmocka_unit_test(test_periods),
       cmocka_unit_test(test_bounds),
