@@ -415,12 +415,13 @@ struct traf_opt {
   bool saio_per_trun; /* one saio offset per trun */
   enum enc enc;
   uint8_t iv_size;
-  bool subs;      /* two subsamples per sample: 3 clear, rest protected */
-  int seig;       /* -1: none; 0/1: traf sgpd 'seig' isProtected, sbgp -> 0x10001 */
-  int stbl_group; /* >0: sbgp -> this stbl seig index instead */
-  bool saio_copy; /* ENC_SENC_SAIO: saio points at a copy of the aux info in mdat */
-  bool bad_saio;  /* ... whose first byte differs from senc */
-  int bad_subsum; /* add this to the protected bytes of sample 0 */
+  bool subs;          /* two subsamples per sample: 3 clear, rest protected */
+  int seig;           /* -1: none; 0/1: traf sgpd 'seig' isProtected, sbgp -> 0x10001 */
+  int stbl_group;     /* >0: sbgp -> this stbl seig index instead */
+  bool saio_copy;     /* ENC_SENC_SAIO: saio points at a copy of the aux info in mdat */
+  bool bad_saio;      /* ... whose first byte differs from senc */
+  int bad_subsum;     /* add this to the protected bytes of sample 0 */
+  bool piff_override; /* PIFF senc flags&1: IV size 16 and KID2 in the box */
 };
 
 struct seg_opt {
@@ -428,7 +429,8 @@ struct seg_opt {
   uint32_t trafs[4]; /* number of trafs per moof */
   struct traf_opt t[4][3];
   uint64_t file_offset;
-  bool prefix; /* styp + sidx + emsg + free before the first moof */
+  bool prefix;    /* styp + sidx + emsg + free before the first moof */
+  bool moof_pssh; /* a pssh in the first moof */
 };
 
 /* the IV byte k of sample i of traf (m, j) */
@@ -441,7 +443,7 @@ static uint8_t marker(int m, int j, uint32_t i) {
 }
 
 static void write_aux(struct bb *b, const struct traf_opt *t, int m, int j, uint32_t i) {
-  for (int k = 0; k < t->iv_size; k++)
+  for (int k = 0; k < (t->piff_override ? 16 : t->iv_size); k++)
     u8(b, iv_byte(m, j, i, k));
   if (t->subs) {
     u16(b, 2);
@@ -479,6 +481,13 @@ static void build_segment(struct bb *b, const struct seg_opt *o) {
     fbox(b, "mfhd", 0, 0);
     u32(b, (uint32_t)m + 1);
     end(b);
+    if (o->moof_pssh && m == 0) {
+      fbox(b, "pssh", 0, 0);
+      put(b, SYS_WV, 16);
+      u32(b, 2);
+      put(b, "\x08\x01", 2);
+      end(b);
+    }
     for (uint32_t j = 0; j < o->trafs[m]; j++) {
       const struct traf_opt *t = &o->t[m][j];
       box(b, "traf");
@@ -557,7 +566,12 @@ static void build_segment(struct bb *b, const struct seg_opt *o) {
               "\xa2\x44\x6c\x42\x7c\x64\x8d\xf4",
               16);
           u8(b, 0);
-          u24(b, t->subs ? 2 : 0);
+          u24(b, (t->subs ? 2u : 0u) | (t->piff_override ? 1u : 0u));
+          if (t->piff_override) {
+            u24(b, 1);
+            u8(b, 16);
+            put(b, KID2, 16);
+          }
         } else {
           fbox(b, "senc", 0, t->subs ? 2 : 0);
         }
@@ -739,6 +753,19 @@ static int parse_segment_rc(const struct init_opt *io, const struct seg_opt *so)
   bb_free(&b);
   mp4_init_free(in);
   return rc;
+}
+
+static uint32_t rd32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Find the first box of this type by scanning (test data only). */
+static size_t find(const struct bb *b, const char *type) {
+  for (size_t p = 4; p + 4 <= b->len; p++)
+    if (memcmp(b->d + p, type, 4) == 0)
+      return p - 4;
+  fail_msg("no %s", type);
+  return 0;
 }
 
 /* ---- init tests ---- */
@@ -1194,6 +1221,46 @@ static void test_seg_constant_iv(void **state) {
   run_segment(&io, &so);
 }
 
+static void test_seg_piff_override_and_moof_pssh(void **state) {
+  (void)state;
+  struct init_opt io = opus_opt();
+  io.enca = true; /* tenc: 8-byte IVs, KID1 */
+  struct seg_opt so = {.moofs = 1, .trafs = {1}, .moof_pssh = true};
+  struct traf_opt t = traf_basic(3, 0);
+  t.enc = ENC_PIFF;
+  t.piff_override = true; /* the box says 16-byte IVs and KID2 */
+  t.subs = true;
+  so.t[0][0] = t;
+  struct mp4_init *in = parse_init(&io);
+  struct bb b;
+  struct mp4_segment *seg = NULL;
+  build_segment(&b, &so);
+  assert_int_equal(mp4_segment_parse(in, b.d, b.len, 0, &seg), 0);
+  assert_int_equal(mp4_segment_sample_count(seg), 3);
+  for (size_t i = 0; i < 3; i++) {
+    struct mp4_sample s;
+    assert_int_equal(mp4_segment_sample(seg, i, &s), 0);
+    assert_true(s.encrypted);
+    assert_int_equal(s.iv_size, 16);
+    assert_memory_equal(s.kid, KID2, 16);
+    for (int k = 0; k < 16; k++)
+      assert_int_equal(s.iv[k], iv_byte(0, 0, (uint32_t)i, k));
+    assert_int_equal(s.subsample_count, 2);
+    assert_int_equal(s.subsamples[1].protected_bytes, s.size - 8);
+    assert_int_equal(b.d[s.offset], marker(0, 0, (uint32_t)i));
+  }
+  assert_int_equal(mp4_segment_pssh_count(seg), 1);
+  const struct mp4_pssh *p = mp4_segment_pssh(seg, 0);
+  assert_memory_equal(p->system_id, SYS_WV, 16);
+  assert_int_equal(p->data_size, 2);
+  assert_memory_equal(p->data, "\x08\x01", 2);
+  assert_ptr_equal(p->box, b.d + find(&b, "pssh"));
+  assert_null(mp4_segment_pssh(seg, 1));
+  mp4_segment_free(seg);
+  bb_free(&b);
+  mp4_init_free(in);
+}
+
 static void test_seg_refusals(void **state) {
   (void)state;
   struct init_opt io = opus_opt();
@@ -1243,19 +1310,6 @@ static void test_seg_refusals(void **state) {
 }
 
 /* ---- malformed input ---- */
-
-static uint32_t rd32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* Find the first box of this type by scanning (test data only). */
-static size_t find(const struct bb *b, const char *type) {
-  for (size_t p = 4; p + 4 <= b->len; p++)
-    if (memcmp(b->d + p, type, 4) == 0)
-      return p - 4;
-  fail_msg("no %s", type);
-  return 0;
-}
 
 static void test_truncations(void **state) {
   (void)state;
@@ -1358,6 +1412,24 @@ static void test_malformed_boxes(void **state) {
   /* bad IV size in tenc */
   build_init(&b, &io);
   b.d[find(&b, "tenc") + 15] = 7;
+  assert_int_equal(mp4_init_parse(b.d, b.len, &in), -AMP_EMP4);
+  bb_free(&b);
+  /* dOps version 1, and a dfLa whose first block is not STREAMINFO */
+  build_init(&b, &io);
+  b.d[find(&b, "dOps") + 8] = 1;
+  assert_int_equal(mp4_init_parse(b.d, b.len, &in), -AMP_EMP4);
+  bb_free(&b);
+  struct init_opt fo = opus_opt();
+  fo.format = "fLaC";
+  build_init(&b, &fo);
+  b.d[find(&b, "dfLa") + 12] = 0x04; /* VORBIS_COMMENT first */
+  assert_int_equal(mp4_init_parse(b.d, b.len, &in), -AMP_EMP4);
+  bb_free(&b);
+  build_init(&b, &fo);
+  b.d[find(&b, "dfLa") + 12 + 38] = 0x01; /* PADDING not last, and nothing follows */
+  assert_int_equal(mp4_init_parse(b.d, b.len, &in), 0);
+  mp4_init_free(in);
+  b.d[find(&b, "dfLa") + 12 + 39] = 0xff; /* PADDING length past the box */
   assert_int_equal(mp4_init_parse(b.d, b.len, &in), -AMP_EMP4);
   bb_free(&b);
   /* a zero-size (to the end) ftyp swallows the moov */
@@ -1715,6 +1787,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_seg_clear_lead_form_a),
       cmocka_unit_test(test_seg_clear_lead_form_b),
       cmocka_unit_test(test_seg_constant_iv),
+      cmocka_unit_test(test_seg_piff_override_and_moof_pssh),
       cmocka_unit_test(test_seg_refusals),
       cmocka_unit_test(test_truncations),
       cmocka_unit_test(test_malformed_boxes),
