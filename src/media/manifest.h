@@ -30,13 +30,17 @@
  *  - origin NULL: only absolute https:// BaseURLs are accepted.
  *  - An origin with any other scheme (http://, file://, ...) is -AMP_EINSECURE.
  *  - When a level has several BaseURL elements (alternative CDNs), the first one is used.
+ *  - Resolved URLs and license URLs start with a lower-case "https://". Error messages
+ *    quote URLs without their query (signed CDN URLs are credentials of a sort).
  *  - Every representation must have a BaseURL at some level (the media is one file per
  *    rep, addressed by byte ranges); none at all is -AMP_EMANIFEST. SegmentURL@media and
  *    Initialization@sourceURL (one file per segment) are -AMP_EUNSUPPORTED.
  *
  * Threads: manifest_parse may be called from any thread; it calls xmlInitParser() exactly
- * once per process (pthread_once). A parsed manifest is immutable except through
- * manifest_rep_set_segments_from_sidx, which the owner must not race with readers.
+ * once per process (pthread_once), and during the parse it points libxml2's per-thread
+ * generic error channel at a no-op (restored afterwards) so that nothing reaches stderr. A parsed
+ * manifest is immutable except through manifest_rep_set_segments_from_sidx, which the owner must
+ * not race with readers.
  *
  * libxml2 is run hardened: XML_PARSE_NONET, no entity substitution (no XML_PARSE_NOENT),
  * no DTD loading or validation, no XML_PARSE_HUGE, XML_PARSE_NOERROR|XML_PARSE_NOWARNING
@@ -60,7 +64,7 @@
 #define MANIFEST_MAX_REPS 32u
 /* Segments per Representation (10 s each: 11 days; 1 s each: 27 hours). */
 #define MANIFEST_MAX_SEGMENTS 100000u
-/* ContentProtection elements per AdaptationSet or Representation. */
+/* urn:uuid ContentProtection elements (DRM systems) per AdaptationSet or Representation. */
 #define MANIFEST_MAX_DRM 8u
 /* Decoded pssh box bytes (a Widevine pssh is ~100 bytes; v1 boxes list KIDs). */
 #define MANIFEST_MAX_PSSH 16384u
@@ -77,10 +81,15 @@ struct manifest_range {
 
 /* One media segment: a byte range plus its place on the rep's timeline. */
 struct manifest_segment {
-  uint64_t first;    /* first byte, inclusive */
-  uint64_t last;     /* last byte, inclusive */
-  uint64_t start;    /* presentation time, in manifest_rep.timescale units */
-  uint64_t duration; /* in manifest_rep.timescale units; the last one may be shorter */
+  uint64_t first; /* first byte, inclusive */
+  uint64_t last;  /* last byte, inclusive */
+  /* Time, in manifest_rep.timescale units. SegmentList: start = i * @duration from the
+   * period start (presentationTimeOffset is not applied), and the last segment is cut to
+   * end with the period (its duration, else mediaPresentationDuration) when that falls
+   * inside it. sidx: from earliest_presentation_time. Informational: the media's tfdt
+   * is authoritative. */
+  uint64_t start;
+  uint64_t duration;
 };
 
 enum manifest_drm_system {
@@ -120,8 +129,11 @@ struct manifest_rep {
   const char *mime_type; /* "audio/mp4"; inherited from the set; NULL if absent */
   uint32_t sample_rate;  /* audioSamplingRate (Hz), inherited; 0 if absent */
   uint32_t channels;     /* AudioChannelConfiguration value (rep, else set); 0 if absent */
-  uint32_t bit_depth;    /* amz-music bitDepth (attribute or element, rep then set); 0 if absent */
-  uint64_t bandwidth;    /* bits per second (required) */
+  /* bitDepth in an Amazon namespace (urn:amazon:music:3p:music:2020 or
+   * urn:amazon:music:drm:2019), as an attribute or a child element, or a
+   * SupplementalProperty schemeIdUri="amz-music:bitDepth"; rep, else set; 0 if absent. */
+  uint32_t bit_depth;
+  uint64_t bandwidth; /* bits per second (required) */
   bool has_quality_ranking;
   uint32_t quality_ranking; /* lower is better; comparable only within the set */
 
@@ -139,8 +151,10 @@ struct manifest_rep {
   const struct manifest_segment *segments; /* SegmentList, or after the sidx was set */
   size_t n_segments;
 
-  struct manifest_protection protection; /* effective: the set's entries, then the rep's */
-  const struct manifest_set *set;        /* the set that holds this rep */
+  /* Effective: the set's drm entries, then the rep's; the rep's default_KID, else the
+   * set's. All reps of a set carry the same KID (or all none), else the parse fails. */
+  struct manifest_protection protection;
+  const struct manifest_set *set; /* the set that holds this rep */
 };
 
 struct manifest_set {
@@ -148,7 +162,9 @@ struct manifest_set {
   const char *content_type;    /* contentType, NULL if absent */
   const char *mime_type;       /* NULL if absent */
   uint32_t selection_priority; /* default 1 (DASH) */
-  const char *track_type; /* amz-music trackType (LD|SD|HD|3D...), property or attribute; NULL */
+  /* trackType (LD|SD|HD|3D): SupplementalProperty schemeIdUri="amz-music:trackType", or a
+   * trackType attribute in an Amazon namespace; NULL if absent. */
+  const char *track_type;
   bool has_program_loudness;
   float program_loudness; /* LUFS, urn:mpeg:mpegB:cicp:ProgramLoudness */
   bool has_anchor_loudness;
