@@ -1104,11 +1104,15 @@ static void test_bounds(void **state) {
   expect_fail(xml, NULL, -AMP_ETOOBIG, "SegmentURL");
   free(xml);
 
-  /* ContentProtection entries */
-  char rep_inner[4096];
-  snprintf(rep_inner, sizeof(rep_inner), "%s" CDN_BASE SEGS,
-           "<ContentProtection schemeIdUri=\"urn:uuid:edef8ba9-79d6-4ace-a3c8-27dcd51d21ed\"/>");
-  char *cps = repeat("", rep_inner, 1, ""); /* one is fine */
+  /* ContentProtection entries: the limit passes, one more fails */
+  char *cps = repeat(
+      "", "<ContentProtection schemeIdUri=\"urn:uuid:edef8ba9-79d6-4ace-a3c8-27dcd51d21ed\"/>",
+      MANIFEST_MAX_DRM, CDN_BASE SEGS);
+  xml = mpd1("", "", "", "", cps);
+  m = parse_ok(xml, NULL);
+  assert_int_equal(manifest_find_rep(m, "r")->protection.n_drm, MANIFEST_MAX_DRM);
+  manifest_free(m);
+  free(xml);
   free(cps);
   cps = repeat("",
                "<ContentProtection schemeIdUri=\"urn:uuid:edef8ba9-79d6-4ace-a3c8-27dcd51d21ed\"/>",
