@@ -1,1 +1,4 @@
-# integration tests: mock service self-tests
+# integration tests: mock service self-tests (Python stdlib + openssl; no C target needed).
+# The known-good counterpart of the C client's TLS/HTTP integration tests.
+add_test(NAME integration/mock COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_mock.py)
+set_tests_properties(integration/mock PROPERTIES LABELS "integration" TIMEOUT 120)

@@ -55,12 +55,11 @@ def parse_range(value, size):
             return UNSATISFIABLE
         return max(0, size - n), size - 1
     first = int(first)
-    last = size - 1 if last is None else int(last)
-    if last < first:
+    if last is not None and int(last) < first:
         return WHOLE  # syntactically invalid: ignore the header
     if first >= size:
         return UNSATISFIABLE
-    return first, min(last, size - 1)
+    return first, size - 1 if last is None else min(int(last), size - 1)
 
 
 def resolve(root, rest):
