@@ -409,6 +409,22 @@ class TestLogAndRoutes(MockTest):
         self.assertEqual(log_entries(), [])
 
 
+class TestLifecycle(unittest.TestCase):
+    def test_exits_when_parent_pid_is_gone(self):
+        parent = subprocess.Popen(["sleep", "0.3"])
+        m = Mock("--parent-pid", str(parent.pid))
+        parent.wait()
+        self.assertEqual(m.proc.wait(10), 0)
+        m.proc.stdout.close()
+        self.assertIn("parent %d is gone" % parent.pid, m.stderr())
+
+    def test_bad_arguments(self):
+        r = subprocess.run([sys.executable, MOCK, "--certs", W["certs"], "--root",
+                            os.path.join(W["tmp"], "nope")], capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b"not a directory", r.stderr)
+
+
 class TestTlsRefusals(unittest.TestCase):
     """Servers a correct client must refuse, each with a known-good counterpart."""
 

@@ -33,6 +33,8 @@ def _parser(add_help):
                    help="comma list of service modules to load (default: %(default)s)")
     p.add_argument("--max-lifetime", type=float, default=900, metavar="S",
                    help="exit after S seconds even if nobody stops us (0: never; default 900)")
+    p.add_argument("--parent-pid", type=int, default=0, metavar="PID",
+                   help="exit when process PID is gone (a test that crashed cannot stop us)")
     p.add_argument("-v", "--verbose", action="store_true", help="log connections to stderr")
     return p
 
@@ -42,6 +44,16 @@ def _write_port_file(path, port):
     with open(tmp, "w", encoding="ascii") as f:
         f.write("%d\n" % port)
     os.replace(tmp, path)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def main(argv=None):
@@ -102,6 +114,9 @@ def main(argv=None):
         waited += 0.5
         if args.max_lifetime and waited >= args.max_lifetime:
             sys.stderr.write("ampmock: --max-lifetime reached, exiting\n")
+            break
+        if args.parent_pid and not _alive(args.parent_pid):
+            sys.stderr.write("ampmock: parent %d is gone, exiting\n" % args.parent_pid)
             break
     server.shutdown()
     server.server_close()

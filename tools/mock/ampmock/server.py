@@ -24,6 +24,9 @@ HANDSHAKE_TIMEOUT_S = 10
 IDLE_TIMEOUT_S = 30
 # Methods the router may see; others get 501.
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+# Connections served at once; more are closed at once (a runaway client must not
+# exhaust threads).
+CONNECTIONS_MAX = 256
 # Paths under this prefix are the test's control channel: no faults, not logged.
 CONTROL_PREFIX = "/_mock/"
 
@@ -279,6 +282,7 @@ class MockServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self._lock = threading.Lock()
         self.connections = 0
         self.handshake_failures = 0
+        self.active = 0
         super().__init__(("127.0.0.1", port), Handler)
 
     def get_request(self):
@@ -289,6 +293,25 @@ class MockServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         except (OSError, ValueError):
             sock.close()
             raise
+
+    def process_request(self, request, client_address):
+        with self._lock:
+            full = self.active >= CONNECTIONS_MAX
+            if not full:
+                self.active += 1
+        if full:
+            if self.verbose:
+                sys.stderr.write("ampmock: over %d connections, closing one\n" % CONNECTIONS_MAX)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._lock:
+                self.active -= 1
 
     def next_conn_id(self):
         with self._lock:
