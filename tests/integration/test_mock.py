@@ -450,6 +450,18 @@ class TestTlsRefusals(unittest.TestCase):
             old.maximum_version = ssl.TLSVersion.TLSv1_1
         old.set_ciphers("DEFAULT:@SECLEVEL=0")
         self.assertEqual(self._handshake(m.port, old), "TLSv1.1")
+        # The same with the openssl command the C client's library is built on.
+        r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % m.port,
+                            "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0", "-servername",
+                            "localhost", "-CAfile", os.path.join(W["certs"], "ca.pem"),
+                            "-verify_return_error"],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, rb"Protocol\s*: TLSv1\.1")
+        r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % m.port,
+                            "-tls1_2"], stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=30)
+        self.assertNotEqual(r.returncode, 0)
 
     def test_tls12_only_server_is_fine(self):
         m = self._start("--tls-max", "1.2")
