@@ -33,9 +33,9 @@
 /* ---- Bounds (input beyond them fails with -AMP_ETOOBIG) ---- */
 #define MP4_MAX_INIT_SIZE (4u << 20)     /* bytes of an init segment */
 #define MP4_MAX_SEGMENT_SIZE (32u << 20) /* bytes of a media segment buffer */
-#define MP4_MAX_DEPTH                                                                              \
-  12 /* box nesting (moov/trak/mdia/minf/stbl/stsd/enca/sinf/schi/tenc = 10)                       \
-      */
+/* Box nesting (moov/trak/mdia/minf/stbl/stsd/enca/sinf/schi/tenc is 10); deeper input is
+ * malformed: -AMP_EMP4. */
+#define MP4_MAX_DEPTH 12
 #define MP4_MAX_SAMPLE_ENTRIES 8            /* stsd entries of the audio track */
 #define MP4_MAX_CONFIG_SIZE (64u << 10)     /* codec config bytes (dOps body, dfLa blocks) */
 #define MP4_MAX_PSSH 16                     /* pssh boxes in moov (and, separately, per segment) */
