@@ -17,3 +17,6 @@ if(AMPD_FFMPEG)
   add_test(NAME unit/mp4-dash COMMAND test_mp4_dash dash ${_mp4_dash})
   set_tests_properties(unit/mp4-dash PROPERTIES FIXTURES_REQUIRED mp4_dash LABELS unit TIMEOUT 120)
 endif()
+
+# test_alloc_failures makes the k-th allocation of the parsers fail.
+target_link_options(test_mp4 PRIVATE -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc)

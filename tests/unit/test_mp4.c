@@ -871,6 +871,87 @@ static void test_depth_bomb(void **state) {
   bb_free(&b);
 }
 
+/* ---- allocation failures: the module's malloc/calloc/realloc are wrapped at link time
+ * (-Wl,--wrap, see mp4.cmake) so that the k-th one can fail ---- */
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t m);
+void *__wrap_realloc(void *p, size_t n);
+
+static long alloc_fail_at = -1; /* -1: never */
+static long alloc_count;
+
+static bool alloc_fails(void) {
+  return alloc_fail_at >= 0 && alloc_count++ == alloc_fail_at;
+}
+void *__wrap_malloc(size_t n) {
+  return alloc_fails() ? NULL : __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t m) {
+  return alloc_fails() ? NULL : __real_calloc(n, m);
+}
+void *__wrap_realloc(void *p, size_t n) {
+  return alloc_fails() ? NULL : __real_realloc(p, n);
+}
+
+static void test_alloc_failures(void **state) {
+  (void)state;
+  struct init_opt io = opus_opt();
+  io.enca = true;
+  io.pssh = true;
+  struct bb ib, sb;
+  build_init(&ib, &io);
+  struct seg_opt so = {.moofs = 2, .trafs = {1, 1}};
+  so.t[0][0] = traf_basic(3, 0);
+  so.t[0][0].enc = ENC_SENC_SAIO;
+  so.t[0][0].subs = true;
+  so.t[1][0] = traf_basic(3, 3 * 960);
+  so.t[1][0].enc = ENC_SAIO;
+  build_segment(&sb, &so);
+  int ok_init = 0, ok_seg = 0, failed_init = 0, failed_seg = 0;
+  for (long k = 0; k < 64; k++) {
+    struct mp4_init *in = NULL;
+    alloc_count = 0;
+    alloc_fail_at = k;
+    int rc = mp4_init_parse(ib.d, ib.len, &in);
+    bool failed = alloc_count > k;
+    alloc_fail_at = -1;
+    if (failed) {
+      assert_int_equal(rc, -ENOMEM);
+      assert_null(in);
+      failed_init++;
+      continue;
+    }
+    assert_int_equal(rc, 0);
+    ok_init++;
+    struct mp4_segment *seg = NULL;
+    alloc_count = 0;
+    alloc_fail_at = k;
+    rc = mp4_segment_parse(in, sb.d, sb.len, 0, &seg);
+    failed = alloc_count > k;
+    alloc_fail_at = -1;
+    if (failed) {
+      assert_int_equal(rc, -ENOMEM);
+      assert_null(seg);
+      failed_seg++;
+    } else {
+      assert_int_equal(rc, 0);
+      assert_int_equal(mp4_segment_sample_count(seg), 6);
+      ok_seg++;
+    }
+    mp4_segment_free(seg);
+    mp4_init_free(in);
+  }
+  /* the loop went past every allocation of both parsers (leaks: ASan at exit) */
+  assert_true(ok_init > 0 && ok_seg > 0);
+  assert_true(failed_init >= 2 && failed_seg >= 5); /* the wrap is in effect */
+  bb_free(&ib);
+  bb_free(&sb);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_init_opus_clear),
@@ -896,6 +977,7 @@ int main(void) {
       cmocka_unit_test(test_malformed_boxes),
       cmocka_unit_test(test_largesize_boxes),
       cmocka_unit_test(test_depth_bomb),
+      cmocka_unit_test(test_alloc_failures),
   };
   return cmocka_run_group_tests_name("mp4", tests, NULL, NULL);
 }
