@@ -154,6 +154,10 @@ void pipeline_set_cdm(struct pipeline *p, struct cdmhost *cdm, uint32_t session)
   p->session = session;
 }
 
+uint32_t pipeline_preroll_frames(const struct pipeline *p) {
+  return decoder_preroll_frames(p->dec);
+}
+
 int pipeline_seek(struct pipeline *p, int64_t start, int64_t end) {
   if (end < start)
     return -EINVAL;

@@ -63,6 +63,9 @@ int pipeline_is_protected(const struct pipeline *p);
  * is needed); NULL cdm detaches. */
 void pipeline_set_cdm(struct pipeline *p, struct cdmhost *cdm, uint32_t session);
 
+/* Frames of output to decode before a random-access target (decoder_preroll_frames). */
+uint32_t pipeline_preroll_frames(const struct pipeline *p);
+
 /* Change the valid interval (after a seek); also resets the decoder, so the caller feeds
  * from a segment that starts at least decoder_preroll_frames() before start. */
 int pipeline_seek(struct pipeline *p, int64_t start, int64_t end);

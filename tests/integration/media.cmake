@@ -1,7 +1,7 @@
 # integration tests: the media chain through ampprobe, on the ampack catalog (fixture
 # "catalog"), ffmpeg's own DASH, the mock over TLS and ALSA's file plugin.
 set(MEDIA_ITEST ${CMAKE_CURRENT_SOURCE_DIR}/media/test_media.py)
-foreach(group FlacExact OpusExact Hostile Info Errors FfmpegDash AlsaFile Https)
+foreach(group FlacExact OpusExact Seek Hostile Info Errors FfmpegDash AlsaFile Https)
   add_test(NAME media/${group}
            COMMAND python3 ${MEDIA_ITEST} $<TARGET_FILE:ampprobe> ${CMAKE_BINARY_DIR}/catalog
                    ${CMAKE_SOURCE_DIR} ${group})

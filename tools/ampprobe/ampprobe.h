@@ -23,6 +23,7 @@ struct probe_opts {
   const char *alsa;    /* --alsa DEVICE */
   const char *cdm;     /* --cdm PLUGIN.so */
   const char *ca_file; /* --ca FILE: extra trust for https inputs */
+  double start_s;      /* --start SECONDS (MPD input) */
   struct cdmhost_key keys[AMPPROBE_MAX_KEYS];
   size_t n_keys;
   const char *input;

@@ -216,6 +216,12 @@ static int decode_mp4(const struct probe_opts *o, struct buf *b) {
   if (r < 0)
     return probe_fail(r, o->input, "not a fragmented MP4");
   r = job_start(&j, b->data, l.init_end, NULL);
+  if (r == 0 && o->start_s > 0) {
+    /* A whole file is fed from its start: the pts trim alone drops what precedes T. */
+    struct pcm_format f;
+    pipeline_get_format(j.p, &f);
+    r = pipeline_seek(j.p, (int64_t)(o->start_s * f.rate + 0.5), INT64_MAX);
+  }
   for (size_t i = 0; r == 0 && i < l.n_fragments; i++) {
     size_t s = l.frag_start[i];
     r = pipeline_segment(j.p, b->data + s, l.frag_end[i] - s, s, sink_pcm, &j.sink, NULL);
@@ -224,6 +230,29 @@ static int decode_mp4(const struct probe_opts *o, struct buf *b) {
   }
   probe_mp4_layout_done(&l);
   return job_finish(&j, r);
+}
+
+/* --start: play from T seconds. The pipeline drops every frame before T by its pts; the
+ * feed starts at the segment that holds T minus the decoder's pre-roll (80 ms for Opus)
+ * and a margin for the edit-list shift, so the decoder has settled by T. */
+static int seek_to(struct job *j, const struct manifest_rep *rep, double start_s,
+                   size_t *ret_first) {
+  struct pcm_format f;
+  pipeline_get_format(j->p, &f);
+  if (start_s * f.rate >= (double)INT64_MAX || rep->timescale == 0)
+    return -EINVAL;
+  int64_t t = (int64_t)(start_s * f.rate + 0.5);
+  int r = pipeline_seek(j->p, t, INT64_MAX);
+  if (r < 0)
+    return r;
+  /* In the rep's timescale: the pre-roll (in output frames) plus 0.1 s for the edit list. */
+  double feed_s = start_s - (double)pipeline_preroll_frames(j->p) / f.rate - 0.1;
+  size_t first = 0;
+  for (size_t i = 0; i < rep->n_segments; i++)
+    if ((double)rep->segments[i].start / rep->timescale <= feed_s)
+      first = i;
+  *ret_first = first;
+  return 0;
 }
 
 static const struct manifest_rep *pick_rep(const struct probe_opts *o, const struct manifest *m) {
@@ -278,7 +307,13 @@ static int decode_mpd(const struct probe_opts *o, struct buf *b) {
     goto out;
   }
   r = job_start(&j, seg.data, seg.len, rep);
-  for (size_t i = 0; r == 0 && i < rep->n_segments; i++) {
+  size_t first = 0;
+  if (r == 0 && o->start_s > 0) {
+    r = seek_to(&j, rep, o->start_s, &first);
+    if (r < 0)
+      probe_fail(r, o->input, "--start");
+  }
+  for (size_t i = first; r == 0 && i < rep->n_segments; i++) {
     const struct manifest_segment *s = &rep->segments[i];
     r = source_read_range(src, s->first, s->last, &seg);
     if (r == 0)

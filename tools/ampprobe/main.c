@@ -121,7 +121,8 @@ out:
 
 static void usage(FILE *f) {
   fputs("usage: ampprobe info [--json] [--ca FILE] <mpd|mp4>\n"
-        "       ampprobe decode [--rep ID] [--key KID:KEY]... [--keys FILE] [--cdm PLUGIN.so]\n"
+        "       ampprobe decode [--rep ID] [--start S] [--key KID:KEY]... [--keys FILE]\n"
+        "                       [--cdm PLUGIN.so]\n"
         "                       [--ca FILE] (-o OUT.wav | --alsa DEVICE) <mpd|mp4>\n"
         "Inputs are local paths or https:// URLs. See ampprobe(1).\n",
         f);
@@ -129,17 +130,12 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
-      {"json", no_argument, NULL, 'j'},
-      {"rep", required_argument, NULL, 'r'},
-      {"key", required_argument, NULL, 'k'},
-      {"keys", required_argument, NULL, 'K'},
-      {"cdm", required_argument, NULL, 'c'},
-      {"ca", required_argument, NULL, 'C'},
-      {"alsa", required_argument, NULL, 'a'},
-      {"output", required_argument, NULL, 'o'},
-      {"verbose", no_argument, NULL, 'v'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0},
+      {"json", no_argument, NULL, 'j'},       {"rep", required_argument, NULL, 'r'},
+      {"key", required_argument, NULL, 'k'},  {"keys", required_argument, NULL, 'K'},
+      {"cdm", required_argument, NULL, 'c'},  {"ca", required_argument, NULL, 'C'},
+      {"alsa", required_argument, NULL, 'a'}, {"output", required_argument, NULL, 'o'},
+      {"verbose", no_argument, NULL, 'v'},    {"start", required_argument, NULL, 's'},
+      {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
   };
   static struct probe_opts o; /* static: holds up to 64 keys, wiped at exit */
   const char *cmd;
@@ -186,6 +182,16 @@ int main(int argc, char **argv) {
     case 'c':
       o.cdm = optarg;
       break;
+    case 's': {
+      char *end;
+      errno = 0;
+      o.start_s = strtod(optarg, &end);
+      if (errno || *end || !(o.start_s >= 0 && o.start_s < 1e7)) {
+        fprintf(stderr, "ampprobe: --start wants seconds, e.g. 12.5\n");
+        return 2;
+      }
+      break;
+    }
     case 'C':
       o.ca_file = optarg;
       break;

@@ -150,6 +150,26 @@ class OpusExact(Base):
         self.assertEqual(total, wav_frames(whole)[0])
 
 
+class Seek(Base):
+    """--start T gives exactly the frames from T on: FLAC bit-exact, Opus after an 80 ms
+    pre-roll from the segment before, whether T is inside a segment or on its edge."""
+
+    def test_seeks(self):
+        d = os.path.join(CATALOG, "mid45")
+        mpd, keys = os.path.join(d, "v1", "manifest.mpd"), os.path.join(d, "v1", "keys.json")
+        for rep, rate, t in (("flac_16_44", 44100, 12.5), ("flac_16_44", 44100, 30.0),
+                             ("opus_192", 48000, 33.3), ("opus_192", 48000, 20.0)):
+            with self.subTest(rep=rep, t=t):
+                src = os.path.join(d, "source", rep + ".wav")
+                skip = round(t * rate)
+                out = self.decode(mpd, rep, keys, ("--start", str(t)))
+                total = wav_frames(src)[0]
+                opts = ["--offset", str(skip), "--frames", str(total - skip)]
+                if rep.startswith("opus"):
+                    opts += ["--snr", "20"]
+                self.assert_same(src, out, *opts)
+
+
 class Hostile(Base):
     """The hostile forms: clear lead as 'seig' groups, 16-byte IVs, subsample senc, tfdt
     v0, several moof per segment, and all at once."""

@@ -4,7 +4,8 @@
 Compare the PCM of two WAV files (PCM or WAVE_FORMAT_EXTENSIBLE, 16 or 24 bits) by their
 data chunks, not their headers. --exact (the default): same format and identical samples.
 --snr DB: same format and frame count, and a signal-to-noise ratio of B against A of at
-least DB. --frames N also requires both to hold exactly N frames. Exit 0 when it holds;
+least DB. --frames N also requires both to hold exactly N frames. --offset N compares B
+against A from A's frame N on (A seeked). Exit 0 when it holds;
 otherwise one line saying where they differ, and exit 1.
 """
 import math
@@ -50,7 +51,7 @@ def main(argv):
         print(__doc__.strip().splitlines()[0], file=sys.stderr)
         return 2
     a, b = read_wav(argv[1]), read_wav(argv[2])
-    mode, snr_min, frames = "exact", None, None
+    mode, snr_min, frames, offset = "exact", None, None, 0
     i = 3
     while i < len(argv):
         if argv[i] == "--exact":
@@ -58,10 +59,16 @@ def main(argv):
         elif argv[i] == "--snr":
             mode, snr_min = "snr", float(argv[i + 1])
             i += 1
+        elif argv[i] == "--offset":
+            offset = int(argv[i + 1])
+            i += 1
         elif argv[i] == "--frames":
             frames = int(argv[i + 1])
             i += 1
         i += 1
+    if offset:
+        fb = (a[2] // 8) * a[0]
+        a = (a[0], a[1], a[2], a[3][offset * fb:])
     if a[:3] != b[:3]:
         print(f"format differs: {a[:3]} vs {b[:3]} (channels, rate, bits)")
         return 1
