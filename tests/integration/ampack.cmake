@@ -8,3 +8,16 @@ add_test(NAME catalog/make
          COMMAND bash ${AMPACK_ITEST}/make_catalog.sh $<TARGET_FILE:ampack> ${AMPACK_CATALOG})
 set_tests_properties(catalog/make PROPERTIES LABELS "integration" TIMEOUT 600
                                              FIXTURES_SETUP catalog)
+
+# Independent checks (tests/integration/ampack/check_catalog.py, Python standard library).
+foreach(check xmllint ffprobe flac opus decrypt gst seams structure keys hostile)
+  add_test(NAME ampack/${check}
+           COMMAND python3 ${AMPACK_ITEST}/check_catalog.py ${AMPACK_CATALOG} ${check})
+  set_tests_properties(ampack/${check} PROPERTIES LABELS "integration" TIMEOUT 600
+                                                  FIXTURES_REQUIRED catalog)
+endforeach()
+add_test(NAME ampack/determinism
+         COMMAND python3 ${AMPACK_ITEST}/check_catalog.py ${AMPACK_CATALOG} determinism
+                 $<TARGET_FILE:ampack>)
+set_tests_properties(ampack/determinism PROPERTIES LABELS "integration" TIMEOUT 600
+                                                   FIXTURES_REQUIRED catalog)
