@@ -45,7 +45,7 @@ static uint64_t dash_parse(const char *name, struct mp4_init **ret_in, size_t *r
   snprintf(path, sizeof(path), "%s/%s/out-stream0.mp4", dash_dir, name);
   size_t len;
   uint8_t *d = read_file(path, &len);
-  size_t starts[64], ns = 0, p = 0;
+  size_t starts[64] = {0}, ns = 0, p = 0;
   while (p + 8 <= len) {
     uint32_t size = bb_rd32(d + p);
     assert_true(size >= 8 && size <= len - p);
