@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "enc.h"
@@ -278,8 +279,30 @@ struct track {
   size_t n;
   struct loudness loud;
   double duration;
-  struct mp4w_out *mp4; /* one scratch per rep */
+  struct mp4w_out *mp4;                        /* one scratch per rep */
+  uint32_t src_rate[N_REPS], src_bits[N_REPS]; /* of the source WAVs written so far */
+  char src_path[N_REPS][AMPACK_MAX_PATH];
 };
+
+/* Renditions at the same rate and depth encode the same PCM: the first one's WAV is
+ * written, the others are hard links to it (the catalog stays smaller). */
+static int write_source(struct track *t, const char *path, const struct rep_def *d,
+                        const struct pcm *src) {
+  for (size_t i = 0; i < t->n; i++)
+    if (t->src_rate[i] == d->rate && t->src_bits[i] == d->bits) {
+      if (unlink(path) < 0 && errno != ENOENT)
+        return -errno;
+      if (link(t->src_path[i], path) == 0)
+        return 0;
+      break; /* no hard links here: write a copy */
+    }
+  t->src_rate[t->n] = d->rate;
+  t->src_bits[t->n] = d->bits;
+  snprintf(t->src_path[t->n], sizeof(t->src_path[t->n]), "%s", path);
+  if (unlink(path) < 0 && errno != ENOENT) /* never write through an old link */
+    return -errno;
+  return wav_write(path, src);
+}
 
 static int encode_all(const struct args *a, struct track *t) {
   struct pcm wav = {0};
@@ -302,7 +325,7 @@ static int encode_all(const struct args *a, struct track *t) {
       r = l + 4 < sizeof(path) ? 0 : -ENAMETOOLONG;
       if (r == 0) {
         memcpy(path + l, ".wav", 5);
-        r = wav_write(path, &src);
+        r = write_source(t, path, d, &src);
       }
     }
     if (r == 0 && t->n == 0) {
