@@ -342,27 +342,23 @@ class AlsaFile(Base):
         env["HOME"] = home
         return env
 
-    def test_flac16_recorded_exactly(self):
-        d = os.path.join(CATALOG, "short12")
+    def record(self, track, rep):
+        """Play rep through pcm.rec; return (source frames, source PCM, channels, raw)."""
+        d = os.path.join(CATALOG, track)
         raw = os.path.join(self.tmp, "rec.raw")
         run([AMPPROBE, "decode", "--alsa", "rec", "--keys", os.path.join(d, "v1", "keys.json"),
-             "--rep", "flac_16_44", os.path.join(d, "v1", "manifest.mpd")],
-            env=self.alsa_env(raw))
-        _, pcm, _, _ = wav_frames(os.path.join(d, "source", "flac_16_44.wav"))
+             "--rep", rep, os.path.join(d, "v1", "manifest.mpd")], env=self.alsa_env(raw))
+        n, pcm, ch, _ = wav_frames(os.path.join(d, "source", rep + ".wav"))
         with open(raw, "rb") as f:
-            got = f.read()
+            return n, pcm, ch, f.read()
+
+    def test_flac16_recorded_exactly(self):
+        _, pcm, _, got = self.record("short12", "flac_16_44")
         self.assertEqual(len(got), len(pcm))
         self.assertTrue(got == pcm, "ALSA received other PCM than the source")
 
     def test_flac24_recorded_exactly(self):
-        d = os.path.join(CATALOG, "uhd192")
-        raw = os.path.join(self.tmp, "rec.raw")
-        run([AMPPROBE, "decode", "--alsa", "rec", "--keys", os.path.join(d, "v1", "keys.json"),
-             "--rep", "flac_24_192", os.path.join(d, "v1", "manifest.mpd")],
-            env=self.alsa_env(raw))
-        n, pcm, ch, _ = wav_frames(os.path.join(d, "source", "flac_24_192.wav"))
-        with open(raw, "rb") as f:
-            got = f.read()
+        n, pcm, ch, got = self.record("uhd192", "flac_24_192")
         # The device takes 24-bit audio in a 32-bit container, MSB-aligned (S32_LE).
         self.assertEqual(len(got), n * ch * 4)
         want = bytearray(len(got))
