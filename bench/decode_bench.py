@@ -22,9 +22,12 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CASES = [
-    # name, ampack reps, seconds, ffmpeg output format
-    ("HD FLAC 16/44.1, 600 s", "flac_16_44", 600, "s16le"),
-    ("UHD FLAC 24/192, 120 s", "flac_24_192", 120, "s32le"),
+    # name, ampack signal, reps, seconds, ffmpeg output format. "mix" (tones, sweep, some
+    # noise) compresses like music; "noisy" is the worst case for FLAC (about 1:1).
+    ("HD FLAC 16/44.1, 600 s, mix", "mix", "flac_16_44", 600, "s16le"),
+    ("HD FLAC 16/44.1, 300 s, noisy", "noisy", "flac_16_44", 300, "s16le"),
+    ("UHD FLAC 24/192, 120 s, mix", "mix", "flac_24_192", 120, "s32le"),
+    ("UHD FLAC 24/192, 120 s, noisy", "noisy", "flac_24_192", 120, "s32le"),
 ]
 
 
@@ -75,10 +78,10 @@ def main():
     print(f"median of {a.runs} runs; CPU = user+sys seconds; RSS = peak resident set\n")
     print("| content | ampd chain CPU | ffmpeg CPU | ampd/ffmpeg | ampd RSS | ffmpeg RSS |")
     print("|---|---|---|---|---|---|")
-    for name, rep, secs, fmt in CASES:
-        d = os.path.join(work, rep)
+    for name, signal, rep, secs, fmt in CASES:
+        d = os.path.join(work, f"{signal}-{rep}-{secs}")
         if not os.path.exists(os.path.join(d, "manifest.mpd")):
-            subprocess.run([ampack, "--out", d, "--signal", "mix", "--seconds", str(secs),
+            subprocess.run([ampack, "--out", d, "--signal", signal, "--seconds", str(secs),
                             "--seed", "9", "--reps", rep, "--track-id", "bench"], check=True,
                            stdout=subprocess.DEVNULL)
         ours = [ampprobe, "decode", "--keys", os.path.join(d, "keys.json"), "-o", "/dev/null",
