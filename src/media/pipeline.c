@@ -265,7 +265,5 @@ int pipeline_segment(struct pipeline *p, const uint8_t *buf, size_t len, uint64_
   r = 0;
 out:
   mp4_segment_free(seg);
-  if (p->scratch)
-    memset(p->scratch, 0, 64); /* the head of the last clear sample; the rest is reused */
   return r;
 }
