@@ -1,10 +1,10 @@
-# ampd_unit_test(NAME SOURCES src... LIBS lib...)
+# ampd_unit_test(NAME SOURCES src... LIBS lib... [LABELS l...] [ARGS arg...])
 #   A cmocka test executable tests/unit/test_NAME, registered with ctest as unit/NAME.
 function(ampd_unit_test name)
-  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS;ARGS" ${ARGN})
   add_executable(test_${name} ${T_SOURCES})
   target_link_libraries(test_${name} PRIVATE ${T_LIBS} PkgConfig::CMOCKA)
-  add_test(NAME unit/${name} COMMAND test_${name})
+  add_test(NAME unit/${name} COMMAND test_${name} ${T_ARGS})
   set_tests_properties(unit/${name} PROPERTIES LABELS "unit;${T_LABELS}" TIMEOUT 120)
 endfunction()
 
