@@ -11,9 +11,8 @@
 /* ampprobe: inspect an MPD or an fMP4, decode a Representation to WAV or ALSA. */
 
 #define AMPPROBE_MAX_KEYS 64
-/* An MPD read whole (a local or fetched manifest); the parser bounds it again. */
-#define AMPPROBE_MAX_MPD (4u << 20)
-/* An MP4 given whole (ampprobe info|decode FILE.mp4): 1 GiB. */
+/* The input is read whole before its type is known (an MPD, bounded again by the
+ * parser, or an MP4 decoded as a whole file): 1 GiB. */
 #define AMPPROBE_MAX_MP4 (1u << 30)
 
 struct probe_opts {

@@ -39,7 +39,7 @@ static const char *drm_name(enum manifest_drm_system s) {
   }
 }
 
-/* cJSON builders that fail as a whole: any NULL along the way makes the result NULL. */
+/* A string member, or null when v is NULL. */
 static cJSON *jstr(cJSON *o, const char *k, const char *v) {
   return v ? cJSON_AddStringToObject(o, k, v) : cJSON_AddNullToObject(o, k);
 }

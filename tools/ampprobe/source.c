@@ -82,10 +82,6 @@ void source_free(struct source *s) {
   free(s);
 }
 
-int source_is_remote(const struct source *s) {
-  return s->http != NULL;
-}
-
 static void fetch_done(struct http_request *r, const struct http_response *resp, void *userdata) {
   struct fetch *f = userdata;
   f->err = resp->err;

@@ -22,9 +22,6 @@ struct source_options {
 int source_open(const char *name, const struct source_options *opt, struct source **ret);
 void source_free(struct source *s);
 
-/* True for an https source. */
-int source_is_remote(const struct source *s);
-
 /* Read bytes [first, last] (inclusive) into out (reset first; its max bounds the read).
  * Errors: -AMP_ETOOBIG, -AMP_ETRUNCATED (a file shorter than the range), http errors. */
 int source_read_range(struct source *s, uint64_t first, uint64_t last, struct buf *out);
