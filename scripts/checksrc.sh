@@ -20,4 +20,11 @@ if grep -nE 'VERIFY(PEER|HOST)\s*,\s*0' "${files[@]}"; then
   echo "checksrc: TLS verification must never be turned off" >&2
   fail=1
 fi
+# One clock (src/core/clock.h), so that tests can drive the time every module sees.
+others=()
+for f in "${files[@]}"; do [ "$f" = src/core/clock.c ] || others+=("$f"); done
+if grep -nE '\b(clock_gettime|gettimeofday)\s*\(|(^|[^A-Za-z0-9_.>])time\s*\(\s*(NULL|0|&)' "${others[@]}"; then
+  echo "checksrc: read the time through core/clock.h (clock_mono_usec, clock_wall_usec)" >&2
+  fail=1
+fi
 exit $fail

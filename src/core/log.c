@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+
 #define LOG_SPEC_MAX 512
 #define LOG_LINE_MAX 2048
 
@@ -146,12 +148,12 @@ void log_emit_(struct log_topic *t, int level, const char *fmt, ...) {
   if (journal) {
     p = snprintf(line, sizeof(line), "<%d>%s: ", level, t->name);
   } else {
-    struct timespec ts;
     struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    int64_t us = clock_wall_usec();
+    time_t secs = (time_t)(us / 1000000);
+    gmtime_r(&secs, &tm);
     p = snprintf(line, sizeof(line), "%02d:%02d:%02d.%03ld %-7s %s: ", tm.tm_hour, tm.tm_min,
-                 tm.tm_sec, ts.tv_nsec / 1000000, level_tag(level), t->name);
+                 tm.tm_sec, (long)((us % 1000000) / 1000), level_tag(level), t->name);
   }
   n = p > 0 ? (size_t)p : 0; /* a negative return would leave line unset: emit no prefix */
   if (n < sizeof(line)) {

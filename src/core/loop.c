@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 
 /* Events taken from epoll per pass; more stay ready (level-triggered) for the next pass. */
@@ -87,7 +88,8 @@ struct loop {
   size_t heap_len, heap_cap;
   size_t n_timers; /* live timer sources; heap_cap >= n_timers */
   uint64_t timer_seq;
-  uint64_t armed; /* deadline the timerfd is set to, UINT64_MAX when disarmed */
+  uint64_t armed;     /* deadline the timerfd is set to, UINT64_MAX when disarmed */
+  uint64_t armed_off; /* clock_mono_offset_usec() when it was set */
 
   /* Signals: one source per signal number, all on one signalfd. */
   sigset_t sigmask;
@@ -98,12 +100,6 @@ struct loop {
   struct post posts[LOOP_POST_MAX];
   size_t post_head, post_len;
 };
-
-uint64_t loop_clock_usec(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static int epoll_add(struct loop *l, int fd, uint32_t events, struct loop_source *s) {
   struct epoll_event ev = {.events = events, .data.ptr = s};
@@ -138,7 +134,7 @@ int loop_new(struct loop **ret) {
   r = epoll_add(l, l->eventfd, EPOLLIN, &l->eventfd_src);
   if (r < 0)
     goto fail;
-  l->now = loop_clock_usec();
+  l->now = clock_mono_usec();
   *ret = l;
   return 0;
 
@@ -262,18 +258,24 @@ static void heap_remove(struct loop *l, struct loop_source *s) {
 /* Point the timerfd at the earliest deadline; a syscall only when that changes. */
 static void timerfd_update(struct loop *l) {
   uint64_t want = l->heap_len ? l->heap[0]->timer.deadline : UINT64_MAX;
-  if (want == l->armed)
+  uint64_t off = clock_mono_offset_usec();
+  if (want == l->armed && off == l->armed_off)
     return;
   struct itimerspec its = {0};
   if (want != UINT64_MAX) {
-    its.it_value.tv_sec = (time_t)(want / 1000000u);
-    its.it_value.tv_nsec = (long)(want % 1000000u) * 1000;
+    /* Deadlines are in ampd's monotonic time (core/clock.h), the timerfd in the kernel's:
+     * they differ by the offset a test may have added. */
+    uint64_t k = want > off ? want - off : 0;
+    its.it_value.tv_sec = (time_t)(k / 1000000u);
+    its.it_value.tv_nsec = (long)(k % 1000000u) * 1000;
     if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
       its.it_value.tv_nsec = 1; /* zero would disarm; a past deadline fires at once */
   }
   /* Cannot fail with a valid fd and a normalised timespec. */
-  if (timerfd_settime(l->timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+  if (timerfd_settime(l->timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0) {
     l->armed = want;
+    l->armed_off = off;
+  }
 }
 
 int loop_add_timer(struct loop *l, uint64_t deadline_usec, loop_timer_fn cb, void *userdata,
@@ -543,10 +545,11 @@ void loop_source_free(struct loop_source *s) {
 
 int loop_run_once(struct loop *l, int timeout_ms) {
   struct epoll_event ev[LOOP_EVENTS_MAX];
+  timerfd_update(l); /* a no-op unless a test moved the clock since it was armed */
   int n = epoll_wait(l->epfd, ev, LOOP_EVENTS_MAX, timeout_ms);
   if (n < 0)
     return errno == EINTR ? 0 : -errno;
-  l->now = loop_clock_usec();
+  l->now = clock_mono_usec();
   l->depth++;
   int ran = 0;
   for (int i = 0; i < n; i++) {

@@ -14,7 +14,8 @@
  * Any source may be freed from inside any callback, including its own: a freed source
  * is never called again, even if its event is already in the batch being dispatched.
  *
- * Times are microseconds of CLOCK_MONOTONIC. loop_now() is cached once per loop pass.
+ * Times are microseconds of clock_mono_usec() (core/clock.h). loop_now() is cached once per loop
+ * pass.
  */
 
 struct loop;
@@ -82,8 +83,5 @@ int loop_run(struct loop *l);
 int loop_run_once(struct loop *l, int timeout_ms);
 void loop_quit(struct loop *l, int code);
 bool loop_quitting(struct loop *l);
-
-/* CLOCK_MONOTONIC now, in microseconds (not cached). */
-uint64_t loop_clock_usec(void);
 
 #endif

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/loop.h"
 
@@ -109,7 +110,7 @@ static void free_timers(struct timers *t) {
 
 static void test_timer_order(void **state) {
   struct timers t = {.l = *state};
-  uint64_t base = loop_clock_usec() + 2000;
+  uint64_t base = clock_mono_usec() + 2000;
   /* Deadlines out of arming order, and a group of equal deadlines armed 2, 3, 4, 5. */
   add_timer(&t, 0, base + 3000);
   add_timer(&t, 1, base + 1000);
@@ -132,7 +133,7 @@ static void test_timer_order(void **state) {
 
 static void test_timer_many_equal(void **state) {
   struct timers t = {.l = *state};
-  uint64_t d = loop_clock_usec() + 1000;
+  uint64_t d = clock_mono_usec() + 1000;
   /* Enough to exercise heap growth past its first allocation, all at one deadline. */
   for (int i = 0; i < NT; i++)
     add_timer(&t, i, d);
@@ -144,7 +145,7 @@ static void test_timer_many_equal(void **state) {
 
 static void test_timer_rearm_and_disarm(void **state) {
   struct timers t = {.l = *state};
-  uint64_t base = loop_clock_usec() + 1000;
+  uint64_t base = clock_mono_usec() + 1000;
   add_timer(&t, 0, base); /* re-arms itself three times */
   t.rearm_left[0] = 3;
   add_timer(&t, 1, base + 500); /* disarmed below */
@@ -183,7 +184,7 @@ static void test_timer_rearm_same_deadline(void **state) {
   /* Re-armed at the deadline that just expired: the timerfd must be set again even though
    * the earliest deadline did not change. */
   struct timers t = {.l = *state, .rearm_same = true};
-  add_timer(&t, 0, loop_clock_usec());
+  add_timer(&t, 0, clock_mono_usec());
   t.rearm_left[0] = 2;
   run_until(t.l, &t.n, 3);
   assert_false(t.early);
@@ -192,7 +193,7 @@ static void test_timer_rearm_same_deadline(void **state) {
 
 static void test_timer_free_in_batch(void **state) {
   struct timers t = {.l = *state};
-  uint64_t d = loop_clock_usec() + 1000;
+  uint64_t d = clock_mono_usec() + 1000;
   add_timer(&t, 0, d);
   add_timer(&t, 1, d); /* due in the same pass, freed by 0's callback */
   add_timer(&t, 2, d + 3000);
@@ -223,7 +224,7 @@ static void never(struct loop_source *s, uint64_t now, void *userdata) {
 static void test_timer_max(void **state) {
   struct loop *l = *state;
   static struct loop_source *t[LOOP_TIMER_MAX];
-  uint64_t far = loop_clock_usec() + 3600u * 1000000u;
+  uint64_t far = clock_mono_usec() + 3600u * 1000000u;
   for (int i = 0; i < LOOP_TIMER_MAX; i++)
     assert_int_equal(loop_add_timer(l, far + (uint64_t)(i % 7), never, NULL, &t[i]), 0);
   struct loop_source *extra = NULL;
@@ -236,6 +237,59 @@ static void test_timer_max(void **state) {
   assert_int_equal(loop_add_timer(l, far, never, NULL, &t[5]), 0);
   assert_int_equal(loop_run_once(l, 0), 0);
   /* The rest are left to loop_free in teardown. */
+}
+
+/* ---- the test clock (core/clock.h) ---- */
+
+struct jump {
+  int fired;
+  int64_t advance_usec;
+};
+
+static void on_jump(struct loop_source *s, uint64_t now, void *userdata) {
+  struct jump *j = userdata;
+  j->fired++;
+  if (j->advance_usec)
+    assert_int_equal(clock_advance(j->advance_usec, j->advance_usec), 0);
+}
+
+/* A timer an hour away fires as soon as a test moves the clock an hour on, without the
+ * hour: the loop re-arms its timerfd by the clock's offset. The passes are bounded (each
+ * waits at most 100 ms), so a loop that ignores the offset fails instead of waiting. */
+static void test_clock_advance_fires_timers(void **state) {
+  struct loop *l = *state;
+  const int64_t hour = 3600 * (int64_t)1000000;
+  uint64_t t0 = clock_mono_usec();
+  int64_t w0 = clock_wall_usec();
+  struct jump far = {0}, near = {.advance_usec = hour};
+  struct loop_source *a, *b;
+  assert_int_equal(loop_add_timer(l, t0 + (uint64_t)hour, on_jump, &far, &a), 0);
+  assert_int_equal(loop_add_timer(l, t0 + 1000, on_jump, &near, &b), 0);
+  for (int i = 0; i < 50 && !far.fired; i++)
+    assert_true(loop_run_once(l, 100) >= 0);
+  assert_int_equal(near.fired, 1);
+  assert_int_equal(far.fired, 1);
+  assert_true(clock_mono_usec() >= t0 + (uint64_t)hour);
+  assert_true(clock_wall_usec() >= w0 + hour);
+  loop_source_free(a);
+  loop_source_free(b);
+  clock_reset_wall();
+}
+
+static void test_clock_rules(void **state) {
+  uint64_t m0 = clock_mono_usec();
+  assert_int_equal(clock_advance(-1, 0), -EINVAL); /* monotonic never goes back */
+  assert_true(clock_mono_usec() >= m0);
+  int64_t w0 = clock_wall_sec();
+  assert_int_equal(clock_advance(0, -86400 * (int64_t)1000000), 0); /* the wall clock may */
+  int64_t w1 = clock_wall_sec();
+  assert_true(w1 <= w0 - 86400 + 1 && w1 >= w0 - 86400 - 5);
+  assert_int_equal(clock_advance(INT64_MAX, 0), -EINVAL);
+  assert_int_equal(clock_advance(0, INT64_MIN), -EINVAL);
+  clock_reset_wall();
+  assert_true(clock_wall_sec() >= w0);
+  assert_true(clock_mono_msec() == clock_mono_usec() / 1000 ||
+              clock_mono_msec() + 1 >= clock_mono_usec() / 1000);
 }
 
 /* ---- io ---- */
@@ -585,7 +639,7 @@ static void on_quit_timer(struct loop_source *s, uint64_t now, void *userdata) {
 static void test_quit(void **state) {
   struct loop *l = *state;
   struct loop_source *t;
-  assert_int_equal(loop_add_timer(l, loop_clock_usec() + 1000, on_quit_timer, l, &t), 0);
+  assert_int_equal(loop_add_timer(l, clock_mono_usec() + 1000, on_quit_timer, l, &t), 0);
   assert_false(loop_quitting(l));
   assert_int_equal(loop_run(l), 42);
   /* The loop can run again; a quit requested before running returns at once. */
@@ -625,6 +679,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_timer_free_in_batch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timer_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timer_max, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_clock_advance_fires_timers, setup, teardown),
+      cmocka_unit_test(test_clock_rules),
       cmocka_unit_test_setup_teardown(test_io_pipe, setup, teardown),
       cmocka_unit_test_setup_teardown(test_io_paused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_io_free_in_batch, setup, teardown),
