@@ -10,7 +10,7 @@ static const char *const amp_err_names[] = {
     [AMP_EINSECURE - AMP_ERR_BASE] = "refused by the TLS policy (not https)",
     [AMP_ENORANGE - AMP_ERR_BASE] = "server ignored the Range request",
     [AMP_EBADRANGE - AMP_ERR_BASE] = "bad or unsatisfiable byte range",
-    [AMP_ETRUNCATED - AMP_ERR_BASE] = "connection closed before the end of the body",
+    [AMP_ETRUNCATED - AMP_ERR_BASE] = "body ended before its declared length",
     [AMP_ENETWORK - AMP_ERR_BASE] = "network failure",
     [AMP_ETOOBIG - AMP_ERR_BASE] = "input exceeds a limit",
     [AMP_EJSON - AMP_ERR_BASE] = "malformed JSON",
@@ -25,6 +25,7 @@ static const char *const amp_err_names[] = {
     [AMP_EAUDIO - AMP_ERR_BASE] = "audio output error",
     [AMP_EPROTO - AMP_ERR_BASE] = "protocol error",
     [AMP_EABI - AMP_ERR_BASE] = "incompatible plugin ABI",
+    [AMP_EREDIRECT - AMP_ERR_BASE] = "redirect refused (another origin)",
 };
 
 const char *amp_strerror(int err) {

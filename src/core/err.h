@@ -29,6 +29,7 @@ enum amp_err {
   AMP_EAUDIO,       /* the audio output failed or cannot do what was asked */
   AMP_EPROTO,       /* a peer broke its protocol (control socket, service reply) */
   AMP_EABI,         /* a plugin has an incompatible ABI version */
+  AMP_EREDIRECT,    /* a redirect the request's policy does not allow (another origin) */
   AMP_ERR_END
 };
 

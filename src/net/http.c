@@ -2,7 +2,9 @@
 #include "net/http.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +12,11 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -41,7 +46,7 @@ struct http {
   CURLM *multi;
   struct loop_source *timer; /* curl's single timeout */
   struct http_config cfg;    /* its strings point at the copies below */
-  char *ca_file, *ca_dir, *user_agent;
+  char *ca_file, *ca_dir, *user_agent, *proxy;
   struct http_request *reqs; /* every request not yet freed */
   struct http_sock *socks;
   uint64_t rng;       /* xorshift64 state for the backoff jitter */
@@ -67,7 +72,12 @@ struct http_request {
   struct loop_source *timer; /* the start of the next attempt */
   enum http_method method;
   bool idempotent, ranged;
+  enum http_redirect redirect_policy;
   uint64_t range_start, range_end;
+  char *url;          /* the first URL: every attempt starts there */
+  char *cur_url;      /* where this attempt is now (after redirects) */
+  bool hdrs_dropped;  /* a cross-origin hop took the caller's headers off */
+  uint32_t redirects; /* hops followed in this attempt */
   struct buf *body_out;
   http_data_fn on_data;
   http_done_fn on_done;
@@ -82,6 +92,8 @@ struct http_request {
   /* Per attempt. */
   bool checked;  /* status and Content-Range of this response looked at */
   bool deliver;  /* this response's body is for the caller (2xx) */
+  bool redirect; /* this response is a redirect we follow: its body is dropped */
+  uint64_t got;  /* body bytes of this response (2xx) */
   int abort_err; /* why we stopped the transfer from one of our callbacks */
   char hdr[HDR_N][HTTP_RESP_VALUE_MAX];
   char errbuf[CURL_ERROR_SIZE];
@@ -120,6 +132,46 @@ out:
   curl_free(scheme);
   curl_url_cleanup(u);
   return r;
+}
+
+/* The origin of an absolute URL: "scheme://host:port", lower-case, the port explicit. */
+static int origin_of(const char *url, char *buf, size_t size) {
+  CURLU *u = curl_url();
+  if (!u)
+    return -ENOMEM;
+  int r = -EINVAL;
+  char *scheme = NULL, *host = NULL, *port = NULL;
+  if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+    goto out;
+  int n = snprintf(buf, size, "%s://%s:%s", scheme, host, port);
+  if (n < 0 || (size_t)n >= size)
+    goto out;
+  for (char *p = buf; *p; p++)
+    if (*p >= 'A' && *p <= 'Z')
+      *p = (char)(*p - 'A' + 'a');
+  r = 0;
+out:
+  curl_free(port);
+  curl_free(host);
+  curl_free(scheme);
+  curl_url_cleanup(u);
+  return r;
+}
+
+int http_same_origin(const char *a, const char *b) {
+  char oa[HTTP_URL_MAX + 32], ob[HTTP_URL_MAX + 32];
+  if (!a || !b)
+    return -EINVAL;
+  int r = origin_of(a, oa, sizeof(oa));
+  if (r < 0)
+    return r;
+  r = origin_of(b, ob, sizeof(ob));
+  if (r < 0)
+    return r;
+  return strcmp(oa, ob) == 0 ? 0 : 1;
 }
 
 static bool is_tchar(unsigned char c) {
@@ -368,7 +420,7 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userdata) {
   }
   /* The real clock, not the pass's cached one: a stale "now" would fire early and make
    * curl re-arm in a loop until the cache catches up. */
-  return loop_timer_set(h->timer, loop_clock_usec() + (uint64_t)timeout_ms * 1000) < 0 ? -1 : 0;
+  return loop_timer_set(h->timer, clock_mono_usec() + (uint64_t)timeout_ms * 1000) < 0 ? -1 : 0;
 }
 
 /* ---------------------------------------------------------------- requests */
@@ -389,6 +441,8 @@ static void request_free(struct http_request *r) {
   }
   curl_slist_free_all(r->hdrs);
   loop_source_free(r->timer);
+  free(r->url);
+  free(r->cur_url);
   free(r);
 }
 
@@ -431,12 +485,10 @@ static const char *method_name(enum http_method m) {
 
 static void finish(struct http_request *r, int err) {
   r->finishing = true;
-  const char *url = NULL;
+  const char *url = r->cur_url;
   long connects = 0;
-  if (r->easy) {
-    curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &url);
+  if (r->easy)
     curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects);
-  }
   struct http_response resp = {
       .err = err,
       .status = r->status,
@@ -455,11 +507,20 @@ static void finish(struct http_request *r, int err) {
   release(r);
 }
 
+static bool is_redirect(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
 /* Look at the response once its headers are complete: is its body for the caller, and
  * is it the range we asked for? */
 static int check_response(struct http_request *r) {
   r->checked = true;
   curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+  if (is_redirect(r->status)) {
+    struct curl_header *loc = NULL;
+    r->redirect = curl_easy_header(r->easy, "Location", 0, CURLH_HEADER, -1, &loc) == CURLHE_OK;
+    return 0; /* its body is dropped (see on_write) */
+  }
   if (r->status < 200 || r->status >= 300)
     return 0; /* an error body: only a struct buf gets it */
   r->deliver = true;
@@ -485,6 +546,8 @@ static size_t on_write(char *p, size_t size, size_t n, void *userdata) {
       return WRITE_ABORT;
     }
   }
+  if (r->redirect)
+    return len; /* a redirect's body is for browsers */
   if (r->deliver && r->ranged && len > r->range_end - r->range_start + 1 - r->delivered) {
     r->abort_err = -AMP_EBADRANGE; /* more bytes than the range holds */
     return WRITE_ABORT;
@@ -505,8 +568,10 @@ static size_t on_write(char *p, size_t size, size_t n, void *userdata) {
       return WRITE_ABORT;
     }
   }
-  if (r->deliver)
+  if (r->deliver) {
     r->delivered += len;
+    r->got += len;
+  }
   return len;
 }
 
@@ -518,7 +583,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata) {
   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
     /* A new response (after a redirect or a 100): keep only the final one's. */
     memset(r->hdr, 0, sizeof(r->hdr));
-    r->checked = false;
+    r->checked = r->redirect = false;
     return len;
   }
   const char *colon = memchr(p, ':', len);
@@ -540,6 +605,21 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata) {
     }
   }
   return len;
+}
+
+/* Did a 2xx end with fewer bytes than its headers said? (A ranged request asks for
+ * exactly its range: every byte of it must arrive. libcurl checks Content-Length only
+ * when the connection closes early, not a Content-Length shorter than the range.) */
+static bool short_body(struct http_request *r) {
+  if (r->method == HTTP_HEAD)
+    return false;
+  if (r->ranged && r->delivered < r->range_end - r->range_start + 1)
+    return true;
+  curl_off_t cl = -1;
+  if (curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl >= 0 &&
+      r->got < (uint64_t)cl)
+    return true;
+  return false;
 }
 
 /* Map a finished transfer to an error, and say whether another attempt may help. */
@@ -593,9 +673,20 @@ static int outcome(struct http_request *r, CURLcode res, bool *retryable) {
   default:
     return -AMP_ENETWORK;
   }
+  if (!r->checked) { /* no body byte came: check the headers now */
+    int e = check_response(r);
+    if (e < 0)
+      return e;
+  }
+  if (r->redirect)
+    return 0; /* attempt_done follows it */
   if (r->status >= 200 && r->status < 300) {
-    if (!r->checked) /* no body byte came: check the headers now */
-      return check_response(r);
+    if (short_body(r)) {
+      /* The framing was intact but the body is short of what the headers promised:
+       * as good as a drop in the middle, and resumed the same way. */
+      *retryable = true;
+      return -AMP_ETRUNCATED;
+    }
     return 0;
   }
   if (r->status == 416 && r->ranged)
@@ -622,17 +713,84 @@ static bool schedule_retry(struct http_request *r, int err) {
       http_backoff_ms(r->attempts, h->cfg.backoff_base_ms, h->cfg.backoff_cap_ms, rng_next(h));
   uint64_t ra;
   if ((r->status == 429 || r->status == 503) && r->hdr[HDR_RETRY_AFTER][0] &&
-      http_retry_after_parse(r->hdr[HDR_RETRY_AFTER], time(NULL), &ra) == 0) {
+      http_retry_after_parse(r->hdr[HDR_RETRY_AFTER], (time_t)clock_wall_sec(), &ra) == 0) {
     if (ra > h->cfg.retry_after_cap_ms)
       return false; /* the server asks for more patience than we have: tell the caller */
     if (ra > delay)
       delay = ra;
   }
-  if (loop_timer_set(r->timer, loop_clock_usec() + delay * 1000) < 0)
+  if (loop_timer_set(r->timer, clock_mono_usec() + delay * 1000) < 0)
     return false;
   log_debug("%s attempt %" PRIu32 " failed (%s), retry in %" PRIu64 " ms", method_name(r->method),
             r->attempts, amp_strerror(err), delay);
   return true;
+}
+
+static int transfer_begin(struct http_request *r);
+
+/* The Location of the response, resolved against the URL it answered (curl_free it).
+ * Any scheme is parsed, so that a foreign one is refused as insecure, not malformed. */
+static int location_of(struct http_request *r, char **ret) {
+  struct curl_header *h = NULL;
+  if (curl_easy_header(r->easy, "Location", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h->value[0])
+    return -AMP_EHTTP;
+  if (strnlen(h->value, HTTP_URL_MAX + 1) > HTTP_URL_MAX)
+    return -AMP_ETOOBIG;
+  CURLU *u = curl_url();
+  if (!u)
+    return -ENOMEM;
+  int e = -AMP_EHTTP;
+  if (curl_url_set(u, CURLUPART_URL, r->cur_url, 0) == CURLUE_OK &&
+      curl_url_set(u, CURLUPART_URL, h->value, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_URL, ret, 0) == CURLUE_OK)
+    e = 0;
+  curl_url_cleanup(u);
+  return e;
+}
+
+static int follow_to(struct http_request *r, const char *loc);
+
+/* The response was a redirect: 0 and the next hop started, or why it cannot be. */
+static int follow(struct http_request *r) {
+  if (r->redirects >= HTTP_MAX_REDIRECTS)
+    return -AMP_EHTTP;
+  char *loc = NULL;
+  int e = location_of(r, &loc);
+  if (e < 0)
+    return e;
+  e = http_url_check(loc);
+  if (e < 0) {
+    curl_free(loc);
+    return e == -AMP_EINSECURE ? e : -AMP_EHTTP;
+  }
+  e = follow_to(r, loc);
+  curl_free(loc);
+  return e;
+}
+static int follow_to(struct http_request *r, const char *loc) {
+  if (r->method == HTTP_POST && r->status != 307 && r->status != 308)
+    return -AMP_EREDIRECT; /* 301/302/303 would turn it into a GET: not ours to decide */
+  int other = http_same_origin(r->cur_url, loc);
+  if (other < 0)
+    return -AMP_EHTTP;
+  if (other && r->hdrs && !r->hdrs_dropped) {
+    if (r->redirect_policy != HTTP_REDIRECT_DROP_HEADERS)
+      return -AMP_EREDIRECT;
+    if (curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, NULL) != CURLE_OK)
+      return -ENOMEM;
+    r->hdrs_dropped = true;
+  }
+  char *next = strdup(loc);
+  if (!next)
+    return -ENOMEM;
+  free(r->cur_url);
+  r->cur_url = next;
+  if (curl_easy_setopt(r->easy, CURLOPT_URL, r->cur_url) != CURLE_OK)
+    return -ENOMEM;
+  r->redirects++;
+  log_debug("%s redirect %" PRIu32 " (%ld)%s", method_name(r->method), r->redirects, r->status,
+            r->hdrs_dropped ? ", without the request's headers" : "");
+  return transfer_begin(r);
 }
 
 static void attempt_done(struct http_request *r, CURLcode res) {
@@ -644,6 +802,11 @@ static void attempt_done(struct http_request *r, CURLcode res) {
   r->in_multi = false;
   bool retryable;
   int err = outcome(r, res, &retryable);
+  if (err == 0 && r->redirect) {
+    err = follow(r);
+    if (err == 0)
+      return;
+  }
   /* Every byte of the range was streamed before the drop: nothing is left to resume. */
   if (err == -AMP_ETRUNCATED && r->on_data && r->ranged &&
       r->delivered == r->range_end - r->range_start + 1)
@@ -668,11 +831,12 @@ static void read_completions(struct http *h) {
   }
 }
 
-static int attempt_begin(struct http_request *r) {
-  r->attempts++;
-  r->checked = r->deliver = false;
+/* One transfer: the first URL of an attempt or a redirect's next hop. */
+static int transfer_begin(struct http_request *r) {
+  r->checked = r->deliver = r->redirect = false;
   r->abort_err = 0;
   r->status = 0;
+  r->got = 0;
   r->errbuf[0] = '\0';
   memset(r->hdr, 0, sizeof(r->hdr));
   if (!r->on_data) {
@@ -693,6 +857,24 @@ static int attempt_begin(struct http_request *r) {
     return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -AMP_ENETWORK;
   r->in_multi = true;
   return 0;
+}
+
+/* An attempt starts at the first URL, with the caller's headers. */
+static int attempt_begin(struct http_request *r) {
+  r->attempts++;
+  r->redirects = 0;
+  if (r->hdrs_dropped || strcmp(r->cur_url, r->url) != 0) {
+    char *u = strdup(r->url);
+    if (!u)
+      return -ENOMEM;
+    free(r->cur_url);
+    r->cur_url = u;
+    if (curl_easy_setopt(r->easy, CURLOPT_URL, r->cur_url) != CURLE_OK ||
+        curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs) != CURLE_OK)
+      return -ENOMEM;
+    r->hdrs_dropped = false;
+  }
+  return transfer_begin(r);
 }
 
 static void on_attempt_timer(struct loop_source *s, uint64_t now, void *userdata) {
@@ -730,6 +912,8 @@ static int check_opts(const struct http_request_opts *o) {
   if (o->ranged &&
       (o->method == HTTP_POST || o->range_start > o->range_end || o->range_end == UINT64_MAX))
     return -EINVAL;
+  if (o->redirect != HTTP_REDIRECT_SAME_ORIGIN && o->redirect != HTTP_REDIRECT_DROP_HEADERS)
+    return -EINVAL;
   for (size_t i = 0; i < o->n_headers; i++) {
     int e = http_header_check(o->headers[i].name, o->headers[i].value);
     if (e < 0)
@@ -738,6 +922,15 @@ static int check_opts(const struct http_request_opts *o) {
       return -EINVAL;
   }
   return http_url_check(o->url);
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: every connection socket close-on-exec, atomically (a hook
+ * forked by another thread must not inherit it). */
+static curl_socket_t open_socket(void *userdata, curlsocktype purpose, struct curl_sockaddr *a) {
+  (void)userdata;
+  (void)purpose;
+  int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  return fd < 0 ? CURL_SOCKET_BAD : fd;
 }
 
 #define SETOPT(easy, opt, val)                                                                     \
@@ -759,8 +952,24 @@ static int easy_setup(struct http_request *r, const struct http_request_opts *o)
   SETOPT(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
   SETOPT(e, CURLOPT_SSL_VERIFYPEER, 1L);
   SETOPT(e, CURLOPT_SSL_VERIFYHOST, 2L);
-  SETOPT(e, CURLOPT_FOLLOWLOCATION, 1L);
-  SETOPT(e, CURLOPT_MAXREDIRS, (long)HTTP_MAX_REDIRECTS);
+  /* Redirects are ours (follow()): curl would carry the caller's headers to any host. */
+  SETOPT(e, CURLOPT_FOLLOWLOCATION, 0L);
+  SETOPT(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  SETOPT(e, CURLOPT_OPENSOCKETDATA, NULL);
+  /* No proxy from the environment: only the configured one, always through CONNECT. A
+   * NULL proxy makes curl read http_proxy & co; "" means none. */
+  SETOPT(e, CURLOPT_PROXY, c->proxy ? c->proxy : "");
+  SETOPT(e, CURLOPT_NOPROXY, "");
+  if (c->proxy) {
+    SETOPT(e, CURLOPT_HTTPPROXYTUNNEL, 1L);
+    SETOPT(e, CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
+    SETOPT(e, CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
+    SETOPT(e, CURLOPT_PROXY_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (c->ca_file)
+      SETOPT(e, CURLOPT_PROXY_CAINFO, c->ca_file);
+    if (c->ca_dir)
+      SETOPT(e, CURLOPT_PROXY_CAPATH, c->ca_dir);
+  }
   if (c->ca_file)
     SETOPT(e, CURLOPT_CAINFO, c->ca_file);
   if (c->ca_dir)
@@ -819,6 +1028,7 @@ int http_request_start(struct http *h, const struct http_request_opts *o,
   r->h = h;
   r->method = o->method;
   r->idempotent = o->method != HTTP_POST || o->idempotent;
+  r->redirect_policy = o->redirect;
   r->ranged = o->ranged;
   r->range_start = o->range_start;
   r->range_end = o->range_end;
@@ -831,8 +1041,10 @@ int http_request_start(struct http *h, const struct http_request_opts *o,
     h->reqs->prev = r;
   h->reqs = r;
 
+  r->url = strdup(o->url);
+  r->cur_url = strdup(o->url);
   r->easy = curl_easy_init();
-  if (!r->easy) {
+  if (!r->url || !r->cur_url || !r->easy) {
     e = -ENOMEM;
     goto fail;
   }
@@ -860,11 +1072,82 @@ void http_request_cancel(struct http_request *r) {
 
 /* ---------------------------------------------------------------- client */
 
+/* The fds open now: what curl_multi_init() adds is told apart from the rest. */
+struct fdset {
+  int *fd;
+  size_t n, cap;
+};
+
+#define FDSET_MAX 65536 /* fds remembered; a process with more is far beyond ampd's */
+
+static void fdset_read(struct fdset *s) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d)
+    return;
+  int self = dirfd(d); /* closed again below: the next open may well reuse it */
+  struct dirent *de;
+  while ((de = readdir(d)) && s->n < FDSET_MAX) {
+    char *end;
+    long fd = strtol(de->d_name, &end, 10);
+    if (*end || end == de->d_name || fd < 0 || fd > INT32_MAX || fd == self)
+      continue;
+    if (s->n == s->cap) {
+      size_t cap = s->cap ? s->cap * 2 : 64;
+      int *p = realloc(s->fd, cap * sizeof(*p));
+      if (!p)
+        break;
+      s->fd = p;
+      s->cap = cap;
+    }
+    s->fd[s->n++] = (int)fd;
+  }
+  closedir(d);
+}
+
+/* Set FD_CLOEXEC on every open fd that is not in before. Without a listing (no /proc),
+ * nothing is changed. */
+static void cloexec_new_fds(const struct fdset *before) {
+  struct fdset now = {0};
+  fdset_read(&now);
+  for (size_t i = 0; i < now.n; i++) {
+    bool old = false;
+    for (size_t j = 0; j < before->n && !old; j++)
+      old = before->fd[j] == now.fd[i];
+    int fl = old ? -1 : fcntl(now.fd[i], F_GETFD);
+    if (fl >= 0 && !(fl & FD_CLOEXEC))
+      fcntl(now.fd[i], F_SETFD, fl | FD_CLOEXEC);
+  }
+  free(now.fd);
+}
+
+/* A proxy is http:// or https://, with a host, within HTTP_PROXY_URL_MAX. */
+static int proxy_check(const char *proxy) {
+  size_t n = strnlen(proxy, HTTP_PROXY_URL_MAX + 1);
+  if (n == 0 || n > HTTP_PROXY_URL_MAX)
+    return -EINVAL;
+  CURLU *u = curl_url();
+  if (!u)
+    return -ENOMEM;
+  int r = -EINVAL;
+  char *scheme = NULL, *host = NULL;
+  if (curl_url_set(u, CURLUPART_URL, proxy, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] &&
+      (strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0))
+    r = 0;
+  curl_free(host);
+  curl_free(scheme);
+  curl_url_cleanup(u);
+  return r;
+}
+
 int http_new(struct loop *l, const struct http_config *cfg, struct http **ret) {
   if (!l || !cfg || !ret)
     return -EINVAL;
   if (cfg->max_retries > HTTP_RETRIES_MAX || cfg->retry_after_cap_ms > HTTP_RETRY_AFTER_CAP_MS ||
       cfg->max_connections == 0 || cfg->backoff_base_ms > cfg->backoff_cap_ms)
+    return -EINVAL;
+  if (cfg->proxy && proxy_check(cfg->proxy) < 0)
     return -EINVAL;
   if (curl_users == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return -AMP_ENETWORK;
@@ -876,14 +1159,15 @@ int http_new(struct loop *l, const struct http_config *cfg, struct http **ret) {
     goto fail;
   h->loop = l;
   if (dup_opt(cfg->ca_file, &h->ca_file) < 0 || dup_opt(cfg->ca_dir, &h->ca_dir) < 0 ||
-      dup_opt(cfg->user_agent, &h->user_agent) < 0)
+      dup_opt(cfg->user_agent, &h->user_agent) < 0 || dup_opt(cfg->proxy, &h->proxy) < 0)
     goto fail;
   h->cfg = *cfg;
   h->cfg.ca_file = h->ca_file;
   h->cfg.ca_dir = h->ca_dir;
   h->cfg.user_agent = h->user_agent;
+  h->cfg.proxy = h->proxy;
   if (getrandom(&h->rng, sizeof(h->rng), GRND_NONBLOCK) != (ssize_t)sizeof(h->rng))
-    h->rng = loop_clock_usec();
+    h->rng = clock_mono_usec();
   h->rng |= 1; /* xorshift must not start at 0 */
 
   e = loop_add_timer(l, 0, on_curl_timeout, h, &h->timer);
@@ -892,7 +1176,12 @@ int http_new(struct loop *l, const struct http_config *cfg, struct http **ret) {
   loop_timer_disarm(h->timer);
 
   e = -AMP_ENETWORK;
+  struct fdset before = {0};
+  fdset_read(&before);
   h->multi = curl_multi_init();
+  /* libcurl 7.88 opens the multi's wake-up socketpair without SOCK_CLOEXEC. */
+  cloexec_new_fds(&before);
+  free(before.fd);
   if (!h->multi)
     goto fail;
   if (curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
@@ -933,6 +1222,7 @@ void http_free(struct http *h) {
   free(h->ca_file);
   free(h->ca_dir);
   free(h->user_agent);
+  free(h->proxy);
   free(h);
   if (--curl_users == 0)
     curl_global_cleanup();

@@ -19,6 +19,27 @@
  * configured CA file/directory (or the system store), at most HTTP_MAX_REDIRECTS
  * redirects.
  *
+ * Redirects are followed here, not by curl, so that the caller's headers (the audio
+ * object's header lists, Cookie, Authorization) never reach an origin they were not
+ * meant for. An origin is scheme + host + port. A redirect to the same origin keeps
+ * every header; one to another origin is refused (-AMP_EREDIRECT) unless the request
+ * says HTTP_REDIRECT_DROP_HEADERS, and then it is followed with none of the caller's
+ * headers for the rest of that attempt. GET and HEAD follow 301, 302, 303, 307 and 308;
+ * a POST follows only 307 and 308 (method and body kept). Another attempt (a retry)
+ * starts again at the first URL with the first headers.
+ *
+ * Proxies: the environment (http_proxy, https_proxy, all_proxy, no_proxy) is ignored;
+ * a proxy is used only when http_config.proxy names one, and then for every request
+ * through a CONNECT tunnel, so TLS still runs end to end with the origin.
+ *
+ * Every socket is opened close-on-exec (libcurl does not ask for it), so a program the
+ * daemon runs (a hook) never inherits a connection.
+ *
+ * A 2xx body shorter than its Content-Length, or a 206 body shorter than its
+ * Content-Range, is a truncation even when the connection stayed up (libcurl 7.88
+ * reports success for such a 206): a streamed ranged GET resumes at the first byte not
+ * delivered, any other request is retried from the start when it may be.
+ *
  * Idempotent requests (GET, HEAD, and POST marked idempotent) are retried on connect
  * errors, resets, truncated bodies, timeouts, 408, 429 and 5xx, up to max_retries times,
  * each after a loop timer of exponential backoff with full jitter, or the Retry-After
@@ -47,6 +68,7 @@ struct http_request;
 #define HTTP_RESP_VALUE_MAX 256          /* bytes kept of each selected response header */
 #define HTTP_RETRIES_MAX 10              /* upper bound of http_config.max_retries */
 #define HTTP_RETRY_AFTER_CAP_MS 60000u   /* upper bound of http_config.retry_after_cap_ms */
+#define HTTP_PROXY_URL_MAX 1024          /* bytes of http_config.proxy */
 
 struct http_config {
   const char *ca_file;         /* PEM bundle of trusted CAs; NULL: system default */
@@ -60,13 +82,18 @@ struct http_config {
   uint32_t backoff_cap_ms;     /* no backoff wait exceeds this */
   uint32_t retry_after_cap_ms; /* a longer Retry-After is not retried (<= cap define) */
   uint32_t max_connections;    /* open connections in total (>= 1) */
+  /* http://host:port or https://host:port of a proxy (user:password@ allowed; never
+   * logged), or NULL for none. The environment's proxy variables are never used. */
+  const char *proxy;
 };
 
 /* Fill c with the defaults: system CAs, 10 s connect timeout, < 1 KiB/s for 20 s is a
- * stall, 3 retries, backoff 250 ms .. 8 s, Retry-After up to 30 s, 8 connections. */
+ * stall, 3 retries, backoff 250 ms .. 8 s, Retry-After up to 30 s, 8 connections, no
+ * proxy. */
 void http_config_init(struct http_config *c);
 
-/* A client. The strings of cfg are copied. 0, -EINVAL (bad config), -ENOMEM, or
+/* A client. The strings of cfg are copied. 0, -EINVAL (bad config, a proxy URL that is
+ * not http:// or https://), -ENOMEM, or
  * -AMP_ENETWORK when libcurl cannot be set up. Call from the loop's thread; the first
  * http_new() initialises libcurl globally, so make it before other threads start. */
 int http_new(struct loop *l, const struct http_config *cfg, struct http **ret);
@@ -79,6 +106,12 @@ enum http_method {
   HTTP_GET,
   HTTP_HEAD,
   HTTP_POST,
+};
+
+/* What a redirect to another origin does (see the top of this file). */
+enum http_redirect {
+  HTTP_REDIRECT_SAME_ORIGIN = 0, /* refuse it: -AMP_EREDIRECT (the default) */
+  HTTP_REDIRECT_DROP_HEADERS,    /* follow it without any of the request's headers */
 };
 
 struct http_header {
@@ -115,9 +148,12 @@ struct http_response {
  *   -AMP_EHTTP        an error status (see resp->status; 3xx: too many redirects)
  *   -AMP_ETLS         TLS handshake or certificate verification failed
  *   -AMP_EINSECURE    a redirect to a non-https URL was refused
+ *   -AMP_EREDIRECT    a redirect to another origin was refused, or a POST redirected
+ *                     other than by 307/308
  *   -AMP_ENORANGE     a ranged request got a 200 (no byte of it was delivered)
  *   -AMP_EBADRANGE    416, or a Content-Range other than the range asked for
- *   -AMP_ETRUNCATED   the connection dropped in the middle of the body
+ *   -AMP_ETRUNCATED   the body ended short: the connection dropped in its middle, or
+ *                     fewer bytes came than Content-Length or Content-Range said
  *   -AMP_ENETWORK     DNS, connect, reset before the body, or another transport failure
  *   -AMP_ETOOBIG      the body exceeded the max of the caller's struct buf
  *   -ETIMEDOUT        connect timeout, low-speed stall, or the request's timeout
@@ -143,11 +179,12 @@ struct http_request_opts {
   enum http_method method;
   const char *url; /* https://... (copied) */
   const struct http_header *headers;
-  size_t n_headers; /* <= HTTP_MAX_HEADERS */
-  const void *body; /* POST body (copied), may be NULL when body_len is 0 */
-  size_t body_len;  /* <= HTTP_POST_BODY_MAX */
-  bool idempotent;  /* POST only: safe to retry */
-  bool ranged;      /* GET/HEAD: bytes range_start..range_end (inclusive, end < UINT64_MAX) */
+  size_t n_headers;            /* <= HTTP_MAX_HEADERS */
+  const void *body;            /* POST body (copied), may be NULL when body_len is 0 */
+  size_t body_len;             /* <= HTTP_POST_BODY_MAX */
+  bool idempotent;             /* POST only: safe to retry */
+  enum http_redirect redirect; /* cross-origin redirects: refused unless DROP_HEADERS */
+  bool ranged; /* GET/HEAD: bytes range_start..range_end (inclusive, end < UINT64_MAX) */
   uint64_t range_start;
   uint64_t range_end;
   uint32_t timeout_ms; /* whole attempt, 0: none besides connect and low-speed */
@@ -167,6 +204,8 @@ struct http_request_opts {
  * Errors (no callback follows): -EINVAL (bad options, bad header, malformed URL),
  * -AMP_EINSECURE (not an https URL: nothing is sent), -AMP_ETOOBIG (a bound above),
  * -ECANCELED (from a done callback run by http_free), -ENOMEM.
+ * Logs never show a URL's query, fragment or user:password@ (signed URLs are
+ * credentials).
  */
 int http_request_start(struct http *h, const struct http_request_opts *o,
                        struct http_request **ret);
@@ -196,6 +235,10 @@ int http_content_range_parse(const char *v, uint64_t *ret_start, uint64_t *ret_e
 /* 0 if Content-Range v says exactly start..end, -AMP_EBADRANGE otherwise (also when v
  * is NULL, empty or malformed). */
 int http_content_range_check(const char *v, uint64_t start, uint64_t end);
+
+/* 0 if the two absolute URLs have the same origin (scheme, host and port, the default
+ * port made explicit, case-insensitive), 1 if not, -EINVAL if either is malformed. */
+int http_same_origin(const char *a, const char *b);
 
 /* Parse a Retry-After value: delay-seconds or an HTTP-date (relative to now; a date in
  * the past gives 0). *ret_ms is the delay in ms, saturated at UINT32_MAX. 0 or -EINVAL. */

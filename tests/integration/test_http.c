@@ -22,263 +22,36 @@
 #include <sys/stat.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "http_harness.h"
 #include "mockproc.h"
 #include "net/http.h"
 
-#define FILE_SIZE (256 * 1024)    /* the content file the mock serves */
-#define WAIT_GUARD_USEC 60000000u /* a request that takes this long is a hang: fail */
-#define CTRL_BODY_MAX (4u << 20)  /* request log listing */
-
-static const char *src_dir;
-static char tmp[PATH_MAX], certs[PATH_MAX], root[PATH_MAX], ca[PATH_MAX], logpath[PATH_MAX];
-static uint8_t content[FILE_SIZE];
-static struct loop *L;
-static struct mockproc *mock;                                        /* the good server */
 static struct mockproc *bad_ca, *bad_host, *bad_expired, *bad_tls11; /* servers to refuse */
-
-/* ---------------------------------------------------------------- one request */
-
-struct result {
-  int done;
-  struct http_response resp; /* copy; pointers below */
-  char url[1024], ctype[HTTP_RESP_VALUE_MAX], crange[HTTP_RESP_VALUE_MAX];
-  char retry_after[HTTP_RESP_VALUE_MAX];
-  uint64_t t_done;
-  /* stream mode */
-  struct buf stream;
-  uint64_t next_off;
-  int chunks;
-  bool gap; /* an offset that did not follow the previous chunk */
-  bool cancel_in_data;
-  struct http_request *req;
-};
-
-static void copy_str(char *dst, size_t n, const char *s) {
-  snprintf(dst, n, "%s", s ? s : "");
-}
-
-static void on_done(struct http_request *r, const struct http_response *resp, void *ud) {
-  struct result *res = ud;
-  res->done++;
-  res->resp = *resp;
-  copy_str(res->url, sizeof(res->url), resp->url);
-  copy_str(res->ctype, sizeof(res->ctype), resp->content_type);
-  copy_str(res->crange, sizeof(res->crange), resp->content_range);
-  copy_str(res->retry_after, sizeof(res->retry_after), resp->retry_after);
-  res->resp.url = res->url;
-  res->resp.content_type = res->ctype;
-  res->resp.content_range = res->crange;
-  res->resp.retry_after = res->retry_after;
-  res->resp.request_id = "";
-  res->t_done = loop_clock_usec();
-  res->req = NULL;
-}
-
-static int on_data(struct http_request *r, uint64_t off, const void *p, size_t n, void *ud) {
-  struct result *res = ud;
-  if (res->chunks > 0 && off != res->next_off)
-    res->gap = true;
-  res->next_off = off + n;
-  res->chunks++;
-  if (res->cancel_in_data) {
-    http_request_cancel(r);
-    return 0;
-  }
-  return buf_append(&res->stream, p, n);
-}
-
-static void run_until_done(struct result *res) {
-  uint64_t guard = loop_clock_usec() + WAIT_GUARD_USEC;
-  while (!res->done) {
-    assert_true(loop_clock_usec() < guard);
-    assert_true(loop_run_once(L, 200) >= 0);
-  }
-}
-
-static void url_of(char *buf, size_t n, const struct mockproc *m, const char *host,
-                   const char *path) {
-  snprintf(buf, n, "https://%s:%u%s", host, (unsigned)mockproc_port(m), path);
-}
-
-/* Start a request and run the loop until its done callback. */
-static void fetch(struct http *h, struct http_request_opts *o, struct result *res) {
-  o->on_done = on_done;
-  o->userdata = res;
-  res->done = 0;
-  assert_int_equal(http_request_start(h, o, &res->req), 0);
-  run_until_done(res);
-  assert_int_equal(res->done, 1);
-}
-
-static struct http *client(uint32_t retries) {
-  struct http_config cfg;
-  http_config_init(&cfg);
-  cfg.ca_file = ca;
-  cfg.connect_timeout_ms = 5000;
-  cfg.max_retries = retries;
-  cfg.backoff_base_ms = 10;
-  cfg.backoff_cap_ms = 50;
-  cfg.retry_after_cap_ms = 5000;
-  struct http *h;
-  assert_int_equal(http_new(L, &cfg, &h), 0);
-  return h;
-}
-
-/* ---------------------------------------------------------------- the mock's side */
-
-static cJSON *ctrl(struct http *h, enum http_method m, const char *path, const char *json) {
-  char url[256];
-  url_of(url, sizeof(url), mock, "127.0.0.1", path);
-  struct buf body = BUF_INIT(CTRL_BODY_MAX);
-  struct http_header ct = {"Content-Type", "application/json"};
-  struct http_request_opts o = {.method = m, .url = url, .body_out = &body};
-  if (json) {
-    o.body = json;
-    o.body_len = strlen(json);
-    o.headers = &ct;
-    o.n_headers = 1;
-  }
-  struct result res = {0};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, 0);
-  cJSON *j = cJSON_Parse(body.data ? (const char *)body.data : "");
-  buf_done(&body);
-  assert_non_null(j);
-  return j;
-}
-
-static void add_fault(const char *json) {
-  struct http *h = client(0);
-  cJSON_Delete(ctrl(h, HTTP_POST, "/_mock/faults", json));
-  http_free(h);
-}
-
-/* The request log entries for one path, in order (caller frees). */
-static cJSON *requests_for(const char *path) {
-  struct http *h = client(0);
-  cJSON *all = ctrl(h, HTTP_GET, "/_mock/requests", NULL);
-  http_free(h);
-  cJSON *out = cJSON_CreateArray(), *e;
-  cJSON_ArrayForEach(e, all) {
-    cJSON *p = cJSON_GetObjectItem(e, "path");
-    if (cJSON_IsString(p) && strcmp(p->valuestring, path) == 0)
-      cJSON_AddItemToArray(out, cJSON_Duplicate(e, true));
-  }
-  cJSON_Delete(all);
-  return out;
-}
-
-static double num(const cJSON *e, const char *k) {
-  const cJSON *v = cJSON_GetObjectItem(e, k);
-  assert_true(cJSON_IsNumber(v));
-  return v->valuedouble;
-}
-
-static const char *str(const cJSON *e, const char *k) {
-  const cJSON *v = cJSON_GetObjectItem(e, k);
-  assert_true(cJSON_IsString(v));
-  return v->valuestring;
-}
-
-/* ---------------------------------------------------------------- setup */
-
-/* dst = dir/name (PATH_MAX bytes); false if it does not fit. */
-static bool join(char *dst, const char *dir, const char *name) {
-  int n = snprintf(dst, PATH_MAX, "%s/%s", dir, name);
-  return n > 0 && n < PATH_MAX;
-}
-
-static void write_file(const char *name, const void *p, size_t n) {
-  char path[PATH_MAX];
-  assert_true(join(path, root, name));
-  FILE *f = fopen(path, "wbe");
-  assert_non_null(f);
-  assert_true(fwrite(p, 1, n, f) == n);
-  assert_int_equal(fclose(f), 0);
-}
-
-static struct mockproc *start_mock(const char *cert, const char *tls_max) {
-  char script[PATH_MAX];
-  if (!join(script, src_dir, "tools/mock/ampmock.py"))
-    return NULL;
-  struct mockproc_ampmock o = {.script = script,
-                               .certs = certs,
-                               .cert = cert,
-                               .root = root,
-                               .tls_max = tls_max,
-                               .log_path = logpath};
-  struct mockproc *m = NULL;
-  int r = mockproc_start_ampmock(&o, &m);
-  if (r < 0)
-    fprintf(stderr, "mock (%s) did not start: %s; see %s\n", cert ? cert : "server", strerror(-r),
-            logpath);
-  return r < 0 ? NULL : m;
-}
 
 static const char *const names[] = {"a.bin",      "r503.bin",    "ra.bin",    "trunc.bin",
                                     "resume.bin", "norange.bin", "reuse.bin", "plain.bin",
                                     "cancel.bin", "big.bin",     "stall.bin"};
 
 static int group_setup(void **state) {
-  if (mockproc_tmpdir("http", tmp, sizeof(tmp)) < 0)
+  if (harness_setup("http", names, sizeof(names) / sizeof(names[0])) < 0)
     return -1;
-  char testca[PATH_MAX];
-  if (!join(certs, tmp, "certs") || !join(root, tmp, "root") || !join(ca, certs, "ca.pem") ||
-      !join(logpath, tmp, "mock.log") || !join(testca, src_dir, "tools/mock/testca.sh"))
-    return -1;
-  if (mkdir(root, 0700) < 0)
-    return -1;
-  /* An OpenSSL configuration that allows TLS 1.0 at security level 0, for this process
-   * and the mocks: the system's own minimum (TLS 1.2 on Debian) must not be what refuses
-   * the TLS 1.1 server, the client's policy must. Set before curl loads OpenSSL. */
-  char osslcnf[PATH_MAX];
-  static const char cnf[] = "openssl_conf = default_conf\n"
-                            "[default_conf]\nssl_conf = ssl_sect\n"
-                            "[ssl_sect]\nsystem_default = system_default_sect\n"
-                            "[system_default_sect]\nMinProtocol = TLSv1\n"
-                            "CipherString = DEFAULT@SECLEVEL=0\n";
-  if (!join(osslcnf, tmp, "openssl.cnf"))
-    return -1;
-  FILE *f = fopen(osslcnf, "we");
-  if (!f || fwrite(cnf, 1, sizeof(cnf) - 1, f) != sizeof(cnf) - 1 || fclose(f) != 0)
-    return -1;
-  setenv("OPENSSL_CONF", osslcnf, 1);
-  const char *argv[] = {"bash", testca, certs, NULL};
-  if (mockproc_run(argv, logpath, 120000) < 0) {
-    fprintf(stderr, "testca.sh failed; see %s\n", logpath);
-    return -1;
-  }
-  uint64_t x = 0x2545f4914f6cdd1du;
-  for (size_t i = 0; i < FILE_SIZE; i++) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    content[i] = (uint8_t)(x >> 24);
-  }
-  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-    write_file(names[i], content, FILE_SIZE);
-  if (loop_new(&L) < 0)
-    return -1;
-  mock = start_mock(NULL, NULL);
   bad_ca = start_mock("unknownca-server", NULL);
   bad_host = start_mock("wronghost", NULL);
   bad_expired = start_mock("expired", NULL);
   bad_tls11 = start_mock(NULL, "1.1");
-  return mock && bad_ca && bad_host && bad_expired && bad_tls11 ? 0 : -1;
+  return bad_ca && bad_host && bad_expired && bad_tls11 ? 0 : -1;
 }
 
 static int group_teardown(void **state) {
-  mockproc_stop(mock);
   mockproc_stop(bad_ca);
   mockproc_stop(bad_host);
   mockproc_stop(bad_expired);
   mockproc_stop(bad_tls11);
-  loop_free(L);
-  if (tmp[0])
-    mockproc_rmtree(tmp);
+  harness_teardown();
   return 0;
 }
 
@@ -428,7 +201,7 @@ static void test_retry_after_obeyed(void **state) {
   url_of(url, sizeof(url), mock, "127.0.0.1", "/files/ra.bin");
   struct http_request_opts o = {.method = HTTP_GET, .url = url};
   struct result res = {0};
-  uint64_t t0 = loop_clock_usec();
+  uint64_t t0 = clock_mono_usec();
   fetch(h, &o, &res);
   assert_int_equal(res.resp.err, 0);
   assert_int_equal(res.resp.attempts, 2);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/loop.h"
 #include "net/http.h"
@@ -80,7 +81,7 @@ static void test_retry_after(void **state) {
   assert_true(ms == 0); /* in the past: now */
 
   /* A date made here, an hour ahead of "now". */
-  time_t now = time(NULL);
+  time_t now = (time_t)clock_wall_sec();
   time_t later = now + 3600;
   struct tm tm;
   char s[64];
@@ -149,6 +150,21 @@ static void test_header_check(void **state) {
   assert_int_equal(http_header_check("X-Big", big), -EINVAL);
   big[HTTP_HEADER_LINE_MAX - 7] = '\0'; /* "X-Big: " + value == the maximum */
   assert_int_equal(http_header_check("X-Big", big), 0);
+}
+
+static void test_same_origin(void **state) {
+  /* The same origin: case of scheme and host, the default port written out or not. */
+  assert_int_equal(http_same_origin("https://Host.Example/a?x=1", "HTTPS://host.example:443/b"), 0);
+  assert_int_equal(http_same_origin("https://127.0.0.1:8443/a", "https://127.0.0.1:8443/z#f"), 0);
+  /* Another origin: port, host, scheme, a user part does not make it the same. */
+  assert_int_equal(http_same_origin("https://127.0.0.1:8443/a", "https://127.0.0.1:8444/a"), 1);
+  assert_int_equal(http_same_origin("https://cdn.example/a", "https://api.example/a"), 1);
+  assert_int_equal(http_same_origin("https://a.example/", "http://a.example/"), 1);
+  assert_int_equal(http_same_origin("https://a.example/", "https://a.example.evil/"), 1);
+  assert_int_equal(http_same_origin("https://a.example/", "https://user@b.example/"), 1);
+  /* Malformed. */
+  assert_int_equal(http_same_origin("https://a.example/", "not a url"), -EINVAL);
+  assert_int_equal(http_same_origin(NULL, "https://a.example/"), -EINVAL);
 }
 
 static void test_url_check(void **state) {
@@ -312,6 +328,7 @@ static void test_free_cancels(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_content_range_parse),
+      cmocka_unit_test(test_same_origin),
       cmocka_unit_test(test_content_range_check),
       cmocka_unit_test(test_retry_after),
       cmocka_unit_test(test_backoff),

@@ -23,8 +23,10 @@ _INT_FIELDS = {
     "delay_ms": (0, DELAY_MS_MAX),
     "rate_bps": (1, 1 << 40),
     "close_after_bytes": (0, 1 << 40),
+    "short_body": (1, 1 << 40),
 }
-_STR_FIELDS = {"path": 1024, "method": 16, "body": RULE_BODY_MAX, "content_type": 256}
+_STR_FIELDS = {"path": 1024, "method": 16, "body": RULE_BODY_MAX, "content_type": 256,
+               "content_range": 256}
 _BOOL_FIELDS = ("ignore_range",)
 
 

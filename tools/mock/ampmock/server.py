@@ -190,7 +190,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             req.ignore_range = bool(rule.get("ignore_range"))
         try:
             handler, req.rest = app.router.resolve(req.method, req.path)
-            return handler(req)
+            resp = handler(req)
+            if rule and "content_range" in rule and resp.header("Content-Range") is not None:
+                # A lying server: the range it names is not the one it sends.
+                resp.headers = [(n, v) for n, v in resp.headers if n.lower() != "content-range"]
+                resp.headers.append(("Content-Range", rule["content_range"]))
+            return resp
         except HttpError as e:
             return Response.text((e.message or "error") + "\n", e.status)
         except Exception:  # a bug in a handler: say so loudly, answer 500
@@ -201,6 +206,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """Write resp: headers, then the body under the rule's cap and truncation."""
         reqlog = self.server.app.reqlog
         length = 0 if resp.status in _NO_BODY_STATUS else resp.body.length
+        if rule and rule.get("short_body") and resp.status not in _NO_BODY_STATUS:
+            # Declare and send fewer bytes than the body (and its Content-Range) holds,
+            # on a connection kept open: the framing is intact, only the length lies.
+            length = max(0, length - rule["short_body"])
         expect = 0 if self.command == "HEAD" else length  # body bytes owed to the client
         rate = min([r for r in (resp.rate_bps, (rule or {}).get("rate_bps", 0)) if r] or [0])
         cut = (rule or {}).get("close_after_bytes")
