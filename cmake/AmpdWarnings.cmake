@@ -1,4 +1,4 @@
-# The warning set of STYLE.md, as errors, for gcc and clang alike.
+# The warning set of docs/CONTRIBUTING.md (Tooling), as errors, for gcc and clang alike.
 set(AMPD_WARNINGS
   -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes
   -Wmissing-prototypes -Wvla -Wundef -Wcast-qual -Wwrite-strings

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 /*
- * The audio output backend interface: a versioned vtable (STYLE.md "Interfaces and
+ * The audio output backend interface: a versioned vtable (docs/CONTRIBUTING.md "Interfaces and
  * plugins"). A backend (platform/alsa: "alsa") exports one function returning its
  * `const struct output_ops *`; everyone else calls the output_*() inline wrappers below,
  * which check the version and NULL slots and answer -ENOTSUP for a missing one.
@@ -35,7 +35,7 @@ struct pcm_format {
 
 #define OUTPUT_OPS_VERSION 1u
 #define OUTPUT_MAX_CHANNELS 8u
-#define OUTPUT_DEFAULT_BUFFER_US 200000u /* PEERS.md §4.7: 200-500 ms */
+#define OUTPUT_DEFAULT_BUFFER_US 200000u /* docs/media.md §11: 200-500 ms */
 #define OUTPUT_DEFAULT_PERIODS 4u        /* period = buffer / 4 unless given */
 #define OUTPUT_MIN_BUFFER_US 10000u      /* requests below 10 ms are refused (-EINVAL) */
 #define OUTPUT_MAX_BUFFER_US 2000000u    /* and above 2 s too */
@@ -94,7 +94,7 @@ struct output_ops {
    * 0 and *ret, *ret_info set; or -EINVAL (bad params), -ENODEV/-ENOENT (no such device),
    * -EBUSY (device in use: retry later), -AMP_EAUDIO (the device cannot do the rate,
    * channels or any sample format; or another driver failure). No resampling, no channel
-   * mapping: the caller resamples or reopens (PEERS.md §4.7). */
+   * mapping: the caller resamples or reopens (docs/media.md §11). */
   int (*open)(const struct output_params *p, struct output **ret, struct output_info *ret_info,
               char *errbuf, size_t errlen);
   /* Close (without draining: call drain first to hear the end). NULL is fine. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Source checks that are not advisory: clang-format, and a small banned-function list
-# (after curl's checksrc). Exit non-zero on any finding.
+# Source checks that are not advisory: clang-format, a small banned-function list (after
+# curl's checksrc), TLS verification, and that the repository stands alone (no citation of
+# a file outside it). Exit non-zero on any finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,7 @@ if ! clang-format --dry-run -Werror "${files[@]}"; then
   fail=1
 fi
 if grep -nE '\b(strcpy|sprintf|vsprintf|strtok|atoi|atol|gets|strcat)\s*\(' "${files[@]}"; then
-  echo "checksrc: banned function (STYLE.md): use the bounded or reentrant form" >&2
+  echo "checksrc: banned function (docs/CONTRIBUTING.md, Tooling): use the bounded or reentrant form" >&2
   fail=1
 fi
 if grep -nE 'VERIFY(PEER|HOST)\s*,\s*0' "${files[@]}"; then
@@ -25,6 +26,25 @@ others=()
 for f in "${files[@]}"; do [ "$f" = src/core/clock.c ] || others+=("$f"); done
 if grep -nE '\b(clock_gettime|gettimeofday)\s*\(|(^|[^A-Za-z0-9_.>])time\s*\(\s*(NULL|0|&)' "${others[@]}"; then
   echo "checksrc: read the time through core/clock.h (clock_mono_usec, clock_wall_usec)" >&2
+  fail=1
+fi
+
+# The project stands alone: no tracked file (code, docs, tests, data) may cite a path
+# outside the repository: the pre-repository design notes by their bare upper-case names,
+# a sibling "shared" tree, or an absolute path on a developer's machine (home, root or
+# work directories). System paths (/usr, /etc, /dev, /proc, /tmp, ...) are fine, and so
+# a path inside a URL or a longer path (https://host/root/..., a/home/b): the slash must
+# start the path. The patterns are spelled with [.] and [/] so this file does not match itself.
+# What such a citation relied on belongs in docs/ (media.md, service.md, CONTRIBUTING.md).
+standalone='(^|[^A-Za-z0-9_])(MEDIA|SERVICE|PEERS|STYLE|ARCHITECTURE)[.]md'
+standalone+='|[.][.][/]shared|shared[/]design'
+standalone+='|(^|[^A-Za-z0-9_.:/~-])[/](work|home|root)[/]'
+tracked=()
+while IFS= read -r -d '' f; do
+  [ -f "$f" ] && tracked+=("$f") # a tracked file deleted in the worktree is not read
+done < <(git ls-files -z -co --exclude-standard)
+if [ ${#tracked[@]} -gt 0 ] && grep -nIE "$standalone" -- "${tracked[@]}"; then
+  echo "checksrc: a citation of a path outside the repository (file:line above); cite docs/ instead" >&2
   fail=1
 fi
 exit $fail

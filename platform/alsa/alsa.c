@@ -349,7 +349,7 @@ static int alsa_open(const struct output_params *p, struct output **ret,
   o->can_pause = snd_pcm_hw_params_can_pause(hw) != 0;
 
   /* Start once all but one period is queued: a full buffer minus the period being
-   * refilled (PEERS.md §4.7); wake the writer a period at a time. */
+   * refilled (docs/media.md §11); wake the writer a period at a time. */
   if ((r = snd_pcm_sw_params_current(o->pcm, sw)) < 0 ||
       (r = snd_pcm_sw_params_set_start_threshold(o->pcm, sw, o->buffer_frames - o->period_frames)) <
           0 ||

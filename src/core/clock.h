@@ -6,7 +6,7 @@
 
 /*
  * clock: the one place ampd reads time. Nothing else calls time, clock_gettime or
- * gettimeofday (scripts/checksrc.sh refuses them outside this file), so a test can move
+ * gettimeofday; scripts/checksrc.sh refuses them outside this file. So a test can move
  * the clocks every module sees and expire tokens, audio objects and licenses without
  * waiting.
  *

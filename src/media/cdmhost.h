@@ -11,7 +11,7 @@
  * The host side of the CDM plugin ABI (include/ampd/cdm.h): load a plugin .so, check
  * its ABI, give it host services (logging into core/log at debug, clocks), and call it
  * through checked wrappers. Plus the helpers around the license path:
- *  - the Amazon license envelope (SERVICE.md §5): {"licenseChallenge": "<base64>"} out,
+ *  - the Amazon license envelope (docs/service.md §8): {"licenseChallenge": "<base64>"} out,
  *    {"license": "<base64>"} back;
  *  - building "keyids" init data from a manifest's cenc:default_KID;
  *  - building a W3C ClearKey JWK-set license from known (KID, key) pairs, for tools and
@@ -87,7 +87,7 @@ void cdmhost_sample_init(struct ampd_cdm_sample *s);
 /* A short static name for a key status ("usable", "expired", ...). */
 const char *cdmhost_key_status_name(uint32_t status);
 
-/* ---- the license envelope (SERVICE.md §5) ---- */
+/* ---- the license envelope (docs/service.md §8) ---- */
 
 /* {"licenseChallenge":"<base64 challenge>"} as a malloc'd NUL-terminated string.
  * -AMP_ETOOBIG over CDMHOST_MAX_MESSAGE, -EINVAL for an empty challenge. */

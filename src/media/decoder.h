@@ -10,7 +10,7 @@
 /*
  * Audio decoders behind one interface: FLAC (libFLAC) and Opus (libopus).
  *
- * Input is what the MP4 demuxer hands out (MEDIA.md §1):
+ * Input is what the MP4 demuxer hands out (docs/media.md §2):
  *   - the codec config of the sample entry:
  *       Opus: the BODY of 'dOps' (after its 8-byte box header), big-endian:
  *             u8 Version(0) | u8 OutputChannelCount | u16 PreSkip | u32 InputSampleRate |
@@ -30,7 +30,7 @@
  * Opus OutputGain is applied here, once, through OPUS_SET_GAIN. The caller must not apply
  * it again (and must keep it apart from loudness normalisation).
  *
- * Trimming is the CALLER's job, by presentation time (MEDIA.md §3): drop PCM whose pts is
+ * Trimming is the CALLER's job, by presentation time (docs/media.md §7): drop PCM whose pts is
  * before the valid start (the elst priming, e.g. 312 samples for libopus, or the pre-roll
  * after a seek) or at/after the end (the shortened last sample). decoder_trim() does the
  * arithmetic. PreSkip in dOps is informative: the edit list is what trims, so the decoder

@@ -7,7 +7,7 @@
  *     manifest -> periods -> adaptation sets -> representations -> byte-range segments
  * with the content protection (default_KID, pssh boxes, license URLs) each level signals.
  *
- * Namespaces are matched by URI, never by prefix (SERVICE.md §4): the Amazon manifests
+ * Namespaces are matched by URI, never by prefix (docs/service.md §7): the Amazon manifests
  * change prefixes between deliveries. An element or attribute in an unknown namespace is
  * ignored, even when its prefix is a familiar one.
  *

@@ -8,7 +8,7 @@
 
 /*
  * mp4: a demuxer for fragmented MP4 audio with Common Encryption (ISO/IEC 14496-12,
- * 23001-7; design/MEDIA.md §1-§3). It reads bytes from the network and must survive any
+ * 23001-7; docs/media.md §1-§6). It reads bytes from the network and must survive any
  * of them: every length is checked against its parent box, recursion is depth-limited,
  * every count has a bound below, and offset arithmetic cannot overflow.
  *

@@ -5,7 +5,7 @@
  * Offsets are computed in uint64_t/int64_t from values that are each checked against
  * the buffer (at most MP4_MAX_SEGMENT_SIZE), so no sum can wrap. Every sample of every
  * traf must lie inside an mdat of the buffer: a wrong data base then fails loudly
- * instead of handing out the wrong bytes (MEDIA.md §7).
+ * instead of handing out the wrong bytes (docs/media.md §3).
  */
 #include <errno.h>
 #include <stdlib.h>

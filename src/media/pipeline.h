@@ -10,7 +10,7 @@
 /*
  * pipeline: the media thread's chain for one Representation —
  *     fMP4 segment -> mp4 demux -> CDM decrypt (encrypted samples only) -> decode -> trim
- * handing out PCM that is sample-accurate by presentation time (MEDIA.md §3): priming
+ * handing out PCM that is sample-accurate by presentation time (docs/media.md §7): priming
  * before pts 0 (the edit list) is dropped, the shortened last sample is cut to its
  * duration, and anything outside [start, end) is dropped, so a seek or a rep switch gets
  * exactly the frames from its target on.

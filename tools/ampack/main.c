@@ -34,7 +34,7 @@ struct rep_def {
   unsigned quality;
 };
 
-/* The ladder of SERVICE.md §4: HD (FLAC) and SD (Opus). */
+/* The ladder of docs/service.md §7: HD (FLAC) and SD (Opus). */
 static const struct rep_def REPS[] = {
     {"flac_16_44", ES_FLAC, 44100, 16, 0, 1, 3},    {"flac_24_96", ES_FLAC, 96000, 24, 0, 1, 2},
     {"flac_24_192", ES_FLAC, 192000, 24, 0, 1, 1},  {"opus_48", ES_OPUS, 48000, 16, 48000, 0, 3},

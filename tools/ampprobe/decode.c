@@ -65,7 +65,7 @@ static int sink_close(const struct probe_opts *o, struct sink *k, int ok) {
 }
 
 /* The init data the CDM turns into a challenge: the W3C common pssh boxes of the init or
- * the manifest, else "keyids" built from the default KID (MEDIA.md §4). */
+ * the manifest, else "keyids" built from the default KID (docs/media.md §8). */
 static int cdm_request(struct cdmhost *h, uint32_t session, const struct mp4_init *init,
                        const struct manifest_rep *rep) {
   uint8_t data[AMPD_CDM_MAX_INIT_DATA];

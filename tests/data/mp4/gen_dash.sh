@@ -1,6 +1,6 @@
 #!/bin/sh
 # Make the clear DASH files that test_mp4 ("dash" mode) parses: 3 s of a 440 Hz sine as
-# Opus and as FLAC, one fMP4 file per Representation, 1 s segments (MEDIA.md §0.4).
+# Opus and as FLAC, one fMP4 file per Representation, 1 s segments (docs/media.md §10).
 # Usage: gen_dash.sh <outdir>
 set -eu
 out=$1

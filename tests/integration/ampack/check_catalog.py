@@ -119,7 +119,7 @@ def run(cmd, stdin=None, check=True):
 
 
 def ff_decode(path, bits, key=None, check=True):
-    """Decode with ffmpeg; with a key, from a pipe (MEDIA.md §0.5)."""
+    """Decode with ffmpeg; with a key, from a pipe (docs/media.md §10)."""
     fmt = ["-c:a", "pcm_s24le", "-f", "s24le"] if bits == 24 else ["-f", "s16le"]
     if key is None:
         return run(["ffmpeg", "-v", "error", "-i", path] + fmt + ["-"]).stdout
@@ -200,7 +200,7 @@ def check_opus(cat):
             _, ch, _, pcm = read_wav(os.path.join(t, "source", r["id"] + ".wav"))
             dec = ff_decode(os.path.join(t, "clear", r["base"]), 16)
             frames, dframes = len(pcm) // (2 * ch), len(dec) // (2 * ch)
-            # ffmpeg trims the priming but plays the last packet whole (MEDIA.md §6)
+            # ffmpeg trims the priming but plays the last packet whole (docs/media.md §10)
             if not frames <= dframes < frames + OPUS_FRAME:
                 fail("opus %s/%s: %d decoded frames for %d source frames" %
                      (t, r["id"], dframes, frames))
@@ -220,7 +220,7 @@ def check_decrypt(cat):
     n = 0
     for t in tracks(cat):
         if is_hostile(t, "seig"):
-            continue  # form B: ffmpeg 5.1 decrypts the clear lead too (MEDIA.md §0.6)
+            continue  # form B: ffmpeg 5.1 decrypts the clear lead too (docs/media.md §10)
         _, creps = mpd_reps(os.path.join(t, "clear", "manifest.mpd"))
         seconds = None
         for s in enc_sets(t):
@@ -649,7 +649,7 @@ def check_hostile(cat):
             if dec != pcm:
                 fail("hostile %s: decrypted FLAC differs" % t)
         else:
-            # ffmpeg 5.1 'decrypts' the form B clear lead (MEDIA.md §0.6); after it the PCM
+            # ffmpeg 5.1 'decrypts' the form B clear lead (docs/media.md §10); after it the PCM
             # must still match the source, aligned from the end. The first encrypted sample is
             # the first FLAC frame (fixed blocksize) that starts at or after the clear lead.
             first = -(-CLEAR_LEAD_S * rate // FLAC_BLOCK) * FLAC_BLOCK

@@ -311,7 +311,7 @@ class FfmpegDash(Base):
         ours = self.decode(mpd)
         n = wav_frames(ours)[0]
         self.assertEqual(n, 7 * 48000, "priming and end trim")
-        # ffmpeg trims the priming but not the padding at the end (MEDIA.md §6): compare
+        # ffmpeg trims the priming but not the padding at the end (docs/media.md §10): compare
         # our frames against the start of its output; its decoder is not libopus, so the
         # match is close, not exact.
         ff = self.ffmpeg_wav(mp4, "pcm_s16le")

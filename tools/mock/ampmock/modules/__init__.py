@@ -11,7 +11,7 @@ command line). Handlers take a router.Request and return a router.Response (or r
 router.HttpError); fault rules, the request log, keep-alive and TLS apply to them
 without any work in the module. example.py is the template.
 
-Planned (SERVICE.md): lwa (/lwa/...), api (/api/...), license (/license/...),
+Planned (docs/service.md): lwa (/lwa/...), api (/api/...), license (/license/...),
 events (/events/...). Keep each module's routes under its own prefix.
 """
 
