@@ -35,9 +35,6 @@ _Static_assert(AMPD_CDM_EABI == AMP_EABI, "ABI error number drifted");
 #ifndef AMPD_CDM_DIR
 #define AMPD_CDM_DIR "/usr/local/lib/ampd/cdm"
 #endif
-#ifndef AMPD_CDM_BUILD_DIR
-#define AMPD_CDM_BUILD_DIR "cdm/clearkey"
-#endif
 
 /* A plugin's log line is cut at this length before it reaches core/log. */
 #define CDMHOST_LOG_LINE_MAX 512
@@ -88,15 +85,22 @@ static int64_t svc_wall_ms(void *userdata) {
 
 /* ---- loading ---- */
 
-int cdmhost_open(const char *path, const struct cdmhost_options *opt, struct cdmhost **ret) {
-  if (!path || !ret)
+int cdmhost_open(const char *name, const struct cdmhost_options *opt, struct cdmhost **ret) {
+  if (!name || !ret)
     return -EINVAL;
+  /* Only "<absolute plugin dir>/<name>.so" ever reaches dlopen (see cdmhost.h). */
+  char path[CDMHOST_MAX_PATH];
+  int r = cdmhost_plugin_path(opt ? opt->plugin_dir : NULL, name, path, sizeof(path));
+  if (r < 0) {
+    log_debug("refusing to load CDM plugin '%s': %s", name, amp_strerror(r));
+    return r;
+  }
   struct cdmhost *h = calloc(1, sizeof(*h));
   if (!h)
     return -ENOMEM;
   if (opt)
     h->opt = *opt;
-  int r;
+  h->opt.plugin_dir = NULL; /* the caller's string; not needed past this call */
   h->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h->dl) {
     r = access(path, F_OK) == 0 ? -EINVAL : -ENOENT;
@@ -566,22 +570,38 @@ const char *cdmhost_default_dir(void) {
   return AMPD_CDM_DIR;
 }
 
-const char *cdmhost_build_dir(void) {
-  return AMPD_CDM_BUILD_DIR;
+/* An absolute directory without "." or ".." components (empty components, "//", are
+ * harmless). */
+static int plugin_dir_ok(const char *dir) {
+  if (dir[0] != '/')
+    return 0;
+  for (const char *p = dir; *p;) {
+    while (*p == '/')
+      p++;
+    size_t l = strcspn(p, "/");
+    if ((l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.'))
+      return 0;
+    p += l;
+  }
+  return 1;
 }
 
 int cdmhost_plugin_path(const char *dir, const char *name, char *buf, size_t size) {
   if (!name || !buf)
     return -EINVAL;
+  if (!dir)
+    dir = cdmhost_default_dir();
+  if (!plugin_dir_ok(dir))
+    return -EINVAL;
   size_t l = strlen(name);
-  if (l == 0 || l > 32)
+  if (l == 0 || l > CDMHOST_MAX_NAME)
     return -EINVAL;
   for (size_t i = 0; i < l; i++) {
     char c = name[i];
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
       return -EINVAL;
   }
-  int n = snprintf(buf, size, "%s/%s.so", dir ? dir : cdmhost_default_dir(), name);
+  int n = snprintf(buf, size, "%s/%s.so", dir, name);
   if (n < 0 || (size_t)n >= size)
     return -AMP_ETOOBIG;
   return 0;

@@ -36,21 +36,43 @@ struct cdmhost;
 /* A keys file (cdmhost_keys_load): at most this many bytes. */
 #define CDMHOST_MAX_KEYS_FILE (64u * 1024)
 
+/* A plugin path "<dir>/<name>.so" is at most this many bytes with its NUL. */
+#define CDMHOST_MAX_PATH 4096u
+/* A plugin name: [a-z0-9_-]{1,CDMHOST_MAX_NAME}. */
+#define CDMHOST_MAX_NAME 32u
+
 /* Optional settings for cdmhost_open(). A NULL pointer means all defaults. */
 struct cdmhost_options {
   /* Clocks for the plugin (tests pass fakes); NULL = CLOCK_MONOTONIC / CLOCK_REALTIME. */
   int64_t (*monotonic_ms)(void *userdata);
   int64_t (*wall_ms)(void *userdata);
   void *clock_userdata;
+  /* The directory plugins are loaded from: an absolute path without "." or ".."
+   * components. NULL = cdmhost_default_dir(). The daemon passes its configured
+   * directory; tests and tools that run from the build tree pass that directory
+   * themselves (the library knows no build tree). */
+  const char *plugin_dir;
 };
 
 /*
- * dlopen(path, RTLD_NOW|RTLD_LOCAL), resolve ampd_cdm_entry, check the vtable
- * (-AMP_EABI for a wrong generation, a short struct or a missing required slot), create
- * an instance. -ENOENT/-EINVAL (with a debug log of dlerror()) when the file cannot be
- * loaded or has no entry symbol. On failure nothing stays loaded.
+ * Load the plugin called name from the plugin directory: dlopen("<dir>/<name>.so",
+ * RTLD_NOW|RTLD_LOCAL) with dir = opt->plugin_dir (or cdmhost_default_dir()), resolve
+ * ampd_cdm_entry, check the vtable (-AMP_EABI for a wrong generation, a struct shorter
+ * than AMPD_CDM_PLUGIN_MIN_SIZE or a missing required slot), create an instance.
+ *
+ * The loading rule: only ever an absolute path inside the plugin directory. name must
+ * match [a-z0-9_-]{1,32} (no '/', no '.', not empty), and dir must be absolute without
+ * "." or ".." components, else -EINVAL before anything is opened. So dlopen never gets a
+ * bare name (which it would look up on LD_LIBRARY_PATH, the ld.so cache and the system
+ * library directories) nor a relative path (resolved against the working directory),
+ * and there is no second directory to fall back to. Symbolic links inside dir are
+ * followed: whoever can write the plugin directory controls what is loaded.
+ *
+ * -ENOENT/-EINVAL (with a debug log of dlerror()) when the file cannot be loaded or is
+ * no shared object, -AMP_ETOOBIG for a path over CDMHOST_MAX_PATH. On failure nothing
+ * stays loaded.
  */
-int cdmhost_open(const char *path, const struct cdmhost_options *opt, struct cdmhost **ret);
+int cdmhost_open(const char *name, const struct cdmhost_options *opt, struct cdmhost **ret);
 /* Destroy the instance (closing every session) and unload the plugin. Accepts NULL. */
 void cdmhost_free(struct cdmhost *h);
 
@@ -126,11 +148,11 @@ int cdmhost_keyids_init_data(const uint8_t (*kids)[16], size_t n, uint8_t **ret,
 
 /* ---- where plugins live ---- */
 
-/* The installed plugin directory (CMake AMPD_CDM_DIR, default <prefix>/lib/ampd/cdm). */
+/* The installed plugin directory (CMake AMPD_CDM_DIR, default <prefix>/lib/ampd/cdm;
+ * always absolute). */
 const char *cdmhost_default_dir(void);
-/* The build tree's ClearKey plugin directory, for tools run uninstalled. */
-const char *cdmhost_build_dir(void);
-/* "<dir>/<name>.so" into buf. -EINVAL for a name outside [a-z0-9_-]{1,32},
+/* "<dir>/<name>.so" into buf, the path cdmhost_open() loads. -EINVAL for a name outside
+ * [a-z0-9_-]{1,32} or a dir that is not absolute or has "." or ".." components,
  * -AMP_ETOOBIG if it does not fit. dir NULL = cdmhost_default_dir(). */
 int cdmhost_plugin_path(const char *dir, const char *name, char *buf, size_t size);
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The ClearKey CDM plugin, loaded through cdmhost exactly as the daemon loads it
- * (dlopen of the built .so, CDMTEST_CLEARKEY_PATH). Keys only ever enter through a
- * license built by cdmhost_clearkey_license(), as in production. Expected ciphertexts
+ * (by name from a plugin directory: the build tree's, CDMTEST_CLEARKEY_DIR). Keys only ever enter
+ * through a license built by cdmhost_clearkey_license(), as in production. Expected ciphertexts
  * come from NIST SP 800-38A or from keystream computed here with mbedTLS ECB.
  */
 #include <errno.h>
@@ -36,8 +36,10 @@ static int64_t fake_mono(void *ud) {
   return 12345;
 }
 
-static const struct cdmhost_options fake_clock = {
-    .monotonic_ms = fake_mono, .wall_ms = fake_wall, .clock_userdata = NULL};
+static const struct cdmhost_options fake_clock = {.monotonic_ms = fake_mono,
+                                                  .wall_ms = fake_wall,
+                                                  .clock_userdata = NULL,
+                                                  .plugin_dir = CDMTEST_CLEARKEY_DIR};
 
 struct fixture {
   struct cdmhost *h;
@@ -52,7 +54,7 @@ static int setup(void **state) {
   struct fixture *f = calloc(1, sizeof(*f));
   assert_non_null(f);
   fake_wall_ms = 1700000000000;
-  assert_int_equal(cdmhost_open(CDMTEST_CLEARKEY_PATH, &fake_clock, &f->h), 0);
+  assert_int_equal(cdmhost_open("clearkey", &fake_clock, &f->h), 0);
   assert_string_equal(cdmhost_key_system(f->h), "org.w3.clearkey");
   assert_int_equal(cdmhost_session_open(f->h, &f->session), 0);
   assert_true(f->session != 0);
