@@ -3,8 +3,8 @@
  * media/cdmhost: the ABI checks at load time (against the fake plugins of
  * test_cdm_fakeplugin.c: broken ones, and good ones built from the frozen generation-1
  * layout of test_cdm_v1.h), the frozen sizes against the real ClearKey .so, the loading
- * rule (a name in one absolute directory), the license envelope, and the ClearKey helpers
- * for tools.
+ * rule (a name in one absolute directory), and the ClearKey helpers for tools. (The
+ * license envelope is cloud/license: test_license.c.)
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -249,88 +249,6 @@ static void test_abi_checks_inline(void **state) {
   assert_false(AMPD_CDM_HAS_SLOT(&p, struct ampd_cdm_plugin, provision_request));
 }
 
-/* ---- the envelope ---- */
-
-static void test_request_body(void **state) {
-  (void)state;
-  const uint8_t challenge[] = "{\"kids\":[\"ASNFZ4mrze8BI0VniavN7w\"],\"type\":\"temporary\"}";
-  char *body = NULL;
-  assert_int_equal(cdmhost_license_request_body(challenge, sizeof(challenge) - 1, &body), 0);
-  cJSON *root = cJSON_Parse(body);
-  assert_non_null(root);
-  assert_int_equal(cJSON_GetArraySize(root), 1);
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "licenseChallenge");
-  assert_true(cJSON_IsString(v));
-  uint8_t back[256];
-  size_t n = 0;
-  assert_int_equal(b64_decode(v->valuestring, strlen(v->valuestring), back, sizeof(back), &n), 0);
-  assert_int_equal(n, sizeof(challenge) - 1);
-  assert_memory_equal(back, challenge, n);
-  /* Standard alphabet with padding, as the service expects. */
-  assert_null(strchr(v->valuestring, '-'));
-  cJSON_Delete(root);
-  free(body);
-
-  assert_int_equal(cdmhost_license_request_body(challenge, 0, &body), -EINVAL);
-  uint8_t *big = calloc(1, CDMHOST_MAX_MESSAGE + 1);
-  assert_non_null(big);
-  assert_int_equal(cdmhost_license_request_body(big, CDMHOST_MAX_MESSAGE + 1, &body), -AMP_ETOOBIG);
-  free(big);
-}
-
-static int from_reply(const char *json, uint8_t **lic, size_t *len) {
-  return cdmhost_license_from_reply(json, strlen(json), lic, len);
-}
-
-static void test_license_from_reply(void **state) {
-  (void)state;
-  uint8_t *lic = NULL;
-  size_t len = 0;
-  /* base64("{\"keys\":[]}") = eyJrZXlzIjpbXX0= */
-  assert_int_equal(
-      from_reply("{\"license\":\"eyJrZXlzIjpbXX0=\",\"requestId\":\"r1\"}", &lic, &len), 0);
-  assert_int_equal(len, 11);
-  assert_memory_equal(lic, "{\"keys\":[]}", 11);
-  free(lic);
-  lic = NULL;
-
-  assert_int_equal(from_reply("{\"licence\":\"eyJrZXlzIjpbXX0=\"}", &lic, &len), -AMP_EJSON);
-  assert_int_equal(from_reply("{\"license\":42}", &lic, &len), -AMP_EJSON);
-  assert_int_equal(from_reply("{\"license\":null}", &lic, &len), -AMP_EJSON);
-  assert_int_equal(from_reply("[\"eyJrZXlzIjpbXX0=\"]", &lic, &len), -AMP_EJSON);
-  assert_int_equal(from_reply("{\"license\":\"eyJrZXlz", &lic, &len), -AMP_EJSON);
-  assert_int_equal(from_reply("", &lic, &len), -AMP_EJSON);
-  assert_int_equal(from_reply("{\"license\":\"ey*rZXlzIjpbXX0=\"}", &lic, &len), -AMP_ELICENSE);
-  assert_int_equal(from_reply("{\"license\":\"\"}", &lic, &len), -AMP_ELICENSE);
-  assert_null(lic);
-
-  /* Deep nesting is refused before the parser recurses. */
-  char deep[2100];
-  size_t n = 0;
-  for (int i = 0; i < 1000; i++)
-    deep[n++] = '[';
-  for (int i = 0; i < 1000; i++)
-    deep[n++] = ']';
-  deep[n] = '\0';
-  assert_int_equal(from_reply(deep, &lic, &len), -AMP_EJSON);
-
-  /* Too big as an envelope, and a license that decodes past the message bound. */
-  size_t big_len = CDMHOST_MAX_ENVELOPE + 1;
-  char *big = malloc(big_len + 1);
-  assert_non_null(big);
-  memset(big, ' ', big_len);
-  big[big_len] = '\0';
-  assert_int_equal(cdmhost_license_from_reply(big, big_len, &lic, &len), -AMP_ETOOBIG);
-  size_t b64_len = (CDMHOST_MAX_MESSAGE / 3 + 2) * 4; /* decodes to > MAX_MESSAGE */
-  memcpy(big, "{\"license\":\"", 12);
-  memset(big + 12, 'A', b64_len);
-  memcpy(big + 12 + b64_len, "\"}", 3);
-  assert_true(strlen(big) <= CDMHOST_MAX_ENVELOPE);
-  assert_int_equal(from_reply(big, &lic, &len), -AMP_ELICENSE);
-  assert_null(lic);
-  free(big);
-}
-
 /* ---- ClearKey helpers ---- */
 
 static void test_key_parse(void **state) {
@@ -488,12 +406,11 @@ int main(int argc, char **argv) {
     return 1; /* exec failed: the test fails */
   }
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_abi_mismatch),       cmocka_unit_test(test_abi_v1_and_future_plugins),
-      cmocka_unit_test(test_abi_frozen_sizes),   cmocka_unit_test(test_load_rule),
-      cmocka_unit_test(test_abi_checks_inline),  cmocka_unit_test(test_request_body),
-      cmocka_unit_test(test_license_from_reply), cmocka_unit_test(test_key_parse),
-      cmocka_unit_test(test_keys_load),          cmocka_unit_test(test_clearkey_license_shape),
-      cmocka_unit_test(test_keyids_init_data),   cmocka_unit_test(test_plugin_path),
+      cmocka_unit_test(test_abi_mismatch),      cmocka_unit_test(test_abi_v1_and_future_plugins),
+      cmocka_unit_test(test_abi_frozen_sizes),  cmocka_unit_test(test_load_rule),
+      cmocka_unit_test(test_abi_checks_inline), cmocka_unit_test(test_key_parse),
+      cmocka_unit_test(test_keys_load),         cmocka_unit_test(test_clearkey_license_shape),
+      cmocka_unit_test(test_keyids_init_data),  cmocka_unit_test(test_plugin_path),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
