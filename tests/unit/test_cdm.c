@@ -438,6 +438,19 @@ static void test_license_malformed(void **state) {
       "\"K34VFiiu0qar9xWICc9PPA\"}]}", /* kid 15 */
       "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
       "\"K34VFiiu0qar9xWICc9PPB\"}]}", /* non-canonical */
+      /* What mbedtls_base64_decode alone would take (ck_json.c keeps refusing it): */
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPB==\"}]}", /* non-canonical, padded */
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPA==\\n\"}]}", /* a line break */
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9P+A\"}]}", /* the standard alphabet */
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPA=\"}]}", /* short padding */
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPA===\"}]}", /* long padding */
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9P=PA=\"}]}", /* padding inside */
       "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
       "\"K34VFiiu0qar9xWICc9PPA==\"}]} x",
       "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
