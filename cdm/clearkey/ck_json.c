@@ -15,24 +15,40 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <mbedtls/base64.h>
 #include <mbedtls/platform_util.h>
 
 #include "clearkey.h"
 
-/* ---- base64url ---- */
+/* ---- base64url ----
+ *
+ * The decoding itself is mbedTLS's (the plugin links it anyway); the strictness is ours,
+ * because mbedtls_base64_decode() (2.28) is lenient in four ways that matter here: it
+ * skips line breaks, takes a wrong final length (22 characters with no padding decode
+ * to 15 bytes, not 16), ignores the unused low bits of the last character (so
+ * "...PPA" and "...PPB" give the same key) and knows only the standard alphabet. So: only
+ * url-alphabet characters and correct padding get through, the length is checked
+ * against out_len first, and the result is encoded back and compared, which refuses any
+ * non-canonical tail. */
 
-static int b64url_value(unsigned char c) {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '-')
-    return 62;
-  if (c == '_')
-    return 63;
-  return -1;
+/* The standard-alphabet, padded form of a url-alphabet string, or 0 if a character
+ * is outside [A-Za-z0-9_-]. */
+static size_t b64url_to_std(const char *in, size_t n, char *std) {
+  size_t i = 0;
+  for (; i < n; i++) {
+    char c = in[i];
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+      std[i] = c;
+    else if (c == '-')
+      std[i] = '+';
+    else if (c == '_')
+      std[i] = '/';
+    else
+      return 0;
+  }
+  while (i % 4 != 0)
+    std[i++] = '=';
+  return i;
 }
 
 int ck_b64url_decode_exact(const char *in, size_t n, uint8_t *out, size_t out_len) {
@@ -47,45 +63,42 @@ int ck_b64url_decode_exact(const char *in, size_t n, uint8_t *out, size_t out_le
   if (n % 4 == 1)
     return -EINVAL;
   size_t want = n / 4 * 3 + (n % 4 == 0 ? 0 : n % 4 - 1);
-  if (want != out_len)
+  if (want != out_len || out_len > CK_B64_MAX_BYTES)
     return -ERANGE;
-  uint32_t acc = 0;
-  unsigned bits = 0;
-  size_t o = 0;
-  for (size_t i = 0; i < n; i++) {
-    int v = b64url_value((unsigned char)in[i]);
-    if (v < 0)
-      return -EINVAL;
-    acc = (acc << 6) | (uint32_t)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (uint8_t)(acc >> bits);
-      acc &= (1u << bits) - 1;
-    }
-  }
-  /* Leftover bits must be zero (a canonical encoding), or two strings decode alike. */
-  if (acc != 0)
-    return -EINVAL;
-  return 0;
+  /* n <= CK_B64_MAX_CHARS here, and padded to at most that too. */
+  char std[CK_B64_MAX_CHARS], back[CK_B64_MAX_CHARS + 1];
+  uint8_t bytes[CK_B64_MAX_BYTES];
+  size_t std_len = b64url_to_std(in, n, std);
+  size_t got = 0, back_len = 0;
+  int r = -EINVAL;
+  if ((std_len == 0 && n > 0) ||
+      mbedtls_base64_decode(bytes, sizeof(bytes), &got, (const unsigned char *)std, std_len) != 0 ||
+      got != out_len)
+    goto out;
+  /* A canonical encoding (zero leftover bits) is the one that encodes back to itself;
+   * otherwise two strings would decode alike. */
+  if (mbedtls_base64_encode((unsigned char *)back, sizeof(back), &back_len, bytes, got) != 0 ||
+      back_len != std_len || memcmp(back, std, std_len) != 0)
+    goto out;
+  memcpy(out, bytes, out_len);
+  r = 0;
+out:
+  /* These hold key material when the string is a "k". */
+  mbedtls_platform_zeroize(std, sizeof(std));
+  mbedtls_platform_zeroize(back, sizeof(back));
+  mbedtls_platform_zeroize(bytes, sizeof(bytes));
+  return r;
 }
 
 void ck_b64url_encode16(const uint8_t in[16], char out[23]) {
-  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  size_t o = 0;
-  uint32_t acc = 0;
-  unsigned bits = 0;
-  for (size_t i = 0; i < 16; i++) {
-    acc = (acc << 8) | in[i];
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out[o++] = alphabet[(acc >> bits) & 63];
-    }
-    acc &= (1u << bits) - 1;
-  }
-  out[o++] = alphabet[(acc << (6 - bits)) & 63]; /* 128 = 21*6 + 2 */
-  out[o] = '\0';
+  char std[25]; /* 24 characters, the last two '=', + NUL */
+  size_t len = 0;
+  /* Cannot fail: the buffer fits 16 bytes' encoding and its NUL. */
+  (void)mbedtls_base64_encode((unsigned char *)std, sizeof(std), &len, in, 16);
+  for (size_t i = 0; i < 22; i++)
+    out[i] = std[i] == '+' ? '-' : std[i] == '/' ? '_' : std[i];
+  out[22] = '\0';
+  mbedtls_platform_zeroize(std, sizeof(std));
 }
 
 /* ---- JSON helpers ---- */

@@ -43,8 +43,12 @@ struct ck_license {
   int64_t expiration_ms; /* 0 = none */
 };
 
-/* base64url (RFC 4648 §5) without padding, or with exactly the right '=' padding.
- * -EINVAL for anything else; -ERANGE unless the result is exactly out_len bytes. */
+/* base64url (RFC 4648 §5) without padding, or with exactly the right '=' padding;
+ * canonical only (the unused bits of the last character are zero); no white space.
+ * -EINVAL for anything else; -ERANGE unless the result is exactly out_len bytes, or
+ * out_len is over CK_B64_MAX_BYTES (every ClearKey value is 16 bytes). */
+#define CK_B64_MAX_BYTES 48u
+#define CK_B64_MAX_CHARS (CK_B64_MAX_BYTES / 3 * 4)
 int ck_b64url_decode_exact(const char *in, size_t n, uint8_t *out, size_t out_len);
 /* Unpadded base64url of 16 bytes: 22 characters + NUL. */
 void ck_b64url_encode16(const uint8_t in[16], char out[23]);

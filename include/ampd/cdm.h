@@ -30,11 +30,12 @@
  *    know (-AMPD_CDM_EABI).
  *  - `size` is sizeof() of the struct as its WRITER was compiled. Within one generation,
  *    structs only ever grow at the end. A reader accepts any size >= the size of the
- *    first release of that generation (AMPD_CDM_*_MIN_SIZE, which stays frozen at that
- *    size when fields are appended later); fields past the writer's
- *    size are treated as absent (NULL / 0). So a newer host runs an older plugin (its
- *    newer slots read as NULL) and an older host runs a newer plugin (it never looks
- *    past its own size).
+ *    first release of that generation: AMPD_CDM_*_MIN_SIZE, byte counts written out as
+ *    literals (one per data model, below) so that they stay put when fields are
+ *    appended; never sizeof() of the current struct, which would grow with every new
+ *    field and refuse every existing plugin. Fields past the writer's size are treated
+ *    as absent (NULL / 0). So a newer host runs an older plugin (its newer slots read as
+ *    NULL) and an older host runs a newer plugin (it never looks past its own size).
  *  - Function slots marked OPTIONAL may be NULL; the host checks for NULL and for size
  *    through the inline wrappers at the end of this file. Required slots must be set.
  *
@@ -77,6 +78,35 @@ extern "C" {
 #define AMPD_CDM_EKEYEXPIRED 10015  /* the key is there but its license expired */
 #define AMPD_CDM_ELICENSE 10016     /* malformed or refused license / provisioning reply */
 #define AMPD_CDM_EABI 10020         /* incompatible ABI generation or struct size */
+
+/*
+ * The sizes of generation 1's first release: sizeof() of struct ampd_cdm_sample,
+ * ampd_cdm_host and ampd_cdm_plugin as first published, frozen. They depend on the data
+ * model (pointers and size_t): LP64 (64-bit Linux) and ILP32 (32-bit Linux: arm, i386,
+ * x32, mips) are the supported ones. The assertions after each struct pin them to the
+ * end of the struct's last generation-1 field, which appending fields never moves.
+ */
+#if defined(__SIZEOF_POINTER__) && __SIZEOF_POINTER__ == 8 && defined(__SIZEOF_SIZE_T__) &&        \
+    __SIZEOF_SIZE_T__ == 8
+#define AMPD_CDM_SAMPLE_MIN_SIZE 88u /* LP64 */
+#define AMPD_CDM_HOST_MIN_SIZE 88u
+#define AMPD_CDM_PLUGIN_MIN_SIZE 120u
+#elif defined(__SIZEOF_POINTER__) && __SIZEOF_POINTER__ == 4 && defined(__SIZEOF_SIZE_T__) &&      \
+    __SIZEOF_SIZE_T__ == 4
+#define AMPD_CDM_SAMPLE_MIN_SIZE 68u /* ILP32 */
+#define AMPD_CDM_HOST_MIN_SIZE 48u
+#define AMPD_CDM_PLUGIN_MIN_SIZE 64u
+#else
+#error "ampd CDM ABI: unsupported data model (only LP64 and ILP32 sizes are frozen)"
+#endif
+
+#ifdef __cplusplus
+#define AMPD_CDM_STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#define AMPD_CDM_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+/* The frozen size ends exactly at the struct's last generation-1 field. */
+#define AMPD_CDM_FROZEN_END(type, last) (offsetof(type, last) + sizeof(((type *)0)->last))
 
 /* Bounds every side enforces (plugin and host alike). */
 #define AMPD_CDM_MAX_INIT_DATA (16u * 1024) /* init data: pssh boxes or keyids JSON */
@@ -159,8 +189,10 @@ struct ampd_cdm_sample {
   const uint8_t *in;
   uint8_t *out; /* len bytes; may equal in (in place), must not otherwise overlap it */
   size_t len;
+  /* Generation 1 ends here: append new fields below, never above. */
 };
-#define AMPD_CDM_SAMPLE_MIN_SIZE sizeof(struct ampd_cdm_sample)
+AMPD_CDM_STATIC_ASSERT(AMPD_CDM_FROZEN_END(struct ampd_cdm_sample, len) == AMPD_CDM_SAMPLE_MIN_SIZE,
+                       "struct ampd_cdm_sample: generation-1 layout moved");
 
 /*
  * Services the host gives a CDM instance. The struct and everything it points to stay
@@ -200,8 +232,11 @@ struct ampd_cdm_host {
    * msg is valid for the duration of the call. */
   void (*session_message)(void *userdata, uint32_t session, uint32_t type, const uint8_t *msg,
                           size_t len);
+  /* Generation 1 ends here: append new slots below, never above. */
 };
-#define AMPD_CDM_HOST_MIN_SIZE sizeof(struct ampd_cdm_host)
+AMPD_CDM_STATIC_ASSERT(AMPD_CDM_FROZEN_END(struct ampd_cdm_host, session_message) ==
+                           AMPD_CDM_HOST_MIN_SIZE,
+                       "struct ampd_cdm_host: generation-1 layout moved");
 
 /* A CDM instance: opaque, defined by each plugin. */
 struct ampd_cdm;
@@ -257,8 +292,11 @@ struct ampd_cdm_plugin {
   int (*decrypt)(struct ampd_cdm *cdm, uint32_t session, const struct ampd_cdm_sample *sample);
   /* Drop the session and wipe its keys. -ENOENT if not open. */
   int (*session_close)(struct ampd_cdm *cdm, uint32_t session);
+  /* Generation 1 ends here: append new slots below, never above. */
 };
-#define AMPD_CDM_PLUGIN_MIN_SIZE sizeof(struct ampd_cdm_plugin)
+AMPD_CDM_STATIC_ASSERT(AMPD_CDM_FROZEN_END(struct ampd_cdm_plugin, session_close) ==
+                           AMPD_CDM_PLUGIN_MIN_SIZE,
+                       "struct ampd_cdm_plugin: generation-1 layout moved");
 
 /*
  * The entry point every plugin exports:

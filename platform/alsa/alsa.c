@@ -27,6 +27,7 @@ LOG_TOPIC("alsa");
   (SND_PCM_NO_AUTO_RESAMPLE | SND_PCM_NO_AUTO_CHANNELS | SND_PCM_NO_AUTO_FORMAT)
 #define ALSA_VOLUME_WINDOW_CDB 6000L /* percent maps linearly onto the top 60 dB */
 #define ALSA_WAIT_MS 1000            /* snd_pcm_wait() timeout when a write returns 0 */
+_Static_assert(OUTPUT_ALSA_MAX_STALLS >= 1, "a stall bound of 0 would refuse every retry");
 
 struct alsa_output {
   struct output base; /* first: the handle callers see */
@@ -43,7 +44,8 @@ struct alsa_output {
   atomic_uint xruns;
   bool can_pause;
   bool paused;
-  int inject_err; /* tests: the next writei "returns" this */
+  int inject_err;        /* tests: the next inject_count writei calls "return" this */
+  unsigned inject_count; /* tests: writei calls left to fake */
   /* mixer */
   snd_mixer_t *mixer;
   snd_mixer_elem_t *elem;
@@ -415,24 +417,32 @@ static int alsa_write(struct output *base, const int32_t *pcm, size_t frames) {
   if (pcm == NULL && frames > 0)
     return -EINVAL;
   if (o->paused)
-    return -EBUSY; /* a full buffer would block until resumed, which nobody can do */
+    return -EBUSY;     /* a full buffer would block until resumed, which nobody can do */
+  unsigned stalls = 0; /* consecutive writei calls that made no progress */
   while (frames > 0) {
     size_t n = frames < o->conv_frames ? frames : o->conv_frames;
     size_t off = 0;
     convert(o, pcm, n);
     while (off < n) {
       snd_pcm_sframes_t w;
-      if (o->inject_err != 0) {
+      if (o->inject_count > 0) {
         w = o->inject_err;
-        o->inject_err = 0;
+        o->inject_count--;
       } else {
         w = snd_pcm_writei(o->pcm, o->conv + off * o->frame_bytes, n - off);
       }
       if (w > 0) {
         off += (size_t)w;
         o->written += (uint64_t)w;
+        stalls = 0;
       } else if (w == 0 || w == -EAGAIN) {
-        snd_pcm_wait(o->pcm, ALSA_WAIT_MS); /* not expected in blocking mode */
+        /* Not expected in blocking mode: a device that keeps doing it is broken, and the
+         * output thread must not spin on it forever (alsa.h, OUTPUT_ALSA_MAX_STALLS). */
+        if (++stalls >= OUTPUT_ALSA_MAX_STALLS) {
+          log_debug("write made no progress %u times in a row: giving up", stalls);
+          return -AMP_EAUDIO;
+        }
+        snd_pcm_wait(o->pcm, ALSA_WAIT_MS);
       } else {
         int r = recover(o, (int)w);
         if (r < 0)
@@ -669,5 +679,15 @@ const struct output_ops *output_alsa_ops(void) {
 }
 
 void output_alsa_inject_write_error(struct output *o, int err) {
-  from(o)->inject_err = err;
+  output_alsa_inject_write_errors(o, err, err != 0 ? 1 : 0);
+}
+
+void output_alsa_inject_write_errors(struct output *o, int err, unsigned count) {
+  struct alsa_output *a = from(o);
+  a->inject_err = err;
+  a->inject_count = count;
+}
+
+unsigned output_alsa_injected_left(const struct output *o) {
+  return ((const struct alsa_output *)o)->inject_count;
 }

@@ -35,11 +35,27 @@ long output_alsa_volume_from_percent(bool db, long min, long max, unsigned perce
 unsigned output_alsa_volume_to_percent(bool db, long min, long max, long value);
 
 /*
+ * A write that makes no progress. snd_pcm_writei() returning 0 or -EAGAIN is not expected
+ * of a PCM opened in blocking mode; the backend then waits for room (snd_pcm_wait(), at
+ * most 1 s) and tries again, but only OUTPUT_ALSA_MAX_STALLS times in a row: at the
+ * OUTPUT_ALSA_MAX_STALLS-th consecutive such return, output_write() fails with
+ * -AMP_EAUDIO (the player closes the device and reopens it with backoff) instead of
+ * looping on the output thread. Any frames written reset the count. So a stalled device
+ * holds the output thread for at most (OUTPUT_ALSA_MAX_STALLS - 1) waits of 1 s.
+ */
+#define OUTPUT_ALSA_MAX_STALLS 8u
+
+/*
  * For tests only: make the next call to snd_pcm_writei() inside output_write() fail with
  * err (e.g. -EPIPE for an underrun, -ESTRPIPE for a suspend, -EIO) instead of writing, so
  * the recovery path runs for real (snd_pcm_recover on the open PCM) on a machine whose
  * plugins never underrun. 0 clears it.
  */
 void output_alsa_inject_write_error(struct output *o, int err);
+/* For tests only: the same for the next count calls (err may be 0: a writei that wrote
+ * nothing). count 0 clears it. */
+void output_alsa_inject_write_errors(struct output *o, int err, unsigned count);
+/* For tests only: how many faked writei calls are still to come. */
+unsigned output_alsa_injected_left(const struct output *o);
 
 #endif

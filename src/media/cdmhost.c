@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The host side of the CDM plugin ABI: dlopen, version checks, host services, checked
- * calls, and the small JSON helpers of the license path. See cdmhost.h.
+ * calls, and the ClearKey helpers of the license path. See cdmhost.h.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -12,10 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "core/b64.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "media/cdmhost.h"
@@ -35,14 +34,9 @@ _Static_assert(AMPD_CDM_EABI == AMP_EABI, "ABI error number drifted");
 #ifndef AMPD_CDM_DIR
 #define AMPD_CDM_DIR "/usr/local/lib/ampd/cdm"
 #endif
-#ifndef AMPD_CDM_BUILD_DIR
-#define AMPD_CDM_BUILD_DIR "cdm/clearkey"
-#endif
 
 /* A plugin's log line is cut at this length before it reaches core/log. */
 #define CDMHOST_LOG_LINE_MAX 512
-/* Nesting allowed in an envelope reply: {"license": "..."} needs 1. */
-#define CDMHOST_JSON_DEPTH_MAX 8
 
 struct cdmhost {
   void *dl;
@@ -66,37 +60,38 @@ static void svc_log(void *userdata, int level, const char *msg) {
   log_debug("%s: %s", h->plugin ? h->plugin->name : "plugin", line);
 }
 
-static int64_t clock_ms(clockid_t id) {
-  struct timespec ts;
-  clock_gettime(id, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t svc_monotonic_ms(void *userdata) {
   const struct cdmhost *h = userdata;
   if (h->opt.monotonic_ms)
     return h->opt.monotonic_ms(h->opt.clock_userdata);
-  return clock_ms(CLOCK_MONOTONIC);
+  return (int64_t)clock_mono_msec();
 }
 
 static int64_t svc_wall_ms(void *userdata) {
   const struct cdmhost *h = userdata;
   if (h->opt.wall_ms)
     return h->opt.wall_ms(h->opt.clock_userdata);
-  return clock_ms(CLOCK_REALTIME);
+  return clock_wall_usec() / 1000;
 }
 
 /* ---- loading ---- */
 
-int cdmhost_open(const char *path, const struct cdmhost_options *opt, struct cdmhost **ret) {
-  if (!path || !ret)
+int cdmhost_open(const char *name, const struct cdmhost_options *opt, struct cdmhost **ret) {
+  if (!name || !ret)
     return -EINVAL;
+  /* Only "<absolute plugin dir>/<name>.so" ever reaches dlopen (see cdmhost.h). */
+  char path[CDMHOST_MAX_PATH];
+  int r = cdmhost_plugin_path(opt ? opt->plugin_dir : NULL, name, path, sizeof(path));
+  if (r < 0) {
+    log_debug("refusing to load CDM plugin '%s': %s", name, amp_strerror(r));
+    return r;
+  }
   struct cdmhost *h = calloc(1, sizeof(*h));
   if (!h)
     return -ENOMEM;
   if (opt)
     h->opt = *opt;
-  int r;
+  h->opt.plugin_dir = NULL; /* the caller's string; not needed past this call */
   h->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h->dl) {
     r = access(path, F_OK) == 0 ? -EINVAL : -ENOENT;
@@ -317,88 +312,6 @@ const char *cdmhost_key_status_name(uint32_t status) {
   }
 }
 
-/* ---- the license envelope ---- */
-
-int cdmhost_license_request_body(const uint8_t *challenge, size_t len, char **ret_json) {
-  if (!challenge || len == 0 || !ret_json)
-    return -EINVAL;
-  if (len > CDMHOST_MAX_MESSAGE)
-    return -AMP_ETOOBIG;
-  static const char head[] = "{\"licenseChallenge\":\"";
-  static const char tail[] = "\"}";
-  size_t enc = b64_encoded_len(len, 0);
-  char *out = malloc(sizeof(head) - 1 + enc + sizeof(tail));
-  if (!out)
-    return -ENOMEM;
-  memcpy(out, head, sizeof(head) - 1);
-  b64_encode(challenge, len, out + sizeof(head) - 1, 0);
-  memcpy(out + sizeof(head) - 1 + enc, tail, sizeof(tail)); /* with the NUL */
-  *ret_json = out;
-  return 0;
-}
-
-/* Reject nesting past max before cJSON recurses into it (strings are skipped). */
-static int json_depth_ok(const char *s, size_t len, int max) {
-  int depth = 0, in_str = 0;
-  for (size_t i = 0; i < len; i++) {
-    if (in_str) {
-      if (s[i] == '\\')
-        i++;
-      else if (s[i] == '"')
-        in_str = 0;
-    } else if (s[i] == '"') {
-      in_str = 1;
-    } else if (s[i] == '{' || s[i] == '[') {
-      if (++depth > max)
-        return 0;
-    } else if (s[i] == '}' || s[i] == ']') {
-      depth--;
-    }
-  }
-  return 1;
-}
-
-int cdmhost_license_from_reply(const char *json, size_t len, uint8_t **ret_license,
-                               size_t *ret_len) {
-  if (!json || !ret_license || !ret_len)
-    return -EINVAL;
-  if (len > CDMHOST_MAX_ENVELOPE)
-    return -AMP_ETOOBIG;
-  if (len == 0 || !json_depth_ok(json, len, CDMHOST_JSON_DEPTH_MAX))
-    return -AMP_EJSON;
-  cJSON *root = cJSON_ParseWithLength(json, len);
-  if (!root)
-    return -AMP_EJSON;
-  int r = -AMP_EJSON;
-  uint8_t *lic = NULL;
-  const cJSON *v = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "license") : NULL;
-  if (!cJSON_IsString(v))
-    goto out;
-  size_t slen = strlen(v->valuestring);
-  size_t max = slen / 4 * 3 + 3; /* b64 decodes to at most this; white space only shrinks it */
-  if (max > CDMHOST_MAX_MESSAGE)
-    max = CDMHOST_MAX_MESSAGE;
-  lic = malloc(max + 1);
-  if (!lic) {
-    r = -ENOMEM;
-    goto out;
-  }
-  size_t n = 0;
-  r = b64_decode(v->valuestring, slen, lic, max, &n);
-  if (r < 0 || n == 0) {
-    r = -AMP_ELICENSE;
-    goto out;
-  }
-  *ret_license = lic;
-  *ret_len = n;
-  lic = NULL;
-  r = 0;
-out:
-  free(lic);
-  cJSON_Delete(root);
-  return r;
-}
-
 /* ---- ClearKey helpers ---- */
 
 int cdmhost_key_parse(const char *spec, struct cdmhost_key *ret) {
@@ -566,22 +479,38 @@ const char *cdmhost_default_dir(void) {
   return AMPD_CDM_DIR;
 }
 
-const char *cdmhost_build_dir(void) {
-  return AMPD_CDM_BUILD_DIR;
+/* An absolute directory without "." or ".." components (empty components, "//", are
+ * harmless). */
+static int plugin_dir_ok(const char *dir) {
+  if (dir[0] != '/')
+    return 0;
+  for (const char *p = dir; *p;) {
+    while (*p == '/')
+      p++;
+    size_t l = strcspn(p, "/");
+    if ((l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.'))
+      return 0;
+    p += l;
+  }
+  return 1;
 }
 
 int cdmhost_plugin_path(const char *dir, const char *name, char *buf, size_t size) {
   if (!name || !buf)
     return -EINVAL;
+  if (!dir)
+    dir = cdmhost_default_dir();
+  if (!plugin_dir_ok(dir))
+    return -EINVAL;
   size_t l = strlen(name);
-  if (l == 0 || l > 32)
+  if (l == 0 || l > CDMHOST_MAX_NAME)
     return -EINVAL;
   for (size_t i = 0; i < l; i++) {
     char c = name[i];
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
       return -EINVAL;
   }
-  int n = snprintf(buf, size, "%s/%s.so", dir ? dir : cdmhost_default_dir(), name);
+  int n = snprintf(buf, size, "%s/%s.so", dir, name);
   if (n < 0 || (size_t)n >= size)
     return -AMP_ETOOBIG;
   return 0;

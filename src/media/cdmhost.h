@@ -11,8 +11,6 @@
  * The host side of the CDM plugin ABI (include/ampd/cdm.h): load a plugin .so, check
  * its ABI, give it host services (logging into core/log at debug, clocks), and call it
  * through checked wrappers. Plus the helpers around the license path:
- *  - the Amazon license envelope (docs/service.md §8): {"licenseChallenge": "<base64>"} out,
- *    {"license": "<base64>"} back;
  *  - building "keyids" init data from a manifest's cenc:default_KID;
  *  - building a W3C ClearKey JWK-set license from known (KID, key) pairs, for tools and
  *    tests, so keys always enter a CDM through update() like a server's license would.
@@ -23,18 +21,24 @@
  *
  * Errors: 0 or negative (-errno, -AMP_E* of core/err.h; the plugin's AMPD_CDM_E* codes
  * are the same numbers). Nothing here logs key bytes, challenges or licenses.
+ *
+ * The Amazon license envelope that wraps challenges and licenses on their way to and
+ * from the license server is not here: it is cloud/license.h.
  */
 
 struct cdmhost;
 
 /* Bounds (the ABI's, restated for callers that do not include cdm.h directly). */
 #define CDMHOST_MAX_MESSAGE AMPD_CDM_MAX_MESSAGE /* challenge / license bytes */
-/* Envelope JSON: base64 of a maximal message plus a little framing. */
-#define CDMHOST_MAX_ENVELOPE (AMPD_CDM_MAX_MESSAGE / 3 * 4 + 1024)
 /* Keys in one ClearKey license built by cdmhost_clearkey_license(). */
 #define CDMHOST_MAX_KEYS 64
 /* A keys file (cdmhost_keys_load): at most this many bytes. */
 #define CDMHOST_MAX_KEYS_FILE (64u * 1024)
+
+/* A plugin path "<dir>/<name>.so" is at most this many bytes with its NUL. */
+#define CDMHOST_MAX_PATH 4096u
+/* A plugin name: [a-z0-9_-]{1,CDMHOST_MAX_NAME}. */
+#define CDMHOST_MAX_NAME 32u
 
 /* Optional settings for cdmhost_open(). A NULL pointer means all defaults. */
 struct cdmhost_options {
@@ -42,15 +46,32 @@ struct cdmhost_options {
   int64_t (*monotonic_ms)(void *userdata);
   int64_t (*wall_ms)(void *userdata);
   void *clock_userdata;
+  /* The directory plugins are loaded from: an absolute path without "." or ".."
+   * components. NULL = cdmhost_default_dir(). The daemon passes its configured
+   * directory; tests and tools that run from the build tree pass that directory
+   * themselves (the library knows no build tree). */
+  const char *plugin_dir;
 };
 
 /*
- * dlopen(path, RTLD_NOW|RTLD_LOCAL), resolve ampd_cdm_entry, check the vtable
- * (-AMP_EABI for a wrong generation, a short struct or a missing required slot), create
- * an instance. -ENOENT/-EINVAL (with a debug log of dlerror()) when the file cannot be
- * loaded or has no entry symbol. On failure nothing stays loaded.
+ * Load the plugin called name from the plugin directory: dlopen("<dir>/<name>.so",
+ * RTLD_NOW|RTLD_LOCAL) with dir = opt->plugin_dir (or cdmhost_default_dir()), resolve
+ * ampd_cdm_entry, check the vtable (-AMP_EABI for a wrong generation, a struct shorter
+ * than AMPD_CDM_PLUGIN_MIN_SIZE or a missing required slot), create an instance.
+ *
+ * The loading rule: only ever an absolute path inside the plugin directory. name must
+ * match [a-z0-9_-]{1,32} (no '/', no '.', not empty), and dir must be absolute without
+ * "." or ".." components, else -EINVAL before anything is opened. So dlopen never gets a
+ * bare name (which it would look up on LD_LIBRARY_PATH, the ld.so cache and the system
+ * library directories) nor a relative path (resolved against the working directory),
+ * and there is no second directory to fall back to. Symbolic links inside dir are
+ * followed: whoever can write the plugin directory controls what is loaded.
+ *
+ * -ENOENT/-EINVAL (with a debug log of dlerror()) when the file cannot be loaded or is
+ * no shared object, -AMP_ETOOBIG for a path over CDMHOST_MAX_PATH. On failure nothing
+ * stays loaded.
  */
-int cdmhost_open(const char *path, const struct cdmhost_options *opt, struct cdmhost **ret);
+int cdmhost_open(const char *name, const struct cdmhost_options *opt, struct cdmhost **ret);
 /* Destroy the instance (closing every session) and unload the plugin. Accepts NULL. */
 void cdmhost_free(struct cdmhost *h);
 
@@ -87,18 +108,6 @@ void cdmhost_sample_init(struct ampd_cdm_sample *s);
 /* A short static name for a key status ("usable", "expired", ...). */
 const char *cdmhost_key_status_name(uint32_t status);
 
-/* ---- the license envelope (docs/service.md §8) ---- */
-
-/* {"licenseChallenge":"<base64 challenge>"} as a malloc'd NUL-terminated string.
- * -AMP_ETOOBIG over CDMHOST_MAX_MESSAGE, -EINVAL for an empty challenge. */
-int cdmhost_license_request_body(const uint8_t *challenge, size_t len, char **ret_json);
-/* From a reply body {"license":"<base64>", ...} (<= CDMHOST_MAX_ENVELOPE bytes, need not
- * be NUL-terminated) to the decoded license bytes (malloc'd; caller free()s).
- * -AMP_ETOOBIG, -AMP_EJSON (not JSON, not an object, no "license", not a string),
- * -AMP_ELICENSE (bad base64, empty or over CDMHOST_MAX_MESSAGE). */
-int cdmhost_license_from_reply(const char *json, size_t len, uint8_t **ret_license,
-                               size_t *ret_len);
-
 /* ---- ClearKey helpers for tools and tests ---- */
 
 struct cdmhost_key {
@@ -126,12 +135,25 @@ int cdmhost_keyids_init_data(const uint8_t (*kids)[16], size_t n, uint8_t **ret,
 
 /* ---- where plugins live ---- */
 
-/* The installed plugin directory (CMake AMPD_CDM_DIR, default <prefix>/lib/ampd/cdm). */
+/* The installed plugin directory (CMake AMPD_CDM_DIR, default <prefix>/lib/ampd/cdm;
+ * always absolute). */
 const char *cdmhost_default_dir(void);
-/* The build tree's ClearKey plugin directory, for tools run uninstalled. */
-const char *cdmhost_build_dir(void);
-/* "<dir>/<name>.so" into buf. -EINVAL for a name outside [a-z0-9_-]{1,32},
+/* "<dir>/<name>.so" into buf, the path cdmhost_open() loads. -EINVAL for a name outside
+ * [a-z0-9_-]{1,32} or a dir that is not absolute or has "." or ".." components,
  * -AMP_ETOOBIG if it does not fit. dir NULL = cdmhost_default_dir(). */
 int cdmhost_plugin_path(const char *dir, const char *name, char *buf, size_t size);
+
+/* ---- TEMPORARY: the envelope's old names ----
+ * The license envelope moved to cloud/license.h (library ampd_cloud):
+ *   cdmhost_license_request_body -> license_request_body
+ *   cdmhost_license_from_reply   -> license_from_reply
+ *   CDMHOST_MAX_ENVELOPE         -> LICENSE_MAX_ENVELOPE
+ * These aliases only keep tests/fuzz/fuzz_cdm_license.c building until it includes
+ * cloud/license.h and links ampd_cloud itself; remove them (and ampd_cdmhost's INTERFACE
+ * link to ampd_cloud in cdmhost.cmake) then. Nothing else may use them. */
+#include "cloud/license.h"
+#define cdmhost_license_request_body license_request_body
+#define cdmhost_license_from_reply license_from_reply
+#define CDMHOST_MAX_ENVELOPE LICENSE_MAX_ENVELOPE
 
 #endif

@@ -7,7 +7,8 @@
  *
  * The null plugin consumes instantly and never underruns, so the underrun path is driven
  * by output_alsa_inject_write_error(): the next writei "fails" with the given error and
- * the real snd_pcm_recover() runs on the open PCM.
+ * the real snd_pcm_recover() runs on the open PCM. output_alsa_inject_write_errors() fakes
+ * a run of writei calls that make no progress (0 or -EAGAIN) for the stall bound.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -382,6 +383,41 @@ static void test_xrun_recovery(void **state) {
   free(pcm);
 }
 
+/* A device whose writei keeps returning 0 or -EAGAIN (a blocking PCM never should): the
+ * write retries, but gives up with -AMP_EAUDIO at the OUTPUT_ALSA_MAX_STALLS-th return in
+ * a row instead of spinning on the output thread. More faked returns are queued than the
+ * bound, so code without a bound works through all of them and then succeeds. */
+static void test_write_stall_bound(void **state) {
+  (void)state;
+  struct output_params p = params("rec", 44100, 2, 16);
+  struct output_info info;
+  struct output *o = open_ok(&p, &info);
+  int32_t *pcm = make_pcm(1000, 2, 16);
+  static const int stall[2] = {0, -EAGAIN};
+  for (size_t i = 0; i < 2; i++) {
+    /* Under the bound, twice: waited out each time (the count is per write). */
+    output_alsa_inject_write_errors(o, stall[i], OUTPUT_ALSA_MAX_STALLS - 1);
+    assert_int_equal(output_write(o, pcm, 500), 0);
+    assert_int_equal(output_alsa_injected_left(o), 0);
+    output_alsa_inject_write_errors(o, stall[i], OUTPUT_ALSA_MAX_STALLS - 1);
+    assert_int_equal(output_write(o, pcm, 500), 0);
+    /* Past the bound: an error after exactly OUTPUT_ALSA_MAX_STALLS tries. */
+    output_alsa_inject_write_errors(o, stall[i], OUTPUT_ALSA_MAX_STALLS + 100);
+    assert_int_equal(output_write(o, pcm, 500), -AMP_EAUDIO);
+    assert_int_equal(output_alsa_injected_left(o), 100);
+    /* The PCM itself is fine: once the device moves again, so does the write. */
+    output_alsa_inject_write_errors(o, 0, 0);
+    assert_int_equal(output_write(o, pcm, 500), 0);
+  }
+  assert_int_equal(output_xruns(o), 0); /* a stall is no underrun */
+  uint64_t pos = 0;
+  assert_int_equal(output_drain(o), 0);
+  assert_int_equal(output_position(o, &pos), 0);
+  assert_int_equal(pos, 6 * 500); /* the failed writes queued nothing */
+  output_close(o);
+  free(pcm);
+}
+
 static void test_no_mixer(void **state) {
   (void)state;
   struct output_params p = params("rec", 48000, 2, 16);
@@ -510,6 +546,7 @@ int main(void) {
       cmocka_unit_test(test_buffer_period),
       cmocka_unit_test(test_clock_pause_drop),
       cmocka_unit_test(test_xrun_recovery),
+      cmocka_unit_test(test_write_stall_bound),
       cmocka_unit_test(test_no_mixer),
       cmocka_unit_test(test_volume_mapping),
       cmocka_unit_test(test_probe),

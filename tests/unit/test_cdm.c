@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The ClearKey CDM plugin, loaded through cdmhost exactly as the daemon loads it
- * (dlopen of the built .so, CDMTEST_CLEARKEY_PATH). Keys only ever enter through a
- * license built by cdmhost_clearkey_license(), as in production. Expected ciphertexts
+ * (by name from a plugin directory: the build tree's, CDMTEST_CLEARKEY_DIR). Keys only ever enter
+ * through a license built by cdmhost_clearkey_license(), as in production. Expected ciphertexts
  * come from NIST SP 800-38A or from keystream computed here with mbedTLS ECB.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,8 +37,10 @@ static int64_t fake_mono(void *ud) {
   return 12345;
 }
 
-static const struct cdmhost_options fake_clock = {
-    .monotonic_ms = fake_mono, .wall_ms = fake_wall, .clock_userdata = NULL};
+static const struct cdmhost_options fake_clock = {.monotonic_ms = fake_mono,
+                                                  .wall_ms = fake_wall,
+                                                  .clock_userdata = NULL,
+                                                  .plugin_dir = CDMTEST_CLEARKEY_DIR};
 
 struct fixture {
   struct cdmhost *h;
@@ -52,7 +55,7 @@ static int setup(void **state) {
   struct fixture *f = calloc(1, sizeof(*f));
   assert_non_null(f);
   fake_wall_ms = 1700000000000;
-  assert_int_equal(cdmhost_open(CDMTEST_CLEARKEY_PATH, &fake_clock, &f->h), 0);
+  assert_int_equal(cdmhost_open("clearkey", &fake_clock, &f->h), 0);
   assert_string_equal(cdmhost_key_system(f->h), "org.w3.clearkey");
   assert_int_equal(cdmhost_session_open(f->h, &f->session), 0);
   assert_true(f->session != 0);
@@ -435,6 +438,19 @@ static void test_license_malformed(void **state) {
       "\"K34VFiiu0qar9xWICc9PPA\"}]}", /* kid 15 */
       "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
       "\"K34VFiiu0qar9xWICc9PPB\"}]}", /* non-canonical */
+      /* What mbedtls_base64_decode alone would take (ck_json.c keeps refusing it): */
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPB==\"}]}", /* non-canonical, padded */
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPA==\\n\"}]}", /* a line break */
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9P+A\"}]}", /* the standard alphabet */
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPA=\"}]}", /* short padding */
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9PPA===\"}]}", /* long padding */
+      "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
+      "\"K34VFiiu0qar9xWICc9P=PA=\"}]}", /* padding inside */
       "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
       "\"K34VFiiu0qar9xWICc9PPA==\"}]} x",
       "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"ASNFZ4mrze8BI0VniavN7w\",\"k\":"
@@ -505,28 +521,55 @@ static void test_license_malformed(void **state) {
 
 /* decrypt() on one thread while the loop thread renews the license and then closes the
  * session: every decrypt either succeeds with the right plaintext or sees -ENOENT after
- * the close, never a torn key (ASan would catch a freed one). */
+ * the close, never a torn key (ASan would catch a freed one, TSan a data race).
+ *
+ * The race must really happen, not just be possible: the loop thread brackets each
+ * update() (and the close) with two atomic counters, and the decrypt thread reads them
+ * around each decrypt(). A decrypt that began before some update finished and ended
+ * after it started overlapped it (windows_begun after > windows_done before); a decrypt
+ * that finds windows_done moved since its previous one runs on a key replaced between
+ * the two (an interleaving). The loop thread renews until RACE_MIN_OVERLAPS overlaps
+ * and RACE_MIN_INTERLEAVED interleavings were seen, at most RACE_MAX_RENEWALS times, and
+ * only then closes; the decrypt thread runs until it sees the close. Iteration counts
+ * bound everything; nothing depends on timing. */
+#define RACE_MIN_OVERLAPS 64
+#define RACE_MIN_INTERLEAVED 16
+#define RACE_MAX_RENEWALS 200000
+
 struct race {
   struct fixture *f;
   const uint8_t *ct, *pt;
-  int bad;
-  int ok;
+  pthread_barrier_t start;
+  atomic_uint windows_begun; /* update/close calls begun by the loop thread */
+  atomic_uint windows_done;  /* ... and returned */
+  atomic_uint overlaps;      /* decrypts that overlapped one of them */
+  atomic_uint interleaved;   /* decrypts that found one more of them done than before */
+  unsigned ok, bad;
 };
 
 static void *race_decrypt(void *arg) {
   struct race *rc = arg;
   const uint8_t iv[8] = {9, 8, 7, 6, 5, 4, 3, 2};
-  for (int i = 0; i < 4000; i++) {
+  pthread_barrier_wait(&rc->start);
+  unsigned last_done = 0;
+  for (;;) {
     uint8_t out[64];
     struct ampd_cdm_sample s;
     sample_for(&s, kid_a, iv, 8, rc->ct, out, sizeof(out));
+    unsigned done_before = atomic_load(&rc->windows_done);
+    if (done_before != last_done)
+      atomic_fetch_add(&rc->interleaved, 1);
+    last_done = done_before;
     int r = cdmhost_decrypt(rc->f->h, rc->f->session, &s);
-    if (r == 0 && memcmp(out, rc->pt, sizeof(out)) == 0)
+    if (atomic_load(&rc->windows_begun) > done_before)
+      atomic_fetch_add(&rc->overlaps, 1);
+    if (r == 0 && memcmp(out, rc->pt, sizeof(out)) == 0) {
       rc->ok++;
-    else if (r == -ENOENT)
-      break; /* closed: stays closed */
-    else
+    } else if (r == -ENOENT) {
+      break; /* closed (test_close_then_decrypt: it stays closed) */
+    } else {
       rc->bad++;
+    }
   }
   return NULL;
 }
@@ -541,17 +584,53 @@ static void test_decrypt_races_update_and_close(void **state) {
   ref_keystream(key_a, iv16, ks, 64);
   for (int i = 0; i < 64; i++)
     ct[i] = pt[i] ^ ks[i];
-  struct race rc = {.f = f, .ct = ct, .pt = pt};
-  pthread_t t;
-  assert_int_equal(pthread_create(&t, NULL, race_decrypt, &rc), 0);
+  struct race *rc = calloc(1, sizeof(*rc));
+  assert_non_null(rc);
+  rc->f = f;
+  rc->ct = ct;
+  rc->pt = pt;
+  atomic_init(&rc->windows_begun, 0);
+  atomic_init(&rc->windows_done, 0);
+  atomic_init(&rc->overlaps, 0);
+  atomic_init(&rc->interleaved, 0);
+  assert_int_equal(pthread_barrier_init(&rc->start, NULL, 2), 0);
   struct cdmhost_key k;
   memcpy(k.kid, kid_a, 16);
   memcpy(k.key, key_a, 16);
-  for (int i = 0; i < 200; i++)
-    assert_int_equal(give_license(f, &k, 1, 0), 0);
-  assert_int_equal(cdmhost_session_close(f->h, f->session), 0);
+  char *lic = NULL;
+  size_t lic_len = 0;
+  assert_int_equal(cdmhost_clearkey_license(&k, 1, 0, &lic, &lic_len), 0);
+
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, race_decrypt, rc), 0);
+  pthread_barrier_wait(&rc->start);
+  unsigned renewals = 0;
+  int r = 0;
+  while (r == 0 && renewals < RACE_MAX_RENEWALS &&
+         (atomic_load(&rc->overlaps) < RACE_MIN_OVERLAPS ||
+          atomic_load(&rc->interleaved) < RACE_MIN_INTERLEAVED)) {
+    atomic_fetch_add(&rc->windows_begun, 1);
+    r = cdmhost_update(f->h, f->session, (const uint8_t *)lic, lic_len);
+    atomic_fetch_add(&rc->windows_done, 1);
+    renewals++;
+  }
+  atomic_fetch_add(&rc->windows_begun, 1);
+  int closed = cdmhost_session_close(f->h, f->session);
+  atomic_fetch_add(&rc->windows_done, 1);
   assert_int_equal(pthread_join(t, NULL), 0);
-  assert_int_equal(rc.bad, 0);
+  free(lic);
+
+  assert_int_equal(r, 0);      /* every renewal was accepted */
+  assert_int_equal(closed, 0); /* and the close */
+  assert_int_equal(rc->bad, 0);
+  if (atomic_load(&rc->overlaps) < RACE_MIN_OVERLAPS ||
+      atomic_load(&rc->interleaved) < RACE_MIN_INTERLEAVED)
+    fail_msg("the race did not happen: of %u decrypts, %u overlapped and %u followed one of "
+             "%u renewals",
+             rc->ok, atomic_load(&rc->overlaps), atomic_load(&rc->interleaved), renewals);
+  assert_true(rc->ok > 0);
+  pthread_barrier_destroy(&rc->start);
+  free(rc);
 }
 
 /* ---- challenges ---- */

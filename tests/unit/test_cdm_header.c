@@ -13,6 +13,17 @@ _Static_assert(offsetof(struct ampd_cdm_host, version) == 0, "version first");
 _Static_assert(offsetof(struct ampd_cdm_sample, version) == 0, "version first");
 _Static_assert(AMPD_CDM_SCHEME_CENC == 0x63656e63u, "'cenc'");
 _Static_assert(AMPD_CDM_SCHEME_CBCS == 0x63626373u, "'cbcs'");
+/* The frozen generation-1 sizes, per data model (LP64 / ILP32). */
+_Static_assert(sizeof(void *) == 8
+                   ? AMPD_CDM_PLUGIN_MIN_SIZE == 120 && AMPD_CDM_HOST_MIN_SIZE == 88 &&
+                         AMPD_CDM_SAMPLE_MIN_SIZE == 88
+                   : AMPD_CDM_PLUGIN_MIN_SIZE == 64 && AMPD_CDM_HOST_MIN_SIZE == 48 &&
+                         AMPD_CDM_SAMPLE_MIN_SIZE == 68,
+               "frozen MIN_SIZE values");
+_Static_assert(sizeof(struct ampd_cdm_plugin) >= AMPD_CDM_PLUGIN_MIN_SIZE &&
+                   sizeof(struct ampd_cdm_host) >= AMPD_CDM_HOST_MIN_SIZE &&
+                   sizeof(struct ampd_cdm_sample) >= AMPD_CDM_SAMPLE_MIN_SIZE,
+               "structs only grow");
 _Static_assert(AMPD_CDM_EABI == 10020 && AMPD_CDM_ENOKEY == 10014, "frozen error numbers");
 
 int main(void) {
