@@ -29,6 +29,9 @@ enum amp_err {
   AMP_EAUDIO,       /* the audio output failed or cannot do what was asked */
   AMP_EPROTO,       /* a peer broke its protocol (control socket, service reply) */
   AMP_EABI,         /* a plugin has an incompatible ABI version */
+  AMP_EDECRYPT,     /* a decrypted sample did not decode: most likely a wrong key */
+  AMP_EGAP,         /* the media timeline jumps: a fragment missing, repeated or misplaced */
+  AMP_ESHORT,       /* the media ends before its declared duration (truncated content) */
   AMP_ERR_END
 };
 
