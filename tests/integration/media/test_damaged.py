@@ -150,6 +150,40 @@ class Damaged(unittest.TestCase):
                 self.expect_fail(p, "segment 4", "decrypted data does not decode",
                                  "wrong key")
 
+    def test_flipped_byte(self):
+        """CENC has no integrity: one flipped bit in an encrypted sample decrypts to one
+        flipped bit of the coded audio. FLAC's frame CRC catches it; Opus has no checksum
+        and decodes it to a short glitch (docs/architecture.md, pipeline.h)."""
+        d = os.path.join(CATALOG, "mid45", "v1")
+        keys = os.path.join(d, "keys.json")
+        for rep in ("flac_16_44", "opus_192"):
+            src = os.path.join(d, rep + ".mp4")
+            frag = self.fragments(src)[1][3]  # the first encrypted fragment
+            with open(src, "rb") as f:
+                data = bytearray(f.read())
+            data[frag["offset"] + frag["size"] - 5000] ^= 0x10  # inside its mdat
+            bad = os.path.join(self.tmp, rep + ".mp4")
+            with open(bad, "wb") as f:
+                f.write(data)
+            with self.subTest(rep=rep):
+                p = self.decode(bad, "--keys", keys)
+                if rep.startswith("flac"):
+                    self.expect_fail(p, "decrypted data does not decode")
+                    continue
+                self.assertEqual(p.returncode, 0, p.stderr)
+                with open(self.out, "rb") as f:
+                    glitched = f.read()
+                good = os.path.join(self.tmp, "good.wav")
+                self.assertEqual(run([AMPPROBE, "decode", "-o", good, "--keys", keys,
+                                      src]).returncode, 0)
+                with open(good, "rb") as f:
+                    clean = f.read()
+                self.assertEqual(len(glitched), len(clean))
+                diff = [i for i in range(0, len(clean), 4) if clean[i:i + 4] != glitched[i:i + 4]]
+                self.assertTrue(diff, "the flipped bit changed nothing")
+                # the damage stays within a few packets (4 bytes a frame: 16-bit stereo)
+                self.assertLess((diff[-1] - diff[0]) // 4, 48000 // 10, "not a short glitch")
+
 
 if __name__ == "__main__":
     AMPPROBE, CATALOG = (os.path.abspath(a) for a in sys.argv[1:3])
