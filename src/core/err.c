@@ -26,6 +26,10 @@ static const char *const amp_err_names[] = {
     [AMP_EPROTO - AMP_ERR_BASE] = "protocol error",
     [AMP_EABI - AMP_ERR_BASE] = "incompatible plugin ABI",
     [AMP_EREDIRECT - AMP_ERR_BASE] = "redirect refused (another origin)",
+    [AMP_EDECRYPT - AMP_ERR_BASE] = "decrypted data does not decode: wrong key or damaged content",
+    [AMP_EGAP - AMP_ERR_BASE] = "media timeline is not continuous: a fragment is missing, "
+                                "repeated or out of place",
+    [AMP_ESHORT - AMP_ERR_BASE] = "media ends before its declared duration: truncated content",
 };
 
 const char *amp_strerror(int err) {

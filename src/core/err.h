@@ -30,6 +30,9 @@ enum amp_err {
   AMP_EPROTO,       /* a peer broke its protocol (control socket, service reply) */
   AMP_EABI,         /* a plugin has an incompatible ABI version */
   AMP_EREDIRECT,    /* a redirect the request's policy does not allow (another origin) */
+  AMP_EDECRYPT,     /* a decrypted sample did not decode: most likely a wrong key */
+  AMP_EGAP,         /* the media timeline jumps: a fragment missing, repeated or misplaced */
+  AMP_ESHORT,       /* the media ends before its declared duration (truncated content) */
   AMP_ERR_END
 };
 

@@ -46,6 +46,17 @@ int mp4_box_next(const uint8_t *buf, size_t *pos, size_t end, struct mp4_box *re
   return 1;
 }
 
+int mp4_rd_fullbox(struct mp4_rd *r, uint8_t *ret_version, uint32_t *ret_flags) {
+  uint8_t v = mp4_rd_u8(r);
+  uint32_t f = mp4_rd_u24(r);
+  if (r->bad)
+    return -AMP_EMP4;
+  *ret_version = v;
+  if (ret_flags)
+    *ret_flags = f;
+  return 0;
+}
+
 static int iv_size_ok(uint8_t n) {
   return n == 0 || n == 8 || n == 16;
 }
@@ -167,17 +178,6 @@ struct trak_state {
   uint32_t seig_count;
 };
 
-static int read_fullbox(struct mp4_rd *r, uint8_t *ret_version, uint32_t *ret_flags) {
-  uint8_t v = mp4_rd_u8(r);
-  uint32_t f = mp4_rd_u24(r);
-  if (r->bad)
-    return -AMP_EMP4;
-  *ret_version = v;
-  if (ret_flags)
-    *ret_flags = f;
-  return 0;
-}
-
 static int parse_sinf(const uint8_t *buf, const struct mp4_box *sinf, struct mp4_sample_entry *e,
                       int depth) {
   size_t pos = sinf->start + sinf->hdr, end = sinf->start + sinf->size;
@@ -194,7 +194,7 @@ static int parse_sinf(const uint8_t *buf, const struct mp4_box *sinf, struct mp4
       if (r.bad)
         return -AMP_EMP4;
     } else if (b.type == FOURCC('s', 'c', 'h', 'm')) {
-      if (read_fullbox(&r, &v, NULL) < 0)
+      if (mp4_rd_fullbox(&r, &v, NULL) < 0)
         return -AMP_EMP4;
       e->scheme_type = mp4_rd_u32(&r);
       e->scheme_version = mp4_rd_u32(&r);
@@ -207,7 +207,7 @@ static int parse_sinf(const uint8_t *buf, const struct mp4_box *sinf, struct mp4
         if (c.type != FOURCC('t', 'e', 'n', 'c'))
           continue;
         struct mp4_rd t = mp4_rd_make(mp4_box_body(buf, &c), mp4_box_body_len(&c));
-        if (read_fullbox(&t, &v, NULL) < 0)
+        if (mp4_rd_fullbox(&t, &v, NULL) < 0)
           return -AMP_EMP4;
         e->tenc_version = v;
         rc = mp4_crypt_parse_tenc(&t, v, &e->tenc);
@@ -327,7 +327,7 @@ static int parse_entry(const uint8_t *buf, const struct mp4_box *eb, uint8_t sts
     } else if (b.type == FOURCC('d', 'f', 'L', 'a') && !e->config) {
       struct mp4_rd f = mp4_rd_make(mp4_box_body(buf, &b), mp4_box_body_len(&b));
       uint8_t v;
-      if (read_fullbox(&f, &v, NULL) < 0 || v != 0)
+      if (mp4_rd_fullbox(&f, &v, NULL) < 0 || v != 0)
         return -AMP_EMP4;
       e->config = f.p + f.pos;
       e->config_size = mp4_rd_left(&f);
@@ -351,7 +351,7 @@ static int parse_stsd(const uint8_t *buf, const struct mp4_box *sb, struct trak_
                       int depth) {
   struct mp4_rd r = mp4_rd_make(mp4_box_body(buf, sb), mp4_box_body_len(sb));
   uint8_t version;
-  if (read_fullbox(&r, &version, NULL) < 0)
+  if (mp4_rd_fullbox(&r, &version, NULL) < 0)
     return -AMP_EMP4;
   uint32_t count = mp4_rd_u32(&r);
   if (r.bad || count == 0)
@@ -396,7 +396,7 @@ static int parse_stbl(const uint8_t *buf, const struct mp4_box *sb, struct trak_
       uint8_t v;
       uint32_t type;
       int16_t roll = 0;
-      rc = read_fullbox(&r, &v, NULL);
+      rc = mp4_rd_fullbox(&r, &v, NULL);
       if (rc == 0)
         rc = mp4_sgpd_parse(&r, v, &type, t->seig, &t->seig_count, &roll);
       if (rc == 0 && (type == FOURCC('r', 'o', 'l', 'l') || type == FOURCC('p', 'r', 'o', 'l')) &&
@@ -423,7 +423,7 @@ static int parse_mdia(const uint8_t *buf, const struct mp4_box *mb, struct trak_
     struct mp4_rd r = mp4_rd_make(mp4_box_body(buf, &b), mp4_box_body_len(&b));
     uint8_t v;
     if (b.type == FOURCC('m', 'd', 'h', 'd')) {
-      if (read_fullbox(&r, &v, NULL) < 0 || v > 1)
+      if (mp4_rd_fullbox(&r, &v, NULL) < 0 || v > 1)
         return -AMP_EMP4;
       mp4_rd_skip(&r, v == 1 ? 16 : 8);
       t->track.timescale = mp4_rd_u32(&r);
@@ -451,7 +451,7 @@ static int parse_mdia(const uint8_t *buf, const struct mp4_box *mb, struct trak_
 static int parse_elst(const uint8_t *buf, const struct mp4_box *eb, struct mp4_track *tr) {
   struct mp4_rd r = mp4_rd_make(mp4_box_body(buf, eb), mp4_box_body_len(eb));
   uint8_t v;
-  if (read_fullbox(&r, &v, NULL) < 0 || v > 1)
+  if (mp4_rd_fullbox(&r, &v, NULL) < 0 || v > 1)
     return -AMP_EMP4;
   uint32_t count = mp4_rd_u32(&r);
   size_t entry = v == 1 ? 20 : 12;
@@ -486,7 +486,7 @@ static int parse_trak(const uint8_t *buf, const struct mp4_box *tb, struct trak_
     struct mp4_rd r = mp4_rd_make(mp4_box_body(buf, &b), mp4_box_body_len(&b));
     uint8_t v;
     if (b.type == FOURCC('t', 'k', 'h', 'd')) {
-      if (read_fullbox(&r, &v, NULL) < 0 || v > 1)
+      if (mp4_rd_fullbox(&r, &v, NULL) < 0 || v > 1)
         return -AMP_EMP4;
       mp4_rd_skip(&r, v == 1 ? 16 : 8);
       t->track.track_id = mp4_rd_u32(&r);
@@ -517,6 +517,16 @@ static int parse_mvex(const uint8_t *buf, const struct mp4_box *mb, struct mp4_i
   struct mp4_box b;
   int rc;
   while ((rc = mp4_box_next(buf, &pos, end, &b)) > 0) {
+    if (b.type == FOURCC('m', 'e', 'h', 'd')) {
+      struct mp4_rd r = mp4_rd_make(mp4_box_body(buf, &b), mp4_box_body_len(&b));
+      uint8_t v;
+      if (mp4_rd_fullbox(&r, &v, NULL) < 0 || v > 1)
+        return -AMP_EMP4;
+      in->track.fragment_duration = v == 1 ? mp4_rd_u64(&r) : mp4_rd_u32(&r);
+      if (r.bad)
+        return -AMP_EMP4;
+      continue;
+    }
     if (b.type != FOURCC('t', 'r', 'e', 'x'))
       continue;
     if (in->trex_count >= MP4_MAX_TREX)
@@ -547,7 +557,7 @@ static int parse_moov(const uint8_t *buf, const struct mp4_box *mb, struct mp4_i
     struct mp4_rd r = mp4_rd_make(mp4_box_body(buf, &b), mp4_box_body_len(&b));
     uint8_t v = 0;
     if (b.type == FOURCC('m', 'v', 'h', 'd')) {
-      rc = read_fullbox(&r, &v, NULL);
+      rc = mp4_rd_fullbox(&r, &v, NULL);
       if (rc == 0 && v > 1)
         rc = -AMP_EMP4;
       mp4_rd_skip(&r, v == 1 ? 16 : 8);
@@ -559,8 +569,10 @@ static int parse_moov(const uint8_t *buf, const struct mp4_box *mb, struct mp4_i
       rc = parse_trak(buf, &b, t, 2);
       if (rc == 0 && t->handler == FOURCC('s', 'o', 'u', 'n') && t->have_stsd) {
         uint32_t movie_ts = in->track.movie_timescale;
+        uint64_t frag_dur = in->track.fragment_duration; /* mvex may come first */
         in->track = t->track;
         in->track.movie_timescale = movie_ts;
+        in->track.fragment_duration = frag_dur;
         memcpy(in->entries, t->entries, sizeof(in->entries));
         in->entry_count = t->entry_count;
         memcpy(in->seig, t->seig, sizeof(in->seig));

@@ -100,16 +100,18 @@ struct mp4_pssh {
 
 /* The track, read-only, owned by the init. */
 struct mp4_track {
-  uint32_t track_id;        /* tkhd */
-  uint32_t timescale;       /* mdhd: the media timescale */
-  uint64_t duration;        /* mdhd (often 0 in fMP4) */
-  uint32_t movie_timescale; /* mvhd */
-  bool has_edit;            /* an elst with a non-empty edit was found */
-  int64_t edit_media_time;  /* elst media_time of the first non-empty edit (media timescale),
-                             * 0 without elst: the shift subtracted from every pts */
-  uint64_t edit_duration;   /* its segment_duration (MOVIE timescale, 0 = to the end) */
-  bool has_roll;            /* stbl sgpd 'roll' */
-  int16_t roll_distance;    /* its first entry, e.g. -4 */
+  uint32_t track_id;          /* tkhd */
+  uint32_t timescale;         /* mdhd: the media timescale */
+  uint64_t duration;          /* mdhd (often 0 in fMP4) */
+  uint32_t movie_timescale;   /* mvhd */
+  uint64_t fragment_duration; /* mvex/mehd: the whole presentation, fragments included
+                               * (MOVIE timescale); 0 without mehd */
+  bool has_edit;              /* an elst with a non-empty edit was found */
+  int64_t edit_media_time;    /* elst media_time of the first non-empty edit (media timescale),
+                               * 0 without elst: the shift subtracted from every pts */
+  uint64_t edit_duration;     /* its segment_duration (MOVIE timescale, 0 = to the end) */
+  bool has_roll;              /* stbl sgpd 'roll' */
+  int16_t roll_distance;      /* its first entry, e.g. -4 */
   /* mvex/trex defaults for this track (zeros without trex) */
   uint32_t trex_sample_description_index;
   uint32_t trex_sample_duration;

@@ -84,6 +84,10 @@ static inline void mp4_rd_bytes(struct mp4_rd *r, void *dst, size_t n) {
   }
 }
 
+/* The version and flags of a FullBox at r (ret_flags may be NULL). 0 or -AMP_EMP4 (too
+ * short); the outputs are set only on success. */
+int mp4_rd_fullbox(struct mp4_rd *r, uint8_t *ret_version, uint32_t *ret_flags);
+
 /* A box header found by mp4_box_next(): the box is buf[start, start+size), its body
  * buf[start+hdr, start+size). */
 struct mp4_box {

@@ -86,12 +86,6 @@ struct traf {
   size_t trun_first[MAX_TRUNS]; /* index of each trun's first sample, within the traf */
 };
 
-static int fullbox(struct mp4_rd *r, uint8_t *v, uint32_t *flags) {
-  *v = mp4_rd_u8(r);
-  *flags = mp4_rd_u24(r);
-  return r->bad ? -AMP_EMP4 : 0;
-}
-
 static struct mp4_rd box_rd(const uint8_t *buf, const struct mp4_box *b) {
   return mp4_rd_make(mp4_box_body(buf, b), mp4_box_body_len(b));
 }
@@ -161,7 +155,7 @@ static int collect_traf(const struct ctx *c, const struct mp4_box *tb, struct tr
       struct mp4_rd r = box_rd(c->buf, &b);
       uint8_t v;
       uint32_t f;
-      if (fullbox(&r, &v, &f) < 0)
+      if (mp4_rd_fullbox(&r, &v, &f) < 0)
         return -AMP_EMP4;
       if (f & 1) {
         uint32_t type = mp4_rd_u32(&r);
@@ -186,7 +180,7 @@ static int collect_traf(const struct ctx *c, const struct mp4_box *tb, struct tr
       struct mp4_rd r = box_rd(c->buf, &b);
       uint8_t v;
       uint32_t f;
-      if (fullbox(&r, &v, &f) < 0)
+      if (mp4_rd_fullbox(&r, &v, &f) < 0)
         return -AMP_EMP4;
       if (mp4_rd_u32(&r) != FOURCC('s', 'e', 'i', 'g'))
         break;
@@ -200,7 +194,7 @@ static int collect_traf(const struct ctx *c, const struct mp4_box *tb, struct tr
       struct mp4_rd r = box_rd(c->buf, &b);
       uint8_t v;
       uint32_t f, type;
-      if (fullbox(&r, &v, &f) < 0)
+      if (mp4_rd_fullbox(&r, &v, &f) < 0)
         return -AMP_EMP4;
       rc = mp4_sgpd_parse(&r, v, &type, t->seig, &t->seig_count, NULL);
       if (rc < 0)
@@ -282,7 +276,7 @@ static int sample_groups(const struct ctx *c, const struct traf *t,
     uint8_t v;
     uint32_t f;
     g = box_rd(c->buf, &t->sbgp);
-    if (fullbox(&g, &v, &f) < 0)
+    if (mp4_rd_fullbox(&g, &v, &f) < 0)
       return -AMP_EMP4;
     mp4_rd_skip(&g, v == 1 ? 8 : 4); /* grouping_type [, parameter] */
     entries = mp4_rd_u32(&g);
@@ -332,7 +326,7 @@ static int read_senc(struct ctx *c, const struct traf *t, struct seg_sample *smp
   struct mp4_rd r = box_rd(c->buf, &t->senc);
   uint8_t v;
   uint32_t f;
-  if (fullbox(&r, &v, &f) < 0)
+  if (mp4_rd_fullbox(&r, &v, &f) < 0)
     return -AMP_EMP4;
   if (t->senc_piff && (f & PIFF_OVERRIDE)) {
     mp4_rd_skip(&r, 3); /* AlgorithmID */
@@ -372,7 +366,7 @@ static int read_saio(struct ctx *c, const struct traf *t, struct seg_sample *smp
   struct mp4_rd z = box_rd(buf, &t->saiz), o = box_rd(buf, &t->saio);
   uint8_t zv, ov;
   uint32_t zf, of;
-  if (fullbox(&z, &zv, &zf) < 0 || fullbox(&o, &ov, &of) < 0)
+  if (mp4_rd_fullbox(&z, &zv, &zf) < 0 || mp4_rd_fullbox(&o, &ov, &of) < 0)
     return -AMP_EMP4;
   if (zf & 1)
     mp4_rd_skip(&z, 8); /* aux_info_type, parameter */
@@ -463,7 +457,7 @@ static int read_tfdt(const struct ctx *c, const struct traf *t, uint64_t *ret) {
   struct mp4_rd r = box_rd(c->buf, &t->tfdt);
   uint8_t v;
   uint32_t f;
-  if (fullbox(&r, &v, &f) < 0 || v > 1)
+  if (mp4_rd_fullbox(&r, &v, &f) < 0 || v > 1)
     return -AMP_EMP4;
   *ret = v == 1 ? mp4_rd_u64(&r) : mp4_rd_u32(&r);
   return r.bad ? -AMP_EMP4 : 0;
@@ -487,7 +481,7 @@ static int parse_traf(struct ctx *c, size_t moof_start, const struct mp4_box *tb
   uint8_t v;
   uint32_t f;
   rc = -AMP_EMP4;
-  if (fullbox(&r, &v, &f) < 0)
+  if (mp4_rd_fullbox(&r, &v, &f) < 0)
     goto out;
   uint32_t track_id = mp4_rd_u32(&r);
   const struct mp4_trex *x = find_trex(in, track_id);
@@ -535,7 +529,7 @@ static int parse_traf(struct ctx *c, size_t moof_start, const struct mp4_box *tb
     uint8_t tv;
     uint32_t tf;
     rc = -AMP_EMP4;
-    if (fullbox(&tr, &tv, &tf) < 0)
+    if (mp4_rd_fullbox(&tr, &tv, &tf) < 0)
       goto out;
     uint32_t count = mp4_rd_u32(&tr);
     t->trun_first[k] = idx;

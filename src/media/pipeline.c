@@ -28,7 +28,39 @@ struct pipeline {
   int32_t *pcm;                    /* one decoded sample */
   size_t max_frames;               /* of pcm */
   struct ampd_cdm_subsample *subs; /* MP4_MAX_SUBSAMPLES entries */
+  /* The timeline checks (pipeline.h). */
+  uint64_t gap_ticks;  /* PIPELINE_GAP_TOLERANCE_MS in the media timescale */
+  int64_t end_frames;  /* PIPELINE_END_TOLERANCE_MS in output frames */
+  int64_t start_slack; /* PIPELINE_GAP_TOLERANCE_MS in output frames */
+  int fed;             /* a sample was fed since new/seek */
+  uint64_t next_dt;    /* decode time where the next sample must start (when fed) */
+  int64_t first;       /* pts of the first sample fed, output frames (when fed) */
+  int64_t reached;     /* pts + duration of the last sample fed, output frames (when fed) */
+  int64_t expected;    /* declared end in output frames, -1 = none */
 };
+
+/* floor(t * to / from) in *ret, or -ERANGE when it does not fit int64. Exact for every t:
+ * t = q * from + r with 0 <= r < from, and r * to < 2^64 since both are 32-bit. */
+static int scale_time(int64_t t, uint32_t from, uint32_t to, int64_t *ret) {
+  int64_t q, a;
+  if (from == 0)
+    return -EINVAL;
+  if (from == to) {
+    *ret = t;
+    return 0;
+  }
+  q = t / (int64_t)from;
+  int64_t r = t % (int64_t)from;
+  if (r < 0) {
+    q--;
+    r += (int64_t)from;
+  }
+  int64_t b = (int64_t)((uint64_t)r * to / from); /* < to */
+  if (__builtin_mul_overflow(q, (int64_t)to, &a) || __builtin_add_overflow(a, b, &a))
+    return -ERANGE;
+  *ret = a;
+  return 0;
+}
 
 static int codec_of(uint32_t format, enum decoder_codec *ret) {
   switch (format) {
@@ -108,6 +140,17 @@ int pipeline_new(const uint8_t *init, size_t len, const struct pipeline_config *
     goto fail;
   }
 
+  p->gap_ticks = (uint64_t)p->timescale * PIPELINE_GAP_TOLERANCE_MS / 1000;
+  p->end_frames = (int64_t)p->format.rate * PIPELINE_END_TOLERANCE_MS / 1000;
+  p->start_slack = (int64_t)p->format.rate * PIPELINE_GAP_TOLERANCE_MS / 1000;
+  p->expected = -1;
+  const struct mp4_track *tr = mp4_init_track(p->init);
+  if (tr->fragment_duration > 0 && tr->movie_timescale > 0) {
+    r = pipeline_expect_end(p, tr->fragment_duration, tr->movie_timescale);
+    if (r < 0)
+      goto fail;
+  }
+
   p->max_frames = decoder_max_frames(p->dec);
   p->pcm = malloc(p->max_frames * p->format.channels * sizeof(int32_t));
   p->scratch = malloc(DECODER_MAX_SAMPLE);
@@ -163,20 +206,107 @@ int pipeline_seek(struct pipeline *p, int64_t start, int64_t end) {
     return -EINVAL;
   p->start = start;
   p->end = end;
+  p->fed = 0;
   return decoder_reset(p->dec);
 }
 
-/* Media timescale -> output frames, exact for equal rates (the usual case) and without
- * overflow otherwise. */
-static int64_t to_frames(const struct pipeline *p, int64_t t) {
-  if (p->timescale == p->format.rate)
-    return t;
-  uint64_t m = t < 0 ? (uint64_t)0 - (uint64_t)t : (uint64_t)t;
-  uint64_t ts = p->timescale, rate = p->format.rate;
-  uint64_t v = (m / ts) * rate + (m % ts) * rate / ts;
-  if (v > INT64_MAX)
-    v = INT64_MAX;
-  return t < 0 ? -(int64_t)v : (int64_t)v;
+int pipeline_expect_end(struct pipeline *p, uint64_t end, uint32_t timescale) {
+  int64_t f;
+  if (!p || timescale == 0)
+    return -EINVAL;
+  if (end > INT64_MAX)
+    return -ERANGE;
+  int r = scale_time((int64_t)end, timescale, p->format.rate, &f);
+  if (r < 0)
+    return r;
+  if (f > p->expected)
+    p->expected = f;
+  return 0;
+}
+
+int pipeline_finish(const struct pipeline *p) {
+  if (!p)
+    return -EINVAL;
+  if (!p->fed) {
+    log_debug("finish: no sample was fed");
+    return -AMP_ESHORT;
+  }
+  if (p->expected < 0)
+    return 0;
+  int64_t want = p->expected < p->end ? p->expected : p->end;
+  /* reached >= want - tolerance, written so that it cannot overflow */
+  if (p->reached < want && want - p->reached > p->end_frames) {
+    log_debug("finish: media ends at frame %lld of %lld declared", (long long)p->reached,
+              (long long)want);
+    return -AMP_ESHORT;
+  }
+  return 0;
+}
+
+void pipeline_get_timeline(const struct pipeline *p, struct pipeline_timeline *ret) {
+  ret->fed = p->fed;
+  ret->first = p->fed ? p->first : 0;
+  ret->reached = p->fed ? p->reached : 0;
+  ret->expected = p->expected;
+}
+
+/* A sample's presentation interval [*ret_pts, *ret_stop) in output frames. */
+static int sample_span(const struct pipeline *p, const struct mp4_sample *s, int64_t *ret_pts,
+                       int64_t *ret_stop) {
+  int64_t end;
+  if (__builtin_add_overflow(s->pts, (int64_t)s->duration, &end))
+    return -ERANGE;
+  int r = scale_time(s->pts, p->timescale, p->format.rate, ret_pts);
+  if (r == 0)
+    r = scale_time(end, p->timescale, p->format.rate, ret_stop);
+  return r;
+}
+
+struct timeline {
+  int fed;
+  uint64_t next_dt;
+  int64_t first, reached;
+};
+
+/* Check the whole segment's timeline before any of it is decoded; *t is the state after
+ * it, which pipeline_segment() keeps only when the segment succeeds (so that a segment
+ * that failed, e.g. for a key not there yet, can be fed again). */
+static int check_timeline(const struct pipeline *p, const struct mp4_segment *seg,
+                          struct timeline *t) {
+  size_t n = mp4_segment_sample_count(seg);
+  *t = (struct timeline){p->fed, p->next_dt, p->first, p->reached};
+  for (size_t i = 0; i < n; i++) {
+    struct mp4_sample s;
+    int64_t pts, stop;
+    int r = mp4_segment_sample(seg, i, &s);
+    if (r == 0)
+      r = sample_span(p, &s, &pts, &stop);
+    if (r < 0)
+      return r;
+    if (!t->fed) {
+      /* pts <= start + slack, without overflow */
+      if (pts > p->start && pts - p->start > p->start_slack) {
+        log_debug("the first sample starts at frame %lld, after the start %lld", (long long)pts,
+                  (long long)p->start);
+        return -AMP_EGAP;
+      }
+      t->first = pts;
+      t->reached = stop;
+    } else {
+      uint64_t d =
+          s.decode_time > t->next_dt ? s.decode_time - t->next_dt : t->next_dt - s.decode_time;
+      if (d > p->gap_ticks) {
+        log_debug("sample %zu starts at %llu, the timeline is at %llu", i,
+                  (unsigned long long)s.decode_time, (unsigned long long)t->next_dt);
+        return -AMP_EGAP;
+      }
+    }
+    t->fed = 1;
+    t->next_dt = s.decode_time + s.duration; /* no wrap: the demuxer checked it */
+    if (stop > t->reached)
+      t->reached = stop;
+  }
+  return 0;
 }
 
 static int decrypt_sample(struct pipeline *p, const struct mp4_sample *s, const uint8_t *in) {
@@ -209,6 +339,7 @@ static int decrypt_sample(struct pipeline *p, const struct mp4_sample *s, const 
 int pipeline_segment(struct pipeline *p, const uint8_t *buf, size_t len, uint64_t file_offset,
                      pipeline_pcm_fn pcm, void *userdata, uint64_t *ret_frames) {
   struct mp4_segment *seg = NULL;
+  struct timeline tl;
   uint64_t total = 0;
   int r;
 
@@ -217,6 +348,9 @@ int pipeline_segment(struct pipeline *p, const uint8_t *buf, size_t len, uint64_
   r = mp4_segment_parse(p->init, buf, len, file_offset, &seg);
   if (r < 0)
     return r;
+  r = check_timeline(p, seg, &tl);
+  if (r < 0)
+    goto out;
 
   size_t n = mp4_segment_sample_count(seg);
   for (size_t i = 0; i < n; i++) {
@@ -239,13 +373,17 @@ int pipeline_segment(struct pipeline *p, const uint8_t *buf, size_t len, uint64_
     r = decoder_decode(p->dec, data, s.size, p->pcm, p->max_frames, &frames);
     if (r < 0) {
       log_debug("sample %zu: decode failed: %s", i, amp_strerror(r));
+      if (r == -AMP_EDECODE && s.encrypted)
+        r = -AMP_EDECRYPT;
       goto out;
     }
 
     /* Keep what lies inside the sample's own duration (this cuts the shortened last
      * sample) and inside the valid interval (this drops the priming and pre-roll). */
-    int64_t pts = to_frames(p, s.pts);
-    int64_t stop = to_frames(p, s.pts + (int64_t)s.duration);
+    int64_t pts, stop;
+    r = sample_span(p, &s, &pts, &stop);
+    if (r < 0)
+      goto out;
     if (stop > p->end)
       stop = p->end;
     if (stop <= p->start || frames == 0)
@@ -260,6 +398,10 @@ int pipeline_segment(struct pipeline *p, const uint8_t *buf, size_t len, uint64_
       goto out;
     total += keep;
   }
+  p->fed = tl.fed;
+  p->next_dt = tl.next_dt;
+  p->first = tl.first;
+  p->reached = tl.reached;
   if (ret_frames)
     *ret_frames = total;
   r = 0;

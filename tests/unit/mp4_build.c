@@ -286,6 +286,11 @@ void build_init(struct bb *b, const struct init_opt *o) {
   write_trak(b, o, 1, "soun");
   if (!o->no_mvex) {
     bb_box(b, "mvex");
+    if (o->mehd_duration) {
+      bb_fbox(b, "mehd", 1, 0);
+      bb_u64(b, o->mehd_duration);
+      bb_end(b);
+    }
     bb_fbox(b, "trex", 0, 0);
     bb_u32(b, 1);
     bb_u32(b, o->trex_sdi);
@@ -516,7 +521,7 @@ void build_segment(struct bb *b, const struct seg_opt *o) {
       for (uint32_t i = 0; i < t->n; i++) {
         uint32_t sz = t->size[i];
         for (uint32_t k = 0; k < sz; k++)
-          bb_u8(b, t->track_id > 1 ? 0xee : marker(m, (int)j, i));
+          bb_u8(b, t->track_id > 1 ? 0xee : t->fill ? t->fill : marker(m, (int)j, i));
       }
     }
     for (uint32_t j = 0; j < o->trafs[m]; j++) {

@@ -47,6 +47,7 @@ struct init_opt {
   bool video_first; /* a 'vide' trak before the audio one */
   bool no_mvex;
   uint32_t trex_sdi;
+  uint64_t mehd_duration; /* > 0: an mvex/mehd v1 with this fragment_duration */
 };
 enum enc { ENC_NONE, ENC_SENC, ENC_SENC_SAIO, ENC_SAIO, ENC_PIFF };
 #define TFHD_BDO 0x1
@@ -85,6 +86,8 @@ struct traf_opt {
   bool bad_saio;      /* ... whose first byte differs from senc */
   int bad_subsum;     /* add this to the protected bytes of sample 0 */
   bool piff_override; /* PIFF senc flags&1: IV size 16 and KID2 in the box */
+  uint8_t fill;       /* > 0: every sample byte is this instead of marker() (a codec
+                       * payload, e.g. 0xfc: a CELT Opus packet of 20 ms) */
 };
 struct seg_opt {
   int moofs;

@@ -163,6 +163,27 @@ static void test_init_opus_clear(void **state) {
   mp4_init_free(NULL);
 }
 
+static void test_init_mehd(void **state) {
+  (void)state;
+  struct init_opt o = opus_opt();
+  struct mp4_init *in = parse_init(&o);
+  assert_int_equal(mp4_init_track(in)->fragment_duration, 0); /* no mehd */
+  mp4_init_free(in);
+  o.mehd_duration = 0x123456789ull; /* v1: 64-bit */
+  in = parse_init(&o);
+  assert_int_equal(mp4_init_track(in)->fragment_duration, 0x123456789ull);
+  assert_int_equal(mp4_init_track(in)->movie_timescale, 1000);
+  mp4_init_free(in);
+  /* a mehd version we cannot read is malformed, not ignored */
+  struct bb b;
+  build_init(&b, &o);
+  size_t at = bb_find(&b, "mehd");
+  assert_int_equal(bb_rd32(b.d + at), 20);
+  b.d[at + 8] = 2;
+  assert_int_equal(mp4_init_parse(b.d, b.len, &in), -AMP_EMP4);
+  bb_free(&b);
+}
+
 static void test_init_flac_v1(void **state) {
   (void)state;
   struct init_opt o = opus_opt();
@@ -955,6 +976,7 @@ static void test_alloc_failures(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_init_opus_clear),
+      cmocka_unit_test(test_init_mehd),
       cmocka_unit_test(test_init_flac_v1),
       cmocka_unit_test(test_init_enca_form_a),
       cmocka_unit_test(test_init_cbcs_constant_iv),

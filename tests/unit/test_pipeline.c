@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * media/pipeline on real ampack content (the catalog fixture): frame counts by pts,
- * encrypted samples without a CDM session, errors from the PCM sink, bad arguments.
- * usage: test_pipeline CATALOG_DIR
+ * encrypted samples without a CDM session, errors from the PCM sink, bad arguments; the
+ * timeline checks (continuity, declared end) on real and box-built content; time
+ * arithmetic at the edges of int64 and with a media timescale other than the output rate;
+ * a wrong key through the real ClearKey plugin.
+ * usage: test_pipeline CATALOG_DIR [TEST_NAME_PATTERN]
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -16,7 +19,10 @@
 #include <cmocka.h>
 
 #include "core/err.h"
+#include "media/cdmhost.h"
+#include "media/mp4.h"
 #include "media/pipeline.h"
+#include "mp4_build.h"
 
 static const char *catalog;
 
@@ -193,16 +199,351 @@ static void test_bad_input(void **state) {
   free(f.data);
 }
 
+/* ---- timeline checks on catalog content ---- */
+
+static int feed(struct pipeline *p, struct file *f, size_t i, struct sink *s) {
+  return pipeline_segment(p, f->data + f->start[i], f->end[i] - f->start[i], f->start[i], count_pcm,
+                          s, NULL);
+}
+
+static void test_repeated_fragment(void **state) {
+  (void)state;
+  struct file f;
+  struct pipeline *p = NULL;
+  struct pipeline_config cfg = {.start = 0, .end = INT64_MAX};
+  struct sink s = {0, -1};
+  load("mid45/clear/flac_16_44.mp4", &f);
+  assert_int_equal(pipeline_new(f.data, f.init_end, &cfg, &p), 0);
+  assert_int_equal(feed(p, &f, 0, &s), 0);
+  uint64_t one = s.frames;
+  /* the same fragment again: refused before anything of it is handed out */
+  assert_int_equal(feed(p, &f, 0, &s), -AMP_EGAP);
+  assert_int_equal(s.frames, one);
+  /* the one after the next: a 10 s hole */
+  assert_int_equal(feed(p, &f, 2, &s), -AMP_EGAP);
+  assert_int_equal(s.frames, one);
+  /* the right one still follows on */
+  assert_int_equal(feed(p, &f, 1, &s), 0);
+  assert_true(s.frames > one);
+  pipeline_free(p);
+  free(f.data);
+}
+
+static void test_first_fragment_missing(void **state) {
+  (void)state;
+  struct file f;
+  struct pipeline *p = NULL;
+  struct pipeline_config cfg = {.start = 0, .end = INT64_MAX};
+  struct sink s = {0, -1};
+  load("mid45/clear/opus_192.mp4", &f);
+  assert_int_equal(pipeline_new(f.data, f.init_end, &cfg, &p), 0);
+  /* starting at 10 s while the interval starts at 0: the start is missing */
+  assert_int_equal(feed(p, &f, 1, &s), -AMP_EGAP);
+  assert_int_equal(s.frames, 0);
+  /* after a seek to 10 s the same fragment is where the feed should start */
+  assert_int_equal(pipeline_seek(p, 48000 * 10, INT64_MAX), 0);
+  assert_int_equal(feed(p, &f, 1, &s), 0);
+  pipeline_free(p);
+  free(f.data);
+}
+
+static void test_finish_declared(void **state) {
+  (void)state;
+  struct file f;
+  struct pipeline *p = NULL;
+  struct pipeline_config cfg = {.start = 0, .end = INT64_MAX};
+  struct sink s = {0, -1};
+  struct pipeline_timeline t;
+  load("mid45/clear/flac_16_44.mp4", &f);
+  assert_int_equal(pipeline_new(f.data, f.init_end, &cfg, &p), 0);
+  pipeline_get_timeline(p, &t);
+  assert_false(t.fed);
+  assert_int_equal(t.expected, -1);                  /* ampack writes no mehd */
+  assert_int_equal(pipeline_finish(p), -AMP_ESHORT); /* nothing fed: never a good decode */
+  assert_int_equal(pipeline_expect_end(p, 45000, 1000), 0);
+  assert_int_equal(pipeline_expect_end(p, 0, 0), -EINVAL);
+  assert_int_equal(pipeline_expect_end(p, UINT64_MAX, 1), -ERANGE);
+  assert_int_equal(feed(p, &f, 0, &s), 0);
+  assert_int_equal(feed(p, &f, 1, &s), 0);
+  pipeline_get_timeline(p, &t);
+  assert_true(t.fed);
+  assert_int_equal(t.first, 0);
+  assert_int_equal(t.reached, 442368 + 442368); /* two fragments of whole FLAC frames */
+  assert_int_equal(t.expected, 45 * 44100);
+  assert_int_equal(pipeline_finish(p), -AMP_ESHORT);
+  /* a later, smaller declaration does not lower the end */
+  assert_int_equal(pipeline_expect_end(p, 20, 1), 0);
+  assert_int_equal(pipeline_finish(p), -AMP_ESHORT);
+  for (size_t i = 2; i < f.n; i++)
+    assert_int_equal(feed(p, &f, i, &s), 0);
+  assert_int_equal(pipeline_finish(p), 0);
+  assert_int_equal(s.frames, 45 * 44100);
+  /* within the tolerance: a declared end 99 ms past the media is not a shortfall, 101 ms is */
+  assert_int_equal(pipeline_expect_end(p, 45099, 1000), 0);
+  assert_int_equal(pipeline_finish(p), 0);
+  assert_int_equal(pipeline_expect_end(p, 45101, 1000), 0);
+  assert_int_equal(pipeline_finish(p), -AMP_ESHORT);
+  /* an interval that ends early asks only for that much */
+  assert_int_equal(pipeline_seek(p, 0, 44100 * 5), 0);
+  assert_int_equal(feed(p, &f, 0, &s), 0);
+  assert_int_equal(pipeline_finish(p), 0);
+  pipeline_free(p);
+  free(f.data);
+}
+
+/* ---- box-built Opus content: times chosen by the test ---- */
+
+/* An init of stereo Opus (no edit list) with this media timescale, and a segment of n
+ * samples of duration dur from tfdt; every sample is a 20 ms CELT packet. */
+static void make_opus(uint32_t timescale, uint64_t mehd, struct bb *init) {
+  struct init_opt o = opus_opt();
+  o.elst_version = -1;
+  o.timescale = timescale;
+  o.mehd_duration = mehd;
+  build_init(init, &o);
+}
+
+static void make_seg(struct bb *b, uint64_t tfdt, uint32_t n, uint32_t dur) {
+  struct seg_opt o = {.moofs = 1, .trafs = {1}};
+  o.t[0][0] = traf_basic(n, tfdt);
+  o.t[0][0].fill = 0xfc;
+  for (uint32_t i = 0; i < n; i++)
+    o.t[0][0].dur[i] = dur;
+  build_segment(b, &o);
+}
+
+static int feed_bb(struct pipeline *p, const struct bb *b, struct sink *s) {
+  return pipeline_segment(p, b->d, b->len, 0, count_pcm, s, NULL);
+}
+
+static void test_tfdt_near_int64_max(void **state) {
+  (void)state;
+  struct bb init, seg;
+  struct pipeline *p = NULL;
+  struct pipeline_config cfg = {.start = 0, .end = INT64_MAX};
+  struct sink s = {0, -1};
+  make_opus(48000, 0, &init);
+  /* the sample starts before INT64_MAX and ends after it: pts + duration overflows */
+  make_seg(&seg, (uint64_t)INT64_MAX - 100, 1, 960);
+  assert_int_equal(pipeline_new(init.d, init.len, &cfg, &p), 0);
+  assert_int_equal(pipeline_seek(p, INT64_MAX - 200, INT64_MAX), 0);
+  assert_int_equal(feed_bb(p, &seg, &s), -ERANGE);
+  assert_int_equal(s.frames, 0);
+  bb_free(&seg);
+  /* ending exactly at INT64_MAX is representable and plays */
+  make_seg(&seg, (uint64_t)INT64_MAX - 960, 1, 960);
+  assert_int_equal(pipeline_seek(p, INT64_MAX - 960, INT64_MAX), 0);
+  assert_int_equal(feed_bb(p, &seg, &s), 0);
+  assert_int_equal(s.frames, 960);
+  bb_free(&seg);
+  pipeline_free(p);
+  bb_free(&init);
+}
+
+static void test_timescale_not_rate(void **state) {
+  (void)state;
+  struct bb init, seg;
+  struct pipeline *p = NULL;
+  struct pipeline_config cfg = {.start = 0, .end = INT64_MAX};
+  struct sink s = {0, -1};
+  struct pipeline_timeline t;
+  /* 44100 Hz media time into the 48000 Hz of Opus: 882 ticks are 960 frames */
+  make_opus(44100, 0, &init);
+  assert_int_equal(pipeline_new(init.d, init.len, &cfg, &p), 0);
+  make_seg(&seg, 0, 16, 882);
+  assert_int_equal(feed_bb(p, &seg, &s), 0);
+  bb_free(&seg);
+  make_seg(&seg, 16 * 882, 16, 882);
+  assert_int_equal(feed_bb(p, &seg, &s), 0);
+  bb_free(&seg);
+  assert_int_equal(s.frames, 32 * 960);
+  pipeline_get_timeline(p, &t);
+  assert_int_equal(t.reached, 32 * 960);
+  /* far out on the timeline, where t * 48000 no longer fits 64 bits but t * 48000 / 44100
+   * does: still exact (a seek to 2^62 ticks = 2^62 * 48000 / 44100 frames, floored) */
+  uint64_t far = (uint64_t)1 << 62; /* a multiple of 882? no: start where a sample starts */
+  far -= far % 882;
+  int64_t far_frames = (int64_t)(far / 882 * 960);
+  assert_int_equal(pipeline_seek(p, far_frames, INT64_MAX), 0);
+  make_seg(&seg, far, 4, 882);
+  s.frames = 0;
+  assert_int_equal(feed_bb(p, &seg, &s), 0);
+  assert_int_equal(s.frames, 4 * 960);
+  pipeline_get_timeline(p, &t);
+  assert_int_equal(t.first, far_frames);
+  assert_int_equal(t.reached, far_frames + 4 * 960);
+  bb_free(&seg);
+  pipeline_free(p);
+  bb_free(&init);
+}
+
+static void test_timescale_product_overflows(void **state) {
+  (void)state;
+  struct bb init, seg;
+  struct pipeline *p = NULL;
+  struct pipeline_config cfg = {.start = 0, .end = INT64_MAX};
+  struct sink s = {0, -1};
+  /* A millisecond timescale: 4e17 ms is a valid time, but 4e17 * 48 frames is beyond
+   * int64 (and wraps a 64-bit product). Refused, not played at a wrapped time. */
+  make_opus(1000, 0, &init);
+  assert_int_equal(pipeline_new(init.d, init.len, &cfg, &p), 0);
+  make_seg(&seg, 400000000000000000ull, 4, 20);
+  assert_int_equal(feed_bb(p, &seg, &s), -ERANGE);
+  assert_int_equal(s.frames, 0);
+  bb_free(&seg);
+  /* and a declared end of that size cannot be declared */
+  assert_int_equal(pipeline_expect_end(p, 400000000000000000ull, 1000), -ERANGE);
+  pipeline_free(p);
+  bb_free(&init);
+}
+
+static void test_continuity_tolerance(void **state) {
+  (void)state;
+  struct bb init, seg;
+  struct pipeline *p = NULL;
+  struct pipeline_config cfg = {.start = 0, .end = INT64_MAX};
+  struct sink s = {0, -1};
+  make_opus(48000, 0, &init);
+  assert_int_equal(pipeline_new(init.d, init.len, &cfg, &p), 0);
+  make_seg(&seg, 0, 8, 960);
+  assert_int_equal(feed_bb(p, &seg, &s), 0);
+  bb_free(&seg);
+  /* 10 ms late (480 ticks): within PIPELINE_GAP_TOLERANCE_MS */
+  make_seg(&seg, 8 * 960 + 480, 8, 960);
+  assert_int_equal(feed_bb(p, &seg, &s), 0);
+  bb_free(&seg);
+  /* one packet (20 ms) missing */
+  make_seg(&seg, 16 * 960 + 480 + 960, 8, 960);
+  assert_int_equal(feed_bb(p, &seg, &s), -AMP_EGAP);
+  bb_free(&seg);
+  /* one packet repeated (20 ms early) */
+  make_seg(&seg, 16 * 960 + 480 - 960, 8, 960);
+  assert_int_equal(feed_bb(p, &seg, &s), -AMP_EGAP);
+  bb_free(&seg);
+  assert_int_equal(s.frames, 16 * 960);
+  pipeline_free(p);
+  bb_free(&init);
+}
+
+static void test_failed_segment_can_be_fed_again(void **state) {
+  (void)state;
+  struct bb init, seg;
+  struct pipeline *p = NULL;
+  struct pipeline_config cfg = {.start = 0, .end = INT64_MAX};
+  struct sink s = {0, 0}; /* the sink refuses the first call */
+  make_opus(48000, 0, &init);
+  assert_int_equal(pipeline_new(init.d, init.len, &cfg, &p), 0);
+  make_seg(&seg, 0, 8, 960);
+  assert_int_equal(feed_bb(p, &seg, &s), -ECONNRESET);
+  /* the timeline did not move on: the same segment is still the one that follows */
+  s.fail_after = -1;
+  assert_int_equal(feed_bb(p, &seg, &s), 0);
+  assert_int_equal(s.frames, 8 * 960);
+  bb_free(&seg);
+  pipeline_free(p);
+  bb_free(&init);
+}
+
+static void test_mehd_declares(void **state) {
+  (void)state;
+  struct bb init, seg;
+  struct pipeline *p = NULL;
+  struct pipeline_config cfg = {.start = 0, .end = INT64_MAX};
+  struct sink s = {0, -1};
+  struct pipeline_timeline t;
+  make_opus(48000, 320, &init); /* mehd: 320 ms in the movie timescale (1000) */
+  assert_int_equal(pipeline_new(init.d, init.len, &cfg, &p), 0);
+  pipeline_get_timeline(p, &t);
+  assert_int_equal(t.expected, 48 * 320);
+  make_seg(&seg, 0, 8, 960); /* 160 ms */
+  assert_int_equal(feed_bb(p, &seg, &s), 0);
+  assert_int_equal(pipeline_finish(p), -AMP_ESHORT);
+  bb_free(&seg);
+  make_seg(&seg, 8 * 960, 8, 960);
+  assert_int_equal(feed_bb(p, &seg, &s), 0);
+  assert_int_equal(pipeline_finish(p), 0);
+  bb_free(&seg);
+  pipeline_free(p);
+  bb_free(&init);
+}
+
+/* ---- a wrong key, through the real ClearKey plugin ---- */
+
+static void open_cdm(const struct mp4_init *init, const char *key_hex, struct cdmhost **ret_h,
+                     uint32_t *ret_session) {
+  struct cdmhost *h = NULL;
+  uint32_t session = 0;
+  struct cdmhost_key k;
+  uint8_t kids[1][16];
+  uint8_t *data = NULL, *challenge = NULL;
+  size_t dlen = 0, clen = 0, llen = 0;
+  char *license = NULL, spec[80];
+  const uint8_t *kid = mp4_init_default_kid(init);
+  assert_non_null(kid);
+  assert_int_equal(cdmhost_open(PIPELINETEST_CLEARKEY_PATH, NULL, &h), 0);
+  assert_int_equal(cdmhost_session_open(h, &session), 0);
+  memcpy(kids[0], kid, 16);
+  assert_int_equal(cdmhost_keyids_init_data((const uint8_t(*)[16])kids, 1, &data, &dlen), 0);
+  assert_int_equal(
+      cdmhost_generate_request(h, session, AMPD_CDM_INIT_KEYIDS, data, dlen, &challenge, &clen), 0);
+  free(data);
+  free(challenge);
+  for (int i = 0; i < 16; i++)
+    snprintf(spec + 2 * i, 3, "%02x", kid[i]);
+  snprintf(spec + 32, sizeof(spec) - 32, ":%s", key_hex);
+  assert_int_equal(cdmhost_key_parse(spec, &k), 0);
+  assert_int_equal(cdmhost_clearkey_license(&k, 1, 0, &license, &llen), 0);
+  assert_int_equal(cdmhost_update(h, session, (const uint8_t *)license, llen), 0);
+  free(license);
+  *ret_h = h;
+  *ret_session = session;
+}
+
+static void test_wrong_key(void **state) {
+  (void)state;
+  struct file f;
+  struct pipeline *p = NULL;
+  struct pipeline_config cfg = {.start = 0, .end = INT64_MAX};
+  struct sink s = {0, -1};
+  struct cdmhost *h;
+  uint32_t session;
+  load("mid45/v1/flac_16_44.mp4", &f);
+  assert_int_equal(pipeline_new(f.data, f.init_end, &cfg, &p), 0);
+  open_cdm(pipeline_init(p), "000102030405060708090a0b0c0d0e0f", &h, &session);
+  pipeline_set_cdm(p, h, session);
+  for (size_t i = 0; i < 3; i++) /* the clear lead */
+    assert_int_equal(feed(p, &f, i, &s), 0);
+  /* the CDM decrypts with the key it was given; FLAC's CRC refuses the result */
+  assert_int_equal(feed(p, &f, 3, &s), -AMP_EDECRYPT);
+  pipeline_free(p);
+  cdmhost_free(h);
+  free(f.data);
+}
+
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: test_pipeline CATALOG_DIR\n");
+  if (argc != 2 && argc != 3) {
+    fprintf(stderr, "usage: test_pipeline CATALOG_DIR [TEST_NAME_PATTERN]\n");
     return 2;
   }
   catalog = argv[1];
+  if (argc == 3)
+    cmocka_set_test_filter(argv[2]);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_clear_counts),        cmocka_unit_test(test_interval),
-      cmocka_unit_test(test_encrypted_needs_cdm), cmocka_unit_test(test_sink_error_stops),
+      cmocka_unit_test(test_clear_counts),
+      cmocka_unit_test(test_interval),
+      cmocka_unit_test(test_encrypted_needs_cdm),
+      cmocka_unit_test(test_sink_error_stops),
       cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_repeated_fragment),
+      cmocka_unit_test(test_first_fragment_missing),
+      cmocka_unit_test(test_finish_declared),
+      cmocka_unit_test(test_tfdt_near_int64_max),
+      cmocka_unit_test(test_timescale_not_rate),
+      cmocka_unit_test(test_timescale_product_overflows),
+      cmocka_unit_test(test_continuity_tolerance),
+      cmocka_unit_test(test_failed_segment_can_be_fed_again),
+      cmocka_unit_test(test_mehd_declares),
+      cmocka_unit_test(test_wrong_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -199,7 +199,28 @@ static int job_start(struct job *j, const uint8_t *init, size_t len,
   return sink_open(j->o, &f, &j->sink);
 }
 
+/* After the last segment: did the media reach the end that was declared? (Damaged
+ * content must not pass as a good decode.) */
+static int job_check_end(struct job *j) {
+  struct pipeline_timeline t;
+  struct pcm_format f;
+  char what[128];
+  int r = pipeline_finish(j->p);
+  if (r == 0)
+    return 0;
+  pipeline_get_timeline(j->p, &t);
+  pipeline_get_format(j->p, &f);
+  if (!t.fed)
+    snprintf(what, sizeof(what), "no media after the init segment");
+  else
+    snprintf(what, sizeof(what), "the media ends at %.3f s of %.3f s declared",
+             (double)t.reached / f.rate, (double)t.expected / f.rate);
+  return probe_fail(r, j->o->input, what);
+}
+
 static int job_finish(struct job *j, int r) {
+  if (r == 0)
+    r = job_check_end(j);
   int c = sink_close(j->o, &j->sink, r == 0);
   if (r == 0 && c < 0)
     r = c;
@@ -214,6 +235,32 @@ static int job_finish(struct job *j, int r) {
   return r;
 }
 
+/* A whole file's own sidx (a top-level box between the init and the first fragment)
+ * declares where the media ends. */
+static int expect_sidx(struct job *j, const uint8_t *buf, size_t from, size_t to) {
+  while (to - from >= 8) {
+    const uint8_t *h = buf + from;
+    uint32_t size = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+    if (size < 8 || size > to - from)
+      return 0; /* a 64-bit or to-the-end size: not a sidx ampack or ffmpeg write */
+    if (memcmp(h + 4, "sidx", 4) == 0) {
+      struct manifest_segment *segs = NULL;
+      size_t n = 0;
+      uint32_t ts = 0;
+      uint64_t end;
+      int r = manifest_sidx_parse(h, size, from, &segs, &n, &ts);
+      if (r == 0 && __builtin_add_overflow(segs[n - 1].start, segs[n - 1].duration, &end))
+        r = -ERANGE;
+      if (r == 0)
+        r = pipeline_expect_end(j->p, end, ts);
+      free(segs);
+      return r < 0 ? probe_fail(r, j->o->input, "sidx") : 0;
+    }
+    from += size;
+  }
+  return 0;
+}
+
 static int decode_mp4(const struct probe_opts *o, struct buf *b) {
   struct probe_mp4_layout l;
   struct job j = {.o = o};
@@ -221,6 +268,8 @@ static int decode_mp4(const struct probe_opts *o, struct buf *b) {
   if (r < 0)
     return probe_fail(r, o->input, "not a fragmented MP4");
   r = job_start(&j, b->data, l.init_end, NULL);
+  if (r == 0)
+    r = expect_sidx(&j, b->data, l.init_end, l.n_fragments ? l.frag_start[0] : b->len);
   if (r == 0 && o->start_s > 0) {
     /* A whole file is fed from its start: the pts trim alone drops what precedes T. */
     struct pcm_format f;
@@ -258,6 +307,24 @@ static int seek_to(struct job *j, const struct manifest_rep *rep, double start_s
       first = i;
   *ret_first = first;
   return 0;
+}
+
+/* The MPD declares the presentation's length (the period's duration, with one period),
+ * and its segment list (or the sidx it came from) where the last segment ends. */
+static int expect_mpd(struct job *j, const struct manifest *m, const struct manifest_rep *rep) {
+  size_t n_periods;
+  const struct manifest_period *per = manifest_periods(m, &n_periods);
+  int r = 0;
+  if (n_periods == 1 && per[0].duration_ns > 0)
+    r = pipeline_expect_end(j->p, per[0].duration_ns, 1000000000u);
+  if (r == 0 && rep->n_segments > 0) {
+    const struct manifest_segment *last = &rep->segments[rep->n_segments - 1];
+    uint64_t end;
+    r = __builtin_add_overflow(last->start, last->duration, &end)
+            ? -ERANGE
+            : pipeline_expect_end(j->p, end, rep->timescale);
+  }
+  return r < 0 ? probe_fail(r, j->o->input, "declared duration") : 0;
 }
 
 static const struct manifest_rep *pick_rep(const struct probe_opts *o, const struct manifest *m) {
@@ -312,6 +379,8 @@ static int decode_mpd(const struct probe_opts *o, struct buf *b) {
     goto out;
   }
   r = job_start(&j, seg.data, seg.len, rep);
+  if (r == 0)
+    r = expect_mpd(&j, m, rep);
   size_t first = 0;
   if (r == 0 && o->start_s > 0) {
     r = seek_to(&j, rep, o->start_s, &first);
