@@ -15,21 +15,23 @@
 #include "media/mp4.h"
 #include "media/pipeline.h"
 #include "platform/alsa/alsa.h"
+#include "outfile.h"
 #include "source.h"
-#include "wav.h"
+#include "wavout.h"
 
 static const uint8_t w3c_common_id[16] = {0x10, 0x77, 0xef, 0xec, 0xc0, 0xb2, 0x4d, 0x02,
                                           0xac, 0xe3, 0x3c, 0x1e, 0x52, 0xe2, 0xfb, 0x4b};
 
 struct sink {
-  struct wav *wav;
+  struct outfile *file;
+  struct wavout *wav;
   struct output *out;
   uint64_t frames;
 };
 
 static int sink_pcm(void *userdata, const int32_t *pcm, size_t frames) {
   struct sink *k = userdata;
-  int r = k->wav ? wav_write(k->wav, pcm, frames) : output_write(k->out, pcm, frames);
+  int r = k->wav ? wavout_write(k->wav, pcm, frames) : output_write(k->out, pcm, frames);
   if (r == 0)
     k->frames += frames;
   return r;
@@ -37,8 +39,11 @@ static int sink_pcm(void *userdata, const int32_t *pcm, size_t frames) {
 
 static int sink_open(const struct probe_opts *o, const struct pcm_format *f, struct sink *k) {
   if (o->out) {
-    int r = wav_open(o->out, f, &k->wav);
-    return r < 0 ? probe_fail(r, o->out, NULL) : 0;
+    char why[96] = "";
+    int r = outfile_open(o->out, &k->file, why, sizeof(why));
+    if (r == 0)
+      r = wavout_open(k->file, f, &k->wav);
+    return r < 0 ? probe_fail(r, strcmp(o->out, "-") ? o->out : "standard output", why) : 0;
   }
   struct output_params p = {.device = o->alsa, .format = *f};
   struct output_info info;
@@ -47,14 +52,21 @@ static int sink_open(const struct probe_opts *o, const struct pcm_format *f, str
   return r < 0 ? probe_fail(r, o->alsa, err) : 0;
 }
 
+/* On success the WAV is completed and put in place; on failure a temporary file is
+ * removed, and nothing else (outfile.h). */
 static int sink_close(const struct probe_opts *o, struct sink *k, int ok) {
   int r = 0;
-  if (k->wav) {
-    r = wav_close(k->wav);
+  if (k->file) {
+    r = wavout_finish(k->wav);
+    k->wav = NULL;
+    if (ok && r == 0) {
+      r = outfile_commit(k->file);
+    } else {
+      outfile_abort(k->file);
+    }
+    k->file = NULL;
     if (r < 0)
       probe_fail(r, o->out, NULL);
-    if (!ok || r < 0)
-      unlink(o->out); /* never leave a truncated WAV that looks whole */
   }
   if (k->out) {
     if (ok)
@@ -209,27 +221,63 @@ static int job_finish(struct job *j, int r) {
   return r;
 }
 
-static int decode_mp4(const struct probe_opts *o, struct buf *b) {
-  struct probe_mp4_layout l;
-  struct job j = {.o = o};
-  int r = probe_mp4_layout(b->data, b->len, &l);
-  if (r < 0)
-    return probe_fail(r, o->input, "not a fragmented MP4");
-  r = job_start(&j, b->data, l.init_end, NULL);
-  if (r == 0 && o->start_s > 0) {
-    /* A whole file is fed from its start: the pts trim alone drops what precedes T. */
-    struct pcm_format f;
-    pipeline_get_format(j.p, &f);
-    r = pipeline_seek(j.p, (int64_t)(o->start_s * f.rate + 0.5), INT64_MAX);
+/* One fragment (a whole moof+mdat run) into the pipeline. A moof that does not parse is
+ * told apart from a sample that does not decode. */
+static int feed_fragment(struct job *j, const char *name, const char *what, const uint8_t *data,
+                         size_t len, uint64_t off) {
+  struct mp4_segment *seg;
+  char detail[160];
+  int r = mp4_segment_parse(pipeline_init(j->p), data, len, off, &seg);
+  if (r < 0) {
+    snprintf(detail, sizeof(detail), "%s at byte %" PRIu64 ": its moof is malformed", what, off);
+    return probe_fail(r, name, detail);
   }
-  for (size_t i = 0; r == 0 && i < l.n_fragments; i++) {
-    size_t s = l.frag_start[i];
-    r = pipeline_segment(j.p, b->data + s, l.frag_end[i] - s, s, sink_pcm, &j.sink, NULL);
-    if (r < 0)
-      probe_fail(r, o->input, "fragment");
+  mp4_segment_free(seg);
+  r = pipeline_segment(j->p, data, len, off, sink_pcm, &j->sink, NULL);
+  if (r == -AMP_EDECODE)
+    snprintf(detail, sizeof(detail),
+             "%s at byte %" PRIu64 ": a sample does not decode: the mdat, or the sample sizes "
+             "in its moof, are damaged",
+             what, off);
+  else
+    snprintf(detail, sizeof(detail), "%s at byte %" PRIu64, what, off);
+  return r < 0 ? probe_fail(r, name, detail) : 0;
+}
+
+struct mp4_feed {
+  struct job *j;
+  int started;
+};
+
+static int mp4_unit(void *userdata, int is_init, const uint8_t *data, size_t len, uint64_t off) {
+  struct mp4_feed *m = userdata;
+  struct job *j = m->j;
+  char what[48];
+  int r;
+
+  if (is_init) {
+    r = job_start(j, data, len, NULL);
+    m->started = 1;
+    if (r == 0 && j->o->start_s > 0) {
+      /* A file is fed from its start: the pts trim alone drops what precedes T. */
+      struct pcm_format f;
+      pipeline_get_format(j->p, &f);
+      r = pipeline_seek(j->p, (int64_t)(j->o->start_s * f.rate + 0.5), INT64_MAX);
+      if (r < 0)
+        probe_fail(r, j->o->input, "--start");
+    }
+    return r;
   }
-  probe_mp4_layout_done(&l);
-  return job_finish(&j, r);
+  snprintf(what, sizeof(what), "fragment %" PRIu64, (uint64_t)m->started++);
+  return feed_fragment(j, j->o->input, what, data, len, off);
+}
+
+static int decode_mp4(const struct probe_opts *o, struct probe_in *in, struct job *j, int r) {
+  if (r < 0 && !in->unit_failed)
+    probe_fail(r, o->input, in->why);
+  if (!j->p)
+    return r;
+  return job_finish(j, r);
 }
 
 /* --start: play from T seconds. The pipeline drops every frame before T by its pts; the
@@ -255,6 +303,14 @@ static int seek_to(struct job *j, const struct manifest_rep *rep, double start_s
   return 0;
 }
 
+/* A failed range read: "<url>: <what>: <why>". */
+static int range_fail(int r, const struct source *src, const char *url, const char *what) {
+  char detail[256];
+  const char *d = source_detail(src);
+  snprintf(detail, sizeof(detail), "%s%s%s", what, *d ? ": " : "", d);
+  return probe_fail(r, url, detail);
+}
+
 static const struct manifest_rep *pick_rep(const struct probe_opts *o, const struct manifest *m) {
   size_t n_sets, n;
   if (o->rep)
@@ -266,7 +322,7 @@ static const struct manifest_rep *pick_rep(const struct probe_opts *o, const str
   return n ? ranked[0] : NULL;
 }
 
-static int decode_mpd(const struct probe_opts *o, struct buf *b) {
+static int decode_mpd(const struct probe_opts *o, const struct buf *b) {
   struct manifest *m = NULL;
   struct source *src = NULL;
   struct source_options so = {.ca_file = o->ca_file};
@@ -297,13 +353,13 @@ static int decode_mpd(const struct probe_opts *o, struct buf *b) {
     if (r == 0)
       r = manifest_rep_set_segments_from_sidx(m, rep, seg.data, seg.len, rep->index.first);
     if (r < 0) {
-      probe_fail(r, rep->url, "segment index");
+      range_fail(r, src, rep->url, "segment index");
       goto out;
     }
   }
   r = source_read_range(src, rep->init.first, rep->init.last, &seg);
   if (r < 0) {
-    probe_fail(r, rep->url, "init range");
+    range_fail(r, src, rep->url, "init range");
     goto out;
   }
   r = job_start(&j, seg.data, seg.len, rep);
@@ -315,14 +371,13 @@ static int decode_mpd(const struct probe_opts *o, struct buf *b) {
   }
   for (size_t i = first; r == 0 && i < rep->n_segments; i++) {
     const struct manifest_segment *s = &rep->segments[i];
+    char what[64];
+    snprintf(what, sizeof(what), "segment %zu", i + 1);
     r = source_read_range(src, s->first, s->last, &seg);
-    if (r == 0)
-      r = pipeline_segment(j.p, seg.data, seg.len, s->first, sink_pcm, &j.sink, NULL);
-    if (r < 0) {
-      char what[64];
-      snprintf(what, sizeof(what), "segment %zu", i + 1);
-      probe_fail(r, rep->url, what);
-    }
+    if (r < 0)
+      range_fail(r, src, rep->url, what);
+    else
+      r = feed_fragment(&j, rep->url, what, seg.data, seg.len, s->first);
   }
   r = job_finish(&j, r);
 out:
@@ -333,16 +388,15 @@ out:
 }
 
 int probe_decode(const struct probe_opts *o) {
-  struct buf b;
-  int r;
+  struct job j = {.o = o};
+  struct mp4_feed m = {.j = &j};
+  struct probe_in in = {.on_unit = mp4_unit, .userdata = &m};
+  int r = probe_in_read(o, &in);
 
-  buf_init(&b, AMPPROBE_MAX_MP4);
-  r = probe_load(o, &b);
-  if (r < 0) {
-    buf_done(&b);
-    return probe_fail(r, o->input, NULL);
-  }
-  r = r == 1 ? decode_mpd(o, &b) : decode_mp4(o, &b);
-  buf_done(&b);
+  if (in.kind == PROBE_IN_MPD && r == 0)
+    r = decode_mpd(o, &in.mpd);
+  else
+    r = decode_mp4(o, &in, &j, r);
+  probe_in_done(&in);
   return r;
 }
