@@ -275,6 +275,8 @@ static int mp4_unit(void *userdata, int is_init, const uint8_t *data, size_t len
 static int decode_mp4(const struct probe_opts *o, struct probe_in *in, struct job *j, int r) {
   if (r < 0 && !in->unit_failed)
     probe_fail(r, o->input, in->why);
+  if (r == 0 && in->n_fragments == 0)
+    r = probe_fail(-AMP_EMP4, o->input, "no moof+mdat fragment to decode (an init segment alone?)");
   if (!j->p)
     return r;
   return job_finish(j, r);

@@ -5,10 +5,10 @@
  *
  *   ampprobe info [--json] [--ca FILE] <mpd|mp4>
  *   ampprobe decode [--rep ID] [--key KID:KEY]... [--keys FILE] [--cdm PLUGIN.so]
- *                   [--ca FILE] (-o OUT.wav | --alsa DEVICE) <mpd|mp4>
+ *                   [--ca FILE] (-o OUT.wav|- | --alsa DEVICE) <mpd|mp4>
  *
- * Inputs are local paths or https URLs. Exit 0 on success; otherwise one line on stderr
- * and a non-zero status. See ampprobe(1).
+ * Inputs are local paths (files or pipes) or https URLs. Exit 0 on success; otherwise one line on
+ * stderr and a non-zero status. See ampprobe(1).
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -167,7 +167,7 @@ static void usage(FILE *f) {
   fputs("usage: ampprobe info [--json] [--ca FILE] <mpd|mp4>\n"
         "       ampprobe decode [--rep ID] [--start S] [--key KID:KEY]... [--keys FILE]\n"
         "                       [--cdm PLUGIN.so]\n"
-        "                       [--ca FILE] (-o OUT.wav | --alsa DEVICE) <mpd|mp4>\n"
+        "                       [--ca FILE] (-o OUT.wav|- | --alsa DEVICE) <mpd|mp4>\n"
         "Inputs are local paths or https:// URLs. See ampprobe(1).\n",
         f);
 }

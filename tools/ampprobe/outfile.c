@@ -126,10 +126,10 @@ bool outfile_seekable(const struct outfile *f) {
   return f->start >= 0;
 }
 
-int outfile_write(struct outfile *f, const void *p, size_t n) {
-  const uint8_t *b = p;
+/* All n bytes: at the file position (off < 0), or at off (pwrite). */
+static int write_fully(int fd, const uint8_t *b, size_t n, off_t off) {
   while (n > 0) {
-    ssize_t k = write(f->fd, b, n);
+    ssize_t k = off < 0 ? write(fd, b, n) : pwrite(fd, b, n, off);
     if (k < 0) {
       if (errno == EINTR)
         continue;
@@ -137,26 +137,22 @@ int outfile_write(struct outfile *f, const void *p, size_t n) {
     }
     b += k;
     n -= (size_t)k;
+    if (off >= 0)
+      off += k;
   }
   return 0;
 }
 
+int outfile_write(struct outfile *f, const void *p, size_t n) {
+  return write_fully(f->fd, p, n, -1);
+}
+
 int outfile_pwrite(struct outfile *f, const void *p, size_t n, off_t off) {
-  const uint8_t *b = p;
   if (f->start < 0)
     return -ESPIPE;
-  while (n > 0) {
-    ssize_t k = pwrite(f->fd, b, n, f->start + off);
-    if (k < 0) {
-      if (errno == EINTR)
-        continue;
-      return -errno;
-    }
-    b += k;
-    n -= (size_t)k;
-    off += k;
-  }
-  return 0;
+  if (off < 0)
+    return -EINVAL;
+  return write_fully(f->fd, p, n, f->start + off);
 }
 
 static void outfile_free(struct outfile *f) {

@@ -494,6 +494,20 @@ class Errors(Base):
                          "the sample sizes in its moof, are damaged")
         self.assertFalse(os.path.exists(out))
 
+    def test_init_segment_alone(self):
+        """An MP4 without a fragment is refused, and leaves no WAV (it used to give a WAV
+        of 0 frames and exit 0)."""
+        src = os.path.join(CATALOG, "short12", "clear", "flac_16_44.mp4")
+        with open(src, "rb") as f:
+            data = f.read()
+        moov = [b for b in boxes(data) if b[0] == b"moov"][0]
+        init = os.path.join(self.tmp, "init.mp4")
+        with open(init, "wb") as f:
+            f.write(data[:moov[1] + moov[2]])
+        out = os.path.join(self.tmp, "x.wav")
+        self.expect_fail(["decode", "-o", out, init], "no moof+mdat fragment to decode")
+        self.assertFalse(os.path.exists(out))
+
     def test_urls_redacted_in_errors(self):
         """A signed URL with user:password@ is quoted by scheme, host and path only, in
         info's output and in the error of a failed fetch, also with --verbose."""
