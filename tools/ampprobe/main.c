@@ -7,8 +7,8 @@
  *   ampprobe decode [--rep ID] [--key KID:KEY]... [--keys FILE] [--cdm PLUGIN.so]
  *                   [--ca FILE] (-o OUT.wav|- | --alsa DEVICE) <mpd|mp4>
  *
- * Inputs are local paths (files or pipes) or https URLs. Exit 0 on success; otherwise one line on
- * stderr and a non-zero status. See ampprobe(1).
+ * Inputs are local paths (files or pipes) or https URLs. Exit 0 on success; otherwise one
+ * line on stderr and status 1 (2 for a usage error). See ampprobe(1).
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -168,7 +168,7 @@ static void usage(FILE *f) {
         "       ampprobe decode [--rep ID] [--start S] [--key KID:KEY]... [--keys FILE]\n"
         "                       [--cdm PLUGIN.so]\n"
         "                       [--ca FILE] (-o OUT.wav|- | --alsa DEVICE) <mpd|mp4>\n"
-        "Inputs are local paths or https:// URLs. See ampprobe(1).\n",
+        "Inputs are local paths (files or pipes) or https:// URLs. See ampprobe(1).\n",
         f);
 }
 
