@@ -226,7 +226,7 @@ static int job_finish(struct job *j, int r) {
 static int feed_fragment(struct job *j, const char *name, const char *what, const uint8_t *data,
                          size_t len, uint64_t off) {
   struct mp4_segment *seg;
-  char detail[160];
+  char detail[256];
   int r = mp4_segment_parse(pipeline_init(j->p), data, len, off, &seg);
   if (r < 0) {
     snprintf(detail, sizeof(detail), "%s at byte %" PRIu64 ": its moof is malformed", what, off);
@@ -237,8 +237,8 @@ static int feed_fragment(struct job *j, const char *name, const char *what, cons
   if (r == -AMP_EDECODE)
     snprintf(detail, sizeof(detail),
              "%s at byte %" PRIu64 ": a sample does not decode: the mdat, or the sample sizes "
-             "in its moof, are damaged",
-             what, off);
+             "in its moof, are damaged%s",
+             what, off, pipeline_is_protected(j->p) ? ", or a content key is wrong" : "");
   else
     snprintf(detail, sizeof(detail), "%s at byte %" PRIu64, what, off);
   return r < 0 ? probe_fail(r, name, detail) : 0;

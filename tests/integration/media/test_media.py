@@ -494,6 +494,22 @@ class Errors(Base):
                          "the sample sizes in its moof, are damaged")
         self.assertFalse(os.path.exists(out))
 
+    def test_wrong_key_value(self):
+        """The right KID with a wrong key decrypts to noise: the message names the key as a
+        cause, not only damage."""
+        d = os.path.join(CATALOG, "mid45", "v1")
+        with open(os.path.join(d, "keys.json")) as f:
+            k = json.load(f)
+        keys = os.path.join(self.tmp, "keys.txt")
+        with open(keys, "w") as f:
+            f.write("%s:%s\n" % (k["kid"], "%032x" % (int(k["key"], 16) ^ 1)))
+        out = os.path.join(self.tmp, "x.wav")
+        self.expect_fail(["decode", "--keys", keys, "--rep", "flac_16_44", "-o", out,
+                          os.path.join(d, "manifest.mpd")],
+                         "does not decode: the mdat, or the sample sizes in its moof, are "
+                         "damaged, or a content key is wrong")
+        self.assertFalse(os.path.exists(out))
+
     def test_init_segment_alone(self):
         """An MP4 without a fragment is refused, and leaves no WAV (it used to give a WAV
         of 0 frames and exit 0)."""
