@@ -164,6 +164,11 @@ class FlacExact(Base):
         self.assertEqual(got[data_at - 4:data_at], b"\xff\xff\xff\xff")
         self.assertEqual(got[8:data_at - 4], want[8:data_at - 4])
         self.assertTrue(got[data_at:] == want[data_at:], "the PCM through a pipe differs")
+        # /proc/self/fd/1, a symlink to that pipe: written in place, like -o -
+        p = subprocess.run([AMPPROBE, "decode", "-o", "/proc/self/fd/1", "--keys", keys,
+                            "--rep", "flac_16_44", mpd], capture_output=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout == got, "-o /proc/self/fd/1 differs from -o -")
 
     def test_mp4_from_a_pipe(self):
         """An MP4 read from a pipe (no size, no seeking) decodes like the file."""
@@ -645,26 +650,54 @@ class Https(Base):
 
     def setUp(self):
         super().setUp()
-        certs = os.path.join(self.tmp, "certs")
-        run(["bash", os.path.join(SRCDIR, "tools", "mock", "testca.sh"), certs])
-        self.ca = os.path.join(certs, "ca.pem")
-        port_file = os.path.join(self.tmp, "port")
-        self.mock = subprocess.Popen(
+        self.certs = os.path.join(self.tmp, "certs")
+        run(["bash", os.path.join(SRCDIR, "tools", "mock", "testca.sh"), self.certs])
+        self.ca = os.path.join(self.certs, "ca.pem")
+        self.mocks = []
+        self.base = self.start_mock(CATALOG)
+        self.mock = self.mocks[0]
+
+    def start_mock(self, root):
+        """Start a mock serving root; returns its https base URL."""
+        port_file = os.path.join(self.tmp, f"port{len(self.mocks)}")
+        mock = subprocess.Popen(
             [sys.executable, os.path.join(SRCDIR, "tools", "mock", "ampmock.py"), "--certs",
-             certs, "--root", CATALOG, "--port", "0", "--port-file", port_file],
+             self.certs, "--root", root, "--port", "0", "--port-file", port_file],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.mocks.append(mock)
         deadline = time.monotonic() + 20
         while not os.path.exists(port_file):
-            self.assertIsNone(self.mock.poll(), "the mock exited")
+            self.assertIsNone(mock.poll(), "the mock exited")
             self.assertLess(time.monotonic(), deadline, "the mock did not start")
             time.sleep(0.05)
         with open(port_file) as f:
-            self.base = f"https://localhost:{int(f.read())}"
+            return f"https://localhost:{int(f.read())}"
 
     def tearDown(self):
-        self.mock.send_signal(signal.SIGTERM)
-        self.mock.wait(timeout=10)
+        for mock in self.mocks:
+            mock.send_signal(signal.SIGTERM)
+            mock.wait(timeout=10)
         super().tearDown()
+
+    def test_oversized_manifest_body_refused(self):
+        """An https body of 900 MiB that starts like an MPD is refused at the 4 MiB manifest
+        bound as it streams in; peak RSS stays under 256 MiB (see the local-file test in
+        Errors for why that bound cannot pass when the body is held whole)."""
+        root = os.path.join(self.tmp, "root")
+        os.mkdir(root)
+        with open(os.path.join(root, "big.mpd"), "wb") as f:
+            f.write(b"<MPD>")
+            f.truncate(900 << 20)
+        base = self.start_mock(root)
+        proc = subprocess.Popen([AMPPROBE, "info", "--ca", self.ca, base + "/files/big.mpd"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _, _, ru = os.wait4(proc.pid, 0)
+        err = proc.stderr.read().decode()
+        proc.stdout.close()
+        proc.stderr.close()
+        proc.returncode = 0  # reaped by wait4
+        self.assertLess(ru.ru_maxrss, 256 << 10, f"peak RSS {ru.ru_maxrss} KiB")  # KiB
+        self.assertIn("a manifest is at most 4194304 bytes", err)
 
     def requests(self):
         import ssl
