@@ -53,6 +53,17 @@ def wav_frames(path):
     raise AssertionError(f"{path}: no data chunk")
 
 
+def peak_rss(args):
+    """Run args to its end; (its peak resident set in KiB, its stderr). stdout is dropped
+    and stderr goes to a file, so no pipe can fill while we wait."""
+    with tempfile.TemporaryFile() as errf:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=errf)
+        _, status, ru = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        errf.seek(0)
+        return ru.ru_maxrss, errf.read().decode()
+
+
 def boxes(data, start=0, end=None):
     """(type, offset, size) of the boxes in data[start:end] (32-bit sizes only)."""
     end = len(data) if end is None else end
@@ -418,14 +429,8 @@ class Errors(Base):
         with open(big, "wb") as f:
             f.write(b"<MPD>")
             f.truncate(900 << 20)
-        proc = subprocess.Popen([AMPPROBE, "info", big], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-        _, _, ru = os.wait4(proc.pid, 0)
-        err = proc.stderr.read().decode()
-        proc.stdout.close()
-        proc.stderr.close()
-        proc.returncode = 0  # reaped by wait4
-        self.assertLess(ru.ru_maxrss, 256 << 10, f"peak RSS {ru.ru_maxrss} KiB")  # KiB
+        rss, err = peak_rss([AMPPROBE, "info", big])
+        self.assertLess(rss, 256 << 10, f"peak RSS {rss} KiB")
         self.assertIn("a manifest is at most 4194304 bytes", err)
 
     def test_oversized_fragment_refused_at_its_header(self):
@@ -689,14 +694,8 @@ class Https(Base):
             f.write(b"<MPD>")
             f.truncate(900 << 20)
         base = self.start_mock(root)
-        proc = subprocess.Popen([AMPPROBE, "info", "--ca", self.ca, base + "/files/big.mpd"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        _, _, ru = os.wait4(proc.pid, 0)
-        err = proc.stderr.read().decode()
-        proc.stdout.close()
-        proc.stderr.close()
-        proc.returncode = 0  # reaped by wait4
-        self.assertLess(ru.ru_maxrss, 256 << 10, f"peak RSS {ru.ru_maxrss} KiB")  # KiB
+        rss, err = peak_rss([AMPPROBE, "info", "--ca", self.ca, base + "/files/big.mpd"])
+        self.assertLess(rss, 256 << 10, f"peak RSS {rss} KiB")
         self.assertIn("a manifest is at most 4194304 bytes", err)
 
     def requests(self):
