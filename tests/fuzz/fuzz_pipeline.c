@@ -60,7 +60,8 @@ static void cdm_open_once(void) {
   memcpy(k.kid, FUZZ_KID, 16);
   memcpy(k.key, FUZZ_KEY, 16);
   memcpy(kids[0], FUZZ_KID, 16);
-  check(cdmhost_open(FUZZ_CLEARKEY_PATH, NULL, &cdm) == 0);
+  struct cdmhost_options opt = {.plugin_dir = FUZZ_CLEARKEY_DIR};
+  check(cdmhost_open("clearkey", &opt, &cdm) == 0);
   check(cdmhost_session_open(cdm, &cdm_session) == 0);
   check(cdmhost_keyids_init_data((const uint8_t(*)[16])kids, 1, &init, &ilen) == 0);
   check(cdmhost_generate_request(cdm, cdm_session, AMPD_CDM_INIT_KEYIDS, init, ilen, &challenge,

@@ -4,5 +4,5 @@
 ampd_fuzz_target(pipeline SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_pipeline.c LIBS ampd_pipeline
                  CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/corpus/pipeline SECONDS 30)
 target_compile_definitions(fuzz_pipeline PRIVATE
-  FUZZ_CLEARKEY_PATH="$<TARGET_FILE:ampd_cdm_clearkey>")
+  FUZZ_CLEARKEY_DIR="$<TARGET_FILE_DIR:ampd_cdm_clearkey>")
 add_dependencies(fuzz_pipeline ampd_cdm_clearkey)

@@ -480,7 +480,8 @@ static void open_cdm(const struct mp4_init *init, const char *key_hex, struct cd
   char *license = NULL, spec[80];
   const uint8_t *kid = mp4_init_default_kid(init);
   assert_non_null(kid);
-  assert_int_equal(cdmhost_open(PIPELINETEST_CLEARKEY_PATH, NULL, &h), 0);
+  struct cdmhost_options opt = {.plugin_dir = PIPELINETEST_CLEARKEY_DIR};
+  assert_int_equal(cdmhost_open("clearkey", &opt, &h), 0);
   assert_int_equal(cdmhost_session_open(h, &session), 0);
   memcpy(kids[0], kid, 16);
   assert_int_equal(cdmhost_keyids_init_data((const uint8_t(*)[16])kids, 1, &data, &dlen), 0);

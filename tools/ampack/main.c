@@ -301,14 +301,14 @@ static int write_source(struct track *t, const char *path, const struct rep_def 
   snprintf(t->src_path[t->n], sizeof(t->src_path[t->n]), "%s", path);
   if (unlink(path) < 0 && errno != ENOENT) /* never write through an old link */
     return -errno;
-  return wav_write(path, src);
+  return pcm_write_wav(path, src);
 }
 
 static int encode_all(const struct args *a, struct track *t) {
   struct pcm wav = {0};
   char path[AMPACK_MAX_PATH];
   int r = 0;
-  if (a->wav && (r = wav_read(a->wav, &wav)) < 0) {
+  if (a->wav && (r = pcm_read_wav(a->wav, &wav)) < 0) {
     fprintf(stderr, "ampack: %s: %s\n", a->wav, amp_strerror(r));
     return r;
   }

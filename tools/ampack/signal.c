@@ -166,7 +166,7 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
   return 0;
 }
 
-int wav_write(const char *path, const struct pcm *p) {
+int pcm_write_wav(const char *path, const struct pcm *p) {
   if (p->bits != 16 && p->bits != 24)
     return -EINVAL;
   uint32_t bps = p->bits / 8, block = bps * p->channels;
@@ -220,7 +220,7 @@ static int read_full(FILE *f, void *p, size_t n) {
   return fread(p, 1, n, f) == n ? 0 : -EINVAL;
 }
 
-int wav_read(const char *path, struct pcm *ret) {
+int pcm_read_wav(const char *path, struct pcm *ret) {
   FILE *f = fopen(path, "rbe");
   if (!f)
     return -errno;

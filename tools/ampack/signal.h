@@ -32,12 +32,12 @@ int sig_known(const char *name);
 int sig_generate(const char *name, uint64_t seed, uint32_t rate, uint32_t bits, uint64_t start,
                  size_t frames, struct pcm *ret);
 
-/* Write a canonical PCM WAV (16 or 24 bit). 0 or -errno. */
-int wav_write(const char *path, const struct pcm *p);
+/* Write all of p to path as one canonical PCM WAV (16 or 24 bit). 0 or -errno. */
+int pcm_write_wav(const char *path, const struct pcm *p);
 
 /* Read a PCM WAV (format 1 or EXTENSIBLE/PCM; 16, 24 or 32 bit; up to PCM_MAX_FRAMES).
  * 0, -errno, -EINVAL (not a WAV we take), -AMP_EUNSUPPORTED, -AMP_ETOOBIG. */
-int wav_read(const char *path, struct pcm *ret);
+int pcm_read_wav(const char *path, struct pcm *ret);
 
 /* Convert to another bit depth (shift left, or right with rounding toward -inf). */
 int pcm_convert_bits(const struct pcm *in, uint32_t bits, struct pcm *ret);

@@ -15,21 +15,23 @@
 #include "media/mp4.h"
 #include "media/pipeline.h"
 #include "platform/alsa/alsa.h"
+#include "outfile.h"
 #include "source.h"
-#include "wav.h"
+#include "wavout.h"
 
 static const uint8_t w3c_common_id[16] = {0x10, 0x77, 0xef, 0xec, 0xc0, 0xb2, 0x4d, 0x02,
                                           0xac, 0xe3, 0x3c, 0x1e, 0x52, 0xe2, 0xfb, 0x4b};
 
 struct sink {
-  struct wav *wav;
+  struct outfile *file;
+  struct wavout *wav;
   struct output *out;
   uint64_t frames;
 };
 
 static int sink_pcm(void *userdata, const int32_t *pcm, size_t frames) {
   struct sink *k = userdata;
-  int r = k->wav ? wav_write(k->wav, pcm, frames) : output_write(k->out, pcm, frames);
+  int r = k->wav ? wavout_write(k->wav, pcm, frames) : output_write(k->out, pcm, frames);
   if (r == 0)
     k->frames += frames;
   return r;
@@ -37,8 +39,11 @@ static int sink_pcm(void *userdata, const int32_t *pcm, size_t frames) {
 
 static int sink_open(const struct probe_opts *o, const struct pcm_format *f, struct sink *k) {
   if (o->out) {
-    int r = wav_open(o->out, f, &k->wav);
-    return r < 0 ? probe_fail(r, o->out, NULL) : 0;
+    char why[96] = "";
+    int r = outfile_open(o->out, &k->file, why, sizeof(why));
+    if (r == 0)
+      r = wavout_open(k->file, f, &k->wav);
+    return r < 0 ? probe_fail(r, strcmp(o->out, "-") ? o->out : "standard output", why) : 0;
   }
   struct output_params p = {.device = o->alsa, .format = *f};
   struct output_info info;
@@ -47,14 +52,21 @@ static int sink_open(const struct probe_opts *o, const struct pcm_format *f, str
   return r < 0 ? probe_fail(r, o->alsa, err) : 0;
 }
 
+/* On success the WAV is completed and put in place; on failure a temporary file is
+ * removed, and nothing else (outfile.h). */
 static int sink_close(const struct probe_opts *o, struct sink *k, int ok) {
   int r = 0;
-  if (k->wav) {
-    r = wav_close(k->wav);
+  if (k->file) {
+    r = wavout_finish(k->wav);
+    k->wav = NULL;
+    if (ok && r == 0) {
+      r = outfile_commit(k->file);
+    } else {
+      outfile_abort(k->file);
+    }
+    k->file = NULL;
     if (r < 0)
       probe_fail(r, o->out, NULL);
-    if (!ok || r < 0)
-      unlink(o->out); /* never leave a truncated WAV that looks whole */
   }
   if (k->out) {
     if (ok)
@@ -65,7 +77,7 @@ static int sink_close(const struct probe_opts *o, struct sink *k, int ok) {
 }
 
 /* The init data the CDM turns into a challenge: the W3C common pssh boxes of the init or
- * the manifest, else "keyids" built from the default KID (docs/media.md §8). */
+ * the manifest, else "keyids" built from the default KID (MEDIA.md §4). */
 static int cdm_request(struct cdmhost *h, uint32_t session, const struct mp4_init *init,
                        const struct manifest_rep *rep) {
   uint8_t data[AMPD_CDM_MAX_INIT_DATA];
@@ -109,8 +121,7 @@ static int cdm_request(struct cdmhost *h, uint32_t session, const struct mp4_ini
 static int cdm_setup(const struct probe_opts *o, const struct mp4_init *init,
                      const struct manifest_rep *rep, struct cdmhost **ret_h,
                      uint32_t *ret_session) {
-  char dir[CDMHOST_MAX_PATH], name[CDMHOST_MAX_NAME + 4];
-  struct cdmhost_options copt = {.plugin_dir = AMPPROBE_CDM_DIR};
+  char path[4096];
   struct cdmhost *h = NULL;
   uint32_t session = 0, status = 0;
   char *license = NULL;
@@ -120,22 +131,18 @@ static int cdm_setup(const struct probe_opts *o, const struct mp4_init *init,
   if (o->n_keys == 0)
     return probe_fail(-AMP_ENOKEY, o->input,
                       "encrypted content needs --key KID:KEY or --keys FILE");
-  /* cdmhost loads a plugin name from one absolute directory: --cdm /DIR/NAME.so names
-   * both; the default is the build tree's ClearKey (AMPPROBE_CDM_DIR, from CMake). */
-  snprintf(name, sizeof(name), "clearkey");
   if (o->cdm) {
-    const char *slash = strrchr(o->cdm, '/');
-    size_t l = slash ? strlen(slash + 1) : 0;
-    if (o->cdm[0] != '/' || l <= 3 || l - 3 >= sizeof(name) ||
-        strcmp(slash + 1 + l - 3, ".so") != 0 || (size_t)(slash - o->cdm) >= sizeof(dir))
-      return probe_fail(-EINVAL, o->cdm, "--cdm wants an absolute path /DIR/NAME.so");
-    snprintf(dir, sizeof(dir), "%.*s", (int)(slash - o->cdm), o->cdm);
-    snprintf(name, sizeof(name), "%.*s", (int)(l - 3), slash + 1);
-    copt.plugin_dir = dir[0] ? dir : "/";
+    snprintf(path, sizeof(path), "%s", o->cdm);
+  } else {
+    r = cdmhost_plugin_path(cdmhost_build_dir(), "clearkey", path, sizeof(path));
+    if (r < 0 || access(path, R_OK) != 0)
+      r = cdmhost_plugin_path(NULL, "clearkey", path, sizeof(path));
+    if (r < 0)
+      return probe_fail(r, "clearkey plugin path", NULL);
   }
-  r = cdmhost_open(name, &copt, &h);
+  r = cdmhost_open(path, NULL, &h);
   if (r < 0)
-    return probe_fail(r, o->cdm ? o->cdm : name, "cannot load the CDM plugin");
+    return probe_fail(r, path, "cannot load the CDM plugin");
   r = cdmhost_session_open(h, &session);
   if (r < 0)
     goto fail;
@@ -235,55 +242,85 @@ static int job_finish(struct job *j, int r) {
   return r;
 }
 
-/* A whole file's own sidx (a top-level box between the init and the first fragment)
- * declares where the media ends. */
-static int expect_sidx(struct job *j, const uint8_t *buf, size_t from, size_t to) {
-  while (to - from >= 8) {
-    const uint8_t *h = buf + from;
-    uint32_t size = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-    if (size < 8 || size > to - from)
-      return 0; /* a 64-bit or to-the-end size: not a sidx ampack or ffmpeg write */
-    if (memcmp(h + 4, "sidx", 4) == 0) {
-      struct manifest_segment *segs = NULL;
-      size_t n = 0;
-      uint32_t ts = 0;
-      uint64_t end;
-      int r = manifest_sidx_parse(h, size, from, &segs, &n, &ts);
-      if (r == 0 && __builtin_add_overflow(segs[n - 1].start, segs[n - 1].duration, &end))
-        r = -ERANGE;
-      if (r == 0)
-        r = pipeline_expect_end(j->p, end, ts);
-      free(segs);
-      return r < 0 ? probe_fail(r, j->o->input, "sidx") : 0;
-    }
-    from += size;
+/* One fragment (a whole moof+mdat run) into the pipeline. A moof that does not parse is
+ * told apart from a sample that does not decode. */
+static int feed_fragment(struct job *j, const char *name, const char *what, const uint8_t *data,
+                         size_t len, uint64_t off) {
+  struct mp4_segment *seg;
+  char detail[256];
+  int r = mp4_segment_parse(pipeline_init(j->p), data, len, off, &seg);
+  if (r < 0) {
+    snprintf(detail, sizeof(detail), "%s at byte %" PRIu64 ": its moof is malformed", what, off);
+    return probe_fail(r, name, detail);
   }
-  return 0;
+  mp4_segment_free(seg);
+  r = pipeline_segment(j->p, data, len, off, sink_pcm, &j->sink, NULL);
+  if (r == -AMP_EDECODE)
+    snprintf(detail, sizeof(detail),
+             "%s at byte %" PRIu64 ": a sample does not decode: the mdat, or the sample sizes "
+             "in its moof, are damaged%s",
+             what, off, pipeline_is_protected(j->p) ? ", or a content key is wrong" : "");
+  else
+    snprintf(detail, sizeof(detail), "%s at byte %" PRIu64, what, off);
+  return r < 0 ? probe_fail(r, name, detail) : 0;
 }
 
-static int decode_mp4(const struct probe_opts *o, struct buf *b) {
-  struct probe_mp4_layout l;
-  struct job j = {.o = o};
-  int r = probe_mp4_layout(b->data, b->len, &l);
-  if (r < 0)
-    return probe_fail(r, o->input, "not a fragmented MP4");
-  r = job_start(&j, b->data, l.init_end, NULL);
+/* A whole file's own sidx (the top-level box between the init and the first fragment)
+ * declares where the media ends. */
+static int expect_sidx(struct job *j, const uint8_t *box, size_t len, uint64_t off) {
+  struct manifest_segment *segs = NULL;
+  size_t n = 0;
+  uint32_t ts = 0;
+  uint64_t end;
+  int r = manifest_sidx_parse(box, len, off, &segs, &n, &ts);
+  if (r == 0 && n == 0)
+    r = -AMP_EMP4;
+  if (r == 0 && __builtin_add_overflow(segs[n - 1].start, segs[n - 1].duration, &end))
+    r = -ERANGE;
   if (r == 0)
-    r = expect_sidx(&j, b->data, l.init_end, l.n_fragments ? l.frag_start[0] : b->len);
-  if (r == 0 && o->start_s > 0) {
-    /* A whole file is fed from its start: the pts trim alone drops what precedes T. */
-    struct pcm_format f;
-    pipeline_get_format(j.p, &f);
-    r = pipeline_seek(j.p, (int64_t)(o->start_s * f.rate + 0.5), INT64_MAX);
+    r = pipeline_expect_end(j->p, end, ts);
+  free(segs);
+  return r < 0 ? probe_fail(r, j->o->input, "sidx") : 0;
+}
+
+struct mp4_feed {
+  struct job *j;
+  int started;
+};
+
+static int mp4_unit(void *userdata, int kind, const uint8_t *data, size_t len, uint64_t off) {
+  struct mp4_feed *m = userdata;
+  struct job *j = m->j;
+  char what[48];
+  int r;
+
+  if (kind == PROBE_UNIT_SIDX)
+    return j->p ? expect_sidx(j, data, len, off) : 0;
+  if (kind == PROBE_UNIT_INIT) {
+    r = job_start(j, data, len, NULL);
+    m->started = 1;
+    if (r == 0 && j->o->start_s > 0) {
+      /* A file is fed from its start: the pts trim alone drops what precedes T. */
+      struct pcm_format f;
+      pipeline_get_format(j->p, &f);
+      r = pipeline_seek(j->p, (int64_t)(j->o->start_s * f.rate + 0.5), INT64_MAX);
+      if (r < 0)
+        probe_fail(r, j->o->input, "--start");
+    }
+    return r;
   }
-  for (size_t i = 0; r == 0 && i < l.n_fragments; i++) {
-    size_t s = l.frag_start[i];
-    r = pipeline_segment(j.p, b->data + s, l.frag_end[i] - s, s, sink_pcm, &j.sink, NULL);
-    if (r < 0)
-      probe_fail(r, o->input, "fragment");
-  }
-  probe_mp4_layout_done(&l);
-  return job_finish(&j, r);
+  snprintf(what, sizeof(what), "fragment %" PRIu64, (uint64_t)m->started++);
+  return feed_fragment(j, j->o->input, what, data, len, off);
+}
+
+static int decode_mp4(const struct probe_opts *o, struct probe_in *in, struct job *j, int r) {
+  if (r < 0 && !in->unit_failed)
+    probe_fail(r, o->input, in->why);
+  if (r == 0 && in->n_fragments == 0)
+    r = probe_fail(-AMP_EMP4, o->input, "no moof+mdat fragment to decode (an init segment alone?)");
+  if (!j->p)
+    return r;
+  return job_finish(j, r);
 }
 
 /* --start: play from T seconds. The pipeline drops every frame before T by its pts; the
@@ -307,6 +344,14 @@ static int seek_to(struct job *j, const struct manifest_rep *rep, double start_s
       first = i;
   *ret_first = first;
   return 0;
+}
+
+/* A failed range read: "<url>: <what>: <why>". */
+static int range_fail(int r, const struct source *src, const char *url, const char *what) {
+  char detail[256];
+  const char *d = source_detail(src);
+  snprintf(detail, sizeof(detail), "%s%s%s", what, *d ? ": " : "", d);
+  return probe_fail(r, url, detail);
 }
 
 /* The MPD declares the presentation's length (the period's duration, with one period),
@@ -338,7 +383,7 @@ static const struct manifest_rep *pick_rep(const struct probe_opts *o, const str
   return n ? ranked[0] : NULL;
 }
 
-static int decode_mpd(const struct probe_opts *o, struct buf *b) {
+static int decode_mpd(const struct probe_opts *o, const struct buf *b) {
   struct manifest *m = NULL;
   struct source *src = NULL;
   struct source_options so = {.ca_file = o->ca_file};
@@ -369,13 +414,13 @@ static int decode_mpd(const struct probe_opts *o, struct buf *b) {
     if (r == 0)
       r = manifest_rep_set_segments_from_sidx(m, rep, seg.data, seg.len, rep->index.first);
     if (r < 0) {
-      probe_fail(r, rep->url, "segment index");
+      range_fail(r, src, rep->url, "segment index");
       goto out;
     }
   }
   r = source_read_range(src, rep->init.first, rep->init.last, &seg);
   if (r < 0) {
-    probe_fail(r, rep->url, "init range");
+    range_fail(r, src, rep->url, "init range");
     goto out;
   }
   r = job_start(&j, seg.data, seg.len, rep);
@@ -389,14 +434,13 @@ static int decode_mpd(const struct probe_opts *o, struct buf *b) {
   }
   for (size_t i = first; r == 0 && i < rep->n_segments; i++) {
     const struct manifest_segment *s = &rep->segments[i];
+    char what[64];
+    snprintf(what, sizeof(what), "segment %zu", i + 1);
     r = source_read_range(src, s->first, s->last, &seg);
-    if (r == 0)
-      r = pipeline_segment(j.p, seg.data, seg.len, s->first, sink_pcm, &j.sink, NULL);
-    if (r < 0) {
-      char what[64];
-      snprintf(what, sizeof(what), "segment %zu", i + 1);
-      probe_fail(r, rep->url, what);
-    }
+    if (r < 0)
+      range_fail(r, src, rep->url, what);
+    else
+      r = feed_fragment(&j, rep->url, what, seg.data, seg.len, s->first);
   }
   r = job_finish(&j, r);
 out:
@@ -407,16 +451,15 @@ out:
 }
 
 int probe_decode(const struct probe_opts *o) {
-  struct buf b;
-  int r;
+  struct job j = {.o = o};
+  struct mp4_feed m = {.j = &j};
+  struct probe_in in = {.on_unit = mp4_unit, .userdata = &m};
+  int r = probe_in_read(o, &in);
 
-  buf_init(&b, AMPPROBE_MAX_MP4);
-  r = probe_load(o, &b);
-  if (r < 0) {
-    buf_done(&b);
-    return probe_fail(r, o->input, NULL);
-  }
-  r = r == 1 ? decode_mpd(o, &b) : decode_mp4(o, &b);
-  buf_done(&b);
+  if (in.kind == PROBE_IN_MPD && r == 0)
+    r = decode_mpd(o, &in.mpd);
+  else
+    r = decode_mp4(o, &in, &j, r);
+  probe_in_done(&in);
   return r;
 }

@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -11,6 +12,9 @@
 #include "core/err.h"
 #include "media/manifest.h"
 #include "media/mp4.h"
+
+/* info lists at most this many fragments (the JSON is built in memory). */
+#define PROBE_MAX_FRAGMENTS 1000000u
 
 static void uuid_str(const uint8_t k[16], char out[37]) {
   char hex[33];
@@ -37,6 +41,17 @@ static const char *drm_name(enum manifest_drm_system s) {
   default:
     return "other";
   }
+}
+
+/* A URL as ampprobe shows it: no user:password@, no query or fragment (probe_redact). */
+struct shown_url {
+  char s[2048];
+};
+static const char *shown(const char *url, struct shown_url *u) {
+  if (!url)
+    return NULL;
+  probe_redact(url, u->s, sizeof(u->s));
+  return u->s;
 }
 
 /* A string member, or null when v is NULL. */
@@ -76,7 +91,8 @@ static cJSON *protection_json(const struct manifest_protection *p) {
     cJSON_AddStringToObject(e, "system", drm_name(d->system));
     uuid_str(d->system_id, id);
     cJSON_AddStringToObject(e, "system_id", id);
-    jstr(e, "license_url", d->license_url);
+    struct shown_url u;
+    jstr(e, "license_url", shown(d->license_url, &u));
     if (d->pssh) {
       char *b = malloc(b64_encoded_len(d->pssh_len, 0) + 1);
       if (b) {
@@ -108,7 +124,8 @@ static cJSON *rep_json(const struct manifest_rep *r) {
   else
     cJSON_AddNullToObject(o, "quality_ranking");
   jstr(o, "track_type", r->set->track_type);
-  cJSON_AddStringToObject(o, "base_url", r->url);
+  struct shown_url u;
+  cJSON_AddStringToObject(o, "base_url", shown(r->url, &u));
   cJSON_AddNumberToObject(o, "timescale", r->timescale);
   if (r->has_init)
     cJSON_AddItemToObject(o, "init_range", range_json(&r->init));
@@ -144,7 +161,7 @@ static cJSON *rep_json(const struct manifest_rep *r) {
   const char *lic = manifest_license_url(r, MANIFEST_DRM_WIDEVINE);
   if (!lic)
     lic = manifest_license_url(r, MANIFEST_DRM_CLEARKEY);
-  jstr(o, "license_url", lic);
+  jstr(o, "license_url", shown(lic, &u));
   cJSON_AddItemToObject(o, "protection", protection_json(&r->protection));
   return o;
 }
@@ -216,42 +233,39 @@ static void mpd_info_text(const struct manifest *m) {
       printf("  rep %s: %s %u Hz %u-bit %u ch, %" PRIu64 " bps, rank %u, %zu segments, KID %s\n",
              r->id, r->codecs ? r->codecs : "?", r->sample_rate, r->bit_depth, r->channels,
              r->bandwidth, r->has_quality_ranking ? r->quality_ranking : 0, r->n_segments, kid);
-      printf("    %s\n", r->url);
+      struct shown_url u;
+      printf("    %s\n", shown(r->url, &u));
       const char *lic = manifest_license_url(r, MANIFEST_DRM_WIDEVINE);
       if (!lic)
         lic = manifest_license_url(r, MANIFEST_DRM_CLEARKEY);
       if (lic)
-        printf("    license %s\n", lic);
+        printf("    license %s\n", shown(lic, &u));
     }
   }
 }
 
-static int mp4_info(const struct probe_opts *o, const struct buf *b) {
-  struct probe_mp4_layout l;
-  struct mp4_init *init = NULL;
-  int r = probe_mp4_layout(b->data, b->len, &l);
-  if (r < 0)
-    return probe_fail(r, o->input, "not a fragmented MP4");
-  r = mp4_init_parse(b->data, l.init_end, &init);
-  if (r < 0) {
-    probe_mp4_layout_done(&l);
-    return probe_fail(r, o->input, "init segment");
-  }
+/* The MP4 as it streams by: the init first, then one JSON entry per fragment. */
+struct mp4_walk {
+  const struct probe_opts *o;
+  struct mp4_init *init;
+  cJSON *root, *frags;
+  size_t n;
+};
 
-  const struct mp4_track *t = mp4_init_track(init);
-  cJSON *root = cJSON_CreateObject(), *entries, *frags, *pssh;
-  if (!root) {
-    r = -ENOMEM;
-    goto out;
-  }
+static int mp4_info_init(struct mp4_walk *w, const uint8_t *data, size_t len) {
+  int r = mp4_init_parse(data, len, &w->init);
+  if (r < 0)
+    return probe_fail(r, w->o->input, "init segment");
+  const struct mp4_track *t = mp4_init_track(w->init);
+  cJSON *root = w->root, *entries, *pssh;
   cJSON_AddStringToObject(root, "type", "mp4");
   cJSON_AddNumberToObject(root, "track_id", t->track_id);
   cJSON_AddNumberToObject(root, "timescale", t->timescale);
   cJSON_AddNumberToObject(root, "edit_media_time", (double)t->edit_media_time);
-  cJSON_AddNumberToObject(root, "init_size", (double)l.init_end);
+  cJSON_AddNumberToObject(root, "init_size", (double)len);
   entries = cJSON_AddArrayToObject(root, "sample_entries");
-  for (uint32_t i = 1; entries && i <= mp4_init_entry_count(init); i++) {
-    const struct mp4_sample_entry *e = mp4_init_entry(init, i);
+  for (uint32_t i = 1; entries && i <= mp4_init_entry_count(w->init); i++) {
+    const struct mp4_sample_entry *e = mp4_init_entry(w->init, i);
     struct mp4_codec c;
     char fc[5], fmt[5], kid[37];
     cJSON *j = cJSON_CreateObject();
@@ -262,7 +276,7 @@ static int mp4_info(const struct probe_opts *o, const struct buf *b) {
     fourcc_str(e->format, fmt);
     cJSON_AddStringToObject(j, "fourcc", fc);
     cJSON_AddStringToObject(j, "format", fmt);
-    if (mp4_init_codec(init, i, &c) == 0) {
+    if (mp4_init_codec(w->init, i, &c) == 0) {
       cJSON_AddNumberToObject(j, "sample_rate", c.sample_rate);
       cJSON_AddNumberToObject(j, "channels", c.channels);
       cJSON_AddNumberToObject(j, "bits", c.bits_per_sample);
@@ -277,75 +291,60 @@ static int mp4_info(const struct probe_opts *o, const struct buf *b) {
     }
   }
   pssh = cJSON_AddArrayToObject(root, "pssh");
-  for (size_t i = 0; pssh && i < mp4_init_pssh_count(init); i++) {
+  for (size_t i = 0; pssh && i < mp4_init_pssh_count(w->init); i++) {
     char id[37];
-    uuid_str(mp4_init_pssh(init, i)->system_id, id);
+    uuid_str(mp4_init_pssh(w->init, i)->system_id, id);
     cJSON_AddItemToArray(pssh, cJSON_CreateString(id));
   }
-  frags = cJSON_AddArrayToObject(root, "fragments");
-  for (size_t i = 0; frags && i < l.n_fragments; i++) {
-    struct mp4_segment *seg;
-    size_t start = l.frag_start[i];
-    r = mp4_segment_parse(init, b->data + start, l.frag_end[i] - start, start, &seg);
-    if (r < 0) {
-      cJSON_Delete(root);
-      probe_fail(r, o->input, "media fragment");
-      goto out;
-    }
-    size_t n = mp4_segment_sample_count(seg), enc = 0;
-    struct mp4_sample s;
-    uint64_t t0 = 0;
-    for (size_t k = 0; k < n; k++) {
-      if (mp4_segment_sample(seg, k, &s) == 0) {
-        if (k == 0)
-          t0 = s.decode_time;
-        enc += s.encrypted;
-      }
-    }
-    cJSON *j = cJSON_CreateObject();
-    if (j) {
-      cJSON_AddItemToArray(frags, j);
-      cJSON_AddNumberToObject(j, "offset", (double)start);
-      cJSON_AddNumberToObject(j, "size", (double)(l.frag_end[i] - start));
-      cJSON_AddNumberToObject(j, "samples", (double)n);
-      cJSON_AddNumberToObject(j, "encrypted", (double)enc);
-      cJSON_AddNumberToObject(j, "decode_time", (double)t0);
-      cJSON_AddNumberToObject(j, "end_time", (double)mp4_segment_end_time(seg));
-    }
-    mp4_segment_free(seg);
-  }
-  char *text = o->json ? cJSON_PrintUnformatted(root) : cJSON_Print(root);
-  if (text) {
-    puts(text);
-    free(text);
-  }
-  cJSON_Delete(root);
-  r = text ? 0 : -ENOMEM;
-out:
-  mp4_init_free(init);
-  probe_mp4_layout_done(&l);
-  return r;
+  w->frags = cJSON_AddArrayToObject(root, "fragments");
+  return w->frags ? 0 : -ENOMEM;
 }
 
-int probe_info(const struct probe_opts *o) {
-  struct buf b;
+static int mp4_info_unit(void *userdata, int kind, const uint8_t *data, size_t len,
+                         uint64_t start) {
+  struct mp4_walk *w = userdata;
+  struct mp4_segment *seg;
+  if (kind == PROBE_UNIT_INIT)
+    return mp4_info_init(w, data, len);
+  if (kind == PROBE_UNIT_SIDX)
+    return 0; /* the fragments themselves are listed */
+  if (++w->n > PROBE_MAX_FRAGMENTS)
+    return probe_fail(-AMP_ETOOBIG, w->o->input, "more fragments than info lists");
+  int r = mp4_segment_parse(w->init, data, len, start, &seg);
+  if (r < 0) {
+    char detail[96];
+    snprintf(detail, sizeof(detail), "fragment %zu at byte %" PRIu64 ": its moof is malformed",
+             w->n, start);
+    return probe_fail(r, w->o->input, detail);
+  }
+  size_t n = mp4_segment_sample_count(seg), enc = 0;
+  struct mp4_sample s;
+  uint64_t t0 = 0;
+  for (size_t k = 0; k < n; k++) {
+    if (mp4_segment_sample(seg, k, &s) == 0) {
+      if (k == 0)
+        t0 = s.decode_time;
+      enc += s.encrypted;
+    }
+  }
+  cJSON *j = cJSON_CreateObject();
+  if (j) {
+    cJSON_AddItemToArray(w->frags, j);
+    cJSON_AddNumberToObject(j, "offset", (double)start);
+    cJSON_AddNumberToObject(j, "size", (double)len);
+    cJSON_AddNumberToObject(j, "samples", (double)n);
+    cJSON_AddNumberToObject(j, "encrypted", (double)enc);
+    cJSON_AddNumberToObject(j, "decode_time", (double)t0);
+    cJSON_AddNumberToObject(j, "end_time", (double)mp4_segment_end_time(seg));
+  }
+  mp4_segment_free(seg);
+  return j ? 0 : -ENOMEM;
+}
+
+static int mpd_info(const struct probe_opts *o, const struct buf *b) {
   struct manifest *m = NULL;
   char err[256] = "";
-  int r;
-
-  buf_init(&b, AMPPROBE_MAX_MP4);
-  r = probe_load(o, &b);
-  if (r < 0) {
-    buf_done(&b);
-    return probe_fail(r, o->input, NULL);
-  }
-  if (r == 0) {
-    r = mp4_info(o, &b);
-    buf_done(&b);
-    return r;
-  }
-  r = manifest_parse(b.data, b.len, o->input, &m, err, sizeof(err));
-  buf_done(&b);
+  int r = manifest_parse(b->data, b->len, o->input, &m, err, sizeof(err));
   if (r < 0)
     return probe_fail(r, o->input, err);
   if (o->json)
@@ -353,5 +352,32 @@ int probe_info(const struct probe_opts *o) {
   else
     mpd_info_text(m);
   manifest_free(m);
+  return r;
+}
+
+int probe_info(const struct probe_opts *o) {
+  struct mp4_walk w = {.o = o, .root = cJSON_CreateObject()};
+  struct probe_in in = {.on_unit = mp4_info_unit, .userdata = &w};
+  int r;
+
+  if (!w.root)
+    return probe_fail(-ENOMEM, o->input, NULL);
+  r = probe_in_read(o, &in);
+  if (r < 0) {
+    if (!in.unit_failed)
+      probe_fail(r, o->input, in.why);
+  } else if (in.kind == PROBE_IN_MPD) {
+    r = mpd_info(o, &in.mpd);
+  } else {
+    char *text = o->json ? cJSON_PrintUnformatted(w.root) : cJSON_Print(w.root);
+    if (text) {
+      puts(text);
+      free(text);
+    }
+    r = text ? 0 : probe_fail(-ENOMEM, o->input, NULL);
+  }
+  probe_in_done(&in);
+  cJSON_Delete(w.root);
+  mp4_init_free(w.init);
   return r;
 }

@@ -5,17 +5,19 @@
  *
  *   ampprobe info [--json] [--ca FILE] <mpd|mp4>
  *   ampprobe decode [--rep ID] [--key KID:KEY]... [--keys FILE] [--cdm PLUGIN.so]
- *                   [--ca FILE] (-o OUT.wav | --alsa DEVICE) <mpd|mp4>
+ *                   [--ca FILE] (-o OUT.wav|- | --alsa DEVICE) <mpd|mp4>
  *
- * Inputs are local paths or https URLs. Exit 0 on success; otherwise one line on stderr
- * and a non-zero status. See ampprobe(1).
+ * Inputs are local paths (files or pipes) or https URLs. Exit 0 on success; otherwise one
+ * line on stderr and status 1 (2 for a usage error). See ampprobe(1).
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ampprobe.h"
 #include "core/b64.h"
@@ -23,33 +25,67 @@
 #include "core/log.h"
 #include "source.h"
 
-int probe_fail(int r, const char *what, const char *detail) {
-  if (detail && *detail)
-    fprintf(stderr, "ampprobe: %s: %s (%s)\n", what, detail, amp_strerror(r));
-  else
-    fprintf(stderr, "ampprobe: %s: %s\n", what, amp_strerror(r));
-  return r;
+/* "http://" or "https://", any case: the length of the scheme and "://", else 0. */
+static size_t url_scheme(const char *p) {
+  if (strncasecmp(p, "https://", 8) == 0)
+    return 8;
+  if (strncasecmp(p, "http://", 7) == 0)
+    return 7;
+  return 0;
 }
 
-int probe_load(const struct probe_opts *o, struct buf *out) {
-  struct source_options so = {.ca_file = o->ca_file};
-  struct source *s;
-  int r = source_open(o->input, &so, &s);
-  if (r < 0)
-    return r;
-  r = source_read_all(s, out);
-  source_free(s);
-  if (r < 0)
-    return r;
-  /* An MPD is XML: its first non-blank byte is '<' (after an optional UTF-8 BOM). An MP4
-   * starts with a box size. */
-  size_t i = 0;
-  if (out->len >= 3 && memcmp(out->data, "\xef\xbb\xbf", 3) == 0)
-    i = 3;
-  while (i < out->len && (out->data[i] == ' ' || out->data[i] == '\n' || out->data[i] == '\r' ||
-                          out->data[i] == '\t'))
-    i++;
-  return i < out->len && out->data[i] == '<';
+/* Where a URL quoted in a message ends. */
+static bool url_end(char c) {
+  return c == '\0' || c == ' ' || c == '\t' || c == '\n' || c == '"' || c == '\'' || c == '<' ||
+         c == '>' || c == '(' || c == ')';
+}
+
+void probe_redact(const char *text, char *out, size_t n) {
+  size_t o = 0;
+  const char *p = text;
+  if (n == 0)
+    return;
+#define PUT(c)                                                                                     \
+  do {                                                                                             \
+    if (o + 1 < n)                                                                                 \
+      out[o++] = (c);                                                                              \
+  } while (0)
+  while (*p) {
+    size_t sl = url_scheme(p);
+    if (!sl) {
+      PUT(*p++);
+      continue;
+    }
+    for (size_t i = 0; i < sl; i++)
+      PUT(*p++);
+    /* the authority: [userinfo@]host[:port], up to '/', '?' or '#' */
+    size_t alen = 0, at = 0;
+    while (!url_end(p[alen]) && p[alen] != '/' && p[alen] != '?' && p[alen] != '#') {
+      if (p[alen] == '@')
+        at = alen + 1;
+      alen++;
+    }
+    for (size_t i = at; i < alen; i++)
+      PUT(p[i]);
+    p += alen;
+    while (!url_end(*p) && *p != '?' && *p != '#')
+      PUT(*p++);
+    while (!url_end(*p)) /* the query and the fragment */
+      p++;
+  }
+#undef PUT
+  out[o] = '\0';
+}
+
+int probe_fail(int r, const char *what, const char *detail) {
+  char w[1024], d[1024];
+  probe_redact(what ? what : "", w, sizeof(w));
+  probe_redact(detail ? detail : "", d, sizeof(d));
+  if (d[0])
+    fprintf(stderr, "ampprobe: %s: %s (%s)\n", w, d, amp_strerror(r));
+  else
+    fprintf(stderr, "ampprobe: %s: %s\n", w, amp_strerror(r));
+  return r;
 }
 
 static int add_key(struct probe_opts *o, const struct cdmhost_key *k) {
@@ -69,16 +105,22 @@ static int key_from_json(struct probe_opts *o, const cJSON *e) {
   return add_key(o, &k);
 }
 
+static int keep_bytes(void *userdata, uint64_t offset, const uint8_t *data, size_t len) {
+  (void)offset;
+  return buf_append(userdata, data, len);
+}
+
 /* --keys FILE: ampack's keys.json ({"kid":hex,"key":hex}, or an array of those, or
  * {"keys":[...]}) or lines of KID:KEY. */
 static int load_keys(struct probe_opts *o, const char *path) {
   struct source *s;
   struct buf b;
+  size_t before = o->n_keys;
   int r = source_open(path, NULL, &s);
   if (r < 0)
     return r;
   buf_init(&b, CDMHOST_MAX_KEYS_FILE);
-  r = source_read_all(s, &b);
+  r = source_stream(s, keep_bytes, &b);
   source_free(s);
   if (r < 0)
     goto out;
@@ -112,6 +154,8 @@ static int load_keys(struct probe_opts *o, const char *path) {
       r = add_key(o, &keys[k]);
     memset(keys, 0, sizeof(keys));
   }
+  if (r == 0 && o->n_keys == before)
+    r = -AMP_ENOKEY; /* an empty file, or one of blank lines */
 out:
   if (b.data) /* the file held keys */
     memset(b.data, 0, b.len);
@@ -123,8 +167,8 @@ static void usage(FILE *f) {
   fputs("usage: ampprobe info [--json] [--ca FILE] <mpd|mp4>\n"
         "       ampprobe decode [--rep ID] [--start S] [--key KID:KEY]... [--keys FILE]\n"
         "                       [--cdm PLUGIN.so]\n"
-        "                       [--ca FILE] (-o OUT.wav | --alsa DEVICE) <mpd|mp4>\n"
-        "Inputs are local paths or https:// URLs. See ampprobe(1).\n",
+        "                       [--ca FILE] (-o OUT.wav|- | --alsa DEVICE) <mpd|mp4>\n"
+        "Inputs are local paths (files or pipes) or https:// URLs. See ampprobe(1).\n",
         f);
 }
 
@@ -175,7 +219,11 @@ int main(int argc, char **argv) {
     case 'K':
       r = load_keys(&o, optarg);
       if (r < 0) {
-        probe_fail(r, optarg, "cannot read keys");
+        probe_fail(r, optarg,
+                   r == -AMP_ENOKEY    ? "the keys file holds no keys"
+                   : r == -AMP_ETOOBIG ? "a keys file is at most 64 KiB"
+                                       : "cannot read keys");
+        memset(o.keys, 0, sizeof(o.keys));
         return 2;
       }
       break;

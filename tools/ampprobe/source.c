@@ -3,9 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/err.h"
@@ -18,11 +19,14 @@ struct source {
   struct loop *loop; /* https */
   struct http *http;
   char *ca_file;
+  char detail[128];
 };
 
 struct fetch {
   int done;
   int err;
+  source_data_fn fn; /* stream mode */
+  void *userdata;
 };
 
 int source_open(const char *name, const struct source_options *opt, struct source **ret) {
@@ -88,16 +92,25 @@ static void fetch_done(struct http_request *r, const struct http_response *resp,
   f->done = 1;
 }
 
-static int http_fetch(struct source *s, int ranged, uint64_t first, uint64_t last,
-                      struct buf *out) {
-  struct fetch f = {0, 0};
+static int fetch_data(struct http_request *r, uint64_t offset, const void *data, size_t len,
+                      void *userdata) {
+  struct fetch *f = userdata;
+  (void)r;
+  return f->fn(f->userdata, offset, data, len);
+}
+
+/* A ranged GET into out, or (out NULL) a whole GET streamed to fn. */
+static int http_fetch(struct source *s, uint64_t first, uint64_t last, struct buf *out,
+                      source_data_fn fn, void *userdata) {
+  struct fetch f = {.fn = fn, .userdata = userdata};
   struct http_request_opts o = {
       .method = HTTP_GET,
       .url = s->name,
-      .ranged = ranged != 0,
+      .ranged = out != NULL,
       .range_start = first,
       .range_end = last,
       .body_out = out,
+      .on_data = out ? NULL : fetch_data,
       .on_done = fetch_done,
       .userdata = &f,
   };
@@ -129,8 +142,12 @@ static int file_read(struct source *s, uint64_t first, uint64_t last, struct buf
         continue;
       return -errno;
     }
-    if (k == 0)
-      return -AMP_ETRUNCATED;
+    if (k == 0) {
+      snprintf(s->detail, sizeof(s->detail),
+               "the file ends at byte %" PRIu64 ", inside the range %" PRIu64 "-%" PRIu64,
+               first + got, first, last);
+      return -ENODATA;
+    }
     got += (size_t)k;
   }
   buf_commit(out, got);
@@ -139,21 +156,44 @@ static int file_read(struct source *s, uint64_t first, uint64_t last, struct buf
 
 int source_read_range(struct source *s, uint64_t first, uint64_t last, struct buf *out) {
   buf_reset(out);
+  s->detail[0] = '\0';
   if (last < first)
     return -EINVAL;
   if (s->http)
-    return http_fetch(s, 1, first, last, out);
+    return http_fetch(s, first, last, out, NULL, NULL);
   return file_read(s, first, last, out);
 }
 
-int source_read_all(struct source *s, struct buf *out) {
-  struct stat st;
-  buf_reset(out);
+int source_stream(struct source *s, source_data_fn fn, void *userdata) {
+  uint64_t off = 0;
+  uint8_t *chunk;
+  int r = 0;
+
+  s->detail[0] = '\0';
   if (s->http)
-    return http_fetch(s, 0, 0, 0, out);
-  if (fstat(s->fd, &st) < 0)
-    return -errno;
-  if (st.st_size == 0)
-    return 0;
-  return file_read(s, 0, (uint64_t)st.st_size - 1, out);
+    return http_fetch(s, 0, 0, NULL, fn, userdata);
+  chunk = malloc(SOURCE_CHUNK);
+  if (!chunk)
+    return -ENOMEM;
+  for (;;) {
+    ssize_t k = read(s->fd, chunk, SOURCE_CHUNK);
+    if (k < 0) {
+      if (errno == EINTR)
+        continue;
+      r = -errno;
+      break;
+    }
+    if (k == 0)
+      break;
+    r = fn(userdata, off, chunk, (size_t)k);
+    if (r < 0)
+      break;
+    off += (uint64_t)k;
+  }
+  free(chunk);
+  return r;
+}
+
+const char *source_detail(const struct source *s) {
+  return s->detail;
 }

@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "wav.h"
+#include "wavout.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
+#include "outfile.h"
 
 #define WAV_CHUNK_FRAMES 4096
 #define WAV_MAX_DATA 0xffffff00u /* the RIFF size fields are 32-bit */
 
-struct wav {
-  FILE *f;
+struct wavout {
+  struct outfile *f;
+  bool sized; /* the header holds real sizes (seekable output) */
   struct pcm_format fmt;
   unsigned bytes; /* per sample: 2 or 3 */
   int extensible;
@@ -30,14 +33,15 @@ static void le32(uint8_t *p, uint32_t v) {
 }
 
 /* The header: RIFF, fmt (16 or 40 bytes), data. Returns its size. */
-static size_t wav_header(const struct wav *w, uint8_t *h) {
+static size_t wavout_header(const struct wavout *w, uint8_t *h) {
   uint32_t fmt_len = w->extensible ? 40 : 16;
   uint32_t block = w->bytes * w->fmt.channels;
   uint32_t data = (uint32_t)w->data_bytes;
+  uint32_t riff = 4 + 8 + fmt_len + 8 + data;
   size_t n = 0;
 
   memcpy(h, "RIFF", 4);
-  le32(h + 4, 4 + 8 + fmt_len + 8 + data);
+  le32(h + 4, w->sized ? riff : 0xffffffffu);
   memcpy(h + 8, "WAVEfmt ", 8);
   le32(h + 16, fmt_len);
   le16(h + 20, w->extensible ? 0xfffe : 1);
@@ -57,39 +61,35 @@ static size_t wav_header(const struct wav *w, uint8_t *h) {
     n = 60;
   }
   memcpy(h + n, "data", 4);
-  le32(h + n + 4, data);
+  le32(h + n + 4, w->sized ? data : 0xffffffffu);
   return n + 8;
 }
 
-int wav_open(const char *path, const struct pcm_format *fmt, struct wav **ret) {
+int wavout_open(struct outfile *f, const struct pcm_format *fmt, struct wavout **ret) {
   uint8_t h[68];
-  struct wav *w;
+  struct wavout *w;
 
   if (fmt->channels == 0 || fmt->channels > 8 || (fmt->bits != 16 && fmt->bits != 24))
     return -AMP_EUNSUPPORTED;
   w = calloc(1, sizeof(*w));
   if (!w)
     return -ENOMEM;
+  w->f = f;
   w->fmt = *fmt;
   w->bytes = fmt->bits / 8;
   w->extensible = fmt->bits > 16 || fmt->channels > 2;
-  w->f = fopen(path, "wbe");
-  if (!w->f) {
-    int r = -errno;
+  w->sized = outfile_seekable(f);
+  size_t n = wavout_header(w, h);
+  int r = outfile_write(f, h, n);
+  if (r < 0) {
     free(w);
     return r;
-  }
-  size_t n = wav_header(w, h);
-  if (fwrite(h, 1, n, w->f) != n) {
-    fclose(w->f);
-    free(w);
-    return -EIO;
   }
   *ret = w;
   return 0;
 }
 
-int wav_write(struct wav *w, const int32_t *pcm, size_t frames) {
+int wavout_write(struct wavout *w, const int32_t *pcm, size_t frames) {
   while (frames > 0) {
     size_t k = frames < WAV_CHUNK_FRAMES ? frames : WAV_CHUNK_FRAMES;
     size_t samples = k * w->fmt.channels, o = 0;
@@ -102,8 +102,9 @@ int wav_write(struct wav *w, const int32_t *pcm, size_t frames) {
     }
     if (w->data_bytes + o > WAV_MAX_DATA)
       return -AMP_ETOOBIG;
-    if (fwrite(w->out, 1, o, w->f) != o)
-      return -EIO;
+    int r = outfile_write(w->f, w->out, o);
+    if (r < 0)
+      return r;
     w->data_bytes += o;
     pcm += samples;
     frames -= k;
@@ -111,14 +112,15 @@ int wav_write(struct wav *w, const int32_t *pcm, size_t frames) {
   return 0;
 }
 
-int wav_close(struct wav *w) {
+int wavout_finish(struct wavout *w) {
   uint8_t h[68];
   int r = 0;
-  size_t n = wav_header(w, h);
-  if (fseek(w->f, 0, SEEK_SET) != 0 || fwrite(h, 1, n, w->f) != n)
-    r = -EIO;
-  if (fclose(w->f) != 0 && r == 0)
-    r = -EIO;
+  if (!w)
+    return 0;
+  if (w->sized) {
+    size_t n = wavout_header(w, h);
+    r = outfile_pwrite(w->f, h, n, 0);
+  }
   free(w);
   return r;
 }
