@@ -76,7 +76,8 @@ static int parse_seginfo(struct manifest_pctx *p, xmlNodePtr n, struct seginfo *
       return manifest_fail(p, init, -AMP_EMANIFEST, "Initialization without range");
     si->has_init = true;
   }
-  if (list && manifest_first_child(list, "SegmentURL"))
+  size_t n_urls;
+  if (list && manifest_segurls(list, &n_urls))
     si->urls = list;
   return 0;
 }
@@ -95,7 +96,8 @@ static uint64_t ns_to_ticks(uint64_t ns, uint64_t timescale) {
 static int build_list(struct manifest_pctx *p, struct manifest_rep *rep, xmlNodePtr repn,
                       const struct seginfo *si, struct manifest_segment **owned) {
   xmlNodePtr list = si->urls;
-  size_t count = list ? manifest_count_children(list, "SegmentURL") : 0;
+  size_t count = 0;
+  const struct manifest_segurl *u = manifest_segurls(list, &count);
   if (count == 0)
     return manifest_fail(p, repn, -AMP_EMANIFEST,
                          "Representation \"%s\": SegmentList without SegmentURL", rep->id);
@@ -116,20 +118,18 @@ static int build_list(struct manifest_pctx *p, struct manifest_rep *rep, xmlNode
   rep->segments = segs;
   size_t i = 0;
   int r;
-  for (xmlNodePtr c = list->children; c; c = c->next) {
-    if (!manifest_is_mpd_el(c, "SegmentURL"))
-      continue;
-    const char *media;
-    bool has = false;
+  for (; u; u = u->next) {
     struct manifest_range rg;
-    if ((r = manifest_attr(p, c, "media", NULL, &media)) < 0)
+    if (u->media)
+      return manifest_fail_line(p, u->line, -AMP_EUNSUPPORTED,
+                                "SegmentURL@media (one file per segment)");
+    if (!u->has_range)
+      return manifest_fail_line(p, u->line, -AMP_EMANIFEST, "SegmentURL without mediaRange");
+    if (strlen(u->range) > MANIFEST_MAX_STRING)
+      return manifest_fail_line(p, u->line, -AMP_ETOOBIG, "mediaRange longer than %u bytes",
+                                MANIFEST_MAX_STRING);
+    if ((r = manifest_parse_range(p, u->line, "mediaRange", u->range, &rg)) < 0)
       return r;
-    if (media)
-      return manifest_fail(p, c, -AMP_EUNSUPPORTED, "SegmentURL@media (one file per segment)");
-    if ((r = manifest_attr_range(p, c, "mediaRange", &has, &rg)) < 0)
-      return r;
-    if (!has)
-      return manifest_fail(p, c, -AMP_EMANIFEST, "SegmentURL without mediaRange");
     segs[i].first = rg.first;
     segs[i].last = rg.last;
     segs[i].start = (uint64_t)i * dur; /* dur <= UINT32_MAX, i < 2^17 */
@@ -371,8 +371,13 @@ static int parse_set(struct manifest_pctx *p, xmlNodePtr n, struct manifest_base
 /* adaptation-set-switching: "1,2" -> the sets of this period with those ids, each once. */
 static int link_switch(struct manifest_pctx *p, xmlNodePtr n, struct manifest_set *sets,
                        size_t n_sets, size_t idx, const char *list) {
-  const struct manifest_set **t = manifest_alloc_array(p->m, MANIFEST_MAX_SWITCH, sizeof(*t));
-  size_t count = 0, tokens = 0;
+  size_t count = 0, tokens = 0, cap = 1;
+  for (const char *c = list; *c; c++)
+    cap += *c == ',';
+  if (cap > MANIFEST_MAX_SWITCH)
+    cap = MANIFEST_MAX_SWITCH;
+  /* at most one target per id: sized by the list, not by MANIFEST_MAX_SWITCH */
+  const struct manifest_set **t = manifest_alloc_array(p->m, cap, sizeof(*t));
   if (!t)
     return -ENOMEM;
   while (*list) {
@@ -539,15 +544,9 @@ static int parse_mpd(struct manifest_pctx *p, xmlDocPtr doc, struct manifest_bas
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
 
-/* The first error libxml2 reports (later ones are usually consequences). */
-struct xml_first_error {
-  bool seen;
-  int line;
-  char msg[160];
-};
-
 static void xml_error(void *data, xmlErrorPtr e) {
-  struct xml_first_error *fe = ((xmlParserCtxtPtr)data)->_private;
+  struct manifest_sax *st = ((xmlParserCtxtPtr)data)->_private;
+  struct manifest_xml_error *fe = &st->fe;
   if (fe->seen || !e || e->level < XML_ERR_ERROR)
     return;
   size_t ml = e->message ? strcspn(e->message, "\n") : 0;
@@ -582,6 +581,7 @@ int manifest_parse(const uint8_t *xml, size_t len, const char *origin, struct ma
                    char *errbuf, size_t errlen) {
   struct manifest_pctx p = {.err = errbuf, .errlen = errlen};
   struct manifest_base b = {0};
+  struct manifest_sax sax = {0};
   xmlParserCtxtPtr ctxt = NULL;
   xmlDocPtr doc = NULL;
   int r;
@@ -619,9 +619,9 @@ int manifest_parse(const uint8_t *xml, size_t len, const char *origin, struct ma
     r = -ENOMEM;
     goto out;
   }
-  /* Errors come to us (structured, per context), never to stderr. */
-  struct xml_first_error fe = {0};
-  ctxt->_private = &fe;
+  /* Errors come to us (structured, per context), never to stderr. The tree holds only
+   * what the walk reads (manifest_sax.c): its size follows the input. */
+  manifest_sax_install(ctxt, &sax);
   ctxt->userData = ctxt;
   ctxt->sax->serror = xml_error;
   /* No XML_PARSE_NOENT (entities stay unexpanded), no DTDLOAD/DTDATTR/DTDVALID, no HUGE. */
@@ -632,9 +632,17 @@ int manifest_parse(const uint8_t *xml, size_t len, const char *origin, struct ma
   xmlSetGenericErrorFunc(NULL, xml_silent);
   doc = xmlCtxtReadMemory(ctxt, (const char *)xml, (int)len, NULL, NULL, opts);
   xmlSetGenericErrorFunc(old_ctx, old_fn);
-  if (!doc || !ctxt->wellFormed || fe.seen) {
-    r = manifest_fail(&p, NULL, -AMP_EMANIFEST, "XML error at line %d: %s", fe.line,
-                      fe.seen ? fe.msg : "not well-formed");
+  bool wellformed = ctxt->wellFormed;
+  /* the walk needs the tree only: the parser's buffers (a copy of the input) go now */
+  xmlFreeParserCtxt(ctxt);
+  ctxt = NULL;
+  if (sax.oom) {
+    r = -ENOMEM;
+    goto out;
+  }
+  if (!doc || !wellformed || sax.fe.seen) {
+    r = manifest_fail(&p, NULL, -AMP_EMANIFEST, "XML error at line %d: %s", sax.fe.line,
+                      sax.fe.seen ? sax.fe.msg : "not well-formed");
     goto out;
   }
   if (doc->intSubset || doc->extSubset) {
@@ -647,6 +655,7 @@ out:
     xmlFreeDoc(doc);
   if (ctxt)
     xmlFreeParserCtxt(ctxt);
+  manifest_sax_done(&sax);
   if (r < 0) {
     manifest_free(m);
     return r;

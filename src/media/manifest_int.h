@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libxml/parser.h>
 #include <libxml/tree.h>
 
 #include "media/manifest.h"
@@ -68,10 +69,55 @@ struct manifest_pctx {
   uint64_t total_ns; /* duration of the period being parsed, 0 unknown */
 };
 
+/* ---- manifest_sax.c: the tree builder (only what the walk reads) ---- */
+
+/* The first error libxml2 reports (later ones are usually consequences). */
+struct manifest_xml_error {
+  bool seen;
+  int line;
+  char msg[160];
+};
+
+/* One SegmentURL, kept out of the tree: its mediaRange (trimmed) follows the struct. */
+struct manifest_segurl {
+  struct manifest_segurl *next;
+  long line;
+  bool media;     /* a media attribute (refused by the walk) */
+  bool has_range; /* mediaRange present */
+  char range[];
+};
+
+struct manifest_seglist {
+  uintptr_t state; /* the builder's state of the SegmentList element */
+  struct manifest_segurl *head, *tail;
+  size_t n; /* at most MANIFEST_MAX_SEGMENTS + 1: the walk refuses more */
+  struct manifest_seglist *next;
+};
+
+/* The state of one tree build; ctxt->_private points at it. */
+struct manifest_sax {
+  struct manifest_xml_error fe;
+  size_t skip;    /* depth inside a dropped element */
+  size_t flatten; /* depth inside an element flattened into a text-bearing one */
+  bool oom;
+  struct manifest_seglist *lists; /* every SegmentList's SegmentURLs */
+};
+
+/* Point ctxt's SAX2 handlers at the filtering builder. */
+void manifest_sax_install(xmlParserCtxtPtr ctxt, struct manifest_sax *st);
+/* Free the SegmentURL lists (after the walk). */
+void manifest_sax_done(struct manifest_sax *st);
+/* The SegmentURLs of a SegmentList element, document order; NULL and 0 if none. */
+const struct manifest_segurl *manifest_segurls(xmlNodePtr list, size_t *ret_n);
+
 /* ---- manifest_xml.c ---- */
 
 /* Write "line N: <message>" to the error buffer; returns code. */
 int manifest_fail(struct manifest_pctx *p, xmlNodePtr n, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* The same, for a line number (0: none) instead of a node. */
+int manifest_fail_line(struct manifest_pctx *p, long line, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Zeroed memory owned by m (freed by manifest_free); NULL on overflow or ENOMEM. */
@@ -100,6 +146,9 @@ int manifest_attr_u64(struct manifest_pctx *p, xmlNodePtr n, const char *name, u
                       bool *ret_has, uint64_t *ret);
 int manifest_attr_range(struct manifest_pctx *p, xmlNodePtr n, const char *name, bool *ret_has,
                         struct manifest_range *ret);
+/* "first-last" (inclusive, first <= last) in s, the value of attribute name at line. */
+int manifest_parse_range(struct manifest_pctx *p, long line, const char *name, const char *s,
+                         struct manifest_range *ret);
 int manifest_attr_duration(struct manifest_pctx *p, xmlNodePtr n, const char *name,
                            uint64_t *ret_ns);
 
