@@ -47,7 +47,7 @@ static int parse_seginfo(struct manifest_pctx *p, xmlNodePtr n, struct seginfo *
     return manifest_fail(p, n, -AMP_EMANIFEST, "both SegmentList and SegmentBase");
   if (!el)
     return 0;
-  if (xmlHasNsProp(el, (const xmlChar *)"href", (const xmlChar *)MANIFEST_NS_XLINK))
+  if (manifest_node_attr(el, "href", MANIFEST_NS_XLINK))
     return manifest_fail(p, el, -AMP_EUNSUPPORTED, "xlink is not supported");
   if (list && manifest_first_child(list, "SegmentTimeline"))
     return manifest_fail(p, list, -AMP_EUNSUPPORTED, "SegmentTimeline is not supported");
@@ -301,7 +301,7 @@ static int parse_set(struct manifest_pctx *p, xmlNodePtr n, struct manifest_base
   struct seginfo si = *period_si, own = {0};
   uint64_t v = 1;
   int r;
-  if (xmlHasNsProp(n, (const xmlChar *)"href", (const xmlChar *)MANIFEST_NS_XLINK))
+  if (manifest_node_attr(n, "href", MANIFEST_NS_XLINK))
     return manifest_fail(p, n, -AMP_EUNSUPPORTED, "xlink is not supported");
   if ((r = manifest_attr(p, n, "id", NULL, &set->id)) < 0 ||
       (r = manifest_attr(p, n, "contentType", NULL, &set->content_type)) < 0 ||
@@ -348,7 +348,8 @@ static int parse_set(struct manifest_pctx *p, xmlNodePtr n, struct manifest_base
         .next = p->m->blocks, .reps = reps, .segs = segs, .n = &set->n_reps};
     p->m->blocks = blk;
   }
-  for (xmlNodePtr c = n->children; c; c = c->next) {
+  for (xmlNodePtr c = n->children, next; c; c = next) {
+    next = c->next;
     if (!manifest_is_mpd_el(c, "Representation"))
       continue;
     struct manifest_rep *rep = &reps[set->n_reps];
@@ -356,6 +357,11 @@ static int parse_set(struct manifest_pctx *p, xmlNodePtr n, struct manifest_base
     if ((r = parse_rep(p, c, set, &def, b, &si, rep, &blk->segs[set->n_reps - 1])) < 0)
       return r;
     ranked[set->n_reps - 1] = rep;
+    /* The rep is in the manifest now (copied): its subtree goes, so that the tree and the
+     * manifest are not both whole at the end of the walk. */
+    manifest_sax_free(p->sax, c);
+    xmlUnlinkNode(c);
+    xmlFreeNode(c);
   }
   /* One key per set (shaka: DASH_CONFLICTING_KEY_IDS). */
   for (size_t i = 1; i < set->n_reps; i++)
@@ -412,7 +418,7 @@ static int parse_period(struct manifest_pctx *p, xmlNodePtr n, struct manifest_b
                         struct manifest_period *per) {
   struct seginfo si = {0};
   int r;
-  if (xmlHasNsProp(n, (const xmlChar *)"href", (const xmlChar *)MANIFEST_NS_XLINK))
+  if (manifest_node_attr(n, "href", MANIFEST_NS_XLINK))
     return manifest_fail(p, n, -AMP_EUNSUPPORTED, "xlink is not supported");
   if ((r = manifest_attr(p, n, "id", NULL, &per->id)) < 0 ||
       (r = manifest_apply_base(p, n, &b)) < 0 || (r = parse_seginfo(p, n, &si)) < 0)
@@ -622,6 +628,7 @@ int manifest_parse(const uint8_t *xml, size_t len, const char *origin, struct ma
   /* Errors come to us (structured, per context), never to stderr. The tree holds only
    * what the walk reads (manifest_sax.c): its size follows the input. */
   manifest_sax_install(ctxt, &sax);
+  p.sax = &sax;
   ctxt->userData = ctxt;
   ctxt->sax->serror = xml_error;
   /* No XML_PARSE_NOENT (entities stay unexpanded), no DTDLOAD/DTDATTR/DTDVALID, no HUGE. */
@@ -651,11 +658,11 @@ int manifest_parse(const uint8_t *xml, size_t len, const char *origin, struct ma
   }
   r = parse_mpd(&p, doc, b);
 out:
+  manifest_sax_done(&sax);
   if (doc)
     xmlFreeDoc(doc);
   if (ctxt)
     xmlFreeParserCtxt(ctxt);
-  manifest_sax_done(&sax);
   if (r < 0) {
     manifest_free(m);
     return r;

@@ -67,6 +67,7 @@ struct manifest_pctx {
   char *err;
   size_t errlen;
   uint64_t total_ns; /* duration of the period being parsed, 0 unknown */
+  struct manifest_sax *sax;
 };
 
 /* ---- manifest_sax.c: the tree builder (only what the walk reads) ---- */
@@ -87,11 +88,22 @@ struct manifest_segurl {
   char range[];
 };
 
-struct manifest_seglist {
-  uintptr_t state; /* the builder's state of the SegmentList element */
+/* An attribute the walk reads, kept out of libxml2's tree. */
+struct manifest_kattr {
+  const char *name;
+  const char *ns; /* NULL: unqualified, else one of the MANIFEST_NS_* strings */
+  const char *value;
+};
+
+/* A kept element's _private: the builder's state, its SegmentURLs (a SegmentList), and
+ * its attributes, whose values follow the array. */
+struct manifest_knode {
+  struct manifest_knode *prev, *next; /* all of the build (struct manifest_sax) */
+  uintptr_t state;
   struct manifest_segurl *head, *tail;
-  size_t n; /* at most MANIFEST_MAX_SEGMENTS + 1: the walk refuses more */
-  struct manifest_seglist *next;
+  size_t n; /* SegmentURLs: at most MANIFEST_MAX_SEGMENTS + 1 (the walk refuses more) */
+  size_t n_attrs;
+  struct manifest_kattr attrs[];
 };
 
 /* The state of one tree build; ctxt->_private points at it. */
@@ -100,13 +112,17 @@ struct manifest_sax {
   size_t skip;    /* depth inside a dropped element */
   size_t flatten; /* depth inside an element flattened into a text-bearing one */
   bool oom;
-  struct manifest_seglist *lists; /* every SegmentList's SegmentURLs */
+  struct manifest_knode *all; /* every kept element's knode, freed by manifest_sax_done */
 };
 
 /* Point ctxt's SAX2 handlers at the filtering builder. */
 void manifest_sax_install(xmlParserCtxtPtr ctxt, struct manifest_sax *st);
-/* Free the SegmentURL lists (after the walk). */
+/* Free the builder's data (knodes) of n and its subtree, before the nodes go. */
+void manifest_sax_free(struct manifest_sax *st, xmlNodePtr n);
+/* Free all of it (libxml2 may have freed a half-built tree itself). */
 void manifest_sax_done(struct manifest_sax *st);
+/* An attribute of a kept element (ns NULL: unqualified), untrimmed; NULL if absent. */
+const char *manifest_node_attr(xmlNodePtr n, const char *name, const char *ns);
 /* The SegmentURLs of a SegmentList element, document order; NULL and 0 if none. */
 const struct manifest_segurl *manifest_segurls(xmlNodePtr list, size_t *ret_n);
 

@@ -21,7 +21,7 @@
  * Inside a text-bearing element, child elements are flattened: their text is kept (as
  * xmlNodeGetContent would see it) and the elements are not built.
  * Each kept element's state (kind, which first-only children it already has, a count) is
- * held in its node's _private (a struct manifest_seglist for a SegmentList).
+ * held in its node's _private, a struct manifest_knode, with the attributes the walk reads.
  */
 #include "media/manifest_int.h"
 
@@ -73,21 +73,12 @@ enum {
 #define ST_MAKE(kind, seen, count, uuids)                                                          \
   ((uintptr_t)(kind) | (uintptr_t)(seen) << 4 | (uintptr_t)(count) << 16 | (uintptr_t)(uuids) << 24)
 
-/* A kept element's state is its node's _private: the value itself, or (a SegmentList) a
- * struct manifest_seglist holding it. Values have a kind (non-zero) in their low 4 bits;
- * a malloc'ed pointer has zeros there. */
 static uintptr_t get_state(xmlNodePtr n) {
-  uintptr_t v = n ? (uintptr_t)n->_private : 0;
-  if (v & 0xfu)
-    return v;
-  return v ? ((const struct manifest_seglist *)n->_private)->state : 0;
+  return n && n->_private ? ((const struct manifest_knode *)n->_private)->state : 0;
 }
 
 static void set_state(xmlNodePtr n, uintptr_t s) {
-  if ((uintptr_t)n->_private & 0xfu)
-    n->_private = (void *)s;
-  else
-    ((struct manifest_seglist *)n->_private)->state = s;
+  ((struct manifest_knode *)n->_private)->state = s;
 }
 
 static bool is_mpd_uri(const xmlChar *uri) {
@@ -109,8 +100,9 @@ static bool known_uri(const xmlChar *uri) {
          uri_is(uri, MANIFEST_NS_CLEARKEY) || is_amazon_uri(uri) || uri_is(uri, MANIFEST_NS_XLINK);
 }
 
-/* The attributes the walk reads (manifest_attr and friends), on any kept element. */
-static bool known_attr(const xmlChar *name, const xmlChar *uri) {
+/* The attributes the walk reads (manifest_attr and friends), on any kept element: true,
+ * with *ret_ns the namespace as manifest_attr names it (NULL: unqualified). */
+static bool known_attr(const xmlChar *name, const xmlChar *uri, const char **ret_ns) {
   static const char *const plain[] = {
       "id",
       "type",
@@ -134,20 +126,41 @@ static bool known_attr(const xmlChar *name, const xmlChar *uri) {
       "value",
   };
   const char *nm = (const char *)name;
+  *ret_ns = NULL;
   if (!uri) {
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
       if (strcmp(nm, plain[i]) == 0)
         return true;
     return false;
   }
-  if (uri_is(uri, MANIFEST_NS_CENC))
+  if (uri_is(uri, MANIFEST_NS_CENC)) {
+    *ret_ns = MANIFEST_NS_CENC;
     return strcmp(nm, "default_KID") == 0;
-  if (is_amazon_uri(uri))
+  }
+  if (is_amazon_uri(uri)) {
+    *ret_ns = uri_is(uri, MANIFEST_NS_AMZ_3P) ? MANIFEST_NS_AMZ_3P : MANIFEST_NS_AMZ_DRM;
     return strcmp(nm, "trackType") == 0 || strcmp(nm, "bitDepth") == 0 ||
            strcmp(nm, "licenseUrl") == 0;
-  if (uri_is(uri, MANIFEST_NS_XLINK))
+  }
+  if (uri_is(uri, MANIFEST_NS_XLINK)) {
+    *ret_ns = MANIFEST_NS_XLINK;
     return strcmp(nm, "href") == 0;
+  }
   return false;
+}
+
+/* Copy an attribute value, decoding the "&#38;" libxml2 hands out for a '&' when entities
+ * are not substituted (the one escape left in SAX2 values without a DTD). Returns the
+ * bytes written, NUL included; out has room for e - s + 1. */
+static size_t copy_value(char *out, const char *s, const char *e) {
+  size_t o = 0;
+  for (; s < e; s++) {
+    out[o++] = *s;
+    if (*s == '&' && e - s >= 5 && memcmp(s, "&#38;", 5) == 0)
+      s += 4;
+  }
+  out[o++] = 0;
+  return o;
 }
 
 /* An unqualified attribute among SAX2's (localname, prefix, URI, value, end) tuples,
@@ -294,9 +307,8 @@ static void stop(xmlParserCtxtPtr ctxt, struct manifest_sax *st) {
   xmlStopParser(ctxt);
 }
 
-/* A SegmentURL into its list: mediaRange copied (trimmed, "&#38;" as libxml2 hands out a
- * '&' when entities are not substituted, decoded), media only noted. */
-static void add_segurl(xmlParserCtxtPtr ctxt, struct manifest_sax *st, struct manifest_seglist *l,
+/* A SegmentURL into its list: mediaRange copied (trimmed), media only noted. */
+static void add_segurl(xmlParserCtxtPtr ctxt, struct manifest_sax *st, struct manifest_knode *l,
                        const xmlChar **attrs, int nb) {
   size_t len = 0, mlen;
   const char *range = sax_attr(attrs, nb, "mediaRange", NULL, &len);
@@ -307,13 +319,7 @@ static void add_segurl(xmlParserCtxtPtr ctxt, struct manifest_sax *st, struct ma
     stop(ctxt, st);
     return;
   }
-  size_t o = 0;
-  for (size_t i = 0; i < len; i++) {
-    if (range[i] == '&' && len - i >= 5 && memcmp(range + i, "&#38;", 5) == 0)
-      i += 4;
-    u->range[o++] = range[i];
-  }
-  u->range[o] = 0;
+  copy_value(u->range, range ? range : "", range ? range + len : "");
   u->next = NULL;
   u->line = ctxt->input ? ctxt->input->line : 0;
   u->has_range = range != NULL;
@@ -360,18 +366,34 @@ static void on_start(void *ctx, const xmlChar *name, const xmlChar *prefix, cons
     st->skip = 1;
     return;
   }
-  /* Only the attributes and namespace declarations the walk can use. SAX2 lists defaulted
-   * attributes last; a kept one stays defaulted. */
-  const xmlChar *keep_attrs[5 * 32], *keep_ns_small[2 * 8], **keep_ns = keep_ns_small;
-  int ka = 0, kd = 0, kn = 0;
+  /* The attributes the walk reads go into the node's knode (libxml2's own cost ~220 bytes
+   * each); namespace declarations only for the namespaces the walk matches. */
+  const xmlChar *keep_ns_small[2 * 8], **keep_ns = keep_ns_small;
+  const char *kns[32];
+  int ka = 0, kn = 0, idx[32];
+  size_t vbytes = 0;
   for (int i = 0; i < nb_attrs && ka < 32; i++) {
-    if (!known_attr(attrs[5 * i], attrs[5 * i + 2]))
+    if (!known_attr(attrs[5 * i], attrs[5 * i + 2], &kns[ka]))
       continue;
-    memcpy(keep_attrs + 5 * ka, attrs + 5 * i, 5 * sizeof(*attrs));
-    ka++;
-    kd += i >= nb_attrs - nb_defaulted;
+    vbytes += (size_t)(attrs[5 * i + 4] - attrs[5 * i + 3]) + 1;
+    idx[ka++] = i;
+  }
+  struct manifest_knode *k = malloc(sizeof(*k) + (size_t)ka * sizeof(k->attrs[0]) + vbytes);
+  if (!k) {
+    stop(ctxt, st);
+    return;
+  }
+  *k = (struct manifest_knode){.state = ST_MAKE(kind, 0, 0, 0), .n_attrs = (size_t)ka};
+  char *v = (char *)(k->attrs + ka);
+  for (int j = 0; j < ka; j++) {
+    const xmlChar **a = attrs + 5 * idx[j];
+    k->attrs[j].name = (const char *)a[0]; /* in the document's dictionary */
+    k->attrs[j].ns = kns[j];
+    k->attrs[j].value = v;
+    v += copy_value(v, (const char *)a[3], (const char *)a[4]);
   }
   if (nb_ns > 8 && !(keep_ns = malloc((size_t)nb_ns * 2 * sizeof(*keep_ns)))) {
+    free(k);
     stop(ctxt, st);
     return;
   }
@@ -381,24 +403,19 @@ static void on_start(void *ctx, const xmlChar *name, const xmlChar *prefix, cons
       keep_ns[2 * kn + 1] = ns[2 * i + 1];
       kn++;
     }
-  xmlSAX2StartElementNs(ctx, name, prefix, uri, kn, keep_ns, ka, kd, keep_attrs);
+  (void)nb_defaulted; /* defaults come from a DTD, and a DOCTYPE is refused */
+  xmlSAX2StartElementNs(ctx, name, prefix, uri, kn, keep_ns, 0, 0, NULL);
   if (keep_ns != keep_ns_small)
     free(keep_ns);
-  if (ctxt->node == parent) /* not built (out of memory: libxml2 stops the parse) */
+  if (ctxt->node == parent) { /* not built (out of memory: libxml2 stops the parse) */
+    free(k);
     return;
-  if (kind == K_SEGLIST) {
-    struct manifest_seglist *l = calloc(1, sizeof(*l));
-    if (!l) {
-      stop(ctxt, st);
-      return;
-    }
-    l->state = ST_MAKE(kind, 0, 0, 0);
-    l->next = st->lists;
-    st->lists = l;
-    ctxt->node->_private = l;
-  } else {
-    ctxt->node->_private = (void *)ST_MAKE(kind, 0, 0, 0);
   }
+  ctxt->node->_private = k;
+  k->next = st->all;
+  if (st->all)
+    st->all->prev = k;
+  st->all = k;
 }
 
 static void on_end(void *ctx, const xmlChar *name, const xmlChar *prefix, const xmlChar *uri) {
@@ -443,24 +460,46 @@ void manifest_sax_install(xmlParserCtxtPtr ctxt, struct manifest_sax *st) {
   ctxt->sax->processingInstruction = NULL;
 }
 
-void manifest_sax_done(struct manifest_sax *st) {
-  while (st->lists) {
-    struct manifest_seglist *l = st->lists;
-    st->lists = l->next;
-    while (l->head) {
-      struct manifest_segurl *u = l->head;
-      l->head = u->next;
-      free(u);
-    }
-    free(l);
+static void free_knode(struct manifest_sax *st, struct manifest_knode *k) {
+  if (k->prev)
+    k->prev->next = k->next;
+  else
+    st->all = k->next;
+  if (k->next)
+    k->next->prev = k->prev;
+  while (k->head) {
+    struct manifest_segurl *u = k->head;
+    k->head = u->next;
+    free(u);
   }
+  free(k);
+}
+
+void manifest_sax_free(struct manifest_sax *st, xmlNodePtr n) {
+  for (xmlNodePtr c = n->children; c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE)
+      manifest_sax_free(st, c);
+  if (n->_private)
+    free_knode(st, n->_private);
+  n->_private = NULL;
+}
+
+void manifest_sax_done(struct manifest_sax *st) {
+  while (st->all)
+    free_knode(st, st->all);
 }
 
 const struct manifest_segurl *manifest_segurls(xmlNodePtr list, size_t *ret_n) {
-  *ret_n = 0;
-  if (!list || ST_KIND(get_state(list)) != K_SEGLIST)
-    return NULL;
-  const struct manifest_seglist *l = list->_private;
-  *ret_n = l->n;
-  return l->head;
+  const struct manifest_knode *k = list ? list->_private : NULL;
+  *ret_n = k ? k->n : 0;
+  return k ? k->head : NULL;
+}
+
+const char *manifest_node_attr(xmlNodePtr n, const char *name, const char *ns) {
+  const struct manifest_knode *k = n->_private;
+  for (size_t i = 0; k && i < k->n_attrs; i++)
+    if (strcmp(k->attrs[i].name, name) == 0 &&
+        (ns ? k->attrs[i].ns && strcmp(k->attrs[i].ns, ns) == 0 : !k->attrs[i].ns))
+      return k->attrs[i].value;
+  return NULL;
 }

@@ -132,32 +132,25 @@ const char *manifest_trim(const char *s, size_t *ret_len) {
   return s;
 }
 
-/* Copy xml-owned text into the manifest, trimmed and bounded. */
-static int keep_text(struct manifest_pctx *p, xmlNodePtr n, xmlChar *raw, size_t max,
+/* Copy text into the manifest, trimmed and bounded. */
+static int keep_text(struct manifest_pctx *p, xmlNodePtr n, const char *raw, size_t max,
                      const char *what, const char **ret) {
   size_t len;
-  const char *t = manifest_trim((const char *)raw, &len);
-  int r = 0;
+  const char *t = manifest_trim(raw, &len);
   if (len > max)
-    r = manifest_fail(p, n, -AMP_ETOOBIG, "%s longer than %zu bytes", what, max);
-  else if (!(*ret = manifest_strndup(p->m, t, len)))
-    r = -ENOMEM;
-  xmlFree(raw);
-  return r;
+    return manifest_fail(p, n, -AMP_ETOOBIG, "%s longer than %zu bytes", what, max);
+  if (!(*ret = manifest_strndup(p->m, t, len)))
+    return -ENOMEM;
+  return 0;
 }
 
 /* An attribute (ns NULL: unqualified) as a trimmed string, *ret = NULL when absent. */
 int manifest_attr(struct manifest_pctx *p, xmlNodePtr n, const char *name, const char *ns,
                   const char **ret) {
   *ret = NULL;
-  xmlAttrPtr a = xmlHasNsProp(n, (const xmlChar *)name, (const xmlChar *)ns);
-  if (!a || a->type != XML_ATTRIBUTE_NODE)
+  const char *raw = manifest_node_attr(n, name, ns);
+  if (!raw)
     return 0;
-  xmlChar *raw = xmlNodeListGetString(n->doc, a->children, 1);
-  if (!raw)
-    raw = xmlStrdup((const xmlChar *)"");
-  if (!raw)
-    return -ENOMEM;
   return keep_text(p, n, raw, MANIFEST_MAX_STRING, name, ret);
 }
 
@@ -174,7 +167,9 @@ int manifest_text(struct manifest_pctx *p, xmlNodePtr n, size_t max, const char 
   xmlChar *raw = xmlNodeGetContent(n);
   if (!raw)
     return -ENOMEM;
-  return keep_text(p, n, raw, max, (const char *)n->name, ret);
+  int r = keep_text(p, n, (const char *)raw, max, (const char *)n->name, ret);
+  xmlFree(raw);
+  return r;
 }
 
 /* ---- numbers, ranges, durations ---- */
