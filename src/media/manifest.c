@@ -93,8 +93,10 @@ static uint64_t ns_to_ticks(uint64_t ns, uint64_t timescale) {
   return sec * timescale + part;
 }
 
+/* inherited: the list is the set's or the period's (so it may be shared; a rep's own list
+ * goes with its subtree, and its node's address may come back) */
 static int build_list(struct manifest_pctx *p, struct manifest_rep *rep, xmlNodePtr repn,
-                      const struct seginfo *si, struct manifest_segment **owned) {
+                      const struct seginfo *si, bool inherited) {
   xmlNodePtr list = si->urls;
   size_t count = 0;
   const struct manifest_segurl *u = manifest_segurls(list, &count);
@@ -111,10 +113,26 @@ static int build_list(struct manifest_pctx *p, struct manifest_rep *rep, xmlNode
                          "SegmentList with several segments needs duration");
   if (!si->has_duration)
     dur = total;
-  struct manifest_segment *segs = calloc(count, sizeof(*segs));
+  /* Reps that inherit the same list with the same timing share one array. */
+  struct manifest_seg_cache *c = &p->seg_cache;
+  if (inherited && c->segs && c->urls == list && c->dur == dur && c->total == total) {
+    rep->segments = c->segs;
+    rep->n_segments = c->n;
+    return 0;
+  }
+  /* Other reps that inherit it (another timescale or duration) get a copy of their own:
+   * bounded by the budget, not just per list. */
+  if (count > p->seg_budget)
+    return manifest_fail(p, repn, -AMP_ETOOBIG,
+                         "Representation \"%s\": more segments in all than the manifest's "
+                         "bytes / %u + %u",
+                         rep->id, MANIFEST_SEG_BYTES_PER, MANIFEST_SEG_SLACK);
+  p->seg_budget -= count;
+  /* in m's memory (freed by manifest_free, also on failure), not in the rep block's segs,
+   * which hold only what manifest_rep_set_segments_from_sidx sets: it may be shared */
+  struct manifest_segment *segs = manifest_alloc_array(p->m, count, sizeof(*segs));
   if (!segs)
     return -ENOMEM;
-  *owned = segs; /* freed by manifest_free, also on failure */
   rep->segments = segs;
   size_t i = 0;
   int r;
@@ -140,6 +158,9 @@ static int build_list(struct manifest_pctx *p, struct manifest_rep *rep, xmlNode
   if (total > segs[i - 1].start && total - segs[i - 1].start < dur)
     segs[i - 1].duration = total - segs[i - 1].start;
   rep->n_segments = i;
+  if (inherited)
+    *c =
+        (struct manifest_seg_cache){.urls = list, .dur = dur, .total = total, .segs = segs, .n = i};
   return 0;
 }
 
@@ -172,8 +193,7 @@ struct set_defaults {
 
 static int parse_rep(struct manifest_pctx *p, xmlNodePtr n, const struct manifest_set *set,
                      const struct set_defaults *def, struct manifest_base b,
-                     const struct seginfo *set_si, struct manifest_rep *rep,
-                     struct manifest_segment **owned) {
+                     const struct seginfo *set_si, struct manifest_rep *rep) {
   struct seginfo si = *set_si, own = {0};
   uint64_t v;
   bool has;
@@ -249,7 +269,7 @@ static int parse_rep(struct manifest_pctx *p, xmlNodePtr n, const struct manifes
                            "Representation \"%s\": SegmentBase without indexRange", rep->id);
     return 0;
   }
-  return build_list(p, rep, n, &si, owned);
+  return build_list(p, rep, n, &si, si.urls != own.urls);
 }
 
 static int set_property(struct manifest_pctx *p, xmlNodePtr c, struct manifest_set *set,
@@ -354,7 +374,7 @@ static int parse_set(struct manifest_pctx *p, xmlNodePtr n, struct manifest_base
       continue;
     struct manifest_rep *rep = &reps[set->n_reps];
     set->n_reps++; /* counted before parsing, so that manifest_free sees its segments */
-    if ((r = parse_rep(p, c, set, &def, b, &si, rep, &blk->segs[set->n_reps - 1])) < 0)
+    if ((r = parse_rep(p, c, set, &def, b, &si, rep)) < 0)
       return r;
     ranked[set->n_reps - 1] = rep;
     /* The rep is in the manifest now (copied): its subtree goes, so that the tree and the
@@ -585,7 +605,10 @@ static size_t count_start_tags(const uint8_t *xml, size_t len) {
 
 int manifest_parse(const uint8_t *xml, size_t len, const char *origin, struct manifest **ret,
                    char *errbuf, size_t errlen) {
-  struct manifest_pctx p = {.err = errbuf, .errlen = errlen};
+  struct manifest_pctx p = {.err = errbuf,
+                            .errlen = errlen,
+                            .url_budget = len + MANIFEST_URL_SLACK,
+                            .seg_budget = len / MANIFEST_SEG_BYTES_PER + MANIFEST_SEG_SLACK};
   struct manifest_base b = {0};
   struct manifest_sax sax = {0};
   xmlParserCtxtPtr ctxt = NULL;

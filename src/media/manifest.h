@@ -72,6 +72,15 @@
 #define MANIFEST_MAX_STRING 8192u
 /* Set ids in one adaptation-set-switching list. */
 #define MANIFEST_MAX_SWITCH 32u
+/* Reps inherit: every rep holds its own resolved BaseURL and its own copy of a SegmentList
+ * it inherits (the times are in its timescale). So that a few bytes of input per rep cannot
+ * make kilobytes of manifest, the resolved URLs of all levels together may take at most
+ * the manifest's size + MANIFEST_URL_SLACK bytes, and all reps together at most
+ * size / MANIFEST_SEG_BYTES_PER + MANIFEST_SEG_SLACK segments (a rep's own list always
+ * fits: a SegmentURL is more bytes than that). */
+#define MANIFEST_URL_SLACK (256u << 10)
+#define MANIFEST_SEG_BYTES_PER 8u
+#define MANIFEST_SEG_SLACK 16384u
 
 /* An inclusive byte range [first, last] in the representation's file. */
 struct manifest_range {

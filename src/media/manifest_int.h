@@ -41,7 +41,9 @@ union manifest_mem {
 struct manifest_rep_block {
   struct manifest_rep_block *next;
   struct manifest_rep *reps;
-  struct manifest_segment **segs; /* segs[i] owns reps[i].segments (malloc'ed) */
+  /* segs[i] owns reps[i].segments when they came from a sidx (malloc'ed), else NULL: a
+   * SegmentList's array is in the manifest's memory, maybe shared by reps */
+  struct manifest_segment **segs;
   const size_t *n;
 };
 
@@ -61,6 +63,14 @@ struct manifest_base {
   bool from_mpd; /* a BaseURL element was applied (not just the origin) */
 };
 
+/* The last SegmentList array built: reps inheriting it with the same timing share it. */
+struct manifest_seg_cache {
+  xmlNodePtr urls;
+  uint64_t dur, total; /* segment duration and period length, in the rep's timescale */
+  const struct manifest_segment *segs;
+  size_t n;
+};
+
 /* The state of one manifest_parse call. */
 struct manifest_pctx {
   struct manifest *m;
@@ -68,6 +78,10 @@ struct manifest_pctx {
   size_t errlen;
   uint64_t total_ns; /* duration of the period being parsed, 0 unknown */
   struct manifest_sax *sax;
+  /* What is left of the budgets that keep the manifest proportional to the input where
+   * reps inherit (manifest.h): bytes of resolved URLs, segment entries. */
+  size_t url_budget, seg_budget;
+  struct manifest_seg_cache seg_cache;
 };
 
 /* ---- manifest_sax.c: the tree builder (only what the walk reads) ---- */
@@ -168,6 +182,8 @@ int manifest_parse_range(struct manifest_pctx *p, long line, const char *name, c
 int manifest_attr_duration(struct manifest_pctx *p, xmlNodePtr n, const char *name,
                            uint64_t *ret_ns);
 
+/* Charge n bytes of resolved URL to p->url_budget: 0 or -AMP_ETOOBIG. */
+int manifest_charge_url(struct manifest_pctx *p, xmlNodePtr n, size_t bytes);
 /* Apply n's first BaseURL child to *b under the URL policy of manifest.h. */
 int manifest_apply_base(struct manifest_pctx *p, xmlNodePtr n, struct manifest_base *b);
 /* n's ContentProtection children; one default_KID per level. */

@@ -266,6 +266,9 @@ static int resolve_path(struct manifest_pctx *p, xmlNodePtr n, const char *base,
                          "BaseURL \"%.*s\": query or fragment in a local path", NOQ(ref));
   const char *slash = strrchr(base, '/');
   size_t dir = slash ? (size_t)(slash - base) + 1 : 0;
+  int r = manifest_charge_url(p, n, dir + strlen(ref) + 1);
+  if (r < 0)
+    return r;
   char *out = manifest_alloc(p->m, dir + strlen(ref) + 1);
   if (!out)
     return -ENOMEM;
@@ -287,6 +290,15 @@ static int resolve_path(struct manifest_pctx *p, xmlNodePtr n, const char *base,
   return 0;
 }
 
+int manifest_charge_url(struct manifest_pctx *p, xmlNodePtr n, size_t bytes) {
+  if (bytes > p->url_budget)
+    return manifest_fail(p, n, -AMP_ETOOBIG,
+                         "resolved BaseURLs larger in total than the manifest plus %u bytes",
+                         MANIFEST_URL_SLACK);
+  p->url_budget -= bytes;
+  return 0;
+}
+
 /* Apply the first BaseURL child of n (if any) to *b, under the URL policy of manifest.h. */
 int manifest_apply_base(struct manifest_pctx *p, xmlNodePtr n, struct manifest_base *b) {
   xmlNodePtr el = manifest_first_child(n, "BaseURL");
@@ -305,7 +317,10 @@ int manifest_apply_base(struct manifest_pctx *p, xmlNodePtr n, struct manifest_b
     if (!manifest_is_https(ref))
       return manifest_fail(p, el, -AMP_EMANIFEST,
                            "BaseURL \"%.*s\": only https:// URLs are allowed", NOQ(ref));
-    char *u = manifest_alloc(p->m, 2 * strlen(ref) + 3);
+    /* against itself: the result is no longer than ref (dot segments only shrink it) */
+    if ((r = manifest_charge_url(p, el, strlen(ref) + 3)) < 0)
+      return r;
+    char *u = manifest_alloc(p->m, strlen(ref) + 3);
     if (!u || manifest_url_resolve(ref, ref, u) < 0)
       return -ENOMEM;
     b->s = u;
@@ -321,6 +336,8 @@ int manifest_apply_base(struct manifest_pctx *p, xmlNodePtr n, struct manifest_b
     if ((r = resolve_path(p, el, b->s, ref, &out)) < 0)
       return r;
   } else {
+    if ((r = manifest_charge_url(p, el, strlen(b->s) + strlen(ref) + 3)) < 0)
+      return r;
     out = manifest_alloc(p->m, strlen(b->s) + strlen(ref) + 3);
     if (!out || manifest_url_resolve(b->s, ref, out) < 0)
       return -ENOMEM;

@@ -91,6 +91,7 @@ static char *count_strdup(const char *s) {
 
 /* ---- measuring ---- */
 
+#define KID_STR "3f2a6b1c-0d4e-4f5a-8b6c-7d8e9f0a1b2c"
 #define LIMIT(len) (8 * (long long)(len) + (1ll << 20))
 
 /* Parse xml (len bytes) with the counter on; returns the peak. The manifest (or NULL) is
@@ -304,6 +305,185 @@ static void test_ignored_markup(void **state) {
   free(xml);
 }
 
+/* ---- the most reps the bounds allow, each as small as a rep can be ---- */
+
+/* periods x sets x reps; a set's inner XML, then its reps: <Representation id="N"
+ * bandwidth="1" followed by rep_rest */
+static char *grid(unsigned periods, unsigned sets, unsigned reps, const char *set_inner,
+                  const char *rep_rest, size_t *ret_len) {
+  struct buf b = BUF_INIT(64u << 20);
+  unsigned k = 0;
+  assert_int_equal(buf_append_str(&b, MPD_HEAD), 0);
+  for (unsigned p = 0; p < periods; p++) {
+    assert_int_equal(buf_append_str(&b, "<Period duration=\"PT1S\">"), 0);
+    for (unsigned s = 0; s < sets; s++) {
+      assert_int_equal(buf_printf(&b, "<AdaptationSet id=\"%u\">%s\n", s, set_inner), 0);
+      for (unsigned r = 0; r < reps; r++, k++)
+        assert_int_equal(buf_printf(&b, "<Representation id=\"%u\" bandwidth=\"1\"%s", k, rep_rest),
+                         0);
+      assert_int_equal(buf_append_str(&b, "</AdaptationSet>\n"), 0);
+    }
+    assert_int_equal(buf_append_str(&b, "</Period>\n"), 0);
+  }
+  assert_int_equal(buf_append_str(&b, "</MPD>\n"), 0);
+  char *xml = (char *)buf_steal(&b, ret_len);
+  assert_true(*ret_len <= MANIFEST_MAX_BYTES);
+  return xml;
+}
+
+static size_t count_reps(const struct manifest *m) {
+  size_t n_per, n = 0;
+  const struct manifest_period *per = manifest_periods(m, &n_per);
+  for (size_t i = 0; i < n_per; i++)
+    for (size_t j = 0; j < per[i].n_sets; j++)
+      n += per[i].sets[j].n_reps;
+  return n;
+}
+
+static void run_grid(const char *what, unsigned sets, const char *set_inner, const char *rep_rest,
+                     int want) {
+  size_t len;
+  char *xml = grid(MANIFEST_MAX_PERIODS, sets, MANIFEST_MAX_REPS, set_inner, rep_rest, &len);
+  struct manifest *m;
+  long long p = measure(xml, len, want, &m);
+  if (want == 0)
+    assert_int_equal(count_reps(m), (size_t)MANIFEST_MAX_PERIODS * sets * MANIFEST_MAX_REPS);
+  window_end(m);
+  check_peak(what, len, p);
+  free(xml);
+}
+
+#define UUID_CP(d)                                                                                 \
+  "<ContentProtection schemeIdUri=\"urn:uuid:a0000000-0000-4000-8000-00000000000" d "\"/>"
+
+static void test_max_reps(void **state) {
+  (void)state;
+  run_grid("16384 minimal reps", MANIFEST_MAX_SETS, "<BaseURL>s.mp4</BaseURL>" REP_TAIL, "/>\n", 0);
+  /* each rep merges its set's 8 DRM systems with one of its own */
+  run_grid("16384 reps x 9 DRM entries", MANIFEST_MAX_SETS,
+           "<BaseURL>s.mp4</BaseURL>" REP_TAIL UUID_CP("0") UUID_CP("1") UUID_CP("2") UUID_CP("3")
+               UUID_CP("4") UUID_CP("5") UUID_CP("6") UUID_CP("7"),
+           ">" UUID_CP("8") "</Representation>\n", 0);
+}
+
+/* A period-level SegmentList of 20000 SegmentURLs under 32 sets x 32 reps; with
+ * own_timescale each rep has a SegmentList of its own (no SegmentURL) with a timescale of
+ * its own, so that no two reps' segment times are the same. */
+static void check_inherited_list(bool own_timescale, int want) {
+  struct buf b = BUF_INIT(64u << 20);
+  assert_int_equal(buf_append_str(&b, MPD_HEAD "<Period duration=\"PT20000S\">"
+                                               "<SegmentList duration=\"1\">"
+                                               "<Initialization range=\"0-9\"/>\n"),
+                   0);
+  for (int i = 0; i < 20000; i++)
+    assert_int_equal(buf_append_str(&b, "<SegmentURL mediaRange=\"0-9\"/>\n"), 0);
+  assert_int_equal(buf_append_str(&b, "</SegmentList>\n"), 0);
+  unsigned k = 0;
+  for (unsigned s = 0; s < MANIFEST_MAX_SETS; s++) {
+    assert_int_equal(buf_printf(&b, "<AdaptationSet><BaseURL>s%u.mp4</BaseURL>\n", s), 0);
+    for (unsigned r = 0; r < MANIFEST_MAX_REPS; r++, k++)
+      if (own_timescale)
+        assert_int_equal(buf_printf(&b,
+                                    "<Representation id=\"%u\" bandwidth=\"1\">"
+                                    "<SegmentList timescale=\"%u\"/></Representation>\n",
+                                    k, k + 2),
+                         0);
+      else
+        assert_int_equal(buf_printf(&b, "<Representation id=\"%u\" bandwidth=\"1\"/>\n", k), 0);
+    assert_int_equal(buf_append_str(&b, "</AdaptationSet>\n"), 0);
+  }
+  assert_int_equal(buf_append_str(&b, "</Period></MPD>\n"), 0);
+  size_t len;
+  char *xml = (char *)buf_steal(&b, &len);
+  struct manifest *m;
+  long long p = measure(xml, len, want, &m);
+  if (want == 0) {
+    const struct manifest_rep *first = manifest_find_rep(m, "0"),
+                              *last = manifest_find_rep(m, "1023");
+    assert_int_equal(last->n_segments, 20000);
+    assert_ptr_equal(first->segments, last->segments); /* one array for all */
+  }
+  window_end(m);
+  check_peak(own_timescale ? "1024 reps x own copy of a period's SegmentList"
+                           : "1024 reps x shared period SegmentList",
+             len, p);
+  free(xml);
+}
+
+/* ---- what reps inherit: a long BaseURL, a long SegmentList ---- */
+
+static void test_inherited(void **state) {
+  (void)state;
+  /* each rep resolves a short BaseURL against its set's long one: 12288 x 8 KiB of URLs
+   * from 4 MiB is refused by the URL budget */
+  char set_inner[MANIFEST_MAX_STRING + 256];
+  char *lng = repeat("", "a", MANIFEST_MAX_STRING - 64, "");
+  snprintf(set_inner, sizeof(set_inner), "<BaseURL>https://cdn.example/%s/</BaseURL>" REP_TAIL,
+           lng);
+  free(lng);
+  run_grid("12288 reps x resolved long URL", 24, set_inner,
+           "><BaseURL>r</BaseURL></Representation>\n", -AMP_ETOOBIG);
+  assert_non_null(strstr(errmsg, "resolved BaseURLs"));
+  /* the same with 8 reps a set fits */
+  size_t len;
+  char *xml = grid(1, 1, 8, set_inner, "><BaseURL>r</BaseURL></Representation>\n", &len);
+  struct manifest *m;
+  long long p = measure(xml, len, 0, &m);
+  assert_int_equal(strlen(manifest_find_rep(m, "7")->url),
+                   strlen("https://cdn.example/") + MANIFEST_MAX_STRING - 64 + 2);
+  window_end(m);
+  check_peak("8 reps x resolved long URL", len, p);
+  free(xml);
+
+  /* a Period's SegmentList inherited by 1024 reps */
+  check_inherited_list(false, 0);
+  /* every rep with its own timescale: each needs its own copy; 20000 segments x 1024
+   * reps from 700 kB is refused by the segment budget */
+  check_inherited_list(true, -AMP_ETOOBIG);
+  assert_non_null(strstr(errmsg, "more segments in all"));
+}
+
+/* ---- elements the walk keeps, repeated: ContentProtection, properties ---- */
+
+static void run_flood(const char *what, const char *set_inner, const char *unit, bool in_rep) {
+  struct buf b = BUF_INIT(64u << 20);
+  assert_int_equal(buf_printf(&b, MPD_HEAD "<Period><AdaptationSet>%s<BaseURL>a.mp4</BaseURL>\n",
+                              in_rep ? "" : set_inner),
+                   0);
+  if (!in_rep)
+    while (b.len < MANIFEST_MAX_BYTES - 4096)
+      assert_int_equal(buf_append_str(&b, unit), 0);
+  assert_int_equal(buf_append_str(&b, "<Representation id=\"r\" bandwidth=\"1\">" REP_TAIL), 0);
+  if (in_rep)
+    while (b.len < MANIFEST_MAX_BYTES - 4096)
+      assert_int_equal(buf_append_str(&b, unit), 0);
+  assert_int_equal(buf_append_str(&b, "</Representation></AdaptationSet></Period></MPD>\n"), 0);
+  size_t len;
+  char *xml = (char *)buf_steal(&b, &len);
+  long long p = measure(xml, len, 0, NULL);
+  check_peak(what, len, p);
+  free(xml);
+}
+
+static void test_kept_floods(void **state) {
+  (void)state;
+  run_flood("rep: ContentProtection with default_KID", "",
+            "<ContentProtection schemeIdUri=\"x\" cenc:default_KID=\"" KID_STR "\"/>\n", true);
+  run_flood(
+      "rep: mp4protection", "",
+      "<ContentProtection schemeIdUri=\"urn:mpeg:dash:mp4protection:2011\" value=\"cenc\"/>\n",
+      true);
+  run_flood("set: trackType property", "",
+            "<SupplementalProperty schemeIdUri=\"amz-music:trackType\" value=\"HD\"/>\n", false);
+  run_flood("rep: bitDepth property", "",
+            "<SupplementalProperty schemeIdUri=\"amz-music:bitDepth\"/>\n", true);
+  run_flood("set: switching property", "",
+            "<SupplementalProperty schemeIdUri=\"urn:mpeg:dash:adaptation-set-switching:2016\" "
+            "value=\"1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,"
+            "30,31\"/>\n",
+            false);
+}
+
 /* ---- a refused manifest: too many reps, found after the whole document was read ---- */
 
 static void test_refused(void **state) {
@@ -334,10 +514,10 @@ int main(void) {
   manifest_free(m);
   free(xml);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_pssh_heavy),
-      cmocka_unit_test(test_segment_urls),
-      cmocka_unit_test(test_ignored_markup),
-      cmocka_unit_test(test_refused),
+      cmocka_unit_test(test_pssh_heavy),     cmocka_unit_test(test_segment_urls),
+      cmocka_unit_test(test_ignored_markup), cmocka_unit_test(test_refused),
+      cmocka_unit_test(test_max_reps),       cmocka_unit_test(test_inherited),
+      cmocka_unit_test(test_kept_floods),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
