@@ -4,6 +4,14 @@
  * (bounded by MANIFEST_MAX_BYTES and MANIFEST_MAX_ELEMENTS before libxml2 sees it), then
  * walked level by level into plain structs whose strings live in the manifest's own
  * allocation list, so manifest_free releases everything in one pass.
+ *
+ * Memory (the bound is in manifest.h): a full libxml2 tree costs ~120 bytes an element and
+ * ~220 an attribute whatever their size in the input, so the tree is built by
+ * manifest_sax.c with only what this walk reads; every rep's subtree is freed as soon as the
+ * rep is in the manifest; and since a rep copies what it inherits (its resolved BaseURL, the
+ * segments of an inherited SegmentList, in its own timescale), those copies are charged to
+ * budgets that follow the input size, and reps that inherit the same list with the same
+ * timing share one array.
  */
 #include "media/manifest_int.h"
 

@@ -30,7 +30,8 @@ static const uint8_t SYSID_W3C[16] = {0x10, 0x77, 0xef, 0xec, 0xc0, 0xb2, 0x4d, 
 /* A URL in an error message stops before its query: signed CDN URLs carry credentials. */
 #define NOQ(u) (int)strcspn((u), "?"), (u)
 
-static int vfail(struct manifest_pctx *p, long line, int code, const char *fmt, va_list ap) {
+__attribute__((format(printf, 4, 0))) static int vfail(struct manifest_pctx *p, long line, int code,
+                                                       const char *fmt, va_list ap) {
   if (p->err && p->errlen > 0) {
     int off = 0;
     if (line > 0)
