@@ -62,6 +62,7 @@ enum {
   SEEN_PSSH = 1u << 8,
   SEEN_LAURL = 1u << 9,
   SEEN_NOSCHEME = 1u << 10, /* a property without schemeIdUri (the walk fails there) */
+  SEEN_CP_DEAD = 1u << 11,  /* a ContentProtection without one: the walk fails there */
 };
 
 /* state: kind (bits 0-3), seen (bits 4-15), count of the counted child (bits 16-23),
@@ -188,13 +189,20 @@ static bool sax_attr_is(const xmlChar **attrs, int nb, const char *name, const c
   return v && len == strlen(want) && memcmp(v, want, len) == 0;
 }
 
-/* A ContentProtection the walk acts on: one it fails on (no schemeIdUri), one with a
- * default_KID, mp4protection, or urn:uuid up to one past MANIFEST_MAX_DRM (the walk refuses
- * the one past). Any other scheme is ignored by the walk. */
+/* A ContentProtection the walk acts on: the first without schemeIdUri (the walk fails
+ * there, and never looks at the ones after it), one with a default_KID, mp4protection, or
+ * urn:uuid up to one past MANIFEST_MAX_DRM (the walk refuses the one past). The walk
+ * ignores any other scheme. */
 static bool keep_cp(uintptr_t *ps, const xmlChar **attrs, int nb) {
   size_t len, klen;
   const char *scheme = sax_attr(attrs, nb, "schemeIdUri", NULL, &len);
-  if (!scheme || sax_attr(attrs, nb, "default_KID", MANIFEST_NS_CENC, &klen))
+  if (ST_SEEN(*ps) & SEEN_CP_DEAD)
+    return false;
+  if (!scheme) {
+    *ps |= (uintptr_t)SEEN_CP_DEAD << 4;
+    return true;
+  }
+  if (sax_attr(attrs, nb, "default_KID", MANIFEST_NS_CENC, &klen))
     return true;
   if (len == strlen(SCHEME_MP4PROT) && strncasecmp(scheme, SCHEME_MP4PROT, len) == 0)
     return true;

@@ -465,8 +465,32 @@ static void run_flood(const char *what, const char *set_inner, const char *unit,
   free(xml);
 }
 
+/* The same, where the walk fails on the first one */
+static void run_flood_refused(const char *what, const char *unit, bool in_rep, const char *needle) {
+  struct buf b = BUF_INIT(64u << 20);
+  assert_int_equal(buf_append_str(&b, MPD_HEAD "<Period><AdaptationSet><BaseURL>a.mp4</BaseURL>\n"),
+                   0);
+  if (in_rep)
+    assert_int_equal(buf_append_str(&b, "<Representation id=\"r\" bandwidth=\"1\">" REP_TAIL), 0);
+  for (size_t i = 0; i < MANIFEST_MAX_ELEMENTS - 100 && b.len < MANIFEST_MAX_BYTES - 4096; i++)
+    assert_int_equal(buf_append_str(&b, unit), 0);
+  assert_int_equal(buf_append_str(&b, in_rep ? "</Representation></AdaptationSet></Period></MPD>\n"
+                                             : "</AdaptationSet></Period></MPD>\n"),
+                   0);
+  size_t len;
+  char *xml = (char *)buf_steal(&b, &len);
+  long long p = measure(xml, len, -AMP_EMANIFEST, NULL);
+  assert_non_null(strstr(errmsg, needle));
+  check_peak(what, len, p);
+  free(xml);
+}
+
 static void test_kept_floods(void **state) {
   (void)state;
+  run_flood_refused("rep: ContentProtection without scheme", "<ContentProtection/>", true,
+                    "ContentProtection without schemeIdUri");
+  run_flood_refused("set: SupplementalProperty without scheme", "<SupplementalProperty/>", false,
+                    "SupplementalProperty without schemeIdUri");
   run_flood("rep: ContentProtection with default_KID", "",
             "<ContentProtection schemeIdUri=\"x\" cenc:default_KID=\"" KID_STR "\"/>\n", true);
   run_flood(
