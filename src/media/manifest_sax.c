@@ -101,9 +101,10 @@ static bool known_uri(const xmlChar *uri) {
          uri_is(uri, MANIFEST_NS_CLEARKEY) || is_amazon_uri(uri) || uri_is(uri, MANIFEST_NS_XLINK);
 }
 
-/* The attributes the walk reads (manifest_attr and friends), on any kept element: true,
- * with *ret_ns the namespace as manifest_attr names it (NULL: unqualified). */
-static bool known_attr(const xmlChar *name, const xmlChar *uri, const char **ret_ns) {
+/* The attributes the walk reads (manifest_attr and friends), on any kept element: the
+ * name as a static string, with *ret_ns the namespace as manifest_attr names it (NULL:
+ * unqualified); NULL for any other attribute. */
+static const char *known_attr(const xmlChar *name, const xmlChar *uri, const char **ret_ns) {
   static const char *const plain[] = {
       "id",
       "type",
@@ -126,28 +127,31 @@ static bool known_attr(const xmlChar *name, const xmlChar *uri, const char **ret
       "schemeIdUri",
       "value",
   };
+  static const char *const amazon[] = {"trackType", "bitDepth", "licenseUrl"};
   const char *nm = (const char *)name;
   *ret_ns = NULL;
   if (!uri) {
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
       if (strcmp(nm, plain[i]) == 0)
-        return true;
-    return false;
+        return plain[i];
+    return NULL;
   }
   if (uri_is(uri, MANIFEST_NS_CENC)) {
     *ret_ns = MANIFEST_NS_CENC;
-    return strcmp(nm, "default_KID") == 0;
+    return strcmp(nm, "default_KID") == 0 ? "default_KID" : NULL;
   }
   if (is_amazon_uri(uri)) {
     *ret_ns = uri_is(uri, MANIFEST_NS_AMZ_3P) ? MANIFEST_NS_AMZ_3P : MANIFEST_NS_AMZ_DRM;
-    return strcmp(nm, "trackType") == 0 || strcmp(nm, "bitDepth") == 0 ||
-           strcmp(nm, "licenseUrl") == 0;
+    for (size_t i = 0; i < sizeof(amazon) / sizeof(amazon[0]); i++)
+      if (strcmp(nm, amazon[i]) == 0)
+        return amazon[i];
+    return NULL;
   }
   if (uri_is(uri, MANIFEST_NS_XLINK)) {
     *ret_ns = MANIFEST_NS_XLINK;
-    return strcmp(nm, "href") == 0;
+    return strcmp(nm, "href") == 0 ? "href" : NULL;
   }
-  return false;
+  return NULL;
 }
 
 /* Copy an attribute value, decoding the "&#38;" libxml2 hands out for a '&' when entities
@@ -377,11 +381,11 @@ static void on_start(void *ctx, const xmlChar *name, const xmlChar *prefix, cons
   /* The attributes the walk reads go into the node's knode (libxml2's own cost ~220 bytes
    * each); namespace declarations only for the namespaces the walk matches. */
   const xmlChar *keep_ns_small[2 * 8], **keep_ns = keep_ns_small;
-  const char *kns[32];
+  const char *kns[32], *knames[32];
   int ka = 0, kn = 0, idx[32];
   size_t vbytes = 0;
   for (int i = 0; i < nb_attrs && ka < 32; i++) {
-    if (!known_attr(attrs[5 * i], attrs[5 * i + 2], &kns[ka]))
+    if (!(knames[ka] = known_attr(attrs[5 * i], attrs[5 * i + 2], &kns[ka])))
       continue;
     vbytes += (size_t)(attrs[5 * i + 4] - attrs[5 * i + 3]) + 1;
     idx[ka++] = i;
@@ -395,7 +399,7 @@ static void on_start(void *ctx, const xmlChar *name, const xmlChar *prefix, cons
   char *v = (char *)(k->attrs + ka);
   for (int j = 0; j < ka; j++) {
     const xmlChar **a = attrs + 5 * idx[j];
-    k->attrs[j].name = (const char *)a[0]; /* in the document's dictionary */
+    k->attrs[j].name = knames[j];
     k->attrs[j].ns = kns[j];
     k->attrs[j].value = v;
     v += copy_value(v, (const char *)a[3], (const char *)a[4]);
