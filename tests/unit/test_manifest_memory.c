@@ -69,7 +69,7 @@ void *__wrap_calloc(size_t a, size_t b) {
 void *__wrap_realloc(void *p, size_t n) {
   size_t old = p ? malloc_usable_size(p) : 0;
   void *q = __real_realloc(p, n);
-  if (q && counting) {
+  if ((q || n == 0) && counting) { /* realloc(p, 0) may free p and return NULL */
     live -= (long long)old;
     count_alloc(q);
   }
