@@ -4,6 +4,14 @@
  * (bounded by MANIFEST_MAX_BYTES and MANIFEST_MAX_ELEMENTS before libxml2 sees it), then
  * walked level by level into plain structs whose strings live in the manifest's own
  * allocation list, so manifest_free releases everything in one pass.
+ *
+ * Memory (the bound is in manifest.h): a full libxml2 tree costs ~120 bytes an element and
+ * ~220 an attribute whatever their size in the input, so the tree is built by
+ * manifest_sax.c with only what this walk reads; every rep's subtree is freed as soon as the
+ * rep is in the manifest; and since a rep copies what it inherits (its resolved BaseURL, the
+ * segments of an inherited SegmentList, in its own timescale), those copies are charged to
+ * budgets that follow the input size, and reps that inherit the same list with the same
+ * timing share one array.
  */
 #include "media/manifest_int.h"
 
@@ -47,7 +55,7 @@ static int parse_seginfo(struct manifest_pctx *p, xmlNodePtr n, struct seginfo *
     return manifest_fail(p, n, -AMP_EMANIFEST, "both SegmentList and SegmentBase");
   if (!el)
     return 0;
-  if (xmlHasNsProp(el, (const xmlChar *)"href", (const xmlChar *)MANIFEST_NS_XLINK))
+  if (manifest_node_attr(el, "href", MANIFEST_NS_XLINK))
     return manifest_fail(p, el, -AMP_EUNSUPPORTED, "xlink is not supported");
   if (list && manifest_first_child(list, "SegmentTimeline"))
     return manifest_fail(p, list, -AMP_EUNSUPPORTED, "SegmentTimeline is not supported");
@@ -76,7 +84,8 @@ static int parse_seginfo(struct manifest_pctx *p, xmlNodePtr n, struct seginfo *
       return manifest_fail(p, init, -AMP_EMANIFEST, "Initialization without range");
     si->has_init = true;
   }
-  if (list && manifest_first_child(list, "SegmentURL"))
+  size_t n_urls;
+  if (list && manifest_segurls(list, &n_urls))
     si->urls = list;
   return 0;
 }
@@ -92,10 +101,13 @@ static uint64_t ns_to_ticks(uint64_t ns, uint64_t timescale) {
   return sec * timescale + part;
 }
 
+/* inherited: the list is the set's or the period's (so it may be shared; a rep's own list
+ * goes with its subtree, and its node's address may come back) */
 static int build_list(struct manifest_pctx *p, struct manifest_rep *rep, xmlNodePtr repn,
-                      const struct seginfo *si, struct manifest_segment **owned) {
+                      const struct seginfo *si, bool inherited) {
   xmlNodePtr list = si->urls;
-  size_t count = list ? manifest_count_children(list, "SegmentURL") : 0;
+  size_t count = 0;
+  const struct manifest_segurl *u = manifest_segurls(list, &count);
   if (count == 0)
     return manifest_fail(p, repn, -AMP_EMANIFEST,
                          "Representation \"%s\": SegmentList without SegmentURL", rep->id);
@@ -109,27 +121,41 @@ static int build_list(struct manifest_pctx *p, struct manifest_rep *rep, xmlNode
                          "SegmentList with several segments needs duration");
   if (!si->has_duration)
     dur = total;
-  struct manifest_segment *segs = calloc(count, sizeof(*segs));
+  /* Reps that inherit the same list with the same timing share one array. */
+  struct manifest_seg_cache *c = &p->seg_cache;
+  if (inherited && c->segs && c->urls == list && c->dur == dur && c->total == total) {
+    rep->segments = c->segs;
+    rep->n_segments = c->n;
+    return 0;
+  }
+  /* Other reps that inherit it (another timescale or duration) get a copy of their own:
+   * bounded by the budget, not just per list. */
+  if (count > p->seg_budget)
+    return manifest_fail(p, repn, -AMP_ETOOBIG,
+                         "Representation \"%s\": more segments in all than the manifest's "
+                         "bytes / %u + %u",
+                         rep->id, MANIFEST_SEG_BYTES_PER, MANIFEST_SEG_SLACK);
+  p->seg_budget -= count;
+  /* in m's memory (freed by manifest_free, also on failure), not in the rep block's segs,
+   * which hold only what manifest_rep_set_segments_from_sidx sets: it may be shared */
+  struct manifest_segment *segs = manifest_alloc_array(p->m, count, sizeof(*segs));
   if (!segs)
     return -ENOMEM;
-  *owned = segs; /* freed by manifest_free, also on failure */
   rep->segments = segs;
   size_t i = 0;
   int r;
-  for (xmlNodePtr c = list->children; c; c = c->next) {
-    if (!manifest_is_mpd_el(c, "SegmentURL"))
-      continue;
-    const char *media;
-    bool has = false;
+  for (; u; u = u->next) {
     struct manifest_range rg;
-    if ((r = manifest_attr(p, c, "media", NULL, &media)) < 0)
+    if (u->media)
+      return manifest_fail_line(p, u->line, -AMP_EUNSUPPORTED,
+                                "SegmentURL@media (one file per segment)");
+    if (!u->has_range)
+      return manifest_fail_line(p, u->line, -AMP_EMANIFEST, "SegmentURL without mediaRange");
+    if (strlen(u->range) > MANIFEST_MAX_STRING)
+      return manifest_fail_line(p, u->line, -AMP_ETOOBIG, "mediaRange longer than %u bytes",
+                                MANIFEST_MAX_STRING);
+    if ((r = manifest_parse_range(p, u->line, "mediaRange", u->range, &rg)) < 0)
       return r;
-    if (media)
-      return manifest_fail(p, c, -AMP_EUNSUPPORTED, "SegmentURL@media (one file per segment)");
-    if ((r = manifest_attr_range(p, c, "mediaRange", &has, &rg)) < 0)
-      return r;
-    if (!has)
-      return manifest_fail(p, c, -AMP_EMANIFEST, "SegmentURL without mediaRange");
     segs[i].first = rg.first;
     segs[i].last = rg.last;
     segs[i].start = (uint64_t)i * dur; /* dur <= UINT32_MAX, i < 2^17 */
@@ -140,6 +166,9 @@ static int build_list(struct manifest_pctx *p, struct manifest_rep *rep, xmlNode
   if (total > segs[i - 1].start && total - segs[i - 1].start < dur)
     segs[i - 1].duration = total - segs[i - 1].start;
   rep->n_segments = i;
+  if (inherited)
+    *c =
+        (struct manifest_seg_cache){.urls = list, .dur = dur, .total = total, .segs = segs, .n = i};
   return 0;
 }
 
@@ -172,8 +201,7 @@ struct set_defaults {
 
 static int parse_rep(struct manifest_pctx *p, xmlNodePtr n, const struct manifest_set *set,
                      const struct set_defaults *def, struct manifest_base b,
-                     const struct seginfo *set_si, struct manifest_rep *rep,
-                     struct manifest_segment **owned) {
+                     const struct seginfo *set_si, struct manifest_rep *rep) {
   struct seginfo si = *set_si, own = {0};
   uint64_t v;
   bool has;
@@ -249,7 +277,7 @@ static int parse_rep(struct manifest_pctx *p, xmlNodePtr n, const struct manifes
                            "Representation \"%s\": SegmentBase without indexRange", rep->id);
     return 0;
   }
-  return build_list(p, rep, n, &si, owned);
+  return build_list(p, rep, n, &si, si.urls != own.urls);
 }
 
 static int set_property(struct manifest_pctx *p, xmlNodePtr c, struct manifest_set *set,
@@ -301,7 +329,7 @@ static int parse_set(struct manifest_pctx *p, xmlNodePtr n, struct manifest_base
   struct seginfo si = *period_si, own = {0};
   uint64_t v = 1;
   int r;
-  if (xmlHasNsProp(n, (const xmlChar *)"href", (const xmlChar *)MANIFEST_NS_XLINK))
+  if (manifest_node_attr(n, "href", MANIFEST_NS_XLINK))
     return manifest_fail(p, n, -AMP_EUNSUPPORTED, "xlink is not supported");
   if ((r = manifest_attr(p, n, "id", NULL, &set->id)) < 0 ||
       (r = manifest_attr(p, n, "contentType", NULL, &set->content_type)) < 0 ||
@@ -348,14 +376,20 @@ static int parse_set(struct manifest_pctx *p, xmlNodePtr n, struct manifest_base
         .next = p->m->blocks, .reps = reps, .segs = segs, .n = &set->n_reps};
     p->m->blocks = blk;
   }
-  for (xmlNodePtr c = n->children; c; c = c->next) {
+  for (xmlNodePtr c = n->children, next; c; c = next) {
+    next = c->next;
     if (!manifest_is_mpd_el(c, "Representation"))
       continue;
     struct manifest_rep *rep = &reps[set->n_reps];
     set->n_reps++; /* counted before parsing, so that manifest_free sees its segments */
-    if ((r = parse_rep(p, c, set, &def, b, &si, rep, &blk->segs[set->n_reps - 1])) < 0)
+    if ((r = parse_rep(p, c, set, &def, b, &si, rep)) < 0)
       return r;
     ranked[set->n_reps - 1] = rep;
+    /* The rep is in the manifest now (copied): its subtree goes, so that the tree and the
+     * manifest are not both whole at the end of the walk. */
+    manifest_sax_free(p->sax, c);
+    xmlUnlinkNode(c);
+    xmlFreeNode(c);
   }
   /* One key per set (shaka: DASH_CONFLICTING_KEY_IDS). */
   for (size_t i = 1; i < set->n_reps; i++)
@@ -371,8 +405,13 @@ static int parse_set(struct manifest_pctx *p, xmlNodePtr n, struct manifest_base
 /* adaptation-set-switching: "1,2" -> the sets of this period with those ids, each once. */
 static int link_switch(struct manifest_pctx *p, xmlNodePtr n, struct manifest_set *sets,
                        size_t n_sets, size_t idx, const char *list) {
-  const struct manifest_set **t = manifest_alloc_array(p->m, MANIFEST_MAX_SWITCH, sizeof(*t));
-  size_t count = 0, tokens = 0;
+  size_t count = 0, tokens = 0, cap = 1;
+  for (const char *c = list; *c; c++)
+    cap += *c == ',';
+  if (cap > MANIFEST_MAX_SWITCH)
+    cap = MANIFEST_MAX_SWITCH;
+  /* at most one target per id: sized by the list, not by MANIFEST_MAX_SWITCH */
+  const struct manifest_set **t = manifest_alloc_array(p->m, cap, sizeof(*t));
   if (!t)
     return -ENOMEM;
   while (*list) {
@@ -407,7 +446,7 @@ static int parse_period(struct manifest_pctx *p, xmlNodePtr n, struct manifest_b
                         struct manifest_period *per) {
   struct seginfo si = {0};
   int r;
-  if (xmlHasNsProp(n, (const xmlChar *)"href", (const xmlChar *)MANIFEST_NS_XLINK))
+  if (manifest_node_attr(n, "href", MANIFEST_NS_XLINK))
     return manifest_fail(p, n, -AMP_EUNSUPPORTED, "xlink is not supported");
   if ((r = manifest_attr(p, n, "id", NULL, &per->id)) < 0 ||
       (r = manifest_apply_base(p, n, &b)) < 0 || (r = parse_seginfo(p, n, &si)) < 0)
@@ -539,15 +578,9 @@ static int parse_mpd(struct manifest_pctx *p, xmlDocPtr doc, struct manifest_bas
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
 
-/* The first error libxml2 reports (later ones are usually consequences). */
-struct xml_first_error {
-  bool seen;
-  int line;
-  char msg[160];
-};
-
 static void xml_error(void *data, xmlErrorPtr e) {
-  struct xml_first_error *fe = ((xmlParserCtxtPtr)data)->_private;
+  struct manifest_sax *st = ((xmlParserCtxtPtr)data)->_private;
+  struct manifest_xml_error *fe = &st->fe;
   if (fe->seen || !e || e->level < XML_ERR_ERROR)
     return;
   size_t ml = e->message ? strcspn(e->message, "\n") : 0;
@@ -580,8 +613,12 @@ static size_t count_start_tags(const uint8_t *xml, size_t len) {
 
 int manifest_parse(const uint8_t *xml, size_t len, const char *origin, struct manifest **ret,
                    char *errbuf, size_t errlen) {
-  struct manifest_pctx p = {.err = errbuf, .errlen = errlen};
+  struct manifest_pctx p = {.err = errbuf,
+                            .errlen = errlen,
+                            .url_budget = len + MANIFEST_URL_SLACK,
+                            .seg_budget = len / MANIFEST_SEG_BYTES_PER + MANIFEST_SEG_SLACK};
   struct manifest_base b = {0};
+  struct manifest_sax sax = {0};
   xmlParserCtxtPtr ctxt = NULL;
   xmlDocPtr doc = NULL;
   int r;
@@ -619,9 +656,10 @@ int manifest_parse(const uint8_t *xml, size_t len, const char *origin, struct ma
     r = -ENOMEM;
     goto out;
   }
-  /* Errors come to us (structured, per context), never to stderr. */
-  struct xml_first_error fe = {0};
-  ctxt->_private = &fe;
+  /* Errors come to us (structured, per context), never to stderr. The tree holds only
+   * what the walk reads (manifest_sax.c): its size follows the input. */
+  manifest_sax_install(ctxt, &sax);
+  p.sax = &sax;
   ctxt->userData = ctxt;
   ctxt->sax->serror = xml_error;
   /* No XML_PARSE_NOENT (entities stay unexpanded), no DTDLOAD/DTDATTR/DTDVALID, no HUGE. */
@@ -632,9 +670,17 @@ int manifest_parse(const uint8_t *xml, size_t len, const char *origin, struct ma
   xmlSetGenericErrorFunc(NULL, xml_silent);
   doc = xmlCtxtReadMemory(ctxt, (const char *)xml, (int)len, NULL, NULL, opts);
   xmlSetGenericErrorFunc(old_ctx, old_fn);
-  if (!doc || !ctxt->wellFormed || fe.seen) {
-    r = manifest_fail(&p, NULL, -AMP_EMANIFEST, "XML error at line %d: %s", fe.line,
-                      fe.seen ? fe.msg : "not well-formed");
+  bool wellformed = ctxt->wellFormed;
+  /* the walk needs the tree only: the parser's buffers (a copy of the input) go now */
+  xmlFreeParserCtxt(ctxt);
+  ctxt = NULL;
+  if (sax.oom) {
+    r = -ENOMEM;
+    goto out;
+  }
+  if (!doc || !wellformed || sax.fe.seen) {
+    r = manifest_fail(&p, NULL, -AMP_EMANIFEST, "XML error at line %d: %s", sax.fe.line,
+                      sax.fe.seen ? sax.fe.msg : "not well-formed");
     goto out;
   }
   if (doc->intSubset || doc->extSubset) {
@@ -643,6 +689,7 @@ int manifest_parse(const uint8_t *xml, size_t len, const char *origin, struct ma
   }
   r = parse_mpd(&p, doc, b);
 out:
+  manifest_sax_done(&sax);
   if (doc)
     xmlFreeDoc(doc);
   if (ctxt)

@@ -45,6 +45,18 @@
  * libxml2 is run hardened: XML_PARSE_NONET, no entity substitution (no XML_PARSE_NOENT),
  * no DTD loading or validation, no XML_PARSE_HUGE, XML_PARSE_NOERROR|XML_PARSE_NOWARNING
  * (errors are captured into errbuf, never printed). Any DOCTYPE is refused.
+ *
+ * Memory: for any input within the bounds below, manifest_parse's heap at its peak (libxml2's,
+ * the walk's and the manifest's together) is at most 8 x len + 1 MiB, and the manifest it
+ * returns no more. tests/unit/test_manifest_memory.c measures the worst shapes. What makes it
+ * hold: libxml2 builds only the elements, attributes and text the parser reads (markup it
+ * ignores costs nothing past the parse buffers); SegmentURLs are kept as a compact list, not
+ * as elements; a pssh box takes what its base64 decodes to; a rep's part of the tree is freed
+ * once the rep is parsed; and what reps inherit is budgeted (MANIFEST_URL_SLACK,
+ * MANIFEST_SEG_BYTES_PER). Markup the parser ignores is not checked either (an unknown
+ * element's attribute is not held to MANIFEST_MAX_STRING). Not included: the segments
+ * manifest_rep_set_segments_from_sidx adds later (32 bytes each, up to MANIFEST_MAX_SEGMENTS
+ * per call).
  */
 
 #include <stdbool.h>
@@ -72,6 +84,15 @@
 #define MANIFEST_MAX_STRING 8192u
 /* Set ids in one adaptation-set-switching list. */
 #define MANIFEST_MAX_SWITCH 32u
+/* Reps inherit: every rep holds its own resolved BaseURL and its own copy of a SegmentList
+ * it inherits (the times are in its timescale). So that a few bytes of input per rep cannot
+ * make kilobytes of manifest, the resolved URLs of all levels together may take at most
+ * the manifest's size + MANIFEST_URL_SLACK bytes, and all reps together at most
+ * size / MANIFEST_SEG_BYTES_PER + MANIFEST_SEG_SLACK segments (a rep's own list always
+ * fits: a SegmentURL is more bytes than that). */
+#define MANIFEST_URL_SLACK (256u << 10)
+#define MANIFEST_SEG_BYTES_PER 8u
+#define MANIFEST_SEG_SLACK 16384u
 
 /* An inclusive byte range [first, last] in the representation's file. */
 struct manifest_range {

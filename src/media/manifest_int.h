@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libxml/parser.h>
 #include <libxml/tree.h>
 
 #include "media/manifest.h"
@@ -40,7 +41,9 @@ union manifest_mem {
 struct manifest_rep_block {
   struct manifest_rep_block *next;
   struct manifest_rep *reps;
-  struct manifest_segment **segs; /* segs[i] owns reps[i].segments (malloc'ed) */
+  /* segs[i] owns reps[i].segments when they came from a sidx (malloc'ed), else NULL: a
+   * SegmentList's array is in the manifest's memory, maybe shared by reps */
+  struct manifest_segment **segs;
   const size_t *n;
 };
 
@@ -60,18 +63,91 @@ struct manifest_base {
   bool from_mpd; /* a BaseURL element was applied (not just the origin) */
 };
 
+/* The last SegmentList array built: reps inheriting it with the same timing share it. */
+struct manifest_seg_cache {
+  xmlNodePtr urls;
+  uint64_t dur, total; /* segment duration and period length, in the rep's timescale */
+  const struct manifest_segment *segs;
+  size_t n;
+};
+
 /* The state of one manifest_parse call. */
 struct manifest_pctx {
   struct manifest *m;
   char *err;
   size_t errlen;
   uint64_t total_ns; /* duration of the period being parsed, 0 unknown */
+  struct manifest_sax *sax;
+  /* What is left of the budgets that keep the manifest proportional to the input where
+   * reps inherit (manifest.h): bytes of resolved URLs, segment entries. */
+  size_t url_budget, seg_budget;
+  struct manifest_seg_cache seg_cache;
 };
+
+/* ---- manifest_sax.c: the tree builder (only what the walk reads) ---- */
+
+/* The first error libxml2 reports (later ones are usually consequences). */
+struct manifest_xml_error {
+  bool seen;
+  int line;
+  char msg[160];
+};
+
+/* One SegmentURL, kept out of the tree: its mediaRange (trimmed) follows the struct. */
+struct manifest_segurl {
+  struct manifest_segurl *next;
+  long line;
+  bool media;     /* a media attribute (refused by the walk) */
+  bool has_range; /* mediaRange present */
+  char range[];
+};
+
+/* An attribute the walk reads, kept out of libxml2's tree. */
+struct manifest_kattr {
+  const char *name;
+  const char *ns; /* NULL: unqualified, else one of the MANIFEST_NS_* strings */
+  const char *value;
+};
+
+/* A kept element's _private: the builder's state, its SegmentURLs (a SegmentList), and
+ * its attributes, whose values follow the array. */
+struct manifest_knode {
+  struct manifest_knode *prev, *next; /* all of the build (struct manifest_sax) */
+  uintptr_t state;
+  struct manifest_segurl *head, *tail;
+  size_t n; /* SegmentURLs: at most MANIFEST_MAX_SEGMENTS + 1 (the walk refuses more) */
+  size_t n_attrs;
+  struct manifest_kattr attrs[];
+};
+
+/* The state of one tree build; ctxt->_private points at it. */
+struct manifest_sax {
+  struct manifest_xml_error fe;
+  size_t skip;    /* depth inside a dropped element */
+  size_t flatten; /* depth inside an element flattened into a text-bearing one */
+  bool oom;
+  struct manifest_knode *all; /* every kept element's knode, freed by manifest_sax_done */
+};
+
+/* Point ctxt's SAX2 handlers at the filtering builder. */
+void manifest_sax_install(xmlParserCtxtPtr ctxt, struct manifest_sax *st);
+/* Free the builder's data (knodes) of n and its subtree, before the nodes go. */
+void manifest_sax_free(struct manifest_sax *st, xmlNodePtr n);
+/* Free all of it (libxml2 may have freed a half-built tree itself). */
+void manifest_sax_done(struct manifest_sax *st);
+/* An attribute of a kept element (ns NULL: unqualified), untrimmed; NULL if absent. */
+const char *manifest_node_attr(xmlNodePtr n, const char *name, const char *ns);
+/* The SegmentURLs of a SegmentList element, document order; NULL and 0 if none. */
+const struct manifest_segurl *manifest_segurls(xmlNodePtr list, size_t *ret_n);
 
 /* ---- manifest_xml.c ---- */
 
 /* Write "line N: <message>" to the error buffer; returns code. */
 int manifest_fail(struct manifest_pctx *p, xmlNodePtr n, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* The same, for a line number (0: none) instead of a node. */
+int manifest_fail_line(struct manifest_pctx *p, long line, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Zeroed memory owned by m (freed by manifest_free); NULL on overflow or ENOMEM. */
@@ -100,9 +176,14 @@ int manifest_attr_u64(struct manifest_pctx *p, xmlNodePtr n, const char *name, u
                       bool *ret_has, uint64_t *ret);
 int manifest_attr_range(struct manifest_pctx *p, xmlNodePtr n, const char *name, bool *ret_has,
                         struct manifest_range *ret);
+/* "first-last" (inclusive, first <= last) in s, the value of attribute name at line. */
+int manifest_parse_range(struct manifest_pctx *p, long line, const char *name, const char *s,
+                         struct manifest_range *ret);
 int manifest_attr_duration(struct manifest_pctx *p, xmlNodePtr n, const char *name,
                            uint64_t *ret_ns);
 
+/* Charge n bytes of resolved URL to p->url_budget: 0 or -AMP_ETOOBIG. */
+int manifest_charge_url(struct manifest_pctx *p, xmlNodePtr n, size_t bytes);
 /* Apply n's first BaseURL child to *b under the URL policy of manifest.h. */
 int manifest_apply_base(struct manifest_pctx *p, xmlNodePtr n, struct manifest_base *b);
 /* n's ContentProtection children; one default_KID per level. */

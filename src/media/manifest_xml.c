@@ -30,26 +30,37 @@ static const uint8_t SYSID_W3C[16] = {0x10, 0x77, 0xef, 0xec, 0xc0, 0xb2, 0x4d, 
 /* A URL in an error message stops before its query: signed CDN URLs carry credentials. */
 #define NOQ(u) (int)strcspn((u), "?"), (u)
 
-int manifest_fail(struct manifest_pctx *p, xmlNodePtr n, int code, const char *fmt, ...) {
+__attribute__((format(printf, 4, 0))) static int vfail(struct manifest_pctx *p, long line, int code,
+                                                       const char *fmt, va_list ap) {
   if (p->err && p->errlen > 0) {
     int off = 0;
-    if (n) {
-      long line = xmlGetLineNo(n);
-      if (line > 0)
-        off = snprintf(p->err, p->errlen, "line %ld: ", line);
-      if (off < 0 || (size_t)off >= p->errlen)
-        off = 0;
-    }
-    va_list ap;
-    va_start(ap, fmt);
+    if (line > 0)
+      off = snprintf(p->err, p->errlen, "line %ld: ", line);
+    if (off < 0 || (size_t)off >= p->errlen)
+      off = 0;
     vsnprintf(p->err + off, p->errlen - (size_t)off, fmt, ap);
-    va_end(ap);
     /* the message quotes input: keep control characters out of the caller's log */
     for (char *c = p->err; *c; c++)
       if ((unsigned char)*c < 0x20 || *c == 0x7f)
         *c = '?';
   }
   return code;
+}
+
+int manifest_fail(struct manifest_pctx *p, xmlNodePtr n, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int r = vfail(p, n ? xmlGetLineNo(n) : 0, code, fmt, ap);
+  va_end(ap);
+  return r;
+}
+
+int manifest_fail_line(struct manifest_pctx *p, long line, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int r = vfail(p, line, code, fmt, ap);
+  va_end(ap);
+  return r;
 }
 
 void *manifest_alloc(struct manifest *m, size_t n) {
@@ -122,32 +133,25 @@ const char *manifest_trim(const char *s, size_t *ret_len) {
   return s;
 }
 
-/* Copy xml-owned text into the manifest, trimmed and bounded. */
-static int keep_text(struct manifest_pctx *p, xmlNodePtr n, xmlChar *raw, size_t max,
+/* Copy text into the manifest, trimmed and bounded. */
+static int keep_text(struct manifest_pctx *p, xmlNodePtr n, const char *raw, size_t max,
                      const char *what, const char **ret) {
   size_t len;
-  const char *t = manifest_trim((const char *)raw, &len);
-  int r = 0;
+  const char *t = manifest_trim(raw, &len);
   if (len > max)
-    r = manifest_fail(p, n, -AMP_ETOOBIG, "%s longer than %zu bytes", what, max);
-  else if (!(*ret = manifest_strndup(p->m, t, len)))
-    r = -ENOMEM;
-  xmlFree(raw);
-  return r;
+    return manifest_fail(p, n, -AMP_ETOOBIG, "%s longer than %zu bytes", what, max);
+  if (!(*ret = manifest_strndup(p->m, t, len)))
+    return -ENOMEM;
+  return 0;
 }
 
 /* An attribute (ns NULL: unqualified) as a trimmed string, *ret = NULL when absent. */
 int manifest_attr(struct manifest_pctx *p, xmlNodePtr n, const char *name, const char *ns,
                   const char **ret) {
   *ret = NULL;
-  xmlAttrPtr a = xmlHasNsProp(n, (const xmlChar *)name, (const xmlChar *)ns);
-  if (!a || a->type != XML_ATTRIBUTE_NODE)
+  const char *raw = manifest_node_attr(n, name, ns);
+  if (!raw)
     return 0;
-  xmlChar *raw = xmlNodeListGetString(n->doc, a->children, 1);
-  if (!raw)
-    raw = xmlStrdup((const xmlChar *)"");
-  if (!raw)
-    return -ENOMEM;
   return keep_text(p, n, raw, MANIFEST_MAX_STRING, name, ret);
 }
 
@@ -164,7 +168,9 @@ int manifest_text(struct manifest_pctx *p, xmlNodePtr n, size_t max, const char 
   xmlChar *raw = xmlNodeGetContent(n);
   if (!raw)
     return -ENOMEM;
-  return keep_text(p, n, raw, max, (const char *)n->name, ret);
+  int r = keep_text(p, n, (const char *)raw, max, (const char *)n->name, ret);
+  xmlFree(raw);
+  return r;
 }
 
 /* ---- numbers, ranges, durations ---- */
@@ -191,25 +197,28 @@ int manifest_attr_u64(struct manifest_pctx *p, xmlNodePtr n, const char *name, u
 }
 
 /* "first-last", inclusive, first <= last. */
-static int parse_range(struct manifest_pctx *p, xmlNodePtr n, const char *name, const char *s,
-                       struct manifest_range *ret) {
+int manifest_parse_range(struct manifest_pctx *p, long line, const char *name, const char *s,
+                         struct manifest_range *ret) {
   const char *dash = strchr(s, '-');
   char a[24], b[24];
   size_t la = dash ? (size_t)(dash - s) : 0;
   size_t lb = dash ? strlen(dash + 1) : 0;
   uint64_t first, last;
   if (!dash || la == 0 || lb == 0 || la >= sizeof(a) || lb >= sizeof(b))
-    return manifest_fail(p, n, -AMP_EMANIFEST, "%s=\"%s\": not a byte range first-last", name, s);
+    return manifest_fail_line(p, line, -AMP_EMANIFEST, "%s=\"%s\": not a byte range first-last",
+                              name, s);
   memcpy(a, s, la);
   a[la] = 0;
   memcpy(b, dash + 1, lb);
   b[lb] = 0;
   if (!manifest_parse_u64(a, &first) || !manifest_parse_u64(b, &last))
-    return manifest_fail(p, n, -AMP_EMANIFEST, "%s=\"%s\": bad number in byte range", name, s);
+    return manifest_fail_line(p, line, -AMP_EMANIFEST, "%s=\"%s\": bad number in byte range", name,
+                              s);
   if (last < first)
-    return manifest_fail(p, n, -AMP_EMANIFEST, "%s=\"%s\": range ends before it starts", name, s);
+    return manifest_fail_line(p, line, -AMP_EMANIFEST, "%s=\"%s\": range ends before it starts",
+                              name, s);
   if (last == UINT64_MAX)
-    return manifest_fail(p, n, -AMP_EMANIFEST, "%s=\"%s\": range too large", name, s);
+    return manifest_fail_line(p, line, -AMP_EMANIFEST, "%s=\"%s\": range too large", name, s);
   ret->first = first;
   ret->last = last;
   return 0;
@@ -221,7 +230,7 @@ int manifest_attr_range(struct manifest_pctx *p, xmlNodePtr n, const char *name,
   int r = manifest_attr(p, n, name, NULL, &s);
   if (r < 0 || !s)
     return r;
-  r = parse_range(p, n, name, s, ret);
+  r = manifest_parse_range(p, xmlGetLineNo(n), name, s, ret);
   if (r == 0)
     *ret_has = true;
   return r;
@@ -258,6 +267,9 @@ static int resolve_path(struct manifest_pctx *p, xmlNodePtr n, const char *base,
                          "BaseURL \"%.*s\": query or fragment in a local path", NOQ(ref));
   const char *slash = strrchr(base, '/');
   size_t dir = slash ? (size_t)(slash - base) + 1 : 0;
+  int r = manifest_charge_url(p, n, dir + strlen(ref) + 1);
+  if (r < 0)
+    return r;
   char *out = manifest_alloc(p->m, dir + strlen(ref) + 1);
   if (!out)
     return -ENOMEM;
@@ -279,6 +291,15 @@ static int resolve_path(struct manifest_pctx *p, xmlNodePtr n, const char *base,
   return 0;
 }
 
+int manifest_charge_url(struct manifest_pctx *p, xmlNodePtr n, size_t bytes) {
+  if (bytes > p->url_budget)
+    return manifest_fail(p, n, -AMP_ETOOBIG,
+                         "resolved BaseURLs larger in total than the manifest plus %u bytes",
+                         MANIFEST_URL_SLACK);
+  p->url_budget -= bytes;
+  return 0;
+}
+
 /* Apply the first BaseURL child of n (if any) to *b, under the URL policy of manifest.h. */
 int manifest_apply_base(struct manifest_pctx *p, xmlNodePtr n, struct manifest_base *b) {
   xmlNodePtr el = manifest_first_child(n, "BaseURL");
@@ -297,7 +318,10 @@ int manifest_apply_base(struct manifest_pctx *p, xmlNodePtr n, struct manifest_b
     if (!manifest_is_https(ref))
       return manifest_fail(p, el, -AMP_EMANIFEST,
                            "BaseURL \"%.*s\": only https:// URLs are allowed", NOQ(ref));
-    char *u = manifest_alloc(p->m, 2 * strlen(ref) + 3);
+    /* against itself: the result is no longer than ref (dot segments only shrink it) */
+    if ((r = manifest_charge_url(p, el, strlen(ref) + 3)) < 0)
+      return r;
+    char *u = manifest_alloc(p->m, strlen(ref) + 3);
     if (!u || manifest_url_resolve(ref, ref, u) < 0)
       return -ENOMEM;
     b->s = u;
@@ -313,6 +337,8 @@ int manifest_apply_base(struct manifest_pctx *p, xmlNodePtr n, struct manifest_b
     if ((r = resolve_path(p, el, b->s, ref, &out)) < 0)
       return r;
   } else {
+    if ((r = manifest_charge_url(p, el, strlen(b->s) + strlen(ref) + 3)) < 0)
+      return r;
     out = manifest_alloc(p->m, strlen(b->s) + strlen(ref) + 3);
     if (!out || manifest_url_resolve(b->s, ref, out) < 0)
       return -ENOMEM;
@@ -373,17 +399,28 @@ static int parse_drm(struct manifest_pctx *p, xmlNodePtr cp, const char *scheme,
     d->system = MANIFEST_DRM_W3C_COMMON;
   for (xmlNodePtr c = cp->children; c; c = c->next) {
     if (manifest_name_is(c, "pssh") && manifest_ns_is(c->ns, MANIFEST_NS_CENC) && !d->pssh) {
-      const char *b64;
-      /* base64 of MANIFEST_MAX_PSSH bytes plus line wrapping */
-      if ((r = manifest_text(p, c, 2 * MANIFEST_MAX_PSSH, &b64)) < 0)
-        return r;
-      uint8_t *box = manifest_alloc(p->m, MANIFEST_MAX_PSSH);
-      size_t n;
-      if (!box)
+      /* The base64 text is read in place (it is not kept), and the box gets what the text
+       * can decode to (3 bytes per 4 characters), not MANIFEST_MAX_PSSH: a manifest of many
+       * small boxes must not cost 16 KiB a box. */
+      xmlChar *raw = xmlNodeGetContent(c);
+      size_t len, n;
+      if (!raw)
         return -ENOMEM;
-      r = b64_decode(b64, strlen(b64), box, MANIFEST_MAX_PSSH, &n);
-      if (r == -AMP_ETOOBIG)
+      const char *b64 = manifest_trim((const char *)raw, &len);
+      size_t cap = len / 4 * 3 + len % 4;
+      uint8_t *box = NULL;
+      /* base64 of MANIFEST_MAX_PSSH bytes plus line wrapping */
+      if (len > 2 * MANIFEST_MAX_PSSH)
+        r = manifest_fail(p, c, -AMP_ETOOBIG, "pssh longer than %u bytes", 2 * MANIFEST_MAX_PSSH);
+      else if (!(box = manifest_alloc(p->m, cap < MANIFEST_MAX_PSSH ? cap : MANIFEST_MAX_PSSH)))
+        r = -ENOMEM;
+      else
+        r = b64_decode(b64, len, box, cap < MANIFEST_MAX_PSSH ? cap : MANIFEST_MAX_PSSH, &n);
+      xmlFree(raw);
+      if (r == -AMP_ETOOBIG && box)
         return manifest_fail(p, c, r, "pssh larger than %u bytes", MANIFEST_MAX_PSSH);
+      if (r == -ENOMEM || r == -AMP_ETOOBIG)
+        return r;
       if (r < 0)
         return manifest_fail(p, c, -AMP_EMANIFEST, "pssh: not base64");
       /* The DASH-IF ClearKey UUID (e2719d58-...) exists only in MPDs: no pssh box carries
@@ -518,7 +555,10 @@ int manifest_merge_protection(struct manifest_pctx *p, xmlNodePtr n,
     memcpy(rep->kid, set->kid, 16);
   }
   rep->cenc = rep->cenc || set->cenc;
-  if (set->n_drm) {
+  if (set->n_drm && !rep->n_drm) {
+    rep->drm = set->drm; /* shared, not copied: a set's 8 systems are not paid per rep */
+    rep->n_drm = set->n_drm;
+  } else if (set->n_drm) {
     struct manifest_drm *d = manifest_alloc_array(p->m, set->n_drm + rep->n_drm, sizeof(*d));
     if (!d)
       return -ENOMEM;

@@ -626,6 +626,50 @@ static void test_periods(void **state) {
   manifest_free(m);
 }
 
+/* The tree holds only what the walk reads (manifest_sax.c): what it reads must not change.
+ * Passes on the full-tree parser too. */
+static void test_pruned_tree(void **state) {
+  (void)state;
+  const char *xml =
+      "<?xml version=\"1.0\"?>\n"
+      "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" type=\"static\" "
+      "mediaPresentationDuration=\"PT20S\"><!-- a comment --><?pi x?>\n"
+      "<BaseURL>https://cdn.ex<x>am<y>p</y>le</x>/<!-- c -->d/</BaseURL>"
+      "<BaseURL>https://second.example/</BaseURL>\n"
+      "<Period><o:Wrap xmlns:o=\"urn:other\" xmlns:p=\"urn:mpeg:dash:schema:mpd:2011\">"
+      "<p:AdaptationSet id=\"hidden\"/></o:Wrap>\n"
+      "<AdaptationSet id=\"1\" o:x=\"1\" xmlns:o=\"urn:other\" unknown=\"2\">"
+      "<Representation id=\"r\" bandwidth=\"1000\" "
+      "codecs=\"a&amp;b&lt;c&#65;&#x26;d&quot;e\"><BaseURL>a.mp4</BaseURL>"
+      "<SegmentList duration=\"10\"><Initialization range=\"0-9\"/>"
+      "<Initialization range=\"0-1\"/>\n<SegmentURL mediaRange=\"10-19\"><x/>t</SegmentURL>"
+      "<SegmentURL mediaRange=\" 20-29 \"/></SegmentList>"
+      "<Other><Representation id=\"nested\" bandwidth=\"1\"/></Other>"
+      "</Representation></AdaptationSet></Period></MPD>\n";
+  struct manifest *m = parse_ok(xml, NULL);
+  size_t n;
+  const struct manifest_set *sets = manifest_adaptation_sets(m, &n);
+  assert_int_equal(n, 1); /* not the one inside an unknown element */
+  assert_int_equal(sets[0].n_reps, 1);
+  const struct manifest_rep *r = &sets[0].reps[0];
+  assert_string_equal(r->codecs, "a&b<cA&d\"e");
+  /* the first BaseURL, its text as a whole (comments are not text) */
+  assert_string_equal(r->url, "https://cdn.example/d/a.mp4");
+  assert_int_equal(r->init.last, 9); /* the first Initialization */
+  assert_int_equal(r->n_segments, 2);
+  assert_int_equal(r->segments[1].first, 20);
+  assert_null(manifest_find_rep(m, "nested"));
+  manifest_free(m);
+
+  /* a SegmentURL's error names its line */
+  char *bad = replace(xml, "mediaRange=\" 20-29 \"", "mediaRange=\"29-20\"");
+  expect_fail(bad, NULL, -AMP_EMANIFEST, "line 6: mediaRange=\"29-20\": range ends");
+  free(bad);
+  bad = replace(xml, "<SegmentURL mediaRange=\" 20-29 \"/>", "<SegmentURL media=\"x\"/>");
+  expect_fail(bad, NULL, -AMP_EUNSUPPORTED, "line 6: SegmentURL@media");
+  free(bad);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_amazon_sets),
@@ -640,6 +684,7 @@ int main(void) {
       cmocka_unit_test(test_ffmpeg),
       cmocka_unit_test(test_base_url),
       cmocka_unit_test(test_periods),
+      cmocka_unit_test(test_pruned_tree),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
