@@ -10,7 +10,7 @@
 #include "mp4w.h"
 
 /*
- * The MPD in the Amazon shape (SERVICE.md §4): static, one Period, an HD AdaptationSet
+ * The MPD in the Amazon shape (docs/service.md §4): static, one Period, an HD AdaptationSet
  * (FLAC) and an SD one (Opus) that name each other as switch targets, SegmentList with
  * byte ranges per Representation. Encrypted: mp4protection with cenc:default_KID, Widevine
  * with cenc:pssh and the license URL element, and ClearKey with dashif:Laurl when a
