@@ -9,7 +9,7 @@ if(NOT AMPD_LIBOPUS_SO)
                       "apt-get install libopus-dev (or run scripts/deps.sh)")
 endif()
 add_test(NAME opus/libopus-reference
-         COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/opus/check_opus.py $<TARGET_FILE:ampprobe>
+         COMMAND ${AMPD_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/opus/check_opus.py $<TARGET_FILE:ampprobe>
                  ${CMAKE_BINARY_DIR}/catalog ${AMPD_LIBOPUS_SO})
 set_tests_properties(opus/libopus-reference PROPERTIES LABELS "integration" TIMEOUT 900
                                                         FIXTURES_REQUIRED catalog)
