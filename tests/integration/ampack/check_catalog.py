@@ -6,6 +6,10 @@ usage: check_catalog.py CATALOG CHECK [AMPACK]
 The catalog is read with tools we did not write: ffprobe, ffmpeg, GStreamer, xmllint.
 The 'structure' check walks the boxes with the small parser below, which shares no code
 with ampack or with ampd's src/media. Layout: tools/ampack/README.md.
+
+What the catalog must hold comes from catalog.jobs (the list make_catalog.sh runs), not from
+what is found: every check first compares the catalog's files with that list, then walks
+every track, set and rendition it names and fails unless it examined exactly that many.
 """
 import array
 import json
