@@ -20,6 +20,42 @@ if(AMPD_TESTS)
   ampd_require_pkg(CMOCKA cmocka libcmocka-dev)
 endif()
 
+# The outside programs the tests run. A missing one fails configure: a test never drops out
+# or skips because its tool is absent.
+function(ampd_require_program var name debian)
+  find_program(${var} ${name})
+  if(NOT ${var})
+    message(FATAL_ERROR "ampd's tests need ${name}: apt-get install ${debian} (or run scripts/deps.sh)")
+  endif()
+endfunction()
+
+# GStreamer elements the ampack checks build pipelines from, with their Debian packages.
+function(ampd_require_gst_element element debian)
+  execute_process(COMMAND ${AMPD_GST_INSPECT} --exists ${element} RESULT_VARIABLE rc
+                  OUTPUT_QUIET ERROR_QUIET TIMEOUT 120)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "ampd's tests need the GStreamer element ${element}: apt-get install ${debian} "
+                        "(or run scripts/deps.sh)")
+  endif()
+endfunction()
+
+if(AMPD_TESTS)
+  ampd_require_program(AMPD_PYTHON3 python3 python3)
+  ampd_require_program(AMPD_OPENSSL openssl openssl)
+  ampd_require_program(AMPD_XMLLINT xmllint libxml2-utils)
+  ampd_require_program(AMPD_FFMPEG ffmpeg ffmpeg)
+  ampd_require_program(AMPD_FFPROBE ffprobe ffmpeg)
+  ampd_require_program(AMPD_GST_LAUNCH gst-launch-1.0 gstreamer1.0-tools)
+  ampd_require_program(AMPD_GST_INSPECT gst-inspect-1.0 gstreamer1.0-tools)
+  ampd_require_gst_element(dashdemux gstreamer1.0-plugins-bad)
+  ampd_require_gst_element(qtdemux gstreamer1.0-plugins-good)
+  ampd_require_gst_element(flacdec gstreamer1.0-plugins-good)
+  ampd_require_gst_element(opusdec gstreamer1.0-plugins-base)
+  ampd_require_gst_element(uridecodebin gstreamer1.0-plugins-base)
+  ampd_require_gst_element(decodebin gstreamer1.0-plugins-base)
+  ampd_require_gst_element(audioconvert gstreamer1.0-plugins-base)
+endif()
+
 # mbedTLS 2.28 on Debian 12 ships no pkg-config file.
 find_path(MBEDTLS_INCLUDE_DIR mbedtls/aes.h)
 find_library(MBEDCRYPTO_LIBRARY mbedcrypto)

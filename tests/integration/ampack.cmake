@@ -12,12 +12,18 @@ set_tests_properties(catalog/make PROPERTIES LABELS "integration" TIMEOUT 600
 # Independent checks (tests/integration/ampack/check_catalog.py, Python standard library).
 foreach(check xmllint ffprobe flac opus decrypt gst seams structure keys hostile)
   add_test(NAME ampack/${check}
-           COMMAND python3 ${AMPACK_ITEST}/check_catalog.py ${AMPACK_CATALOG} ${check})
+           COMMAND ${AMPD_PYTHON3} ${AMPACK_ITEST}/check_catalog.py ${AMPACK_CATALOG} ${check})
   set_tests_properties(ampack/${check} PROPERTIES LABELS "integration" TIMEOUT 600
                                                   FIXTURES_REQUIRED catalog)
 endforeach()
 add_test(NAME ampack/determinism
-         COMMAND python3 ${AMPACK_ITEST}/check_catalog.py ${AMPACK_CATALOG} determinism
+         COMMAND ${AMPD_PYTHON3} ${AMPACK_ITEST}/check_catalog.py ${AMPACK_CATALOG} determinism
                  $<TARGET_FILE:ampack>)
 set_tests_properties(ampack/determinism PROPERTIES LABELS "integration" TIMEOUT 600
                                                    FIXTURES_REQUIRED catalog)
+# The checks themselves: on an empty catalog and on one with parts taken away, every check
+# must fail (a check that walks less than catalog.jobs makes is a failure, never an "ok").
+add_test(NAME ampack/selftest
+         COMMAND ${AMPD_PYTHON3} ${AMPACK_ITEST}/selftest.py ${AMPACK_CATALOG} $<TARGET_FILE:ampack>)
+set_tests_properties(ampack/selftest PROPERTIES LABELS "integration" TIMEOUT 600
+                                                FIXTURES_REQUIRED catalog)

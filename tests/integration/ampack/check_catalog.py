@@ -6,6 +6,10 @@ usage: check_catalog.py CATALOG CHECK [AMPACK]
 The catalog is read with tools we did not write: ffprobe, ffmpeg, GStreamer, xmllint.
 The 'structure' check walks the boxes with the small parser below, which shares no code
 with ampack or with ampd's src/media. Layout: tools/ampack/README.md.
+
+What the catalog must hold comes from catalog.jobs (the list make_catalog.sh runs), not from
+what is found: every check first compares the catalog's files with that list, then walks
+every track, set and rendition it names and fails unless it examined exactly that many.
 """
 import array
 import json
@@ -37,32 +41,135 @@ def fail(msg):
 
 
 def ok(msg):
-    print("ok:", msg)
+    """The summary of a check: "ok" only when nothing failed before it."""
+    print("ok:" if not failures else "checked, with failures:", msg)
+
+
+# ---------------------------------------------------------------- what the catalog holds
+
+# ampack's rendition ladder and its groups (docs/man/ampack.1, tools/ampack/README.md), in
+# ladder order: id -> (codec, rate, bits).
+LADDER = {"flac_16_44": ("flac", 44100, 16), "flac_24_96": ("flac", 96000, 24),
+          "flac_24_192": ("flac", 192000, 24), "opus_48": ("opus", 48000, 16),
+          "opus_192": ("opus", 48000, 16), "opus_320": ("opus", 48000, 16)}
+GROUPS = {"hd": ["flac_16_44"], "uhd": ["flac_24_96", "flac_24_192"],
+          "sd": ["opus_48", "opus_192", "opus_320"], "all": list(LADDER)}
+JOBS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "catalog.jobs")
+
+
+class Track:
+    """One line of catalog.jobs: what ampack was asked to write there."""
+
+    def __init__(self, line):
+        words = line.split()
+        self.dir, opts = words[0], {}
+        i = 1
+        while i < len(words):
+            if words[i] == "--source-only":
+                opts["source-only"] = True
+                i += 1
+            else:
+                opts[words[i][2:]] = words[i + 1]
+                i += 2
+        want = set()
+        for name in opts["reps"].split(","):
+            want.update(GROUPS.get(name, [name]))
+        unknown = want - set(LADDER)
+        if unknown:
+            raise ValueError("catalog.jobs %s: unknown renditions %s" % (self.dir, unknown))
+        self.reps = [r for r in LADDER if r in want]
+        self.seconds = float(opts["seconds"])
+        self.source_only = "source-only" in opts
+        n = int(opts.get("variants", "0"))
+        self.sets = ["v%d" % (i + 1) for i in range(n)] if n else ["."]
+        self.hostile = opts["hostile"].split(",") if "hostile" in opts else []
+
+    def frames(self, rep):
+        return round(self.seconds * LADDER[rep][1])
+
+    def codec_reps(self, codec):
+        return [r for r in self.reps if LADDER[r][0] == codec]
+
+    def files(self):
+        """Every file ampack writes for this line, relative to the catalog."""
+        out = [os.path.join(self.dir, "source", r + ".wav") for r in self.reps]
+        if self.source_only:
+            return out
+        for s in ["clear"] + self.sets:
+            d = os.path.normpath(os.path.join(self.dir, s))
+            out.append(os.path.join(d, "manifest.mpd"))
+            out += [os.path.join(d, r + ".mp4") for r in self.reps]
+            if s != "clear":
+                out.append(os.path.join(d, "keys.json"))
+        return out
+
+
+def load_jobs():
+    with open(JOBS) as f:
+        lines = [ln for ln in f.read().splitlines() if ln.strip() and not ln.startswith("#")]
+    jobs = [Track(ln) for ln in lines]
+    if len(jobs) < 10:
+        raise ValueError("catalog.jobs lists only %d tracks" % len(jobs))
+    return jobs
+
+
+SPEC = {}  # absolute track dir -> Track, filled by main() from catalog.jobs
+
+
+def need(what, n, want):
+    """Every check ends here: it walked exactly what catalog.jobs says the catalog holds."""
+    if n != want:
+        fail("%s: examined %d, catalog.jobs makes %d" % (what, n, want))
+
+
+def check_layout(cat):
+    """Every file catalog.jobs asks for is there, and nothing else (run before each check)."""
+    want = set()
+    for t in SPEC.values():
+        want.update(t.files())
+    have = set()
+    for root, _, files in os.walk(cat):
+        have.update(os.path.relpath(os.path.join(root, f), cat) for f in files)
+    for f in sorted(want - have):
+        fail("layout: %s missing" % f)
+    for f in sorted(have - want):
+        fail("layout: %s not made by catalog.jobs" % f)
+    for f in sorted(want & have):
+        if os.path.getsize(os.path.join(cat, f)) == 0:
+            fail("layout: %s is empty" % f)
+    need("layout: files", len(want & have), len(want))
+    ok("layout: the %d files of %d catalog.jobs lines" % (len(want & have), len(SPEC)))
 
 
 # ---------------------------------------------------------------- catalog walking
 
 def tracks(cat):
-    """Directories with source/ and clear/ (album/continuous has only source/)."""
-    out = []
-    for root, dirs, _ in os.walk(cat):
-        if "source" in dirs and "clear" in dirs:
-            out.append(root)
-    return sorted(out)
+    """The tracks with source/, clear/ and encrypted sets (not album/continuous)."""
+    return sorted(d for d, t in SPEC.items() if not t.source_only)
+
+
+def spec(track):
+    return SPEC[track]
 
 
 def enc_sets(track):
-    """Encrypted sets of a track: the track dir itself, or its v1..vN."""
-    sets = [os.path.join(track, d) for d in sorted(os.listdir(track))
-            if d.startswith("v") and d[1:].isdigit()]
-    if os.path.exists(os.path.join(track, "manifest.mpd")):
-        sets.insert(0, track)
-    return sets
+    """Encrypted sets of a track: its v1..vN, or the track dir itself."""
+    return [os.path.normpath(os.path.join(track, s)) for s in SPEC[track].sets]
 
 
 def is_hostile(track, form=None):
-    parts = os.path.normpath(track).split(os.sep)
-    return "hostile" in parts and (form is None or form in parts[-1] or parts[-1] == "all")
+    h = SPEC[track].hostile
+    return bool(h) and (form is None or form in h)
+
+
+def read_source(track, rep):
+    """The source WAV of rep, checked to hold the frames catalog.jobs asks for."""
+    rate, ch, bits, pcm = read_wav(os.path.join(track, "source", rep + ".wav"))
+    want = SPEC[track].frames(rep)
+    if (rate, bits) != LADDER[rep][1:] or ch != 2 or len(pcm) != want * ch * bits // 8:
+        raise ValueError("%s/source/%s.wav: %d Hz %d bit %d ch %d bytes, want %d frames" %
+                         (track, rep, rate, bits, ch, len(pcm), want))
+    return rate, ch, bits, pcm
 
 
 def read_wav(path):
@@ -119,7 +226,8 @@ def run(cmd, stdin=None, check=True):
 
 
 def ff_decode(path, bits, key=None, check=True):
-    """Decode with ffmpeg; with a key, from a pipe (docs/media.md §10)."""
+    """Decode with ffmpeg; with a key, from a pipe: ffmpeg 5.1 given a seekable file indexes
+    every moof first and uses a later fragment's senc (docs/media.md §10)."""
     fmt = ["-c:a", "pcm_s24le", "-f", "s24le"] if bits == 24 else ["-f", "s16le"]
     if key is None:
         return run(["ffmpeg", "-v", "error", "-i", path] + fmt + ["-"]).stdout
@@ -130,12 +238,14 @@ def ff_decode(path, bits, key=None, check=True):
 
 
 def snr_db(src, dec, shift=0, step=3):
+    """SNR of dec (shift samples late) against every step-th sample of src; -inf when dec
+    does not cover all of src, or src is empty (nothing compared is not a pass)."""
     a, b = array.array("h", src), array.array("h", dec)
+    if not a or len(a) - 1 + shift >= len(b):
+        return float("-inf")
     s = e = 0.0
     for i in range(0, len(a), step):
         j = i + shift
-        if j >= len(b):
-            break
         s += a[i] * a[i]
         e += (a[i] - b[j]) ** 2
     return float("inf") if e == 0 else 10 * math.log10(s / e)
@@ -143,25 +253,37 @@ def snr_db(src, dec, shift=0, step=3):
 
 # ---------------------------------------------------------------- checks
 
+def set_reps(track, s):
+    """The MPD of set s (a directory) of track, whose renditions must be catalog.jobs's."""
+    root, reps = mpd_reps(os.path.join(s, "manifest.mpd"))
+    ids = sorted(r["id"] for r in reps)
+    if ids != sorted(SPEC[track].reps):
+        raise ValueError("%s/manifest.mpd: renditions %s, catalog.jobs asks for %s" %
+                         (s, ids, SPEC[track].reps))
+    return root, reps
+
+
+def all_sets(t):
+    return [os.path.join(t, "clear")] + enc_sets(t)
+
+
 def check_xmllint(cat):
     n = 0
-    for root, _, files in os.walk(cat):
-        for f in files:
-            if f == "manifest.mpd":
-                p = run(["xmllint", "--noout", os.path.join(root, f)], check=False)
-                if p.returncode != 0:
-                    fail("xmllint %s: %s" % (root, p.stderr.decode()))
-                n += 1
-    if n < 10:
-        fail("only %d manifests found" % n)
+    for t in tracks(cat):
+        for s in all_sets(t):
+            p = run(["xmllint", "--noout", os.path.join(s, "manifest.mpd")], check=False)
+            if p.returncode != 0:
+                fail("xmllint %s: %s" % (s, p.stderr.decode()))
+            n += 1
+    need("xmllint: manifests", n, sum(len(all_sets(t)) for t in tracks(cat)))
     ok("xmllint: %d manifests well-formed" % n)
 
 
 def check_ffprobe(cat):
     n = 0
     for t in tracks(cat):
-        for s in [os.path.join(t, "clear")] + enc_sets(t):
-            _, reps = mpd_reps(os.path.join(s, "manifest.mpd"))
+        for s in all_sets(t):
+            _, reps = set_reps(t, s)
             for r in reps:
                 f = os.path.join(s, r["base"])
                 out = run(["ffprobe", "-v", "error", "-show_entries",
@@ -171,33 +293,35 @@ def check_ffprobe(cat):
                         int(st[0]["sample_rate"]) != r["rate"] or st[0]["channels"] != 2):
                     fail("ffprobe %s: %s" % (f, st))
                 n += 1
+    need("ffprobe: files", n, sum(len(all_sets(t)) * len(spec(t).reps) for t in tracks(cat)))
     ok("ffprobe: %d files read with the codec, rate and channels the MPD states" % n)
 
 
 def check_flac(cat):
     n = 0
     for t in tracks(cat):
-        _, reps = mpd_reps(os.path.join(t, "clear", "manifest.mpd"))
+        _, reps = set_reps(t, os.path.join(t, "clear"))
         for r in reps:
             if r["codecs"] != "flac":
                 continue
-            _, _, bits, pcm = read_wav(os.path.join(t, "source", r["id"] + ".wav"))
+            _, _, bits, pcm = read_source(t, r["id"])
             dec = ff_decode(os.path.join(t, "clear", r["base"]), bits)
             if dec != pcm:
                 fail("flac %s/clear/%s: ffmpeg PCM differs from the source (%d vs %d bytes)"
                      % (t, r["base"], len(dec), len(pcm)))
             n += 1
+    need("flac: clear FLAC files", n, sum(len(spec(t).codec_reps("flac")) for t in tracks(cat)))
     ok("flac: %d clear FLAC files decode bit-identical to their source" % n)
 
 
 def check_opus(cat):
     n = 0
     for t in tracks(cat):
-        _, reps = mpd_reps(os.path.join(t, "clear", "manifest.mpd"))
+        _, reps = set_reps(t, os.path.join(t, "clear"))
         for r in reps:
             if r["codecs"] != "opus":
                 continue
-            _, ch, _, pcm = read_wav(os.path.join(t, "source", r["id"] + ".wav"))
+            _, ch, _, pcm = read_source(t, r["id"])
             dec = ff_decode(os.path.join(t, "clear", r["base"]), 16)
             frames, dframes = len(pcm) // (2 * ch), len(dec) // (2 * ch)
             # ffmpeg trims the priming but plays the last packet whole (docs/media.md §10)
@@ -207,40 +331,42 @@ def check_opus(cat):
             snr = snr_db(pcm, dec)
             # 48 kbps codes a narrower band (the sweep reaches 16 kHz): only alignment is
             # checked there (a misaligned decode measures about -3 dB)
-            need = 20.0 if r["id"] != "opus_48" else 3.0
-            if snr < need:
-                fail("opus %s/%s: SNR %.1f dB < %.0f dB" % (t, r["id"], snr, need))
+            bound = 20.0 if r["id"] != "opus_48" else 3.0
+            if snr < bound:
+                fail("opus %s/%s: SNR %.1f dB < %.0f dB" % (t, r["id"], snr, bound))
             print("   %s/%s: SNR %.1f dB, +%d frames at the end" %
                   (os.path.relpath(t, cat), r["id"], snr, dframes - frames))
             n += 1
+    need("opus: clear Opus files", n, sum(len(spec(t).codec_reps("opus")) for t in tracks(cat)))
     ok("opus: %d clear Opus files decode to the source (aligned, SNR checked)" % n)
 
 
 def check_decrypt(cat):
-    n = 0
-    for t in tracks(cat):
-        if is_hostile(t, "seig"):
-            continue  # form B: ffmpeg 5.1 decrypts the clear lead too (docs/media.md §10)
-        _, creps = mpd_reps(os.path.join(t, "clear", "manifest.mpd"))
-        seconds = None
+    n = controls = 0
+    # form B: ffmpeg 5.1 decrypts the clear lead too (docs/media.md §10); ampack/hostile checks it
+    todo = [t for t in tracks(cat) if not is_hostile(t, "seig")]
+    for t in todo:
+        seconds = spec(t).seconds
         for s in enc_sets(t):
             with open(os.path.join(s, "keys.json")) as f:
                 key = json.load(f)["key"]
-            _, reps = mpd_reps(os.path.join(s, "manifest.mpd"))
+            _, reps = set_reps(t, s)
             for r in reps:
                 f = os.path.join(s, r["base"])
                 clear = os.path.join(t, "clear", r["base"])
+                _, ch, bits, pcm = read_source(t, r["id"])
                 if r["codecs"] == "flac":
-                    rate, ch, bits, pcm = read_wav(os.path.join(t, "source", r["id"] + ".wav"))
-                    seconds = len(pcm) / (rate * ch * bits // 8)
                     want = pcm
                 else:
                     want = ff_decode(clear, 16)
-                dec = ff_decode(f, 24 if r["codecs"] == "flac" and bits == 24 else 16, key)
+                    if len(want) < len(pcm):
+                        fail("decrypt %s: the clear twin decodes to %d bytes, source %d" %
+                             (clear, len(want), len(pcm)))
+                dec = ff_decode(f, bits, key)
                 if dec != want:
                     fail("decrypt %s: PCM differs (%d vs %d bytes)" % (f, len(dec), len(want)))
                 # control: past the clear lead the file must really be encrypted
-                if seconds and seconds > CLEAR_LEAD_S:
+                if seconds > CLEAR_LEAD_S:
                     with open(f, "rb") as a, open(clear, "rb") as b:
                         ea, cb = a.read(), b.read()
                     last = r["ranges"][-1]
@@ -248,12 +374,17 @@ def check_decrypt(cat):
                         fail("decrypt %s: the last segment is not encrypted" % f)
                     bad = "00" * 16
                     p = run(["ffmpeg", "-v", "quiet", "-decryption_key", bad, "-i", "-", "-f",
-                             "s16le" if r["codecs"] == "opus" or bits == 16 else "s24le", "-"],
-                            stdin=ea, check=False)
+                             "s16le" if bits == 16 else "s24le", "-"], stdin=ea, check=False)
                     if p.stdout == want:
                         fail("decrypt %s: a wrong key gives the right PCM" % f)
+                    controls += 1
                 n += 1
-    ok("decrypt: %d encrypted files decode (piped ffmpeg -decryption_key) to the clear PCM" % n)
+    need("decrypt: encrypted files", n, sum(len(enc_sets(t)) * len(spec(t).reps) for t in todo))
+    need("decrypt: wrong-key controls", controls,
+         sum(len(enc_sets(t)) * len(spec(t).reps) for t in todo
+             if spec(t).seconds > CLEAR_LEAD_S))
+    ok("decrypt: %d encrypted files decode (piped ffmpeg -decryption_key) to the clear PCM; "
+       "%d past the clear lead do not with a wrong key" % (n, controls))
 
 
 def gst_launch(args, out):
@@ -266,20 +397,26 @@ def gst_launch(args, out):
         return f.read()
 
 
+def gst_plays_flac(t):
+    """A track's FLAC is played through its MPD when its lowest FLAC rendition is at most
+    48 kHz or it has no Opus (decided from catalog.jobs, not from the MPD)."""
+    hd = spec(t).codec_reps("flac")
+    return bool(hd) and (LADDER[hd[0]][1] <= 48000 or not spec(t).codec_reps("opus"))
+
+
 def check_gst(cat):
     """GStreamer plays the clear MPDs (dashdemux). connection-speed pins the rendition."""
     tmp = tempfile.mkdtemp(prefix="ampack-gst-")
-    n = 0
+    n = windows = 0
+    todo = [t for t in tracks(cat) if not is_hostile(t)]
     try:
-        for t in tracks(cat):
-            if is_hostile(t):
-                continue
+        for t in todo:
             mpd = os.path.join(t, "clear", "manifest.mpd")
-            _, reps = mpd_reps(mpd)
+            _, reps = set_reps(t, os.path.join(t, "clear"))
             hd = sorted((r for r in reps if r["codecs"] == "flac"), key=lambda r: r["bandwidth"])
             sd = sorted((r for r in reps if r["codecs"] == "opus"), key=lambda r: r["bandwidth"])
             out = os.path.join(tmp, "out.raw")
-            if hd and hd[0]["rate"] <= 48000 or hd and not sd:
+            if gst_plays_flac(t):
                 r = hd[0]
                 kbps = r["bandwidth"] // 1000 + 1
                 # HD is the first AdaptationSet (audio_00); SD, if any, goes to a fakesink
@@ -288,7 +425,7 @@ def check_gst(cat):
                     pads = ["d.audio_01", "!", "queue", "!", "fakesink", "async=false"] + pads
                 dec = gst_launch(["filesrc", "location=" + mpd, "!", "dashdemux",
                                   "connection-speed=%d" % kbps, "bitrate-limit=1.0", "name=d"] + pads, out)
-                _, _, bits, pcm = read_wav(os.path.join(t, "source", r["id"] + ".wav"))
+                _, _, bits, pcm = read_source(t, r["id"])
                 if bits == 16 and dec != pcm:
                     fail("gst %s: %s PCM differs from the source" % (mpd, r["id"]))
                 if bits == 24 and len(dec) * 3 != len(pcm) * 2:
@@ -302,7 +439,7 @@ def check_gst(cat):
                 dec = gst_launch(["filesrc", "location=" + mpd, "!", "dashdemux",
                                   "connection-speed=%d" % kbps, "bitrate-limit=1.0", "name=d"] + pads +
                                  ["!", "queue", "!", "decodebin"], out)
-                _, ch, _, pcm = read_wav(os.path.join(t, "source", r["id"] + ".wav"))
+                _, ch, _, pcm = read_source(t, r["id"])
                 frames = len(pcm) // (2 * ch)
                 packets = (frames + 312 + OPUS_FRAME - 1) // OPUS_FRAME
                 # dashdemux hands qtdemux fragments without the edit list: it plays every
@@ -318,11 +455,15 @@ def check_gst(cat):
                 if len(sd) == 1 and snr < 20.0:
                     fail("gst %s: %s SNR %.1f dB" % (mpd, r["id"], snr))
                 win = SEGMENT_S * 48000 * ch
+                seen = 0
                 for a in range(0, len(pcm) // 2, win):
                     w = snr_db(pcm[2 * a:2 * (a + win)], dec[2 * a:], shift=312 * ch)
                     if w < 3.0:
                         fail("gst %s: window at %d s misaligned (%.1f dB)" %
                              (mpd, a // (48000 * ch), w))
+                    seen += 1
+                need("gst %s: 10 s windows" % mpd, seen, math.ceil(spec(t).seconds / SEGMENT_S))
+                windows += seen
                 # the file alone (qtdemux applies elst and the short last sample): exact length
                 f = os.path.join(t, "clear", r["base"])
                 dec = gst_launch(["uridecodebin", "uri=file://" + os.path.abspath(f)], out)
@@ -336,18 +477,27 @@ def check_gst(cat):
                 n += 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    ok("gst: %d clear renditions played by GStreamer" % n)
+    need("gst: renditions played", n, sum(gst_plays_flac(t) + bool(spec(t).codec_reps("opus"))
+                                          for t in todo))
+    ok("gst: %d clear renditions played by GStreamer (%d Opus windows aligned)" % (n, windows))
 
 
 def check_seams(cat):
     album = os.path.join(cat, "album")
-    for rep in ("flac_16_44", "opus_192"):
-        whole = read_wav(os.path.join(album, "continuous", "source", rep + ".wav"))[3]
-        parts = b"".join(read_wav(os.path.join(album, t, "source", rep + ".wav"))[3]
-                         for t in ("t1", "t2", "t3"))
+    whole_t = SPEC[os.path.join(album, "continuous")]
+    parts_t = [os.path.join(album, t) for t in ("t1", "t2", "t3")]
+    n = 0
+    for rep in whole_t.reps:
+        whole = read_source(os.path.join(album, "continuous"), rep)[3]
+        parts = b"".join(read_source(t, rep)[3] for t in parts_t)
         if parts != whole:
             fail("seams: album %s sources do not concatenate to the continuous signal" % rep)
-    ok("seams: album t1+t2+t3 sources equal the continuous signal, per rendition")
+        n += 1
+    codecs = sorted({LADDER[r][0] for r in whole_t.reps})
+    if codecs != ["flac", "opus"]:
+        fail("seams: catalog.jobs gives album/continuous %s, want FLAC and Opus" % codecs)
+    ok("seams: album t1+t2+t3 sources equal the continuous %.0f s signal, %d renditions" %
+       (whole_t.seconds, n))
 
 
 # ---------------------------------------------------------------- box walking
@@ -534,16 +684,14 @@ def check_file(f, r, keys, hostile, clear_twin):
                 raise ValueError("senc length")
         if t_expect - seg_start > SEGMENT_S * r["rate"] + 4096 and k < len(r["ranges"]) - 1:
             raise ValueError("segment %d lasts %d" % (k, t_expect - seg_start))
-    return n_enc
+    return n_enc, len(r["ranges"]), t_expect
 
 
 def check_structure(cat):
-    n = 0
+    n = enc_total = 0
     for t in tracks(cat):
-        hostile = os.path.basename(t).split(",") if is_hostile(t) else []
-        if hostile == ["all"]:
-            hostile = ["seig", "iv16", "subsample", "tfdt0", "multimoof"]
-        for s in [os.path.join(t, "clear")] + enc_sets(t):
+        hostile = spec(t).hostile
+        for s in all_sets(t):
             clear = s.endswith("clear")
             keys = None
             if not clear:
@@ -552,21 +700,36 @@ def check_structure(cat):
                 if sorted(keys) != ["key", "kid"] or len(keys["kid"]) != 32 or \
                         len(keys["key"]) != 32:
                     fail("keys.json %s: %s" % (s, keys))
-            _, reps = mpd_reps(os.path.join(s, "manifest.mpd"))
+            _, reps = set_reps(t, s)
             for r in reps:
                 f = os.path.join(s, r["base"])
                 try:
-                    check_file(f, r, keys, hostile, clear)
+                    n_enc, n_seg, dur = check_file(f, r, keys, hostile, clear)
                 except (ValueError, TypeError, IndexError, struct.error) as e:
                     fail("structure %s: %s" % (f, e))
+                    continue
+                # what catalog.jobs asks for: one segment per started 10 s, the source's
+                # frames (+ the priming for Opus), and in an encrypted set every fragment of
+                # the segments that start at or after the 30 s clear lead encrypted
+                sp = spec(t)
+                opus = r["codecs"] == "opus"
+                want_dur = sp.frames(r["id"]) + (312 if opus else 0)
+                want_seg = math.ceil(sp.seconds / SEGMENT_S)
+                moofs = 2 if "multimoof" in hostile else 1
+                want_enc = 0 if clear else moofs * max(0, want_seg - CLEAR_LEAD_S // SEGMENT_S)
+                if (n_seg, dur, n_enc) != (want_seg, want_dur, want_enc):
+                    fail("structure %s: %d segments, %d ticks, %d encrypted fragments; want "
+                         "%d, %d, %d" % (f, n_seg, dur, n_enc, want_seg, want_dur, want_enc))
                 n += 1
+                enc_total += n_enc
+    need("structure: files", n, sum(len(all_sets(t)) * len(spec(t).reps) for t in tracks(cat)))
     ok("structure: %d files: init range, sidx = MPD ranges, stsd/sinf/tenc/pssh, clear lead, "
-       "senc/saiz/saio, tfdt, trun, IVs" % n)
+       "senc/saiz/saio, tfdt, trun, IVs; %d encrypted fragments" % (n, enc_total))
 
 
 def check_keys(cat):
     """Variants: same audio, different KID and key; MPD signalling matches."""
-    n = 0
+    n = n_aset = n_init = 0
     for t in tracks(cat):
         sets = enc_sets(t)
         seen = set()
@@ -576,8 +739,9 @@ def check_keys(cat):
             if (k["kid"] in seen or k["key"] in seen):
                 fail("keys %s: KID or key repeats across variants" % s)
             seen.update((k["kid"], k["key"]))
-            root, reps = mpd_reps(os.path.join(s, "manifest.mpd"))
+            root, reps = set_reps(t, s)
             for aset in root.iter("{%s}AdaptationSet" % NS["d"]):
+                n_aset += 1
                 cps = {cp.get("schemeIdUri"): cp for cp in aset.findall("d:ContentProtection", NS)}
                 wv = cps.get("urn:uuid:" + WIDEVINE)
                 ck = cps.get("urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e")
@@ -602,18 +766,34 @@ def check_keys(cat):
                     init = f.read(r["init"][1] + 1)
                 if bytes.fromhex(k["kid"]) not in init:
                     fail("keys %s/%s: KID not in the init segment" % (s, r["id"]))
+                n_init += 1
             n += 1
+    need("keys: sets", n, sum(len(enc_sets(t)) for t in tracks(cat)))
+    # one AdaptationSet per codec (HD FLAC, SD Opus), each rendition's init segment
+    need("keys: AdaptationSets", n_aset,
+         sum(len(enc_sets(t)) * len({LADDER[r][0] for r in spec(t).reps}) for t in tracks(cat)))
+    need("keys: init segments", n_init,
+         sum(len(enc_sets(t)) * len(spec(t).reps) for t in tracks(cat)))
     ok("keys: %d sets: keys.json matches MPD default_KID, pssh and tenc; variants differ" % n)
 
 
 def check_determinism(cat, ampack):
     tmp = tempfile.mkdtemp(prefix="ampack-det-")
     try:
-        args = ["--signal", "mix", "--seed", "12", "--seconds", "12", "--track-id", "short12",
-                "--reps", "hd,sd", "--variants", "2", "--license-url",
-                "https://127.0.0.1:8443/license"]
+        # short12 as make_catalog.sh made it (the same catalog.jobs line)
+        with open(JOBS) as f:
+            line = [ln for ln in f.read().splitlines() if ln.startswith("short12 ")][0]
+        args = line.split()[1:] + ["--license-url", "https://127.0.0.1:8443/license"]
         for d in ("a", "b"):
             run([ampack, "--out", os.path.join(tmp, d)] + args)
+        made = set()
+        for root, _, files in os.walk(os.path.join(tmp, "a")):
+            made.update(os.path.relpath(os.path.join(root, f), tmp) for f in files)
+        want = {os.path.join("a", os.path.relpath(f, "short12"))
+                for f in Track(line).files()}
+        if made != want:
+            fail("determinism: ampack wrote %s, catalog.jobs asks for %s" %
+                 (sorted(made)[:10], sorted(want)[:10]))
         for d in ("b", os.path.join(cat, "short12")):
             p = run(["diff", "-r", os.path.join(tmp, "a"), os.path.join(tmp, d)], check=False)
             if p.returncode != 0:
@@ -623,26 +803,27 @@ def check_determinism(cat, ampack):
         w = os.path.join(tmp, "wav")
         run([ampack, "--out", w, "--wav", os.path.join(m, "source", "flac_24_96.wav"),
              "--reps", "flac_24_96", "--track-id", "mid45", "--seed", "45", "--variants", "2"])
+        n = 0
         for f in ("clear/flac_24_96.mp4", "v1/flac_24_96.mp4", "v2/flac_24_96.mp4",
                   "v2/keys.json", "source/flac_24_96.wav"):
             with open(os.path.join(w, f), "rb") as a, open(os.path.join(m, f), "rb") as b:
                 if a.read() != b.read():
                     fail("determinism: --wav gives a different %s" % f)
+            n += 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    ok("determinism: two runs and the catalog's short12 are byte-identical; --wav of a "
-       "catalog source reproduces its files")
+    ok("determinism: two runs (%d files each) and the catalog's short12 are byte-identical; "
+       "--wav of a catalog source reproduces its %d files" % (len(made), n))
 
 
 def check_hostile(cat):
     """Hostile forms ffmpeg can read: decrypt bit-exact; form B: the encrypted part is right."""
     n = 0
-    for t in tracks(cat):
-        if not is_hostile(t):
-            continue
+    todo = [t for t in tracks(cat) if is_hostile(t)]
+    for t in todo:
         with open(os.path.join(t, "keys.json")) as f:
             key = json.load(f)["key"]
-        rate, ch, bits, pcm = read_wav(os.path.join(t, "source", "flac_16_44.wav"))
+        rate, ch, bits, pcm = read_source(t, "flac_16_44")
         seig = is_hostile(t, "seig")
         dec = ff_decode(os.path.join(t, "flac_16_44.mp4"), 16, key, check=not seig)
         if not seig:
@@ -657,6 +838,9 @@ def check_hostile(cat):
             if tail <= 0 or dec[-tail:] != pcm[-tail:]:
                 fail("hostile %s: encrypted part of form B differs" % t)
         n += 1
+    need("hostile: hostile FLAC files", n, len(todo))
+    if len(todo) != 6:  # catalog.jobs: the five forms one at a time, and all at once
+        fail("hostile: catalog.jobs makes %d hostile tracks, want 6" % len(todo))
     ok("hostile: %d hostile FLAC files decrypt right with ffmpeg" % n)
 
 
@@ -675,6 +859,9 @@ def main():
         print("no catalog at", cat)
         return 1
     try:
+        for t in load_jobs():
+            SPEC[os.path.join(cat, t.dir)] = t
+        check_layout(cat)
         if sys.argv[2] == "determinism":
             check_determinism(cat, sys.argv[3])
         else:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make the test catalog with ampack (layout: tools/ampack/README.md).
 # usage: make_catalog.sh AMPACK OUTDIR
+# The tracks are listed in catalog.jobs (also read by the checks).
 # Deterministic: the same ampack gives byte-identical files. Tracks are made two at a time.
 set -euo pipefail
 ampack=$1
@@ -11,22 +12,12 @@ tmp="$out.tmp"
 rm -rf "$tmp"
 mkdir -p "$tmp/album" "$tmp/hostile"
 
-# One line per job: directory, then ampack arguments.
-jobs=(
-  # album: one continuous "mix" signal (seed 100), cut at 37 s and 61.5 s
-  "album/t1 --signal mix --seed 100 --start 0 --seconds 37 --track-id album-t1 --reps hd,opus_192 --variants 2"
-  "album/t2 --signal mix --seed 100 --start 37 --seconds 24.5 --track-id album-t2 --reps hd,opus_192 --variants 2"
-  "album/t3 --signal mix --seed 100 --start 61.5 --seconds 18.5 --track-id album-t3 --reps hd,opus_192 --variants 2"
-  "album/continuous --signal mix --seed 100 --start 0 --seconds 80 --reps hd,opus_192 --source-only"
-  "short12 --signal mix --seed 12 --seconds 12 --track-id short12 --reps hd,sd --variants 2"
-  "mid45 --signal mix --seed 45 --seconds 45 --track-id mid45 --reps hd,flac_24_96,sd --variants 2"
-  "long125 --signal mix --seed 125 --seconds 125 --track-id long125 --reps hd,opus_192 --variants 2"
-  "uhd192 --signal mix --seed 192 --seconds 35 --track-id uhd192 --reps flac_24_192,opus_320 --variants 2"
-)
-for form in seig iv16 subsample tfdt0 multimoof; do
-  jobs+=("hostile/$form --signal mix --seed 7 --seconds 35 --track-id hostile-$form --reps hd,opus_192 --hostile $form")
-done
-jobs+=("hostile/all --signal mix --seed 7 --seconds 35 --track-id hostile-all --reps hd,opus_192 --hostile seig,iv16,subsample,tfdt0,multimoof")
+# One line per job: directory, then ampack arguments (catalog.jobs beside this script).
+mapfile -t jobs < <(grep -v -e '^#' -e '^[[:space:]]*$' "$(dirname "$0")/catalog.jobs")
+if [ ${#jobs[@]} -eq 0 ]; then
+  echo "make_catalog: no jobs in catalog.jobs" >&2
+  exit 1
+fi
 
 run_job() {
   local dir=${1%% *} args=${1#* }
