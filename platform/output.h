@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "media/pcm.h" /* struct pcm_format: the one media header platform/ may use */
+
 /*
  * The audio output backend interface: a versioned vtable (docs/CONTRIBUTING.md "Interfaces and
  * plugins"). A backend (platform/alsa: "alsa") exports one function returning its
@@ -26,15 +28,8 @@
  * drop, pause, delay and position never allocate.
  */
 
-/* The shape of PCM samples between decoder, PCM ring and output. */
-struct pcm_format {
-  uint32_t rate;    /* frames per second */
-  uint8_t channels; /* interleaved, 1..OUTPUT_MAX_CHANNELS */
-  uint8_t bits;     /* valid bits of each int32_t value, 8..32 (16 and 24 in practice) */
-};
-
 #define OUTPUT_OPS_VERSION 1u
-#define OUTPUT_MAX_CHANNELS 8u
+#define OUTPUT_MAX_CHANNELS PCM_MAX_CHANNELS
 #define OUTPUT_DEFAULT_BUFFER_US 200000u /* docs/media.md §11: 200-500 ms */
 #define OUTPUT_DEFAULT_PERIODS 4u        /* period = buffer / 4 unless given */
 #define OUTPUT_MIN_BUFFER_US 10000u      /* requests below 10 ms are refused (-EINVAL) */

@@ -21,6 +21,16 @@ if grep -nE 'VERIFY(PEER|HOST)\s*,\s*0' "${files[@]}"; then
   echo "checksrc: TLS verification must never be turned off" >&2
   fail=1
 fi
+# clang-format is for C only: run on CMake files it writes "${DIR} / file.c" (seen once).
+mapfile -t cmakes < <(git ls-files -co --exclude-standard -- '*.cmake' '*CMakeLists.txt')
+if [ ${#cmakes[@]} -gt 0 ] && grep -nE '\$\{[A-Za-z_]+\} +/ +[A-Za-z_]' "${cmakes[@]}"; then
+  echo "checksrc: a CMake path split by clang-format (keep clang-format off CMake files)" >&2
+  fail=1
+fi
+if ! bash scripts/checklayers.sh; then
+  echo "checksrc: an include against the module dependency direction (docs/architecture.md)" >&2
+  fail=1
+fi
 # One clock (src/core/clock.h), so that tests can drive the time every module sees.
 others=()
 for f in "${files[@]}"; do [ "$f" = src/core/clock.c ] || others+=("$f"); done

@@ -4,8 +4,6 @@ set(AMPD_CDM_DIR "${CMAKE_INSTALL_FULL_LIBDIR}/ampd/cdm" CACHE PATH
     "Directory the daemon loads CDM plugins from")
 add_library(ampd_cdmhost STATIC ${CMAKE_CURRENT_SOURCE_DIR}/cdmhost.c)
 target_link_libraries(ampd_cdmhost PUBLIC ampd_core PRIVATE ${CMAKE_DL_LIBS})
-# TEMPORARY (see the end of cdmhost.h): the envelope's old names alias cloud/license.
-target_link_libraries(ampd_cdmhost INTERFACE ampd_cloud)
 # The only directory the library loads plugins from by default. There is deliberately no
 # build-tree fallback: tests and tools run uninstalled pass their directory explicitly.
 if(NOT IS_ABSOLUTE "${AMPD_CDM_DIR}")

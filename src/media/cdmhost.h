@@ -143,17 +143,4 @@ const char *cdmhost_default_dir(void);
  * -AMP_ETOOBIG if it does not fit. dir NULL = cdmhost_default_dir(). */
 int cdmhost_plugin_path(const char *dir, const char *name, char *buf, size_t size);
 
-/* ---- TEMPORARY: the envelope's old names ----
- * The license envelope moved to cloud/license.h (library ampd_cloud):
- *   cdmhost_license_request_body -> license_request_body
- *   cdmhost_license_from_reply   -> license_from_reply
- *   CDMHOST_MAX_ENVELOPE         -> LICENSE_MAX_ENVELOPE
- * These aliases only keep tests/fuzz/fuzz_cdm_license.c building until it includes
- * cloud/license.h and links ampd_cloud itself; remove them (and ampd_cdmhost's INTERFACE
- * link to ampd_cloud in cdmhost.cmake) then. Nothing else may use them. */
-#include "cloud/license.h"
-#define cdmhost_license_request_body license_request_body
-#define cdmhost_license_from_reply license_from_reply
-#define CDMHOST_MAX_ENVELOPE LICENSE_MAX_ENVELOPE
-
 #endif

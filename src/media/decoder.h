@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "platform/output.h" /* struct pcm_format */
+#include "media/pcm.h"
 
 /*
  * Audio decoders behind one interface: FLAC (libFLAC) and Opus (libopus).

@@ -5,5 +5,5 @@ ampd_fuzz_target(cdm_license
           ${CMAKE_SOURCE_DIR}/cdm/clearkey/clearkey.c
           ${CMAKE_SOURCE_DIR}/cdm/clearkey/ck_json.c
           ${CMAKE_SOURCE_DIR}/cdm/clearkey/ck_ctr.c
-  LIBS ampd_cdmhost ampd_mbedcrypto PkgConfig::CJSON Threads::Threads m
+  LIBS ampd_cdmhost ampd_cloud ampd_mbedcrypto PkgConfig::CJSON Threads::Threads m
   CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/corpus/cdm)

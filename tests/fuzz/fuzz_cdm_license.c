@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Fuzz the bytes a license server (or a manifest) controls on the CDM path:
- *  - the Amazon envelope parser cdmhost_license_from_reply(), and what it decodes;
+ *  - the Amazon envelope parser license_from_reply() (cloud/license), and what it decodes;
  *  - the ClearKey plugin's update() (JWK-set license), on a session that asked for one
  *    fixed KID, followed by a decrypt when a key got in;
  *  - the plugin's generate_request() with the input as "cenc" pssh boxes and as "keyids".
@@ -15,6 +15,7 @@
 
 #include <ampd/cdm.h>
 
+#include "cloud/license.h"
 #include "media/cdmhost.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -81,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* The license as the server's JSON reply, and as a bare JWK set. */
   uint8_t *lic = NULL;
   size_t lic_len = 0;
-  if (cdmhost_license_from_reply((const char *)data, size, &lic, &lic_len) == 0) {
+  if (license_from_reply((const char *)data, size, &lic, &lic_len) == 0) {
     try_license(p, cdm, lic, lic_len);
     free(lic);
   }

@@ -77,7 +77,7 @@ static int sink_close(const struct probe_opts *o, struct sink *k, int ok) {
 }
 
 /* The init data the CDM turns into a challenge: the W3C common pssh boxes of the init or
- * the manifest, else "keyids" built from the default KID (MEDIA.md §4). */
+ * the manifest, else "keyids" built from the default KID (docs/media.md §8). */
 static int cdm_request(struct cdmhost *h, uint32_t session, const struct mp4_init *init,
                        const struct manifest_rep *rep) {
   uint8_t data[AMPD_CDM_MAX_INIT_DATA];
@@ -121,7 +121,8 @@ static int cdm_request(struct cdmhost *h, uint32_t session, const struct mp4_ini
 static int cdm_setup(const struct probe_opts *o, const struct mp4_init *init,
                      const struct manifest_rep *rep, struct cdmhost **ret_h,
                      uint32_t *ret_session) {
-  char path[4096];
+  char dir[CDMHOST_MAX_PATH], name[CDMHOST_MAX_NAME + 4];
+  struct cdmhost_options copt = {.plugin_dir = AMPPROBE_CDM_DIR};
   struct cdmhost *h = NULL;
   uint32_t session = 0, status = 0;
   char *license = NULL;
@@ -131,18 +132,22 @@ static int cdm_setup(const struct probe_opts *o, const struct mp4_init *init,
   if (o->n_keys == 0)
     return probe_fail(-AMP_ENOKEY, o->input,
                       "encrypted content needs --key KID:KEY or --keys FILE");
+  /* cdmhost loads a plugin name from one absolute directory: --cdm /DIR/NAME.so names
+   * both; the default is the build tree's ClearKey (AMPPROBE_CDM_DIR, from CMake). */
+  snprintf(name, sizeof(name), "clearkey");
   if (o->cdm) {
-    snprintf(path, sizeof(path), "%s", o->cdm);
-  } else {
-    r = cdmhost_plugin_path(cdmhost_build_dir(), "clearkey", path, sizeof(path));
-    if (r < 0 || access(path, R_OK) != 0)
-      r = cdmhost_plugin_path(NULL, "clearkey", path, sizeof(path));
-    if (r < 0)
-      return probe_fail(r, "clearkey plugin path", NULL);
+    const char *slash = strrchr(o->cdm, '/');
+    size_t l = slash ? strlen(slash + 1) : 0;
+    if (o->cdm[0] != '/' || l <= 3 || l - 3 >= sizeof(name) ||
+        strcmp(slash + 1 + l - 3, ".so") != 0 || (size_t)(slash - o->cdm) >= sizeof(dir))
+      return probe_fail(-EINVAL, o->cdm, "--cdm wants an absolute path /DIR/NAME.so");
+    snprintf(dir, sizeof(dir), "%.*s", (int)(slash - o->cdm), o->cdm);
+    snprintf(name, sizeof(name), "%.*s", (int)(l - 3), slash + 1);
+    copt.plugin_dir = dir[0] ? dir : "/";
   }
-  r = cdmhost_open(path, NULL, &h);
+  r = cdmhost_open(name, &copt, &h);
   if (r < 0)
-    return probe_fail(r, path, "cannot load the CDM plugin");
+    return probe_fail(r, o->cdm ? o->cdm : name, "cannot load the CDM plugin");
   r = cdmhost_session_open(h, &session);
   if (r < 0)
     goto fail;
@@ -255,7 +260,7 @@ static int feed_fragment(struct job *j, const char *name, const char *what, cons
   }
   mp4_segment_free(seg);
   r = pipeline_segment(j->p, data, len, off, sink_pcm, &j->sink, NULL);
-  if (r == -AMP_EDECODE)
+  if (r == -AMP_EDECODE || r == -AMP_EDECRYPT)
     snprintf(detail, sizeof(detail),
              "%s at byte %" PRIu64 ": a sample does not decode: the mdat, or the sample sizes "
              "in its moof, are damaged%s",

@@ -4,7 +4,7 @@
  * through ampd's own chain (manifest, demuxer, CDM plugin, decoder, ALSA output).
  *
  *   ampprobe info [--json] [--ca FILE] <mpd|mp4>
- *   ampprobe decode [--rep ID] [--key KID:KEY]... [--keys FILE] [--cdm PLUGIN.so]
+ *   ampprobe decode [--rep ID] [--key KID:KEY]... [--keys FILE] [--cdm /DIR/NAME.so]
  *                   [--ca FILE] (-o OUT.wav|- | --alsa DEVICE) <mpd|mp4>
  *
  * Inputs are local paths (files or pipes) or https URLs. Exit 0 on success; otherwise one
@@ -166,7 +166,7 @@ out:
 static void usage(FILE *f) {
   fputs("usage: ampprobe info [--json] [--ca FILE] <mpd|mp4>\n"
         "       ampprobe decode [--rep ID] [--start S] [--key KID:KEY]... [--keys FILE]\n"
-        "                       [--cdm PLUGIN.so]\n"
+        "                       [--cdm /DIR/NAME.so]\n"
         "                       [--ca FILE] (-o OUT.wav|- | --alsa DEVICE) <mpd|mp4>\n"
         "Inputs are local paths (files or pipes) or https:// URLs. See ampprobe(1).\n",
         f);

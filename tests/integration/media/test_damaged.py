@@ -108,7 +108,7 @@ class Damaged(unittest.TestCase):
         for n in (init, frags[0]["offset"]):
             with self.subTest(bytes=n):
                 p = self.decode(self.cut(src, n))
-                self.expect_fail(p, "no media after the init segment")
+                self.expect_fail(p, "no moof+mdat fragment to decode")
 
     def test_mpd_missing_segment_urls(self):
         """The last two SegmentURLs gone: 30 s listed of a 45 s mediaPresentationDuration."""
