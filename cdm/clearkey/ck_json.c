@@ -160,8 +160,7 @@ static int kids_add(struct ck_kids *k, const uint8_t kid[16]) {
 
 /* ---- init data ---- */
 
-static const uint8_t common_system_id[16] = {0x10, 0x77, 0xef, 0xec, 0xc0, 0xb2, 0x4d, 0x02,
-                                             0xac, 0xe3, 0x3c, 0x1e, 0x52, 0xe2, 0xfb, 0x4b};
+static const uint8_t common_system_id[16] = AMPD_CDM_SYSTEM_W3C_COMMON;
 
 static uint32_t rd32(const uint8_t *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];

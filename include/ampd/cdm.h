@@ -67,6 +67,15 @@ extern "C" {
 /* The one ABI generation this header describes. */
 #define AMPD_CDM_ABI_VERSION 1u
 
+/* DRM system ids (the 16 bytes of a pssh box's SystemID, and of a DASH
+ * ContentProtection urn:uuid), as initializers: `static const uint8_t id[16] = ...;`. */
+#define AMPD_CDM_SYSTEM_WIDEVINE /* edef8ba9-79d6-4ace-a3c8-27dcd51d21ed */                        \
+  { 0xed, 0xef, 0x8b, 0xa9, 0x79, 0xd6, 0x4a, 0xce, 0xa3, 0xc8, 0x27, 0xdc, 0xd5, 0x1d, 0x21, 0xed }
+#define AMPD_CDM_SYSTEM_W3C_COMMON /* 1077efec-c0b2-4d02-ace3-3c1e52e2fb4b: W3C ClearKey pssh */   \
+  { 0x10, 0x77, 0xef, 0xec, 0xc0, 0xb2, 0x4d, 0x02, 0xac, 0xe3, 0x3c, 0x1e, 0x52, 0xe2, 0xfb, 0x4b }
+#define AMPD_CDM_SYSTEM_DASHIF_CLEARKEY /* e2719d58-a985-b3c9-781a-b030af78d30e: MPDs only */      \
+  { 0xe2, 0x71, 0x9d, 0x58, 0xa9, 0x85, 0xb3, 0xc9, 0x78, 0x1a, 0xb0, 0x30, 0xaf, 0x78, 0xd3, 0x0e }
+
 /* The entry symbol's name, for dlsym(). */
 #define AMPD_CDM_ENTRY_SYMBOL "ampd_cdm_entry"
 

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <ampd/cdm.h>
+
 #include "core/b64.h"
 #include "core/err.h"
 
@@ -20,12 +22,9 @@
 #define SCHEME_CHANCFG_23003 "urn:mpeg:dash:23003:3:audio_channel_configuration:2011"
 #define SCHEME_CHANCFG_CICP "urn:mpeg:mpegB:cicp:ChannelConfiguration"
 
-static const uint8_t SYSID_WIDEVINE[16] = {0xed, 0xef, 0x8b, 0xa9, 0x79, 0xd6, 0x4a, 0xce,
-                                           0xa3, 0xc8, 0x27, 0xdc, 0xd5, 0x1d, 0x21, 0xed};
-static const uint8_t SYSID_CLEARKEY[16] = {0xe2, 0x71, 0x9d, 0x58, 0xa9, 0x85, 0xb3, 0xc9,
-                                           0x78, 0x1a, 0xb0, 0x30, 0xaf, 0x78, 0xd3, 0x0e};
-static const uint8_t SYSID_W3C[16] = {0x10, 0x77, 0xef, 0xec, 0xc0, 0xb2, 0x4d, 0x02,
-                                      0xac, 0xe3, 0x3c, 0x1e, 0x52, 0xe2, 0xfb, 0x4b};
+static const uint8_t SYSID_WIDEVINE[16] = AMPD_CDM_SYSTEM_WIDEVINE;
+static const uint8_t SYSID_CLEARKEY[16] = AMPD_CDM_SYSTEM_DASHIF_CLEARKEY;
+static const uint8_t SYSID_W3C[16] = AMPD_CDM_SYSTEM_W3C_COMMON;
 
 /* A URL in an error message stops before its query: signed CDN URLs carry credentials. */
 #define NOQ(u) (int)strcspn((u), "?"), (u)

@@ -103,61 +103,64 @@ static unsigned curl_users; /* http clients alive: curl_global_init/cleanup pair
 
 /* ---------------------------------------------------------------- pure parts */
 
-int http_url_check(const char *url) {
+/* What we look at of an absolute URL (each part curl_free'd by url_parts_free). */
+struct url_parts {
+  char *scheme, *host, *port;
+};
+
+static void url_parts_free(struct url_parts *p) {
+  curl_free(p->scheme);
+  curl_free(p->host);
+  curl_free(p->port);
+}
+
+/* Split url (at most max bytes) into scheme, a non-empty host and, when want_port, the
+ * port (the scheme's default when the URL has none). Any scheme is parsed, so that a
+ * foreign one can be named for what it is (insecure), not "malformed"; there is no
+ * default scheme ("example.com/x" is malformed). 0, -EINVAL or -ENOMEM. */
+static int url_split(const char *url, size_t max, bool want_port, struct url_parts *ret) {
+  *ret = (struct url_parts){0};
   if (!url)
     return -EINVAL;
-  size_t n = strnlen(url, HTTP_URL_MAX + 1);
-  if (n == 0 || n > HTTP_URL_MAX)
+  size_t n = strnlen(url, max + 1);
+  if (n == 0 || n > max)
     return -EINVAL;
   CURLU *u = curl_url();
   if (!u)
     return -ENOMEM;
   int r = -EINVAL;
-  char *scheme = NULL, *host = NULL;
-  /* NON_SUPPORT_SCHEME: parse any scheme, so that a foreign one is named for what it is
-   * (insecure), not "malformed". No default scheme: "example.com/x" is malformed. */
-  if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK)
-    goto out;
-  if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
-    goto out;
-  if (strcasecmp(scheme, "https") != 0) {
-    r = -AMP_EINSECURE;
-    goto out;
-  }
-  if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0])
-    goto out;
-  r = 0;
-out:
-  curl_free(host);
-  curl_free(scheme);
+  if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, &ret->scheme, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &ret->host, 0) == CURLUE_OK && ret->host[0] &&
+      (!want_port || curl_url_get(u, CURLUPART_PORT, &ret->port, CURLU_DEFAULT_PORT) == CURLUE_OK))
+    r = 0;
   curl_url_cleanup(u);
+  if (r < 0)
+    url_parts_free(ret);
+  return r;
+}
+
+int http_url_check(const char *url) {
+  struct url_parts p;
+  int r = url_split(url, HTTP_URL_MAX, false, &p);
+  if (r == 0 && strcasecmp(p.scheme, "https") != 0)
+    r = -AMP_EINSECURE;
+  url_parts_free(&p);
   return r;
 }
 
 /* The origin of an absolute URL: "scheme://host:port", lower-case, the port explicit. */
 static int origin_of(const char *url, char *buf, size_t size) {
-  CURLU *u = curl_url();
-  if (!u)
-    return -ENOMEM;
-  int r = -EINVAL;
-  char *scheme = NULL, *host = NULL, *port = NULL;
-  if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
-      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-      curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
-    goto out;
-  int n = snprintf(buf, size, "%s://%s:%s", scheme, host, port);
-  if (n < 0 || (size_t)n >= size)
-    goto out;
-  for (char *p = buf; *p; p++)
-    if (*p >= 'A' && *p <= 'Z')
-      *p = (char)(*p - 'A' + 'a');
-  r = 0;
-out:
-  curl_free(port);
-  curl_free(host);
-  curl_free(scheme);
-  curl_url_cleanup(u);
+  struct url_parts p;
+  int r = url_split(url, HTTP_URL_MAX, true, &p);
+  if (r == 0) {
+    int n = snprintf(buf, size, "%s://%s:%s", p.scheme, p.host, p.port);
+    r = n < 0 || (size_t)n >= size ? -EINVAL : 0;
+  }
+  url_parts_free(&p);
+  for (char *c = buf; r == 0 && *c; c++)
+    if (*c >= 'A' && *c <= 'Z')
+      *c = (char)(*c - 'A' + 'a');
   return r;
 }
 
@@ -1122,22 +1125,11 @@ static void cloexec_new_fds(const struct fdset *before) {
 
 /* A proxy is http:// or https://, with a host, within HTTP_PROXY_URL_MAX. */
 static int proxy_check(const char *proxy) {
-  size_t n = strnlen(proxy, HTTP_PROXY_URL_MAX + 1);
-  if (n == 0 || n > HTTP_PROXY_URL_MAX)
-    return -EINVAL;
-  CURLU *u = curl_url();
-  if (!u)
-    return -ENOMEM;
-  int r = -EINVAL;
-  char *scheme = NULL, *host = NULL;
-  if (curl_url_set(u, CURLUPART_URL, proxy, 0) == CURLUE_OK &&
-      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] &&
-      (strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0))
-    r = 0;
-  curl_free(host);
-  curl_free(scheme);
-  curl_url_cleanup(u);
+  struct url_parts p;
+  int r = url_split(proxy, HTTP_PROXY_URL_MAX, false, &p);
+  if (r == 0 && strcasecmp(p.scheme, "http") != 0 && strcasecmp(p.scheme, "https") != 0)
+    r = -EINVAL;
+  url_parts_free(&p);
   return r;
 }
 

@@ -19,8 +19,7 @@
 #include "source.h"
 #include "wavout.h"
 
-static const uint8_t w3c_common_id[16] = {0x10, 0x77, 0xef, 0xec, 0xc0, 0xb2, 0x4d, 0x02,
-                                          0xac, 0xe3, 0x3c, 0x1e, 0x52, 0xe2, 0xfb, 0x4b};
+static const uint8_t w3c_common_id[16] = AMPD_CDM_SYSTEM_W3C_COMMON;
 
 struct sink {
   struct outfile *file;
