@@ -6,7 +6,8 @@
  * fields (bit 1: 0 two bytes, 1 three bytes, so that the config and a sample can pass
  * DECODER_MAX_CONFIG and DECODER_MAX_SAMPLE); then the big-endian config length, the
  * config, and the samples, each prefixed by its big-endian length (a length beyond the
- * input means the rest of it).
+ * input means the rest of it). The whole input may be in grow.h's compact form, so that
+ * configs and samples at their bounds are reachable.
  *
  * Checked against decoder.h:
  *  - decoder_new and decoder_decode return only their documented codes; a config or a
@@ -25,7 +26,11 @@
 #include <stdlib.h>
 
 #include "core/err.h"
+#include "grow.h"
 #include "media/decoder.h"
+
+/* One over both bounds, with 3-byte lengths: the mode byte, config, one sample. */
+#define FUZZ_GROW_CAP (1 + 3 + DECODER_MAX_CONFIG + 1 + 3 + DECODER_MAX_SAMPLE + 1)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -146,15 +151,15 @@ static uint64_t decode_all(struct decoder *d, enum decoder_codec codec, const st
   return h;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+static void fuzz_one(const uint8_t *data, size_t size) {
   if (size < 1)
-    return 0;
+    return;
   enum decoder_codec codec = (data[0] & 1) ? DECODER_OPUS : DECODER_FLAC;
   struct input in = {.p = data + 1, .left = size - 1, .width = (data[0] & 2) ? 3 : 2};
   const uint8_t *cfg;
   size_t clen;
   if (!next_chunk(&in, &cfg, &clen))
-    return 0;
+    return;
 
   struct decoder *d = NULL;
   int r = decoder_new(codec, cfg, clen, &d);
@@ -164,7 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(r == -AMP_ETOOBIG);
   if (r < 0) {
     CHECK(d == NULL); /* untouched on failure */
-    return 0;
+    return;
   }
 
   struct pcm_format f;
@@ -179,5 +184,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   free(pcm);
   decoder_free(d);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  struct grown g;
+  if (grow(data, size, FUZZ_GROW_CAP, &g) == 0)
+    fuzz_one(g.data, g.size);
+  grow_free(&g);
   return 0;
 }

@@ -97,4 +97,5 @@ long=$((seconds - short))
 [ "$long" -ge 1 ] || long=1
 phase grow "$short"
 phase full-length "$long" -len_control=0
-echo "fuzz: $name: $(find "$work/corpus" -type f | wc -l) inputs in the corpus after the run"
+echo "fuzz: $name: $(find "$work/corpus" -type f | wc -l) inputs in the corpus after the run," \
+  "the largest $(find "$work/corpus" -type f -printf '%s\n' | sort -n | tail -n 1) bytes"
