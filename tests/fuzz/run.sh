@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# run.sh HARNESS CORPUS SECONDS MAX_LEN ARTIFACT_DIR [DICT]
+# run.sh HARNESS CORPUS SECONDS MAX_LEN ARTIFACT_DIR [DICT [BOUNDS_CORPUS]]
 #
 # A bounded libFuzzer run of HARNESS on a scratch copy of CORPUS, in two phases:
 #   1. 2/3 of SECONDS with libFuzzer's length control: inputs start at the seeds' size
-#      and grow slowly (the fast, short-input search);
-#   2. the rest with -len_control=0 on the corpus phase 1 left: every mutation may grow
-#      the input up to MAX_LEN at once, so the parsers' size bounds (MAX_LEN is set just
-#      above them, see tests/fuzz/*.cmake) are really reached.
+#      and grow slowly (the fast search on inputs of ordinary size);
+#   2. the rest with -len_control=0, on what phase 1 left plus BOUNDS_CORPUS (seeds at and
+#      one over the parser's size bounds, most in the compact form of tests/fuzz/grow.h;
+#      they take up to seconds each, so phase 1 goes without them): every mutation may
+#      grow the input up to MAX_LEN at once (set just above the parser's bound, see
+#      tests/fuzz/*.cmake).
 # Every input is bounded: -timeout (one input running longer is a hang and fails the run
 # within seconds, with its artifact, instead of running into ctest's TIMEOUT) and
 # -rss_limit_mb / -malloc_limit_mb. DICT, if given and not empty, is a libFuzzer
@@ -16,13 +18,13 @@
 # every artifact (size, sha1, base64 when small, a hex dump of its head) are printed to
 # stdout, so that they are in the CI log; the artifacts stay in
 # ARTIFACT_DIR/<time>-<pid>/ (in the build tree). Exit status: 0, or non-zero on any
-# crash, leak, hang, out-of-memory or bad option.
+# crash, leak, hang, out-of-memory, slow unit or bad option.
 set -euo pipefail
-if [ $# -lt 5 ] || [ $# -gt 6 ]; then
-  echo "usage: run.sh HARNESS CORPUS SECONDS MAX_LEN ARTIFACT_DIR [DICT]" >&2
+if [ $# -lt 5 ] || [ $# -gt 7 ]; then
+  echo "usage: run.sh HARNESS CORPUS SECONDS MAX_LEN ARTIFACT_DIR [DICT [BOUNDS_CORPUS]]" >&2
   exit 2
 fi
-harness=$1 corpus=$2 seconds=$3 max_len=$4 art_root=$5 dict=${6:-}
+harness=$1 corpus=$2 seconds=$3 max_len=$4 art_root=$5 dict=${6:-} bounds=${7:-}
 timeout_s=${AMPD_FUZZ_TIMEOUT:-10} # seconds one input may take (ASan+UBSan, -O0)
 rss_mb=${AMPD_FUZZ_RSS_MB:-2048}
 
@@ -96,6 +98,9 @@ short=$((seconds * 2 / 3))
 long=$((seconds - short))
 [ "$long" -ge 1 ] || long=1
 phase grow "$short"
+if [ -n "$bounds" ]; then
+  cp -r "$bounds"/. "$work/corpus/"
+fi
 phase full-length "$long" -len_control=0
 echo "fuzz: $name: $(find "$work/corpus" -type f | wc -l) inputs in the corpus after the run," \
   "the largest $(find "$work/corpus" -type f -printf '%s\n' | sort -n | tail -n 1) bytes"
