@@ -8,26 +8,38 @@ function(ampd_unit_test name)
   set_tests_properties(unit/${name} PROPERTIES LABELS "unit;${T_LABELS}" TIMEOUT 120)
 endfunction()
 
-# ampd_fuzz_target(NAME SOURCES src... LIBS lib... CORPUS dir)
-#   A libFuzzer harness fuzz_NAME (only with AMPD_FUZZ), run for a bounded time by ctest
-#   as fuzz/NAME. Without AMPD_FUZZ the harness is still compiled, with a main() that
-#   replays the seed corpus, so every build checks it (tests/fuzz/replay.c).
+# ampd_fuzz_target(NAME SOURCES src... LIBS lib... CORPUS dir [BOUNDS_CORPUS dir]
+#                   [SECONDS s] [MAX_LEN bytes] [DICT file])
+#   A libFuzzer harness fuzz_NAME (only with AMPD_FUZZ), run for SECONDS (default 30) by
+#   ctest as fuzz/NAME through tests/fuzz/run.sh: -timeout per input, -rss_limit_mb,
+#   -max_len=MAX_LEN (default 262144; set it just above the parser's own input bound),
+#   -dict=DICT, the BOUNDS_CORPUS seeds (inputs at the size bounds) in the second phase,
+#   artifacts into <build>/fuzz-artifacts/NAME/ and printed on failure.
+#   Without AMPD_FUZZ the harness is still compiled, with a main() that replays CORPUS and
+#   BOUNDS_CORPUS, so every build checks it (tests/fuzz/replay.c).
 function(ampd_fuzz_target name)
-  cmake_parse_arguments(F "" "CORPUS;SECONDS" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(F "" "CORPUS;BOUNDS_CORPUS;SECONDS;MAX_LEN;DICT" "SOURCES;LIBS" ${ARGN})
   if(NOT F_SECONDS)
     set(F_SECONDS 30)
+  endif()
+  if(NOT F_MAX_LEN)
+    set(F_MAX_LEN 262144)
   endif()
   add_executable(fuzz_${name} ${F_SOURCES})
   target_link_libraries(fuzz_${name} PRIVATE ${F_LIBS})
   if(AMPD_FUZZ)
     target_link_options(fuzz_${name} PRIVATE -fsanitize=fuzzer)
     add_test(NAME fuzz/${name}
-             COMMAND ${CMAKE_COMMAND} -E env
-                     ${CMAKE_SOURCE_DIR}/tests/fuzz/run.sh $<TARGET_FILE:fuzz_${name}> ${F_CORPUS} ${F_SECONDS})
-    set_tests_properties(fuzz/${name} PROPERTIES LABELS "fuzz" TIMEOUT 600)
+             COMMAND ${CMAKE_SOURCE_DIR}/tests/fuzz/run.sh $<TARGET_FILE:fuzz_${name}> ${F_CORPUS}
+                     ${F_SECONDS} ${F_MAX_LEN} ${CMAKE_BINARY_DIR}/fuzz-artifacts/${name}
+                     "${F_DICT}" "${F_BOUNDS_CORPUS}")
+    # run.sh ends within SECONDS plus one -timeout per phase plus the seed replay; the
+    # margin is for a loaded machine, a hang fails through -timeout long before.
+    math(EXPR limit "${F_SECONDS} + 120")
+    set_tests_properties(fuzz/${name} PROPERTIES LABELS "fuzz" TIMEOUT ${limit})
   else()
     target_sources(fuzz_${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/fuzz/replay.c)
-    add_test(NAME fuzz-replay/${name} COMMAND fuzz_${name} ${F_CORPUS})
+    add_test(NAME fuzz-replay/${name} COMMAND fuzz_${name} ${F_CORPUS} ${F_BOUNDS_CORPUS})
     set_tests_properties(fuzz-replay/${name} PROPERTIES LABELS "unit;fuzz-replay" TIMEOUT 120)
   endif()
 endfunction()

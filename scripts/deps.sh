@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev git
+  # llvm-symbolizer: symbolized sanitizer stacks in the fuzz and test logs
+  llvm
   # libraries
   libcurl4-openssl-dev libmbedtls-dev libxml2-dev libcjson-dev libopus-dev libflac-dev
   libasound2-dev libebur128-dev libcmocka-dev

@@ -23,6 +23,10 @@ run cmake --preset tsan >/dev/null
 run cmake --build --preset tsan -j"$jobs"
 run ctest --preset tsan -j"$jobs"
 
+# Every harness runs SECONDS (30, tests/fuzz/*.cmake) through tests/fuzz/run.sh, in
+# parallel: about 30 s x harnesses / cores. A crash, leak, hang (one input over -timeout,
+# 10 s) or out-of-memory fails its test at once and prints the report and the artifact
+# (base64 and a hex dump) into this log; the artifact stays in build/fuzz/fuzz-artifacts/.
 run cmake --preset fuzz >/dev/null
 run cmake --build --preset fuzz -j"$jobs"
 run ctest --preset fuzz -j"$jobs"

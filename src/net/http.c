@@ -240,13 +240,15 @@ int http_content_range_parse(const char *v, uint64_t *ret_start, uint64_t *ret_e
   p = skip_ows(p);
   if (parse_u64(&p, &a) < 0 || *p++ != '-' || parse_u64(&p, &b) < 0 || *p++ != '/')
     return -EINVAL;
-  if (*p == '*')
+  bool total = *p != '*'; /* a length, else "*" (unknown) */
+  if (!total)
     p++;
   else if (parse_u64(&p, &n) < 0)
     return -EINVAL;
   if (*skip_ows(p) != '\0')
     return -EINVAL;
-  if (a > b || (n != UINT64_MAX && b >= n))
+  /* A total written out as 18446744073709551615 is a length too: b < n. */
+  if (a > b || (total && b >= n))
     return -EINVAL;
   *ret_start = a;
   *ret_end = b;

@@ -6,7 +6,8 @@
  *    fixed KID, followed by a decrypt when a key got in;
  *  - the plugin's generate_request() with the input as "cenc" pssh boxes and as "keyids".
  * The plugin sources are linked in, and reached through ampd_cdm_entry() exactly as
- * the host reaches them after dlopen().
+ * the host reaches them after dlopen(). The input may be in grow.h's compact form, so that
+ * envelopes and licenses at their bounds are reachable.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -16,7 +17,11 @@
 #include <ampd/cdm.h>
 
 #include "cloud/license.h"
+#include "grow.h"
 #include "media/cdmhost.h"
+
+/* One over the envelope bound (which is above the license and init data bounds). */
+#define FUZZ_GROW_CAP (LICENSE_MAX_ENVELOPE + 1)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -73,7 +78,7 @@ static void try_license(const struct ampd_cdm_plugin *p, struct ampd_cdm *cdm, c
   p->session_close(cdm, s);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+static void fuzz_one(const uint8_t *data, size_t size) {
   const struct ampd_cdm_plugin *p = ampd_cdm_entry(AMPD_CDM_ABI_VERSION);
   struct ampd_cdm *cdm = NULL;
   if (ampd_cdm_plugin_check(p) < 0 || p->create(&host, &cdm) < 0)
@@ -105,5 +110,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     p->session_close(cdm, s);
   }
   p->destroy(cdm);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  struct grown g;
+  if (grow(data, size, FUZZ_GROW_CAP, &g) == 0)
+    fuzz_one(g.data, g.size);
+  grow_free(&g);
   return 0;
 }

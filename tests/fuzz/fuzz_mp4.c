@@ -6,12 +6,18 @@
  *         the segment sits right after the init in the file, so file_offset = init length).
  * Every sample handed out is checked against the contract in mp4.h and its bytes are
  * read, so that ASan sees any range that leaves the buffer.
+ *
+ * The init (even mode) and the media segment may each be in grow.h's compact form, so
+ * that inputs at MP4_MAX_INIT_SIZE, MP4_MAX_SEGMENT_SIZE and MP4_MAX_SAMPLES are
+ * reachable; the 32-bit size of every box around the inserted copies is enlarged by their
+ * length (fix_sizes), so that they land inside the box they were put in.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "media/mp4.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -26,6 +32,62 @@ static void touch(const uint8_t *p, size_t n) {
   for (size_t i = 0; i < n; i++)
     x ^= p[i];
   (void)x;
+}
+
+/* Header bytes before the children of the boxes fix_sizes descends into. */
+static size_t child_offset(const uint8_t *type) {
+  static const char *const plain[] = {"moov", "trak", "mdia", "minf", "stbl", "mvex", "edts",
+                                      "dinf", "udta", "sinf", "schi", "moof", "traf"};
+  for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+    if (memcmp(type, plain[i], 4) == 0)
+      return 8;
+  if (memcmp(type, "stsd", 4) == 0)
+    return 16; /* full box, entry count */
+  if (memcmp(type, "Opus", 4) == 0 || memcmp(type, "fLaC", 4) == 0 ||
+      memcmp(type, "enca", 4) == 0 || memcmp(type, "mp4a", 4) == 0)
+    return 36; /* audio sample entry */
+  return 0;
+}
+
+/* The grown buffer b (len bytes) holds add inserted bytes at at; its box sizes are those
+ * of before. Enlarge the size of each box, from the top level down, that held the
+ * insertion point (between the end of its header and its end, both included: copies put
+ * at the end of a trun become its last entries). */
+static void fix_sizes(uint8_t *b, size_t len, size_t at, size_t add) {
+  size_t pos = 0, end = len, depth = 0;
+  while (pos + 8 <= end && depth < MP4_MAX_DEPTH + 2) {
+    uint32_t sz = grow_be(b + pos, 4);
+    if (sz < 8)
+      return;            /* to the end (0) or 64-bit (1): left as they are */
+    if (pos + sz < at) { /* the box ends before */
+      pos += sz;
+      continue;
+    }
+    if (at < pos + 8)
+      return; /* between boxes, or in a header */
+    if (sz > UINT32_MAX - add)
+      return;
+    sz += (uint32_t)add;
+    b[pos] = (uint8_t)(sz >> 24);
+    b[pos + 1] = (uint8_t)(sz >> 16);
+    b[pos + 2] = (uint8_t)(sz >> 8);
+    b[pos + 3] = (uint8_t)sz;
+    size_t child = child_offset(b + pos + 4);
+    if (child == 0 || child > sz)
+      return;
+    end = pos + sz < len ? pos + sz : len;
+    pos += child;
+    depth++;
+  }
+}
+
+/* grow() and fix_sizes(); 0 or -1 (out of memory). */
+static int grow_boxes(const uint8_t *data, size_t size, size_t cap, struct grown *g) {
+  if (grow(data, size, cap, g) < 0)
+    return -1;
+  if (g->buf && g->insert_len > 0)
+    fix_sizes(g->buf, g->size, g->insert_at, g->insert_len);
+  return 0;
 }
 
 static void use_init(const struct mp4_init *in) {
@@ -86,9 +148,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size--;
   struct mp4_init *in = NULL;
   if ((mode & 1) == 0) {
-    if (mp4_init_parse(data, size, &in) == 0)
+    struct grown g;
+    if (grow_boxes(data, size, MP4_MAX_INIT_SIZE + 1, &g) == 0 &&
+        mp4_init_parse(g.data, g.size, &in) == 0) {
+      check(g.size <= MP4_MAX_INIT_SIZE);
       use_init(in);
+    }
     mp4_init_free(in);
+    grow_free(&g);
     return 0;
   }
   if (size < 2)
@@ -99,16 +166,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (ilen > size || mp4_init_parse(data, ilen, &in) < 0)
     return 0;
   use_init(in);
-  /* an exact-size copy: a read past the segment is a heap overflow ASan reports */
+  /* an exact-size copy (grown or not): a read past the segment is a heap overflow ASan
+   * reports */
   size_t slen = size - ilen;
-  uint8_t *seg_buf = malloc(slen ? slen : 1);
-  if (seg_buf) {
-    memcpy(seg_buf, data + ilen, slen);
-    struct mp4_segment *seg = NULL;
-    if (mp4_segment_parse(in, seg_buf, slen, (mode & 2) ? ilen : 0, &seg) == 0)
-      use_segment(in, seg, seg_buf, slen);
-    mp4_segment_free(seg);
-    free(seg_buf);
+  uint8_t *copy = malloc(slen ? slen : 1);
+  struct grown g = {0};
+  if (copy) {
+    memcpy(copy, data + ilen, slen);
+    if (grow_boxes(copy, slen, MP4_MAX_SEGMENT_SIZE + 1, &g) == 0) {
+      const uint8_t *seg_buf = g.buf ? g.buf : copy;
+      size_t seg_len = g.buf ? g.size : slen;
+      struct mp4_segment *seg = NULL;
+      if (mp4_segment_parse(in, seg_buf, seg_len, (mode & 2) ? ilen : 0, &seg) == 0) {
+        check(seg_len <= MP4_MAX_SEGMENT_SIZE);
+        use_segment(in, seg, seg_buf, seg_len);
+      }
+      mp4_segment_free(seg);
+    }
+    grow_free(&g);
+    free(copy);
   }
   mp4_init_free(in);
   return 0;

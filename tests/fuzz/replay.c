@@ -9,20 +9,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define REPLAY_MAX_FILE (16u << 20)
+/* Larger than any harness's -max_len (the biggest, mp4, is MP4_MAX_SEGMENT_SIZE plus a little). */
+#define REPLAY_MAX_FILE (64u << 20)
 
+/* The input goes to the harness in a buffer of exactly its size, as libFuzzer does, so a
+ * read past its end is a heap overflow that ASan reports. */
 static int replay_file(const char *path) {
   FILE *f = fopen(path, "rbe");
   if (!f)
     return -1;
-  uint8_t *data = malloc(REPLAY_MAX_FILE);
-  size_t n = data ? fread(data, 1, REPLAY_MAX_FILE, f) : 0;
-  fclose(f);
-  if (!data)
+  struct stat st;
+  if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)REPLAY_MAX_FILE) {
+    fclose(f);
     return -1;
+  }
+  size_t size = (size_t)st.st_size;
+  uint8_t *data = malloc(size ? size : 1);
+  size_t n = data ? fread(data, 1, size, f) : 0;
+  fclose(f);
+  if (!data || n != size) {
+    free(data);
+    return -1;
+  }
   LLVMFuzzerTestOneInput(data, n);
   free(data);
   return 0;
