@@ -1,6 +1,6 @@
 # fuzz harness for the CDM license path: the envelope parser, the ClearKey plugin's
 # update() and its init-data parsers. The plugin's sources are linked in directly.
-# MAX_LEN: CDMHOST_MAX_ENVELOPE + 1 (64 KiB of base64 plus framing, one over the bound);
+# MAX_LEN: LICENSE_MAX_ENVELOPE + 1 (64 KiB of base64 plus framing, one over the bound);
 # the same bytes also pass AMPD_CDM_MAX_MESSAGE as a bare license and as init data.
 # corpus/cdm-bounds: grown envelopes and licenses at and over those bounds.
 ampd_fuzz_target(cdm_license
