@@ -2,7 +2,6 @@
 #include "net/http.h"
 
 #include <curl/curl.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -18,6 +17,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/fds.h"
 #include "core/log.h"
 #include "core/loop.h"
 
@@ -100,210 +100,6 @@ struct http_request {
 };
 
 static unsigned curl_users; /* http clients alive: curl_global_init/cleanup pairs */
-
-/* ---------------------------------------------------------------- pure parts */
-
-/* What we look at of an absolute URL (each part curl_free'd by url_parts_free). */
-struct url_parts {
-  char *scheme, *host, *port;
-};
-
-static void url_parts_free(struct url_parts *p) {
-  curl_free(p->scheme);
-  curl_free(p->host);
-  curl_free(p->port);
-}
-
-/* Split url (at most max bytes) into scheme, a non-empty host and, when want_port, the
- * port (the scheme's default when the URL has none). Any scheme is parsed, so that a
- * foreign one can be named for what it is (insecure), not "malformed"; there is no
- * default scheme ("example.com/x" is malformed). 0, -EINVAL or -ENOMEM. */
-static int url_split(const char *url, size_t max, bool want_port, struct url_parts *ret) {
-  *ret = (struct url_parts){0};
-  if (!url)
-    return -EINVAL;
-  size_t n = strnlen(url, max + 1);
-  if (n == 0 || n > max)
-    return -EINVAL;
-  CURLU *u = curl_url();
-  if (!u)
-    return -ENOMEM;
-  int r = -EINVAL;
-  if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
-      curl_url_get(u, CURLUPART_SCHEME, &ret->scheme, 0) == CURLUE_OK &&
-      curl_url_get(u, CURLUPART_HOST, &ret->host, 0) == CURLUE_OK && ret->host[0] &&
-      (!want_port || curl_url_get(u, CURLUPART_PORT, &ret->port, CURLU_DEFAULT_PORT) == CURLUE_OK))
-    r = 0;
-  curl_url_cleanup(u);
-  if (r < 0)
-    url_parts_free(ret);
-  return r;
-}
-
-int http_url_check(const char *url) {
-  struct url_parts p;
-  int r = url_split(url, HTTP_URL_MAX, false, &p);
-  if (r == 0 && strcasecmp(p.scheme, "https") != 0)
-    r = -AMP_EINSECURE;
-  url_parts_free(&p);
-  return r;
-}
-
-/* The origin of an absolute URL: "scheme://host:port", lower-case, the port explicit. */
-static int origin_of(const char *url, char *buf, size_t size) {
-  struct url_parts p;
-  int r = url_split(url, HTTP_URL_MAX, true, &p);
-  if (r == 0) {
-    int n = snprintf(buf, size, "%s://%s:%s", p.scheme, p.host, p.port);
-    r = n < 0 || (size_t)n >= size ? -EINVAL : 0;
-  }
-  url_parts_free(&p);
-  for (char *c = buf; r == 0 && *c; c++)
-    if (*c >= 'A' && *c <= 'Z')
-      *c = (char)(*c - 'A' + 'a');
-  return r;
-}
-
-int http_same_origin(const char *a, const char *b) {
-  char oa[HTTP_URL_MAX + 32], ob[HTTP_URL_MAX + 32];
-  if (!a || !b)
-    return -EINVAL;
-  int r = origin_of(a, oa, sizeof(oa));
-  if (r < 0)
-    return r;
-  r = origin_of(b, ob, sizeof(ob));
-  if (r < 0)
-    return r;
-  return strcmp(oa, ob) == 0 ? 0 : 1;
-}
-
-static bool is_tchar(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-    return true;
-  return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-int http_header_check(const char *name, const char *value) {
-  if (!name || !value || !name[0])
-    return -EINVAL;
-  size_t nl = strnlen(name, HTTP_HEADER_LINE_MAX + 1);
-  size_t vl = strnlen(value, HTTP_HEADER_LINE_MAX + 1);
-  if (nl + 2 + vl > HTTP_HEADER_LINE_MAX)
-    return -EINVAL;
-  for (size_t i = 0; i < nl; i++)
-    if (!is_tchar((unsigned char)name[i]))
-      return -EINVAL;
-  /* CR and LF would split the header (request smuggling); other controls are refused
-   * too. Tab and obs-text (>= 0x80) are allowed by RFC 9110. */
-  for (size_t i = 0; i < vl; i++) {
-    unsigned char c = (unsigned char)value[i];
-    if ((c < 0x20 && c != '\t') || c == 0x7f)
-      return -EINVAL;
-  }
-  return 0;
-}
-
-/* Parse 1..20 decimal digits at *p into *ret without overflow; advance *p. */
-static int parse_u64(const char **p, uint64_t *ret) {
-  const char *s = *p;
-  uint64_t v = 0;
-  if (*s < '0' || *s > '9')
-    return -EINVAL;
-  for (; *s >= '0' && *s <= '9'; s++) {
-    unsigned d = (unsigned)(*s - '0');
-    if (v > (UINT64_MAX - d) / 10)
-      return -EINVAL;
-    v = v * 10 + d;
-  }
-  *p = s;
-  *ret = v;
-  return 0;
-}
-
-static const char *skip_ows(const char *s) {
-  while (*s == ' ' || *s == '\t')
-    s++;
-  return s;
-}
-
-int http_content_range_parse(const char *v, uint64_t *ret_start, uint64_t *ret_end,
-                             uint64_t *ret_total) {
-  if (!v)
-    return -EINVAL;
-  const char *p = skip_ows(v);
-  uint64_t a, b, n = UINT64_MAX;
-  if (strncasecmp(p, "bytes", 5) != 0)
-    return -EINVAL;
-  p += 5;
-  if (*p != ' ')
-    return -EINVAL;
-  p = skip_ows(p);
-  if (parse_u64(&p, &a) < 0 || *p++ != '-' || parse_u64(&p, &b) < 0 || *p++ != '/')
-    return -EINVAL;
-  bool total = *p != '*'; /* a length, else "*" (unknown) */
-  if (!total)
-    p++;
-  else if (parse_u64(&p, &n) < 0)
-    return -EINVAL;
-  if (*skip_ows(p) != '\0')
-    return -EINVAL;
-  /* A total written out as 18446744073709551615 is a length too: b < n. */
-  if (a > b || (total && b >= n))
-    return -EINVAL;
-  *ret_start = a;
-  *ret_end = b;
-  *ret_total = n;
-  return 0;
-}
-
-int http_content_range_check(const char *v, uint64_t start, uint64_t end) {
-  uint64_t a, b, n;
-  if (http_content_range_parse(v, &a, &b, &n) < 0 || a != start || b != end)
-    return -AMP_EBADRANGE;
-  return 0;
-}
-
-int http_retry_after_parse(const char *v, time_t now, uint64_t *ret_ms) {
-  if (!v)
-    return -EINVAL;
-  const char *p = skip_ows(v);
-  uint64_t ms;
-  if (*p >= '0' && *p <= '9') {
-    uint64_t secs;
-    if (parse_u64(&p, &secs) < 0) {
-      /* More digits than fit: a delay longer than anyone will wait. */
-      secs = UINT64_MAX;
-      while (*p >= '0' && *p <= '9')
-        p++;
-    }
-    if (*skip_ows(p) != '\0')
-      return -EINVAL;
-    ms = secs > UINT32_MAX / 1000 ? UINT32_MAX : secs * 1000;
-  } else {
-    if (!*p)
-      return -EINVAL;
-    time_t t = curl_getdate(p, &now);
-    if (t == -1)
-      return -EINVAL;
-    if (t <= now)
-      ms = 0;
-    else
-      ms = (uint64_t)(t - now) > UINT32_MAX / 1000 ? UINT32_MAX : (uint64_t)(t - now) * 1000;
-  }
-  *ret_ms = ms;
-  return 0;
-}
-
-uint64_t http_backoff_ms(uint32_t attempt, uint32_t base_ms, uint32_t cap_ms, uint64_t rnd) {
-  uint64_t ceil = base_ms;
-  for (uint32_t i = 1; i < attempt && ceil < cap_ms; i++)
-    ceil *= 2;
-  if (ceil > cap_ms)
-    ceil = cap_ms;
-  /* Full jitter (AWS architecture blog): uniform in [0, ceil]. The modulo bias is
-   * negligible for ceil far below 2^64. */
-  return rnd % (ceil + 1);
-}
 
 static uint64_t rng_next(struct http *h) {
   uint64_t x = h->rng;
@@ -1077,71 +873,13 @@ void http_request_cancel(struct http_request *r) {
 
 /* ---------------------------------------------------------------- client */
 
-/* The fds open now: what curl_multi_init() adds is told apart from the rest. */
-struct fdset {
-  int *fd;
-  size_t n, cap;
-};
-
-#define FDSET_MAX 65536 /* fds remembered; a process with more is far beyond ampd's */
-
-static void fdset_read(struct fdset *s) {
-  DIR *d = opendir("/proc/self/fd");
-  if (!d)
-    return;
-  int self = dirfd(d); /* closed again below: the next open may well reuse it */
-  struct dirent *de;
-  while ((de = readdir(d)) && s->n < FDSET_MAX) {
-    char *end;
-    long fd = strtol(de->d_name, &end, 10);
-    if (*end || end == de->d_name || fd < 0 || fd > INT32_MAX || fd == self)
-      continue;
-    if (s->n == s->cap) {
-      size_t cap = s->cap ? s->cap * 2 : 64;
-      int *p = realloc(s->fd, cap * sizeof(*p));
-      if (!p)
-        break;
-      s->fd = p;
-      s->cap = cap;
-    }
-    s->fd[s->n++] = (int)fd;
-  }
-  closedir(d);
-}
-
-/* Set FD_CLOEXEC on every open fd that is not in before. Without a listing (no /proc),
- * nothing is changed. */
-static void cloexec_new_fds(const struct fdset *before) {
-  struct fdset now = {0};
-  fdset_read(&now);
-  for (size_t i = 0; i < now.n; i++) {
-    bool old = false;
-    for (size_t j = 0; j < before->n && !old; j++)
-      old = before->fd[j] == now.fd[i];
-    int fl = old ? -1 : fcntl(now.fd[i], F_GETFD);
-    if (fl >= 0 && !(fl & FD_CLOEXEC))
-      fcntl(now.fd[i], F_SETFD, fl | FD_CLOEXEC);
-  }
-  free(now.fd);
-}
-
-/* A proxy is http:// or https://, with a host, within HTTP_PROXY_URL_MAX. */
-static int proxy_check(const char *proxy) {
-  struct url_parts p;
-  int r = url_split(proxy, HTTP_PROXY_URL_MAX, false, &p);
-  if (r == 0 && strcasecmp(p.scheme, "http") != 0 && strcasecmp(p.scheme, "https") != 0)
-    r = -EINVAL;
-  url_parts_free(&p);
-  return r;
-}
-
 int http_new(struct loop *l, const struct http_config *cfg, struct http **ret) {
   if (!l || !cfg || !ret)
     return -EINVAL;
   if (cfg->max_retries > HTTP_RETRIES_MAX || cfg->retry_after_cap_ms > HTTP_RETRY_AFTER_CAP_MS ||
       cfg->max_connections == 0 || cfg->backoff_base_ms > cfg->backoff_cap_ms)
     return -EINVAL;
-  if (cfg->proxy && proxy_check(cfg->proxy) < 0)
+  if (cfg->proxy && http_proxy_check(cfg->proxy) < 0)
     return -EINVAL;
   if (curl_users == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return -AMP_ENETWORK;
@@ -1170,12 +908,12 @@ int http_new(struct loop *l, const struct http_config *cfg, struct http **ret) {
   loop_timer_disarm(h->timer);
 
   e = -AMP_ENETWORK;
-  struct fdset before = {0};
-  fdset_read(&before);
+  struct fd_list before;
+  fd_list_read(&before);
   h->multi = curl_multi_init();
   /* libcurl 7.88 opens the multi's wake-up socketpair without SOCK_CLOEXEC. */
-  cloexec_new_fds(&before);
-  free(before.fd);
+  fd_cloexec_new(&before);
+  fd_list_done(&before);
   if (!h->multi)
     goto fail;
   if (curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||

@@ -236,6 +236,10 @@ int http_content_range_parse(const char *v, uint64_t *ret_start, uint64_t *ret_e
  * is NULL, empty or malformed). */
 int http_content_range_check(const char *v, uint64_t start, uint64_t end);
 
+/* 0 if proxy may be http_config.proxy: an http:// or https:// URL with a host, at most
+ * HTTP_PROXY_URL_MAX bytes; -EINVAL otherwise. */
+int http_proxy_check(const char *proxy);
+
 /* 0 if the two absolute URLs have the same origin (scheme, host and port, the default
  * port made explicit, case-insensitive), 1 if not, -EINVAL if either is malformed. */
 int http_same_origin(const char *a, const char *b);
