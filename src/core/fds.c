@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "core/err.h"
+
 int fd_list_read(struct fd_list *l) {
   *l = (struct fd_list){0};
   DIR *d = opendir("/proc/self/fd");
@@ -16,11 +18,20 @@ int fd_list_read(struct fd_list *l) {
   int self = dirfd(d); /* closed again below: the next open may well reuse it */
   int r = 0;
   struct dirent *de;
-  while ((de = readdir(d)) && l->n < FD_LIST_MAX) {
+  for (;;) {
+    errno = 0;
+    if (!(de = readdir(d))) {
+      r = -errno; /* 0 at the end of the listing */
+      break;
+    }
     char *end;
     long fd = strtol(de->d_name, &end, 10);
     if (*end || end == de->d_name || fd < 0 || fd > INT32_MAX || fd == self)
       continue;
+    if (l->n == FD_LIST_MAX) {
+      r = -AMP_ETOOBIG;
+      break;
+    }
     if (l->n == l->cap) {
       size_t cap = l->cap ? l->cap * 2 : 64;
       int *p = realloc(l->fd, cap * sizeof(*p));
@@ -34,6 +45,7 @@ int fd_list_read(struct fd_list *l) {
     l->fd[l->n++] = (int)fd;
   }
   closedir(d);
+  l->complete = r == 0;
   return r;
 }
 
@@ -43,10 +55,12 @@ void fd_list_done(struct fd_list *l) {
 }
 
 void fd_cloexec_new(const struct fd_list *before) {
+  if (!before->complete)
+    return;
   struct fd_list now;
   fd_list_read(&now);
   for (size_t i = 0; i < now.n; i++) {
-    bool old = false;
+    bool old = now.fd[i] < 3;
     for (size_t j = 0; j < before->n && !old; j++)
       old = before->fd[j] == now.fd[i];
     int fl = old ? -1 : fcntl(now.fd[i], F_GETFD);

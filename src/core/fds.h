@@ -2,6 +2,7 @@
 #ifndef AMPD_CORE_FDS_H
 #define AMPD_CORE_FDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -25,12 +26,16 @@
 struct fd_list {
   int *fd;
   size_t n, cap;
+  bool complete; /* every open fd is listed */
 };
 
-/* The fds open now (the listing's own fd excepted). On -ENOMEM the list holds what fit. */
+/* The fds open now (the listing's own fd excepted). 0, or -errno / -ENOMEM / -AMP_ETOOBIG
+ * with complete false and the list holding what fit. */
 int fd_list_read(struct fd_list *l);
 void fd_list_done(struct fd_list *l);
-/* Set FD_CLOEXEC on every open fd that is not in before. */
+/* Set FD_CLOEXEC on every open fd >= 3 that is not in before. Does nothing when before
+ * is not complete: an fd missing from it would look new (and stdin, stdout and stderr
+ * are never touched, as a program run by the daemon needs them). */
 void fd_cloexec_new(const struct fd_list *before);
 
 #endif

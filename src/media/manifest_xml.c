@@ -16,6 +16,7 @@
 
 #include "core/b64.h"
 #include "core/err.h"
+#include "core/redact.h"
 
 #define SCHEME_MP4PROT "urn:mpeg:dash:mp4protection:2011"
 #define SCHEME_BIT_DEPTH "amz-music:bitDepth"
@@ -26,8 +27,10 @@ static const uint8_t SYSID_WIDEVINE[16] = AMPD_CDM_SYSTEM_WIDEVINE;
 static const uint8_t SYSID_CLEARKEY[16] = AMPD_CDM_SYSTEM_DASHIF_CLEARKEY;
 static const uint8_t SYSID_W3C[16] = AMPD_CDM_SYSTEM_W3C_COMMON;
 
-/* A URL in an error message stops before its query: signed CDN URLs carry credentials. */
+/* A URL in an error message stops before its query (and vfail() drops a fragment and a
+ * user:password@ too): signed CDN URLs carry credentials. */
 #define NOQ(u) (int)strcspn((u), "?"), (u)
+#define MANIFEST_ERR_TEXT_MAX 1024 /* a message before redaction; longer ones are cut */
 
 __attribute__((format(printf, 4, 0))) static int vfail(struct manifest_pctx *p, long line, int code,
                                                        const char *fmt, va_list ap) {
@@ -37,7 +40,10 @@ __attribute__((format(printf, 4, 0))) static int vfail(struct manifest_pctx *p, 
       off = snprintf(p->err, p->errlen, "line %ld: ", line);
     if (off < 0 || (size_t)off >= p->errlen)
       off = 0;
-    vsnprintf(p->err + off, p->errlen - (size_t)off, fmt, ap);
+    char msg[MANIFEST_ERR_TEXT_MAX];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    /* The message quotes URLs of the input: signed ones are credentials (core/redact.h). */
+    redact_urls(msg, p->err + off, p->errlen - (size_t)off);
     /* the message quotes input: keep control characters out of the caller's log */
     for (char *c = p->err; *c; c++)
       if ((unsigned char)*c < 0x20 || *c == 0x7f)

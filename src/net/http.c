@@ -90,11 +90,12 @@ struct http_request {
   long status;
   uint64_t delivered; /* body bytes handed to the caller; across attempts when streaming */
   /* Per attempt. */
-  bool checked;  /* status and Content-Range of this response looked at */
-  bool deliver;  /* this response's body is for the caller (2xx) */
-  bool redirect; /* this response is a redirect we follow: its body is dropped */
-  uint64_t got;  /* body bytes of this response (2xx) */
-  int abort_err; /* why we stopped the transfer from one of our callbacks */
+  bool checked;      /* status and Content-Range of this response looked at */
+  bool deliver;      /* this response's body is for the caller (2xx) */
+  bool redirect;     /* this response is a redirect we follow: its body is dropped */
+  bool redirect_cut; /* ... and we stopped the transfer at its first body byte */
+  uint64_t got;      /* body bytes of this response (2xx) */
+  int abort_err;     /* why we stopped the transfer from one of our callbacks */
   char hdr[HDR_N][HTTP_RESP_VALUE_MAX];
   char errbuf[CURL_ERROR_SIZE];
 };
@@ -347,8 +348,12 @@ static size_t on_write(char *p, size_t size, size_t n, void *userdata) {
       return WRITE_ABORT;
     }
   }
-  if (r->redirect)
-    return len; /* a redirect's body is for browsers */
+  if (r->redirect) {
+    /* A redirect's body is for browsers, and may be of any length: stop reading it (the
+     * connection is closed; the next hop opens or reuses another). */
+    r->redirect_cut = true;
+    return WRITE_ABORT;
+  }
   if (r->deliver && r->ranged && len > r->range_end - r->range_start + 1 - r->delivered) {
     r->abort_err = -AMP_EBADRANGE; /* more bytes than the range holds */
     return WRITE_ABORT;
@@ -426,6 +431,8 @@ static bool short_body(struct http_request *r) {
 /* Map a finished transfer to an error, and say whether another attempt may help. */
 static int outcome(struct http_request *r, CURLcode res, bool *retryable) {
   *retryable = false;
+  if (r->redirect_cut)
+    return 0; /* we stopped a redirect's body ourselves: attempt_done follows it */
   if (r->abort_err)
     return r->abort_err;
   switch (res) {
@@ -568,16 +575,19 @@ static int follow(struct http_request *r) {
   curl_free(loc);
   return e;
 }
+
 static int follow_to(struct http_request *r, const char *loc) {
   if (r->method == HTTP_POST && r->status != 307 && r->status != 308)
     return -AMP_EREDIRECT; /* 301/302/303 would turn it into a GET: not ours to decide */
   int other = http_same_origin(r->cur_url, loc);
   if (other < 0)
     return -AMP_EHTTP;
-  if (other && r->hdrs && !r->hdrs_dropped) {
-    if (r->redirect_policy != HTTP_REDIRECT_DROP_HEADERS)
+  if (other) {
+    /* Another origin: only by the request's leave, and never for a body (a license
+     * challenge, a playback event), which is as much the first origin's as its headers. */
+    if (r->redirect_policy != HTTP_REDIRECT_DROP_HEADERS || r->method == HTTP_POST)
       return -AMP_EREDIRECT;
-    if (curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, NULL) != CURLE_OK)
+    if (!r->hdrs_dropped && curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, NULL) != CURLE_OK)
       return -ENOMEM;
     r->hdrs_dropped = true;
   }
@@ -634,7 +644,7 @@ static void read_completions(struct http *h) {
 
 /* One transfer: the first URL of an attempt or a redirect's next hop. */
 static int transfer_begin(struct http_request *r) {
-  r->checked = r->deliver = r->redirect = false;
+  r->checked = r->deliver = r->redirect = r->redirect_cut = false;
   r->abort_err = 0;
   r->status = 0;
   r->got = 0;
@@ -881,6 +891,11 @@ int http_new(struct loop *l, const struct http_config *cfg, struct http **ret) {
     return -EINVAL;
   if (cfg->proxy && http_proxy_check(cfg->proxy) < 0)
     return -EINVAL;
+  /* libcurl (OpenSSL) writes every TLS session's secrets to the file SSLKEYLOGFILE names,
+   * read once at curl_global_init: with them a capture shows the tokens. No variable of
+   * the environment changes our TLS; the one that would is removed before curl sees it. */
+  if (curl_users == 0)
+    unsetenv("SSLKEYLOGFILE");
   if (curl_users == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return -AMP_ENETWORK;
   curl_users++;

@@ -22,11 +22,12 @@
  * Redirects are followed here, not by curl, so that the caller's headers (the audio
  * object's header lists, Cookie, Authorization) never reach an origin they were not
  * meant for. An origin is scheme + host + port. A redirect to the same origin keeps
- * every header; one to another origin is refused (-AMP_EREDIRECT) unless the request
- * says HTTP_REDIRECT_DROP_HEADERS, and then it is followed with none of the caller's
- * headers for the rest of that attempt. GET and HEAD follow 301, 302, 303, 307 and 308;
- * a POST follows only 307 and 308 (method and body kept). Another attempt (a retry)
- * starts again at the first URL with the first headers.
+ * every header; one to another origin is refused (-AMP_EREDIRECT), with or without
+ * headers to leak, unless the request says HTTP_REDIRECT_DROP_HEADERS, and then a GET or
+ * HEAD is followed with none of the caller's headers for the rest of that attempt. GET
+ * and HEAD follow 301, 302, 303, 307 and 308; a POST follows only a 307 or 308 to the
+ * same origin (method and body kept): its body is never sent to another origin. Another
+ * attempt (a retry) starts again at the first URL with the first headers.
  *
  * Proxies: the environment (http_proxy, https_proxy, all_proxy, no_proxy) is ignored;
  * a proxy is used only when http_config.proxy names one, and then for every request
@@ -111,7 +112,7 @@ enum http_method {
 /* What a redirect to another origin does (see the top of this file). */
 enum http_redirect {
   HTTP_REDIRECT_SAME_ORIGIN = 0, /* refuse it: -AMP_EREDIRECT (the default) */
-  HTTP_REDIRECT_DROP_HEADERS,    /* follow it without any of the request's headers */
+  HTTP_REDIRECT_DROP_HEADERS,    /* GET/HEAD: follow it without any of the request's headers */
 };
 
 struct http_header {

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,7 +17,9 @@
 #include "core/b64.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/fds.h"
 #include "core/log.h"
+#include "core/redact.h"
 
 LOG_TOPIC("coretest");
 
@@ -401,6 +404,65 @@ static void test_strerror(void **state) {
   assert_string_equal(amp_strerror(INT_MAX), "unknown error");
 }
 
+/* ---- fds ---- */
+
+static bool cloexec(int fd) {
+  int fl = fcntl(fd, F_GETFD);
+  assert_true(fl >= 0);
+  return fl & FD_CLOEXEC;
+}
+
+static bool listed(const struct fd_list *l, int fd) {
+  for (size_t i = 0; i < l->n; i++)
+    if (l->fd[i] == fd)
+      return true;
+  return false;
+}
+
+/* What a library opened between the two listings gets FD_CLOEXEC; what was open before,
+ * stdin/stdout/stderr, and everything when the first listing is not complete, is left. */
+static void test_fds_cloexec_new(void **state) {
+  int old[2], fresh[2], more[2];
+  assert_int_equal(pipe(old), 0); /* no O_CLOEXEC: as a library would */
+  struct fd_list before;
+  assert_int_equal(fd_list_read(&before), 0);
+  assert_true(before.complete);
+  assert_true(listed(&before, old[0]) && listed(&before, old[1]) && listed(&before, 2));
+  assert_int_equal(pipe(fresh), 0);
+  assert_false(listed(&before, fresh[0]));
+  int fl2 = fcntl(2, F_GETFD);
+  fd_cloexec_new(&before);
+  assert_true(cloexec(fresh[0]) && cloexec(fresh[1]));
+  assert_false(cloexec(old[0]) || cloexec(old[1]));
+  assert_int_equal(fcntl(2, F_GETFD), fl2);
+
+  before.complete = false; /* as after a failed listing */
+  assert_int_equal(pipe(more), 0);
+  fd_cloexec_new(&before);
+  assert_false(cloexec(more[0]) || cloexec(more[1]));
+  fd_list_done(&before);
+  for (int i = 0; i < 2; i++) {
+    close(old[i]);
+    close(fresh[i]);
+    close(more[i]);
+  }
+}
+
+/* ---- redact ---- */
+
+static void test_redact_urls(void **state) {
+  char out[256];
+  redact_urls("get https://alice:pw@cdn.example:8443/a/b.mp4?X-Amz-Signature=S#frag failed", out,
+              sizeof(out));
+  assert_string_equal(out, "get https://cdn.example:8443/a/b.mp4 failed");
+  redact_urls("\"HTTP://h.example/x?q\" and (https://h2.example/#f) ok", out, sizeof(out));
+  assert_string_equal(out, "\"HTTP://h.example/x\" and (https://h2.example/) ok");
+  redact_urls("no url here?a=b#c", out, sizeof(out));
+  assert_string_equal(out, "no url here?a=b#c");
+  redact_urls("https://h.example/abcdef", out, 12); /* cut to fit, NUL-terminated */
+  assert_string_equal(out, "https://h.e");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_buf_max),
@@ -416,6 +478,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_log_not_evaluated, log_setup, log_teardown),
       cmocka_unit_test_setup_teardown(test_log_output, log_setup, log_teardown),
       cmocka_unit_test(test_strerror),
+      cmocka_unit_test(test_fds_cloexec_new),
+      cmocka_unit_test(test_redact_urls),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -587,6 +587,12 @@ static void test_base_url(void **state) {
   expect_url_fail(NULL, "http://cdn.example/a.mp4?Signature=SECRET", o, -AMP_EMANIFEST,
                   "http://cdn.example/a.mp4");
   assert_null(strstr(errmsg, "SECRET"));
+  /* nor a fragment or a user:password@ */
+  expect_url_fail(NULL, "http://alice:pw0rd@cdn.example/a.mp4#tok=SECRET", o, -AMP_EMANIFEST,
+                  "http://cdn.example/a.mp4");
+  assert_null(strstr(errmsg, "SECRET"));
+  assert_null(strstr(errmsg, "pw0rd"));
+  assert_null(strstr(errmsg, "alice"));
   char *xml = mpd1("", "", "", "bandwidth=\"1&#10;2\"", CDN_BASE SEGS);
   expect_fail(xml, NULL, -AMP_EMANIFEST, "bandwidth=\"1?2\"");
   for (const char *c = errmsg; *c; c++)
