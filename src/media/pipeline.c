@@ -37,7 +37,13 @@ struct pipeline {
   int64_t first;       /* pts of the first sample fed, output frames (when fed) */
   int64_t reached;     /* pts + duration of the last sample fed, output frames (when fed) */
   int64_t expected;    /* declared end in output frames, -1 = none */
+  int need_seek;       /* a segment failed after its first sample reached the decoder */
 };
+
+/* hi - lo for lo <= hi, exact: the difference of two int64 always fits a uint64. */
+static uint64_t span_of(int64_t lo, int64_t hi) {
+  return (uint64_t)hi - (uint64_t)lo;
+}
 
 /* floor(t * to / from) in *ret, or -ERANGE when it does not fit int64. Exact for every t:
  * t = q * from + r with 0 <= r < from, and r * to < 2^64 since both are 32-bit. */
@@ -207,7 +213,9 @@ int pipeline_seek(struct pipeline *p, int64_t start, int64_t end) {
   p->start = start;
   p->end = end;
   p->fed = 0;
-  return decoder_reset(p->dec);
+  int r = decoder_reset(p->dec);
+  p->need_seek = r < 0; /* a decoder that did not reset is still in the old stream */
+  return r;
 }
 
 int pipeline_expect_end(struct pipeline *p, uint64_t end, uint32_t timescale) {
@@ -234,8 +242,9 @@ int pipeline_finish(const struct pipeline *p) {
   if (p->expected < 0)
     return 0;
   int64_t want = p->expected < p->end ? p->expected : p->end;
-  /* reached >= want - tolerance, written so that it cannot overflow */
-  if (p->reached < want && want - p->reached > p->end_frames) {
+  /* reached >= want - tolerance, in exact arithmetic: reached may be near INT64_MIN (an
+   * edit list that cuts at a media_time near INT64_MAX) */
+  if (p->reached < want && span_of(p->reached, want) > (uint64_t)p->end_frames) {
     log_debug("finish: media ends at frame %lld of %lld declared", (long long)p->reached,
               (long long)want);
     return -AMP_ESHORT;
@@ -250,15 +259,21 @@ void pipeline_get_timeline(const struct pipeline *p, struct pipeline_timeline *r
   ret->expected = p->expected;
 }
 
-/* A sample's presentation interval [*ret_pts, *ret_stop) in output frames. */
+/* A sample's presentation interval [*ret_pts, *ret_stop) in output frames. Both outputs
+ * are set on every path (0 on an error), so no caller can read them undefined. */
 static int sample_span(const struct pipeline *p, const struct mp4_sample *s, int64_t *ret_pts,
                        int64_t *ret_stop) {
-  int64_t end;
-  if (__builtin_add_overflow(s->pts, (int64_t)s->duration, &end))
-    return -ERANGE;
-  int r = scale_time(s->pts, p->timescale, p->format.rate, ret_pts);
-  if (r == 0)
-    r = scale_time(end, p->timescale, p->format.rate, ret_stop);
+  int64_t end, pts = 0, stop = 0;
+  int r = -ERANGE;
+  if (!__builtin_add_overflow(s->pts, (int64_t)s->duration, &end)) {
+    r = scale_time(s->pts, p->timescale, p->format.rate, &pts);
+    if (r == 0)
+      r = scale_time(end, p->timescale, p->format.rate, &stop);
+  }
+  if (r < 0)
+    pts = stop = 0;
+  *ret_pts = pts;
+  *ret_stop = stop;
   return r;
 }
 
@@ -269,8 +284,9 @@ struct timeline {
 };
 
 /* Check the whole segment's timeline before any of it is decoded; *t is the state after
- * it, which pipeline_segment() keeps only when the segment succeeds (so that a segment
- * that failed, e.g. for a key not there yet, can be fed again). */
+ * it, which pipeline_segment() keeps only when the segment succeeds. (A segment that fails
+ * before its first sample reaches the decoder leaves everything as it was; one that fails
+ * later sets need_seek: pipeline.h.) */
 static int check_timeline(const struct pipeline *p, const struct mp4_segment *seg,
                           struct timeline *t) {
   size_t n = mp4_segment_sample_count(seg);
@@ -284,8 +300,8 @@ static int check_timeline(const struct pipeline *p, const struct mp4_segment *se
     if (r < 0)
       return r;
     if (!t->fed) {
-      /* pts <= start + slack, without overflow */
-      if (pts > p->start && pts - p->start > p->start_slack) {
+      /* pts <= start + slack, in exact arithmetic (start may be negative) */
+      if (pts > p->start && span_of(p->start, pts) > (uint64_t)p->start_slack) {
         log_debug("the first sample starts at frame %lld, after the start %lld", (long long)pts,
                   (long long)p->start);
         return -AMP_EGAP;
@@ -341,10 +357,15 @@ int pipeline_segment(struct pipeline *p, const uint8_t *buf, size_t len, uint64_
   struct mp4_segment *seg = NULL;
   struct timeline tl;
   uint64_t total = 0;
+  int decoded = 0; /* a sample of this segment reached the decoder */
   int r;
 
   if (!p || !buf || !pcm)
     return -EINVAL;
+  if (p->need_seek) {
+    log_debug("segment refused: an earlier one failed part-way, seek first");
+    return -EINVAL;
+  }
   r = mp4_segment_parse(p->init, buf, len, file_offset, &seg);
   if (r < 0)
     return r;
@@ -370,6 +391,7 @@ int pipeline_segment(struct pipeline *p, const uint8_t *buf, size_t len, uint64_
       }
       data = p->scratch;
     }
+    decoded = 1;
     r = decoder_decode(p->dec, data, s.size, p->pcm, p->max_frames, &frames);
     if (r < 0) {
       log_debug("sample %zu: decode failed: %s", i, amp_strerror(r));
@@ -406,6 +428,10 @@ int pipeline_segment(struct pipeline *p, const uint8_t *buf, size_t len, uint64_
     *ret_frames = total;
   r = 0;
 out:
+  /* Part of the segment may have been handed out and the decoder has moved on: feeding
+   * it (or anything but a seek target) again would repeat or skip frames. */
+  if (r < 0 && decoded)
+    p->need_seek = 1;
   mp4_segment_free(seg);
   return r;
 }

@@ -99,7 +99,9 @@ uint32_t pipeline_preroll_frames(const struct pipeline *p);
 
 /* Change the valid interval (after a seek); also resets the decoder and the continuity
  * check, so the caller feeds from a segment that starts at least decoder_preroll_frames()
- * before start. After pipeline_segment() failed, seek before feeding again. */
+ * before start. This is the only way on after a pipeline_segment() that failed part-way
+ * (see there). Errors: -EINVAL (end < start), those of decoder_reset() (the pipeline then
+ * still needs a seek). */
 int pipeline_seek(struct pipeline *p, int64_t start, int64_t end);
 
 /*
@@ -110,6 +112,16 @@ int pipeline_seek(struct pipeline *p, int64_t start, int64_t end);
  * (-AMP_EDECODE; -AMP_EDECRYPT for a decrypted sample), -AMP_EGAP (continuity, above),
  * -ERANGE (a time out of range), -EINVAL, or what pcm returned. *ret_frames (may be NULL)
  * counts the frames handed out, set on success.
+ *
+ * After a failure: a segment that failed before its first sample reached the decoder (a
+ * malformed segment, -AMP_EGAP, -ERANGE from the timeline check, or its first sample not
+ * decrypting, e.g. -AMP_ENOKEY while the key is not there yet) changed nothing, and the
+ * same or another segment can be fed in its place. A segment that failed later (a sample
+ * after the first not decrypting or not decoding, the first not decoding, an error from
+ * pcm) may have handed out some of its frames, and the decoder has moved on: every
+ * pipeline_segment() then fails with -EINVAL, handing out nothing, until pipeline_seek().
+ * So no frame is ever handed out twice. The timeline (pipeline_get_timeline(),
+ * pipeline_finish()) counts only segments that succeeded.
  */
 int pipeline_segment(struct pipeline *p, const uint8_t *buf, size_t len, uint64_t file_offset,
                      pipeline_pcm_fn pcm, void *userdata, uint64_t *ret_frames);

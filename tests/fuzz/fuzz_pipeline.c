@@ -16,7 +16,9 @@
  * Checked: every return value is in the documented set; the PCM handed out per segment
  * never exceeds what the segment's own sample durations allow (counted from an
  * independent mp4 parse), every PCM value is in the range of its bit depth and readable,
- * and the timeline never reports an end before its start.
+ * the timeline never reports an end before its start, and a segment that failed after
+ * handing out frames leaves the pipeline refusing it (-EINVAL, nothing handed out) until
+ * a seek: no frame goes out twice.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -207,6 +209,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pipeline_get_timeline(p, &t);
     if (t.fed)
       check(t.reached >= t.first);
+    if (r < 0 && k.frames > before) {
+      uint64_t after = k.frames;
+      check(pipeline_segment(p, data + pos, len, file_offset, sink_pcm, &k, &n) == -EINVAL);
+      check(k.frames == after);
+    }
     pos += len;
     file_offset += len;
     if (r < 0)

@@ -425,20 +425,102 @@ static void test_continuity_tolerance(void **state) {
   bb_free(&init);
 }
 
-static void test_failed_segment_can_be_fed_again(void **state) {
+/* An edit list that cuts at a media_time near INT64_MAX puts every pts near INT64_MIN:
+ * the media produces no frame, and the distance to a declared end does not fit int64. */
+static void test_elst_far_media_time_is_short(void **state) {
   (void)state;
   struct bb init, seg;
   struct pipeline *p = NULL;
   struct pipeline_config cfg = {.start = 0, .end = INT64_MAX};
-  struct sink s = {0, 0}; /* the sink refuses the first call */
+  struct sink s = {0, -1};
+  struct pipeline_timeline t;
+  struct init_opt o = opus_opt();
+  o.elst_version = 1;
+  o.elst_media_time = INT64_MAX - 1000;
+  build_init(&init, &o);
+  assert_int_equal(pipeline_new(init.d, init.len, &cfg, &p), 0);
+  assert_int_equal(pipeline_expect_end(p, 320, 1000), 0); /* 320 ms: 15360 frames */
+  make_seg(&seg, 0, 8, 960);
+  assert_int_equal(feed_bb(p, &seg, &s), 0);
+  assert_int_equal(s.frames, 0); /* everything lies before pts 0 */
+  pipeline_get_timeline(p, &t);
+  assert_true(t.fed);
+  assert_int_equal(t.reached, -(INT64_MAX - 1000) + 8 * 960);
+  assert_int_equal(pipeline_finish(p), -AMP_ESHORT);
+  bb_free(&seg);
+  pipeline_free(p);
+  bb_free(&init);
+}
+
+/* A negative interval start: the first sample's distance past it does not fit int64. */
+static void test_first_sample_far_after_negative_start(void **state) {
+  (void)state;
+  struct bb init, seg;
+  struct pipeline *p = NULL;
+  struct pipeline_config cfg = {.start = -INT64_MAX, .end = INT64_MAX};
+  struct sink s = {0, -1};
+  make_opus(48000, 0, &init);
+  assert_int_equal(pipeline_new(init.d, init.len, &cfg, &p), 0);
+  make_seg(&seg, (uint64_t)1 << 62, 8, 960);
+  assert_int_equal(feed_bb(p, &seg, &s), -AMP_EGAP);
+  assert_int_equal(s.frames, 0);
+  bb_free(&seg);
+  /* a start near INT64_MIN still lets the sample that starts there through */
+  assert_int_equal(pipeline_seek(p, INT64_MIN, INT64_MAX), 0);
+  make_seg(&seg, 0, 8, 960);
+  assert_int_equal(feed_bb(p, &seg, &s), -AMP_EGAP); /* pts 0 is 2^63 frames late */
+  bb_free(&seg);
+  pipeline_free(p);
+  bb_free(&init);
+}
+
+/* A segment that failed part-way: what it handed out stays handed out once. */
+static void test_failure_part_way_needs_seek(void **state) {
+  (void)state;
+  struct bb init, seg, next;
+  struct pipeline *p = NULL;
+  struct pipeline_config cfg = {.start = 0, .end = INT64_MAX};
+  struct sink s = {0, -1};
+  struct pipeline_timeline t;
   make_opus(48000, 0, &init);
   assert_int_equal(pipeline_new(init.d, init.len, &cfg, &p), 0);
   make_seg(&seg, 0, 8, 960);
-  assert_int_equal(feed_bb(p, &seg, &s), -ECONNRESET);
-  /* the timeline did not move on: the same segment is still the one that follows */
-  s.fail_after = -1;
+  make_seg(&next, 8 * 960, 8, 960);
+  /* The 3rd sample (sizes 10, 11, 12, ...) made an invalid Opus packet: TOC code 3 with a
+   * frame count of 0. */
+  size_t third = bb_find(&seg, "mdat") + 8 + 10 + 11;
+  uint8_t saved[2] = {seg.d[third], seg.d[third + 1]};
+  seg.d[third] = 0xff;
+  seg.d[third + 1] = 0x00;
+  assert_int_equal(feed_bb(p, &seg, &s), -AMP_EDECODE);
+  assert_int_equal(s.frames, 2 * 960); /* samples 0 and 1 went out */
+  /* the segment again, undamaged (a retry): refused, nothing handed out twice */
+  seg.d[third] = saved[0];
+  seg.d[third + 1] = saved[1];
+  assert_int_equal(feed_bb(p, &seg, &s), -EINVAL);
+  assert_int_equal(s.frames, 2 * 960);
+  /* nor does the following segment play on over the hole */
+  assert_int_equal(feed_bb(p, &next, &s), -EINVAL);
+  assert_int_equal(s.frames, 2 * 960);
+  pipeline_get_timeline(p, &t);
+  assert_false(t.fed); /* the failed segment is not counted */
+  assert_int_equal(pipeline_finish(p), -AMP_ESHORT);
+  /* a seek is the way on */
+  assert_int_equal(pipeline_seek(p, 0, INT64_MAX), 0);
+  s.frames = 0;
   assert_int_equal(feed_bb(p, &seg, &s), 0);
-  assert_int_equal(s.frames, 8 * 960);
+  assert_int_equal(feed_bb(p, &next, &s), 0);
+  assert_int_equal(s.frames, 16 * 960);
+
+  /* the same after an error from the sink on its 3rd call */
+  assert_int_equal(pipeline_seek(p, 0, INT64_MAX), 0);
+  s = (struct sink){0, 2};
+  assert_int_equal(feed_bb(p, &seg, &s), -ECONNRESET);
+  assert_int_equal(s.frames, 2 * 960);
+  s.fail_after = -1;
+  assert_int_equal(feed_bb(p, &seg, &s), -EINVAL);
+  assert_int_equal(s.frames, 2 * 960);
+  bb_free(&next);
   bb_free(&seg);
   pipeline_free(p);
   bb_free(&init);
@@ -521,6 +603,116 @@ static void test_wrong_key(void **state) {
   free(f.data);
 }
 
+/* The catalog's content key (ampack pins it) from keys.json, as 32 hex digits. */
+static void catalog_key(const char *dir, char hex[33]) {
+  char path[1024], text[256];
+  snprintf(path, sizeof(path), "%s/%s/keys.json", catalog, dir);
+  FILE *fp = fopen(path, "rb");
+  assert_non_null(fp);
+  size_t n = fread(text, 1, sizeof(text) - 1, fp);
+  fclose(fp);
+  text[n] = 0;
+  const char *k = strstr(text, "\"key\"");
+  assert_non_null(k);
+  k = strchr(k + 5, '"');
+  assert_non_null(k);
+  assert_true(strlen(k + 1) > 32 && k[33] == '"');
+  memcpy(hex, k + 1, 32);
+  hex[32] = 0;
+}
+
+/* Encrypted FLAC: a first sample that fails to decrypt (no key yet) changed nothing and
+ * the segment plays once the key is there; a 3rd sample that fails (a flipped byte: the
+ * frame CRC) leaves the pipeline needing a seek. */
+static void test_encrypted_refeed(void **state) {
+  (void)state;
+  struct file f;
+  struct pipeline *p = NULL;
+  struct pipeline_config cfg = {.start = 0, .end = INT64_MAX};
+  struct sink s = {0, -1};
+  struct cdmhost *h;
+  uint32_t session;
+  struct mp4_segment *seg = NULL;
+  struct mp4_sample sm;
+  char key[33];
+  load("mid45/v1/flac_16_44.mp4", &f);
+  catalog_key("mid45/v1", key);
+  assert_int_equal(pipeline_new(f.data, f.init_end, &cfg, &p), 0);
+  for (size_t i = 0; i < 3; i++) /* the clear lead */
+    assert_int_equal(feed(p, &f, i, &s), 0);
+  uint64_t lead = s.frames;
+  assert_int_equal(feed(p, &f, 3, &s), -AMP_ENOKEY);
+  assert_int_equal(s.frames, lead);
+  open_cdm(pipeline_init(p), key, &h, &session);
+  pipeline_set_cdm(p, h, session);
+  assert_int_equal(feed(p, &f, 3, &s), 0);
+  uint64_t four = s.frames - lead;
+  assert_true(four > 0);
+
+  /* fragment 3 again after a seek back to where it starts, its 3rd sample damaged */
+  uint8_t *frag = f.data + f.start[3];
+  size_t len = f.end[3] - f.start[3];
+  assert_int_equal(mp4_segment_parse(pipeline_init(p), frag, len, f.start[3], &seg), 0);
+  assert_true(mp4_segment_sample_count(seg) > 3);
+  assert_int_equal(mp4_segment_sample(seg, 2, &sm), 0);
+  assert_true(sm.encrypted);
+  int64_t at = sm.pts; /* FLAC: media timescale = rate, no edit list */
+  assert_int_equal(mp4_segment_sample(seg, 0, &sm), 0);
+  int64_t from = sm.pts;
+  assert_int_equal(mp4_segment_sample(seg, 2, &sm), 0);
+  size_t flip = sm.offset + sm.size / 2;
+  mp4_segment_free(seg);
+  assert_int_equal(pipeline_seek(p, from, INT64_MAX), 0);
+  frag[flip] ^= 0x10;
+  s.frames = 0;
+  assert_int_equal(feed(p, &f, 3, &s), -AMP_EDECRYPT);
+  assert_int_equal(s.frames, (uint64_t)(at - from)); /* samples 0 and 1 */
+  frag[flip] ^= 0x10;
+  assert_int_equal(feed(p, &f, 3, &s), -EINVAL); /* not samples 0 and 1 a second time */
+  assert_int_equal(feed(p, &f, 4, &s), -EINVAL);
+  assert_int_equal(s.frames, (uint64_t)(at - from));
+  assert_int_equal(pipeline_seek(p, from, INT64_MAX), 0);
+  s.frames = 0;
+  assert_int_equal(feed(p, &f, 3, &s), 0);
+  assert_int_equal(s.frames, four);
+  pipeline_free(p);
+  cdmhost_free(h);
+  free(f.data);
+}
+
+/* A wrong IV (docs/media.md §9): the first sample's IV in the senc changed. The CDM
+ * decrypts it to noise, which FLAC's CRC refuses. */
+static void test_wrong_iv(void **state) {
+  (void)state;
+  struct file f;
+  struct pipeline *p = NULL;
+  struct pipeline_config cfg = {.start = 0, .end = INT64_MAX};
+  struct sink s = {0, -1};
+  struct cdmhost *h;
+  uint32_t session;
+  char key[33];
+  load("mid45/v1/flac_16_44.mp4", &f);
+  catalog_key("mid45/v1", key);
+  assert_int_equal(pipeline_new(f.data, f.init_end, &cfg, &p), 0);
+  open_cdm(pipeline_init(p), key, &h, &session);
+  pipeline_set_cdm(p, h, session);
+  for (size_t i = 0; i < 3; i++) /* the clear lead */
+    assert_int_equal(feed(p, &f, i, &s), 0);
+  uint64_t lead = s.frames;
+  uint8_t *senc = NULL;
+  for (size_t o = f.start[3]; o + 4 <= f.end[3] && !senc; o++)
+    if (memcmp(f.data + o, "senc", 4) == 0)
+      senc = f.data + o - 4;
+  assert_non_null(senc);
+  /* size, type, version+flags, sample_count: then sample 0's IV */
+  senc[16] ^= 0x01;
+  assert_int_equal(feed(p, &f, 3, &s), -AMP_EDECRYPT);
+  assert_int_equal(s.frames, lead);
+  pipeline_free(p);
+  cdmhost_free(h);
+  free(f.data);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2 && argc != 3) {
     fprintf(stderr, "usage: test_pipeline CATALOG_DIR [TEST_NAME_PATTERN]\n");
@@ -542,9 +734,13 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_timescale_not_rate),
       cmocka_unit_test(test_timescale_product_overflows),
       cmocka_unit_test(test_continuity_tolerance),
-      cmocka_unit_test(test_failed_segment_can_be_fed_again),
+      cmocka_unit_test(test_elst_far_media_time_is_short),
+      cmocka_unit_test(test_first_sample_far_after_negative_start),
+      cmocka_unit_test(test_failure_part_way_needs_seek),
+      cmocka_unit_test(test_encrypted_refeed),
       cmocka_unit_test(test_mehd_declares),
       cmocka_unit_test(test_wrong_key),
+      cmocka_unit_test(test_wrong_iv),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
