@@ -193,6 +193,47 @@ class FlacExact(Base):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assert_same(os.path.join(d, "source", "flac_24_192.wav"), out)
 
+    def test_keys_from_a_pipe(self):
+        """--keys on a pipe (as `--keys <(cat keys.txt)` gives): KID:KEY lines are parsed
+        from the one read of the pipe, for the text form as for JSON (the text form used to
+        open the path a second time, found the pipe drained and said it held no keys)."""
+        d = os.path.join(CATALOG, "short12")
+        mpd = os.path.join(d, "v1", "manifest.mpd")
+        with open(os.path.join(d, "v1", "keys.json")) as f:
+            k = json.load(f)
+        text = "# from a pipe\n%s:%s\n" % (k["kid"], k["key"])
+        with open(os.path.join(d, "v1", "keys.json")) as f:
+            js = f.read()
+        for form, body in (("text", text), ("json", js)):
+            with self.subTest(form=form):
+                out = os.path.join(self.tmp, f"pipe-{form}.wav")
+                rfd, wfd = os.pipe()
+                try:
+                    # the pipe's read end as /dev/fd/N, the way a shell passes <(...)
+                    proc = subprocess.Popen([AMPPROBE, "decode", "--keys", f"/dev/fd/{rfd}",
+                                             "--rep", "flac_16_44", "-o", out, mpd],
+                                            pass_fds=(rfd,), stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.PIPE)
+                    os.close(rfd)
+                    rfd = -1
+                    os.write(wfd, body.encode())  # well under the 64 KiB pipe buffer
+                    os.close(wfd)
+                    wfd = -1
+                    _, err = proc.communicate(timeout=300)
+                finally:
+                    for fd in (rfd, wfd):
+                        if fd >= 0:
+                            os.close(fd)
+                self.assertEqual(proc.returncode, 0, err.decode())
+                self.assert_same(os.path.join(d, "source", "flac_16_44.wav"), out)
+        # and on standard input, as /dev/stdin
+        out = os.path.join(self.tmp, "stdin.wav")
+        p = subprocess.run([AMPPROBE, "decode", "--keys", "/dev/stdin", "--rep", "flac_16_44",
+                            "-o", out, mpd], input=text.encode(), capture_output=True,
+                           timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assert_same(os.path.join(d, "source", "flac_16_44.wav"), out)
+
     def test_album_is_gapless(self):
         """t1+t2+t3, each decoded on its own, are the continuous signal they were cut from."""
         pcm = b""
