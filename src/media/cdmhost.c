@@ -336,6 +336,70 @@ int cdmhost_key_parse(const char *spec, struct cdmhost_key *ret) {
   return 0;
 }
 
+/* The longest line cdmhost_key_parse() can accept: a KID of up to 39 characters (32 hex
+ * digits and dashes; its kid_text bound), ':' and 32 hex digits. A longer trimmed line is
+ * a bad line, so a fixed copy is enough. */
+#define KEYS_LINE_MAX (39u + 1u + 32u)
+
+int cdmhost_keys_parse(const char *text, size_t len, struct cdmhost_key *keys, size_t max,
+                       size_t *ret_n, unsigned *ret_bad_line) {
+  if ((!text && len > 0) || !ret_n || (max > 0 && !keys))
+    return -EINVAL;
+  if (len > CDMHOST_MAX_KEYS_FILE)
+    return -AMP_ETOOBIG;
+  if (len > 0 && memchr(text, '\0', len))
+    return -EINVAL; /* a NUL byte inside: not a text file */
+  struct cdmhost_key *tmp = calloc(max ? max : 1, sizeof(*tmp));
+  if (!tmp)
+    return -ENOMEM;
+  char line[KEYS_LINE_MAX + 1];
+  size_t n = 0;
+  unsigned line_no = 0;
+  int r = 0;
+  const char *p = text, *end = text + len;
+  while (p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *next = eol ? eol + 1 : end;
+    const char *q = eol ? eol : end;
+    line_no++;
+    /* Trim spaces, tabs and a CR at both ends. */
+    while (p < q && (*p == ' ' || *p == '\t'))
+      p++;
+    while (q > p && (q[-1] == ' ' || q[-1] == '\t' || q[-1] == '\r'))
+      q--;
+    size_t l = (size_t)(q - p);
+    if (l > 0 && p[0] != '#') {
+      if (n >= max) {
+        r = -AMP_ETOOBIG;
+        break;
+      }
+      int bad = l > KEYS_LINE_MAX;
+      if (!bad) {
+        memcpy(line, p, l);
+        line[l] = '\0';
+        bad = cdmhost_key_parse(line, &tmp[n]) < 0;
+      }
+      if (bad) {
+        r = -EINVAL;
+        if (ret_bad_line)
+          *ret_bad_line = line_no;
+        break;
+      }
+      n++;
+    }
+    p = next;
+  }
+  if (r == 0) {
+    if (n > 0)
+      memcpy(keys, tmp, n * sizeof(*tmp));
+    *ret_n = n;
+  }
+  memset(line, 0, sizeof(line));
+  memset(tmp, 0, (max ? max : 1) * sizeof(*tmp));
+  free(tmp);
+  return r;
+}
+
 int cdmhost_keys_load(const char *path, struct cdmhost_key *keys, size_t max, size_t *ret_n,
                       unsigned *ret_bad_line) {
   if (!path || !ret_n || (max > 0 && !keys))
@@ -361,57 +425,8 @@ int cdmhost_keys_load(const char *path, struct cdmhost_key *keys, size_t max, si
     buf_commit(&text, (size_t)got);
   }
   close(fd);
-  if (r < 0)
-    goto out;
-  size_t n = 0;
-  unsigned line_no = 0;
-  struct cdmhost_key *tmp = calloc(max ? max : 1, sizeof(*tmp));
-  if (!tmp) {
-    r = -ENOMEM;
-    goto out;
-  }
-  /* After a commit the text is NUL-terminated; an empty file never had one. */
-  char *p = (char *)text.data;
-  if (text.len > 0 && strlen(p) != text.len) {
-    r = -EINVAL; /* a NUL byte inside: not a text file */
-    free(tmp);
-    goto out;
-  }
-  while (text.len > 0 && *p) {
-    char *eol = strchr(p, '\n');
-    char *next = eol ? eol + 1 : p + strlen(p);
-    if (eol)
-      *eol = '\0';
-    line_no++;
-    /* Trim spaces, tabs and a CR at both ends. */
-    while (*p == ' ' || *p == '\t')
-      p++;
-    size_t l = strlen(p);
-    while (l > 0 && (p[l - 1] == ' ' || p[l - 1] == '\t' || p[l - 1] == '\r'))
-      p[--l] = '\0';
-    if (l > 0 && p[0] != '#') {
-      if (n >= max) {
-        r = -AMP_ETOOBIG;
-        break;
-      }
-      if (cdmhost_key_parse(p, &tmp[n]) < 0) {
-        r = -EINVAL;
-        if (ret_bad_line)
-          *ret_bad_line = line_no;
-        break;
-      }
-      n++;
-    }
-    p = next;
-  }
-  if (r == 0) {
-    if (n > 0)
-      memcpy(keys, tmp, n * sizeof(*tmp));
-    *ret_n = n;
-  }
-  memset(tmp, 0, (max ? max : 1) * sizeof(*tmp));
-  free(tmp);
-out:
+  if (r == 0)
+    r = cdmhost_keys_parse((const char *)text.data, text.len, keys, max, ret_n, ret_bad_line);
   if (text.data)
     memset(text.data, 0, text.len);
   buf_done(&text);

@@ -32,7 +32,7 @@ struct cdmhost;
 #define CDMHOST_MAX_MESSAGE AMPD_CDM_MAX_MESSAGE /* challenge / license bytes */
 /* Keys in one ClearKey license built by cdmhost_clearkey_license(). */
 #define CDMHOST_MAX_KEYS 64
-/* A keys file (cdmhost_keys_load): at most this many bytes. */
+/* A keys file (cdmhost_keys_load/_parse): at most this many bytes. */
 #define CDMHOST_MAX_KEYS_FILE (64u * 1024)
 
 /* A plugin path "<dir>/<name>.so" is at most this many bytes with its NUL. */
@@ -124,6 +124,12 @@ int cdmhost_key_parse(const char *spec, struct cdmhost_key *ret);
  * keys is written only on success. */
 int cdmhost_keys_load(const char *path, struct cdmhost_key *keys, size_t max, size_t *ret_n,
                       unsigned *ret_bad_line);
+/* The same for a keys file already in memory (len bytes at text, no NUL needed; a NUL
+ * byte inside is -EINVAL, over CDMHOST_MAX_KEYS_FILE bytes -AMP_ETOOBIG), for a caller
+ * that has read the file once and cannot read it again (a pipe). text is not changed;
+ * cdmhost_keys_load() is open + read + this. */
+int cdmhost_keys_parse(const char *text, size_t len, struct cdmhost_key *keys, size_t max,
+                       size_t *ret_n, unsigned *ret_bad_line);
 /* A W3C ClearKey JWK set for n keys (1..CDMHOST_MAX_KEYS):
  * {"keys":[{"kty":"oct","kid":"..","k":".."}],"type":"temporary"[,"expiration":ms]}
  * (expiration_ms 0 = none). malloc'd NUL-terminated; the caller should wipe and free it. */

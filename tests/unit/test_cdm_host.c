@@ -327,6 +327,65 @@ static void test_keys_load(void **state) {
   assert_int_equal(cdmhost_keys_load("/nonexistent/keys", keys, 4, &n, NULL), -ENOENT);
 }
 
+/* The in-memory parser: the bytes are the file (no NUL needed after them, none allowed
+ * inside) and are left as they were; this is what ampprobe --keys uses for a pipe. */
+static void test_keys_parse(void **state) {
+  (void)state;
+  static const char file[] =
+      "# keys\n"
+      "0123456789abcdef0123456789abcdef:2b7e151628aed2a6abf7158809cf4f3c\r\n"
+      "\t fedcba98-7654-3210-fedc-ba9876543210:101112131415161718191a1b1c1d1e1f";
+  struct cdmhost_key keys[4];
+  size_t n = 99;
+  unsigned bad_line = 0;
+  /* Not NUL-terminated: the copy is followed by a byte that would spoil the last key. */
+  char *text = malloc(sizeof(file));
+  assert_non_null(text);
+  memcpy(text, file, sizeof(file) - 1);
+  text[sizeof(file) - 1] = 'x';
+  assert_int_equal(cdmhost_keys_parse(text, sizeof(file) - 1, keys, 4, &n, &bad_line), 0);
+  assert_int_equal(n, 2);
+  assert_int_equal(keys[0].kid[0], 0x01);
+  assert_int_equal(keys[0].key[15], 0x3c);
+  assert_int_equal(keys[1].kid[0], 0xfe);
+  assert_int_equal(keys[1].key[15], 0x1f);
+  assert_memory_equal(text, file, sizeof(file) - 1); /* read, never written */
+  /* Cut inside the last key: that line is bad. */
+  n = 99;
+  assert_int_equal(cdmhost_keys_parse(text, sizeof(file) - 2, keys, 4, &n, &bad_line), -EINVAL);
+  assert_int_equal(bad_line, 3);
+  assert_int_equal(n, 99);
+  /* More keys than room. */
+  assert_int_equal(cdmhost_keys_parse(text, sizeof(file) - 1, keys, 1, &n, NULL), -AMP_ETOOBIG);
+  /* A NUL byte inside is not a keys file. */
+  text[7] = '\0';
+  assert_int_equal(cdmhost_keys_parse(text, sizeof(file) - 1, keys, 4, &n, NULL), -EINVAL);
+  free(text);
+  /* A line too long for any key (a valid key followed by more hex) is a bad line. */
+  static const char longline[] =
+      "0123456789abcdef0123456789abcdef:2b7e151628aed2a6abf7158809cf4f3c00000000000000000000";
+  assert_int_equal(cdmhost_keys_parse(longline, sizeof(longline) - 1, keys, 4, &n, &bad_line),
+                   -EINVAL);
+  assert_int_equal(bad_line, 1);
+  /* Empty, and only blank and comment lines: no keys, no error. */
+  n = 99;
+  assert_int_equal(cdmhost_keys_parse(NULL, 0, keys, 4, &n, NULL), 0);
+  assert_int_equal(n, 0);
+  n = 99;
+  assert_int_equal(cdmhost_keys_parse("\n  \r\n# x\n", 9, keys, 4, &n, NULL), 0);
+  assert_int_equal(n, 0);
+  /* Over the file bound, before anything is looked at. */
+  char *big = malloc(CDMHOST_MAX_KEYS_FILE + 1u);
+  assert_non_null(big);
+  memset(big, '\n', CDMHOST_MAX_KEYS_FILE + 1u);
+  assert_int_equal(cdmhost_keys_parse(big, CDMHOST_MAX_KEYS_FILE + 1u, keys, 4, &n, NULL),
+                   -AMP_ETOOBIG);
+  n = 99;
+  assert_int_equal(cdmhost_keys_parse(big, CDMHOST_MAX_KEYS_FILE, keys, 4, &n, NULL), 0);
+  assert_int_equal(n, 0);
+  free(big);
+}
+
 static void test_clearkey_license_shape(void **state) {
   (void)state;
   struct cdmhost_key k[2];
@@ -406,11 +465,17 @@ int main(int argc, char **argv) {
     return 1; /* exec failed: the test fails */
   }
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_abi_mismatch),      cmocka_unit_test(test_abi_v1_and_future_plugins),
-      cmocka_unit_test(test_abi_frozen_sizes),  cmocka_unit_test(test_load_rule),
-      cmocka_unit_test(test_abi_checks_inline), cmocka_unit_test(test_key_parse),
-      cmocka_unit_test(test_keys_load),         cmocka_unit_test(test_clearkey_license_shape),
-      cmocka_unit_test(test_keyids_init_data),  cmocka_unit_test(test_plugin_path),
+      cmocka_unit_test(test_abi_mismatch),
+      cmocka_unit_test(test_abi_v1_and_future_plugins),
+      cmocka_unit_test(test_abi_frozen_sizes),
+      cmocka_unit_test(test_load_rule),
+      cmocka_unit_test(test_abi_checks_inline),
+      cmocka_unit_test(test_key_parse),
+      cmocka_unit_test(test_keys_load),
+      cmocka_unit_test(test_keys_parse),
+      cmocka_unit_test(test_clearkey_license_shape),
+      cmocka_unit_test(test_keyids_init_data),
+      cmocka_unit_test(test_plugin_path),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -149,7 +149,8 @@ static int load_keys(struct probe_opts *o, const char *path) {
     struct cdmhost_key keys[AMPPROBE_MAX_KEYS];
     size_t n = 0;
     unsigned bad = 0;
-    r = cdmhost_keys_load(path, keys, AMPPROBE_MAX_KEYS, &n, &bad);
+    /* From the bytes already read: the path may be a pipe, which cannot be read twice. */
+    r = cdmhost_keys_parse((const char *)b.data, b.len, keys, AMPPROBE_MAX_KEYS, &n, &bad);
     for (size_t k = 0; r == 0 && k < n; k++)
       r = add_key(o, &keys[k]);
     memset(keys, 0, sizeof(keys));

@@ -34,29 +34,113 @@ static int make_tmp(struct outfile *f) {
   const char *base = slash ? slash + 1 : f->target;
   size_t n = strlen(f->target) + 2 + 1 + 16 + 5;
 
-  f->tmp = malloc(n);
-  if (!f->tmp)
+  /* f->tmp is set only once the O_EXCL open has succeeded: outfile_abort() unlinks
+   * f->tmp, and a candidate that failed (EEXIST: someone else's file) or a name never
+   * tried must not be removed. */
+  char *name = malloc(n);
+  if (!name)
     return -ENOMEM;
+  int r = -EEXIST; /* every try met an existing name */
   for (int i = 0; i < OUTFILE_TMP_TRIES; i++) {
     uint64_t rnd;
-    if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-      return -errno;
-    snprintf(f->tmp, n, "%.*s.%s.%016llx.tmp", (int)dlen, f->target, base, (unsigned long long)rnd);
-    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
-    if (f->fd >= 0)
+    ssize_t got = getrandom(&rnd, sizeof(rnd), 0);
+    if (got != (ssize_t)sizeof(rnd)) {
+      r = got < 0 ? -errno : -EIO; /* a short read of 8 bytes is not expected either */
+      break;
+    }
+    snprintf(name, n, "%.*s.%s.%016llx.tmp", (int)dlen, f->target, base, (unsigned long long)rnd);
+    int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+    if (fd >= 0) {
+      f->fd = fd;
+      f->tmp = name; /* ours now */
       return 0;
-    if (errno != EEXIST)
+    }
+    r = -errno;
+    if (r != -EEXIST)
       break;
   }
-  int r = -errno;
-  free(f->tmp);
-  f->tmp = NULL;
+  free(name);
+  return r;
+}
+
+/* The name the temporary file is renamed onto, for a path that is (or leads to) a regular
+ * file: a symlink stays a symlink and its target is replaced. This looks at the name
+ * again, after the open; whatever it finds only chooses which directory entry rename()
+ * replaces: nothing is written into an existing file on this route. */
+static int regular_target(struct outfile *f, const char *path) {
+  struct stat lst;
+  if (lstat(path, &lst) < 0)
+    return -errno;
+  f->target = S_ISLNK(lst.st_mode) ? realpath(path, NULL) : strdup(path);
+  return f->target ? 0 : -errno;
+}
+
+/* Where a path that could not be opened for writing goes. ENOENT: nothing there, a new file
+ * (a dangling symlink is refused). Any other error (EACCES or ETXTBSY on a regular file,
+ * EISDIR, ...): a regular file is still replaced by temp+rename, which needs only the
+ * directory writable, as before; anything else fails with the open's error. */
+static int open_failed(struct outfile *f, const char *path, int err, char *why, size_t why_len) {
+  struct stat st;
+  if (err == ENOENT) {
+    if (lstat(path, &st) == 0) {
+      if (S_ISLNK(st.st_mode))
+        say(why, why_len, "a dangling symlink: not followed");
+      return -ENOENT;
+    }
+    if (errno != ENOENT)
+      return -errno;
+    f->target = strdup(path); /* a new file */
+    return f->target ? 0 : -ENOMEM;
+  }
+  if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+    return regular_target(f, path);
+  return -err;
+}
+
+/*
+ * A path: open it first, then decide on what the fd is (fstat), never on a stat() of the
+ * name. Stat-then-open left a window: whoever can write the directory could swap the
+ * checked device for a symlink to a regular file between the two, and a root run would
+ * then overwrite the start of that file in place. Now a regular file, however it was
+ * reached, is closed unwritten (O_WRONLY without O_TRUNC or O_CREAT changes nothing) and
+ * replaced by temp+rename, and only an fd that fstat() shows to be a device or fifo is
+ * ever written: the check and the use are the same open file, so there is nothing to swap.
+ * O_NONBLOCK keeps the open itself from waiting (a tty waiting for carrier, say); a fifo
+ * with no reader then fails with ENXIO and is opened again blocking (it waits for a
+ * reader, as it always did), and that fd goes through the same fstat.
+ */
+static int open_path(struct outfile *f, const char *path, char *why, size_t why_len) {
+  int fd = open(path, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0 && errno == ENXIO)
+    fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0)
+    return open_failed(f, path, errno, why, why_len);
+  struct stat st;
+  int r = 0;
+  if (fstat(fd, &st) < 0) {
+    r = -errno;
+    goto close_fd;
+  }
+  if (S_ISREG(st.st_mode)) {
+    r = regular_target(f, path); /* replaced whole on success */
+    goto close_fd;
+  }
+  /* a device or fifo (or a link to one): written in place, never created or removed */
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+    r = -errno;
+    goto close_fd;
+  }
+  f->fd = fd;
+  f->own_fd = true;
+  return 0;
+close_fd:
+  close(fd);
   return r;
 }
 
 int outfile_open(const char *path, struct outfile **ret, char *why, size_t why_len) {
   struct outfile *f = calloc(1, sizeof(*f));
-  struct stat lst, st;
   int r;
 
   if (!f)
@@ -71,34 +155,10 @@ int outfile_open(const char *path, struct outfile **ret, char *why, size_t why_l
       goto fail;
     }
     f->fd = STDOUT_FILENO;
-  } else if (lstat(path, &lst) < 0) {
-    if (errno != ENOENT) {
-      r = -errno;
-      goto fail;
-    }
-    f->target = strdup(path); /* a new file */
-  } else if (stat(path, &st) < 0) {
-    r = -errno;
-    say(why, why_len, "a dangling symlink: not followed");
-    goto fail;
-  } else if (S_ISDIR(st.st_mode)) {
-    r = -EISDIR;
-    goto fail;
-  } else if (S_ISREG(st.st_mode)) {
-    /* replaced whole on success; through a symlink, its target is replaced */
-    f->target = S_ISLNK(lst.st_mode) ? realpath(path, NULL) : strdup(path);
-    if (!f->target) {
-      r = -errno;
-      goto fail;
-    }
   } else {
-    /* a device or fifo (or a link to one): written in place, never created or removed */
-    f->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-    if (f->fd < 0) {
-      r = -errno;
+    r = open_path(f, path, why, why_len);
+    if (r < 0)
       goto fail;
-    }
-    f->own_fd = true;
   }
   if (f->fd < 0) {
     if (!f->target) {

@@ -18,7 +18,9 @@
  *  - Anything else that exists (a character or block device, a fifo, a symlink to one,
  *    e.g. /dev/null or /proc/self/fd/1): opened and written in place, never created,
  *    truncated, renamed or removed.
- * A dangling symlink and a directory are refused.
+ * A dangling symlink and a directory are refused. Which case an existing path is, is
+ * decided on the file an open() of it gave (fstat), not on a stat() of the name, so the
+ * name cannot be swapped between the check and the write (outfile.c, open_path()).
  */
 
 struct outfile;

@@ -21,6 +21,114 @@ WAVCMP = None
 TRACKS = ["album/t1", "album/t2", "album/t3", "short12", "mid45", "long125", "uhd192"]
 
 
+# An LD_PRELOAD shim for the -o tests, compiled by the test that uses it (a C compiler is
+# required: the test fails without one). SHIM_SWAP_PATH/SHIM_SWAP_LINK: right after the
+# first stat() or open() of SHIM_SWAP_PATH returns, rename SHIM_SWAP_LINK (a prepared
+# symlink) over it, the swap an attacker with write access to the directory would make
+# between a check of the name and its use. SHIM_RANDOM=PATH: getrandom() of 8 bytes gives
+# the value 0x0123456789abcdef until PATH has been open()ed, and fails with EIO after that
+# (keyed on the open, not on a count, since the TLS library may draw random bytes first).
+SHIM_C = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static int swapped, random_tried;
+
+static void maybe_swap(const char *path) {
+  const char *p = getenv("SHIM_SWAP_PATH"), *l = getenv("SHIM_SWAP_LINK");
+  int e = errno;
+  if (!swapped && p && l && path && strcmp(path, p) == 0) {
+    swapped = 1;
+    if (rename(l, p) != 0)
+      _exit(99);
+  }
+  errno = e;
+}
+
+int stat(const char *path, struct stat *st) {
+  int (*real)(const char *, struct stat *) = (int (*)(const char *, struct stat *))dlsym(RTLD_NEXT, "stat");
+  int r = real(path, st);
+  maybe_swap(path);
+  return r;
+}
+
+static int open_common(const char *sym, const char *path, int flags, int mode) {
+  int (*real)(const char *, int, ...) = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, sym);
+  int r = real(path, flags, mode);
+  const char *t = getenv("SHIM_RANDOM");
+  int e = errno;
+  if (t && path && strcmp(path, t) == 0)
+    random_tried = 1;
+  errno = e;
+  maybe_swap(path);
+  return r;
+}
+
+int open(const char *path, int flags, ...) {
+  int mode = 0;
+  if (flags & (O_CREAT | O_TMPFILE)) {
+    va_list ap;
+    va_start(ap, flags);
+    mode = va_arg(ap, int);
+    va_end(ap);
+  }
+  return open_common("open", path, flags, mode);
+}
+
+int open64(const char *path, int flags, ...) {
+  int mode = 0;
+  if (flags & (O_CREAT | O_TMPFILE)) {
+    va_list ap;
+    va_start(ap, flags);
+    mode = va_arg(ap, int);
+    va_end(ap);
+  }
+  return open_common("open64", path, flags, mode);
+}
+
+ssize_t getrandom(void *buf, size_t n, unsigned int flags) {
+  if (!getenv("SHIM_RANDOM") || (!random_tried && n != 8)) {
+    ssize_t (*real)(void *, size_t, unsigned int) = (ssize_t (*)(void *, size_t, unsigned int))dlsym(RTLD_NEXT, "getrandom");
+    return real(buf, n, flags);
+  }
+  if (!random_tried) {
+    uint64_t v = 0x0123456789abcdefULL;
+    memcpy(buf, &v, 8);
+    return 8;
+  }
+  errno = EIO;
+  return -1;
+}
+"""
+
+
+def build_shim(tmp):
+    """The shim above as tmp/shim.so; the environment that preloads it (ASan's check that
+    its runtime comes first in the library list is turned off for the preload)."""
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        raise AssertionError("no C compiler (cc) to build the LD_PRELOAD shim")
+    src, so = os.path.join(tmp, "shim.c"), os.path.join(tmp, "shim.so")
+    with open(src, "w") as f:
+        f.write(SHIM_C)
+    run([cc, "-shared", "-fPIC", "-O1", "-o", so, src, "-ldl"])
+    os.unlink(src)
+    env = dict(os.environ, LD_PRELOAD=so)
+    asan = env.get("ASAN_OPTIONS", "")
+    env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "verify_asan_link_order=0"
+    return so, env
+
+
 def run(args, check=True, env=None, timeout=300):
     p = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout)
     if check and p.returncode != 0:
@@ -192,6 +300,47 @@ class FlacExact(Base):
                                capture_output=True, timeout=300)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assert_same(os.path.join(d, "source", "flac_24_192.wav"), out)
+
+    def test_keys_from_a_pipe(self):
+        """--keys on a pipe (as `--keys <(cat keys.txt)` gives): KID:KEY lines are parsed
+        from the one read of the pipe, for the text form as for JSON (the text form used to
+        open the path a second time, found the pipe drained and said it held no keys)."""
+        d = os.path.join(CATALOG, "short12")
+        mpd = os.path.join(d, "v1", "manifest.mpd")
+        with open(os.path.join(d, "v1", "keys.json")) as f:
+            k = json.load(f)
+        text = "# from a pipe\n%s:%s\n" % (k["kid"], k["key"])
+        with open(os.path.join(d, "v1", "keys.json")) as f:
+            js = f.read()
+        for form, body in (("text", text), ("json", js)):
+            with self.subTest(form=form):
+                out = os.path.join(self.tmp, f"pipe-{form}.wav")
+                rfd, wfd = os.pipe()
+                try:
+                    # the pipe's read end as /dev/fd/N, the way a shell passes <(...)
+                    proc = subprocess.Popen([AMPPROBE, "decode", "--keys", f"/dev/fd/{rfd}",
+                                             "--rep", "flac_16_44", "-o", out, mpd],
+                                            pass_fds=(rfd,), stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.PIPE)
+                    os.close(rfd)
+                    rfd = -1
+                    os.write(wfd, body.encode())  # well under the 64 KiB pipe buffer
+                    os.close(wfd)
+                    wfd = -1
+                    _, err = proc.communicate(timeout=300)
+                finally:
+                    for fd in (rfd, wfd):
+                        if fd >= 0:
+                            os.close(fd)
+                self.assertEqual(proc.returncode, 0, err.decode())
+                self.assert_same(os.path.join(d, "source", "flac_16_44.wav"), out)
+        # and on standard input, as /dev/stdin
+        out = os.path.join(self.tmp, "stdin.wav")
+        p = subprocess.run([AMPPROBE, "decode", "--keys", "/dev/stdin", "--rep", "flac_16_44",
+                            "-o", out, mpd], input=text.encode(), capture_output=True,
+                           timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assert_same(os.path.join(d, "source", "flac_16_44.wav"), out)
 
     def test_album_is_gapless(self):
         """t1+t2+t3, each decoded on its own, are the continuous signal they were cut from."""
@@ -416,6 +565,132 @@ class Errors(Base):
         self.assertTrue(os.path.islink(link))
         self.assert_same(os.path.join(CATALOG, "short12", "source", "flac_16_44.wav"), target)
         self.assertEqual(sorted(os.listdir(self.tmp)), ["link.wav", "target.wav"])
+
+    def test_every_output_kind(self):
+        """A decode that succeeds, into each kind of -o target: a regular file and a
+        symlink to one are replaced whole by a new file (a new inode: never written in
+        place); a device, a fifo and a symlink to either are written in place and stay
+        what they were; nothing is left beside them."""
+        src = os.path.join(CATALOG, "short12", "clear", "flac_16_44.mp4")
+        want = os.path.join(CATALOG, "short12", "source", "flac_16_44.wav")
+        ref = os.path.join(self.tmp, "ref.wav")
+        run([AMPPROBE, "decode", "-o", ref, src])
+        with open(ref, "rb") as f:
+            ref_bytes = f.read()
+        data_at = ref_bytes.index(b"data") + 8
+        d = os.path.join(self.tmp, "out")
+
+        def fresh():
+            shutil.rmtree(d, ignore_errors=True)
+            os.mkdir(d)
+
+        # a regular file, and a symlink to one
+        for through_link in (False, True):
+            with self.subTest(kind="symlink to regular" if through_link else "regular"):
+                fresh()
+                target = os.path.join(d, "target.wav")
+                with open(target, "wb") as f:
+                    f.write(b"old bytes, longer than nothing" * 100)
+                old_ino = os.stat(target).st_ino
+                out = target
+                if through_link:
+                    out = os.path.join(d, "link.wav")
+                    os.symlink(target, out)
+                run([AMPPROBE, "decode", "-o", out, src])
+                self.assertNotEqual(os.stat(target).st_ino, old_ino, "written in place")
+                self.assert_same(want, target)
+                if through_link:
+                    self.assertTrue(os.path.islink(out), "the symlink was replaced")
+                self.assertEqual(sorted(os.listdir(d)),
+                                 ["link.wav", "target.wav"] if through_link else ["target.wav"])
+        # a device (a copy of /dev/null), and a symlink to it
+        for through_link in (False, True):
+            with self.subTest(kind="symlink to device" if through_link else "device"):
+                fresh()
+                dev = os.path.join(d, "null")
+                os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+                out = dev
+                if through_link:
+                    out = os.path.join(d, "link.wav")
+                    os.symlink(dev, out)
+                run([AMPPROBE, "decode", "-o", out, src])
+                self.assertTrue(stat.S_ISCHR(os.stat(dev).st_mode), "the device is gone")
+                if through_link:
+                    self.assertTrue(os.path.islink(out), "the symlink was replaced")
+                self.assertEqual(sorted(os.listdir(d)),
+                                 ["link.wav", "null"] if through_link else ["null"])
+        # a fifo, and a symlink to one: the reader gets the WAV of a pipe (sizes unpatched)
+        for through_link in (False, True):
+            with self.subTest(kind="symlink to fifo" if through_link else "fifo"):
+                fresh()
+                fifo = os.path.join(d, "fifo")
+                os.mkfifo(fifo)
+                out = fifo
+                if through_link:
+                    out = os.path.join(d, "link.wav")
+                    os.symlink(fifo, out)
+                with tempfile.TemporaryFile() as errf:
+                    # started before the reader opens: its open waits for one
+                    proc = subprocess.Popen([AMPPROBE, "decode", "-o", out, src],
+                                            stdout=subprocess.DEVNULL, stderr=errf)
+                    with open(fifo, "rb") as f:
+                        got = f.read()
+                    rc = proc.wait(timeout=300)
+                    errf.seek(0)
+                    self.assertEqual(rc, 0, errf.read().decode())
+                self.assertEqual(len(got), len(ref_bytes))
+                self.assertEqual(got[4:8], b"\xff\xff\xff\xff")
+                self.assertTrue(got[data_at:] == ref_bytes[data_at:], "the PCM differs")
+                self.assertTrue(stat.S_ISFIFO(os.stat(fifo).st_mode), "the fifo is gone")
+                if through_link:
+                    self.assertTrue(os.path.islink(out), "the symlink was replaced")
+                self.assertEqual(sorted(os.listdir(d)),
+                                 ["fifo", "link.wav"] if through_link else ["fifo"])
+
+    def test_device_swapped_for_a_symlink_is_not_followed_into_a_file(self):
+        """-o names a device; right after ampprobe first stat()s or open()s that name, a
+        preloaded shim renames a symlink to a regular file (the victim) over it. The old
+        code stat()ed the name, then opened it again, and wrote the WAV into the start of
+        the victim in place; now the decision is made on the opened fd (fstat), so the
+        bytes go to the device and the victim is untouched."""
+        _, env = build_shim(self.tmp)
+        src = os.path.join(CATALOG, "short12", "clear", "flac_16_44.mp4")
+        victim = os.path.join(self.tmp, "victim")
+        body = b"precious: root must not write into me\n" * 4096
+        with open(victim, "wb") as f:
+            f.write(body)
+        dev = os.path.join(self.tmp, "null")
+        os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        swap = os.path.join(self.tmp, "swap")
+        os.symlink(victim, swap)
+        env.update(SHIM_SWAP_PATH=dev, SHIM_SWAP_LINK=swap)
+        p = run([AMPPROBE, "decode", "-o", dev, src], check=False, env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # the swap did happen (the shim ran), and the victim is as it was
+        self.assertEqual(os.readlink(dev), victim)
+        with open(victim, "rb") as f:
+            self.assertTrue(f.read() == body, "the WAV was written into the victim")
+
+    def test_temp_name_failure_removes_nothing(self):
+        """The first temporary-file name beside the target already exists (someone else's
+        file: EEXIST) and the next getrandom() fails: the decode fails, and that existing
+        file is still there (the old make_tmp returned with the failed candidate's name
+        still set, and outfile_abort() unlinked it)."""
+        _, env = build_shim(self.tmp)
+        src = os.path.join(CATALOG, "short12", "clear", "flac_16_44.mp4")
+        d = os.path.join(self.tmp, "out")
+        os.mkdir(d)
+        theirs = os.path.join(d, ".x.wav.0123456789abcdef.tmp")
+        env["SHIM_RANDOM"] = theirs
+        with open(theirs, "wb") as f:
+            f.write(b"not ours")
+        p = run([AMPPROBE, "decode", "-o", os.path.join(d, "x.wav"), src], check=False,
+                env=env)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("cannot create a temporary file beside it", p.stderr)
+        self.assertEqual(os.listdir(d), [".x.wav.0123456789abcdef.tmp"])
+        with open(theirs, "rb") as f:
+            self.assertEqual(f.read(), b"not ours")
 
     # ---- bounded reads ----
 
