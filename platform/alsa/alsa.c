@@ -444,6 +444,12 @@ static int alsa_write(struct output *base, const int32_t *pcm, size_t frames) {
         }
         snd_pcm_wait(o->pcm, ALSA_WAIT_MS);
       } else {
+        /* An error that recovers but never lets a frame through (an -EPIPE or -EINTR
+         * every time) is a stall too. */
+        if (++stalls >= OUTPUT_ALSA_MAX_STALLS) {
+          log_debug("write failed %u times in a row without progress: giving up", stalls);
+          return -AMP_EAUDIO;
+        }
         int r = recover(o, (int)w);
         if (r < 0)
           return r;

@@ -40,8 +40,10 @@ unsigned output_alsa_volume_to_percent(bool db, long min, long max, long value);
  * most 1 s) and tries again, but only OUTPUT_ALSA_MAX_STALLS times in a row: at the
  * OUTPUT_ALSA_MAX_STALLS-th consecutive such return, output_write() fails with
  * -AMP_EAUDIO (the player closes the device and reopens it with backoff) instead of
- * looping on the output thread. Any frames written reset the count. So a stalled device
- * holds the output thread for at most (OUTPUT_ALSA_MAX_STALLS - 1) waits of 1 s.
+ * looping on the output thread. An error that snd_pcm_recover() clears but that lets no
+ * frame through (-EPIPE every time) counts the same way. Any frames written reset the
+ * count. So a stalled device holds the output thread for at most
+ * (OUTPUT_ALSA_MAX_STALLS - 1) waits of 1 s.
  */
 #define OUTPUT_ALSA_MAX_STALLS 8u
 

@@ -63,11 +63,12 @@ int license_from_reply(const char *json, size_t len, uint8_t **ret_license, size
     return -AMP_EJSON;
   int r = -AMP_EJSON;
   uint8_t *lic = NULL;
+  size_t max = 0;
   const cJSON *v = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "license") : NULL;
   if (!cJSON_IsString(v))
     goto out;
   size_t slen = strlen(v->valuestring);
-  size_t max = slen / 4 * 3 + 3; /* b64 decodes to at most this; white space only shrinks it */
+  max = slen / 4 * 3 + 3; /* b64 decodes to at most this; white space only shrinks it */
   if (max > LICENSE_MAX_MESSAGE)
     max = LICENSE_MAX_MESSAGE;
   lic = malloc(max + 1);
@@ -86,7 +87,12 @@ int license_from_reply(const char *json, size_t len, uint8_t **ret_license, size
   lic = NULL;
   r = 0;
 out:
+  /* A license may carry keys in the clear (ClearKey): no copy of it outlives the call. */
+  if (lic)
+    explicit_bzero(lic, max + 1);
   free(lic);
+  if (cJSON_IsString(v))
+    explicit_bzero(v->valuestring, strlen(v->valuestring));
   cJSON_Delete(root);
   return r;
 }

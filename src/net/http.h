@@ -33,8 +33,14 @@
  * a proxy is used only when http_config.proxy names one, and then for every request
  * through a CONNECT tunnel, so TLS still runs end to end with the origin.
  *
- * Every socket is opened close-on-exec (libcurl does not ask for it), so a program the
- * daemon runs (a hook) never inherits a connection.
+ * Every connection socket is opened close-on-exec (libcurl does not ask for it), and the
+ * multi handle's wake-up socketpair is made so at http_new(), so a program the daemon
+ * runs (a hook) never inherits a connection. One pair escapes this: libcurl 7.88's
+ * threaded resolver opens a socketpair without SOCK_CLOEXEC for the length of each name
+ * lookup (on its own thread, out of our reach). Whatever ampd spawns must therefore also
+ * close every fd above 2 in the child (posix_spawn_file_actions_addclosefrom_np).
+ * SSLKEYLOGFILE is removed from the environment before libcurl reads it: libcurl would
+ * write every TLS secret to that file.
  *
  * A 2xx body shorter than its Content-Length, or a 206 body shorter than its
  * Content-Range, is a truncation even when the connection stayed up (libcurl 7.88

@@ -269,6 +269,63 @@ static void test_redirect_cross_origin_drops_headers(void **state) {
   buf_done(&body);
 }
 
+/* Under the default policy another origin is refused even when the request has no headers
+ * to lose: where a request may go is the caller's choice, not the server's. */
+static void test_redirect_cross_origin_refused_without_headers(void **state) {
+  char target[256], url[1024];
+  url_of(target, sizeof(target), other, "127.0.0.1", "/files/cross.bin");
+  redirect_url(url, sizeof(url), target, 302);
+  struct http *h = client(0);
+  struct http_request_opts o = {.method = HTTP_HEAD, .url = url};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  http_free(h);
+  assert_int_equal(res.resp.err, -AMP_EREDIRECT);
+  cJSON *log = requests_on(other, "/files/cross.bin");
+  assert_int_equal(cJSON_GetArraySize(log), 0);
+  cJSON_Delete(log);
+}
+
+/* A POST's body (a license challenge, a playback event) never goes to another origin,
+ * not even with DROP_HEADERS and a 307. */
+static void test_redirect_post_never_crosses(void **state) {
+  char target[256], url[1024];
+  url_of(target, sizeof(target), other, "127.0.0.1", "/echo");
+  redirect_url(url, sizeof(url), target, 307);
+  struct http *h = client(0);
+  static const char payload[] = "{\"licenseChallenge\":\"BBBB\"}";
+  struct http_request_opts o = {.method = HTTP_POST,
+                                .url = url,
+                                .body = payload,
+                                .body_len = strlen(payload),
+                                .redirect = HTTP_REDIRECT_DROP_HEADERS};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  http_free(h);
+  assert_int_equal(res.resp.err, -AMP_EREDIRECT);
+  assert_int_equal(res.resp.status, 307);
+  cJSON *log = requests_on(other, "/echo");
+  assert_int_equal(cJSON_GetArraySize(log), 0);
+  cJSON_Delete(log);
+}
+
+/* libcurl would write every TLS secret to $SSLKEYLOGFILE: the client removes the variable
+ * before libcurl reads it (main() sets it before the first client exists). */
+static char keylog[64];
+
+static void test_no_tls_key_log(void **state) {
+  struct http *h = client(0);
+  char url[256];
+  url_of(url, sizeof(url), mock, "localhost", "/files/a.bin");
+  struct http_request_opts o = {.method = HTTP_HEAD, .url = url};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  http_free(h);
+  assert_int_equal(res.resp.err, 0);
+  assert_int_equal(access(keylog, F_OK), -1); /* never created */
+  assert_null(getenv("SSLKEYLOGFILE"));
+}
+
 /* A POST follows a 307 (method and body kept) but not a 302, which would make it a GET. */
 static void test_redirect_post(void **state) {
   char target[256], url[1024];
@@ -480,6 +537,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   src_dir = argv[1];
+  snprintf(keylog, sizeof(keylog), "/tmp/ampd-keylog-%d", (int)getpid());
+  unlink(keylog);
+  setenv("SSLKEYLOGFILE", keylog, 1);
   if (getenv("AMPD_LOG") && log_set_levels(getenv("AMPD_LOG")) < 0)
     return 2;
   const struct CMUnitTest tests[] = {
@@ -490,10 +550,15 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_redirect_cross_origin_refused),
       cmocka_unit_test(test_redirect_cross_origin_drops_headers),
       cmocka_unit_test(test_redirect_post),
+      cmocka_unit_test(test_redirect_cross_origin_refused_without_headers),
+      cmocka_unit_test(test_redirect_post_never_crosses),
+      cmocka_unit_test(test_no_tls_key_log),
       cmocka_unit_test(test_proxy_env_ignored),
       cmocka_unit_test(test_proxy_configured),
       cmocka_unit_test(test_proxy_config_checked),
       cmocka_unit_test(test_sockets_cloexec),
   };
-  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+  int r = cmocka_run_group_tests(tests, group_setup, group_teardown);
+  unlink(keylog);
+  return r;
 }

@@ -418,6 +418,25 @@ static void test_write_stall_bound(void **state) {
   free(pcm);
 }
 
+/* An error that snd_pcm_recover() clears every time but that lets no frame through (an
+ * -EPIPE on every call) is bounded the same way: no endless recover loop. */
+static void test_write_recover_bound(void **state) {
+  (void)state;
+  struct output_params p = params("rec", 44100, 2, 16);
+  struct output_info info;
+  struct output *o = open_ok(&p, &info);
+  int32_t *pcm = make_pcm(1000, 2, 16);
+  output_alsa_inject_write_errors(o, -EPIPE, OUTPUT_ALSA_MAX_STALLS - 1);
+  assert_int_equal(output_write(o, pcm, 500), 0); /* recovered each time, then wrote */
+  output_alsa_inject_write_errors(o, -EPIPE, OUTPUT_ALSA_MAX_STALLS + 100);
+  assert_int_equal(output_write(o, pcm, 500), -AMP_EAUDIO);
+  assert_int_equal(output_alsa_injected_left(o), 100);
+  output_alsa_inject_write_errors(o, 0, 0);
+  assert_int_equal(output_write(o, pcm, 500), 0);
+  output_close(o);
+  free(pcm);
+}
+
 static void test_no_mixer(void **state) {
   (void)state;
   struct output_params p = params("rec", 48000, 2, 16);
@@ -547,6 +566,7 @@ int main(void) {
       cmocka_unit_test(test_clock_pause_drop),
       cmocka_unit_test(test_xrun_recovery),
       cmocka_unit_test(test_write_stall_bound),
+      cmocka_unit_test(test_write_recover_bound),
       cmocka_unit_test(test_no_mixer),
       cmocka_unit_test(test_volume_mapping),
       cmocka_unit_test(test_probe),

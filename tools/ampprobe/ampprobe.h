@@ -70,11 +70,7 @@ int probe_info(const struct probe_opts *o);
 int probe_decode(const struct probe_opts *o);
 
 /* Print "ampprobe: <what>: <detail> (<reason>)" on stderr, with every URL in what and
- * detail cut to scheme, host and path (probe_redact); returns r. */
+ * detail cut to scheme, host and path (core/redact.h); returns r. */
 int probe_fail(int r, const char *what, const char *detail);
-
-/* Copy text to out (size n, always NUL-terminated), dropping from every http(s) URL in it
- * the user:password@ and everything from '?' or '#' on: signed URLs are credentials. */
-void probe_redact(const char *text, char *out, size_t n);
 
 #endif

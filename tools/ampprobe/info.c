@@ -10,6 +10,7 @@
 #include "ampprobe.h"
 #include "core/b64.h"
 #include "core/err.h"
+#include "core/redact.h"
 #include "media/manifest.h"
 #include "media/mp4.h"
 
@@ -43,14 +44,14 @@ static const char *drm_name(enum manifest_drm_system s) {
   }
 }
 
-/* A URL as ampprobe shows it: no user:password@, no query or fragment (probe_redact). */
+/* A URL as ampprobe shows it: no user:password@, no query or fragment (core/redact.h). */
 struct shown_url {
   char s[2048];
 };
 static const char *shown(const char *url, struct shown_url *u) {
   if (!url)
     return NULL;
-  probe_redact(url, u->s, sizeof(u->s));
+  redact_urls(url, u->s, sizeof(u->s));
   return u->s;
 }
 

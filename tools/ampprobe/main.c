@@ -23,64 +23,13 @@
 #include "core/b64.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/redact.h"
 #include "source.h"
-
-/* "http://" or "https://", any case: the length of the scheme and "://", else 0. */
-static size_t url_scheme(const char *p) {
-  if (strncasecmp(p, "https://", 8) == 0)
-    return 8;
-  if (strncasecmp(p, "http://", 7) == 0)
-    return 7;
-  return 0;
-}
-
-/* Where a URL quoted in a message ends. */
-static bool url_end(char c) {
-  return c == '\0' || c == ' ' || c == '\t' || c == '\n' || c == '"' || c == '\'' || c == '<' ||
-         c == '>' || c == '(' || c == ')';
-}
-
-void probe_redact(const char *text, char *out, size_t n) {
-  size_t o = 0;
-  const char *p = text;
-  if (n == 0)
-    return;
-#define PUT(c)                                                                                     \
-  do {                                                                                             \
-    if (o + 1 < n)                                                                                 \
-      out[o++] = (c);                                                                              \
-  } while (0)
-  while (*p) {
-    size_t sl = url_scheme(p);
-    if (!sl) {
-      PUT(*p++);
-      continue;
-    }
-    for (size_t i = 0; i < sl; i++)
-      PUT(*p++);
-    /* the authority: [userinfo@]host[:port], up to '/', '?' or '#' */
-    size_t alen = 0, at = 0;
-    while (!url_end(p[alen]) && p[alen] != '/' && p[alen] != '?' && p[alen] != '#') {
-      if (p[alen] == '@')
-        at = alen + 1;
-      alen++;
-    }
-    for (size_t i = at; i < alen; i++)
-      PUT(p[i]);
-    p += alen;
-    while (!url_end(*p) && *p != '?' && *p != '#')
-      PUT(*p++);
-    while (!url_end(*p)) /* the query and the fragment */
-      p++;
-  }
-#undef PUT
-  out[o] = '\0';
-}
 
 int probe_fail(int r, const char *what, const char *detail) {
   char w[1024], d[1024];
-  probe_redact(what ? what : "", w, sizeof(w));
-  probe_redact(detail ? detail : "", d, sizeof(d));
+  redact_urls(what ? what : "", w, sizeof(w));
+  redact_urls(detail ? detail : "", d, sizeof(d));
   if (d[0])
     fprintf(stderr, "ampprobe: %s: %s (%s)\n", w, d, amp_strerror(r));
   else
