@@ -153,7 +153,7 @@ class Damaged(unittest.TestCase):
     def test_flipped_byte(self):
         """CENC has no integrity: one flipped bit in an encrypted sample decrypts to one
         flipped bit of the coded audio. FLAC's frame CRC catches it; Opus has no checksum
-        and decodes it to a short glitch (docs/architecture.md, pipeline.h)."""
+        and decodes it to a short glitch (docs/media.md §9, pipeline.h)."""
         d = os.path.join(CATALOG, "mid45", "v1")
         keys = os.path.join(d, "keys.json")
         for rep in ("flac_16_44", "opus_192"):
