@@ -16,14 +16,13 @@
 
 #include <ampd/cdm.h>
 
+#include "fuzz.h"
 #include "cloud/license.h"
 #include "grow.h"
 #include "media/cdmhost.h"
 
 /* One over the envelope bound (which is above the license and init data bounds). */
 #define FUZZ_GROW_CAP (LICENSE_MAX_ENVELOPE + 1)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void quiet_log(void *ud, int level, const char *msg) {
   (void)ud;

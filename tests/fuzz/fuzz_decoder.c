@@ -25,20 +25,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "fuzz.h"
 #include "core/err.h"
 #include "grow.h"
 #include "media/decoder.h"
 
 /* One over both bounds, with 3-byte lengths: the mode byte, config, one sample. */
 #define FUZZ_GROW_CAP (1 + 3 + DECODER_MAX_CONFIG + 1 + 3 + DECODER_MAX_SAMPLE + 1)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-  do {                                                                                             \
-    if (!(c))                                                                                      \
-      __builtin_trap();                                                                            \
-  } while (0)
 
 /* Written to the output before each decode: outside every bits range below 32, so a value
  * the decoder claims but did not write fails the range check. */

@@ -9,7 +9,7 @@
  * Checked:
  *  - parse returns 0 or -EINVAL, check 0 or -AMP_EBADRANGE;
  *  - a parsed range has a <= b, and b < n whenever the value names a total (no '*');
- *  - check(v, a, b) is 0 exactly for the a, b that parse gave, and -AMP_EBADRANGE for
+ *  - CHECK(v, a, b) is 0 exactly for the a, b that parse gave, and -AMP_EBADRANGE for
  *    every other pair (the neighbours are tried) and for a value parse refuses;
  *  - the canonical "bytes a-b/n" of a parsed range parses back to the same a, b, n;
  *  - Retry-After: delay-seconds (digits between optional white space) parse to
@@ -28,16 +28,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "fuzz.h"
 #include "core/err.h"
 #include "net/http.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-  do {                                                                                             \
-    if (!(c))                                                                                      \
-      __builtin_trap();                                                                            \
-  } while (0)
 
 /* A fixed "now" (2023-11-14T22:13:20Z) for the HTTP-date form. */
 #define FUZZ_NOW ((time_t)1700000000)

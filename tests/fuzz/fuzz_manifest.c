@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "grow.h"
 #include "media/manifest.h"
 
@@ -31,14 +32,6 @@
  * input is split at the first one. */
 #define SIDX_SEP "\n--sidx--\n"
 #define SIDX_SEP_LEN (sizeof(SIDX_SEP) - 1)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-  do {                                                                                             \
-    if (!(c))                                                                                      \
-      __builtin_trap();                                                                            \
-  } while (0)
 
 static void check_segments(const struct manifest_segment *s, size_t n) {
   for (size_t i = 0; i < n; i++)

@@ -17,15 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "grow.h"
 #include "media/mp4.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check(int ok) {
-  if (!ok)
-    __builtin_trap();
-}
 
 static void touch(const uint8_t *p, size_t n) {
   volatile uint8_t x = 0;
@@ -92,15 +86,15 @@ static int grow_boxes(const uint8_t *data, size_t size, size_t cap, struct grown
 
 static void use_init(const struct mp4_init *in) {
   const struct mp4_track *t = mp4_init_track(in);
-  check(t->timescale > 0);
+  CHECK(t->timescale > 0);
   uint32_t n = mp4_init_entry_count(in);
-  check(n >= 1 && n <= MP4_MAX_SAMPLE_ENTRIES);
+  CHECK(n >= 1 && n <= MP4_MAX_SAMPLE_ENTRIES);
   for (uint32_t i = 1; i <= n; i++) {
     const struct mp4_sample_entry *e = mp4_init_entry(in, i);
     touch(e->config, e->config_size);
     struct mp4_codec c;
     if (mp4_init_codec(in, i, &c) == 0)
-      check(c.sample_rate > 0 && c.channels > 0 && c.config == e->config);
+      CHECK(c.sample_rate > 0 && c.channels > 0 && c.config == e->config);
   }
   for (size_t i = 0; i < mp4_init_pssh_count(in); i++) {
     const struct mp4_pssh *p = mp4_init_pssh(in, i);
@@ -116,22 +110,22 @@ static void use_init(const struct mp4_init *in) {
 static void use_segment(const struct mp4_init *in, const struct mp4_segment *seg,
                         const uint8_t *buf, size_t len) {
   size_t n = mp4_segment_sample_count(seg);
-  check(n <= MP4_MAX_SAMPLES);
+  CHECK(n <= MP4_MAX_SAMPLES);
   for (size_t i = 0; i < n; i++) {
     struct mp4_sample s;
-    check(mp4_segment_sample(seg, i, &s) == 0);
-    check(s.offset <= len && s.size <= len - s.offset);
+    CHECK(mp4_segment_sample(seg, i, &s) == 0);
+    CHECK(s.offset <= len && s.size <= len - s.offset);
     touch(buf + s.offset, s.size);
-    check(mp4_init_entry(in, s.sample_description_index) != NULL);
+    CHECK(mp4_init_entry(in, s.sample_description_index) != NULL);
     if (!s.encrypted) {
-      check(s.subsample_count == 0 && s.iv_size == 0);
+      CHECK(s.subsample_count == 0 && s.iv_size == 0);
       continue;
     }
-    check(s.iv_size == 8 || s.iv_size == 16);
+    CHECK(s.iv_size == 8 || s.iv_size == 16);
     uint64_t sum = 0;
     for (uint16_t k = 0; k < s.subsample_count; k++)
       sum += (uint64_t)s.subsamples[k].clear_bytes + s.subsamples[k].protected_bytes;
-    check(s.subsample_count == 0 || sum == s.size);
+    CHECK(s.subsample_count == 0 || sum == s.size);
   }
   for (size_t i = 0; i < mp4_segment_pssh_count(seg); i++) {
     const struct mp4_pssh *p = mp4_segment_pssh(seg, i);
@@ -151,7 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct grown g;
     if (grow_boxes(data, size, MP4_MAX_INIT_SIZE + 1, &g) == 0 &&
         mp4_init_parse(g.data, g.size, &in) == 0) {
-      check(g.size <= MP4_MAX_INIT_SIZE);
+      CHECK(g.size <= MP4_MAX_INIT_SIZE);
       use_init(in);
     }
     mp4_init_free(in);
@@ -178,7 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       size_t seg_len = g.buf ? g.size : slen;
       struct mp4_segment *seg = NULL;
       if (mp4_segment_parse(in, seg_buf, seg_len, (mode & 2) ? ilen : 0, &seg) == 0) {
-        check(seg_len <= MP4_MAX_SEGMENT_SIZE);
+        CHECK(seg_len <= MP4_MAX_SEGMENT_SIZE);
         use_segment(in, seg, seg_buf, seg_len);
       }
       mp4_segment_free(seg);

@@ -28,22 +28,16 @@
 
 #include <ampd/cdm.h>
 
+#include "fuzz.h"
 #include "core/err.h"
 #include "media/cdmhost.h"
 #include "media/mp4.h"
 #include "media/pipeline.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static const uint8_t FUZZ_KID[16] = {0xda, 0xfd, 0xdb, 0x14, 0x5f, 0x1b, 0x4a, 0x40,
                                      0xb2, 0x27, 0x3b, 0x65, 0xee, 0x4a, 0x2c, 0x3c};
 static const uint8_t FUZZ_KEY[16] = {0xb1, 0x79, 0xb3, 0x70, 0x4d, 0xc1, 0xf5, 0xf9,
                                      0x81, 0x24, 0x45, 0x66, 0x73, 0x5a, 0xd9, 0x33};
-
-static void check(int ok) {
-  if (!ok)
-    __builtin_trap();
-}
 
 /* The CDM is opened once for the process: dlopen per input would be most of the time. */
 static struct cdmhost *cdm;
@@ -63,13 +57,13 @@ static void cdm_open_once(void) {
   memcpy(k.key, FUZZ_KEY, 16);
   memcpy(kids[0], FUZZ_KID, 16);
   struct cdmhost_options opt = {.plugin_dir = FUZZ_CLEARKEY_DIR};
-  check(cdmhost_open("clearkey", &opt, &cdm) == 0);
-  check(cdmhost_session_open(cdm, &cdm_session) == 0);
-  check(cdmhost_keyids_init_data((const uint8_t(*)[16])kids, 1, &init, &ilen) == 0);
-  check(cdmhost_generate_request(cdm, cdm_session, AMPD_CDM_INIT_KEYIDS, init, ilen, &challenge,
+  CHECK(cdmhost_open("clearkey", &opt, &cdm) == 0);
+  CHECK(cdmhost_session_open(cdm, &cdm_session) == 0);
+  CHECK(cdmhost_keyids_init_data((const uint8_t(*)[16])kids, 1, &init, &ilen) == 0);
+  CHECK(cdmhost_generate_request(cdm, cdm_session, AMPD_CDM_INIT_KEYIDS, init, ilen, &challenge,
                                  &clen) == 0);
-  check(cdmhost_clearkey_license(&k, 1, 0, &license, &llen) == 0);
-  check(cdmhost_update(cdm, cdm_session, (const uint8_t *)license, llen) == 0);
+  CHECK(cdmhost_clearkey_license(&k, 1, 0, &license, &llen) == 0);
+  CHECK(cdmhost_update(cdm, cdm_session, (const uint8_t *)license, llen) == 0);
   free(init);
   free(challenge);
   free(license);
@@ -109,10 +103,10 @@ struct sink {
 
 static int sink_pcm(void *userdata, const int32_t *pcm, size_t frames) {
   struct sink *k = userdata;
-  check(pcm != NULL && frames > 0 && frames <= k->max_frames);
+  CHECK(pcm != NULL && frames > 0 && frames <= k->max_frames);
   int32_t lim = (int32_t)1 << (k->f.bits - 1);
   for (size_t i = 0; i < frames * k->f.channels; i++)
-    check(pcm[i] >= -lim && pcm[i] < lim);
+    CHECK(pcm[i] >= -lim && pcm[i] < lim);
   k->frames += frames;
   return 0;
 }
@@ -135,7 +129,7 @@ static uint64_t frame_bound(const struct mp4_init *in, uint32_t rate, const uint
     return 0;
   for (size_t i = 0; i < mp4_segment_sample_count(seg); i++) {
     struct mp4_sample s;
-    check(mp4_segment_sample(seg, i, &s) == 0);
+    CHECK(mp4_segment_sample(seg, i, &s) == 0);
     bound += ((uint64_t)s.duration * rate + ts - 1) / ts + 1;
   }
   mp4_segment_free(seg);
@@ -173,24 +167,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (ilen > size - pos)
     ilen = size - pos;
   r = pipeline_new(data + pos, ilen, &cfg, &p);
-  check(is_one_of(r, new_errors, sizeof(new_errors) / sizeof(new_errors[0])));
+  CHECK(is_one_of(r, new_errors, sizeof(new_errors) / sizeof(new_errors[0])));
   if (r < 0)
     return 0;
   pos += ilen;
   uint64_t file_offset = ilen;
 
   pipeline_get_format(p, &k.f);
-  check(k.f.channels >= 1 && k.f.channels <= 8 && k.f.bits >= 8 && k.f.bits <= 32 && k.f.rate);
+  CHECK(k.f.channels >= 1 && k.f.channels <= 8 && k.f.bits >= 8 && k.f.bits <= 32 && k.f.rate);
   k.max_frames = 65535; /* FLAC max_blocksize; Opus at most 5760 */
   if (flags & 1) {
     cdm_open_once();
     pipeline_set_cdm(p, cdm, cdm_session);
   }
   if (flags & 2)
-    check(pipeline_expect_end(p, end_ms, 1000) == 0);
+    CHECK(pipeline_expect_end(p, end_ms, 1000) == 0);
   if (flags & 4) {
     r = pipeline_seek(p, iv_start, iv_end);
-    check(r == 0 || (r == -EINVAL && iv_end < iv_start));
+    CHECK(r == 0 || (r == -EINVAL && iv_end < iv_start));
   }
 
   while (size - pos >= 3) {
@@ -201,18 +195,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint64_t before = k.frames, n = 0;
     uint64_t bound = frame_bound(pipeline_init(p), k.f.rate, data + pos, len, file_offset);
     r = pipeline_segment(p, data + pos, len, file_offset, sink_pcm, &k, &n);
-    check(is_one_of(r, segment_errors, sizeof(segment_errors) / sizeof(segment_errors[0])));
-    check(k.frames - before <= bound);
+    CHECK(is_one_of(r, segment_errors, sizeof(segment_errors) / sizeof(segment_errors[0])));
+    CHECK(k.frames - before <= bound);
     if (r == 0)
-      check(n == k.frames - before);
+      CHECK(n == k.frames - before);
     struct pipeline_timeline t;
     pipeline_get_timeline(p, &t);
     if (t.fed)
-      check(t.reached >= t.first);
+      CHECK(t.reached >= t.first);
     if (r < 0 && k.frames > before) {
       uint64_t after = k.frames;
-      check(pipeline_segment(p, data + pos, len, file_offset, sink_pcm, &k, &n) == -EINVAL);
-      check(k.frames == after);
+      CHECK(pipeline_segment(p, data + pos, len, file_offset, sink_pcm, &k, &n) == -EINVAL);
+      CHECK(k.frames == after);
     }
     pos += len;
     file_offset += len;
@@ -220,7 +214,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       break;
   }
   r = pipeline_finish(p);
-  check(r == 0 || r == -AMP_ESHORT);
+  CHECK(r == 0 || r == -AMP_ESHORT);
   pipeline_free(p);
   return 0;
 }

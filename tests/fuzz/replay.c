@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 /* Larger than any harness's -max_len (the biggest, mp4, is MP4_MAX_SEGMENT_SIZE plus a little). */
 #define REPLAY_MAX_FILE (64u << 20)
