@@ -43,12 +43,10 @@ static bool name_ok(const char *name) {
   return true;
 }
 
-static int open_dir(const char *dir, int *ret_fd) {
+/* The directory's fd (O_RDONLY, enough for fsync, openat and renameat), or -errno. */
+static int open_dir(const char *dir) {
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return -errno;
-  *ret_fd = fd;
-  return 0;
+  return fd < 0 ? -errno : fd;
 }
 
 static int fsync_dir(int dfd) {
@@ -164,10 +162,10 @@ int statefile_write(const char *dir, const char *name, const void *data, size_t 
 
   char tmp[TMP_NAME_SIZE];
   struct stat own;
-  int fd = -1, dfd;
-  int r = open_dir(dir, &dfd);
-  if (r < 0)
-    return r;
+  int fd = -1, r;
+  int dfd = open_dir(dir);
+  if (dfd < 0)
+    return dfd;
   /* A failed cleanup does not stop the write: the stale file is tried again next time. */
   if (cleanup_at(dfd, name) < 0)
     log_debug("could not remove the stale temp files of %s", name);
@@ -238,10 +236,10 @@ int statefile_read(const char *dir, const char *name, struct buf *out) {
     return -EINVAL;
   struct stat st;
   size_t size = 0;
-  int fd = -1, dfd;
-  int r = open_dir(dir, &dfd);
-  if (r < 0)
-    return r;
+  int fd = -1, r;
+  int dfd = open_dir(dir);
+  if (dfd < 0)
+    return dfd;
   /* A look before the open: a device node is refused without being opened (an open of
    * one can act on the device); the fstat after the open is the check that counts. */
   if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -303,13 +301,11 @@ int statefile_read(const char *dir, const char *name, struct buf *out) {
   do
     n = read(fd, &extra, 1);
   while (n < 0 && errno == EINTR);
+  r = n < 0 ? -errno : n > 0 ? -EAGAIN : 0;
   explicit_bzero(&extra, sizeof(extra));
-  if (n != 0) {
-    r = n < 0 ? -errno : -EAGAIN;
+  if (r < 0)
     goto out_wipe;
-  }
   buf_commit(out, got);
-  r = 0;
   goto out_fd;
 
 out_wipe:
@@ -327,10 +323,9 @@ out_dir:
 int statefile_remove(const char *dir, const char *name) {
   if (!dir || !name_ok(name))
     return -EINVAL;
-  int dfd;
-  int r = open_dir(dir, &dfd);
-  if (r < 0)
-    return r;
+  int r, dfd = open_dir(dir);
+  if (dfd < 0)
+    return dfd;
   /* The stale temp files may hold the secret too. */
   int rc = cleanup_at(dfd, name);
   r = unlinkat(dfd, name, 0) < 0 ? -errno : 0;
@@ -344,10 +339,9 @@ int statefile_remove(const char *dir, const char *name) {
 int statefile_cleanup(const char *dir, const char *name) {
   if (!dir || !name_ok(name))
     return -EINVAL;
-  int dfd;
-  int r = open_dir(dir, &dfd);
-  if (r < 0)
-    return r;
+  int r, dfd = open_dir(dir);
+  if (dfd < 0)
+    return dfd;
   r = cleanup_at(dfd, name);
   int rs = fsync_dir(dfd);
   if (r == 0)

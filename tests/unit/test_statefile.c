@@ -374,6 +374,11 @@ static void test_read_refuses_oversized(void **state) {
   assert_true(fd >= 0);
   assert_int_equal(ftruncate(fd, STATEFILE_MAX + 1), 0);
   assert_read_refused(f, -AMP_ETOOBIG);
+  /* STATEFILE_MAX is the bound even for a buffer that would take more. */
+  struct buf roomy = BUF_INIT(4 * STATEFILE_MAX);
+  assert_int_equal(statefile_read(f->dir, NAME, &roomy), -AMP_ETOOBIG);
+  assert_null(roomy.data);
+  buf_done(&roomy);
   /* A sparse 1 GiB file: refused from its size, with nothing allocated (checked by
    * assert_read_refused) and so without reading it. */
   assert_int_equal(ftruncate(fd, (off_t)1 << 30), 0);
