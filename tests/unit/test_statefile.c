@@ -617,6 +617,7 @@ static void test_kill_at_random_points(void **state) {
     assert_int_equal(lstat(path, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0600);
   }
+  print_message("kills: %u left A, %u left B\n", saw_a, saw_b);
   assert_int_equal(killed, 300);
   /* Both contents were seen: the children did replace the file while being killed. */
   assert_true(saw_a > 0);
