@@ -53,6 +53,7 @@ static int teardown(void **state) {
   unlink(f->path);
   snprintf(p, sizeof(p), "%s.tmp", f->path);
   unlink(p);
+  rmdir(p);
   snprintf(p, sizeof(p), "%s/fifo", f->dir);
   unlink(p);
   snprintf(p, sizeof(p), "%s/link", f->dir);
@@ -495,6 +496,43 @@ static void test_ack_compaction(void **state) {
   evqueue_close(q);
 }
 
+/* A compaction that cannot happen (here its temp file is a directory) fails no call,
+ * is counted, leaves the queue file valid, and is done once it can be. */
+static void test_compaction_failure(void **state) {
+  struct fx *f = *state;
+  char tmp[128];
+  snprintf(tmp, sizeof(tmp), "%s.tmp", f->path);
+  assert_int_equal(mkdir(tmp, 0700), 0);
+  struct evqueue *q = NULL;
+  assert_int_equal(evqueue_open(f->path, NULL, &q), 0);
+  for (int i = 0; i < 10; i++)
+    append_std(q, 0);
+  off_t before = fsize(f->path);
+  assert_int_equal(evqueue_ack(q, 8), 0);
+  struct evqueue_stats st;
+  evqueue_stats(q, &st);
+  assert_int_equal(st.compactions, 0);
+  assert_true(st.compact_failures >= 1);
+  assert_int_equal(fsize(f->path), before + OH);
+  assert_int_equal(append_std(q, 0), 11);
+  evqueue_close(q);
+  q = NULL;
+  assert_int_equal(evqueue_open(f->path, NULL, &q), 0);
+  assert_int_equal(evqueue_count(q), 3);
+  for (size_t i = 0; i < 3; i++)
+    check_record(q, i, 9 + i);
+  evqueue_close(q);
+  assert_int_equal(rmdir(tmp), 0);
+  q = NULL;
+  assert_int_equal(evqueue_open(f->path, NULL, &q), 0);
+  evqueue_stats(q, &st);
+  assert_int_equal(st.compactions, 1);
+  assert_int_equal(st.compact_failures, 0);
+  assert_int_equal(st.file_bytes, st.pending_bytes);
+  assert_int_equal(fsize(f->path), st.pending_bytes);
+  evqueue_close(q);
+}
+
 static void test_refusals(void **state) {
   struct fx *f = *state;
   struct evqueue *q = NULL, *q2 = NULL;
@@ -732,6 +770,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ack_compaction, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_compaction_failure, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
       cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
       cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
