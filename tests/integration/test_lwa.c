@@ -1,0 +1,578 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cloud/lwa against the mock's lwa module over TLS on loopback (docs/service.md §2):
+ * pairing that is pending and then approved links and leaves the tokens in a 0600 file;
+ * slow_down doubles the poll interval (seen in the mock's request log); an expired code
+ * pair is replaced by a new one (the mock's clock and ampd's clock); the refresh runs
+ * ahead of expiry once for two callers at once; a 5xx refresh is retried; invalid_grant
+ * unlinks and removes the file; a refused or corrupt token file is UNLINKED without a
+ * crash; and no token ever reaches the log.
+ *
+ * argv[1]: the source tree.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cloud/lwa.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "http_harness.h"
+#include "net/http.h"
+
+#define CLIENT_ID "amzn1.application-oa2-client.ampdtest"
+#define GUARD_USEC 20000000u /* any wait here longer than this is a hang: fail */
+#define LOG_MAX (4u << 20)   /* the captured log we read back */
+#define INTERVAL_S 0.1       /* the mock's poll interval in these tests */
+
+static struct http *H; /* the client lwa uses, and the control calls */
+static char log_file[PATH_MAX];
+static int log_fd = -1;
+static unsigned dir_seq;
+static double base_seq; /* the request log's last seq when the test began */
+
+/* What the state callback saw. */
+struct obs {
+  int calls, linking_calls;
+  enum lwa_state st;
+  int err;
+};
+
+static void on_state(struct lwa *w, enum lwa_state st, int err, void *ud) {
+  (void)w;
+  struct obs *o = ud;
+  o->calls++;
+  o->st = st;
+  o->err = err;
+  if (st == LWA_LINKING)
+    o->linking_calls++;
+}
+
+/* What one lwa_get_token callback saw. */
+struct tok {
+  int done, err;
+  char token[LWA_TOKEN_MAX + 1];
+};
+
+static void on_token(int err, const char *token, void *ud) {
+  struct tok *t = ud;
+  t->done++;
+  t->err = err;
+  snprintf(t->token, sizeof(t->token), "%s", token ? token : "");
+}
+
+#define RUN_UNTIL(cond)                                                                            \
+  do {                                                                                             \
+    uint64_t guard_ = clock_mono_usec() + GUARD_USEC;                                              \
+    while (!(cond)) {                                                                              \
+      assert_true(clock_mono_usec() < guard_);                                                     \
+      assert_true(loop_run_once(L, 20) >= 0);                                                      \
+    }                                                                                              \
+  } while (0)
+
+/* ---------------------------------------------------------------- the mock's side */
+
+static void lwa_ctrl(const char *path, const char *json) {
+  cJSON_Delete(ctrl(H, json ? HTTP_POST : HTTP_GET, path, json));
+}
+
+/* The mock's /_mock/lwa/state (caller frees). */
+static cJSON *mock_state(void) {
+  return ctrl(H, HTTP_GET, "/_mock/lwa/state", NULL);
+}
+
+static int mock_count(const char *kind) {
+  cJSON *s = mock_state();
+  int n = (int)num(cJSON_GetObjectItem(s, "counts"), kind);
+  cJSON_Delete(s);
+  return n;
+}
+
+static void mock_reset(void) {
+  char cfg[128];
+  snprintf(cfg, sizeof(cfg),
+           "{\"interval\": %.3f, \"code_lifetime\": 600, \"token_lifetime\": 3600}", INTERVAL_S);
+  lwa_ctrl("/_mock/lwa/config", cfg);
+  char path[64];
+  snprintf(path, sizeof(path), "/_mock/requests?since=%.0f", base_seq);
+  cJSON *all = ctrl(H, HTTP_GET, path, NULL), *e;
+  cJSON_ArrayForEach(e, all) {
+    if (num(e, "seq") > base_seq)
+      base_seq = num(e, "seq");
+  }
+  cJSON_Delete(all);
+}
+
+/* The request log entries for path since the test began (caller frees). */
+static cJSON *requests_since(const char *path) {
+  cJSON *all = requests_for(path), *out = cJSON_CreateArray(), *e;
+  cJSON_ArrayForEach(e, all) {
+    if (num(e, "seq") > base_seq)
+      cJSON_AddItemToArray(out, cJSON_Duplicate(e, true));
+  }
+  cJSON_Delete(all);
+  return out;
+}
+
+static void approve(const char *user_code) {
+  char body[256];
+  snprintf(body, sizeof(body), "{\"user_code\": \"%s\"}", user_code);
+  lwa_ctrl("/_mock/lwa/approve", body);
+}
+
+static void mock_clock(double s) {
+  char body[64];
+  snprintf(body, sizeof(body), "{\"advance\": %.3f}", s);
+  lwa_ctrl("/_mock/lwa/clock", body);
+}
+
+/* ---------------------------------------------------------------- ampd's side */
+
+/* A fresh state directory for one test. */
+static void new_dir(char *dir) {
+  char name[32];
+  snprintf(name, sizeof(name), "state%u", ++dir_seq);
+  assert_true(join(dir, tmp, name));
+  assert_int_equal(mkdir(dir, 0700), 0);
+}
+
+static struct lwa *make(const char *dir, struct obs *o) {
+  char base[128];
+  url_of(base, sizeof(base), mock, "127.0.0.1", "/lwa");
+  struct lwa_config cfg = {.base_url = base, .client_id = CLIENT_ID, .state_dir = dir};
+  struct lwa *w = NULL;
+  assert_int_equal(lwa_new(L, H, &cfg, on_state, o, &w), 0);
+  return w;
+}
+
+static const char *user_code_of(struct lwa *w) {
+  const char *uc = NULL, *uri = NULL;
+  int64_t exp = 0;
+  assert_int_equal(lwa_link_info(w, &uc, &uri, &exp), 0);
+  assert_true(exp > clock_wall_sec());
+  assert_string_equal(uri, "https://amazon.com/us/code");
+  return uc;
+}
+
+/* Pair and approve: LINKED. */
+static void link_now(struct lwa *w, struct obs *o) {
+  assert_int_equal(lwa_link_start(w), 0);
+  RUN_UNTIL(o->st == LWA_LINKING);
+  approve(user_code_of(w));
+  RUN_UNTIL(o->st == LWA_LINKED);
+  assert_int_equal(o->err, 0);
+}
+
+/* The token file's content as JSON (caller frees); asserts its mode is 0600. */
+static cJSON *token_file(const char *dir) {
+  char path[PATH_MAX];
+  assert_true(join(path, dir, LWA_TOKEN_FILE));
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_mode & 07777, 0600);
+  FILE *f = fopen(path, "re");
+  assert_non_null(f);
+  char text[8192];
+  size_t n = fread(text, 1, sizeof(text) - 1, f);
+  fclose(f);
+  text[n] = '\0';
+  cJSON *j = cJSON_Parse(text);
+  assert_non_null(j);
+  return j;
+}
+
+static bool file_exists(const char *dir) {
+  char path[PATH_MAX];
+  assert_true(join(path, dir, LWA_TOKEN_FILE));
+  struct stat st;
+  return lstat(path, &st) == 0;
+}
+
+static void get_token_now(struct lwa *w, struct tok *t) {
+  memset(t, 0, sizeof(*t));
+  assert_int_equal(lwa_get_token(w, on_token, t), 0);
+  RUN_UNTIL(t->done);
+  assert_int_equal(t->done, 1);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+/* Pending, pending, approved: LINKED, and the tokens the mock issued are on disk, 0600,
+ * and what lwa_get_token gives (at once: the token is fresh). */
+static void test_link_pending_then_approved(void **state) {
+  (void)state;
+  mock_reset();
+  char dir[PATH_MAX];
+  new_dir(dir);
+  struct obs o = {0};
+  struct lwa *w = make(dir, &o);
+  assert_int_equal(lwa_state(w), LWA_UNLINKED);
+  assert_int_equal(lwa_get_token(w, on_token, NULL), -ENOLINK);
+  assert_int_equal(lwa_link_start(w), 0);
+  assert_int_equal(lwa_link_start(w), -EALREADY);
+  RUN_UNTIL(o.st == LWA_LINKING);
+  char uc[64];
+  snprintf(uc, sizeof(uc), "%s", user_code_of(w));
+  RUN_UNTIL(mock_count("device_code") >= 2); /* two authorization_pending */
+  assert_int_equal(lwa_state(w), LWA_LINKING);
+  approve(uc);
+  RUN_UNTIL(o.st == LWA_LINKED);
+  assert_int_equal(o.err, 0);
+  assert_int_equal(lwa_link_start(w), -EISCONN);
+
+  cJSON *s = mock_state();
+  cJSON *issued = cJSON_GetObjectItem(s, "issued");
+  cJSON *last = cJSON_GetArrayItem(issued, cJSON_GetArraySize(issued) - 1);
+  cJSON *f = token_file(dir);
+  assert_string_equal(str(f, "access_token"), str(last, "access_token"));
+  assert_string_equal(str(f, "refresh_token"), str(last, "refresh_token"));
+  double exp = num(f, "expires_at");
+  assert_true(exp > (double)clock_wall_sec() + 3500 && exp <= (double)clock_wall_sec() + 3600);
+
+  struct tok t = {0};
+  assert_int_equal(lwa_get_token(w, on_token, &t), 0);
+  assert_int_equal(t.done, 1); /* synchronous: no refresh was needed */
+  assert_int_equal(t.err, 0);
+  assert_string_equal(t.token, str(last, "access_token"));
+
+  /* Every poll was a form POST with the three fields; the mock refuses anything else,
+   * and it answered 400 (pending) before the 200. */
+  cJSON *polls = requests_since("/lwa/auth/o2/token");
+  int n = cJSON_GetArraySize(polls);
+  assert_true(n >= 3);
+  for (int i = 0; i < n; i++)
+    assert_int_equal((int)num(cJSON_GetArrayItem(polls, i), "status"), i == n - 1 ? 200 : 400);
+  cJSON_Delete(polls);
+  cJSON_Delete(f);
+  cJSON_Delete(s);
+
+  /* A second client on the same directory starts LINKED from the file. */
+  struct obs o2 = {0};
+  struct lwa *w2 = make(dir, &o2);
+  assert_int_equal(lwa_state(w2), LWA_LINKED);
+  struct tok t2 = {0};
+  assert_int_equal(lwa_get_token(w2, on_token, &t2), 0);
+  assert_int_equal(t2.done, 1);
+  assert_string_equal(t2.token, t.token);
+  lwa_free(w2);
+  lwa_free(w);
+}
+
+/* slow_down: the next poll comes at least twice the interval later. The mock also
+ * doubles what it requires, so a client that did not would get slow_down forever and
+ * never link. */
+static void test_slow_down_doubles_interval(void **state) {
+  (void)state;
+  mock_reset();
+  lwa_ctrl("/_mock/lwa/fail", "{\"grant_type\": \"device_code\", \"error\": \"slow_down\"}");
+  char dir[PATH_MAX];
+  new_dir(dir);
+  struct obs o = {0};
+  struct lwa *w = make(dir, &o);
+  assert_int_equal(lwa_link_start(w), 0);
+  RUN_UNTIL(o.st == LWA_LINKING);
+  approve(user_code_of(w));
+  RUN_UNTIL(o.st == LWA_LINKED);
+  cJSON *polls = requests_since("/lwa/auth/o2/token");
+  assert_int_equal(cJSON_GetArraySize(polls), 2);
+  cJSON *p1 = cJSON_GetArrayItem(polls, 0), *p2 = cJSON_GetArrayItem(polls, 1);
+  assert_int_equal((int)num(p1, "status"), 400);
+  assert_int_equal((int)num(p2, "status"), 200);
+  /* A lower bound the client guarantees (it waits before it sends), not a speed. */
+  assert_true(num(p2, "time") - num(p1, "time") >= 2 * INTERVAL_S - 0.005);
+  cJSON_Delete(polls);
+  lwa_free(w);
+}
+
+/* An expired code pair is replaced: the mock says invalid_code_pair after its clock
+ * passed the pair's life; and ampd's own clock past the expiry fetches a new pair
+ * without polling the old one. The newest code links. */
+static void test_expired_code_pair_is_replaced(void **state) {
+  (void)state;
+  mock_reset();
+  char dir[PATH_MAX];
+  new_dir(dir);
+  struct obs o = {0};
+  struct lwa *w = make(dir, &o);
+  int pairs = mock_count("codepair");
+  assert_int_equal(lwa_link_start(w), 0);
+  RUN_UNTIL(o.st == LWA_LINKING);
+  char a[64], b[64];
+  snprintf(a, sizeof(a), "%s", user_code_of(w));
+  mock_clock(601);
+  RUN_UNTIL(o.linking_calls >= 2);
+  snprintf(b, sizeof(b), "%s", user_code_of(w));
+  assert_string_not_equal(a, b);
+  assert_int_equal(mock_count("codepair"), pairs + 2);
+  cJSON *polls = requests_since("/lwa/auth/o2/token");
+  assert_true(cJSON_GetArraySize(polls) >= 1); /* the poll that learnt it */
+  cJSON_Delete(polls);
+
+  /* ampd's clock past the new pair's expiry: a third pair, and no poll in between. */
+  int polls_before = mock_count("device_code");
+  assert_int_equal(clock_advance(601 * 1000000LL, 601 * 1000000LL), 0);
+  RUN_UNTIL(o.linking_calls >= 3);
+  assert_int_equal(mock_count("codepair"), pairs + 3);
+  assert_int_equal(mock_count("device_code"), polls_before);
+  char c[64];
+  snprintf(c, sizeof(c), "%s", user_code_of(w));
+  assert_string_not_equal(b, c);
+  approve(c);
+  RUN_UNTIL(o.st == LWA_LINKED);
+  lwa_free(w);
+}
+
+/* Ahead of expiry: two callers at once, one refresh POST; the new refresh token
+ * replaces the old in the file; then the timer alone refreshes the next time. */
+static void test_refresh_ahead_single_flight(void **state) {
+  (void)state;
+  mock_reset();
+  char dir[PATH_MAX];
+  new_dir(dir);
+  struct obs o = {0};
+  struct lwa *w = make(dir, &o);
+  link_now(w, &o);
+  cJSON *f1 = token_file(dir);
+  int refreshes = mock_count("refresh_token");
+
+  /* 4 min before expiry, on both clocks (the mock's first: a control call runs the
+   * loop, and the refresh timer must not fire before the two callers ask). */
+  mock_clock(3360);
+  assert_int_equal(clock_advance(3360 * 1000000LL, 3360 * 1000000LL), 0);
+  struct tok t1 = {0}, t2 = {0};
+  assert_int_equal(lwa_get_token(w, on_token, &t1), 0);
+  assert_int_equal(lwa_get_token(w, on_token, &t2), 0);
+  assert_int_equal(t1.done + t2.done, 0); /* both wait for the one refresh */
+  RUN_UNTIL(t1.done && t2.done);
+  assert_int_equal(t1.err, 0);
+  assert_int_equal(t2.err, 0);
+  assert_string_equal(t1.token, t2.token);
+  assert_string_not_equal(t1.token, str(f1, "access_token"));
+  assert_int_equal(mock_count("refresh_token"), refreshes + 1);
+  cJSON *f2 = token_file(dir);
+  assert_string_equal(str(f2, "access_token"), t1.token);
+  assert_string_not_equal(str(f2, "refresh_token"), str(f1, "refresh_token"));
+
+  /* Nobody asks: the timer at expiry - 5 min refreshes on its own, with the rotated
+   * refresh token (the old one would be invalid_grant at the mock). */
+  assert_int_equal(clock_advance(3360 * 1000000LL, 3360 * 1000000LL), 0);
+  mock_clock(3360);
+  RUN_UNTIL(mock_count("refresh_token") == refreshes + 2);
+  cJSON *f3 = NULL;
+  uint64_t guard = clock_mono_usec() + GUARD_USEC;
+  for (;;) { /* the file is written when the reply is in */
+    assert_true(clock_mono_usec() < guard);
+    assert_true(loop_run_once(L, 20) >= 0);
+    f3 = token_file(dir);
+    if (strcmp(str(f3, "access_token"), t1.token) != 0)
+      break;
+    cJSON_Delete(f3);
+  }
+  assert_int_equal(lwa_state(w), LWA_LINKED);
+  cJSON_Delete(f3);
+  cJSON_Delete(f2);
+  cJSON_Delete(f1);
+  lwa_free(w);
+}
+
+/* A 503 on refresh is retried (the first backoff step is 0 s) and the caller gets the
+ * new token; the state stays LINKED. */
+static void test_refresh_retries_5xx(void **state) {
+  (void)state;
+  mock_reset();
+  char dir[PATH_MAX];
+  new_dir(dir);
+  struct obs o = {0};
+  struct lwa *w = make(dir, &o);
+  link_now(w, &o);
+  struct tok t0;
+  get_token_now(w, &t0);
+  int refreshes = mock_count("refresh_token");
+  lwa_ctrl("/_mock/lwa/fail", "{\"grant_type\": \"refresh_token\", \"status\": 503}");
+  lwa_token_rejected(w, t0.token);
+  /* The rejected token is no good: the caller of the failed attempt learns the error,
+   * the refresh is retried in the background (first backoff step: 0 s) and the next
+   * caller waits for it. */
+  struct tok tf = {0}, t = {0};
+  assert_int_equal(lwa_get_token(w, on_token, &tf), 0);
+  RUN_UNTIL(tf.done);
+  assert_int_equal(tf.err, -AMP_EHTTP);
+  assert_int_equal(lwa_get_token(w, on_token, &t), 0);
+  RUN_UNTIL(t.done);
+  assert_int_equal(t.err, 0);
+  assert_string_not_equal(t.token, t0.token);
+  assert_int_equal(mock_count("refresh_token"), refreshes + 2);
+  /* A rejection of the token already replaced forces nothing. */
+  lwa_token_rejected(w, t0.token);
+  struct tok t3;
+  get_token_now(w, &t3);
+  assert_string_equal(t3.token, t.token);
+  assert_int_equal(mock_count("refresh_token"), refreshes + 2);
+  assert_int_equal(lwa_state(w), LWA_LINKED);
+  lwa_free(w);
+}
+
+/* invalid_grant on refresh: UNLINKED (-ENOLINK), the waiter told, the file removed. */
+static void test_invalid_grant_unlinks(void **state) {
+  (void)state;
+  mock_reset();
+  char dir[PATH_MAX];
+  new_dir(dir);
+  struct obs o = {0};
+  struct lwa *w = make(dir, &o);
+  link_now(w, &o);
+  assert_true(file_exists(dir));
+  lwa_ctrl("/_mock/lwa/revoke", "{\"all\": true}");
+  lwa_token_rejected(w, NULL);
+  struct tok t = {0};
+  assert_int_equal(lwa_get_token(w, on_token, &t), 0);
+  RUN_UNTIL(t.done);
+  assert_int_equal(t.err, -ENOLINK);
+  assert_int_equal(o.st, LWA_UNLINKED);
+  assert_int_equal(o.err, -ENOLINK);
+  assert_int_equal(lwa_last_error(w), -ENOLINK);
+  assert_false(file_exists(dir));
+  assert_int_equal(lwa_get_token(w, on_token, &t), -ENOLINK);
+  lwa_free(w);
+}
+
+static void write_token_file(const char *dir, const char *text, mode_t mode) {
+  char path[PATH_MAX];
+  assert_true(join(path, dir, LWA_TOKEN_FILE));
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  assert_int_equal(fchmod(fd, mode), 0);
+  assert_int_equal(close(fd), 0);
+}
+
+/* A corrupt, truncated or loose-mode file: UNLINKED, no crash. A good one: LINKED
+ * (so the refusals above are the file's doing). */
+static void test_bad_token_file_is_unlinked(void **state) {
+  (void)state;
+  static const struct {
+    const char *text;
+    mode_t mode;
+  } cases[] = {
+      {"\x01\x02garbage", 0600},
+      {"{\"version\":1,\"refresh_token\":\"Atzr|abc\",\"access_token\":\"Atza|x", 0600},
+      {"{\"version\":1,\"refresh_token\":\"Atzr|abc\",\"expires_at\":1}", 0644},
+      {"{\"version\":1,\"refresh_token\":\"Atzr|a b\",\"expires_at\":1}", 0600},
+      {"[]", 0600},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char dir[PATH_MAX];
+    new_dir(dir);
+    write_token_file(dir, cases[i].text, cases[i].mode);
+    struct obs o = {0};
+    struct lwa *w = make(dir, &o);
+    assert_int_equal(lwa_state(w), LWA_UNLINKED);
+    assert_false(file_exists(dir)); /* removed: reported once */
+    lwa_free(w);
+  }
+  char dir[PATH_MAX];
+  new_dir(dir);
+  write_token_file(dir,
+                   "{\"version\":1,\"refresh_token\":\"Atzr|abc\",\"access_token\":\"Atza|x\","
+                   "\"expires_at\":1}",
+                   0600);
+  struct obs o = {0};
+  struct lwa *w = make(dir, &o);
+  assert_int_equal(lwa_state(w), LWA_LINKED);
+  lwa_free(w);
+}
+
+/* Last: no token the mock issued appears anywhere in what ampd logged (at debug), and
+ * the log is not empty (so the search looked at something). */
+static void test_no_token_in_log(void **state) {
+  (void)state;
+  struct buf b = BUF_INIT(LOG_MAX);
+  int fd = open(log_file, O_RDONLY | O_CLOEXEC);
+  assert_true(fd >= 0);
+  for (;;) {
+    assert_int_equal(buf_reserve(&b, 65536), 0);
+    ssize_t n = read(fd, b.data + b.len, 65536);
+    assert_true(n >= 0);
+    if (n == 0)
+      break;
+    buf_commit(&b, (size_t)n);
+  }
+  close(fd);
+  const char *text = b.data ? (const char *)b.data : "";
+  assert_non_null(strstr(text, "slow_down"));
+  assert_non_null(strstr(text, "refused"));
+  cJSON *s = mock_state();
+  cJSON *issued = cJSON_GetObjectItem(s, "issued"), *e;
+  assert_true(cJSON_GetArraySize(issued) >= 6);
+  cJSON_ArrayForEach(e, issued) {
+    const char *at = str(e, "access_token"), *rt = str(e, "refresh_token");
+    assert_null(strstr(text, at));
+    assert_null(strstr(text, rt));
+    assert_null(strstr(text, at + 5)); /* without the Atza| prefix, too */
+    assert_null(strstr(text, rt + 5));
+  }
+  cJSON_Delete(s);
+  buf_done(&b);
+}
+
+static int group_setup(void **state) {
+  (void)state;
+  if (harness_setup("lwa", NULL, 0) < 0 || !join(log_file, tmp, "ampd.log"))
+    return -1;
+  log_fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (log_fd < 0)
+    return -1;
+  log_set_fd(log_fd);
+  if (log_set_levels("debug") < 0)
+    return -1;
+  struct http_config cfg;
+  http_config_init(&cfg);
+  cfg.ca_file = ca;
+  cfg.connect_timeout_ms = 5000;
+  cfg.max_retries = 0;
+  return http_new(L, &cfg, &H) < 0 ? -1 : 0;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  http_free(H);
+  log_set_fd(2);
+  if (log_fd >= 0)
+    close(log_fd);
+  harness_teardown();
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s SOURCE_DIR\n", argv[0]);
+    return 2;
+  }
+  src_dir = argv[1];
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_link_pending_then_approved),
+      cmocka_unit_test(test_slow_down_doubles_interval),
+      cmocka_unit_test(test_expired_code_pair_is_replaced),
+      cmocka_unit_test(test_refresh_ahead_single_flight),
+      cmocka_unit_test(test_refresh_retries_5xx),
+      cmocka_unit_test(test_invalid_grant_unlinks),
+      cmocka_unit_test(test_bad_token_file_is_unlinked),
+      cmocka_unit_test(test_no_token_in_log),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
