@@ -45,6 +45,11 @@ static char log_file[PATH_MAX];
 static int log_fd = -1;
 static unsigned dir_seq;
 static double base_seq; /* the request log's last seq when the test began */
+/* Clients a test made: a failed assertion leaves the test early, so the per-test
+ * teardown frees what is left (their observers are static, so nothing points into a
+ * dead stack frame). */
+#define LIVE_MAX 8
+static struct lwa *live[LIVE_MAX];
 
 /* What the state callback saw. */
 struct obs {
@@ -157,7 +162,28 @@ static struct lwa *make(const char *dir, struct obs *o) {
   struct lwa_config cfg = {.base_url = base, .client_id = CLIENT_ID, .state_dir = dir};
   struct lwa *w = NULL;
   assert_int_equal(lwa_new(L, H, &cfg, on_state, o, &w), 0);
-  return w;
+  for (size_t i = 0; i < LIVE_MAX; i++) {
+    if (!live[i]) {
+      live[i] = w;
+      return w;
+    }
+  }
+  fail_msg("more than %d live clients", LIVE_MAX);
+  return NULL;
+}
+
+static void drop(struct lwa *w) {
+  for (size_t i = 0; i < LIVE_MAX; i++)
+    if (live[i] == w)
+      live[i] = NULL;
+  lwa_free(w);
+}
+
+static int free_live(void **state) {
+  (void)state;
+  for (size_t i = 0; i < LIVE_MAX; i++)
+    drop(live[i]);
+  return 0;
 }
 
 static const char *user_code_of(struct lwa *w) {
@@ -219,7 +245,8 @@ static void test_link_pending_then_approved(void **state) {
   mock_reset();
   char dir[PATH_MAX];
   new_dir(dir);
-  struct obs o = {0};
+  static struct obs o;
+  o = (struct obs){0};
   struct lwa *w = make(dir, &o);
   assert_int_equal(lwa_state(w), LWA_UNLINKED);
   assert_int_equal(lwa_get_token(w, on_token, NULL), -ENOLINK);
@@ -244,7 +271,9 @@ static void test_link_pending_then_approved(void **state) {
   double exp = num(f, "expires_at");
   assert_true(exp > (double)clock_wall_sec() + 3500 && exp <= (double)clock_wall_sec() + 3600);
 
-  struct tok t = {0};
+  static struct tok t;
+
+  t = (struct tok){0};
   assert_int_equal(lwa_get_token(w, on_token, &t), 0);
   assert_int_equal(t.done, 1); /* synchronous: no refresh was needed */
   assert_int_equal(t.err, 0);
@@ -262,15 +291,17 @@ static void test_link_pending_then_approved(void **state) {
   cJSON_Delete(s);
 
   /* A second client on the same directory starts LINKED from the file. */
-  struct obs o2 = {0};
+  static struct obs o2;
+  o2 = (struct obs){0};
   struct lwa *w2 = make(dir, &o2);
   assert_int_equal(lwa_state(w2), LWA_LINKED);
-  struct tok t2 = {0};
+  static struct tok t2;
+  t2 = (struct tok){0};
   assert_int_equal(lwa_get_token(w2, on_token, &t2), 0);
   assert_int_equal(t2.done, 1);
   assert_string_equal(t2.token, t.token);
-  lwa_free(w2);
-  lwa_free(w);
+  drop(w2);
+  drop(w);
 }
 
 /* slow_down: the next poll comes at least twice the interval later. The mock also
@@ -282,7 +313,8 @@ static void test_slow_down_doubles_interval(void **state) {
   lwa_ctrl("/_mock/lwa/fail", "{\"grant_type\": \"device_code\", \"error\": \"slow_down\"}");
   char dir[PATH_MAX];
   new_dir(dir);
-  struct obs o = {0};
+  static struct obs o;
+  o = (struct obs){0};
   struct lwa *w = make(dir, &o);
   assert_int_equal(lwa_link_start(w), 0);
   RUN_UNTIL(o.st == LWA_LINKING);
@@ -296,7 +328,7 @@ static void test_slow_down_doubles_interval(void **state) {
   /* A lower bound the client guarantees (it waits before it sends), not a speed. */
   assert_true(num(p2, "time") - num(p1, "time") >= 2 * INTERVAL_S - 0.005);
   cJSON_Delete(polls);
-  lwa_free(w);
+  drop(w);
 }
 
 /* An expired code pair is replaced: the mock says invalid_code_pair after its clock
@@ -307,7 +339,8 @@ static void test_expired_code_pair_is_replaced(void **state) {
   mock_reset();
   char dir[PATH_MAX];
   new_dir(dir);
-  struct obs o = {0};
+  static struct obs o;
+  o = (struct obs){0};
   struct lwa *w = make(dir, &o);
   int pairs = mock_count("codepair");
   assert_int_equal(lwa_link_start(w), 0);
@@ -334,7 +367,7 @@ static void test_expired_code_pair_is_replaced(void **state) {
   assert_string_not_equal(b, c);
   approve(c);
   RUN_UNTIL(o.st == LWA_LINKED);
-  lwa_free(w);
+  drop(w);
 }
 
 /* Ahead of expiry: two callers at once, one refresh POST; the new refresh token
@@ -344,7 +377,8 @@ static void test_refresh_ahead_single_flight(void **state) {
   mock_reset();
   char dir[PATH_MAX];
   new_dir(dir);
-  struct obs o = {0};
+  static struct obs o;
+  o = (struct obs){0};
   struct lwa *w = make(dir, &o);
   link_now(w, &o);
   cJSON *f1 = token_file(dir);
@@ -354,7 +388,9 @@ static void test_refresh_ahead_single_flight(void **state) {
    * loop, and the refresh timer must not fire before the two callers ask). */
   mock_clock(3360);
   assert_int_equal(clock_advance(3360 * 1000000LL, 3360 * 1000000LL), 0);
-  struct tok t1 = {0}, t2 = {0};
+  static struct tok t1, t2;
+  t1 = (struct tok){0};
+  t2 = (struct tok){0};
   assert_int_equal(lwa_get_token(w, on_token, &t1), 0);
   assert_int_equal(lwa_get_token(w, on_token, &t2), 0);
   assert_int_equal(t1.done + t2.done, 0); /* both wait for the one refresh */
@@ -387,7 +423,7 @@ static void test_refresh_ahead_single_flight(void **state) {
   cJSON_Delete(f3);
   cJSON_Delete(f2);
   cJSON_Delete(f1);
-  lwa_free(w);
+  drop(w);
 }
 
 /* A 503 on refresh is retried (the first backoff step is 0 s) and the caller gets the
@@ -397,10 +433,12 @@ static void test_refresh_retries_5xx(void **state) {
   mock_reset();
   char dir[PATH_MAX];
   new_dir(dir);
-  struct obs o = {0};
+  static struct obs o;
+  o = (struct obs){0};
   struct lwa *w = make(dir, &o);
   link_now(w, &o);
-  struct tok t0;
+  static struct tok t0;
+  t0 = (struct tok){0};
   get_token_now(w, &t0);
   int refreshes = mock_count("refresh_token");
   lwa_ctrl("/_mock/lwa/fail", "{\"grant_type\": \"refresh_token\", \"status\": 503}");
@@ -408,7 +446,9 @@ static void test_refresh_retries_5xx(void **state) {
   /* The rejected token is no good: the caller of the failed attempt learns the error,
    * the refresh is retried in the background (first backoff step: 0 s) and the next
    * caller waits for it. */
-  struct tok tf = {0}, t = {0};
+  static struct tok tf, t;
+  tf = (struct tok){0};
+  t = (struct tok){0};
   assert_int_equal(lwa_get_token(w, on_token, &tf), 0);
   RUN_UNTIL(tf.done);
   assert_int_equal(tf.err, -AMP_EHTTP);
@@ -419,12 +459,13 @@ static void test_refresh_retries_5xx(void **state) {
   assert_int_equal(mock_count("refresh_token"), refreshes + 2);
   /* A rejection of the token already replaced forces nothing. */
   lwa_token_rejected(w, t0.token);
-  struct tok t3;
+  static struct tok t3;
+  t3 = (struct tok){0};
   get_token_now(w, &t3);
   assert_string_equal(t3.token, t.token);
   assert_int_equal(mock_count("refresh_token"), refreshes + 2);
   assert_int_equal(lwa_state(w), LWA_LINKED);
-  lwa_free(w);
+  drop(w);
 }
 
 /* invalid_grant on refresh: UNLINKED (-ENOLINK), the waiter told, the file removed. */
@@ -433,13 +474,15 @@ static void test_invalid_grant_unlinks(void **state) {
   mock_reset();
   char dir[PATH_MAX];
   new_dir(dir);
-  struct obs o = {0};
+  static struct obs o;
+  o = (struct obs){0};
   struct lwa *w = make(dir, &o);
   link_now(w, &o);
   assert_true(file_exists(dir));
   lwa_ctrl("/_mock/lwa/revoke", "{\"all\": true}");
   lwa_token_rejected(w, NULL);
-  struct tok t = {0};
+  static struct tok t;
+  t = (struct tok){0};
   assert_int_equal(lwa_get_token(w, on_token, &t), 0);
   RUN_UNTIL(t.done);
   assert_int_equal(t.err, -ENOLINK);
@@ -448,7 +491,7 @@ static void test_invalid_grant_unlinks(void **state) {
   assert_int_equal(lwa_last_error(w), -ENOLINK);
   assert_false(file_exists(dir));
   assert_int_equal(lwa_get_token(w, on_token, &t), -ENOLINK);
-  lwa_free(w);
+  drop(w);
 }
 
 static void write_token_file(const char *dir, const char *text, mode_t mode) {
@@ -459,6 +502,42 @@ static void write_token_file(const char *dir, const char *text, mode_t mode) {
   assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
   assert_int_equal(fchmod(fd, mode), 0);
   assert_int_equal(close(fd), 0);
+}
+
+/* The mock refuses an unknown client id (unauthorized_client): the pairing ends with
+ * -EACCES, and a forced invalid_request on a poll ends it with -AMP_EPROTO. */
+static void test_pairing_errors_stop(void **state) {
+  (void)state;
+  mock_reset();
+  char dir[PATH_MAX], base[128];
+  new_dir(dir);
+  url_of(base, sizeof(base), mock, "127.0.0.1", "/lwa/");
+  static struct obs o;
+  o = (struct obs){0};
+  struct lwa_config cfg = {.base_url = base, .client_id = "not-our-client", .state_dir = dir};
+  struct lwa *w = NULL;
+  assert_int_equal(lwa_new(L, H, &cfg, on_state, &o, &w), 0);
+  live[LIVE_MAX - 1] = w;
+  assert_int_equal(lwa_link_start(w), 0);
+  RUN_UNTIL(o.calls > 0);
+  assert_int_equal(o.st, LWA_UNLINKED);
+  assert_int_equal(o.err, -EACCES);
+  cJSON *pairs = requests_since("/lwa/auth/o2/create/codepair");
+  assert_int_equal(cJSON_GetArraySize(pairs), 1);
+  assert_int_equal((int)num(cJSON_GetArrayItem(pairs, 0), "status"), 400);
+  cJSON_Delete(pairs);
+  live[LIVE_MAX - 1] = NULL;
+  lwa_free(w);
+
+  static struct obs o2;
+  o2 = (struct obs){0};
+  w = make(dir, &o2);
+  lwa_ctrl("/_mock/lwa/fail", "{\"grant_type\": \"device_code\", \"error\": \"invalid_request\"}");
+  assert_int_equal(lwa_link_start(w), 0);
+  RUN_UNTIL(o2.st == LWA_UNLINKED && o2.calls == 2);
+  assert_int_equal(o2.err, -AMP_EPROTO);
+  assert_int_equal(lwa_link_info(w, NULL, NULL, NULL), -ENOENT);
+  drop(w);
 }
 
 /* A corrupt, truncated or loose-mode file: UNLINKED, no crash. A good one: LINKED
@@ -479,11 +558,12 @@ static void test_bad_token_file_is_unlinked(void **state) {
     char dir[PATH_MAX];
     new_dir(dir);
     write_token_file(dir, cases[i].text, cases[i].mode);
-    struct obs o = {0};
+    static struct obs o;
+    o = (struct obs){0};
     struct lwa *w = make(dir, &o);
     assert_int_equal(lwa_state(w), LWA_UNLINKED);
     assert_false(file_exists(dir)); /* removed: reported once */
-    lwa_free(w);
+    drop(w);
   }
   char dir[PATH_MAX];
   new_dir(dir);
@@ -491,10 +571,11 @@ static void test_bad_token_file_is_unlinked(void **state) {
                    "{\"version\":1,\"refresh_token\":\"Atzr|abc\",\"access_token\":\"Atza|x\","
                    "\"expires_at\":1}",
                    0600);
-  struct obs o = {0};
+  static struct obs o;
+  o = (struct obs){0};
   struct lwa *w = make(dir, &o);
   assert_int_equal(lwa_state(w), LWA_LINKED);
-  lwa_free(w);
+  drop(w);
 }
 
 /* Last: no token the mock issued appears anywhere in what ampd logged (at debug), and
@@ -528,6 +609,29 @@ static void test_no_token_in_log(void **state) {
   }
   cJSON_Delete(s);
   buf_done(&b);
+}
+
+/* A token file that is a symlink is never followed: UNLINKED, and the target is left
+ * alone. */
+static void test_symlinked_token_file(void **state) {
+  (void)state;
+  char dir[PATH_MAX], target[PATH_MAX], path[PATH_MAX];
+  new_dir(dir);
+  assert_true(join(target, dir, "elsewhere.json"));
+  assert_true(join(path, dir, LWA_TOKEN_FILE));
+  static const char good[] = "{\"version\":1,\"refresh_token\":\"Atzr|abc\",\"expires_at\":1}";
+  int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, good, sizeof(good) - 1), (ssize_t)(sizeof(good) - 1));
+  assert_int_equal(close(fd), 0);
+  assert_int_equal(symlink(target, path), 0);
+  static struct obs o;
+  o = (struct obs){0};
+  struct lwa *w = make(dir, &o);
+  assert_int_equal(lwa_state(w), LWA_UNLINKED);
+  struct stat st;
+  assert_int_equal(stat(target, &st), 0);
+  drop(w);
 }
 
 static int group_setup(void **state) {
@@ -565,14 +669,16 @@ int main(int argc, char **argv) {
   }
   src_dir = argv[1];
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_link_pending_then_approved),
-      cmocka_unit_test(test_slow_down_doubles_interval),
-      cmocka_unit_test(test_expired_code_pair_is_replaced),
-      cmocka_unit_test(test_refresh_ahead_single_flight),
-      cmocka_unit_test(test_refresh_retries_5xx),
-      cmocka_unit_test(test_invalid_grant_unlinks),
-      cmocka_unit_test(test_bad_token_file_is_unlinked),
-      cmocka_unit_test(test_no_token_in_log),
+      cmocka_unit_test_teardown(test_link_pending_then_approved, free_live),
+      cmocka_unit_test_teardown(test_slow_down_doubles_interval, free_live),
+      cmocka_unit_test_teardown(test_expired_code_pair_is_replaced, free_live),
+      cmocka_unit_test_teardown(test_refresh_ahead_single_flight, free_live),
+      cmocka_unit_test_teardown(test_refresh_retries_5xx, free_live),
+      cmocka_unit_test_teardown(test_invalid_grant_unlinks, free_live),
+      cmocka_unit_test_teardown(test_pairing_errors_stop, free_live),
+      cmocka_unit_test_teardown(test_bad_token_file_is_unlinked, free_live),
+      cmocka_unit_test_teardown(test_symlinked_token_file, free_live),
+      cmocka_unit_test_teardown(test_no_token_in_log, free_live),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
