@@ -540,6 +540,55 @@ static void test_pairing_errors_stop(void **state) {
   drop(w);
 }
 
+/* The LWA error code the mock answers to a raw POST of body (Content-Type ctype). */
+static void expect_refusal(const char *path, const char *ctype, const char *body,
+                           const char *error) {
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", path);
+  struct buf out = BUF_INIT(LWA_REPLY_MAX);
+  struct http_header h = {"Content-Type", ctype};
+  struct http_request_opts o = {.method = HTTP_POST,
+                                .url = url,
+                                .headers = &h,
+                                .n_headers = 1,
+                                .body = body,
+                                .body_len = strlen(body),
+                                .body_out = &out};
+  struct result res = {0};
+  fetch(H, &o, &res);
+  assert_int_equal(res.resp.status, 400);
+  cJSON *j = cJSON_Parse(out.data ? (const char *)out.data : "");
+  assert_non_null(j);
+  assert_string_equal(str(j, "error"), error);
+  cJSON_Delete(j);
+  buf_done(&out);
+}
+
+/* The mock is strict (docs/service.md §2), so what the client sends is checked. */
+static void test_mock_is_strict(void **state) {
+  (void)state;
+  mock_reset();
+  static const char form[] = "application/x-www-form-urlencoded";
+  static const char cp[] = "/lwa/auth/o2/create/codepair", tk[] = "/lwa/auth/o2/token";
+  expect_refusal(cp, form, "response_type=device_code&client_id=" CLIENT_ID, "invalid_request");
+  expect_refusal(cp, form,
+                 "response_type=device_code&client_id=" CLIENT_ID
+                 "&scope=amazon_music%3Aaccess&extra=1",
+                 "invalid_request");
+  expect_refusal(cp, "application/json",
+                 "{\"response_type\":\"device_code\",\"client_id\":\"" CLIENT_ID
+                 "\",\"scope\":\"amazon_music:access\"}",
+                 "invalid_request");
+  expect_refusal(cp, form, "response_type=device_code&client_id=other&scope=amazon_music%3Aaccess",
+                 "unauthorized_client");
+  expect_refusal(tk, form, "grant_type=device_code&device_code=x", "invalid_request");
+  expect_refusal(tk, form, "grant_type=device_code&device_code=x&user_code=y", "invalid_code_pair");
+  expect_refusal(tk, form, "grant_type=password&username=a", "unsupported_grant_type");
+  expect_refusal(tk, form, "grant_type=refresh_token&refresh_token=Atzr%7Cx", "invalid_request");
+  expect_refusal(tk, form, "grant_type=refresh_token&refresh_token=Atzr%7Cx&client_id=" CLIENT_ID,
+                 "invalid_grant");
+}
+
 /* A corrupt, truncated or loose-mode file: UNLINKED, no crash. A good one: LINKED
  * (so the refusals above are the file's doing). */
 static void test_bad_token_file_is_unlinked(void **state) {
@@ -676,6 +725,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_teardown(test_refresh_retries_5xx, free_live),
       cmocka_unit_test_teardown(test_invalid_grant_unlinks, free_live),
       cmocka_unit_test_teardown(test_pairing_errors_stop, free_live),
+      cmocka_unit_test_teardown(test_mock_is_strict, free_live),
       cmocka_unit_test_teardown(test_bad_token_file_is_unlinked, free_live),
       cmocka_unit_test_teardown(test_symlinked_token_file, free_live),
       cmocka_unit_test_teardown(test_no_token_in_log, free_live),

@@ -111,7 +111,8 @@ def register(app):
             st["counts"]["codepair"] += 1
             if f is None:
                 return _err("invalid_request", "not a form body")
-            if f.get("response_type") != "device_code" or f.get("scope") != SCOPE \
+            if set(f) - {"response_type", "client_id", "scope", "scope_data"} \
+                    or f.get("response_type") != "device_code" or f.get("scope") != SCOPE \
                     or not f.get("client_id"):
                 return _err("invalid_request", "response_type, client_id and scope required")
             if f["client_id"] != st["client_id"]:
