@@ -560,7 +560,8 @@ static void refresh_done(struct lwa *w, const struct http_response *resp) {
    * (docs/service.md §5); the next lwa_get_token() tries once more. */
   w->last_err = err;
   disarm(w);
-  answer_waiters(w, err);
+  /* Callers get the old token while it lasts. */
+  answer_waiters(w, w->access[0] && clock_wall_sec() < w->expires_at ? 0 : err);
 }
 
 static void on_http_done(struct http_request *rq, const struct http_response *resp, void *ud) {
@@ -586,7 +587,9 @@ static void on_http_done(struct http_request *rq, const struct http_response *re
   case OP_NONE:
     break;
   }
-  wipe_reply(w);
+  /* A callback may have started the next request into the same buffer. */
+  if (!w->req)
+    wipe_reply(w);
 }
 
 /* A request that could not even start: treated as a passing failure of that step. */
@@ -685,10 +688,11 @@ int lwa_new(struct loop *l, struct http *h, const struct lwa_config *cfg, lwa_st
   } else {
     forget_tokens(w);
     if (r != -ENOENT) {
-      /* Reported once: the file is removed, so the next start does not see it. Never
-       * its content. */
+      /* Reported once: a refused or corrupt file is removed, so the next start does not
+       * see it (an I/O error leaves it for the next try). Never its content. */
       log_warning("LWA token file in %s refused (%s): not linked", w->state_dir, amp_strerror(r));
-      statefile_remove(w->state_dir, LWA_TOKEN_FILE);
+      if (r == -AMP_EJSON || r == -EPERM || r == -ELOOP || r == -AMP_ETOOBIG)
+        statefile_remove(w->state_dir, LWA_TOKEN_FILE);
     }
     w->state = LWA_UNLINKED;
   }

@@ -17,7 +17,8 @@
  *             (up to 60 s); invalid_code_pair, expired_token or the pair's own expiry
  *             fetch a new pair by themselves (the state callback runs again with the new
  *             code); invalid_grant, invalid_request, unauthorized_client and
- *             unsupported_grant_type end the pairing (UNLINKED, with an error).
+ *             unsupported_grant_type end the pairing (UNLINKED, with an error). A 5xx
+ *             or network error while pairing is retried after the backoff below.
  *   LINKED    refresh and access tokens, persisted. The access token is refreshed 5 min
  *             before it expires (a loop timer), on demand, or after lwa_token_rejected().
  *             A refresh answered invalid_grant drops the tokens and removes the file
@@ -28,7 +29,7 @@
  * whole): the refresh token, the access token and its absolute expiry (wall clock,
  * epoch seconds). A file statefile_read() refuses (foreign owner, loose mode, symlink)
  * or that does not parse is reported once (a warning without its content), removed,
- * and the state starts UNLINKED.
+ * and the state starts UNLINKED (an I/O error reading it: UNLINKED, the file kept).
  *
  * Secrets: no token, device code or reply body is ever logged, at any level; tokens are
  * wiped from memory when replaced and at lwa_free(). Bounds: LWA_REPLY_MAX bytes of
