@@ -250,12 +250,13 @@ static void test_link_pending_then_approved(void **state) {
   struct lwa *w = make(dir, &o);
   assert_int_equal(lwa_state(w), LWA_UNLINKED);
   assert_int_equal(lwa_get_token(w, on_token, NULL), -ENOLINK);
+  int polls0 = mock_count("device_code");
   assert_int_equal(lwa_link_start(w), 0);
   assert_int_equal(lwa_link_start(w), -EALREADY);
   RUN_UNTIL(o.st == LWA_LINKING);
   char uc[64];
   snprintf(uc, sizeof(uc), "%s", user_code_of(w));
-  RUN_UNTIL(mock_count("device_code") >= 2); /* two authorization_pending */
+  RUN_UNTIL(mock_count("device_code") >= polls0 + 2); /* two authorization_pending */
   assert_int_equal(lwa_state(w), LWA_LINKING);
   approve(uc);
   RUN_UNTIL(o.st == LWA_LINKED);
@@ -646,6 +647,13 @@ static void test_no_token_in_log(void **state) {
   const char *text = b.data ? (const char *)b.data : "";
   assert_non_null(strstr(text, "slow_down"));
   assert_non_null(strstr(text, "refused"));
+  /* Each bad file was reported once (5 in test_bad_token_file_is_unlinked, 1 in
+   * test_symlinked_token_file), and the token in them was not. */
+  int reports = 0;
+  for (const char *p = text; (p = strstr(p, "LWA token file in")) != NULL; p++)
+    reports++;
+  assert_int_equal(reports, 6);
+  assert_null(strstr(text, "Atzr|abc"));
   cJSON *s = mock_state();
   cJSON *issued = cJSON_GetObjectItem(s, "issued"), *e;
   assert_true(cJSON_GetArraySize(issued) >= 6);
