@@ -478,6 +478,75 @@ static void test_refresh_retries_5xx(void **state) {
   drop(w);
 }
 
+/* While a refresh ahead of expiry fails (503 twice) and backs off, the old token still
+ * works, so the caller gets it; the backoff retries until the refresh succeeds. */
+static void test_refresh_backoff_keeps_old_token(void **state) {
+  (void)state;
+  mock_reset();
+  char dir[PATH_MAX];
+  new_dir(dir);
+  static struct obs o;
+  o = (struct obs){0};
+  struct lwa *w = make(dir, &o);
+  link_now(w, &o);
+  static struct tok t0, t1, t2;
+  t0 = t1 = t2 = (struct tok){0};
+  get_token_now(w, &t0);
+  int refreshes = mock_count("refresh_token");
+  lwa_ctrl("/_mock/lwa/fail", "{\"grant_type\": \"refresh_token\", \"status\": 503, \"count\": 2}");
+  mock_clock(3360);
+  assert_int_equal(clock_advance(3360 * 1000000LL, 3360 * 1000000LL), 0);
+  assert_int_equal(lwa_get_token(w, on_token, &t1), 0);
+  RUN_UNTIL(t1.done);
+  assert_int_equal(t1.err, 0);
+  assert_string_equal(t1.token, t0.token);
+  /* 0 s, then 0.5..1 s of backoff: the third attempt succeeds. */
+  RUN_UNTIL(mock_count("refresh_token") >= refreshes + 3);
+  uint64_t guard = clock_mono_usec() + GUARD_USEC;
+  for (;;) { /* until the reply of the third attempt is in */
+    t2 = (struct tok){0};
+    assert_int_equal(lwa_get_token(w, on_token, &t2), 0);
+    RUN_UNTIL(t2.done);
+    if (strcmp(t2.token, t0.token) != 0)
+      break;
+    assert_true(clock_mono_usec() < guard);
+    assert_true(loop_run_once(L, 20) >= 0);
+  }
+  assert_int_equal(t2.err, 0);
+  assert_int_equal(mock_count("refresh_token"), refreshes + 3);
+  assert_int_equal(lwa_state(w), LWA_LINKED);
+  drop(w);
+}
+
+/* At most LWA_WAITERS_MAX callers wait for one refresh; the next is refused with
+ * -EBUSY (its callback never runs); all the others get the one new token. */
+static void test_waiters_are_bounded(void **state) {
+  (void)state;
+  mock_reset();
+  char dir[PATH_MAX];
+  new_dir(dir);
+  static struct obs o;
+  o = (struct obs){0};
+  struct lwa *w = make(dir, &o);
+  link_now(w, &o);
+  int refreshes = mock_count("refresh_token");
+  static struct tok ts[LWA_WAITERS_MAX + 1];
+  memset(ts, 0, sizeof(ts));
+  lwa_token_rejected(w, NULL);
+  for (int i = 0; i < LWA_WAITERS_MAX; i++)
+    assert_int_equal(lwa_get_token(w, on_token, &ts[i]), 0);
+  assert_int_equal(lwa_get_token(w, on_token, &ts[LWA_WAITERS_MAX]), -EBUSY);
+  RUN_UNTIL(ts[LWA_WAITERS_MAX - 1].done);
+  for (int i = 0; i < LWA_WAITERS_MAX; i++) {
+    assert_int_equal(ts[i].done, 1);
+    assert_int_equal(ts[i].err, 0);
+    assert_string_equal(ts[i].token, ts[0].token);
+  }
+  assert_int_equal(ts[LWA_WAITERS_MAX].done, 0);
+  assert_int_equal(mock_count("refresh_token"), refreshes + 1);
+  drop(w);
+}
+
 /* invalid_grant on refresh: UNLINKED (-ENOLINK), the waiter told, the file removed. */
 static void test_invalid_grant_unlinks(void **state) {
   (void)state;
@@ -740,6 +809,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_teardown(test_expired_code_pair_is_replaced, free_live),
       cmocka_unit_test_teardown(test_refresh_ahead_single_flight, free_live),
       cmocka_unit_test_teardown(test_refresh_retries_5xx, free_live),
+      cmocka_unit_test_teardown(test_refresh_backoff_keeps_old_token, free_live),
+      cmocka_unit_test_teardown(test_waiters_are_bounded, free_live),
       cmocka_unit_test_teardown(test_invalid_grant_unlinks, free_live),
       cmocka_unit_test_teardown(test_pairing_errors_stop, free_live),
       cmocka_unit_test_teardown(test_mock_is_strict, free_live),
