@@ -113,6 +113,7 @@ static void mock_reset(void) {
   snprintf(cfg, sizeof(cfg),
            "{\"interval\": %.3f, \"code_lifetime\": 600, \"token_lifetime\": 3600}", INTERVAL_S);
   lwa_ctrl("/_mock/lwa/config", cfg);
+  lwa_ctrl("/_mock/lwa/reset", "{}");
   char path[64];
   snprintf(path, sizeof(path), "/_mock/requests?since=%.0f", base_seq);
   cJSON *all = ctrl(H, HTTP_GET, path, NULL), *e;

@@ -19,6 +19,7 @@ Test control (under /_mock/, never faulted, never logged):
   POST /_mock/lwa/revoke   {"refresh_token": t} or {"all": true}: later use of the
                            token is invalid_grant
   POST /_mock/lwa/clock    {"advance": s}        move the module's clock forward by s
+  POST /_mock/lwa/reset    {}                    drop the fail rules and pending code pairs
   GET  /_mock/lwa/state    counters and the tokens issued, for tests
 
 The module keeps its own clock (time.monotonic() plus the offset /_mock/lwa/clock adds),
@@ -257,6 +258,13 @@ def register(app):
             st["offset"] += adv
             return Response.json({"offset": st["offset"]})
 
+    def reset(req):
+        with app.lock:
+            n = len(st["fails"])
+            st["fails"] = []
+            st["codes"].clear()
+        return Response.json({"cleared_fails": n})
+
     def state(req):
         with app.lock:
             return Response.json({"counts": dict(st["counts"]), "pending": len(st["codes"]),
@@ -269,4 +277,5 @@ def register(app):
     app.route("POST", "/_mock/lwa/fail", fail)
     app.route("POST", "/_mock/lwa/revoke", revoke)
     app.route("POST", "/_mock/lwa/clock", clock)
+    app.route("POST", "/_mock/lwa/reset", reset)
     app.route("GET", "/_mock/lwa/state", state)
