@@ -121,8 +121,10 @@ int lwa_unlink(struct lwa *w);
  * A valid access token for cb. When the current one is good for more than
  * LWA_REFRESH_AHEAD_SEC, cb runs before this returns. Otherwise cb is queued and one
  * refresh runs for all callers (single flight): it is answered when that refresh ends.
- * When a refresh fails for a passing reason and the old token has not expired yet,
- * waiting callers get the old one and the refresh is retried in the background.
+ * When a refresh fails (but not with invalid_grant) and the old token has not expired
+ * yet, waiting callers get the old one, else the error; after a passing failure (5xx,
+ * network) the refresh is retried in the background after the backoff, and callers
+ * meanwhile get the old token while it lasts or wait for that retry.
  * 0 (cb runs exactly once), -ENOLINK (not linked: cb is not called), -EBUSY
  * (LWA_WAITERS_MAX callers wait already: cb is not called), -EINVAL.
  */
