@@ -17,7 +17,7 @@ events (/events/...). Keep each module's routes under its own prefix.
 
 import importlib
 
-DEFAULT = ("example",)
+DEFAULT = ("example", "collector")
 
 
 def load(names):
