@@ -69,18 +69,22 @@ static void queue_path(char *dst, const char *name) {
   assert_true(join(dst, tmp, name));
 }
 
-static struct report *reporter(const char *path, size_t max_records) {
+static struct report *reporter_timeout(const char *path, size_t max_records, uint32_t timeout_ms) {
   struct report_config cfg = {.queue_path = path,
                               .max_records = max_records,
                               .backoff_min_ms = 20,
                               .backoff_max_ms = 100,
-                              .timeout_ms = 10000,
+                              .timeout_ms = timeout_ms,
                               .headers = headers_cb,
                               .on_stop = stop_cb,
                               .on_token_rejected = token_cb};
   struct report *r;
   assert_int_equal(report_new(L, H, &cfg, &r), 0);
   return r;
+}
+
+static struct report *reporter(const char *path, size_t max_records) {
+  return reporter_timeout(path, max_records, 10000);
 }
 
 /* Run the loop until the reporter's queue is empty (bounded). */
@@ -319,6 +323,36 @@ static void test_401_token_then_stop(void **state) {
   report_free(r);
 }
 
+/* A POST that times out is sent again; the collector handles the late original too (the
+ * mock delays before its handler), and records the event once: order and exactly-once
+ * hold through a timeout. */
+static void test_timeout_retried_dedup(void **state) {
+  fresh();
+  int dups = mock_duplicates();
+  add_fault("{\"path\":\"/collector/slow\",\"delay_ms\":800,\"count\":1}");
+  char path[PATH_MAX];
+  queue_path(path, "slow.evq");
+  struct report *r = reporter_timeout(path, 0, 150);
+  char ids[2][REPORT_EVENT_ID_SIZE];
+  submit(r, REPORT_STARTED, 0, "slow", ids[0]);
+  submit(r, REPORT_PAUSED, 10, "slow", ids[1]);
+  wait_drained(r);
+  struct report_stats st;
+  report_stats(r, &st);
+  assert_true(st.retries >= 1);
+  assert_int_equal(st.sent, 2);
+  report_free(r);
+  /* Wait (bounded) for the delayed original to reach the collector. */
+  uint64_t guard = clock_mono_usec() + WAIT_GUARD_USEC;
+  while (mock_duplicates() - dups < 1) {
+    assert_true(clock_mono_usec() < guard);
+    assert_true(loop_run_once(L, 50) >= 0);
+  }
+  assert_int_equal(mock_duplicates() - dups, 1);
+  assert_events("slow", ids, 2);
+  assert_int_equal(stops, 0);
+}
+
 /* Events queued while the collector fails survive the reporter (as they would a kill -9)
  * and a new one over the same file delivers them first, in order, exactly once. One of
  * them had reached the collector before the "crash" without being acknowledged: it is
@@ -449,9 +483,13 @@ int main(int argc, char **argv) {
   if (getenv("AMPD_LOG") && log_set_levels(getenv("AMPD_LOG")) < 0)
     return 2;
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_in_order_exactly_once),    cmocka_unit_test(test_503_burst_retried),
-      cmocka_unit_test(test_4xx_stops_and_moves_on),   cmocka_unit_test(test_401_token_then_stop),
-      cmocka_unit_test(test_restart_delivers_pending), cmocka_unit_test(test_full_queue),
+      cmocka_unit_test(test_in_order_exactly_once),
+      cmocka_unit_test(test_503_burst_retried),
+      cmocka_unit_test(test_4xx_stops_and_moves_on),
+      cmocka_unit_test(test_401_token_then_stop),
+      cmocka_unit_test(test_timeout_retried_dedup),
+      cmocka_unit_test(test_restart_delivers_pending),
+      cmocka_unit_test(test_full_queue),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
