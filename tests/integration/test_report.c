@@ -461,6 +461,34 @@ static void test_full_queue(void **state) {
   report_free(r);
 }
 
+/* The mock's collector is strict: what is not a JSON object with a string eventId and
+ * eventType is a 400 and not recorded. */
+static void test_collector_strict(void **state) {
+  static const char *const bad[] = {"{\"eventType\":\"PLAYBACK_STARTED\"}", "{\"eventId\":\"x1\"}",
+                                    "{\"eventId\":7,\"eventType\":\"PLAYBACK_STARTED\"}",
+                                    "[\"x1\"]", "not json"};
+  char url[256];
+  collector_url(url, sizeof(url), "strict");
+  struct http_header ct = {"Content-Type", "application/json"};
+  struct http *h = client(0);
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    struct result res = {0};
+    struct http_request_opts o = {.method = HTTP_POST,
+                                  .url = url,
+                                  .headers = &ct,
+                                  .n_headers = 1,
+                                  .body = bad[i],
+                                  .body_len = strlen(bad[i])};
+    fetch(h, &o, &res);
+    assert_int_equal(res.resp.err, -AMP_EHTTP);
+    assert_int_equal(res.resp.status, 400);
+  }
+  http_free(h);
+  cJSON *ev = events_of("strict");
+  assert_int_equal(cJSON_GetArraySize(ev), 0);
+  cJSON_Delete(ev);
+}
+
 static int group_setup(void **state) {
   if (harness_setup("report", NULL, 0) < 0)
     return -1;
@@ -490,6 +518,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_timeout_retried_dedup),
       cmocka_unit_test(test_restart_delivers_pending),
       cmocka_unit_test(test_full_queue),
+      cmocka_unit_test(test_collector_strict),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
