@@ -287,6 +287,35 @@ static void test_submit_append_fails(void **state) {
   evqueue_close(q);
 }
 
+/* Records that can never be sent (no URL, a plain-http URL) are dropped at start-up and
+ * counted, so they cannot wedge the queue; the good record behind them stays. */
+static void test_unsendable_records_dropped(void **state) {
+  struct fx *f = *state;
+  report_free(f->r);
+  f->r = NULL;
+  static const char *const recs[] = {"no url in this record",
+                                     "http://127.0.0.1:1/c\n{\"eventId\":\"x\"}",
+                                     "https://127.0.0.1:1/c\n{\"eventId\":\"y\"}"};
+  struct evqueue *q;
+  assert_int_equal(evqueue_open(f->path, NULL, &q), 0);
+  for (size_t i = 0; i < 3; i++)
+    assert_int_equal(evqueue_append(q, REPORT_KIND_EVENT, recs[i], strlen(recs[i]), NULL), 0);
+  evqueue_close(q);
+  struct report_config rc = {.queue_path = f->path};
+  assert_int_equal(report_new(f->l, f->h, &rc, &f->r), 0);
+  struct report_stats st;
+  report_stats(f->r, &st);
+  assert_int_equal(st.corrupt, 2);
+  assert_int_equal(st.pending, 1); /* the https one, in flight */
+  q = reopen(f);
+  assert_int_equal(evqueue_count(q), 1);
+  struct evqueue_record rec;
+  assert_int_equal(evqueue_peek(q, 0, &rec), 0);
+  assert_int_equal(rec.len, strlen(recs[2]));
+  assert_memory_equal(rec.payload, recs[2], rec.len);
+  evqueue_close(q);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_json_exact),
@@ -296,6 +325,7 @@ int main(void) {
       cmocka_unit_test(test_uuids),
       cmocka_unit_test_setup_teardown(test_submit_queues_first, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_submit_append_fails, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_unsendable_records_dropped, fx_setup, fx_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
