@@ -17,7 +17,7 @@ events (/events/...). Keep each module's routes under its own prefix.
 
 import importlib
 
-DEFAULT = ("example", "lwa")
+DEFAULT = ("example", "collector", "lwa")
 
 
 def load(names):

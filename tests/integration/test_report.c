@@ -1,0 +1,524 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cloud/report against the mock's collector (tools/mock/ampmock/modules/collector.py)
+ * over TLS on loopback: events arrive in order and exactly once, through 503 bursts, a
+ * 4xx stops playback and the queue moves on, a 401 asks for a new token and is sent once
+ * more, what a previous run left queued is delivered after a restart (a record sent but
+ * never acknowledged is resent and de-duplicated by the collector), and a full queue of
+ * precious events refuses the next one while PROGRESS events make room.
+ *
+ * argv[1]: the source tree.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cloud/evqueue.h"
+#include "cloud/report.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "http_harness.h"
+#include "mockproc.h"
+#include "net/http.h"
+
+#define EVENTS_MAX 16 /* events one test submits */
+
+static struct http *H; /* the reporter's client */
+
+/* What the callbacks saw. */
+static int token_gen;     /* bumped by on_token_rejected; the token is "tok-<gen>" */
+static int token_rejects; /* on_token_rejected calls */
+static int stops;
+static char stop_id[REPORT_EVENT_ID_SIZE];
+static long stop_status;
+static char auth[64];
+
+static int headers_cb(void *ud, struct http_header *out, size_t max, size_t *ret_n) {
+  assert_true(max >= 2);
+  snprintf(auth, sizeof(auth), "Bearer tok-%d", token_gen);
+  out[0] = (struct http_header){"Authorization", auth};
+  out[1] = (struct http_header){"hasExplicit", "false"};
+  *ret_n = 2;
+  return 0;
+}
+
+static void stop_cb(void *ud, const char *event_id, long status, int err) {
+  stops++;
+  snprintf(stop_id, sizeof(stop_id), "%s", event_id);
+  stop_status = status;
+}
+
+static void token_cb(void *ud) {
+  token_rejects++;
+  token_gen++;
+}
+
+static void queue_path(char *dst, const char *name) {
+  assert_true(join(dst, tmp, name));
+}
+
+static struct report *reporter_timeout(const char *path, size_t max_records, uint32_t timeout_ms) {
+  struct report_config cfg = {.queue_path = path,
+                              .max_records = max_records,
+                              .backoff_min_ms = 20,
+                              .backoff_max_ms = 100,
+                              .timeout_ms = timeout_ms,
+                              .headers = headers_cb,
+                              .on_stop = stop_cb,
+                              .on_token_rejected = token_cb};
+  struct report *r;
+  assert_int_equal(report_new(L, H, &cfg, &r), 0);
+  return r;
+}
+
+static struct report *reporter(const char *path, size_t max_records) {
+  return reporter_timeout(path, max_records, 10000);
+}
+
+/* Run the loop until the reporter's queue is empty (bounded). */
+static void wait_drained(struct report *r) {
+  uint64_t guard = clock_mono_usec() + WAIT_GUARD_USEC;
+  struct report_stats st;
+  for (report_stats(r, &st); st.pending > 0; report_stats(r, &st)) {
+    assert_true(clock_mono_usec() < guard);
+    assert_true(loop_run_once(L, 50) >= 0);
+  }
+}
+
+/* Run the loop until the reporter counted at least n retries (bounded). */
+static void wait_retries(struct report *r, uint64_t n) {
+  uint64_t guard = clock_mono_usec() + WAIT_GUARD_USEC;
+  struct report_stats st;
+  for (report_stats(r, &st); st.retries < n; report_stats(r, &st)) {
+    assert_true(clock_mono_usec() < guard);
+    assert_true(loop_run_once(L, 50) >= 0);
+  }
+}
+
+/* Clean callback records for each test. (Each test uses its own collector id and fault
+ * paths: the client has no DELETE to clear the mock's state with.) */
+static void fresh(void) {
+  stops = token_rejects = token_gen = 0;
+  stop_id[0] = '\0';
+  stop_status = 0;
+}
+
+/* The collector's whole listing (caller frees). */
+static cJSON *collector(void) {
+  struct http *h = client(0);
+  cJSON *j = ctrl(h, HTTP_GET, "/_mock/collector", NULL);
+  http_free(h);
+  return j;
+}
+
+/* The events the collector recorded for one collector id, in order (caller frees). */
+static cJSON *events_of(const char *cid) {
+  cJSON *all = collector(), *out = cJSON_CreateArray(), *e;
+  cJSON_ArrayForEach(e, cJSON_GetObjectItem(all, "events")) {
+    if (strcmp(str(e, "collector"), cid) == 0)
+      cJSON_AddItemToArray(out, cJSON_Duplicate(e, true));
+  }
+  cJSON_Delete(all);
+  return out;
+}
+
+static void collector_url(char *buf, size_t n, const char *cid) {
+  char path[128];
+  snprintf(path, sizeof(path), "/collector/%s", cid);
+  url_of(buf, n, mock, "localhost", path);
+}
+
+static void submit(struct report *r, enum report_type t, uint64_t off, const char *cid,
+                   char id[REPORT_EVENT_ID_SIZE]) {
+  char url[256];
+  collector_url(url, sizeof(url), cid);
+  struct report_event e = {.type = t,
+                           .offset_ms = off,
+                           .track_tag = "B000TRACK1",
+                           .quality = "HD_44",
+                           .seek_from_ms = off + 1000,
+                           .error_code = "DECODE_FAILED"};
+  assert_int_equal(report_submit(r, &e, url, id), 0);
+}
+
+/* The collector holds exactly the events ids[0..n) for cid, in that order. */
+static void assert_events(const char *cid, char (*ids)[REPORT_EVENT_ID_SIZE], size_t n) {
+  cJSON *ev = events_of(cid);
+  assert_int_equal(cJSON_GetArraySize(ev), n);
+  for (size_t i = 0; i < n; i++)
+    assert_string_equal(str(cJSON_GetArrayItem(ev, (int)i), "eventId"), ids[i]);
+  cJSON_Delete(ev);
+}
+
+static int mock_duplicates(void) {
+  cJSON *all = collector();
+  int d = (int)num(all, "duplicates");
+  cJSON_Delete(all);
+  return d;
+}
+
+static size_t queue_pending(const char *path) {
+  struct evqueue *q;
+  assert_int_equal(evqueue_open(path, NULL, &q), 0);
+  size_t n = evqueue_count(q);
+  evqueue_close(q);
+  return n;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" */
+static void assert_iso8601(const char *s) {
+  static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+  assert_int_equal(strlen(s), sizeof(shape) - 1);
+  for (size_t i = 0; shape[i]; i++) {
+    if (shape[i] == 'd')
+      assert_true(isdigit((unsigned char)s[i]));
+    else
+      assert_int_equal(s[i], shape[i]);
+  }
+}
+
+/* ---------------------------------------------------------------- tests */
+
+/* Every event type, in order, each arriving once, with the caller's headers. */
+static void test_in_order_exactly_once(void **state) {
+  fresh();
+  char path[PATH_MAX];
+  queue_path(path, "order.evq");
+  struct report *r = reporter(path, 0);
+  static const enum report_type types[] = {REPORT_STARTED, REPORT_PROGRESS, REPORT_PAUSED,
+                                           REPORT_RESUMED, REPORT_SEEKED,   REPORT_PROGRESS,
+                                           REPORT_ERROR,   REPORT_STOPPED,  REPORT_FINISHED};
+  const size_t n = sizeof(types) / sizeof(types[0]);
+  char ids[EVENTS_MAX][REPORT_EVENT_ID_SIZE];
+  for (size_t i = 0; i < n; i++)
+    submit(r, types[i], 1000 * i, "order", ids[i]);
+  wait_drained(r);
+  assert_events("order", ids, n);
+
+  cJSON *ev = events_of("order");
+  for (size_t i = 0; i < n; i++) {
+    const cJSON *x = cJSON_GetArrayItem(ev, (int)i);
+    const cJSON *body = cJSON_GetObjectItem(x, "event");
+    assert_string_equal(str(body, "eventType"), report_type_name(types[i]));
+    assert_true(num(body, "offsetInMilliseconds") == 1000.0 * (double)i);
+    assert_string_equal(str(body, "trackTag"), "B000TRACK1");
+    assert_string_equal(str(body, "quality"), "HD_44");
+    assert_iso8601(str(body, "eventTimestamp"));
+    assert_int_equal(cJSON_HasObjectItem(body, "seekFromMs"), types[i] == REPORT_SEEKED);
+    assert_int_equal(cJSON_HasObjectItem(body, "errorCode"), types[i] == REPORT_ERROR);
+    const cJSON *hd = cJSON_GetObjectItem(x, "headers");
+    assert_string_equal(str(hd, "authorization"), "Bearer tok-0");
+    assert_string_equal(str(hd, "hasexplicit"), "false");
+    assert_string_equal(str(hd, "content-type"), "application/json");
+  }
+  cJSON_Delete(ev);
+
+  cJSON *log = requests_for("/collector/order");
+  assert_int_equal(cJSON_GetArraySize(log), n); /* sent once each: nothing repeated */
+  cJSON_Delete(log);
+  struct report_stats st;
+  report_stats(r, &st);
+  assert_int_equal(st.submitted, n);
+  assert_int_equal(st.sent, n);
+  assert_int_equal(st.retries, 0);
+  assert_int_equal(stops, 0);
+  report_free(r);
+  assert_int_equal(queue_pending(path), 0);
+}
+
+/* Three 503s: the head is retried, nothing is reordered, lost or repeated. */
+static void test_503_burst_retried(void **state) {
+  fresh();
+  add_fault("{\"path\":\"/collector/burst\",\"status\":503,\"count\":3}");
+  char path[PATH_MAX];
+  queue_path(path, "burst.evq");
+  struct report *r = reporter(path, 0);
+  char ids[3][REPORT_EVENT_ID_SIZE];
+  for (size_t i = 0; i < 3; i++)
+    submit(r, REPORT_PROGRESS, 5000 * i, "burst", ids[i]);
+  wait_drained(r);
+  assert_events("burst", ids, 3);
+  cJSON *log = requests_for("/collector/burst");
+  assert_int_equal(cJSON_GetArraySize(log), 6);
+  for (int i = 0; i < 6; i++)
+    assert_true(num(cJSON_GetArrayItem(log, i), "status") == (i < 3 ? 503 : 200));
+  cJSON_Delete(log);
+  struct report_stats st;
+  report_stats(r, &st);
+  assert_int_equal(st.retries, 3);
+  assert_int_equal(st.sent, 3);
+  assert_int_equal(stops, 0);
+  assert_int_equal(mock_duplicates(), 0);
+  report_free(r);
+}
+
+/* A 400: playback is told to stop (once, for that event), the record is dropped and the
+ * next event goes out. */
+static void test_4xx_stops_and_moves_on(void **state) {
+  fresh();
+  add_fault("{\"path\":\"/collector/reject\",\"status\":400,\"count\":1}");
+  char path[PATH_MAX];
+  queue_path(path, "reject.evq");
+  struct report *r = reporter(path, 0);
+  char ids[2][REPORT_EVENT_ID_SIZE];
+  submit(r, REPORT_STARTED, 0, "reject", ids[0]);
+  submit(r, REPORT_STOPPED, 700, "reject", ids[1]);
+  wait_drained(r);
+  assert_int_equal(stops, 1);
+  assert_string_equal(stop_id, ids[0]);
+  assert_int_equal(stop_status, 400);
+  assert_events("reject", ids + 1, 1);
+  cJSON *log = requests_for("/collector/reject");
+  assert_int_equal(cJSON_GetArraySize(log), 2); /* the refused one was not resent */
+  cJSON_Delete(log);
+  struct report_stats st;
+  report_stats(r, &st);
+  assert_int_equal(st.rejected, 1);
+  assert_int_equal(st.sent, 1);
+  report_free(r);
+  assert_int_equal(queue_pending(path), 0);
+}
+
+/* A 401 asks for a new token and sends once more with it; two 401s in a row are a 4xx. */
+static void test_401_token_then_stop(void **state) {
+  fresh();
+  add_fault("{\"path\":\"/collector/auth\",\"status\":401,\"count\":1}");
+  char path[PATH_MAX];
+  queue_path(path, "auth.evq");
+  struct report *r = reporter(path, 0);
+  char ids[2][REPORT_EVENT_ID_SIZE];
+  submit(r, REPORT_STARTED, 0, "auth", ids[0]);
+  wait_drained(r);
+  assert_int_equal(token_rejects, 1);
+  assert_int_equal(stops, 0);
+  assert_events("auth", ids, 1);
+  cJSON *ev = events_of("auth");
+  assert_string_equal(
+      str(cJSON_GetObjectItem(cJSON_GetArrayItem(ev, 0), "headers"), "authorization"),
+      "Bearer tok-1");
+  cJSON_Delete(ev);
+
+  add_fault("{\"path\":\"/collector/auth2\",\"status\":401,\"count\":2}");
+  submit(r, REPORT_STARTED, 0, "auth2", ids[1]);
+  wait_drained(r);
+  assert_int_equal(token_rejects, 2);
+  assert_int_equal(stops, 1);
+  assert_string_equal(stop_id, ids[1]);
+  assert_int_equal(stop_status, 401);
+  cJSON *log = requests_for("/collector/auth2");
+  assert_int_equal(cJSON_GetArraySize(log), 2); /* the first send and its one retry */
+  cJSON_Delete(log);
+  report_free(r);
+}
+
+/* A POST that times out is sent again; the collector handles the late original too (the
+ * mock delays before its handler), and records the event once: order and exactly-once
+ * hold through a timeout. */
+static void test_timeout_retried_dedup(void **state) {
+  fresh();
+  int dups = mock_duplicates();
+  add_fault("{\"path\":\"/collector/slow\",\"delay_ms\":800,\"count\":1}");
+  char path[PATH_MAX];
+  queue_path(path, "slow.evq");
+  struct report *r = reporter_timeout(path, 0, 150);
+  char ids[2][REPORT_EVENT_ID_SIZE];
+  submit(r, REPORT_STARTED, 0, "slow", ids[0]);
+  submit(r, REPORT_PAUSED, 10, "slow", ids[1]);
+  wait_drained(r);
+  struct report_stats st;
+  report_stats(r, &st);
+  assert_true(st.retries >= 1);
+  assert_int_equal(st.sent, 2);
+  report_free(r);
+  /* Wait (bounded) for the delayed original to reach the collector. */
+  uint64_t guard = clock_mono_usec() + WAIT_GUARD_USEC;
+  while (mock_duplicates() - dups < 1) {
+    assert_true(clock_mono_usec() < guard);
+    assert_true(loop_run_once(L, 50) >= 0);
+  }
+  assert_int_equal(mock_duplicates() - dups, 1);
+  assert_events("slow", ids, 2);
+  assert_int_equal(stops, 0);
+}
+
+/* Events queued while the collector fails survive the reporter (as they would a kill -9)
+ * and a new one over the same file delivers them first, in order, exactly once. One of
+ * them had reached the collector before the "crash" without being acknowledged: it is
+ * sent again and the collector de-duplicates it. */
+static void test_restart_delivers_pending(void **state) {
+  fresh();
+  char path[PATH_MAX], url[256];
+  queue_path(path, "restart.evq");
+  collector_url(url, sizeof(url), "restart");
+
+  /* The previous run: ids[0] went out, the process died before the ack. */
+  char ids[4][REPORT_EVENT_ID_SIZE];
+  assert_int_equal(report_uuid_v4(ids[0]), 0);
+  struct report_event e0 = {.type = REPORT_STARTED, .track_tag = "B000TRACK1", .quality = "HD_44"};
+  char rec[REPORT_URL_MAX + REPORT_JSON_MAX];
+  size_t ul = strlen(url), jl;
+  memcpy(rec, url, ul);
+  rec[ul] = '\n';
+  assert_int_equal(
+      report_event_json(&e0, ids[0], clock_wall_usec(), rec + ul + 1, sizeof(rec) - ul - 1, &jl),
+      0);
+  struct http *h = client(0);
+  struct http_header ct = {"Content-Type", "application/json"};
+  struct result res = {0};
+  struct http_request_opts o = {.method = HTTP_POST,
+                                .url = url,
+                                .headers = &ct,
+                                .n_headers = 1,
+                                .body = rec + ul + 1,
+                                .body_len = jl};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, 0);
+  http_free(h);
+  struct evqueue *q;
+  assert_int_equal(evqueue_open(path, NULL, &q), 0);
+  assert_int_equal(evqueue_append(q, REPORT_KIND_EVENT, rec, ul + 1 + jl, NULL), 0);
+  evqueue_close(q);
+
+  /* This run: the collector is down for three attempts, all of them at the head (the
+   * resent event); three more events queue up behind it. The reporter is freed right
+   * after the third failure: its next attempt is a backoff timer away. */
+  int dups = mock_duplicates();
+  add_fault("{\"path\":\"/collector/restart\",\"status\":503,\"count\":3}");
+  struct report *r = reporter(path, 0);
+  for (size_t i = 1; i < 4; i++)
+    submit(r, REPORT_PROGRESS, 1000 * i, "restart", ids[i]);
+  wait_retries(r, 3);
+  report_free(r);
+  assert_int_equal(queue_pending(path), 4);
+  assert_events("restart", ids, 1);
+
+  cJSON *log = requests_for("/collector/restart");
+  assert_int_equal(cJSON_GetArraySize(log), 4); /* the direct POST and three 503s */
+  cJSON_Delete(log);
+
+  /* The next run, with the collector back (the fault is used up). */
+  r = reporter(path, 0);
+  wait_drained(r);
+  struct report_stats st;
+  report_stats(r, &st);
+  assert_int_equal(st.sent, 4);
+  assert_int_equal(st.submitted, 0);
+  report_free(r);
+  assert_events("restart", ids, 4);
+  assert_int_equal(mock_duplicates() - dups, 1); /* ids[0]: received twice, recorded once */
+  assert_int_equal(stops, 0);
+  assert_int_equal(queue_pending(path), 0);
+}
+
+/* A queue full of precious events refuses the next one with -AMP_ETOOBIG (nothing is
+ * lost or queued); a PROGRESS event is dropped to make room for a precious one. Every
+ * submit runs before the loop does, so nothing is sent in between; the dropped PROGRESS
+ * event is already the request in flight, and the mock refuses it (503) so that whether
+ * it was delivered is not left to timing. */
+static void test_full_queue(void **state) {
+  fresh();
+  add_fault("{\"path\":\"/collector/full\",\"status\":503,\"count\":1}");
+  char path[PATH_MAX], url[256];
+  queue_path(path, "full.evq");
+  collector_url(url, sizeof(url), "full");
+  struct report *r = reporter(path, 2);
+  char ids[3][REPORT_EVENT_ID_SIZE], none[REPORT_EVENT_ID_SIZE] = "";
+  submit(r, REPORT_PROGRESS, 0, "full", ids[0]);
+  submit(r, REPORT_STARTED, 0, "full", ids[1]);
+  submit(r, REPORT_PAUSED, 10, "full", ids[2]); /* drops ids[0] */
+  struct report_stats st;
+  report_stats(r, &st);
+  assert_int_equal(st.dropped, 1);
+  assert_int_equal(st.pending, 2);
+  struct report_event e = {
+      .type = REPORT_STOPPED, .offset_ms = 20, .track_tag = "B000TRACK1", .quality = "HD_44"};
+  assert_int_equal(report_submit(r, &e, url, none), -AMP_ETOOBIG);
+  assert_string_equal(none, ""); /* no id for an event that was not queued */
+  e.type = REPORT_PROGRESS;
+  assert_int_equal(report_submit(r, &e, url, none), -AMP_ETOOBIG);
+  report_stats(r, &st);
+  assert_int_equal(st.append_fails, 2);
+  assert_int_equal(st.pending, 2);
+
+  wait_drained(r);
+  assert_events("full", ids + 1, 2);
+  cJSON *log = requests_for("/collector/full");
+  assert_int_equal(cJSON_GetArraySize(log), 3); /* the dropped one (503), then the two */
+  cJSON_Delete(log);
+  assert_int_equal(stops, 0);
+  report_free(r);
+}
+
+/* The mock's collector is strict: what is not a JSON object with a string eventId and
+ * eventType is a 400 and not recorded. */
+static void test_collector_strict(void **state) {
+  static const char *const bad[] = {"{\"eventType\":\"PLAYBACK_STARTED\"}", "{\"eventId\":\"x1\"}",
+                                    "{\"eventId\":7,\"eventType\":\"PLAYBACK_STARTED\"}",
+                                    "[\"x1\"]", "not json"};
+  char url[256];
+  collector_url(url, sizeof(url), "strict");
+  struct http_header ct = {"Content-Type", "application/json"};
+  struct http *h = client(0);
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    struct result res = {0};
+    struct http_request_opts o = {.method = HTTP_POST,
+                                  .url = url,
+                                  .headers = &ct,
+                                  .n_headers = 1,
+                                  .body = bad[i],
+                                  .body_len = strlen(bad[i])};
+    fetch(h, &o, &res);
+    assert_int_equal(res.resp.err, -AMP_EHTTP);
+    assert_int_equal(res.resp.status, 400);
+  }
+  http_free(h);
+  cJSON *ev = events_of("strict");
+  assert_int_equal(cJSON_GetArraySize(ev), 0);
+  cJSON_Delete(ev);
+}
+
+static int group_setup(void **state) {
+  if (harness_setup("report", NULL, 0) < 0)
+    return -1;
+  H = client(0);
+  return 0;
+}
+
+static int group_teardown(void **state) {
+  http_free(H);
+  harness_teardown();
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s SOURCE_DIR\n", argv[0]);
+    return 2;
+  }
+  src_dir = argv[1];
+  if (getenv("AMPD_LOG") && log_set_levels(getenv("AMPD_LOG")) < 0)
+    return 2;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_in_order_exactly_once),
+      cmocka_unit_test(test_503_burst_retried),
+      cmocka_unit_test(test_4xx_stops_and_moves_on),
+      cmocka_unit_test(test_401_token_then_stop),
+      cmocka_unit_test(test_timeout_retried_dedup),
+      cmocka_unit_test(test_restart_delivers_pending),
+      cmocka_unit_test(test_full_queue),
+      cmocka_unit_test(test_collector_strict),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
