@@ -377,7 +377,9 @@ static void error_code(const struct lwa *w, char *out, size_t n) {
   out[0] = '\0';
   cJSON *j = cJSON_ParseWithLength(w->reply.data ? (const char *)w->reply.data : "", w->reply.len);
   const char *e = json_str(j, "error");
-  if (e && strlen(e) < n)
+  /* An LWA error code is a short token ([a-z_]); anything else is not one, and is never
+   * copied into a log line. */
+  if (e && strlen(e) < n && e[0] && strspn(e, "abcdefghijklmnopqrstuvwxyz_") == strlen(e))
     snprintf(out, n, "%s", e);
   json_free_wiped(j);
 }
