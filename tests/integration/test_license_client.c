@@ -326,6 +326,26 @@ static void test_errors_not_retried(void **state) {
   assert_int_equal(o.err, -AMP_EJSON);
   assert_int_equal(posts_to("junk"), 1);
 
+  /* a KID the catalog does not hold: denied */
+  static const uint8_t other[] = "{\"kids\":[\"AAAAAAAAAAAAAAAAAAAAAA\"],\"type\":\"temporary\"}";
+  fetch_lic(lc, "unknown-kid", good_keys, N_GOOD, other, sizeof(other) - 1, &o);
+  assert_int_equal(o.err, -EPERM);
+  assert_int_equal(posts_to("unknown-kid"), 1);
+
+  /* the required headers are the test's to set: now x-amz-target too */
+  cJSON *c = ctrl(H, HTTP_POST, "/_mock/license/config",
+                  "{\"required_headers\":[{\"name\":\"x-amz-target\"}]}");
+  cJSON_Delete(c);
+  fetch_lic(lc, "target", good_keys, 3, ch, clen, &o);
+  assert_int_equal(o.err, -EPERM);
+  fetch_lic(lc, "target", good_keys + 3, 1, ch, clen, &o);
+  assert_int_equal(o.err, 0);
+  c = ctrl(H, HTTP_POST, "/_mock/license/reset", "{}");
+  cJSON_Delete(c);
+  fetch_lic(lc, "target", good_keys + 3, 1, ch, clen, &o);
+  assert_int_equal(o.err, -EPERM);
+  assert_int_equal(posts_to("target"), 3);
+
   /* a challenge that is no ClearKey request: the mock's strict 400 */
   static const uint8_t notck[] = "{\"hello\":1}";
   fetch_lic(lc, "strict", good_keys, N_GOOD, notck, sizeof(notck) - 1, &o);
