@@ -208,6 +208,14 @@ static uint32_t jittered(uint32_t ms) {
   return ms / 2 + x % (ms / 2 + 1);
 }
 
+/* Send f again after a jittered backoff_ms (a loop timer). */
+static int retry_later(struct license_fetch *f) {
+  uint64_t deadline = clock_mono_usec() + (uint64_t)jittered(f->lc->backoff_ms) * 1000u;
+  if (f->timer)
+    return loop_timer_set(f->timer, deadline);
+  return loop_add_timer(f->lc->loop, deadline, on_timer, f, &f->timer);
+}
+
 /* Keep only characters that are safe in a log line (a request id is a UUID). */
 static void safe_id(const char *in, char *out, size_t n) {
   size_t k = 0;
@@ -260,15 +268,14 @@ static void on_done(struct http_request *req, const struct http_response *resp, 
     f->retried_401 = true;
     if (f->lc->on_token_rejected)
       f->lc->on_token_rejected(f->lc->userdata);
-    int e = attempt(f);
+    int e = retry_later(f); /* the refresh runs meanwhile */
     if (e < 0)
       finish(f, e, NULL, 0);
     return;
   }
   if (transient(resp) && !f->retried_transient) {
     f->retried_transient = true;
-    uint64_t deadline = clock_mono_usec() + (uint64_t)jittered(f->lc->backoff_ms) * 1000u;
-    int e = loop_add_timer(f->lc->loop, deadline, on_timer, f, &f->timer);
+    int e = retry_later(f);
     if (e < 0)
       finish(f, e, NULL, 0);
     return;
@@ -388,7 +395,14 @@ void license_cancel(struct license_fetch *f) {
 void license_free(struct license *lc) {
   if (!lc)
     return;
-  while (lc->fetches)
-    license_cancel(lc->fetches);
+  struct license_fetch *f = lc->fetches;
+  while (f) {
+    if (f->finishing) { /* (license_free from a done callback breaks the contract) */
+      f = f->next;
+      continue;
+    }
+    license_cancel(f);
+    f = lc->fetches;
+  }
   free(lc);
 }

@@ -57,7 +57,8 @@ int license_from_reply(const char *json, size_t len, uint8_t **ret_license, size
  *                  a 2xx whose body is not a good envelope (license_from_reply), or a
  *                  reply body over LICENSE_MAX_ENVELOPE.
  *   -EACCES        401 twice: on the first, on_token_rejected runs and the request is
- *                  sent once more at once with fresh headers. A second 401 means the
+ *                  sent once more after the backoff below (the refresh runs
+ *                  meanwhile), with fresh headers. A second 401 means the
  *                  device is unlinked: link again (§2, §5).
  *   -EPERM         403: denied (the CDM is revoked, the content or the customer is not
  *                  eligible). Never retried: stop and show it.

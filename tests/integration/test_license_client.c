@@ -99,8 +99,8 @@ static void fresh(int no_token_gens) {
   no_token_until = no_token_gens;
 }
 
-static struct license *client_lic(uint32_t expiry_secs) {
-  struct license_config cfg = {.backoff_ms = 20,
+static struct license *client_lic_backoff(uint32_t expiry_secs, uint32_t backoff_ms) {
+  struct license_config cfg = {.backoff_ms = backoff_ms,
                                .timeout_ms = 10000,
                                .expiry_test_secs = expiry_secs,
                                .headers = headers_cb,
@@ -108,6 +108,10 @@ static struct license *client_lic(uint32_t expiry_secs) {
   struct license *lc;
   assert_int_equal(license_new(L, H, &cfg, &lc), 0);
   return lc;
+}
+
+static struct license *client_lic(uint32_t expiry_secs) {
+  return client_lic_backoff(expiry_secs, 20);
 }
 
 static void hex16(const char *hex, uint8_t out[16]) {
@@ -419,6 +423,26 @@ static void test_cancel_and_free(void **state) {
   license_free(lc);
   assert_int_equal(b.done, 1);
   assert_int_equal(b.err, -ECANCELED);
+
+  /* cancelled while waiting to retry a 503 (a 60 s backoff): no second POST */
+  lc = client_lic_backoff(0, 60000);
+  add_fault("{\"path\":\"/license/waiting\",\"status\":503,\"count\":1}");
+  url_for(url, sizeof(url), "waiting");
+  memset(&a, 0, sizeof(a));
+  assert_int_equal(license_fetch(lc, url, good_keys, N_GOOD, ch, clen, done_cb, &a, &fa), 0);
+  uint64_t guard = clock_mono_usec() + WAIT_GUARD_USEC;
+  while (posts_to("waiting") < 1) { /* (the listing runs the loop too) */
+    assert_true(clock_mono_usec() < guard);
+    assert_true(loop_run_once(L, 20) >= 0);
+  }
+  for (int i = 0; i < 5; i++)
+    assert_true(loop_run_once(L, 20) >= 0);
+  assert_int_equal(a.done, 0);
+  license_cancel(fa);
+  assert_int_equal(a.done, 1);
+  assert_int_equal(a.err, -ECANCELED);
+  assert_int_equal(posts_to("waiting"), 1);
+  license_free(lc);
   free(ch);
   cdmhost_free(h);
 }
