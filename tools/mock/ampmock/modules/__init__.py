@@ -17,7 +17,7 @@ events (/events/...). Keep each module's routes under its own prefix.
 
 import importlib
 
-DEFAULT = ("example", "collector", "lwa")
+DEFAULT = ("example", "collector", "lwa", "license")
 
 
 def load(names):

@@ -1,0 +1,541 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cloud/license (the license client) against the mock's license server
+ * (tools/mock/ampmock/modules/license.py) over TLS on loopback, with the real ClearKey
+ * CDM: a challenge from the plugin, wrapped, fetched with the key headers and a bearer
+ * token, unwrapped, and accepted by the plugin (the key usable). A missing token is
+ * refreshed once (a second 401 is -EACCES), a 503 is retried once, 403 / 400 / 500 end
+ * the fetch with their own codes and no retry, the expiry test headers give a license
+ * with an expiration, cancel and free end a fetch with -ECANCELED, and the debug log
+ * holds neither the challenge, the license, the key nor a header value.
+ *
+ * The keys: the test writes one keys.json (the ampack format, tools/ampack/README.md)
+ * under the mock's root, with a KID and key of its own.
+ *
+ * argv[1]: the source tree.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cloud/license.h"
+#include "core/b64.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "http_harness.h"
+#include "media/cdmhost.h"
+#include "mockproc.h"
+#include "net/http.h"
+
+#define KID_HEX "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+#define KEY_HEX "f0e1d2c3b4a5968778695a4b3c2d1e0f"
+#define COOKIE_VALUE "rid=secret-cookie-4711; session=abc"
+
+static struct http *H;
+static char logfile[PATH_MAX];
+static int log_fd = -1;
+
+static int token_gen;          /* bumped by on_token_rejected; the token is "tok-<gen>" */
+static int token_rejects;      /* on_token_rejected calls */
+static int no_token_until = 0; /* the headers callback adds no Authorization below this gen */
+static char auth[64];
+
+static int headers_cb(void *ud, struct http_header *out, size_t max, size_t *ret_n) {
+  (void)ud;
+  assert_true(max >= 1);
+  *ret_n = 0;
+  if (token_gen < no_token_until)
+    return 0;
+  snprintf(auth, sizeof(auth), "Bearer tok-%d", token_gen);
+  out[0] = (struct http_header){"Authorization", auth};
+  *ret_n = 1;
+  return 0;
+}
+
+static void token_cb(void *ud) {
+  (void)ud;
+  token_rejects++;
+  token_gen++;
+}
+
+struct outcome {
+  int done;
+  int err;
+  uint8_t license[LICENSE_MAX_MESSAGE];
+  size_t len;
+};
+
+static void done_cb(void *ud, int err, const uint8_t *lic, size_t len) {
+  struct outcome *o = ud;
+  o->done++;
+  o->err = err;
+  o->len = 0;
+  if (err == 0) {
+    assert_non_null(lic);
+    assert_true(len > 0 && len <= sizeof(o->license));
+    memcpy(o->license, lic, len);
+    o->len = len;
+  } else {
+    assert_null(lic);
+    assert_int_equal(len, 0);
+  }
+}
+
+static void fresh(int no_token_gens) {
+  token_gen = token_rejects = 0;
+  no_token_until = no_token_gens;
+}
+
+static struct license *client_lic_backoff(uint32_t expiry_secs, uint32_t backoff_ms) {
+  struct license_config cfg = {.backoff_ms = backoff_ms,
+                               .timeout_ms = 10000,
+                               .expiry_test_secs = expiry_secs,
+                               .headers = headers_cb,
+                               .on_token_rejected = token_cb};
+  struct license *lc;
+  assert_int_equal(license_new(L, H, &cfg, &lc), 0);
+  return lc;
+}
+
+static struct license *client_lic(uint32_t expiry_secs) {
+  return client_lic_backoff(expiry_secs, 20);
+}
+
+static void hex16(const char *hex, uint8_t out[16]) {
+  for (int i = 0; i < 16; i++) {
+    unsigned v;
+    assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
+    out[i] = (uint8_t)v;
+  }
+}
+
+/* A ClearKey CDM session and its challenge for KID_HEX. */
+static void cdm_request(struct cdmhost **ret_h, uint32_t *ret_s, uint8_t **ret_ch,
+                        size_t *ret_len) {
+  struct cdmhost_options opt = {.plugin_dir = LICENSETEST_CLEARKEY_DIR};
+  uint8_t kids[1][16];
+  uint8_t *data = NULL;
+  size_t dlen = 0;
+  hex16(KID_HEX, kids[0]);
+  assert_int_equal(cdmhost_open("clearkey", &opt, ret_h), 0);
+  assert_int_equal(cdmhost_session_open(*ret_h, ret_s), 0);
+  assert_int_equal(cdmhost_keyids_init_data((const uint8_t(*)[16])kids, 1, &data, &dlen), 0);
+  assert_int_equal(
+      cdmhost_generate_request(*ret_h, *ret_s, AMPD_CDM_INIT_KEYIDS, data, dlen, ret_ch, ret_len),
+      0);
+  free(data);
+}
+
+static void url_for(char *buf, size_t n, const char *name) {
+  char path[128];
+  snprintf(path, sizeof(path), "/license/%s", name);
+  url_of(buf, n, mock, "localhost", path);
+}
+
+static const struct http_header good_keys[] = {
+    {"x-amz-music-asin", "B000LICTEST"},
+    {"x-amz-music-rid", "rid-0001"},
+    {"Cookie", COOKIE_VALUE},
+    {"x-amz-target", "com.amazon.digitalmusiclocator.DigitalMusicLocatorServiceExternal"},
+};
+#define N_GOOD (sizeof(good_keys) / sizeof(good_keys[0]))
+
+/* Fetch for path name with headers keys[0..n); run the loop until done. */
+static void fetch_lic(struct license *lc, const char *name, const struct http_header *keys,
+                      size_t n, const uint8_t *ch, size_t clen, struct outcome *o) {
+  char url[256];
+  url_for(url, sizeof(url), name);
+  memset(o, 0, sizeof(*o));
+  assert_int_equal(license_fetch(lc, url, keys, n, ch, clen, done_cb, o, NULL), 0);
+  uint64_t guard = clock_mono_usec() + WAIT_GUARD_USEC;
+  while (!o->done) {
+    assert_true(clock_mono_usec() < guard);
+    assert_true(loop_run_once(L, 50) >= 0);
+  }
+  assert_int_equal(o->done, 1);
+}
+
+static int posts_to(const char *name) {
+  char path[128];
+  snprintf(path, sizeof(path), "/license/%s", name);
+  cJSON *log = requests_for(path);
+  int n = cJSON_GetArraySize(log);
+  cJSON_Delete(log);
+  return n;
+}
+
+/* The decoded ClearKey license as JSON (caller frees). */
+static cJSON *license_json(const struct outcome *o) {
+  cJSON *j = cJSON_ParseWithLength((const char *)o->license, o->len);
+  assert_non_null(j);
+  return j;
+}
+
+static void b64url_of_hex(const char *hex, char *out, size_t n) {
+  uint8_t raw[16];
+  hex16(hex, raw);
+  assert_true(n > b64_encoded_len(16, 1));
+  b64_encode(raw, 16, out, 1); /* base64url, unpadded, NUL-terminated */
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_good_license_cdm(void **state) {
+  (void)state;
+  fresh(0);
+  struct cdmhost *h;
+  uint32_t s;
+  uint8_t *ch;
+  size_t clen;
+  cdm_request(&h, &s, &ch, &clen);
+  struct license *lc = client_lic(0);
+  struct outcome o;
+  fetch_lic(lc, "good", good_keys, N_GOOD, ch, clen, &o);
+  assert_int_equal(o.err, 0);
+  assert_int_equal(token_rejects, 0);
+
+  /* the key is the one of keys.json */
+  cJSON *j = license_json(&o);
+  const cJSON *k0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "keys"), 0);
+  char kid[32], key[32];
+  b64url_of_hex(KID_HEX, kid, sizeof(kid));
+  b64url_of_hex(KEY_HEX, key, sizeof(key));
+  assert_string_equal(str(k0, "kid"), kid);
+  assert_string_equal(str(k0, "k"), key);
+  assert_null(cJSON_GetObjectItem(j, "expiration"));
+  cJSON_Delete(j);
+
+  /* the real CDM takes it */
+  assert_int_equal(cdmhost_update(h, s, o.license, o.len), 0);
+  uint8_t kidb[16];
+  hex16(KID_HEX, kidb);
+  uint32_t status = 0;
+  int64_t expiry = -1;
+  assert_int_equal(cdmhost_key_status(h, s, kidb, &status, &expiry), 0);
+  assert_int_equal(status, AMPD_CDM_KEY_USABLE);
+  assert_int_equal(expiry, 0);
+
+  /* one POST, with every key header, the token and the content type; no expiry test */
+  cJSON *log = requests_for("/license/good");
+  assert_int_equal(cJSON_GetArraySize(log), 1);
+  const cJSON *hd = cJSON_GetObjectItem(cJSON_GetArrayItem(log, 0), "headers");
+  assert_string_equal(str(hd, "authorization"), "Bearer tok-0");
+  assert_string_equal(str(hd, "content-type"), "application/json");
+  assert_string_equal(str(hd, "cookie"), COOKIE_VALUE);
+  assert_string_equal(str(hd, "x-amz-music-asin"), "B000LICTEST");
+  assert_string_equal(str(hd, "x-amz-target"), good_keys[3].value);
+  assert_null(cJSON_GetObjectItem(hd, "x-amz-music-license-expiration-secs"));
+  cJSON_Delete(log);
+
+  license_free(lc);
+  free(ch);
+  cdmhost_free(h);
+}
+
+static void test_401_new_token_once(void **state) {
+  (void)state;
+  fresh(1); /* no Authorization until the token was rejected once */
+  struct cdmhost *h;
+  uint32_t s;
+  uint8_t *ch;
+  size_t clen;
+  cdm_request(&h, &s, &ch, &clen);
+  struct license *lc = client_lic(0);
+  struct outcome o;
+  fetch_lic(lc, "auth", good_keys, N_GOOD, ch, clen, &o);
+  assert_int_equal(o.err, 0);
+  assert_int_equal(token_rejects, 1);
+  assert_int_equal(posts_to("auth"), 2);
+  assert_int_equal(cdmhost_update(h, s, o.license, o.len), 0);
+
+  /* never a token: the second 401 is "unlinked" */
+  fresh(100);
+  fetch_lic(lc, "unlinked", good_keys, N_GOOD, ch, clen, &o);
+  assert_int_equal(o.err, -EACCES);
+  assert_int_equal(token_rejects, 1);
+  assert_int_equal(posts_to("unlinked"), 2);
+  license_free(lc);
+  free(ch);
+  cdmhost_free(h);
+}
+
+static void test_503_retried_once(void **state) {
+  (void)state;
+  fresh(0);
+  struct cdmhost *h;
+  uint32_t s;
+  uint8_t *ch;
+  size_t clen;
+  cdm_request(&h, &s, &ch, &clen);
+  struct license *lc = client_lic(0);
+  struct outcome o;
+  add_fault("{\"path\":\"/license/busy\",\"status\":503,\"count\":1}");
+  fetch_lic(lc, "busy", good_keys, N_GOOD, ch, clen, &o);
+  assert_int_equal(o.err, 0);
+  assert_int_equal(posts_to("busy"), 2);
+  assert_int_equal(cdmhost_update(h, s, o.license, o.len), 0);
+
+  /* twice 503: one retry only, then the error */
+  add_fault("{\"path\":\"/license/busy2\",\"status\":503,\"count\":2}");
+  fetch_lic(lc, "busy2", good_keys, N_GOOD, ch, clen, &o);
+  assert_int_equal(o.err, -AMP_EHTTP);
+  assert_int_equal(posts_to("busy2"), 2);
+  license_free(lc);
+  free(ch);
+  cdmhost_free(h);
+}
+
+static void test_errors_not_retried(void **state) {
+  (void)state;
+  fresh(0);
+  struct cdmhost *h;
+  uint32_t s;
+  uint8_t *ch;
+  size_t clen;
+  cdm_request(&h, &s, &ch, &clen);
+  struct license *lc = client_lic(0);
+  struct outcome o;
+  /* no Cookie: the mock denies it */
+  fetch_lic(lc, "denied", good_keys, 2, ch, clen, &o);
+  assert_int_equal(o.err, -EPERM);
+  assert_int_equal(posts_to("denied"), 1);
+  assert_int_equal(token_rejects, 0);
+
+  add_fault("{\"path\":\"/license/bad\",\"status\":400,\"count\":1}");
+  fetch_lic(lc, "bad", good_keys, N_GOOD, ch, clen, &o);
+  assert_int_equal(o.err, -EBADMSG);
+  assert_int_equal(posts_to("bad"), 1);
+
+  add_fault("{\"path\":\"/license/ise\",\"status\":500,\"count\":1}");
+  fetch_lic(lc, "ise", good_keys, N_GOOD, ch, clen, &o);
+  assert_int_equal(o.err, -AMP_EHTTP);
+  assert_int_equal(posts_to("ise"), 1);
+
+  /* a 2xx that is not an envelope */
+  add_fault("{\"path\":\"/license/junk\",\"status\":200,\"count\":1,\"body\":\"{\\\"x\\\":1}\"}");
+  fetch_lic(lc, "junk", good_keys, N_GOOD, ch, clen, &o);
+  assert_int_equal(o.err, -AMP_EJSON);
+  assert_int_equal(posts_to("junk"), 1);
+
+  /* a KID the catalog does not hold: denied */
+  static const uint8_t other[] = "{\"kids\":[\"AAAAAAAAAAAAAAAAAAAAAA\"],\"type\":\"temporary\"}";
+  fetch_lic(lc, "unknown-kid", good_keys, N_GOOD, other, sizeof(other) - 1, &o);
+  assert_int_equal(o.err, -EPERM);
+  assert_int_equal(posts_to("unknown-kid"), 1);
+
+  /* the required headers are the test's to set: now x-amz-target too */
+  cJSON *c = ctrl(H, HTTP_POST, "/_mock/license/config",
+                  "{\"required_headers\":[{\"name\":\"x-amz-target\"}]}");
+  cJSON_Delete(c);
+  fetch_lic(lc, "target", good_keys, 3, ch, clen, &o);
+  assert_int_equal(o.err, -EPERM);
+  fetch_lic(lc, "target", good_keys + 3, 1, ch, clen, &o);
+  assert_int_equal(o.err, 0);
+  c = ctrl(H, HTTP_POST, "/_mock/license/reset", "{}");
+  cJSON_Delete(c);
+  fetch_lic(lc, "target", good_keys + 3, 1, ch, clen, &o);
+  assert_int_equal(o.err, -EPERM);
+  assert_int_equal(posts_to("target"), 3);
+
+  /* a challenge that is no ClearKey request: the mock's strict 400 */
+  static const uint8_t notck[] = "{\"hello\":1}";
+  fetch_lic(lc, "strict", good_keys, N_GOOD, notck, sizeof(notck) - 1, &o);
+  assert_int_equal(o.err, -EBADMSG);
+  license_free(lc);
+  free(ch);
+  cdmhost_free(h);
+}
+
+static void test_expiry_header(void **state) {
+  (void)state;
+  fresh(0);
+  struct cdmhost *h;
+  uint32_t s;
+  uint8_t *ch;
+  size_t clen;
+  cdm_request(&h, &s, &ch, &clen);
+  struct license *lc = client_lic(3600);
+  struct outcome o;
+  fetch_lic(lc, "expiry", good_keys, N_GOOD, ch, clen, &o);
+  assert_int_equal(o.err, 0);
+  cJSON *j = license_json(&o);
+  const cJSON *e = cJSON_GetObjectItem(j, "expiration");
+  assert_true(cJSON_IsNumber(e));
+  int64_t exp_ms = (int64_t)e->valuedouble;
+  assert_true(exp_ms > clock_wall_usec() / 1000);
+  cJSON_Delete(j);
+  assert_int_equal(cdmhost_update(h, s, o.license, o.len), 0);
+  uint8_t kidb[16];
+  hex16(KID_HEX, kidb);
+  uint32_t status = 0;
+  int64_t expiry = 0;
+  assert_int_equal(cdmhost_key_status(h, s, kidb, &status, &expiry), 0);
+  assert_int_equal(status, AMPD_CDM_KEY_USABLE);
+  assert_int_equal(expiry, exp_ms);
+
+  cJSON *log = requests_for("/license/expiry");
+  assert_int_equal(cJSON_GetArraySize(log), 1);
+  const cJSON *hd = cJSON_GetObjectItem(cJSON_GetArrayItem(log, 0), "headers");
+  assert_string_equal(str(hd, "x-amz-music-license-expiration-secs"), "3600");
+  assert_string_equal(str(hd, "x-alexa-music-license-expiration-test-duration-secs"), "3600");
+  cJSON_Delete(log);
+  license_free(lc);
+  free(ch);
+  cdmhost_free(h);
+}
+
+static void test_cancel_and_free(void **state) {
+  (void)state;
+  fresh(0);
+  struct cdmhost *h;
+  uint32_t s;
+  uint8_t *ch;
+  size_t clen;
+  cdm_request(&h, &s, &ch, &clen);
+  struct license *lc = client_lic(0);
+  add_fault("{\"path\":\"/license/slow\",\"delay_ms\":20000,\"count\":4}");
+  char url[256];
+  url_for(url, sizeof(url), "slow");
+  struct outcome a = {0}, b = {0};
+  struct license_fetch *fa;
+  assert_int_equal(license_fetch(lc, url, good_keys, N_GOOD, ch, clen, done_cb, &a, &fa), 0);
+  assert_int_equal(license_fetch(lc, url, good_keys, N_GOOD, ch, clen, done_cb, &b, NULL), 0);
+  for (int i = 0; i < 5; i++)
+    assert_true(loop_run_once(L, 20) >= 0);
+  assert_int_equal(a.done + b.done, 0);
+  license_cancel(fa);
+  assert_int_equal(a.done, 1);
+  assert_int_equal(a.err, -ECANCELED);
+  assert_int_equal(b.done, 0);
+  license_free(lc);
+  assert_int_equal(b.done, 1);
+  assert_int_equal(b.err, -ECANCELED);
+
+  /* cancelled while waiting to retry a 503 (a 60 s backoff): no second POST */
+  lc = client_lic_backoff(0, 60000);
+  add_fault("{\"path\":\"/license/waiting\",\"status\":503,\"count\":1}");
+  url_for(url, sizeof(url), "waiting");
+  memset(&a, 0, sizeof(a));
+  assert_int_equal(license_fetch(lc, url, good_keys, N_GOOD, ch, clen, done_cb, &a, &fa), 0);
+  uint64_t guard = clock_mono_usec() + WAIT_GUARD_USEC;
+  while (posts_to("waiting") < 1) { /* (the listing runs the loop too) */
+    assert_true(clock_mono_usec() < guard);
+    assert_true(loop_run_once(L, 20) >= 0);
+  }
+  for (int i = 0; i < 5; i++)
+    assert_true(loop_run_once(L, 20) >= 0);
+  assert_int_equal(a.done, 0);
+  license_cancel(fa);
+  assert_int_equal(a.done, 1);
+  assert_int_equal(a.err, -ECANCELED);
+  assert_int_equal(posts_to("waiting"), 1);
+  license_free(lc);
+  free(ch);
+  cdmhost_free(h);
+}
+
+/* Runs last: everything above logged at debug into logfile. */
+static void test_log_holds_no_secret(void **state) {
+  (void)state;
+  /* one more fetch, to know what its challenge looked like */
+  fresh(0);
+  struct cdmhost *h;
+  uint32_t s;
+  uint8_t *ch;
+  size_t clen;
+  cdm_request(&h, &s, &ch, &clen);
+  struct license *lc = client_lic(0);
+  struct outcome o;
+  fetch_lic(lc, "logged", good_keys, N_GOOD, ch, clen, &o);
+  assert_int_equal(o.err, 0);
+  char *body = NULL;
+  assert_int_equal(license_request_body(ch, clen, &body), 0);
+  char *b64ch = strstr(body, ":\"") + 2;
+  b64ch[strlen(b64ch) - 2] = '\0';
+  char wire[4096];
+  size_t wl = b64_encoded_len(o.len, 0);
+  assert_true(wl < sizeof(wire));
+  b64_encode(o.license, o.len, wire, 0);
+  char key[32];
+  b64url_of_hex(KEY_HEX, key, sizeof(key));
+  license_free(lc);
+
+  char text[1 << 16];
+  int fd = open(logfile, O_RDONLY | O_CLOEXEC);
+  assert_true(fd >= 0);
+  ssize_t n = read(fd, text, sizeof(text) - 1);
+  close(fd);
+  assert_true(n > 0);
+  text[n] = '\0';
+  /* the log is there and says something about license replies */
+  assert_non_null(strstr(text, "license reply: status 200, request id "));
+  assert_null(strstr(text, b64ch));
+  assert_null(strstr(text, wire));
+  assert_null(strstr(text, key));
+  assert_null(strstr(text, KEY_HEX));
+  assert_null(strstr(text, "secret-cookie"));
+  assert_null(strstr(text, "tok-"));
+  assert_null(strstr(text, "B000LICTEST"));
+  assert_null(strstr(text, "\"kids\""));
+  free(body);
+  free(ch);
+  cdmhost_free(h);
+}
+
+static int group_setup(void **state) {
+  (void)state;
+  if (harness_setup("license", NULL, 0) < 0)
+    return -1;
+  char keys[PATH_MAX];
+  if (!join(keys, root, "keys.json"))
+    return -1;
+  FILE *f = fopen(keys, "we");
+  if (!f || fprintf(f, "{\"kid\":\"%s\",\"key\":\"%s\"}\n", KID_HEX, KEY_HEX) < 0 || fclose(f) != 0)
+    return -1;
+  if (!join(logfile, tmp, "client.log"))
+    return -1;
+  log_fd = open(logfile, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  if (log_fd < 0 || log_set_levels("debug") < 0)
+    return -1;
+  log_set_fd(log_fd);
+  H = client(0);
+  return 0;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  http_free(H);
+  log_set_fd(2);
+  if (log_fd >= 0)
+    close(log_fd);
+  harness_teardown();
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s SOURCE_DIR\n", argv[0]);
+    return 2;
+  }
+  src_dir = argv[1];
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_good_license_cdm),    cmocka_unit_test(test_401_new_token_once),
+      cmocka_unit_test(test_503_retried_once),    cmocka_unit_test(test_errors_not_retried),
+      cmocka_unit_test(test_expiry_header),       cmocka_unit_test(test_cancel_and_free),
+      cmocka_unit_test(test_log_holds_no_secret),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,234 @@
+"""The license server (docs/service.md §8, with the ClearKey content of §9).
+
+Service route:
+  POST /license/<anything>   body {"licenseChallenge": "<base64 W3C ClearKey request>"}
+      Strict, checked in this order:
+        401  no "Authorization: Bearer <non-empty>"
+        400  Content-Type is not application/json; the body is not a JSON object with a
+             string licenseChallenge; that string is not base64; its bytes are not a
+             W3C ClearKey request {"kids": ["<base64url 16 bytes>", ...], "type": ".."}
+        403  a required key header is missing (default: x-amz-music-asin,
+             x-amz-music-rid, and a Cookie holding rid=), or a KID is not in the catalog
+        200  {"license": "<base64 of the ClearKey JWK set>"} with
+             {"keys": [{"kty": "oct", "kid": b64url, "k": b64url}, ...],
+              "type": "temporary"} for the requested KIDs, in the order asked, plus
+             "expiration" (epoch ms, on the module's clock) when the request carries
+             x-amz-music-license-expiration-secs or
+             x-alexa-music-license-expiration-test-duration-secs (1..LIFETIME_MAX s;
+             another value is a 400). Every reply carries an x-amzn-RequestId.
+
+Keys come from the catalog under --root: every keys.json that ampack writes
+(tools/ampack/README.md: one line {"kid": "<32 hex>", "key": "<32 hex>"}, one per track
+and key variant). The files are read again when a KID is not known yet, so a test may
+write its keys after the mock started.
+
+Test control (under /_mock/, never faulted, never logged):
+  GET  /_mock/license         {"posts": n, "granted": n, "required_headers": [...],
+                               "clock_offset": s, "keys": n}
+  POST /_mock/license/config  {"required_headers": [{"name": n, "contains": s}, ...]}
+                              ("contains" optional: a substring the value must hold)
+  POST /_mock/license/clock   {"advance": s}   move the module's clock forward by s
+  POST /_mock/license/reset   {}               default headers, counters 0, clock offset 0
+
+Nothing here stores or prints a challenge, a key or a license; the request log keeps
+only what it keeps for every request (the headers and the body length).
+"""
+
+import base64
+import binascii
+import json
+import os
+import time
+import uuid
+
+from ..router import HttpError, Response
+
+NAME = "license"
+BODY_MAX = 64 * 1024          # a request body (413 beyond)
+KIDS_MAX = 64                 # KIDs in one request (400 beyond)
+KEYS_FILES_MAX = 100_000      # keys.json files read from the catalog
+KEYS_FILE_MAX = 4096          # bytes of one keys.json
+REQUIRED_MAX = 32             # required header rules
+LIFETIME_MAX = 366 * 86400    # seconds an expiry test header may ask for
+EXPIRY_HEADERS = ("x-amz-music-license-expiration-secs",
+                  "x-alexa-music-license-expiration-test-duration-secs")
+DEFAULT_REQUIRED = ({"name": "x-amz-music-asin"}, {"name": "x-amz-music-rid"},
+                    {"name": "Cookie", "contains": "rid="})
+
+
+def _b64url(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64url_decode(s):
+    if not isinstance(s, str) or not s or len(s) > 64:
+        return None
+    try:
+        return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _scan_keys(root):
+    """{kid bytes: key bytes} of every keys.json under root."""
+    keys, files = {}, 0
+    for dirpath, _dirs, names in os.walk(root):
+        if "keys.json" not in names:
+            continue
+        files += 1
+        if files > KEYS_FILES_MAX:
+            break
+        try:
+            with open(os.path.join(dirpath, "keys.json"), "rb") as fp:
+                obj = json.loads(fp.read(KEYS_FILE_MAX + 1)[:KEYS_FILE_MAX].decode("utf-8"))
+            kid, key = bytes.fromhex(obj["kid"]), bytes.fromhex(obj["key"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if len(kid) == 16 and len(key) == 16:
+            keys[kid] = key
+    return keys
+
+
+def _check_rules(rules):
+    if not isinstance(rules, list) or len(rules) > REQUIRED_MAX:
+        raise HttpError(400, "required_headers: a list of at most %d rules" % REQUIRED_MAX)
+    out = []
+    for r in rules:
+        if not isinstance(r, dict) or set(r) - {"name", "contains"} \
+                or not isinstance(r.get("name"), str) or not r["name"] \
+                or not isinstance(r.get("contains", ""), str):
+            raise HttpError(400, "a rule is {\"name\": n[, \"contains\": s]}")
+        out.append(dict(r))
+    return out
+
+
+def register(app):
+    st = app.state.setdefault("license", {
+        "offset": 0.0, "posts": 0, "granted": 0, "keys": {},
+        "required": [dict(r) for r in DEFAULT_REQUIRED],
+    })
+
+    def now_ms():
+        return int((time.time() + st["offset"]) * 1000)
+
+    def lookup(kids):
+        """The keys of kids, reading the catalog again once if one is unknown; None if a
+        KID is still unknown."""
+        with app.lock:
+            known = st["keys"]
+        if any(k not in known for k in kids):
+            known = _scan_keys(app.args.root)
+            with app.lock:
+                st["keys"] = known
+        if any(k not in known for k in kids):
+            return None
+        return [known[k] for k in kids]
+
+    def challenge_kids(req):
+        ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise HttpError(400, "Content-Type is not application/json")
+        if len(req.body) > BODY_MAX:
+            raise HttpError(413, "body too large")
+        obj = req.json()
+        ch = obj.get("licenseChallenge") if isinstance(obj, dict) else None
+        if not isinstance(ch, str) or not ch:
+            raise HttpError(400, "no string licenseChallenge")
+        try:
+            raw = base64.b64decode(ch, validate=True)
+            creq = json.loads(raw.decode("utf-8"))
+        except (binascii.Error, ValueError):
+            raise HttpError(400, "licenseChallenge is not base64 of a ClearKey request") \
+                from None
+        kids = creq.get("kids") if isinstance(creq, dict) else None
+        if not isinstance(kids, list) or not 1 <= len(kids) <= KIDS_MAX \
+                or not isinstance(creq.get("type"), str):
+            raise HttpError(400, "not a W3C ClearKey request")
+        out = []
+        for k in kids:
+            b = _b64url_decode(k)
+            if b is None or len(b) != 16:
+                raise HttpError(400, "a KID is not base64url of 16 bytes")
+            out.append(b)
+        return out
+
+    def expiry_secs(req):
+        for name in EXPIRY_HEADERS:
+            v = req.headers.get(name)
+            if v is None:
+                continue
+            v = v.strip()
+            if not v.isdigit() or not 1 <= int(v) <= LIFETIME_MAX:
+                raise HttpError(400, "%s: 1..%d seconds" % (name, LIFETIME_MAX))
+            return int(v)
+        return None
+
+    def post_license(req):
+        rid = str(uuid.uuid4())
+        with app.lock:
+            st["posts"] += 1
+            required = [dict(r) for r in st["required"]]
+        auth = req.headers.get("Authorization") or ""
+        if not auth.startswith("Bearer ") or not auth[len("Bearer "):].strip():
+            return Response.json({"message": "token missing or invalid"}, 401,
+                                 [("x-amzn-RequestId", rid)])
+        try:
+            kids = challenge_kids(req)
+            secs = expiry_secs(req)
+        except HttpError as e:
+            if e.status == 413:
+                raise
+            return Response.json({"message": str(e)}, 400, [("x-amzn-RequestId", rid)])
+        for r in required:
+            v = req.headers.get(r["name"])
+            if v is None or r.get("contains", "") not in v:
+                return Response.json({"message": "key header missing: %s" % r["name"]}, 403,
+                                     [("x-amzn-RequestId", rid)])
+        keys = lookup(kids)
+        if keys is None:
+            return Response.json({"message": "unknown KID"}, 403, [("x-amzn-RequestId", rid)])
+        lic = {"keys": [{"kty": "oct", "kid": _b64url(kid), "k": _b64url(key)}
+                        for kid, key in zip(kids, keys)],
+               "type": "temporary"}
+        if secs is not None:
+            lic["expiration"] = now_ms() + secs * 1000
+        body = base64.b64encode(json.dumps(lic, separators=(",", ":")).encode()).decode()
+        with app.lock:
+            st["granted"] += 1
+        return Response.json({"license": body}, 200, [("x-amzn-RequestId", rid)])
+
+    def state(req):
+        with app.lock:
+            return Response.json({"posts": st["posts"], "granted": st["granted"],
+                                  "required_headers": list(st["required"]),
+                                  "clock_offset": st["offset"], "keys": len(st["keys"])})
+
+    def config(req):
+        obj = req.json()
+        if not isinstance(obj, dict) or set(obj) - {"required_headers"}:
+            raise HttpError(400, "config takes required_headers")
+        rules = _check_rules(obj.get("required_headers", []))
+        with app.lock:
+            st["required"] = rules
+        return state(req)
+
+    def clock(req):
+        obj = req.json()
+        adv = obj.get("advance") if isinstance(obj, dict) else None
+        if isinstance(adv, bool) or not isinstance(adv, (int, float)) or not 0 <= adv <= 1e9:
+            raise HttpError(400, "advance: seconds >= 0")
+        with app.lock:
+            st["offset"] += adv
+        return state(req)
+
+    def reset(req):
+        with app.lock:
+            st.update(offset=0.0, posts=0, granted=0, keys={},
+                      required=[dict(r) for r in DEFAULT_REQUIRED])
+        return state(req)
+
+    app.route("POST", "/license/", post_license, prefix=True)
+    app.route("GET", "/_mock/license", state)
+    app.route("POST", "/_mock/license/config", config)
+    app.route("POST", "/_mock/license/clock", clock)
+    app.route("POST", "/_mock/license/reset", reset)
