@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -542,6 +543,11 @@ int apidoc_audio_parse(const char *json, size_t len, struct apidoc_audio **ret) 
   if ((r = get_str(a->root, "uri", APIDOC_REF_MAX, true, &a->pub.uri)) < 0)
     goto fail;
   if ((r = http_url_check(a->pub.uri)) < 0)
+    goto fail;
+  /* curl is lenient ("https:/host" parses as https://host): what is handed out must
+   * read as the https URL it is, since the client follows it as given. */
+  r = -AMP_EINSECURE;
+  if (strncasecmp(a->pub.uri, "https://", 8) != 0)
     goto fail;
   const cJSON *e = cJSON_GetObjectItemCaseSensitive(a->root, "expires");
   r = -AMP_EJSON;

@@ -141,7 +141,8 @@ struct apidoc_audio {
  * {name: value}; null or absent is empty. The whole object is refused when: a list has
  * more than APIDOC_HEADERS_MAX entries, a name is over APIDOC_HEADER_NAME_MAX bytes or a
  * value over APIDOC_HEADER_VALUE_MAX (-AMP_ETOOBIG); a name or value holds CR or LF or
- * fails http_header_check() (-AMP_EPROTO); the uri is not https (-AMP_EINSECURE); a
+ * fails http_header_check() (-AMP_EPROTO); the uri is not an absolute URL starting with
+ * "https://" (-AMP_EINSECURE; -EINVAL when curl cannot parse it); a
  * member is missing or of the wrong type (-AMP_EJSON). Free with apidoc_audio_free.
  */
 int apidoc_audio_parse(const char *json, size_t len, struct apidoc_audio **ret);

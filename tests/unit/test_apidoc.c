@@ -305,6 +305,9 @@ static void test_audio_expires(void **state) {
   assert_int_equal(audio("{\"uri\": \"https://c/m\", \"expires\": -1}", &a), -AMP_EJSON);
   assert_int_equal(audio("{\"uri\": \"http://cdn.example.com/m.mpd\", \"expires\": 1}", &a),
                    -AMP_EINSECURE);
+  /* curl would take "https:/host/m" for https://host/m; the uri must read as https. */
+  assert_int_equal(audio("{\"uri\": \"https:/cdn.example.com/m.mpd\", \"expires\": 1}", &a),
+                   -AMP_EINSECURE);
   assert_null(a);
 }
 
