@@ -321,8 +321,13 @@ int apidoc_parse(const char *json, size_t len, const char *final_url, struct api
       r = -AMP_EJSON;
       goto fail;
     }
-    if (cJSON_IsObject(e))
-      n++;
+    if (!cJSON_IsObject(e))
+      continue;
+    /* apidoc_resolve hands the dictionary's name out: it is bounded like any text. */
+    r = -AMP_ETOOBIG;
+    if (strnlen(e->string, APIDOC_TEXT_MAX + 1) > APIDOC_TEXT_MAX)
+      goto fail;
+    n++;
   }
   r = -AMP_ETOOBIG;
   if (n > APIDOC_MAX_DICTS)

@@ -45,7 +45,8 @@ struct apidoc;
  * Parse a document (len bytes, need not be NUL-terminated, at most APIDOC_MAX_BYTES)
  * fetched from final_url (the URL after redirects, https, copied): its "result" (a
  * reference, or absent) and every object-valued top-level member as a dictionary of
- * named objects; a null member is an empty dictionary, a missing one is simply empty.
+ * named objects (a dictionary's name is at most APIDOC_TEXT_MAX bytes, an entry's
+ * APIDOC_REF_MAX); a null member is an empty dictionary, a missing one is simply empty.
  * The entries of trackContainerChunkDescriptions, trackInstances and trackDefinitions
  * are checked and converted here: one malformed entry refuses the document. Other
  * dictionaries (navigationNodeSummaries, ...) are kept by name only.
@@ -106,7 +107,7 @@ struct apidoc_track_instance {
 /* A trackDefinitions entry (§3). Strings are NULL when absent. */
 struct apidoc_track_definition {
   const char *title, *track_tag, *artist, *album, *image_uri;
-  double duration;   /* as the document gives it, >= 0; -1 when absent */
+  double duration;   /* as the document gives it, 0 .. 1e9; -1 when absent */
   bool is_explicit;  /* isExplicit */
   bool auto_skip;    /* autoSkipOnError */
   const char *error; /* reference to a general error report, NULL when absent */

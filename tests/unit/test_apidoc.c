@@ -262,6 +262,18 @@ static void test_doc_bounds(void **state) {
   t = grow("{\"trackDefinitions\": {\"a\": {\"title\": \"", 't', APIDOC_TEXT_MAX + 1, "\"}}}");
   assert_int_equal(parse_str(t), -AMP_ETOOBIG);
   free(t);
+  /* A dictionary's name at its bound and one over (apidoc_resolve hands it out). */
+  char *dn = grow("{\"", 'd', APIDOC_TEXT_MAX, "\": {\"e\": 1}}");
+  struct apidoc *d = parse_ok(dn, FINAL_URL);
+  char out[APIDOC_TEXT_MAX + 1];
+  enum apidoc_ref_kind kind;
+  assert_int_equal(apidoc_resolve(d, "#e", &kind, out, sizeof(out)), 0);
+  assert_int_equal(strlen(out), APIDOC_TEXT_MAX);
+  apidoc_free(d);
+  free(dn);
+  dn = grow("{\"", 'd', APIDOC_TEXT_MAX + 1, "\": {\"e\": 1}}");
+  assert_int_equal(parse_str(dn), -AMP_ETOOBIG);
+  free(dn);
   /* A chunk listing APIDOC_MAX_CHUNK_TRACKS instances and one more. */
   for (int over = 0; over <= 1; over++) {
     size_t n = APIDOC_MAX_CHUNK_TRACKS + (size_t)over;
