@@ -195,8 +195,8 @@ static void test_empty_dicts(void **state) {
       "{\"trackInstances\": []}",
       "{\"trackInstances\": {\"a\": {\"playbackEventCollector\": \"x\"}}}",
       "{\"trackDefinitions\": {\"a\": {\"isExplicit\": \"yes\"}}}",
-      "{\"trackContainerChunkDescriptions\": {\"c\": {\"nextTrackPointer\": "
-      "{\"chunk\": \"#c\", \"indexWithinChunk\": -1}}}}",
+      ("{\"trackContainerChunkDescriptions\": {\"c\": {\"nextTrackPointer\": "
+       "{\"chunk\": \"#c\", \"indexWithinChunk\": -1}}}}"),
       "{\"trackContainerChunkDescriptions\": {\"c\": {\"trackInstances\": [1]}}}",
       "{} x",
       "[]",
