@@ -8,9 +8,13 @@
                take app.lock while changing it: handlers run in many threads
   app.port     the port, once listening (also req.base_url in a handler)
   app.server   the MockServer, once listening
+  app.now()    the mock's wall clock (epoch s): time.time() plus the offset that
+               POST /_mock/clock {"advance": s} adds; every module's clock follows it, so
+               one call expires tokens, audio objects, CDN tokens and licenses at once
 """
 
 import threading
+import time
 
 from .faults import FaultStore
 from .reqlog import RequestLog
@@ -27,6 +31,10 @@ class App:
         self.lock = threading.Lock()
         self.port = 0
         self.server = None
+        self.clock_offset = 0.0
+
+    def now(self):
+        return time.time() + self.clock_offset
 
     def route(self, methods, path, handler, prefix=False):
         """Register handler(req) -> Response for methods on path (or under it, prefix=True)."""

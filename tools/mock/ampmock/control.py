@@ -9,6 +9,9 @@
   DELETE /_mock/requests      empty the log -> {"cleared": n}
   GET    /_mock/stats         {"connections", "handshake_failures", "requests", "port"}
   GET    /_mock/routes        the routes registered, for humans
+  POST   /_mock/clock         {"advance": s}: move the mock's clock (app.now(), which every
+                              module's clock follows) forward by s >= 0 -> {"offset": s}
+  GET    /_mock/clock         {"offset": s, "now": epoch s}
 """
 
 from .faults import FaultError, validate
@@ -61,4 +64,19 @@ def register(app):
     app.route("GET", "/_mock/requests", list_requests)
     app.route("DELETE", "/_mock/requests", clear_requests)
     app.route("GET", "/_mock/stats", stats)
+    def clock(req):
+        obj = req.json()
+        adv = obj.get("advance") if isinstance(obj, dict) else None
+        if isinstance(adv, bool) or not isinstance(adv, (int, float)) or not 0 <= adv <= 1e9:
+            raise HttpError(400, "advance: seconds in 0..1e9")
+        with app.lock:
+            app.clock_offset += adv
+        return clock_state(req)
+
+    def clock_state(req):
+        with app.lock:
+            return Response.json({"offset": app.clock_offset, "now": app.now()})
+
     app.route("GET", "/_mock/routes", routes)
+    app.route("POST", "/_mock/clock", clock)
+    app.route("GET", "/_mock/clock", clock_state)

@@ -8,7 +8,8 @@ finalised when it ends:
   ({lowercased name: value}, repeated names joined with ", "), range (the Range header or
   null), request_body_bytes (a request body is never stored, only its length), status,
   content_length (what the reply announced), body_bytes_sent, complete (the whole body
-  went out), fault (id of the fault rule applied, or null).
+  went out), fault (id of the fault rule applied, or null), why (a module's reason for
+  refusing the request, e.g. "header hasExplicit missing or malformed", or null).
 
 Entries are plain JSON, so tests in C and Python read them alike. A response in its
 final write is "finishing": a listing waits (bounded) for those, so a client that has

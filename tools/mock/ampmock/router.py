@@ -120,7 +120,8 @@ class Request:
     method, path (raw, without the query), query (raw string), params (dict of lists),
     headers (case-insensitive email.message.Message), body (bytes), rest (the part of the
     path after a prefix route's prefix), conn_id, tls_version, ignore_range (set by a
-    fault rule), app (the App: faults, reqlog, state, args, base_url).
+    fault rule), why (set by a module that refuses the request: logged), app (the App:
+    faults, reqlog, state, args, base_url).
     """
 
     def __init__(self, method, target, headers, body, app, conn_id=0, tls_version=None):
@@ -136,6 +137,7 @@ class Request:
         self.tls_version = tls_version
         self.rest = ""
         self.ignore_range = False
+        self.why = None  # a module's reason for refusing, for the request log
 
     def param(self, name, default=None):
         vals = self.params.get(name)

@@ -147,6 +147,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         method = self.command
         req_body_len = 0
         rule = None
+        req = None
         try:
             body = self._read_body()
             req_body_len = len(body)
@@ -173,6 +174,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "headers": {k.lower(): v for k, v in _joined(self.headers).items()},
                 "range": self.headers.get("Range"), "request_body_bytes": req_body_len,
                 "status": resp.status, "fault": rule["id"] if rule else None,
+                "why": req.why if req is not None else None,
             })
         self._send(resp, rule, entry)
 

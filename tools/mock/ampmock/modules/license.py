@@ -38,7 +38,6 @@ import base64
 import binascii
 import json
 import os
-import time
 import uuid
 
 from ..router import HttpError, Response
@@ -109,7 +108,7 @@ def register(app):
     })
 
     def now_ms():
-        return int((time.time() + st["offset"]) * 1000)
+        return int((app.now() + st["offset"]) * 1000)
 
     def lookup(kids):
         """The keys of kids, reading the catalog again once if one is unknown; None if a

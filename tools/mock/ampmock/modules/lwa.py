@@ -19,6 +19,10 @@ Test control (under /_mock/, never faulted, never logged):
   POST /_mock/lwa/revoke   {"refresh_token": t} or {"all": true}: later use of the
                            token is invalid_grant
   POST /_mock/lwa/clock    {"advance": s}        move the module's clock forward by s
+                           (POST /_mock/clock moves every module's clock)
+  POST /_mock/lwa/issue    {}                    issue an access and a refresh token as a
+                           finished pairing would (for tests of the modules that only
+                           need a valid bearer) -> the token reply of /lwa/auth/o2/token
   POST /_mock/lwa/reset    {}                    drop the fail rules and pending code pairs
   GET  /_mock/lwa/state    counters and the tokens issued, for tests
 
@@ -71,7 +75,9 @@ def register(app):
     })
 
     def now():
-        return time.monotonic() + st["offset"]
+        return time.monotonic() + st["offset"] + app.clock_offset
+
+    st["now"] = now  # for auth.token_valid: the expiry of an access token is on this clock
 
     def form(req):
         ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -258,6 +264,10 @@ def register(app):
             st["offset"] += adv
             return Response.json({"offset": st["offset"]})
 
+    def issue(req):
+        with app.lock:
+            return Response.json(issue_tokens())
+
     def reset(req):
         with app.lock:
             n = len(st["fails"])
@@ -278,4 +288,5 @@ def register(app):
     app.route("POST", "/_mock/lwa/revoke", revoke)
     app.route("POST", "/_mock/lwa/clock", clock)
     app.route("POST", "/_mock/lwa/reset", reset)
+    app.route("POST", "/_mock/lwa/issue", issue)
     app.route("GET", "/_mock/lwa/state", state)
