@@ -16,7 +16,7 @@
 
 #include "core/err.h"
 
-enum kind { K_OTHER, K_CHUNK, K_INSTANCE, K_DEF };
+enum kind { K_OTHER, K_CHUNK, K_INSTANCE, K_DEF, K_NODE, K_SUMMARY };
 
 struct dict {
   const char *name;
@@ -138,31 +138,41 @@ static int conv_pointer(const cJSON *o, const char *k, struct apidoc_track_point
   return 0;
 }
 
+/* An optional array of non-empty reference strings (at most max): *ret_refs is a calloc'd
+ * array of pointers into the tree (NULL when empty), freed by the caller also on error. */
+static int conv_refs(const cJSON *o, const char *k, size_t max, const char *const **ret_refs,
+                     size_t *ret_n) {
+  const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, k);
+  *ret_refs = NULL;
+  *ret_n = 0;
+  if (!t || cJSON_IsNull(t))
+    return 0;
+  if (!cJSON_IsArray(t))
+    return -AMP_EJSON;
+  int n = cJSON_GetArraySize(t);
+  if ((size_t)n > max)
+    return -AMP_ETOOBIG;
+  const char **refs = n > 0 ? calloc((size_t)n, sizeof(*refs)) : NULL;
+  if (n > 0 && !refs)
+    return -ENOMEM;
+  *ret_refs = refs;
+  size_t i = 0;
+  for (const cJSON *e = t->child; e; e = e->next) {
+    if (!cJSON_IsString(e) || !e->valuestring || !e->valuestring[0])
+      return -AMP_EJSON;
+    if (strnlen(e->valuestring, APIDOC_REF_MAX + 1) > APIDOC_REF_MAX)
+      return -AMP_ETOOBIG;
+    refs[i++] = e->valuestring;
+  }
+  *ret_n = i;
+  return 0;
+}
+
 static int conv_chunk(const cJSON *o, struct apidoc_chunk *c) {
   int r = get_str(o, "title", APIDOC_TEXT_MAX, false, &c->title);
-  if (r < 0)
+  if (r < 0 ||
+      (r = conv_refs(o, "trackInstances", APIDOC_MAX_CHUNK_TRACKS, &c->tracks, &c->n_tracks)) < 0)
     return r;
-  const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "trackInstances");
-  if (t && !cJSON_IsNull(t)) {
-    if (!cJSON_IsArray(t))
-      return -AMP_EJSON;
-    int n = cJSON_GetArraySize(t);
-    if (n > APIDOC_MAX_CHUNK_TRACKS)
-      return -AMP_ETOOBIG;
-    const char **refs = n > 0 ? calloc((size_t)n, sizeof(*refs)) : NULL;
-    if (n > 0 && !refs)
-      return -ENOMEM;
-    c->tracks = refs;
-    size_t k = 0;
-    for (const cJSON *e = t->child; e; e = e->next) {
-      if (!cJSON_IsString(e) || !e->valuestring || !e->valuestring[0])
-        return -AMP_EJSON;
-      if (strnlen(e->valuestring, APIDOC_REF_MAX + 1) > APIDOC_REF_MAX)
-        return -AMP_ETOOBIG;
-      refs[k++] = e->valuestring;
-    }
-    c->n_tracks = k;
-  }
   if ((r = conv_pointer(o, "firstTrackPointer", &c->first)) < 0 ||
       (r = conv_pointer(o, "lastTrackPointer", &c->last)) < 0 ||
       (r = conv_pointer(o, "prevTrackPointer", &c->prev)) < 0 ||
@@ -176,6 +186,22 @@ static int conv_instance(const cJSON *o, struct apidoc_track_instance *t) {
   if (r < 0)
     return r;
   return get_str(o, "playbackEventCollector", APIDOC_REF_MAX, false, &t->playback_event_collector);
+}
+
+static int conv_node(const cJSON *o, struct apidoc_node *n) {
+  int r = get_str(o, "title", APIDOC_TEXT_MAX, false, &n->title);
+  if (r < 0)
+    return r;
+  return conv_refs(o, "items", APIDOC_MAX_NODE_ITEMS, &n->items, &n->n_items);
+}
+
+static int conv_summary(const cJSON *o, struct apidoc_summary *m) {
+  int r;
+  if ((r = get_str(o, "title", APIDOC_TEXT_MAX, false, &m->title)) < 0 ||
+      (r = get_str(o, "description", APIDOC_TEXT_MAX, false, &m->description)) < 0 ||
+      (r = get_bool(o, "playable", &m->playable)) < 0)
+    return r;
+  return get_str(o, "ref", APIDOC_REF_MAX, true, &m->ref);
 }
 
 static int conv_def(const cJSON *o, struct apidoc_track_definition *t) {
@@ -197,7 +223,14 @@ static int conv_def(const cJSON *o, struct apidoc_track_definition *t) {
     t->duration = v->valuedouble;
   }
   v = cJSON_GetObjectItemCaseSensitive(o, "audio");
-  if (v && !cJSON_IsNull(v)) {
+  if (v && cJSON_IsString(v)) {
+    /* A reference to fetch (docs/service.md §3): each fetch is a new session. */
+    if (!v->valuestring || !v->valuestring[0])
+      return -AMP_EJSON;
+    if (strnlen(v->valuestring, APIDOC_REF_MAX + 1) > APIDOC_REF_MAX)
+      return -AMP_ETOOBIG;
+    t->audio_ref = v->valuestring;
+  } else if (v && !cJSON_IsNull(v)) {
     if (!cJSON_IsObject(v))
       return -AMP_EJSON;
     /* Kept as text so that the audio object is parsed (and refused) on its own, when the
@@ -218,6 +251,10 @@ static enum kind kind_of(const char *name) {
     return K_INSTANCE;
   if (strcmp(name, "trackDefinitions") == 0)
     return K_DEF;
+  if (strcmp(name, "navigationNodeDescriptions") == 0)
+    return K_NODE;
+  if (strcmp(name, "navigationNodeSummaries") == 0)
+    return K_SUMMARY;
   return K_OTHER;
 }
 
@@ -229,6 +266,10 @@ static size_t kind_size(enum kind k) {
     return sizeof(struct apidoc_track_instance);
   case K_DEF:
     return sizeof(struct apidoc_track_definition);
+  case K_NODE:
+    return sizeof(struct apidoc_node);
+  case K_SUMMARY:
+    return sizeof(struct apidoc_summary);
   case K_OTHER:
     break;
   }
@@ -242,6 +283,8 @@ static void dict_done(struct dict *d) {
         free((void *)(uintptr_t)((struct apidoc_chunk *)d->conv)[i].tracks);
       else if (d->kind == K_DEF)
         free((void *)(uintptr_t)((struct apidoc_track_definition *)d->conv)[i].audio);
+      else if (d->kind == K_NODE)
+        free((void *)(uintptr_t)((struct apidoc_node *)d->conv)[i].items);
     }
   }
   free(d->conv);
@@ -275,6 +318,10 @@ static int dict_init(struct dict *d, const cJSON *o) {
       r = conv_chunk(e, &((struct apidoc_chunk *)d->conv)[i]);
     else if (d->kind == K_INSTANCE)
       r = conv_instance(e, &((struct apidoc_track_instance *)d->conv)[i]);
+    else if (d->kind == K_NODE)
+      r = conv_node(e, &((struct apidoc_node *)d->conv)[i]);
+    else if (d->kind == K_SUMMARY)
+      r = conv_summary(e, &((struct apidoc_summary *)d->conv)[i]);
     else
       r = conv_def(e, &((struct apidoc_track_definition *)d->conv)[i]);
     if (r < 0)
@@ -466,6 +513,22 @@ int apidoc_track_instance(const struct apidoc *d, const char *ref,
 int apidoc_track_definition(const struct apidoc *d, const char *ref,
                             const struct apidoc_track_definition **ret) {
   const void *p = lookup(d, ref, K_DEF);
+  if (!p || !ret)
+    return p ? -EINVAL : -ENOENT;
+  *ret = p;
+  return 0;
+}
+
+int apidoc_node(const struct apidoc *d, const char *ref, const struct apidoc_node **ret) {
+  const void *p = lookup(d, ref, K_NODE);
+  if (!p || !ret)
+    return p ? -EINVAL : -ENOENT;
+  *ret = p;
+  return 0;
+}
+
+int apidoc_summary(const struct apidoc *d, const char *ref, const struct apidoc_summary **ret) {
+  const void *p = lookup(d, ref, K_SUMMARY);
   if (!p || !ret)
     return p ? -EINVAL : -ENOENT;
   *ret = p;

@@ -29,6 +29,7 @@
 #define APIDOC_MAX_DICTS 64                 /* dictionaries in one document */
 #define APIDOC_MAX_ENTRIES 4096             /* named objects in one dictionary */
 #define APIDOC_MAX_CHUNK_TRACKS 1024        /* track instances listed by one chunk */
+#define APIDOC_MAX_NODE_ITEMS 256           /* items of one navigation node */
 #define APIDOC_TEXT_MAX 1024                /* bytes of a title, name, tag, terse, brief, label */
 #define APIDOC_EXPLANATION_MAX 4096         /* bytes of an error report's explanation */
 #define APIDOC_REF_MAX HTTP_URL_MAX         /* bytes of a reference or a URI */
@@ -47,9 +48,10 @@ struct apidoc;
  * reference, or absent) and every object-valued top-level member as a dictionary of
  * named objects (a dictionary's name is at most APIDOC_TEXT_MAX bytes, an entry's
  * APIDOC_REF_MAX); a null member is an empty dictionary, a missing one is simply empty.
- * The entries of trackContainerChunkDescriptions, trackInstances and trackDefinitions
- * are checked and converted here: one malformed entry refuses the document. Other
- * dictionaries (navigationNodeSummaries, ...) are kept by name only.
+ * The entries of trackContainerChunkDescriptions, trackInstances, trackDefinitions,
+ * navigationNodeDescriptions and navigationNodeSummaries are checked and converted
+ * here: one malformed entry refuses the document. Other dictionaries are kept by name
+ * only.
  * -AMP_ETOOBIG, -AMP_EJSON, -AMP_EINSECURE (final_url not https), -EINVAL, -ENOMEM.
  */
 int apidoc_parse(const char *json, size_t len, const char *final_url, struct apidoc **ret);
@@ -107,12 +109,27 @@ struct apidoc_track_instance {
 /* A trackDefinitions entry (§3). Strings are NULL when absent. */
 struct apidoc_track_definition {
   const char *title, *track_tag, *artist, *album, *image_uri;
-  double duration;   /* as the document gives it, 0 .. 1e9; -1 when absent */
-  bool is_explicit;  /* isExplicit */
-  bool auto_skip;    /* autoSkipOnError */
-  const char *error; /* reference to a general error report, NULL when absent */
-  const char *audio; /* the audio object as JSON text (for apidoc_audio_parse), or NULL */
-  size_t audio_len;  /* strlen(audio) */
+  double duration;       /* as the document gives it, 0 .. 1e9; -1 when absent */
+  bool is_explicit;      /* isExplicit */
+  bool auto_skip;        /* autoSkipOnError */
+  const char *error;     /* reference to a general error report, NULL when absent */
+  const char *audio;     /* an inline audio object as JSON text (apidoc_audio_parse), or NULL */
+  size_t audio_len;      /* strlen(audio) */
+  const char *audio_ref; /* or a reference to fetch it from (a new session each time), or NULL */
+};
+
+/* A navigationNodeDescriptions entry (docs/service.md §3): a node to browse. */
+struct apidoc_node {
+  const char *title;        /* NULL when absent */
+  size_t n_items;           /* <= APIDOC_MAX_NODE_ITEMS */
+  const char *const *items; /* local references to navigationNodeSummaries entries */
+};
+
+/* A navigationNodeSummaries entry (docs/service.md §3). */
+struct apidoc_summary {
+  const char *title, *description; /* NULL when absent */
+  bool playable;                   /* ref leads to a container (its first chunk) */
+  const char *ref;                 /* the node's document: never NULL */
 };
 
 /* The object a local reference names, from its typed dictionary. -ENOENT when the
@@ -122,6 +139,8 @@ int apidoc_track_instance(const struct apidoc *d, const char *ref,
                           const struct apidoc_track_instance **ret);
 int apidoc_track_definition(const struct apidoc *d, const char *ref,
                             const struct apidoc_track_definition **ret);
+int apidoc_node(const struct apidoc *d, const char *ref, const struct apidoc_node **ret);
+int apidoc_summary(const struct apidoc *d, const char *ref, const struct apidoc_summary **ret);
 
 struct apidoc_headers {
   size_t n;                    /* <= APIDOC_HEADERS_MAX */

@@ -48,7 +48,7 @@ static const char DOC[] =
     "\"trackDefinitions\": {" DEF(0, "false") "," DEF(1, "true") "," DEF(
         2, "false") "},"
                     "\"navigationNodeSummaries\": {\"nav0\": {\"title\": \"Home\", "
-                    "\"description\": \"/nav/home\"}}"
+                    "\"description\": \"Start here\", \"ref\": \"/nav/home\"}}"
                     "}";
 
 static struct apidoc *parse_ok(const char *json, const char *url) {
@@ -123,7 +123,7 @@ static void test_walk(void **state) {
     apidoc_audio_free(a);
   }
 
-  /* The navigation node is kept generically: found by a local reference. */
+  /* A navigation summary is found by a local reference, in its own dictionary. */
   assert_int_equal(apidoc_resolve(d, "#nav0", &kind, url, sizeof(url)), 0);
   assert_int_equal(kind, APIDOC_REF_LOCAL);
   assert_string_equal(url, "navigationNodeSummaries");
@@ -474,12 +474,77 @@ static void test_general_error(void **state) {
   assert_null(e);
 }
 
+/* Navigation nodes and summaries (docs/service.md §3, [ours]) are typed; an audio object
+ * may be a reference to fetch instead of inline. Malformed entries refuse the document. */
+static void test_navigation(void **state) {
+  (void)state;
+  static const char nav[] =
+      "{\"result\": \"#root\","
+      "\"navigationNodeDescriptions\": {\"root\": {\"title\": \"Home\","
+      "\"items\": [\"#albums\", \"#radio\"]}},"
+      "\"navigationNodeSummaries\": {"
+      "\"albums\": {\"title\": \"Albums\", \"ref\": \"nav/albums\"},"
+      "\"radio\": {\"title\": \"Radio\", \"description\": \"Endless\", \"playable\": true,"
+      "\"ref\": \"../containers/station\"}},"
+      "\"trackDefinitions\": {\"t\": {\"title\": \"X\", \"audio\": \"../audio/t?x=1\"}}}";
+  struct apidoc *d = parse_ok(nav, "https://api.example.com/api/");
+  const struct apidoc_node *n = NULL;
+  assert_int_equal(apidoc_node(d, apidoc_result(d), &n), 0);
+  assert_string_equal(n->title, "Home");
+  assert_int_equal(n->n_items, 2);
+  const struct apidoc_summary *m = NULL;
+  assert_int_equal(apidoc_summary(d, n->items[0], &m), 0);
+  assert_string_equal(m->title, "Albums");
+  assert_null(m->description);
+  assert_false(m->playable);
+  assert_int_equal(apidoc_summary(d, n->items[1], &m), 0);
+  assert_true(m->playable);
+  assert_string_equal(m->description, "Endless");
+  char url[HTTP_URL_MAX];
+  enum apidoc_ref_kind kind;
+  assert_int_equal(apidoc_resolve(d, m->ref, &kind, url, sizeof(url)), 0);
+  assert_int_equal(kind, APIDOC_REF_URL);
+  assert_string_equal(url, "https://api.example.com/containers/station");
+  assert_int_equal(apidoc_node(d, "#albums", &n), -ENOENT); /* a summary, not a node */
+  const struct apidoc_track_definition *t = NULL;
+  assert_int_equal(apidoc_track_definition(d, "#t", &t), 0);
+  assert_null(t->audio);
+  assert_string_equal(t->audio_ref, "../audio/t?x=1");
+  apidoc_free(d);
+
+  static const char *const bad[] = {
+      "{\"navigationNodeSummaries\": {\"a\": {\"title\": \"no ref\"}}}",
+      "{\"navigationNodeSummaries\": {\"a\": {\"ref\": \"\"}}}",
+      "{\"navigationNodeSummaries\": {\"a\": {\"ref\": \"x\", \"playable\": 1}}}",
+      "{\"navigationNodeDescriptions\": {\"a\": {\"items\": \"#x\"}}}",
+      "{\"navigationNodeDescriptions\": {\"a\": {\"items\": [\"\"]}}}",
+      "{\"navigationNodeDescriptions\": {\"a\": {\"items\": [7]}}}",
+      "{\"trackDefinitions\": {\"t\": {\"audio\": \"\"}}}",
+      "{\"trackDefinitions\": {\"t\": {\"audio\": 5}}}",
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    struct apidoc *x = NULL;
+    assert_int_equal(apidoc_parse(bad[i], strlen(bad[i]), FINAL_URL, &x), -AMP_EJSON);
+    assert_null(x);
+  }
+  /* The items bound. */
+  char big[64 + (APIDOC_MAX_NODE_ITEMS + 1) * 6];
+  size_t o =
+      (size_t)snprintf(big, sizeof(big), "{\"navigationNodeDescriptions\": {\"a\": {\"items\": [");
+  for (size_t i = 0; i <= APIDOC_MAX_NODE_ITEMS; i++)
+    o += (size_t)snprintf(big + o, sizeof(big) - o, "%s\"#x\"", i ? "," : "");
+  o += (size_t)snprintf(big + o, sizeof(big) - o, "]}}}");
+  struct apidoc *x = NULL;
+  assert_int_equal(apidoc_parse(big, o, FINAL_URL, &x), -AMP_ETOOBIG);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_walk),          cmocka_unit_test(test_references),
-      cmocka_unit_test(test_empty_dicts),   cmocka_unit_test(test_doc_bounds),
-      cmocka_unit_test(test_audio_expires), cmocka_unit_test(test_audio_forms),
-      cmocka_unit_test(test_audio_bounds),  cmocka_unit_test(test_general_error),
+      cmocka_unit_test(test_navigation),    cmocka_unit_test(test_empty_dicts),
+      cmocka_unit_test(test_doc_bounds),    cmocka_unit_test(test_audio_expires),
+      cmocka_unit_test(test_audio_forms),   cmocka_unit_test(test_audio_bounds),
+      cmocka_unit_test(test_general_error),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
