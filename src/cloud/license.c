@@ -134,6 +134,7 @@ struct license_fetch {
   struct http_request *req;  /* the attempt in flight */
   struct loop_source *timer; /* the backoff before the retry */
   bool retried_401, retried_transient, cancelling, finishing;
+  unsigned auth_waits; /* headers said -EAGAIN (a refresh runs): waits so far */
   license_done_fn done;
   void *userdata;
 };
@@ -296,6 +297,10 @@ static int attempt(struct license_fetch *f) {
   size_t n = 0;
   if (lc->headers) {
     int e = lc->headers(lc->userdata, hdr, LICENSE_AUTH_HEADERS_MAX, &n);
+    if (e == -EAGAIN && f->auth_waits < LICENSE_AUTH_WAITS_MAX) {
+      f->auth_waits++; /* no token this moment (a refresh runs): ask again after a backoff */
+      return retry_later(f);
+    }
     if (e < 0)
       return e;
     if (n > LICENSE_AUTH_HEADERS_MAX)

@@ -69,7 +69,9 @@ int license_from_reply(const char *json, size_t len, uint8_t **ret_license, size
  *                  and all of it, a loop timer); a second failure is reported as is.
  *   -AMP_ETLS, -AMP_EINSECURE, -AMP_EREDIRECT, -ENOMEM: as net/http says, not retried.
  *   -ECANCELED     license_cancel() or license_free().
- *   a negative return of the headers callback (no token yet): that value.
+ *   a negative return of the headers callback: that value. -EAGAIN means "no token
+ *                  this moment, a refresh runs": the attempt waits a backoff and asks
+ *                  again, up to LICENSE_AUTH_WAITS_MAX times, then ends with -EAGAIN.
  *
  * Logging: the reply's status and request id (x-amzn-requestid) at debug; never the
  * body, the challenge, the license, a header or the URL. Everything belongs to the loop's
@@ -81,6 +83,7 @@ int license_from_reply(const char *json, size_t len, uint8_t **ret_license, size
 #define LICENSE_BACKOFF_DEFAULT_MS 1000u
 #define LICENSE_TIMEOUT_DEFAULT_MS 30000u
 #define LICENSE_EXPIRY_TEST_MAX (366u * 86400u) /* seconds */
+#define LICENSE_AUTH_WAITS_MAX 30u /* backoffs waited for a token (headers said -EAGAIN) */
 
 struct license;
 struct license_fetch;

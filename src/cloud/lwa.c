@@ -201,18 +201,21 @@ static void set_state(struct lwa *w, enum lwa_state st, int err) {
     w->on_state(w, st, err, w->userdata);
 }
 
-/* Answer every waiting lwa_get_token() caller: the token, or err. The list is taken
- * first, so a callback that asks again queues anew. */
+/* Answer every waiting lwa_get_token() caller: the token, or err. Taken one at a time
+ * from the live list, so that a callback may withdraw another waiter
+ * (lwa_cancel_waiter) safely; at most the callers waiting at the start are answered, so
+ * one that asks again inside its callback is not answered in the same round. */
 static void answer_waiters(struct lwa *w, int err) {
-  struct waiter ws[LWA_WAITERS_MAX];
   size_t n = w->n_waiters;
-  memcpy(ws, w->waiters, n * sizeof(ws[0]));
-  w->n_waiters = 0;
   char token[LWA_TOKEN_MAX + 1];
   if (err == 0)
     memcpy(token, w->access, sizeof(token));
-  for (size_t i = 0; i < n; i++)
-    ws[i].cb(err, err == 0 ? token : NULL, ws[i].userdata);
+  while (n-- > 0 && w->n_waiters > 0) {
+    struct waiter x = w->waiters[0];
+    w->n_waiters--;
+    memmove(w->waiters, w->waiters + 1, w->n_waiters * sizeof(w->waiters[0]));
+    x.cb(err, err == 0 ? token : NULL, x.userdata);
+  }
   wipe(token, sizeof(token));
 }
 
@@ -828,4 +831,36 @@ void lwa_token_rejected(struct lwa *w, const char *token) {
   int r = start_refresh(w);
   if (r < 0)
     start_failed(w, OP_REFRESH, r);
+}
+
+int lwa_peek_token(struct lwa *w, char *out, size_t n) {
+  if (!w || !out || n == 0)
+    return -EINVAL;
+  if (w->state != LWA_LINKED)
+    return -ENOLINK;
+  int64_t left = w->access[0] ? w->expires_at - clock_wall_sec() : 0;
+  bool refreshing = w->op == OP_REFRESH || (w->timer_op == OP_REFRESH && w->fails > 0);
+  if (left <= LWA_REFRESH_AHEAD_SEC && !refreshing) {
+    disarm(w);
+    int r = start_refresh(w);
+    if (r < 0)
+      start_failed(w, OP_REFRESH, r);
+  }
+  if (left <= 0)
+    return -EAGAIN;
+  size_t l = strnlen(w->access, sizeof(w->access));
+  if (l >= n)
+    return -AMP_ETOOBIG;
+  memcpy(out, w->access, l + 1);
+  return 0;
+}
+
+void lwa_cancel_waiter(struct lwa *w, lwa_token_fn cb, void *userdata) {
+  if (!w)
+    return;
+  size_t k = 0;
+  for (size_t i = 0; i < w->n_waiters; i++)
+    if (w->waiters[i].cb != cb || w->waiters[i].userdata != userdata)
+      w->waiters[k++] = w->waiters[i];
+  w->n_waiters = k;
 }

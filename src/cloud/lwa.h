@@ -2,6 +2,7 @@
 #ifndef AMPD_CLOUD_LWA_H
 #define AMPD_CLOUD_LWA_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -142,5 +143,19 @@ int lwa_get_token(struct lwa *w, lwa_token_fn cb, void *userdata);
  * is already running. token may be NULL: then the current token is taken as rejected.
  */
 void lwa_token_rejected(struct lwa *w, const char *token);
+
+/* Withdraw a queued lwa_get_token() callback (the same cb and userdata): it will not be
+ * called. For a caller that is cancelled or freed while it waits. A no-op when none. */
+void lwa_cancel_waiter(struct lwa *w, lwa_token_fn cb, void *userdata);
+
+/*
+ * The access token now, for callers that cannot wait (a request's headers callback):
+ * copied into out (n bytes with its NUL). When it is due for refresh (within
+ * LWA_REFRESH_AHEAD_SEC) the refresh is started and the still valid token returned.
+ * 0, -ENOLINK (not linked), -EAGAIN (no valid token this moment: expired, or rejected
+ * and being refreshed; a refresh runs or waits for its backoff: ask again later),
+ * -AMP_ETOOBIG (out too small), -EINVAL.
+ */
+int lwa_peek_token(struct lwa *w, char *out, size_t n);
 
 #endif

@@ -30,6 +30,7 @@ static const char *const amp_err_names[] = {
     [AMP_EGAP - AMP_ERR_BASE] = "media timeline is not continuous: a fragment is missing, "
                                 "repeated or out of place",
     [AMP_ESHORT - AMP_ERR_BASE] = "media ends before its declared duration: truncated content",
+    [AMP_EREPORT - AMP_ERR_BASE] = "the service answered with an error report",
 };
 
 const char *amp_strerror(int err) {

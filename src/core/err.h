@@ -33,6 +33,7 @@ enum amp_err {
   AMP_EDECRYPT,     /* a decrypted sample did not decode: most likely a wrong key */
   AMP_EGAP,         /* the media timeline jumps: a fragment missing, repeated or misplaced */
   AMP_ESHORT,       /* the media ends before its declared duration (truncated content) */
+  AMP_EREPORT,      /* the service answered with a general error report (a 409) */
   AMP_ERR_END
 };
 
