@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cloud/bearer.h"
 #include "cloud/lwa.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -798,6 +799,86 @@ static int group_teardown(void **state) {
   return 0;
 }
 
+/* lwa_peek_token: the token at once while it is fresh; inside the refresh-ahead window
+ * the still valid token and a refresh started; after a rejection -EAGAIN until the
+ * refresh is in. cloud/bearer builds its headers from it and names the token it sent
+ * when rejected (a stale rejection forces no refresh). lwa_cancel_waiter withdraws a
+ * waiting caller. */
+static void test_peek_bearer_cancel(void **state) {
+  (void)state;
+  mock_reset();
+  char dir[PATH_MAX];
+  new_dir(dir);
+  static struct obs o;
+  o = (struct obs){0};
+  struct lwa *w = make(dir, &o);
+  char tok[LWA_TOKEN_MAX + 1], tok2[LWA_TOKEN_MAX + 1];
+  assert_int_equal(lwa_peek_token(w, tok, sizeof(tok)), -ENOLINK);
+  link_now(w, &o);
+  int refreshes = mock_count("refresh_token");
+  static struct tok t1, t2;
+  get_token_now(w, &t1);
+  assert_int_equal(lwa_peek_token(w, tok, sizeof(tok)), 0);
+  assert_string_equal(tok, t1.token);
+  assert_int_equal(lwa_peek_token(w, tok2, 8), -AMP_ETOOBIG);
+
+  /* In the refresh-ahead window: the old token now, the new one once the refresh is in. */
+  mock_clock(3360);
+  assert_int_equal(clock_advance(3360 * 1000000LL, 3360 * 1000000LL), 0);
+  assert_int_equal(lwa_peek_token(w, tok2, sizeof(tok2)), 0);
+  assert_string_equal(tok2, tok);
+  RUN_UNTIL(mock_count("refresh_token") == refreshes + 1);
+  RUN_UNTIL(lwa_peek_token(w, tok2, sizeof(tok2)) == 0 && strcmp(tok2, tok) != 0);
+  assert_int_equal(mock_count("refresh_token"), refreshes + 1);
+
+  /* bearer: the headers, then a rejection of what it sent: one refresh. */
+  struct bearer b;
+  bearer_init(&b, w, 1);
+  struct http_header h[2];
+  size_t n = 0;
+  assert_int_equal(bearer_headers(&b, h, 1, &n), -EINVAL);
+  assert_int_equal(bearer_headers(&b, h, 2, &n), 0);
+  assert_int_equal(n, 2);
+  assert_string_equal(h[0].name, "Authorization");
+  assert_true(strncmp(h[0].value, "Bearer ", 7) == 0);
+  assert_string_equal(h[0].value + 7, tok2);
+  assert_string_equal(h[1].name, "hasExplicit");
+  assert_string_equal(h[1].value, "true");
+  bearer_rejected(&b);
+  assert_int_equal(lwa_peek_token(w, tok, sizeof(tok)), -EAGAIN); /* rejected: none now */
+  assert_int_equal(bearer_headers(&b, h, 2, &n), -EAGAIN);
+  assert_true(b.value[0] == '\0'); /* nothing kept after a failure */
+
+  /* Two callers wait for that refresh; one withdraws. */
+  t1 = (struct tok){0};
+  t2 = (struct tok){0};
+  assert_int_equal(lwa_get_token(w, on_token, &t1), 0);
+  assert_int_equal(lwa_get_token(w, on_token, &t2), 0);
+  lwa_cancel_waiter(w, on_token, &t1);
+  RUN_UNTIL(t2.done);
+  assert_int_equal(t2.err, 0);
+  assert_int_equal(t1.done, 0);
+  assert_int_equal(mock_count("refresh_token"), refreshes + 2);
+  assert_int_equal(lwa_peek_token(w, tok, sizeof(tok)), 0);
+  assert_string_equal(tok, t2.token);
+
+  /* A rejection naming a token that was replaced already forces nothing. */
+  struct bearer stale;
+  bearer_init(&stale, w, -1);
+  memcpy(stale.value, "Bearer ", 7);
+  memcpy(stale.value + 7, tok2, strlen(tok2) + 1); /* the token before the last refresh */
+  bearer_rejected(&stale);
+  assert_int_equal(lwa_peek_token(w, tok, sizeof(tok)), 0);
+  assert_int_equal(bearer_headers(&stale, h, 1, &n), 0);
+  assert_int_equal(n, 1); /* no hasExplicit for this one */
+  for (int i = 0; i < 10; i++)
+    assert_true(loop_run_once(L, 10) >= 0);
+  assert_int_equal(mock_count("refresh_token"), refreshes + 2);
+  bearer_wipe(&b);
+  bearer_wipe(&stale);
+  drop(w);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: %s SOURCE_DIR\n", argv[0]);
@@ -818,6 +899,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_teardown(test_bad_token_file_is_unlinked, free_live),
       cmocka_unit_test_teardown(test_symlinked_token_file, free_live),
       cmocka_unit_test_teardown(test_no_token_in_log, free_live),
+      cmocka_unit_test_teardown(test_peek_bearer_cancel, free_live),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,0 +1,7 @@
+# integration tests: cloud/api (the Device API client) against the mock's api module
+# over TLS on loopback, serving the test catalog (fixture "catalog").
+add_executable(itest_api ${CMAKE_CURRENT_SOURCE_DIR}/test_api.c)
+target_link_libraries(itest_api PRIVATE ampd_http_harness ampd_cloud)
+add_test(NAME integration/api COMMAND itest_api ${CMAKE_SOURCE_DIR} ${AMPACK_CATALOG})
+set_tests_properties(integration/api PROPERTIES LABELS "integration" TIMEOUT 300
+                                                FIXTURES_REQUIRED catalog)
