@@ -144,8 +144,31 @@ static void check_entry(const struct apidoc *d, size_t i, size_t j) {
       check_ref(d, td->error);
     if (td->audio) {
       CHECK(strlen(td->audio) == td->audio_len);
+      CHECK(!td->audio_ref); /* one form or the other */
       check_audio(td->audio, td->audio_len);
     }
+    if (td->audio_ref) {
+      check_str(td->audio_ref, APIDOC_REF_MAX, false);
+      CHECK(td->audio_ref[0]);
+      check_ref(d, td->audio_ref);
+    }
+  }
+  const struct apidoc_node *nd = NULL;
+  if (apidoc_node(d, ref, &nd) == 0) {
+    check_str(nd->title, APIDOC_TEXT_MAX, true);
+    CHECK(nd->n_items <= APIDOC_MAX_NODE_ITEMS);
+    for (size_t k = 0; k < nd->n_items; k++) {
+      CHECK(nd->items[k] && nd->items[k][0]);
+      check_ref(d, nd->items[k]);
+    }
+  }
+  const struct apidoc_summary *sm = NULL;
+  if (apidoc_summary(d, ref, &sm) == 0) {
+    check_str(sm->title, APIDOC_TEXT_MAX, true);
+    check_str(sm->description, APIDOC_TEXT_MAX, true);
+    check_str(sm->ref, APIDOC_REF_MAX, false);
+    CHECK(sm->ref[0]);
+    check_ref(d, sm->ref);
   }
   free(ref);
 }
