@@ -5,7 +5,12 @@
  * of cloud/deviceid: browsing from the root, walking an album across its chunks, a
  * playlist (an explicit track, a track with an error report, a 409), a station past its
  * first chunk, audio objects, a 401 recovered with exactly one refresh, a second 401,
- * and the playback headers on every call as the mock's request log shows them.
+ * and the playback headers on every call as the mock's request log shows them. Then the
+ * session keys of docs/service.md §10: an audio object's manifest and media fetched with
+ * its own headers, its license obtained through the real ClearKey CDM for the manifest's
+ * pssh and used to decrypt an encrypted segment to the source PCM; a second session of
+ * the same track has another KID, and the first session's license does not decrypt it;
+ * an expired audio object is refused by the CDN and a fresh one plays.
  *
  * argv[1] is the source tree, argv[2] the test catalog (made by ctest catalog/make).
  */
@@ -17,12 +22,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
 
 #include "cloud/api.h"
+#include "cloud/bearer.h"
 #include "cloud/deviceid.h"
+#include "cloud/license.h"
 #include "cloud/lwa.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -30,6 +38,9 @@
 #include "core/loop.h"
 #include "core/statefile.h"
 #include "http_harness.h"
+#include "media/cdmhost.h"
+#include "media/manifest.h"
+#include "media/pipeline.h"
 
 #define CLIENT_ID "amzn1.application-oa2-client.ampdtest"
 
@@ -53,9 +64,9 @@ static cJSON *requests_since(const char *prefix) {
   return out;
 }
 
-/* Forget what earlier tests did: the log position, faults, the mock's clock stays. */
+/* Forget what earlier tests did: the log position (their faults are used up; the mock's
+ * clock stays). */
 static void begin_test(void) {
-  cJSON_Delete(ctrl(H, HTTP_DELETE, "/_mock/faults", NULL));
   cJSON *all = ctrl(H, HTTP_GET, "/_mock/requests", NULL), *e;
   cJSON_ArrayForEach(e, all) {
     if (num(e, "seq") > base_seq)
@@ -142,11 +153,11 @@ static struct apidoc *follow(struct api *a, const struct apidoc *d, const char *
 
 /* The container named item under the root's section: browse root -> section -> item. */
 static struct apidoc *container(struct api *a, const char *section, const char *item) {
-  struct apidoc *root = get_doc(a, api_root(a));
+  struct apidoc *home = get_doc(a, api_root(a));
   bool playable = true;
-  struct apidoc *sec = follow(a, root, section, &playable);
+  struct apidoc *sec = follow(a, home, section, &playable);
   assert_false(playable);
-  apidoc_free(root);
+  apidoc_free(home);
   struct apidoc *c = follow(a, sec, item, &playable);
   assert_true(playable);
   apidoc_free(sec);
@@ -422,7 +433,7 @@ static void test_errors(void **state) {
   cJSON_Delete(l);
 
   begin_test();
-  add_fault("{\"path\": \"/api/\", \"status\": 404, \"count\": 5}");
+  add_fault("{\"path\": \"/api/\", \"status\": 404, \"count\": 1}");
   assert_int_equal(get(a, API_DOCUMENT, api_root(a), &r), -AMP_EHTTP);
   assert_int_equal(r.status, 404);
   l = requests_since("/api/");
@@ -446,6 +457,276 @@ static void test_errors(void **state) {
   api_cancel(h);
   assert_int_equal(c.done, 1);
   assert_int_equal(c.err, -ECANCELED);
+  api_free(a);
+  lwa_free(w);
+}
+
+/* ---------------------------------------------------------------- sessions */
+
+#define REP "flac_16_44"
+#define RATE 44100
+#define ENC_SEGMENT 3 /* album/t1: 30 s .. 37 s, after the 30 s clear lead */
+
+struct session {
+  struct apidoc_audio *audio;
+  struct manifest *m;
+  const struct manifest_rep *rep;
+};
+
+/* GET url with headers h (ranged when last >= first) into out; the status. */
+static long get_with(const char *url, const struct apidoc_headers *h, uint64_t first, uint64_t last,
+                     struct buf *out) {
+  struct result res = {0};
+  struct http_request_opts o = {.method = HTTP_GET,
+                                .url = url,
+                                .headers = h->h,
+                                .n_headers = h->n,
+                                .ranged = last >= first,
+                                .range_start = first,
+                                .range_end = last,
+                                .body_out = out};
+  buf_reset(out);
+  fetch(H, &o, &res);
+  return res.resp.status;
+}
+
+/* A new playback session of the track behind audio_url: its audio object and manifest. */
+static void open_session(struct api *a, const char *audio_url, struct session *s) {
+  struct api_reply r;
+  assert_int_equal(get(a, API_AUDIO, audio_url, &r), 0);
+  s->audio = r.audio;
+  struct buf body = BUF_INIT(1u << 20);
+  assert_int_equal(get_with(s->audio->uri, &s->audio->manifest, 1, 0, &body), 200);
+  char err[256] = "";
+  int rc = manifest_parse(body.data, body.len, s->audio->uri, &s->m, err, sizeof(err));
+  if (rc < 0)
+    fail_msg("manifest: %s (%s)", amp_strerror(rc), err);
+  buf_done(&body);
+  assert_non_null(s->rep = manifest_find_rep(s->m, REP));
+  assert_true(s->rep->protection.has_kid);
+  assert_true(s->rep->n_segments > ENC_SEGMENT);
+  assert_false(s->rep->url_is_path);
+}
+
+static void close_session(struct session *s) {
+  manifest_free(s->m);
+  apidoc_audio_free(s->audio);
+  memset(s, 0, sizeof(*s));
+}
+
+static const char *header_value(const struct apidoc_headers *h, const char *name) {
+  for (size_t i = 0; i < h->n; i++)
+    if (strcasecmp(h->h[i].name, name) == 0)
+      return h->h[i].value;
+  return NULL;
+}
+
+struct lic {
+  int done, err;
+  uint8_t data[LICENSE_MAX_MESSAGE];
+  size_t len;
+};
+
+static void on_license(void *ud, int err, const uint8_t *license, size_t len) {
+  struct lic *l = ud;
+  l->done = 1;
+  l->err = err;
+  l->len = 0;
+  if (err == 0 && len <= sizeof(l->data)) {
+    memcpy(l->data, license, len);
+    l->len = len;
+  }
+}
+
+/* A CDM session with a license request for s's pssh; the challenge is fetched from
+ * license_url (NULL: s's own) with key headers of `keys` (NULL: s's own). */
+static int license_for(struct license *lc, struct cdmhost *cdm, const struct session *s,
+                       const char *license_url, const struct apidoc_headers *keys,
+                       uint32_t *ret_session) {
+  size_t plen = 0;
+  const uint8_t *pssh = manifest_pssh(s->rep, MANIFEST_DRM_W3C_COMMON, &plen);
+  assert_non_null(pssh);
+  assert_int_equal(cdmhost_session_open(cdm, ret_session), 0);
+  uint8_t *ch = NULL;
+  size_t clen = 0;
+  assert_int_equal(
+      cdmhost_generate_request(cdm, *ret_session, AMPD_CDM_INIT_CENC, pssh, plen, &ch, &clen), 0);
+  const char *url = license_url ? license_url : manifest_license_url(s->rep, MANIFEST_DRM_WIDEVINE);
+  assert_non_null(url);
+  if (!keys)
+    keys = &s->audio->key;
+  static struct lic l;
+  l = (struct lic){0};
+  assert_int_equal(license_fetch(lc, url, keys->h, keys->n, ch, clen, on_license, &l, NULL), 0);
+  run_until(&l.done);
+  free(ch);
+  if (l.err == 0)
+    assert_int_equal(cdmhost_update(cdm, *ret_session, l.data, l.len), 0);
+  explicit_bzero(l.data, sizeof(l.data));
+  return l.err;
+}
+
+struct pcm {
+  int32_t *v;
+  size_t n, cap; /* samples */
+};
+
+static int on_pcm(void *ud, const int32_t *pcm, size_t frames) {
+  struct pcm *p = ud;
+  size_t n = frames * 2;
+  assert_true(p->n + n <= p->cap);
+  memcpy(p->v + p->n, pcm, n * sizeof(*pcm));
+  p->n += n;
+  return 0;
+}
+
+/* Fetch s's init and encrypted segment with its segment headers and decode them with
+ * CDM session cs into out. The pipeline's error. */
+static int decode_segment(const struct session *s, struct cdmhost *cdm, uint32_t cs,
+                          struct pcm *out) {
+  const struct manifest_rep *rep = s->rep;
+  const struct manifest_segment *seg = &rep->segments[ENC_SEGMENT];
+  struct buf init = BUF_INIT(1u << 20), media = BUF_INIT(8u << 20);
+  assert_int_equal(get_with(rep->url, &s->audio->segment, rep->init.first, rep->init.last, &init),
+                   206);
+  assert_int_equal(get_with(rep->url, &s->audio->segment, seg->first, seg->last, &media), 206);
+  assert_int_equal(rep->timescale, RATE);
+  struct pipeline_config cfg = {
+      .cdm = cdm, .session = cs, .start = (int64_t)seg->start, .end = INT64_MAX};
+  struct pipeline *p = NULL;
+  assert_int_equal(pipeline_new(init.data, init.len, &cfg, &p), 0);
+  assert_true(pipeline_is_protected(p));
+  int r = pipeline_segment(p, media.data, media.len, seg->first, on_pcm, out, NULL);
+  pipeline_free(p);
+  buf_done(&init);
+  buf_done(&media);
+  return r;
+}
+
+/* Samples [from, from + n) of the source WAV of album/t1 (16-bit stereo). */
+static void source_pcm(size_t from, size_t n, int32_t *out) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof(path), "%s/album/t1/source/" REP ".wav", catalog);
+  FILE *f = fopen(path, "rbe");
+  assert_non_null(f);
+  uint8_t hdr[12];
+  assert_int_equal(fread(hdr, 1, 12, f), 12);
+  assert_memory_equal(hdr, "RIFF", 4);
+  for (;;) { /* find the data chunk */
+    uint8_t ch[8];
+    assert_int_equal(fread(ch, 1, 8, f), 8);
+    uint32_t sz = ch[4] | (uint32_t)ch[5] << 8 | (uint32_t)ch[6] << 16 | (uint32_t)ch[7] << 24;
+    if (memcmp(ch, "data", 4) == 0)
+      break;
+    assert_int_equal(fseek(f, (long)(sz + (sz & 1)), SEEK_CUR), 0);
+  }
+  assert_int_equal(fseek(f, (long)(from * 2), SEEK_CUR), 0);
+  for (size_t i = 0; i < n; i++) {
+    uint8_t b[2];
+    assert_int_equal(fread(b, 1, 2, f), 2);
+    out[i] = (int16_t)(b[0] | b[1] << 8);
+  }
+  fclose(f);
+}
+
+static struct license *license_client(struct bearer *b) {
+  struct license_config cfg = {.backoff_ms = 20,
+                               .headers = bearer_headers,
+                               .on_token_rejected = bearer_rejected,
+                               .userdata = b};
+  struct license *lc = NULL;
+  assert_int_equal(license_new(L, H, &cfg, &lc), 0);
+  return lc;
+}
+
+static void test_session_keys(void **state) {
+  (void)state;
+  begin_test();
+  struct lwa *w = linked_lwa();
+  struct api *a = make_api(w, true);
+  struct bearer b;
+  bearer_init(&b, w, -1);
+  struct license *lc = license_client(&b);
+  struct cdmhost_options opt = {.plugin_dir = APITEST_CLEARKEY_DIR};
+  struct cdmhost *cdm = NULL;
+  assert_int_equal(cdmhost_open("clearkey", &opt, &cdm), 0);
+
+  struct walked wk;
+  walk(a, container(a, "Albums", NULL), 1, &wk);
+  assert_int_equal(wk.n, 1);
+  struct session s1, s2;
+  open_session(a, wk.audio[0], &s1);
+  open_session(a, wk.audio[0], &s2);
+  const char *rid1 = header_value(&s1.audio->key, "x-amz-music-rid");
+  const char *rid2 = header_value(&s2.audio->key, "x-amz-music-rid");
+  assert_non_null(rid1);
+  assert_non_null(rid2);
+  assert_string_not_equal(rid1, rid2);
+  /* The manifest names the session's license endpoint; the sessions' KIDs differ. */
+  const char *lu1 = manifest_license_url(s1.rep, MANIFEST_DRM_WIDEVINE);
+  assert_non_null(lu1);
+  assert_non_null(strstr(lu1, rid1));
+  assert_memory_not_equal(s1.rep->protection.kid, s2.rep->protection.kid, 16);
+
+  /* Session 1: license for its pssh, its encrypted segment decrypts to the source. */
+  uint32_t cs1 = 0;
+  assert_int_equal(license_for(lc, cdm, &s1, NULL, NULL, &cs1), 0);
+  uint32_t st = 0;
+  int64_t expiry = 0;
+  assert_int_equal(cdmhost_key_status(cdm, cs1, s1.rep->protection.kid, &st, &expiry), 0);
+  assert_int_equal(st, AMPD_CDM_KEY_USABLE);
+  const struct manifest_segment *seg = &s1.rep->segments[ENC_SEGMENT];
+  size_t frames = (size_t)seg->duration;
+  struct pcm got = {.cap = (frames + RATE) * 2};
+  assert_non_null(got.v = calloc(got.cap, sizeof(int32_t)));
+  assert_int_equal(decode_segment(&s1, cdm, cs1, &got), 0);
+  assert_int_equal(got.n, frames * 2);
+  int32_t *want = calloc(got.n, sizeof(int32_t));
+  assert_non_null(want);
+  source_pcm((size_t)seg->start * 2, got.n, want);
+  assert_memory_equal(got.v, want, got.n * sizeof(int32_t));
+
+  /* Session 2's segment under session 1's license: no key for its KID. */
+  got.n = 0;
+  assert_int_equal(decode_segment(&s2, cdm, cs1, &got), -AMP_ENOKEY);
+  assert_int_equal(got.n, 0);
+  /* Session 2's license server does not grant session 1's KID ... */
+  uint32_t cs_x = 0;
+  assert_int_equal(license_for(lc, cdm, &s1, manifest_license_url(s2.rep, MANIFEST_DRM_WIDEVINE),
+                               &s2.audio->key, &cs_x),
+                   -EPERM);
+  /* ... nor answers session 1's key headers for session 2's KID. */
+  uint32_t cs_y = 0;
+  assert_int_equal(license_for(lc, cdm, &s2, NULL, &s1.audio->key, &cs_y), -EPERM);
+  /* Its own license does, and decodes the same PCM. */
+  uint32_t cs2 = 0;
+  assert_int_equal(license_for(lc, cdm, &s2, NULL, NULL, &cs2), 0);
+  got.n = 0;
+  assert_int_equal(decode_segment(&s2, cdm, cs2, &got), 0);
+  assert_memory_equal(got.v, want, got.n * sizeof(int32_t));
+  /* The CDN refuses session 1's media with session 2's headers. */
+  struct buf tmpb = BUF_INIT(1u << 20);
+  assert_int_equal(get_with(s1.rep->url, &s2.audio->segment, 0, 99, &tmpb), 403);
+
+  /* The audio object expires: its media is refused; a fresh one plays. */
+  cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/clock", "{\"advance\": 900}"));
+  assert_int_equal(get_with(s1.rep->url, &s1.audio->segment, 0, 99, &tmpb), 403);
+  buf_done(&tmpb);
+  struct session s3;
+  open_session(a, wk.audio[0], &s3); /* the bearer expired too: lwa refreshes on the 401 */
+  uint32_t cs3 = 0;
+  assert_int_equal(license_for(lc, cdm, &s3, NULL, NULL, &cs3), 0);
+  got.n = 0;
+  assert_int_equal(decode_segment(&s3, cdm, cs3, &got), 0);
+  assert_memory_equal(got.v, want, got.n * sizeof(int32_t));
+  free(want);
+  free(got.v);
+  close_session(&s1);
+  close_session(&s2);
+  close_session(&s3);
+  cdmhost_free(cdm);
+  license_free(lc);
+  bearer_wipe(&b);
   api_free(a);
   lwa_free(w);
 }
@@ -491,8 +772,9 @@ int main(int argc, char **argv) {
   catalog = argv[2];
   log_set_levels("debug");
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_album), cmocka_unit_test(test_playlist), cmocka_unit_test(test_station),
-      cmocka_unit_test(test_401),   cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_album),   cmocka_unit_test(test_playlist),
+      cmocka_unit_test(test_station), cmocka_unit_test(test_401),
+      cmocka_unit_test(test_errors),  cmocka_unit_test(test_session_keys),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
