@@ -409,6 +409,81 @@ class TestLogAndRoutes(MockTest):
         self.assertEqual(log_entries(), [])
 
 
+def issue_token():
+    status, out = fetch_json("POST", "/_mock/lwa/issue", {})
+    assert status == 200, (status, out)
+    return out["access_token"]
+
+
+class TestCollector(MockTest):
+    """The collector's header checks (docs/service.md §6); the C reporter's side is in
+    tests/integration/test_report.c."""
+
+    def _post(self, cid, headers, eid):
+        body = json.dumps({"eventId": eid, "eventType": "PLAYBACK_STARTED"}).encode()
+        c = connect(W["mock"].port)
+        try:
+            # putrequest/putheader: http.client adds no Content-Type of its own.
+            c.putrequest("POST", "/collector/" + cid)
+            for name, value in headers:
+                c.putheader(name, value)
+            c.putheader("Content-Length", str(len(body)))
+            c.endheaders(body)
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+    def _events(self, cid):
+        return [e for e in fetch_json("GET", "/_mock/collector")[1]["events"]
+                if e["collector"] == cid]
+
+    def test_refuses_each_missing_header_then_takes_the_good_one(self):
+        tok = issue_token()
+        good = {"Authorization": "Bearer " + tok, "hasExplicit": "true",
+                "Content-Type": "application/json; charset=utf-8"}
+        cases = [("Authorization", None, 401, "no bearer token"),
+                 ("Authorization", "Bearer " + tok + "x", 401, "unknown or expired access token"),
+                 ("Authorization", "Basic " + tok, 401, "no bearer token"),
+                 ("hasExplicit", None, 400, "header hasExplicit missing or malformed"),
+                 ("hasExplicit", "TRUE", 400, "header hasExplicit missing or malformed"),
+                 ("Content-Type", None, 400,
+                  "header Content-Type missing or not application/json"),
+                 ("Content-Type", "text/json", 400,
+                  "header Content-Type missing or not application/json")]
+        for i, (name, value, status, why) in enumerate(cases):
+            with self.subTest(name=name, value=value):
+                hdrs = dict(good)
+                if value is None:
+                    del hdrs[name]
+                else:
+                    hdrs[name] = value
+                self.assertEqual(self._post("py-hdrs", hdrs.items(), "e%d" % i)[0], status)
+                entry = log_entries()[-1]
+                self.assertEqual((entry["status"], entry["why"]), (status, why))
+                self.assertNotIn(tok, entry["why"])
+        # Two hasExplicit headers are one too many.
+        twice = list(good.items()) + [("hasExplicit", "false")]
+        self.assertEqual(self._post("py-hdrs", twice, "e-twice")[0], 400)
+        self.assertEqual(self._events("py-hdrs"), [])
+        status, body = self._post("py-hdrs", good.items(), "e-good")
+        self.assertEqual((status, json.loads(body)), (200, {"recorded": True}))
+        self.assertEqual([e["eventId"] for e in self._events("py-hdrs")], ["e-good"])
+        self.assertIsNone(log_entries()[-1]["why"])
+
+    def test_token_expires_on_the_mock_clock(self):
+        tok = issue_token()
+        hdrs = [("Authorization", "Bearer " + tok), ("hasExplicit", "false"),
+                ("Content-Type", "application/json")]
+        self.assertEqual(self._post("py-exp", hdrs, "x1")[0], 200)
+        self.assertEqual(fetch_json("POST", "/_mock/clock", {"advance": 3601})[0], 200)
+        self.assertEqual(self._post("py-exp", hdrs, "x2")[0], 401)
+        self.assertEqual(log_entries()[-1]["why"], "unknown or expired access token")
+        hdrs[0] = ("Authorization", "Bearer " + issue_token())  # issued on the new clock
+        self.assertEqual(self._post("py-exp", hdrs, "x3")[0], 200)
+        self.assertEqual([e["eventId"] for e in self._events("py-exp")], ["x1", "x3"])
+
+
 class TestLifecycle(unittest.TestCase):
     def test_exits_when_parent_pid_is_gone(self):
         parent = subprocess.Popen(["sleep", "0.3"])
