@@ -312,6 +312,89 @@ class TestFaults(MockTest):
         self.assertEqual(fetch_json("DELETE", "/_mock/faults")[1], {"cleared": 1})
         self.assertEqual(fetch_json("GET", "/_mock/faults")[1], [])
 
+    def _hits(self):
+        return [r["hits"] for r in fetch_json("GET", "/_mock/faults")[1]]
+
+    def test_query_condition(self):
+        add_fault({"path": "/files/sub/t.txt", "query": {"name": "x", "value": "1"},
+                   "status": 503})
+        for query, status in (("", 200), ("?x=2", 200), ("?x=1", 503), ("?y=0&x=1", 503),
+                              ("?x=1x", 200), ("?X=1", 200), ("?x=%31", 503)):
+            with self.subTest(query=query):
+                self.assertEqual(fetch("GET", "/files/sub/t.txt" + query)[0], status)
+        self.assertEqual(self._hits(), [3])
+
+    def test_header_condition(self):
+        add_fault({"path": "/files/sub/t.txt", "header": {"name": "X-Fail"}, "status": 502})
+        add_fault({"path": "/files/sub/t.txt", "header": {"name": "x-amzn-kind", "value": "b"},
+                   "status": 504})
+        for headers, status in (({}, 200), ({"x-fail": ""}, 502), ({"X-FAIL": "1"}, 502),
+                                ({"X-Amzn-Kind": "b"}, 504), ({"X-Amzn-Kind": "B"}, 200),
+                                ({"X-Amzn-Kind": "b "}, 504), ({"X-Amzn-Kind": "bb"}, 200),
+                                ({"X-Other": "b"}, 200)):
+            with self.subTest(headers=headers):
+                self.assertEqual(fetch("GET", "/files/sub/t.txt", headers=headers)[0], status)
+        # "b " is "b": the whitespace around a field value is not part of it.
+        self.assertEqual(self._hits(), [2, 2])
+
+    def test_form_condition(self):
+        # The example of the README: fail only the refresh grant of one token endpoint.
+        add_fault({"path": "/echo", "form": {"name": "grant_type", "value": "refresh_token"},
+                   "status": 503})
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        for body, headers, status in (
+                (b"grant_type=device_code&device_code=d", form, 200),
+                (b"grant_type=refresh_token&refresh_token=r", form, 503),
+                (b"client_id=c&grant_type=refresh%5Ftoken", form, 503),
+                (b"grant_type=refresh_token", {"Content-Type": "text/plain"}, 200),
+                (b"grant_type=refresh_token", {}, 200),
+                (b"grant_type=refresh_tokens", form, 200),
+                (b"grant_type=\xff", form, 200)):
+            with self.subTest(body=body, headers=headers):
+                self.assertEqual(fetch("POST", "/echo", body, headers)[0], status)
+        self.assertEqual(self._hits(), [2])
+
+    def test_all_conditions_must_hold(self):
+        rule = {"path": "/echo", "method": "POST", "query": {"name": "q", "value": "1"},
+                "header": {"name": "X-A", "value": "a"},
+                "form": {"name": "f", "value": "v"}, "status": 500}
+        add_fault(rule)
+        form = "application/x-www-form-urlencoded"
+        full = ("/echo?q=1", {"X-A": "a", "Content-Type": form}, b"f=v")
+        self.assertEqual(fetch("POST", full[0], full[2], full[1])[0], 500)
+        for path, headers, body in (("/echo", full[1], full[2]),
+                                    (full[0], {"Content-Type": form}, full[2]),
+                                    (full[0], full[1], b"f=w")):
+            with self.subTest(path=path, headers=headers, body=body):
+                self.assertEqual(fetch("POST", path, body, headers)[0], 200)
+        self.assertEqual(fetch("PUT", full[0], full[2], full[1])[0], 200)  # the method
+        listed = fetch_json("GET", "/_mock/faults")[1][0]
+        self.assertEqual(listed["hits"], 1)
+        self.assertEqual({k: listed[k] for k in ("query", "header", "form")},
+                         {k: rule[k] for k in ("query", "header", "form")})
+
+    def test_condition_validation(self):
+        long_name, long_value = "n" * 257, "v" * 4097
+        for bad in ({"query": "x=1"}, {"query": {"name": "x"}}, {"form": {"name": "x"}},
+                    {"query": {"name": "", "value": "1"}}, {"query": {"name": "x", "value": 1}},
+                    {"query": {"name": 1, "value": "1"}}, {"query": ["x", "1"]},
+                    {"query": {"name": long_name, "value": "1"}},
+                    {"query": {"name": "x", "value": long_value}},
+                    {"header": {"name": "Bad Name"}}, {"header": {"name": "X-A:"}},
+                    {"header": {"name": "X-A", "value": "a\r\nX-B: b"}},
+                    {"header": {"name": "X-A", "value": None}},
+                    {"query": {"name": "x\n", "value": "1"}},
+                    {"form": {"name": "a\0", "value": "1"}},
+                    {"form": {"name": "a", "value": "1\r"}},
+                    {"form": {"name": "a", "value": "1", "extra": 1}}, {"form": None}):
+            with self.subTest(rule=bad):
+                rule = dict(bad, path="/echo", status=500)
+                self.assertEqual(fetch_json("POST", "/_mock/faults", rule)[0], 400)
+        self.assertEqual(fetch_json("GET", "/_mock/faults")[1], [])
+        ok = add_fault({"path": "/echo", "header": {"name": "X-A"},
+                        "query": {"name": "n" * 256, "value": "v" * 4096}})
+        self.assertEqual(ok["header"], {"name": "X-A"})
+
     def test_control_paths_are_never_faulted(self):
         add_fault({"path": "/*", "status": 500})
         self.assertEqual(fetch("GET", "/files/a.mp4")[0], 500)

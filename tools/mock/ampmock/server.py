@@ -155,7 +155,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                           self.connection.version())
             control = req.path.startswith(CONTROL_PREFIX)
             if not control:
-                rule = app.faults.match(method, req.path)
+                rule = app.faults.match(req)  # after the body: a rule may match on it
             resp = self._respond(app, req, rule)
         except _Abort:
             self.close_connection = True
