@@ -395,6 +395,101 @@ class TestFaults(MockTest):
                         "query": {"name": "n" * 256, "value": "v" * 4096}})
         self.assertEqual(ok["header"], {"name": "X-A"})
 
+    def _raw_get(self, path):
+        """GET path (Connection: close) on a new TLS connection run over memory BIOs, so
+        that the TCP socket's own end is seen: (plaintext received, "fin" or "rst")."""
+        sock = socket.create_connection(("127.0.0.1", W["mock"].port), IO_TIMEOUT_S)
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = client_ctx().wrap_bio(inc, out, server_hostname="localhost")
+        got = b""
+        try:
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    sock.sendall(out.read())
+                    data = sock.recv(65536)
+                    self.assertNotEqual(data, b"", "closed during the handshake")
+                    inc.write(data)
+            tls.write(b"GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                      % path.encode())
+            sock.sendall(out.read())
+            while True:
+                try:
+                    data = sock.recv(65536)
+                except ConnectionResetError:
+                    return got, "rst"
+                if not data:
+                    return got, "fin"
+                inc.write(data)
+                try:
+                    while True:
+                        got += tls.read(65536)
+                except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                    pass
+        finally:
+            sock.close()
+
+    def test_reset_before_headers(self):
+        rule = add_fault({"path": "/files/sub/t.txt", "reset_before_headers": True,
+                          "count": 1})
+        # An RST, not a FIN, and no byte of a reply.
+        self.assertEqual(self._raw_get("/files/sub/t.txt"), (b"", "rst"))
+        entry = log_entries()[-1]
+        self.assertEqual((entry["path"], entry["status"], entry["fault"], entry["complete"],
+                          entry["body_bytes_sent"], entry["content_length"]),
+                         ("/files/sub/t.txt", None, rule["id"], False, 0, None))
+        got, end = self._raw_get("/files/sub/t.txt")  # the count is used up
+        self.assertEqual(end, "fin")
+        self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got)
+        self.assertTrue(got.endswith(b"\r\n\r\nhello\n"), got)
+        self.assertEqual(fetch("GET", "/files/sub/t.txt")[2], b"hello\n")
+        self.assertEqual(self._hits(), [1])
+        self.assertEqual(fetch_json("POST", "/_mock/faults",
+                                    {"path": "/a", "reset_before_headers": 1})[0], 400)
+
+    def test_handshake_stall(self):
+        before = fetch_json("GET", "/_mock/handshake")[1]
+        self.assertEqual(fetch_json("POST", "/_mock/handshake",
+                                    {"stall_ms": 10_000, "count": 1})[1],
+                         {"stall_ms": 10_000, "remaining": 1, "stalled": before["stalled"]})
+        # The next connection gets TCP and no ServerHello: the client's handshake times
+        # out (0.5 s here, against a 10 s stall).
+        raw = socket.create_connection(("127.0.0.1", W["mock"].port), IO_TIMEOUT_S)
+        raw.settimeout(0.5)
+        with self.assertRaises(TimeoutError):
+            client_ctx().wrap_socket(raw, server_hostname="localhost")
+        raw.close()
+        # The one after it is served as usual.
+        self.assertEqual(fetch("GET", "/files/sub/t.txt")[2], b"hello\n")
+        self.assertEqual(fetch_json("GET", "/_mock/handshake")[1],
+                         {"stall_ms": 10_000, "remaining": 0, "stalled": before["stalled"] + 1})
+
+    def test_handshake_stall_cancel_and_validation(self):
+        c = connect(W["mock"].port)  # one kept-alive connection: it is not stalled itself
+
+        def post(obj):
+            c.request("POST", "/_mock/handshake", json.dumps(obj),
+                      {"Content-Type": "application/json"})
+            r = c.getresponse()
+            body = r.read()
+            return r.status, json.loads(body) if r.status == 200 else None
+
+        self.assertEqual(post({"stall_ms": 10_000, "count": 5})[1]["remaining"], 5)
+        self.assertEqual(post({"stall_ms": 0, "count": 5})[1]["remaining"], 0)
+        self.assertEqual(fetch("GET", "/files/sub/t.txt")[2], b"hello\n")  # not stalled
+        for bad in ({"stall_ms": -1, "count": 1}, {"stall_ms": 120_001, "count": 1},
+                    {"stall_ms": "5", "count": 1}, {"stall_ms": True, "count": 1},
+                    {"stall_ms": 5.0, "count": 1}, {"stall_ms": 5, "count": -1},
+                    {"stall_ms": 5, "count": 1001}, {"stall_ms": 5},
+                    {"stall_ms": 5, "count": 1, "extra": 0}, [5, 1]):
+            with self.subTest(body=bad):
+                self.assertEqual(post(bad)[0], 400)
+        self.assertEqual(post({"stall_ms": 120_000, "count": 0})[1]["remaining"], 0)
+        c.close()
+        self.assertEqual(fetch("GET", "/files/sub/t.txt")[2], b"hello\n")
+
     def test_control_paths_are_never_faulted(self):
         add_fault({"path": "/*", "status": 500})
         self.assertEqual(fetch("GET", "/files/a.mp4")[0], 500)

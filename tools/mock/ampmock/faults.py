@@ -37,7 +37,7 @@ _INT_FIELDS = {
 }
 _STR_FIELDS = {"path": 1024, "method": 16, "body": RULE_BODY_MAX, "content_type": 256,
                "content_range": 256}
-_BOOL_FIELDS = ("ignore_range",)
+_BOOL_FIELDS = ("ignore_range", "reset_before_headers")
 # Conditions on more than the path: field -> is "value" required?
 _MATCH_FIELDS = {"query": True, "header": False, "form": True}
 # Longest name and value of a condition (chars).
