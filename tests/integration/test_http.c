@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * net/http against the mock service over real TLS on loopback: the TLS policy (what is
- * accepted and what is refused), retries and Retry-After, truncation and resume, ranges,
- * POST, bounds, cancellation and connection reuse. What the mock received is read back
- * from its request log (GET /_mock/requests) and checked too.
+ * accepted and what is refused), retries and Retry-After, a reset before the headers, a
+ * stalled TLS handshake, truncation and resume, ranges, POST, bounds, cancellation and
+ * connection reuse. What the mock received is read back from its request log
+ * (GET /_mock/requests) and checked too.
  *
  * argv[1]: the source tree (for tools/mock/testca.sh and tools/mock/ampmock.py).
  */
@@ -32,9 +33,9 @@
 
 static struct mockproc *bad_ca, *bad_host, *bad_expired, *bad_tls11; /* servers to refuse */
 
-static const char *const names[] = {"a.bin",      "r503.bin",    "ra.bin",    "trunc.bin",
-                                    "resume.bin", "norange.bin", "reuse.bin", "plain.bin",
-                                    "cancel.bin", "big.bin",     "stall.bin"};
+static const char *const names[] = {
+    "a.bin",     "r503.bin",   "ra.bin",  "trunc.bin", "resume.bin", "norange.bin", "reuse.bin",
+    "plain.bin", "cancel.bin", "big.bin", "stall.bin", "rst.bin",    "hs.bin"};
 
 static int group_setup(void **state) {
   if (harness_setup("http", names, sizeof(names) / sizeof(names[0])) < 0)
@@ -239,6 +240,95 @@ static void test_connect_refused_retried(void **state) {
   assert_int_equal(res.resp.status, 0);
   assert_int_equal(res.resp.attempts, 3);
   http_free(h);
+}
+
+/* The mock reads the request and resets the connection (RST) before any byte of a reply:
+ * an -AMP_ENETWORK with no status, not a crash or a hang; with retries on, the next
+ * attempt (the rule's count is used up) gets the file. */
+static void test_reset_before_headers(void **state) {
+  add_fault("{\"path\":\"/files/rst.bin\",\"reset_before_headers\":true,\"count\":1}");
+  struct http *h = client(0);
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/rst.bin");
+  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
+  struct http_request_opts o = {.method = HTTP_GET, .url = url, .body_out = &body};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, -AMP_ENETWORK);
+  assert_int_equal(res.resp.status, 0);
+  assert_int_equal(res.resp.attempts, 1);
+  assert_int_equal(body.len, 0);
+  http_free(h);
+  cJSON *log = requests_for("/files/rst.bin");
+  assert_int_equal(cJSON_GetArraySize(log), 1); /* it reached the mock, which said nothing */
+  assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(log, 0), "status")));
+  assert_true(num(cJSON_GetArrayItem(log, 0), "fault") > 0);
+  cJSON_Delete(log);
+
+  add_fault("{\"path\":\"/files/rst.bin\",\"reset_before_headers\":true,\"count\":1}");
+  h = client(2);
+  buf_reset(&body);
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, 0);
+  assert_int_equal(res.resp.status, 200);
+  assert_int_equal(res.resp.attempts, 2);
+  assert_int_equal(body.len, FILE_SIZE);
+  assert_memory_equal(body.data, content, FILE_SIZE);
+  http_free(h);
+  buf_done(&body);
+}
+
+/* The mock accepts the TCP connection and then says nothing (no ServerHello) for 10 s:
+ * the client's connect timeout (300 ms, TCP + TLS handshake) ends the attempt with
+ * -ETIMEDOUT; with a retry, the next connection (not stalled) gets the file. */
+static void test_handshake_stalled(void **state) {
+  struct http *c = client(0);
+  cJSON *before = ctrl(c, HTTP_GET, "/_mock/handshake", NULL);
+  cJSON_Delete(ctrl(c, HTTP_POST, "/_mock/handshake", "{\"stall_ms\":10000,\"count\":1}"));
+  http_free(c);
+
+  struct http_config cfg;
+  http_config_init(&cfg);
+  cfg.ca_file = ca;
+  cfg.connect_timeout_ms = 300;
+  cfg.max_retries = 0;
+  cfg.backoff_base_ms = 10;
+  cfg.backoff_cap_ms = 50;
+  struct http *h;
+  assert_int_equal(http_new(L, &cfg, &h), 0);
+  char url[256];
+  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/hs.bin");
+  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
+  struct http_request_opts o = {.method = HTTP_GET, .url = url, .body_out = &body};
+  struct result res = {0};
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, -ETIMEDOUT);
+  assert_int_equal(res.resp.status, 0);
+  assert_int_equal(res.resp.attempts, 1);
+  assert_int_equal(body.len, 0);
+  http_free(h);
+
+  c = client(0);
+  cJSON *after = ctrl(c, HTTP_GET, "/_mock/handshake", NULL);
+  assert_true(num(after, "remaining") == 0);
+  assert_true(num(after, "stalled") == num(before, "stalled") + 1);
+  cJSON_Delete(after);
+  cJSON_Delete(before);
+  cJSON *log = requests_for("/files/hs.bin");
+  assert_int_equal(cJSON_GetArraySize(log), 0); /* no request got through */
+  cJSON_Delete(log);
+
+  cJSON_Delete(ctrl(c, HTTP_POST, "/_mock/handshake", "{\"stall_ms\":10000,\"count\":1}"));
+  http_free(c);
+  cfg.max_retries = 1;
+  assert_int_equal(http_new(L, &cfg, &h), 0);
+  buf_reset(&body);
+  fetch(h, &o, &res);
+  assert_int_equal(res.resp.err, 0);
+  assert_int_equal(res.resp.attempts, 2);
+  assert_int_equal(body.len, FILE_SIZE);
+  http_free(h);
+  buf_done(&body);
 }
 
 /* ---------------------------------------------------------------- truncation, resume */
@@ -602,6 +692,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_retry_after_obeyed),
       cmocka_unit_test(test_post_not_idempotent_not_retried),
       cmocka_unit_test(test_connect_refused_retried),
+      cmocka_unit_test(test_reset_before_headers),
+      cmocka_unit_test(test_handshake_stalled),
       cmocka_unit_test(test_truncated_without_retries),
       cmocka_unit_test(test_stream_range_resumes),
       cmocka_unit_test(test_range_206),

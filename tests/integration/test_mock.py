@@ -312,6 +312,184 @@ class TestFaults(MockTest):
         self.assertEqual(fetch_json("DELETE", "/_mock/faults")[1], {"cleared": 1})
         self.assertEqual(fetch_json("GET", "/_mock/faults")[1], [])
 
+    def _hits(self):
+        return [r["hits"] for r in fetch_json("GET", "/_mock/faults")[1]]
+
+    def test_query_condition(self):
+        add_fault({"path": "/files/sub/t.txt", "query": {"name": "x", "value": "1"},
+                   "status": 503})
+        for query, status in (("", 200), ("?x=2", 200), ("?x=1", 503), ("?y=0&x=1", 503),
+                              ("?x=1x", 200), ("?X=1", 200), ("?x=%31", 503)):
+            with self.subTest(query=query):
+                self.assertEqual(fetch("GET", "/files/sub/t.txt" + query)[0], status)
+        self.assertEqual(self._hits(), [3])
+
+    def test_header_condition(self):
+        add_fault({"path": "/files/sub/t.txt", "header": {"name": "X-Fail"}, "status": 502})
+        add_fault({"path": "/files/sub/t.txt", "header": {"name": "x-amzn-kind", "value": "b"},
+                   "status": 504})
+        for headers, status in (({}, 200), ({"x-fail": ""}, 502), ({"X-FAIL": "1"}, 502),
+                                ({"X-Amzn-Kind": "b"}, 504), ({"X-Amzn-Kind": "B"}, 200),
+                                ({"X-Amzn-Kind": "b "}, 504), ({"X-Amzn-Kind": "bb"}, 200),
+                                ({"X-Other": "b"}, 200)):
+            with self.subTest(headers=headers):
+                self.assertEqual(fetch("GET", "/files/sub/t.txt", headers=headers)[0], status)
+        # "b " is "b": the whitespace around a field value is not part of it.
+        self.assertEqual(self._hits(), [2, 2])
+
+    def test_form_condition(self):
+        # The example of the README: fail only the refresh grant of one token endpoint.
+        add_fault({"path": "/echo", "form": {"name": "grant_type", "value": "refresh_token"},
+                   "status": 503})
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        for body, headers, status in (
+                (b"grant_type=device_code&device_code=d", form, 200),
+                (b"grant_type=refresh_token&refresh_token=r", form, 503),
+                (b"client_id=c&grant_type=refresh%5Ftoken", form, 503),
+                (b"grant_type=refresh_token", {"Content-Type": "text/plain"}, 200),
+                (b"grant_type=refresh_token", {}, 200),
+                (b"grant_type=refresh_tokens", form, 200),
+                (b"grant_type=\xff", form, 200)):
+            with self.subTest(body=body, headers=headers):
+                self.assertEqual(fetch("POST", "/echo", body, headers)[0], status)
+        self.assertEqual(self._hits(), [2])
+
+    def test_all_conditions_must_hold(self):
+        rule = {"path": "/echo", "method": "POST", "query": {"name": "q", "value": "1"},
+                "header": {"name": "X-A", "value": "a"},
+                "form": {"name": "f", "value": "v"}, "status": 500}
+        add_fault(rule)
+        form = "application/x-www-form-urlencoded"
+        full = ("/echo?q=1", {"X-A": "a", "Content-Type": form}, b"f=v")
+        self.assertEqual(fetch("POST", full[0], full[2], full[1])[0], 500)
+        for path, headers, body in (("/echo", full[1], full[2]),
+                                    (full[0], {"Content-Type": form}, full[2]),
+                                    (full[0], full[1], b"f=w")):
+            with self.subTest(path=path, headers=headers, body=body):
+                self.assertEqual(fetch("POST", path, body, headers)[0], 200)
+        self.assertEqual(fetch("PUT", full[0], full[2], full[1])[0], 200)  # the method
+        listed = fetch_json("GET", "/_mock/faults")[1][0]
+        self.assertEqual(listed["hits"], 1)
+        self.assertEqual({k: listed[k] for k in ("query", "header", "form")},
+                         {k: rule[k] for k in ("query", "header", "form")})
+
+    def test_condition_validation(self):
+        long_name, long_value = "n" * 257, "v" * 4097
+        for bad in ({"query": "x=1"}, {"query": {"name": "x"}}, {"form": {"name": "x"}},
+                    {"query": {"name": "", "value": "1"}}, {"query": {"name": "x", "value": 1}},
+                    {"query": {"name": 1, "value": "1"}}, {"query": ["x", "1"]},
+                    {"query": {"name": long_name, "value": "1"}},
+                    {"query": {"name": "x", "value": long_value}},
+                    {"header": {"name": "Bad Name"}}, {"header": {"name": "X-A:"}},
+                    {"header": {"name": "X-A", "value": "a\r\nX-B: b"}},
+                    {"header": {"name": "X-A", "value": None}},
+                    {"query": {"name": "x\n", "value": "1"}},
+                    {"form": {"name": "a\0", "value": "1"}},
+                    {"form": {"name": "a", "value": "1\r"}},
+                    {"form": {"name": "a", "value": "1", "extra": 1}}, {"form": None}):
+            with self.subTest(rule=bad):
+                rule = dict(bad, path="/echo", status=500)
+                self.assertEqual(fetch_json("POST", "/_mock/faults", rule)[0], 400)
+        self.assertEqual(fetch_json("GET", "/_mock/faults")[1], [])
+        ok = add_fault({"path": "/echo", "header": {"name": "X-A"},
+                        "query": {"name": "n" * 256, "value": "v" * 4096}})
+        self.assertEqual(ok["header"], {"name": "X-A"})
+
+    def _raw_get(self, path):
+        """GET path (Connection: close) on a new TLS connection run over memory BIOs, so
+        that the TCP socket's own end is seen: (plaintext received, "fin" or "rst")."""
+        sock = socket.create_connection(("127.0.0.1", W["mock"].port), IO_TIMEOUT_S)
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = client_ctx().wrap_bio(inc, out, server_hostname="localhost")
+        got = b""
+        try:
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    sock.sendall(out.read())
+                    data = sock.recv(65536)
+                    self.assertNotEqual(data, b"", "closed during the handshake")
+                    inc.write(data)
+            tls.write(b"GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                      % path.encode())
+            sock.sendall(out.read())
+            while True:
+                try:
+                    data = sock.recv(65536)
+                except ConnectionResetError:
+                    return got, "rst"
+                if not data:
+                    return got, "fin"
+                inc.write(data)
+                try:
+                    while True:
+                        got += tls.read(65536)
+                except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                    pass
+        finally:
+            sock.close()
+
+    def test_reset_before_headers(self):
+        rule = add_fault({"path": "/files/sub/t.txt", "reset_before_headers": True,
+                          "count": 1})
+        # An RST, not a FIN, and no byte of a reply.
+        self.assertEqual(self._raw_get("/files/sub/t.txt"), (b"", "rst"))
+        entry = log_entries()[-1]
+        self.assertEqual((entry["path"], entry["status"], entry["fault"], entry["complete"],
+                          entry["body_bytes_sent"], entry["content_length"]),
+                         ("/files/sub/t.txt", None, rule["id"], False, 0, None))
+        got, end = self._raw_get("/files/sub/t.txt")  # the count is used up
+        self.assertEqual(end, "fin")
+        self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got)
+        self.assertTrue(got.endswith(b"\r\n\r\nhello\n"), got)
+        self.assertEqual(fetch("GET", "/files/sub/t.txt")[2], b"hello\n")
+        self.assertEqual(self._hits(), [1])
+        self.assertEqual(fetch_json("POST", "/_mock/faults",
+                                    {"path": "/a", "reset_before_headers": 1})[0], 400)
+
+    def test_handshake_stall(self):
+        before = fetch_json("GET", "/_mock/handshake")[1]
+        self.assertEqual(fetch_json("POST", "/_mock/handshake",
+                                    {"stall_ms": 10_000, "count": 1})[1],
+                         {"stall_ms": 10_000, "remaining": 1, "stalled": before["stalled"]})
+        # The next connection gets TCP and no ServerHello: the client's handshake times
+        # out (0.5 s here, against a 10 s stall).
+        raw = socket.create_connection(("127.0.0.1", W["mock"].port), IO_TIMEOUT_S)
+        raw.settimeout(0.5)
+        with self.assertRaises(TimeoutError):
+            client_ctx().wrap_socket(raw, server_hostname="localhost")
+        raw.close()
+        # The one after it is served as usual.
+        self.assertEqual(fetch("GET", "/files/sub/t.txt")[2], b"hello\n")
+        self.assertEqual(fetch_json("GET", "/_mock/handshake")[1],
+                         {"stall_ms": 10_000, "remaining": 0, "stalled": before["stalled"] + 1})
+
+    def test_handshake_stall_cancel_and_validation(self):
+        c = connect(W["mock"].port)  # one kept-alive connection: it is not stalled itself
+
+        def post(obj):
+            c.request("POST", "/_mock/handshake", json.dumps(obj),
+                      {"Content-Type": "application/json"})
+            r = c.getresponse()
+            body = r.read()
+            return r.status, json.loads(body) if r.status == 200 else None
+
+        self.assertEqual(post({"stall_ms": 10_000, "count": 5})[1]["remaining"], 5)
+        self.assertEqual(post({"stall_ms": 0, "count": 5})[1]["remaining"], 0)
+        self.assertEqual(fetch("GET", "/files/sub/t.txt")[2], b"hello\n")  # not stalled
+        for bad in ({"stall_ms": -1, "count": 1}, {"stall_ms": 120_001, "count": 1},
+                    {"stall_ms": "5", "count": 1}, {"stall_ms": True, "count": 1},
+                    {"stall_ms": 5.0, "count": 1}, {"stall_ms": 5, "count": -1},
+                    {"stall_ms": 5, "count": 1001}, {"stall_ms": 5},
+                    {"stall_ms": 5, "count": 1, "extra": 0}, [5, 1]):
+            with self.subTest(body=bad):
+                self.assertEqual(post(bad)[0], 400)
+        self.assertEqual(post({"stall_ms": 120_000, "count": 0})[1]["remaining"], 0)
+        c.close()
+        self.assertEqual(fetch("GET", "/files/sub/t.txt")[2], b"hello\n")
+
     def test_control_paths_are_never_faulted(self):
         add_fault({"path": "/*", "status": 500})
         self.assertEqual(fetch("GET", "/files/a.mp4")[0], 500)
@@ -407,6 +585,81 @@ class TestLogAndRoutes(MockTest):
         stats = fetch_json("GET", "/_mock/stats")[1]
         self.assertEqual(stats["handshake_failures"], before + 1)
         self.assertEqual(log_entries(), [])
+
+
+def issue_token():
+    status, out = fetch_json("POST", "/_mock/lwa/issue", {})
+    assert status == 200, (status, out)
+    return out["access_token"]
+
+
+class TestCollector(MockTest):
+    """The collector's header checks (docs/service.md §6); the C reporter's side is in
+    tests/integration/test_report.c."""
+
+    def _post(self, cid, headers, eid):
+        body = json.dumps({"eventId": eid, "eventType": "PLAYBACK_STARTED"}).encode()
+        c = connect(W["mock"].port)
+        try:
+            # putrequest/putheader: http.client adds no Content-Type of its own.
+            c.putrequest("POST", "/collector/" + cid)
+            for name, value in headers:
+                c.putheader(name, value)
+            c.putheader("Content-Length", str(len(body)))
+            c.endheaders(body)
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+    def _events(self, cid):
+        return [e for e in fetch_json("GET", "/_mock/collector")[1]["events"]
+                if e["collector"] == cid]
+
+    def test_refuses_each_missing_header_then_takes_the_good_one(self):
+        tok = issue_token()
+        good = {"Authorization": "Bearer " + tok, "hasExplicit": "true",
+                "Content-Type": "application/json; charset=utf-8"}
+        cases = [("Authorization", None, 401, "no bearer token"),
+                 ("Authorization", "Bearer " + tok + "x", 401, "unknown or expired access token"),
+                 ("Authorization", "Basic " + tok, 401, "no bearer token"),
+                 ("hasExplicit", None, 400, "header hasExplicit missing or malformed"),
+                 ("hasExplicit", "TRUE", 400, "header hasExplicit missing or malformed"),
+                 ("Content-Type", None, 400,
+                  "header Content-Type missing or not application/json"),
+                 ("Content-Type", "text/json", 400,
+                  "header Content-Type missing or not application/json")]
+        for i, (name, value, status, why) in enumerate(cases):
+            with self.subTest(name=name, value=value):
+                hdrs = dict(good)
+                if value is None:
+                    del hdrs[name]
+                else:
+                    hdrs[name] = value
+                self.assertEqual(self._post("py-hdrs", hdrs.items(), "e%d" % i)[0], status)
+                entry = log_entries()[-1]
+                self.assertEqual((entry["status"], entry["why"]), (status, why))
+                self.assertNotIn(tok, entry["why"])
+        # Two hasExplicit headers are one too many.
+        twice = list(good.items()) + [("hasExplicit", "false")]
+        self.assertEqual(self._post("py-hdrs", twice, "e-twice")[0], 400)
+        self.assertEqual(self._events("py-hdrs"), [])
+        status, body = self._post("py-hdrs", good.items(), "e-good")
+        self.assertEqual((status, json.loads(body)), (200, {"recorded": True}))
+        self.assertEqual([e["eventId"] for e in self._events("py-hdrs")], ["e-good"])
+        self.assertIsNone(log_entries()[-1]["why"])
+
+    def test_token_expires_on_the_mock_clock(self):
+        tok = issue_token()
+        hdrs = [("Authorization", "Bearer " + tok), ("hasExplicit", "false"),
+                ("Content-Type", "application/json")]
+        self.assertEqual(self._post("py-exp", hdrs, "x1")[0], 200)
+        self.assertEqual(fetch_json("POST", "/_mock/clock", {"advance": 3601})[0], 200)
+        self.assertEqual(self._post("py-exp", hdrs, "x2")[0], 401)
+        self.assertEqual(log_entries()[-1]["why"], "unknown or expired access token")
+        hdrs[0] = ("Authorization", "Bearer " + issue_token())  # issued on the new clock
+        self.assertEqual(self._post("py-exp", hdrs, "x3")[0], 200)
+        self.assertEqual([e["eventId"] for e in self._events("py-exp")], ["x1", "x3"])
 
 
 class TestLifecycle(unittest.TestCase):

@@ -5,7 +5,10 @@
  * 4xx stops playback and the queue moves on, a 401 asks for a new token and is sent once
  * more, what a previous run left queued is delivered after a restart (a record sent but
  * never acknowledged is resent and de-duplicated by the collector), and a full queue of
- * precious events refuses the next one while PROGRESS events make room.
+ * precious events refuses the next one while PROGRESS events make room. The collector
+ * takes only events with a bearer the mock's lwa module issued (POST /_mock/lwa/issue)
+ * and not expired on the mock's clock, hasExplicit and a JSON Content-Type: it refuses
+ * each missing header, and an expired token is a real 401 the reporter handles.
  *
  * argv[1]: the source tree.
  */
@@ -37,17 +40,24 @@
 
 static struct http *H; /* the reporter's client */
 
+/* Access tokens from the mock's lwa module (POST /_mock/lwa/issue): the collector takes
+ * only those (docs/service.md §6), so the headers callback hands out tokens[token_gen]. */
+#define TOKENS 4
+#define TOKEN_MAX 256
+static char tokens[TOKENS][TOKEN_MAX];
+
 /* What the callbacks saw. */
-static int token_gen;     /* bumped by on_token_rejected; the token is "tok-<gen>" */
+static int token_gen;     /* bumped by on_token_rejected: the next token is tokens[token_gen] */
 static int token_rejects; /* on_token_rejected calls */
 static int stops;
 static char stop_id[REPORT_EVENT_ID_SIZE];
 static long stop_status;
-static char auth[64];
+static char auth[TOKEN_MAX + 16];
 
 static int headers_cb(void *ud, struct http_header *out, size_t max, size_t *ret_n) {
   assert_true(max >= 2);
-  snprintf(auth, sizeof(auth), "Bearer tok-%d", token_gen);
+  assert_true(token_gen < TOKENS);
+  snprintf(auth, sizeof(auth), "Bearer %s", tokens[token_gen]);
   out[0] = (struct http_header){"Authorization", auth};
   out[1] = (struct http_header){"hasExplicit", "false"};
   *ret_n = 2;
@@ -107,12 +117,42 @@ static void wait_retries(struct report *r, uint64_t n) {
   }
 }
 
-/* Clean callback records for each test. (Each test uses its own collector id and fault
- * paths: the client has no DELETE to clear the mock's state with.) */
+/* A new access token from the mock into dst (TOKEN_MAX bytes), valid for the lwa
+ * module's token lifetime from the mock's clock now. */
+static void issue_token(char *dst) {
+  struct http *h = client(0);
+  cJSON *j = ctrl(h, HTTP_POST, "/_mock/lwa/issue", "{}");
+  http_free(h);
+  const char *t = str(j, "access_token");
+  assert_true(strlen(t) > 0 && strlen(t) < TOKEN_MAX);
+  snprintf(dst, TOKEN_MAX, "%s", t);
+  cJSON_Delete(j);
+}
+
+/* Move the mock's one clock (every module's) forward by s seconds. */
+static void advance_mock_clock(unsigned s) {
+  char body[64];
+  snprintf(body, sizeof(body), "{\"advance\":%u}", s);
+  struct http *h = client(0);
+  cJSON_Delete(ctrl(h, HTTP_POST, "/_mock/clock", body));
+  http_free(h);
+}
+
+/* Clean callback records and fresh tokens for each test. (Each test uses its own
+ * collector id and fault paths: the client has no DELETE to clear the mock's state
+ * with.) */
 static void fresh(void) {
   stops = token_rejects = token_gen = 0;
   stop_id[0] = '\0';
   stop_status = 0;
+  for (int i = 0; i < TOKENS; i++)
+    issue_token(tokens[i]);
+}
+
+/* "Bearer <tokens[i]>" into dst (n bytes), for direct POSTs and for comparisons. */
+static const char *bearer(char *dst, size_t n, int i) {
+  snprintf(dst, n, "Bearer %s", tokens[i]);
+  return dst;
 }
 
 /* The collector's whole listing (caller frees). */
@@ -208,6 +248,7 @@ static void test_in_order_exactly_once(void **state) {
   assert_events("order", ids, n);
 
   cJSON *ev = events_of("order");
+  char want[TOKEN_MAX + 16];
   for (size_t i = 0; i < n; i++) {
     const cJSON *x = cJSON_GetArrayItem(ev, (int)i);
     const cJSON *body = cJSON_GetObjectItem(x, "event");
@@ -219,7 +260,7 @@ static void test_in_order_exactly_once(void **state) {
     assert_int_equal(cJSON_HasObjectItem(body, "seekFromMs"), types[i] == REPORT_SEEKED);
     assert_int_equal(cJSON_HasObjectItem(body, "errorCode"), types[i] == REPORT_ERROR);
     const cJSON *hd = cJSON_GetObjectItem(x, "headers");
-    assert_string_equal(str(hd, "authorization"), "Bearer tok-0");
+    assert_string_equal(str(hd, "authorization"), bearer(want, sizeof(want), 0));
     assert_string_equal(str(hd, "hasexplicit"), "false");
     assert_string_equal(str(hd, "content-type"), "application/json");
   }
@@ -305,9 +346,10 @@ static void test_401_token_then_stop(void **state) {
   assert_int_equal(stops, 0);
   assert_events("auth", ids, 1);
   cJSON *ev = events_of("auth");
+  char want[TOKEN_MAX + 16];
   assert_string_equal(
       str(cJSON_GetObjectItem(cJSON_GetArrayItem(ev, 0), "headers"), "authorization"),
-      "Bearer tok-1");
+      bearer(want, sizeof(want), 1));
   cJSON_Delete(ev);
 
   add_fault("{\"path\":\"/collector/auth2\",\"status\":401,\"count\":2}");
@@ -375,12 +417,15 @@ static void test_restart_delivers_pending(void **state) {
       report_event_json(&e0, ids[0], clock_wall_usec(), rec + ul + 1, sizeof(rec) - ul - 1, &jl),
       0);
   struct http *h = client(0);
-  struct http_header ct = {"Content-Type", "application/json"};
+  char bh[TOKEN_MAX + 16];
+  struct http_header hd[] = {{"Content-Type", "application/json"},
+                             {"Authorization", bearer(bh, sizeof(bh), 0)},
+                             {"hasExplicit", "false"}};
   struct result res = {0};
   struct http_request_opts o = {.method = HTTP_POST,
                                 .url = url,
-                                .headers = &ct,
-                                .n_headers = 1,
+                                .headers = hd,
+                                .n_headers = 3,
                                 .body = rec + ul + 1,
                                 .body_len = jl};
   fetch(h, &o, &res);
@@ -461,32 +506,167 @@ static void test_full_queue(void **state) {
   report_free(r);
 }
 
+/* POST body to /collector/<cid> with the headers hd[0..n) on a fresh connection; the
+ * result's status (the error is -AMP_EHTTP unless 2xx). */
+static long post_raw(const char *cid, const struct http_header *hd, size_t n, const char *body) {
+  char url[256];
+  collector_url(url, sizeof(url), cid);
+  struct http *h = client(0);
+  struct result res = {0};
+  struct http_request_opts o = {.method = HTTP_POST,
+                                .url = url,
+                                .headers = hd,
+                                .n_headers = n,
+                                .body = body,
+                                .body_len = strlen(body)};
+  fetch(h, &o, &res);
+  http_free(h);
+  assert_int_equal(res.resp.err, res.resp.status / 100 == 2 ? 0 : -AMP_EHTTP);
+  return res.resp.status;
+}
+
 /* The mock's collector is strict: what is not a JSON object with a string eventId and
- * eventType is a 400 and not recorded. */
+ * eventType is a 400 and not recorded (with every header right, so the body is what it
+ * refuses). */
 static void test_collector_strict(void **state) {
+  fresh();
   static const char *const bad[] = {"{\"eventType\":\"PLAYBACK_STARTED\"}", "{\"eventId\":\"x1\"}",
                                     "{\"eventId\":7,\"eventType\":\"PLAYBACK_STARTED\"}",
                                     "[\"x1\"]", "not json"};
-  char url[256];
-  collector_url(url, sizeof(url), "strict");
-  struct http_header ct = {"Content-Type", "application/json"};
-  struct http *h = client(0);
-  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    struct result res = {0};
-    struct http_request_opts o = {.method = HTTP_POST,
-                                  .url = url,
-                                  .headers = &ct,
-                                  .n_headers = 1,
-                                  .body = bad[i],
-                                  .body_len = strlen(bad[i])};
-    fetch(h, &o, &res);
-    assert_int_equal(res.resp.err, -AMP_EHTTP);
-    assert_int_equal(res.resp.status, 400);
-  }
-  http_free(h);
+  char bh[TOKEN_MAX + 16];
+  struct http_header hd[] = {{"Content-Type", "application/json"},
+                             {"Authorization", bearer(bh, sizeof(bh), 0)},
+                             {"hasExplicit", "true"}};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    assert_int_equal(post_raw("strict", hd, 3, bad[i]), 400);
   cJSON *ev = events_of("strict");
   assert_int_equal(cJSON_GetArraySize(ev), 0);
   cJSON_Delete(ev);
+  cJSON *log = requests_for("/collector/strict");
+  assert_int_equal(cJSON_GetArraySize(log), 5);
+  const cJSON *e;
+  cJSON_ArrayForEach(e, log) {
+    assert_true(num(e, "status") == 400);
+    assert_true(strlen(str(e, "why")) > 0); /* each refusal names its reason */
+  }
+  cJSON_Delete(log);
+}
+
+/* The collector refuses an event without each header of docs/service.md §6: no or an
+ * unknown bearer is a 401, a missing or malformed hasExplicit or a Content-Type other
+ * than application/json a 400; none of them is recorded, and the same event with every
+ * header right is. (net/http always sends a Content-Type with a POST; an empty one is
+ * as close to none as it gets: the Python tests of the mock cover a missing one.) */
+static void test_collector_refuses_headers(void **state) {
+  fresh();
+  char bh[TOKEN_MAX + 16];
+  const char *good = bearer(bh, sizeof(bh), 0);
+  static const struct {
+    const char *auth, *explicit, *ctype; /* NULL: not sent; auth "": the good token */
+    long status;
+    const char *why;
+  } cases[] = {
+      {NULL, "false", "application/json", 401, "no bearer token"},
+      {"Bearer Atza|not-issued-by-the-mock", "false", "application/json", 401,
+       "unknown or expired access token"},
+      {"", NULL, "application/json", 400, "header hasExplicit missing or malformed"},
+      {"", "yes", "application/json", 400, "header hasExplicit missing or malformed"},
+      {"", "false", "text/plain", 400, "header Content-Type missing or not application/json"},
+      {"", "false", "", 400, "header Content-Type missing or not application/json"},
+  };
+  const size_t n = sizeof(cases) / sizeof(cases[0]);
+  char body[256], ids[sizeof(cases) / sizeof(cases[0])][REPORT_EVENT_ID_SIZE];
+  size_t sent = 0;
+  for (size_t i = 0; i < n; i++) {
+    struct http_header hd[3];
+    size_t k = 0;
+    if (cases[i].auth)
+      hd[k++] = (struct http_header){"Authorization", cases[i].auth[0] ? cases[i].auth : good};
+    if (cases[i].explicit)
+      hd[k++] = (struct http_header){"hasExplicit", cases[i].explicit};
+    if (cases[i].ctype)
+      hd[k++] = (struct http_header){"Content-Type", cases[i].ctype};
+    assert_int_equal(report_uuid_v4(ids[sent]), 0);
+    snprintf(body, sizeof(body), "{\"eventId\":\"%s\",\"eventType\":\"PLAYBACK_STARTED\"}",
+             ids[sent]);
+    assert_int_equal(post_raw("hdrs", hd, k, body), cases[i].status);
+    sent++;
+  }
+  cJSON *ev = events_of("hdrs");
+  assert_int_equal(cJSON_GetArraySize(ev), 0);
+  cJSON_Delete(ev);
+  cJSON *log = requests_for("/collector/hdrs");
+  assert_int_equal(cJSON_GetArraySize(log), sent);
+  for (size_t i = 0; i < n; i++) {
+    const cJSON *e = cJSON_GetArrayItem(log, (int)i);
+    assert_true(num(e, "status") == (double)cases[i].status);
+    assert_string_equal(str(e, "why"), cases[i].why);
+    if (cases[i].ctype && !cases[i].ctype[0]) /* it went out empty, not as curl's default */
+      assert_string_equal(str(cJSON_GetObjectItem(e, "headers"), "content-type"), "");
+  }
+  cJSON_Delete(log);
+
+  /* The known-good counterpart: the last refused event, with every header right. */
+  struct http_header ok[] = {
+      {"Authorization", good}, {"hasExplicit", "false"}, {"Content-Type", "application/json"}};
+  assert_int_equal(post_raw("hdrs", ok, 3, body), 200);
+  assert_events("hdrs", ids + sent - 1, 1);
+}
+
+/* The bearer is checked against the mock's clock: once it is past the lwa token
+ * lifetime (3600 s), a token is refused with 401 (not a fault rule: the collector
+ * itself), and the reporter does what src/cloud/report.h says: asks for a new token and
+ * sends once more (200 with the fresh one); when the new token is stale too, the second
+ * 401 is a 4xx: playback is told to stop and the record is dropped. */
+static void test_expired_token(void **state) {
+  fresh();                  /* tokens[0..3] valid now */
+  advance_mock_clock(3601); /* ... and all expired now */
+  issue_token(tokens[1]);   /* a fresh one for the retry */
+  char path[PATH_MAX];
+  queue_path(path, "expired.evq");
+  struct report *r = reporter(path, 0);
+  char ids[2][REPORT_EVENT_ID_SIZE];
+  submit(r, REPORT_STARTED, 0, "expired", ids[0]);
+  wait_drained(r);
+  assert_int_equal(token_rejects, 1);
+  assert_int_equal(stops, 0);
+  assert_events("expired", ids, 1);
+  cJSON *ev = events_of("expired");
+  char want[TOKEN_MAX + 16];
+  assert_string_equal(
+      str(cJSON_GetObjectItem(cJSON_GetArrayItem(ev, 0), "headers"), "authorization"),
+      bearer(want, sizeof(want), 1));
+  cJSON_Delete(ev);
+  cJSON *log = requests_for("/collector/expired");
+  assert_int_equal(cJSON_GetArraySize(log), 2);
+  assert_true(num(cJSON_GetArrayItem(log, 0), "status") == 401);
+  assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(log, 0), "fault")));
+  assert_string_equal(str(cJSON_GetArrayItem(log, 0), "why"), "unknown or expired access token");
+  assert_true(num(cJSON_GetArrayItem(log, 1), "status") == 200);
+  cJSON_Delete(log);
+
+  /* tokens[1] expires too; the reporter's next token, tokens[2], is as stale. */
+  advance_mock_clock(3601);
+  submit(r, REPORT_PAUSED, 10, "expired2", ids[1]);
+  wait_drained(r);
+  assert_int_equal(token_rejects, 2);
+  assert_int_equal(stops, 1);
+  assert_string_equal(stop_id, ids[1]);
+  assert_int_equal(stop_status, 401);
+  log = requests_for("/collector/expired2");
+  assert_int_equal(cJSON_GetArraySize(log), 2); /* the send and its one retry */
+  for (int i = 0; i < 2; i++)
+    assert_true(num(cJSON_GetArrayItem(log, i), "status") == 401);
+  cJSON_Delete(log);
+  ev = events_of("expired2");
+  assert_int_equal(cJSON_GetArraySize(ev), 0);
+  cJSON_Delete(ev);
+  struct report_stats st;
+  report_stats(r, &st);
+  assert_int_equal(st.sent, 1);
+  assert_int_equal(st.rejected, 1);
+  report_free(r);
+  assert_int_equal(queue_pending(path), 0);
 }
 
 static int group_setup(void **state) {
@@ -519,6 +699,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_restart_delivers_pending),
       cmocka_unit_test(test_full_queue),
       cmocka_unit_test(test_collector_strict),
+      cmocka_unit_test(test_collector_refuses_headers),
+      cmocka_unit_test(test_expired_token),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

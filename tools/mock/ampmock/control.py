@@ -12,10 +12,16 @@
   POST   /_mock/clock         {"advance": s}: move the mock's clock (app.now(), which every
                               module's clock follows) forward by s >= 0 -> {"offset": s}
   GET    /_mock/clock         {"offset": s, "now": epoch s}
+  POST   /_mock/handshake     {"stall_ms": n, "count": k}: the next k connections accepted
+                              (any path: the request is not known yet) get TCP and then
+                              nothing for n ms (<= faults.DELAY_MS_MAX) before their TLS
+                              handshake; either 0 cancels -> the state below
+  GET    /_mock/handshake     {"stall_ms", "remaining", "stalled": connections stalled so far}
 """
 
-from .faults import FaultError, validate
+from .faults import DELAY_MS_MAX, FaultError, validate
 from .router import HttpError, Response
+from .server import STALL_COUNT_MAX
 
 
 def register(app):
@@ -77,6 +83,25 @@ def register(app):
         with app.lock:
             return Response.json({"offset": app.clock_offset, "now": app.now()})
 
+    def handshake(req):
+        obj = req.json()
+        if not isinstance(obj, dict) or set(obj) != {"stall_ms", "count"}:
+            raise HttpError(400, "handshake: exactly {\"stall_ms\": n, \"count\": k}")
+        ms, count = obj["stall_ms"], obj["count"]
+        for v in (ms, count):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise HttpError(400, "handshake: stall_ms and count are integers")
+        try:
+            return Response.json(app.server.set_stall(ms, count))
+        except ValueError:
+            raise HttpError(400, "handshake: stall_ms 0..%d, count 0..%d"
+                            % (DELAY_MS_MAX, STALL_COUNT_MAX)) from None
+
+    def handshake_state(req):
+        return Response.json(app.server.stall_state())
+
+    app.route("POST", "/_mock/handshake", handshake)
+    app.route("GET", "/_mock/handshake", handshake_state)
     app.route("GET", "/_mock/routes", routes)
     app.route("POST", "/_mock/clock", clock)
     app.route("GET", "/_mock/clock", clock_state)

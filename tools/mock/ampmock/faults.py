@@ -1,12 +1,22 @@
 """Fault rules: what a test asks the mock to break, and for which requests.
 
 A rule is a JSON object (see README.md, "Fault rules"). Rules are checked in the order
-they were added; the first active rule whose path (and method, if given) matches a
-request applies to it. A rule with a count applies to that many requests and then stays
-listed as inactive (remaining 0) until the rules are cleared.
+they were added; the first active rule whose path matches a request, and whose other
+conditions all hold, applies to it:
+  method                       the request's method
+  query  {"name", "value"}     a query parameter of that name has exactly that value
+  header {"name"[, "value"]}   a request header of that name (case-insensitive) has
+                               exactly that value, or is present when "value" is absent
+  form   {"name", "value"}     the body is application/x-www-form-urlencoded and a field
+                               of that name has exactly that value
+Rules are matched after the request body is read, so "form" sees it. A rule with a
+count applies to that many requests and then stays listed as inactive (remaining 0)
+until the rules are cleared.
 """
 
+import re
 import threading
+import urllib.parse
 
 # Most rules held at once (active or used up); more gives 400 until cleared.
 RULES_MAX = 256
@@ -27,7 +37,15 @@ _INT_FIELDS = {
 }
 _STR_FIELDS = {"path": 1024, "method": 16, "body": RULE_BODY_MAX, "content_type": 256,
                "content_range": 256}
-_BOOL_FIELDS = ("ignore_range",)
+_BOOL_FIELDS = ("ignore_range", "reset_before_headers")
+# Conditions on more than the path: field -> is "value" required?
+_MATCH_FIELDS = {"query": True, "header": False, "form": True}
+# Longest name and value of a condition (chars).
+MATCH_NAME_MAX = 256
+MATCH_VALUE_MAX = 4096
+# Form fields parsed from a body when a rule asks (more: the condition does not hold).
+FORM_FIELDS_MAX = 1000
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 header name
 
 
 class FaultError(ValueError):
@@ -52,6 +70,8 @@ def validate(obj):
         elif key in _BOOL_FIELDS:
             if not isinstance(val, bool):
                 raise FaultError("%s: true or false" % key)
+        elif key in _MATCH_FIELDS:
+            val = _validate_condition(key, val, _MATCH_FIELDS[key])
         else:
             raise FaultError("unknown field %r" % key)
         rule[key] = val
@@ -60,6 +80,72 @@ def validate(obj):
     if "method" in rule:
         rule["method"] = rule["method"].upper()
     return rule
+
+
+def _validate_condition(key, val, value_required):
+    if not isinstance(val, dict):
+        raise FaultError("%s: an object {\"name\", \"value\"}" % key)
+    extra = set(val) - {"name", "value"}
+    if extra:
+        raise FaultError("%s: unknown field %r" % (key, sorted(extra)[0]))
+    name = val.get("name")
+    if not isinstance(name, str) or not 1 <= len(name) <= MATCH_NAME_MAX:
+        raise FaultError("%s.name: a string of 1..%d chars" % (key, MATCH_NAME_MAX))
+    if key == "header" and not _TOKEN.match(name):
+        raise FaultError("header.name: a header name (an RFC 9110 token)")
+    if "value" not in val:
+        if value_required:
+            raise FaultError("%s.value: required" % key)
+    elif not isinstance(val["value"], str) or len(val["value"]) > MATCH_VALUE_MAX:
+        raise FaultError("%s.value: a string of at most %d chars" % (key, MATCH_VALUE_MAX))
+    for part in (name, val.get("value", "")):
+        if any(c in part for c in "\r\n\0"):
+            raise FaultError("%s: control characters" % key)
+    return dict(val)
+
+
+def _form_fields(req):
+    """The request's form fields ({name: [values]}), or None when it has no form body."""
+    ctypes = req.headers.get_all("Content-Type") or []
+    if len(ctypes) != 1 or \
+            ctypes[0].split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+        return None
+    try:
+        return urllib.parse.parse_qs(req.body.decode("utf-8"), keep_blank_values=True,
+                                     max_num_fields=FORM_FIELDS_MAX)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+class _Conditions:
+    """A request as the conditions of a rule see it; the form is parsed once, if asked."""
+
+    def __init__(self, req):
+        self.req = req
+        self._form = False
+
+    def form(self):
+        if self._form is False:
+            self._form = _form_fields(self.req)
+        return self._form
+
+    def hold(self, rule):
+        q = rule.get("query")
+        if q is not None and q["value"] not in self.req.params.get(q["name"], ()):
+            return False
+        h = rule.get("header")
+        if h is not None:
+            # Names are case-insensitive; a value is the field value of RFC 9110 §5.5,
+            # without the whitespace around it.
+            vals = [v.strip(" \t") for v in self.req.headers.get_all(h["name"]) or []]
+            if not (h["value"] in vals if "value" in h else vals):
+                return False
+        f = rule.get("form")
+        if f is not None:
+            fields = self.form()
+            if fields is None or f["value"] not in fields.get(f["name"], ()):
+                return False
+        return True
 
 
 class FaultStore:
@@ -102,8 +188,10 @@ class FaultStore:
         with self._lock:
             return [dict(r, active=r.get("remaining", 1) > 0) for r in self._rules]
 
-    def match(self, method, path):
-        """Return a copy of the first active matching rule (counting the use), or None."""
+    def match(self, req):
+        """Return a copy of the first active rule matching req (a router.Request whose
+        body has been read), counting the use, or None."""
+        method, path, cond = req.method, req.path, _Conditions(req)
         with self._lock:
             for r in self._rules:
                 if r.get("remaining", 1) <= 0:
@@ -115,6 +203,8 @@ class FaultStore:
                 elif path != pat:
                     continue
                 if "method" in r and r["method"] != method:
+                    continue
+                if not cond.hold(r):
                     continue
                 r["hits"] += 1
                 if "remaining" in r:

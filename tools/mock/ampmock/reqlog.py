@@ -6,8 +6,9 @@ finalised when it ends:
   seq, time (epoch s, request arrival), conn (connection number: equal for requests on
   one kept-alive connection), tls (protocol version), method, path, query, headers
   ({lowercased name: value}, repeated names joined with ", "), range (the Range header or
-  null), request_body_bytes (a request body is never stored, only its length), status,
-  content_length (what the reply announced), body_bytes_sent, complete (the whole body
+  null), request_body_bytes (a request body is never stored, only its length), status
+  and content_length (what the reply announced; both null when a reset_before_headers
+  rule sent no reply), body_bytes_sent, complete (the whole body
   went out), fault (id of the fault rule applied, or null), why (a module's reason for
   refusing the request, e.g. "header hasExplicit missing or malformed", or null).
 

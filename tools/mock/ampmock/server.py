@@ -1,19 +1,25 @@
 """The HTTPS server: TLS, HTTP/1.1 keep-alive, one thread per connection.
 
 Every response goes out through Handler._send, which applies the fault rule picked for
-the request (bandwidth cap, truncation) and keeps the request log.
+the request (bandwidth cap, truncation) and keeps the request log. A rule with
+reset_before_headers sends nothing: Handler._reset drops the connection with a TCP RST.
+A stalled handshake (MockServer.set_stall, POST /_mock/handshake) is a server-level
+fault: it applies before any request, to the next connections accepted.
 """
 
 import http.server
+import os
 import socket
 import socketserver
 import ssl
+import struct
 import sys
 import threading
 import time
 import traceback
 import warnings
 
+from .faults import DELAY_MS_MAX
 from .router import CHUNK_MAX, HttpError, Request, Response
 
 # Longest request body read into memory (bytes); more gives 413.
@@ -27,6 +33,8 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 # Connections served at once; more are closed at once (a runaway client must not
 # exhaust threads).
 CONNECTIONS_MAX = 256
+# Most connections one POST /_mock/handshake may stall.
+STALL_COUNT_MAX = 1000
 # Paths under this prefix are the test's control channel: no faults, not logged.
 CONTROL_PREFIX = "/_mock/"
 
@@ -70,6 +78,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         super().setup()
         self.conn_id = self.server.next_conn_id()
         self.tls_ok = False
+        stall_ms = getattr(self.connection, "ampmock_stall_ms", 0)
+        if stall_ms:
+            # A stalled handshake: the TCP connection is up, the server says nothing.
+            time.sleep(stall_ms / 1000.0)
         try:
             self.connection.settimeout(HANDSHAKE_TIMEOUT_S)
             self.connection.do_handshake()
@@ -155,8 +167,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                           self.connection.version())
             control = req.path.startswith(CONTROL_PREFIX)
             if not control:
-                rule = app.faults.match(method, req.path)
-            resp = self._respond(app, req, rule)
+                rule = app.faults.match(req)  # after the body: a rule may match on it
+            if rule and rule.get("reset_before_headers"):
+                if rule.get("delay_ms"):
+                    time.sleep(rule["delay_ms"] / 1000.0)
+                resp = None
+            else:
+                resp = self._respond(app, req, rule)
         except _Abort:
             self.close_connection = True
             return
@@ -173,9 +190,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "method": method, "path": path, "query": query,
                 "headers": {k.lower(): v for k, v in _joined(self.headers).items()},
                 "range": self.headers.get("Range"), "request_body_bytes": req_body_len,
-                "status": resp.status, "fault": rule["id"] if rule else None,
+                "status": resp.status if resp else None,
+                "fault": rule["id"] if rule else None,
                 "why": req.why if req is not None else None,
             })
+        if resp is None:
+            # Logged (status and content_length null, incomplete) before the client can
+            # see the reset.
+            entry["content_length"] = None
+            app.reqlog.end(entry, False)
+            self._reset()
+            return
         self._send(resp, rule, entry)
 
     def _respond(self, app, req, rule):
@@ -263,6 +288,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if entry is not None:
             reqlog.end(entry, True)
 
+    def _reset(self):
+        """Close the TCP connection with an RST, sending nothing (no TLS close_notify).
+
+        SO_LINGER {on, 0 s} makes close() reset the connection. The fd is detached from
+        the socket object first: the handler's own files still refer to the socket and
+        would keep it open (and socketserver's shutdown(SHUT_WR) would send a FIN)."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        try:
+            os.close(self.connection.detach())
+        except OSError:
+            pass
+
     def _drop(self):
         try:
             self.connection.shutdown(socket.SHUT_RDWR)  # SSLSocket: no close_notify
@@ -294,16 +336,44 @@ class MockServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.connections = 0
         self.handshake_failures = 0
         self.active = 0
+        self._stall_ms = 0
+        self._stall_left = 0
+        self._stalled = 0
         super().__init__(("127.0.0.1", port), Handler)
+
+    def set_stall(self, stall_ms, count):
+        """The next `count` connections accepted wait stall_ms before their TLS
+        handshake (0 for either: none). Every connection counts, /_mock/ ones too."""
+        if not 0 <= stall_ms <= DELAY_MS_MAX or not 0 <= count <= STALL_COUNT_MAX:
+            raise ValueError("stall out of range")
+        with self._lock:
+            self._stall_ms, self._stall_left = stall_ms, count if stall_ms else 0
+        return self.stall_state()
+
+    def stall_state(self):
+        with self._lock:
+            return {"stall_ms": self._stall_ms, "remaining": self._stall_left,
+                    "stalled": self._stalled}
+
+    def _take_stall(self):
+        with self._lock:
+            if self._stall_left <= 0:
+                return 0
+            self._stall_left -= 1
+            self._stalled += 1
+            return self._stall_ms
 
     def get_request(self):
         sock, addr = self.socket.accept()
         try:
-            return self.ctx.wrap_socket(sock, server_side=True,
-                                        do_handshake_on_connect=False), addr
+            conn = self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         except (OSError, ValueError):
             sock.close()
             raise
+        # Decided here, in the order connections are accepted; waited out in the
+        # connection's own thread (Handler.setup), so other connections go on.
+        conn.ampmock_stall_ms = self._take_stall()
+        return conn, addr
 
     def process_request(self, request, client_address):
         with self._lock:
