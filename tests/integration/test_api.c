@@ -32,6 +32,7 @@
 #include "cloud/deviceid.h"
 #include "cloud/license.h"
 #include "cloud/lwa.h"
+#include "cloud/report.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -309,6 +310,44 @@ static void test_album(void **state) {
   assert_string_not_equal(rids[1], rids[2]);
   /* root, Albums, the album, its second chunk, three audio objects */
   assert_int_equal(assert_playback_headers("/api/", "true"), 7);
+
+  /* A playback event goes to the track's collector with the bearer and hasExplicit of
+   * the same link (cloud/bearer): the mock's collector refuses an event without them. */
+  struct bearer b;
+  bearer_init(&b, w, 1);
+  char qpath[PATH_MAX];
+  assert_true(join(qpath, tmp, "album.evq"));
+  struct report_config rc = {.queue_path = qpath,
+                             .backoff_min_ms = 20,
+                             .backoff_max_ms = 100,
+                             .headers = bearer_headers,
+                             .on_token_rejected = bearer_rejected,
+                             .userdata = &b};
+  struct report *rep = NULL;
+  assert_int_equal(report_new(L, H, &rc, &rep), 0);
+  struct report_event ev = {.type = REPORT_STARTED, .track_tag = wk.tag[0], .quality = "HD_44"};
+  char id[REPORT_EVENT_ID_SIZE];
+  assert_int_equal(report_submit(rep, &ev, wk.collector[0], id), 0);
+  struct report_stats rs;
+  uint64_t end = clock_mono_usec() + WAIT_GUARD_USEC;
+  for (report_stats(rep, &rs); rs.pending > 0; report_stats(rep, &rs)) {
+    assert_true(clock_mono_usec() < end);
+    assert_true(loop_run_once(L, 20) >= 0);
+  }
+  assert_int_equal(rs.sent, 1);
+  assert_int_equal(rs.rejected, 0);
+  report_free(rep);
+  bearer_wipe(&b);
+  cJSON *coll = ctrl(H, HTTP_GET, "/_mock/collector", NULL), *e, *found = NULL;
+  cJSON_ArrayForEach(e, cJSON_GetObjectItem(coll, "events")) {
+    if (strcmp(str(e, "eventId"), id) == 0)
+      found = e;
+  }
+  assert_non_null(found);
+  const cJSON *eh = cJSON_GetObjectItem(found, "headers");
+  assert_true(strncmp(str(eh, "authorization"), "Bearer Atza|", 12) == 0);
+  assert_string_equal(str(eh, "hasexplicit"), "true");
+  cJSON_Delete(coll);
   api_free(a);
   lwa_free(w);
 }
