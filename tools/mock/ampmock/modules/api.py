@@ -149,7 +149,7 @@ def register(app):
         "rotation": {},   # track -> sessions made
         "made": 0,        # sessions made (even: expires in s, odd: in ms)
     })
-    durations = {}  # track -> seconds, read once from its v1 manifest
+    durations = {}  # track -> seconds, read once from its v1 manifest (len(CATALOG) at most)
 
     def count(name):
         with app.lock:
@@ -160,15 +160,19 @@ def register(app):
         return Response.json({"message": why}, status)
 
     def duration(track):
-        if track not in durations:
-            path = os.path.join(app.args.root, CATALOG[track]["dir"], "v1", "manifest.mpd")
-            try:
-                with open(path, "rb") as f:
-                    m = _DURATION.search(f.read(4096))
-            except OSError:
-                m = None
-            durations[track] = float(m.group(1)) if m else None
-        return durations[track]
+        with app.lock:
+            if track in durations:
+                return durations[track]
+        path = os.path.join(app.args.root, CATALOG[track]["dir"], "v1", "manifest.mpd")
+        try:
+            with open(path, "rb") as f:
+                m = _DURATION.search(f.read(4096))
+        except OSError:
+            m = None
+        secs = float(m.group(1)) if m else None
+        with app.lock:
+            durations[track] = secs
+        return secs
 
     def sign(path, exp):
         return hmac.new(secret, ("%s\n%d" % (path, exp)).encode(), hashlib.sha256).hexdigest()
