@@ -133,6 +133,16 @@ void add_fault(const char *json) {
   http_free(h);
 }
 
+void harness_lwa_token(char *out, size_t n) {
+  struct http *h = client(0);
+  cJSON *j = ctrl(h, HTTP_POST, "/_mock/lwa/issue", "{}");
+  http_free(h);
+  const char *tok = str(j, "access_token");
+  assert_true(n <= HARNESS_TOKEN_MAX && strlen(tok) < n);
+  memcpy(out, tok, strlen(tok) + 1);
+  cJSON_Delete(j);
+}
+
 cJSON *requests_for(const char *path) {
   return requests_on(mock, path);
 }

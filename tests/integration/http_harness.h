@@ -59,6 +59,10 @@ cJSON *ctrl_on(struct mockproc *mp, struct http *h, enum http_method m, const ch
                const char *json);
 cJSON *ctrl(struct http *h, enum http_method m, const char *path, const char *json);
 void add_fault(const char *json);
+/* A valid access token from the mock's lwa module (POST /_mock/lwa/issue) into out
+ * (n bytes, at most HARNESS_TOKEN_MAX): the bearer the license and api modules accept. */
+#define HARNESS_TOKEN_MAX 2048 /* docs/service.md §2: an access token's bound */
+void harness_lwa_token(char *out, size_t n);
 /* The request log entries for one path, in order (caller frees). */
 cJSON *requests_for(const char *path);
 cJSON *requests_on(struct mockproc *mp, const char *path);

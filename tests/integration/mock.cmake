@@ -2,3 +2,8 @@
 # The known-good counterpart of the C client's TLS/HTTP integration tests.
 add_test(NAME integration/mock COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_mock.py)
 set_tests_properties(integration/mock PROPERTIES LABELS "integration" TIMEOUT 120)
+# The api module (Device API, CDN) and the session licenses, over the test catalog.
+add_test(NAME integration/mock_api
+         COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_mock_api.py ${CMAKE_BINARY_DIR}/catalog)
+set_tests_properties(integration/mock_api PROPERTIES LABELS "integration" TIMEOUT 300
+                                                     FIXTURES_REQUIRED catalog)

@@ -3,14 +3,17 @@
  * cloud/license (the license client) against the mock's license server
  * (tools/mock/ampmock/modules/license.py) over TLS on loopback, with the real ClearKey
  * CDM: a challenge from the plugin, wrapped, fetched with the key headers and a bearer
- * token, unwrapped, and accepted by the plugin (the key usable). A missing token is
- * refreshed once (a second 401 is -EACCES), a 503 is retried once, 403 / 400 / 500 end
+ * token, unwrapped, and accepted by the plugin (the key usable). A missing or made-up
+ * token is refreshed once (a second 401 is -EACCES), a 503 is retried once, 403 / 400 / 500 end
  * the fetch with their own codes and no retry, the expiry test headers give a license
  * with an expiration, cancel and free end a fetch with -ECANCELED, and the debug log
  * holds neither the challenge, the license, the key nor a header value.
  *
  * The keys: the test writes one keys.json (the ampack format, tools/ampack/README.md)
- * under the mock's root, with a KID and key of its own.
+ * under the mock's root, with a KID and key of its own, and posts to /license/catalog
+ * (any catalog key, docs/service.md §10); each case tags its URL with "?case=<name>" so
+ * the request log tells the cases apart. The bearer is a real token of the mock's lwa
+ * module (POST /_mock/lwa/issue): the license module refuses any other.
  *
  * argv[1]: the source tree.
  */
@@ -48,10 +51,14 @@ static struct http *H;
 static char logfile[PATH_MAX];
 static int log_fd = -1;
 
-static int token_gen;          /* bumped by on_token_rejected; the token is "tok-<gen>" */
+#define MADE_UP_TOKEN "Atza|tok-made-up"
+
+static int token_gen;          /* bumped by on_token_rejected */
 static int token_rejects;      /* on_token_rejected calls */
 static int no_token_until = 0; /* the headers callback adds no Authorization below this gen */
-static char auth[64];
+static int made_up_until = 0;  /* ... then MADE_UP_TOKEN below this gen, then the real one */
+static char token[HARNESS_TOKEN_MAX]; /* issued by the mock's lwa module */
+static char auth[HARNESS_TOKEN_MAX + 16];
 
 static int headers_cb(void *ud, struct http_header *out, size_t max, size_t *ret_n) {
   (void)ud;
@@ -59,7 +66,7 @@ static int headers_cb(void *ud, struct http_header *out, size_t max, size_t *ret
   *ret_n = 0;
   if (token_gen < no_token_until)
     return 0;
-  snprintf(auth, sizeof(auth), "Bearer tok-%d", token_gen);
+  snprintf(auth, sizeof(auth), "Bearer %s", token_gen < made_up_until ? MADE_UP_TOKEN : token);
   out[0] = (struct http_header){"Authorization", auth};
   *ret_n = 1;
   return 0;
@@ -97,6 +104,7 @@ static void done_cb(void *ud, int err, const uint8_t *lic, size_t len) {
 static void fresh(int no_token_gens) {
   token_gen = token_rejects = 0;
   no_token_until = no_token_gens;
+  made_up_until = 0;
 }
 
 static struct license *client_lic_backoff(uint32_t expiry_secs, uint32_t backoff_ms) {
@@ -141,8 +149,21 @@ static void cdm_request(struct cdmhost **ret_h, uint32_t *ret_s, uint8_t **ret_c
 
 static void url_for(char *buf, size_t n, const char *name) {
   char path[128];
-  snprintf(path, sizeof(path), "/license/%s", name);
+  snprintf(path, sizeof(path), "/license/catalog?case=%s", name);
   url_of(buf, n, mock, "localhost", path);
+}
+
+/* The request log entries of case name (caller frees). */
+static cJSON *requests_of(const char *name) {
+  char query[128];
+  snprintf(query, sizeof(query), "case=%s", name);
+  cJSON *all = requests_for("/license/catalog"), *out = cJSON_CreateArray(), *e;
+  cJSON_ArrayForEach(e, all) {
+    if (strcmp(str(e, "query"), query) == 0)
+      cJSON_AddItemToArray(out, cJSON_Duplicate(e, true));
+  }
+  cJSON_Delete(all);
+  return out;
 }
 
 static const struct http_header good_keys[] = {
@@ -169,9 +190,7 @@ static void fetch_lic(struct license *lc, const char *name, const struct http_he
 }
 
 static int posts_to(const char *name) {
-  char path[128];
-  snprintf(path, sizeof(path), "/license/%s", name);
-  cJSON *log = requests_for(path);
+  cJSON *log = requests_of(name);
   int n = cJSON_GetArraySize(log);
   cJSON_Delete(log);
   return n;
@@ -229,10 +248,11 @@ static void test_good_license_cdm(void **state) {
   assert_int_equal(expiry, 0);
 
   /* one POST, with every key header, the token and the content type; no expiry test */
-  cJSON *log = requests_for("/license/good");
+  cJSON *log = requests_of("good");
   assert_int_equal(cJSON_GetArraySize(log), 1);
   const cJSON *hd = cJSON_GetObjectItem(cJSON_GetArrayItem(log, 0), "headers");
-  assert_string_equal(str(hd, "authorization"), "Bearer tok-0");
+  assert_string_equal(str(hd, "authorization"), auth);
+  assert_non_null(strstr(auth, token));
   assert_string_equal(str(hd, "content-type"), "application/json");
   assert_string_equal(str(hd, "cookie"), COOKIE_VALUE);
   assert_string_equal(str(hd, "x-amz-music-asin"), "B000LICTEST");
@@ -261,6 +281,14 @@ static void test_401_new_token_once(void **state) {
   assert_int_equal(posts_to("auth"), 2);
   assert_int_equal(cdmhost_update(h, s, o.license, o.len), 0);
 
+  /* a made-up token is refused like none: refreshed once, then the real one works */
+  fresh(0);
+  made_up_until = 1;
+  fetch_lic(lc, "made-up", good_keys, N_GOOD, ch, clen, &o);
+  assert_int_equal(o.err, 0);
+  assert_int_equal(token_rejects, 1);
+  assert_int_equal(posts_to("made-up"), 2);
+
   /* never a token: the second 401 is "unlinked" */
   fresh(100);
   fetch_lic(lc, "unlinked", good_keys, N_GOOD, ch, clen, &o);
@@ -282,14 +310,14 @@ static void test_503_retried_once(void **state) {
   cdm_request(&h, &s, &ch, &clen);
   struct license *lc = client_lic(0);
   struct outcome o;
-  add_fault("{\"path\":\"/license/busy\",\"status\":503,\"count\":1}");
+  add_fault("{\"path\":\"/license/catalog\",\"status\":503,\"count\":1}");
   fetch_lic(lc, "busy", good_keys, N_GOOD, ch, clen, &o);
   assert_int_equal(o.err, 0);
   assert_int_equal(posts_to("busy"), 2);
   assert_int_equal(cdmhost_update(h, s, o.license, o.len), 0);
 
   /* twice 503: one retry only, then the error */
-  add_fault("{\"path\":\"/license/busy2\",\"status\":503,\"count\":2}");
+  add_fault("{\"path\":\"/license/catalog\",\"status\":503,\"count\":2}");
   fetch_lic(lc, "busy2", good_keys, N_GOOD, ch, clen, &o);
   assert_int_equal(o.err, -AMP_EHTTP);
   assert_int_equal(posts_to("busy2"), 2);
@@ -314,18 +342,19 @@ static void test_errors_not_retried(void **state) {
   assert_int_equal(posts_to("denied"), 1);
   assert_int_equal(token_rejects, 0);
 
-  add_fault("{\"path\":\"/license/bad\",\"status\":400,\"count\":1}");
+  add_fault("{\"path\":\"/license/catalog\",\"status\":400,\"count\":1}");
   fetch_lic(lc, "bad", good_keys, N_GOOD, ch, clen, &o);
   assert_int_equal(o.err, -EBADMSG);
   assert_int_equal(posts_to("bad"), 1);
 
-  add_fault("{\"path\":\"/license/ise\",\"status\":500,\"count\":1}");
+  add_fault("{\"path\":\"/license/catalog\",\"status\":500,\"count\":1}");
   fetch_lic(lc, "ise", good_keys, N_GOOD, ch, clen, &o);
   assert_int_equal(o.err, -AMP_EHTTP);
   assert_int_equal(posts_to("ise"), 1);
 
   /* a 2xx that is not an envelope */
-  add_fault("{\"path\":\"/license/junk\",\"status\":200,\"count\":1,\"body\":\"{\\\"x\\\":1}\"}");
+  add_fault(
+      "{\"path\":\"/license/catalog\",\"status\":200,\"count\":1,\"body\":\"{\\\"x\\\":1}\"}");
   fetch_lic(lc, "junk", good_keys, N_GOOD, ch, clen, &o);
   assert_int_equal(o.err, -AMP_EJSON);
   assert_int_equal(posts_to("junk"), 1);
@@ -386,7 +415,7 @@ static void test_expiry_header(void **state) {
   assert_int_equal(status, AMPD_CDM_KEY_USABLE);
   assert_int_equal(expiry, exp_ms);
 
-  cJSON *log = requests_for("/license/expiry");
+  cJSON *log = requests_of("expiry");
   assert_int_equal(cJSON_GetArraySize(log), 1);
   const cJSON *hd = cJSON_GetObjectItem(cJSON_GetArrayItem(log, 0), "headers");
   assert_string_equal(str(hd, "x-amz-music-license-expiration-secs"), "3600");
@@ -406,9 +435,11 @@ static void test_cancel_and_free(void **state) {
   size_t clen;
   cdm_request(&h, &s, &ch, &clen);
   struct license *lc = client_lic(0);
+  /* A path of its own, so that the delays cannot reach a later case: the fetches are
+   * cancelled before any reply, so it does not matter that the mock would refuse it. */
   add_fault("{\"path\":\"/license/slow\",\"delay_ms\":20000,\"count\":4}");
   char url[256];
-  url_for(url, sizeof(url), "slow");
+  url_of(url, sizeof(url), mock, "localhost", "/license/slow");
   struct outcome a = {0}, b = {0};
   struct license_fetch *fa;
   assert_int_equal(license_fetch(lc, url, good_keys, N_GOOD, ch, clen, done_cb, &a, &fa), 0);
@@ -426,7 +457,7 @@ static void test_cancel_and_free(void **state) {
 
   /* cancelled while waiting to retry a 503 (a 60 s backoff): no second POST */
   lc = client_lic_backoff(0, 60000);
-  add_fault("{\"path\":\"/license/waiting\",\"status\":503,\"count\":1}");
+  add_fault("{\"path\":\"/license/catalog\",\"status\":503,\"count\":1}");
   url_for(url, sizeof(url), "waiting");
   memset(&a, 0, sizeof(a));
   assert_int_equal(license_fetch(lc, url, good_keys, N_GOOD, ch, clen, done_cb, &a, &fa), 0);
@@ -487,7 +518,8 @@ static void test_log_holds_no_secret(void **state) {
   assert_null(strstr(text, key));
   assert_null(strstr(text, KEY_HEX));
   assert_null(strstr(text, "secret-cookie"));
-  assert_null(strstr(text, "tok-"));
+  assert_null(strstr(text, token));
+  assert_null(strstr(text, "tok-made-up"));
   assert_null(strstr(text, "B000LICTEST"));
   assert_null(strstr(text, "\"kids\""));
   free(body);
@@ -512,6 +544,7 @@ static int group_setup(void **state) {
     return -1;
   log_set_fd(log_fd);
   H = client(0);
+  harness_lwa_token(token, sizeof(token));
   return 0;
 }
 

@@ -11,7 +11,12 @@ check_playback_headers(app, req) -> None or a 4xx Response
     hasExplicit, Accept-Language, User-Agent and Accept (400 naming the first one that is
     missing or malformed).
 
-Both log why they refused through req.app.reqlog's "why" note (the request log shows it),
+session_header_mismatch(req, [(name, value), ...]) -> None or the first name the
+    request does not carry with exactly that value (a Cookie: that name=value pair among
+    its cookies): the session headers of docs/service.md §10, for the api and license
+    modules.
+
+Both checks log why they refused through req.app.reqlog's "why" note (the request log shows it),
 never the token itself.
 """
 
@@ -89,3 +94,23 @@ def check_playback_headers(app, req):
 def has_explicit(req):
     """The request's hasExplicit as a bool (call after check_playback_headers)."""
     return req.headers.get("hasExplicit") == "true"
+
+
+def _cookie_pairs(value):
+    return [p.strip() for p in value.split(";") if p.strip()]
+
+
+def session_header_mismatch(req, pairs):
+    """The name of the first of pairs [(name, value)] that the request does not carry with
+    exactly that value (one header of that name; for Cookie, that name=value pair among
+    its cookies), or None when it carries them all (docs/service.md §10)."""
+    for name, value in pairs:
+        vals = req.headers.get_all(name) or []
+        if len(vals) != 1:
+            return name
+        if name.lower() == "cookie":
+            if value not in _cookie_pairs(vals[0]):
+                return name
+        elif vals[0] != value:
+            return name
+    return None

@@ -11,13 +11,14 @@ command line). Handlers take a router.Request and return a router.Response (or r
 router.HttpError); fault rules, the request log, keep-alive and TLS apply to them
 without any work in the module. example.py is the template.
 
-Planned (docs/service.md): lwa (/lwa/...), api (/api/...), license (/license/...),
-events (/events/...). Keep each module's routes under its own prefix.
+Loaded by default (docs/service.md): lwa (/lwa/...), collector (/collector/...),
+license (/license/...), api (/api/... and its CDN, /cdn/...). Keep each module's routes
+under its own prefix.
 """
 
 import importlib
 
-DEFAULT = ("example", "collector", "lwa", "license")
+DEFAULT = ("example", "collector", "lwa", "license", "api")
 
 
 def load(names):

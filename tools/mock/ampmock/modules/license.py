@@ -1,21 +1,30 @@
-"""The license server (docs/service.md §8, with the ClearKey content of §9).
+"""The license server (docs/service.md §8, with the ClearKey content of §9 and the
+sessions of §10).
 
-Service route:
-  POST /license/<anything>   body {"licenseChallenge": "<base64 W3C ClearKey request>"}
+Service routes:
+  POST /license/<rid>       a session of the api module (docs/service.md §10)
+  POST /license/catalog     any key of the catalog, for tests of the license client alone
+      body {"licenseChallenge": "<base64 W3C ClearKey request>"}
       Strict, checked in this order:
-        401  no "Authorization: Bearer <non-empty>"
+        401  no "Authorization: Bearer <token>" naming a valid access token of the lwa
+             module (auth.check_bearer: unknown or expired on the mock's clock)
         400  Content-Type is not application/json; the body is not a JSON object with a
              string licenseChallenge; that string is not base64; its bytes are not a
              W3C ClearKey request {"kids": ["<base64url 16 bytes>", ...], "type": ".."}
-        403  a required key header is missing (default: x-amz-music-asin,
-             x-amz-music-rid, and a Cookie holding rid=), or a KID is not in the catalog
+        403  /license/<rid>: a key header of the session (x-amz-music-asin,
+             x-amz-music-rid, Cookie rid=<rid>) missing or not exactly its value, or a
+             KID that is not the session's ("KID of another session");
+             /license/catalog: a required key header is missing (default:
+             x-amz-music-asin, x-amz-music-rid, and a Cookie holding rid=), or a KID is
+             not in the catalog; any other path: "unknown session"
         200  {"license": "<base64 of the ClearKey JWK set>"} with
              {"keys": [{"kty": "oct", "kid": b64url, "k": b64url}, ...],
               "type": "temporary"} for the requested KIDs, in the order asked, plus
              "expiration" (epoch ms, on the module's clock) when the request carries
              x-amz-music-license-expiration-secs or
              x-alexa-music-license-expiration-test-duration-secs (1..LIFETIME_MAX s;
-             another value is a 400). Every reply carries an x-amzn-RequestId.
+             another value is a 400). Every reply carries an x-amzn-RequestId; a 403
+             records its reason in the request log.
 
 Keys come from the catalog under --root: every keys.json that ampack writes
 (tools/ampack/README.md: one line {"kid": "<32 hex>", "key": "<32 hex>"}, one per track
@@ -26,7 +35,8 @@ Test control (under /_mock/, never faulted, never logged):
   GET  /_mock/license         {"posts": n, "granted": n, "required_headers": [...],
                                "clock_offset": s, "keys": n}
   POST /_mock/license/config  {"required_headers": [{"name": n, "contains": s}, ...]}
-                              ("contains" optional: a substring the value must hold)
+                              ("contains" optional: a substring the value must hold;
+                              for /license/catalog only)
   POST /_mock/license/clock   {"advance": s}   move the module's clock forward by s
   POST /_mock/license/reset   {}               default headers, counters 0, clock offset 0
 
@@ -40,6 +50,7 @@ import json
 import os
 import uuid
 
+from .. import auth
 from ..router import HttpError, Response
 
 NAME = "license"
@@ -162,15 +173,34 @@ def register(app):
             return int(v)
         return None
 
+    def refuse(req, rid, why):
+        req.why = why
+        return Response.json({"message": why}, 403, [("x-amzn-RequestId", rid)])
+
+    def session_of(req):
+        """The api session for this path (None for /license/catalog), or a str: why the
+        path is refused."""
+        name = req.rest
+        if name == "catalog":
+            return None
+        api = app.state.get("api")
+        with app.lock:
+            s = api["sessions"].get(name) if api is not None else None
+        return s if s is not None else "unknown session"
+
+    def session_refused(s):
+        with app.lock:
+            s["refused"]["license"] += 1
+
     def post_license(req):
         rid = str(uuid.uuid4())
         with app.lock:
             st["posts"] += 1
             required = [dict(r) for r in st["required"]]
-        auth = req.headers.get("Authorization") or ""
-        if not auth.startswith("Bearer ") or not auth[len("Bearer "):].strip():
-            return Response.json({"message": "token missing or invalid"}, 401,
-                                 [("x-amzn-RequestId", rid)])
+        refusal = auth.check_bearer(app, req)
+        if refusal is not None:
+            refusal.headers.append(("x-amzn-RequestId", rid))
+            return refusal
         try:
             kids = challenge_kids(req)
             secs = expiry_secs(req)
@@ -178,14 +208,28 @@ def register(app):
             if e.status == 413:
                 raise
             return Response.json({"message": str(e)}, 400, [("x-amzn-RequestId", rid)])
-        for r in required:
-            v = req.headers.get(r["name"])
-            if v is None or r.get("contains", "") not in v:
-                return Response.json({"message": "key header missing: %s" % r["name"]}, 403,
-                                     [("x-amzn-RequestId", rid)])
-        keys = lookup(kids)
-        if keys is None:
-            return Response.json({"message": "unknown KID"}, 403, [("x-amzn-RequestId", rid)])
+        s = session_of(req)
+        if isinstance(s, str):
+            return refuse(req, rid, s)
+        if s is None:
+            for r in required:
+                v = req.headers.get(r["name"])
+                if v is None or r.get("contains", "") not in v:
+                    return refuse(req, rid, "key header missing: %s" % r["name"])
+            keys = lookup(kids)
+            if keys is None:
+                return refuse(req, rid, "unknown KID")
+        else:
+            bad = auth.session_header_mismatch(req, s["key"])
+            if bad is not None:
+                session_refused(s)
+                return refuse(req, rid, "key header missing or wrong: %s" % bad)
+            if any(k != s["kid"] for k in kids):
+                session_refused(s)
+                return refuse(req, rid, "KID of another session")
+            keys = lookup(kids)
+            if keys is None:
+                return refuse(req, rid, "unknown KID")
         lic = {"keys": [{"kty": "oct", "kid": _b64url(kid), "k": _b64url(key)}
                         for kid, key in zip(kids, keys)],
                "type": "temporary"}
