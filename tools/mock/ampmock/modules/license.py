@@ -39,9 +39,14 @@ Test control (under /_mock/, never faulted, never logged):
                               for /license/catalog only)
   POST /_mock/license/clock   {"advance": s}   move the module's clock forward by s
   POST /_mock/license/reset   {}               default headers, counters 0, clock offset 0
+  GET  /_mock/license/granted {"licenses": [{"license": b64 body, "keys": [b64url k]}]}
+                              the last GRANTED_MAX licenses granted and their content
+                              keys: the secrets a test then looks for in ampd's logs
+                              (tests/integration/no_secrets.py), and must not find
 
-Nothing here stores or prints a challenge, a key or a license; the request log keeps
-only what it keeps for every request (the headers and the body length).
+Nothing here prints a challenge, a key or a license; the request log keeps only what it
+keeps for every request (the headers and the body length). The granted list exists only
+for the no-secrets scan and is served only on the control channel.
 """
 
 import base64
@@ -59,6 +64,7 @@ KIDS_MAX = 64                 # KIDs in one request (400 beyond)
 KEYS_FILES_MAX = 100_000      # keys.json files read from the catalog
 KEYS_FILE_MAX = 4096          # bytes of one keys.json
 REQUIRED_MAX = 32             # required header rules
+GRANTED_MAX = 256            # licenses listed by /_mock/license/granted
 LIFETIME_MAX = 366 * 86400    # seconds an expiry test header may ask for
 EXPIRY_HEADERS = ("x-amz-music-license-expiration-secs",
                   "x-alexa-music-license-expiration-test-duration-secs")
@@ -114,7 +120,7 @@ def _check_rules(rules):
 
 def register(app):
     st = app.state.setdefault("license", {
-        "offset": 0.0, "posts": 0, "granted": 0, "keys": {},
+        "offset": 0.0, "posts": 0, "granted": 0, "keys": {}, "granted_list": [],
         "required": [dict(r) for r in DEFAULT_REQUIRED],
     })
 
@@ -238,7 +244,13 @@ def register(app):
         body = base64.b64encode(json.dumps(lic, separators=(",", ":")).encode()).decode()
         with app.lock:
             st["granted"] += 1
+            st["granted_list"].append({"license": body, "keys": [_b64url(k) for k in keys]})
+            del st["granted_list"][:-GRANTED_MAX]
         return Response.json({"license": body}, 200, [("x-amzn-RequestId", rid)])
+
+    def granted(req):
+        with app.lock:
+            return Response.json({"licenses": list(st["granted_list"])})
 
     def state(req):
         with app.lock:
@@ -272,6 +284,7 @@ def register(app):
 
     app.route("POST", "/license/", post_license, prefix=True)
     app.route("GET", "/_mock/license", state)
+    app.route("GET", "/_mock/license/granted", granted)
     app.route("POST", "/_mock/license/config", config)
     app.route("POST", "/_mock/license/clock", clock)
     app.route("POST", "/_mock/license/reset", reset)

@@ -24,7 +24,8 @@ Test control (under /_mock/, never faulted, never logged):
                            finished pairing would (for tests of the modules that only
                            need a valid bearer) -> the token reply of /lwa/auth/o2/token
   POST /_mock/lwa/reset    {}                    drop the fail rules and pending code pairs
-  GET  /_mock/lwa/state    counters and the tokens issued, for tests
+  GET  /_mock/lwa/state    counters, the tokens and device codes issued (the newest
+                           ISSUED_MAX), for tests and the no-secrets scan
 
 The module keeps its own clock (time.monotonic() plus the offset /_mock/lwa/clock adds),
 so a test can expire a code pair or an access token without waiting. Polling a code
@@ -71,6 +72,7 @@ def register(app):
         "access": {},     # access_token -> expiry (module clock)
         "fails": [],      # [{"kind", "error", "status", "left"}]
         "issued": [],     # [{"access_token", "refresh_token"}], newest last
+        "device_codes": [],  # the device codes handed out, newest last (ISSUED_MAX)
         "counts": {"codepair": 0, "device_code": 0, "refresh_token": 0},
     })
 
@@ -131,6 +133,8 @@ def register(app):
                 st["codes"].pop(next(iter(st["codes"])))
             device_code = secrets.token_urlsafe(24)
             user_code = secrets.token_hex(3).upper()
+            st["device_codes"].append(device_code)
+            del st["device_codes"][:-ISSUED_MAX]
             st["codes"][device_code] = {
                 "user_code": user_code, "expires": now() + st["code_lifetime"],
                 "interval": st["interval"], "last_poll": None, "approved": False}
@@ -278,7 +282,9 @@ def register(app):
     def state(req):
         with app.lock:
             return Response.json({"counts": dict(st["counts"]), "pending": len(st["codes"]),
-                                  "issued": list(st["issued"]), "offset": st["offset"]})
+                                  "issued": list(st["issued"]),
+                                  "device_codes": list(st["device_codes"]),
+                                  "offset": st["offset"]})
 
     app.route("POST", "/lwa/auth/o2/create/codepair", codepair)
     app.route("POST", "/lwa/auth/o2/token", token)
