@@ -13,7 +13,8 @@
  * - a full disk (RLIMIT_FSIZE, SIGXFSZ ignored: EFBIG takes the path ENOSPC takes):
  *   report_submit returns the error, nothing queued before is lost, and once the limit
  *   is lifted new events queue again; a reporter reopened on the file delivers them all
- *   exactly once, in order.
+ *   exactly once, in order; and delivery goes on while the disk is full (acknowledgements
+ *   that cannot be written take effect in memory and are written once there is room).
  *
  * argv[1]: the source tree; argv[2]: the report_driver binary.
  */
@@ -519,6 +520,66 @@ static void test_full_disk_loses_nothing(void **state) {
   assert_int_equal(queue_pending(qpath), 0);
 }
 
+/* The disk fills up while events are being delivered: the acknowledgements that cannot
+ * be written take effect in memory (nothing is sent twice, nothing is skipped), and once
+ * there is room again they are made durable, so a reporter reopened on the file finds
+ * nothing left to resend. */
+static void test_full_disk_during_delivery(void **state) {
+  const char *cid = "fulldeliver";
+  char qpath[PATH_MAX], url[256], path[128];
+  path_in_tmp(qpath, cid, ".evq");
+  snprintf(path, sizeof(path), "/collector/%s", cid);
+  url_of(url, sizeof(url), mock, "localhost", path);
+  const int dups0 = mock_duplicates();
+  static char ids[FULL_EVENTS_MAX + FULL_AFTER][REPORT_EVENT_ID_SIZE];
+
+  struct report *r = reporter(qpath);
+  struct rlimit saved, lim;
+  assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
+  lim = saved;
+  lim.rlim_cur = FULL_FSIZE_LIMIT;
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  size_t n = 0;
+  int err = 0;
+  while (n < FULL_EVENTS_MAX && (err = submit_one(r, url, n, ids[n])) == 0)
+    n++;
+  /* Deliver everything with the disk still full. */
+  uint64_t guard = clock_mono_usec() + WAIT_GUARD_USEC;
+  struct report_stats st;
+  bool timed_out = false;
+  for (report_stats(r, &st); st.pending > 0 && !timed_out; report_stats(r, &st)) {
+    timed_out = clock_mono_usec() >= guard;
+    if (loop_run_once(L, 50) < 0)
+      break;
+  }
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  signal(SIGXFSZ, old);
+  assert_int_equal(err, -EFBIG);
+  assert_true(n >= 2);
+  assert_false(timed_out);
+  assert_int_equal(st.pending, 0);
+  assert_int_equal(st.sent, n);
+  assert_int_equal(st.retries, 0);
+  assert_events(cid, ids, n, true);
+
+  /* Room again: new events queue and go out; then a reopened reporter has nothing. */
+  for (size_t i = 0; i < FULL_AFTER; i++)
+    assert_int_equal(submit_one(r, url, n + i, ids[n + i]), 0);
+  wait_drained(r);
+  report_free(r);
+  assert_int_equal(queue_pending(qpath), 0);
+  r = reporter(qpath);
+  report_stats(r, &st);
+  assert_int_equal(st.pending, 0);
+  report_free(r);
+  assert_events(cid, ids, n + FULL_AFTER, true);
+  assert_int_equal(mock_duplicates() - dups0, 0);
+  cJSON *lg = log_of(path);
+  assert_int_equal(cJSON_GetArraySize(lg), n + FULL_AFTER); /* each sent once */
+  cJSON_Delete(lg);
+}
+
 /* ---------------------------------------------------------------- setup */
 
 static int group_setup(void **state) {
@@ -569,6 +630,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_kill9_before_last_ack),
       cmocka_unit_test(test_kill9_in_retries),
       cmocka_unit_test(test_full_disk_loses_nothing),
+      cmocka_unit_test(test_full_disk_during_delivery),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
