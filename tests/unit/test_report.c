@@ -4,7 +4,8 @@
  * appear, the ISO-8601 stamp, bounds), eventIds (version 4 UUIDs, all different), and
  * report_submit's side of the queue: the record is durable before anything is sent, its
  * kind says whether the queue may drop it, its stamp comes from core/clock, and a failed
- * append (EFBIG past RLIMIT_FSIZE) is returned with nothing queued.
+ * append (EFBIG past RLIMIT_FSIZE) is returned with nothing queued; a queue file cut at
+ * every byte offset of its last record is read back by report_new without that record.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -316,6 +317,85 @@ static void test_unsendable_records_dropped(void **state) {
   evqueue_close(q);
 }
 
+/* A queue file cut at every byte offset of its last record (a crash in the middle of that
+ * append: offset 0 is the case where none of it reached the file) is read back by
+ * report_new without that record and without a crash (ASan): the two records before it
+ * are pending, byte for byte, none counts as corrupt, and the next submit is queued
+ * behind them and found there by the next open (so the torn bytes were cut, not left
+ * between the old records and the new one). */
+static void test_torn_last_record_every_offset(void **state) {
+  struct fx *f = *state;
+  const char *url = "https://127.0.0.1:1/collector/torn";
+  char ids[3][REPORT_EVENT_ID_SIZE];
+  for (size_t i = 0; i < 3; i++) {
+    struct report_event e = ev(REPORT_STARTED);
+    e.offset_ms = 1000 * i;
+    assert_int_equal(report_submit(f->r, &e, url, ids[i]), 0);
+  }
+  struct evqueue *q = reopen(f);
+  assert_int_equal(evqueue_count(q), 3);
+  uint8_t *pl[3];
+  size_t plen[3], end[4] = {0};
+  for (size_t i = 0; i < 3; i++) {
+    struct evqueue_record rec;
+    assert_int_equal(evqueue_peek(q, i, &rec), 0);
+    pl[i] = malloc(rec.len);
+    assert_non_null(pl[i]);
+    memcpy(pl[i], rec.payload, rec.len);
+    plen[i] = rec.len;
+    end[i + 1] = end[i] + EVQUEUE_RECORD_OVERHEAD + rec.len;
+  }
+  evqueue_close(q);
+  /* The file is the three records and nothing else. */
+  FILE *fp = fopen(f->path, "rbe");
+  assert_non_null(fp);
+  uint8_t *file = malloc(end[3] + 1);
+  assert_non_null(file);
+  assert_int_equal(fread(file, 1, end[3] + 1, fp), end[3]);
+  assert_int_equal(fclose(fp), 0);
+
+  for (size_t cut = end[2]; cut < end[3]; cut++) {
+    fp = fopen(f->path, "wbe");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(file, 1, cut, fp), cut);
+    assert_int_equal(fclose(fp), 0);
+    struct report_config rc = {.queue_path = f->path};
+    assert_int_equal(report_new(f->l, f->h, &rc, &f->r), 0);
+    struct report_stats st;
+    report_stats(f->r, &st);
+    assert_int_equal(st.pending, 2);
+    assert_int_equal(st.corrupt, 0);
+    char id[REPORT_EVENT_ID_SIZE];
+    struct report_event e = ev(REPORT_STOPPED);
+    assert_int_equal(report_submit(f->r, &e, url, id), 0);
+    report_stats(f->r, &st);
+    assert_int_equal(st.pending, 3);
+
+    q = reopen(f);
+    assert_int_equal(evqueue_count(q), 3);
+    struct evqueue_stats qs;
+    evqueue_stats(q, &qs);
+    assert_int_equal(qs.torn_tails, 0);
+    for (size_t i = 0; i < 3; i++) {
+      struct evqueue_record rec;
+      assert_int_equal(evqueue_peek(q, i, &rec), 0);
+      assert_int_equal(rec.seq, i + 1);
+      if (i < 2) {
+        assert_int_equal(rec.len, plen[i]);
+        assert_memory_equal(rec.payload, pl[i], plen[i]);
+      } else {
+        /* The new event, not what was left of the torn one. */
+        assert_non_null(memmem(rec.payload, rec.len, id, strlen(id)));
+        assert_null(memmem(rec.payload, rec.len, ids[2], strlen(ids[2])));
+      }
+    }
+    evqueue_close(q);
+  }
+  free(file);
+  for (size_t i = 0; i < 3; i++)
+    free(pl[i]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_json_exact),
@@ -326,6 +406,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_submit_queues_first, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_submit_append_fails, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_unsendable_records_dropped, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_torn_last_record_every_offset, fx_setup, fx_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
