@@ -60,10 +60,18 @@ static int made_up_until = 0;  /* ... then MADE_UP_TOKEN below this gen, then th
 static char token[HARNESS_TOKEN_MAX]; /* issued by the mock's lwa module */
 static char auth[HARNESS_TOKEN_MAX + 16];
 
+static int eagain_left;   /* the headers callback says -EAGAIN this many more times */
+static int headers_calls; /* headers callback calls */
+
 static int headers_cb(void *ud, struct http_header *out, size_t max, size_t *ret_n) {
   (void)ud;
   assert_true(max >= 1);
   *ret_n = 0;
+  headers_calls++;
+  if (eagain_left > 0) {
+    eagain_left--;
+    return -EAGAIN; /* no token this moment: a refresh runs (cloud/bearer) */
+  }
   if (token_gen < no_token_until)
     return 0;
   snprintf(auth, sizeof(auth), "Bearer %s", token_gen < made_up_until ? MADE_UP_TOKEN : token);
@@ -478,6 +486,38 @@ static void test_cancel_and_free(void **state) {
   cdmhost_free(h);
 }
 
+/* The headers callback has no token yet (-EAGAIN: a refresh runs): the fetch waits a
+ * backoff and asks again, and sends once a token is there; a token that never comes ends
+ * the fetch with -EAGAIN after LICENSE_AUTH_WAITS_MAX waits, nothing sent. */
+static void test_token_wait(void **state) {
+  (void)state;
+  fresh(0);
+  struct cdmhost *h;
+  uint32_t s;
+  uint8_t *ch;
+  size_t clen;
+  cdm_request(&h, &s, &ch, &clen);
+  struct license *lc = client_lic_backoff(0, 2);
+  struct outcome o;
+  eagain_left = 3;
+  headers_calls = 0;
+  fetch_lic(lc, "wait", good_keys, N_GOOD, ch, clen, &o);
+  assert_int_equal(o.err, 0);
+  assert_int_equal(headers_calls, 4);
+  assert_int_equal(posts_to("wait"), 1);
+
+  eagain_left = 1000;
+  headers_calls = 0;
+  fetch_lic(lc, "never", good_keys, N_GOOD, ch, clen, &o);
+  assert_int_equal(o.err, -EAGAIN);
+  assert_int_equal(headers_calls, LICENSE_AUTH_WAITS_MAX + 1);
+  assert_int_equal(posts_to("never"), 0);
+  eagain_left = 0;
+  license_free(lc);
+  free(ch);
+  cdmhost_free(h);
+}
+
 /* Runs last: everything above logged at debug into logfile. */
 static void test_log_holds_no_secret(void **state) {
   (void)state;
@@ -565,10 +605,10 @@ int main(int argc, char **argv) {
   }
   src_dir = argv[1];
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_good_license_cdm),    cmocka_unit_test(test_401_new_token_once),
-      cmocka_unit_test(test_503_retried_once),    cmocka_unit_test(test_errors_not_retried),
-      cmocka_unit_test(test_expiry_header),       cmocka_unit_test(test_cancel_and_free),
-      cmocka_unit_test(test_log_holds_no_secret),
+      cmocka_unit_test(test_good_license_cdm), cmocka_unit_test(test_401_new_token_once),
+      cmocka_unit_test(test_503_retried_once), cmocka_unit_test(test_errors_not_retried),
+      cmocka_unit_test(test_expiry_header),    cmocka_unit_test(test_cancel_and_free),
+      cmocka_unit_test(test_token_wait),       cmocka_unit_test(test_log_holds_no_secret),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
