@@ -662,6 +662,35 @@ class TestCollector(MockTest):
         self.assertEqual([e["eventId"] for e in self._events("py-exp")], ["x1", "x3"])
 
 
+class TestReset(MockTest):
+    """POST /_mock/reset: every module's state, the faults and the clock, at once."""
+
+    def test_reset_all(self):
+        tok = issue_token()
+        hdrs = [("Authorization", "Bearer " + tok), ("hasExplicit", "false"),
+                ("Content-Type", "application/json")]
+        body = json.dumps({"eventId": "r1", "eventType": "PLAYBACK_STARTED"}).encode()
+        c = connect(W["mock"].port)
+        c.putrequest("POST", "/collector/py-reset")
+        for n, v in hdrs + [("Content-Length", str(len(body)))]:
+            c.putheader(n, v)
+        c.endheaders(body)
+        self.assertEqual(c.getresponse().status, 200)
+        c.close()
+        self.assertEqual(fetch_json("POST", "/_mock/faults", {"path": "/x", "status": 500})[0],
+                         200)
+        self.assertEqual(fetch_json("POST", "/_mock/clock", {"advance": 10})[0], 200)
+        status, out = fetch_json("POST", "/_mock/reset", {})
+        self.assertEqual(status, 200)
+        self.assertGreaterEqual(out["modules"], 4)  # lwa, license, api, collector
+        self.assertEqual(out["faults"], 1)
+        self.assertEqual(fetch_json("GET", "/_mock/faults")[1], [])
+        self.assertEqual(fetch_json("GET", "/_mock/clock")[1]["offset"], 0)
+        events = [e for e in fetch_json("GET", "/_mock/collector")[1]["events"]
+                  if e["collector"] == "py-reset"]
+        self.assertEqual(events, [])
+
+
 class TestLifecycle(unittest.TestCase):
     def test_exits_when_parent_pid_is_gone(self):
         parent = subprocess.Popen(["sleep", "0.3"])

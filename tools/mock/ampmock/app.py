@@ -8,6 +8,7 @@
                take app.lock while changing it: handlers run in many threads
   app.port     the port, once listening (also req.base_url in a handler)
   app.server   the MockServer, once listening
+  app.on_reset(fn)  a module's state reset, run by POST /_mock/reset with the others
   app.now()    the mock's wall clock (epoch s): time.time() plus the offset that
                POST /_mock/clock {"advance": s} adds; every module's clock follows it, so
                one call expires tokens, audio objects, CDN tokens and licenses at once
@@ -32,6 +33,11 @@ class App:
         self.port = 0
         self.server = None
         self.clock_offset = 0.0
+        self.resets = []  # module reset handlers, run by POST /_mock/reset
+
+    def on_reset(self, fn):
+        """Run fn(req) on POST /_mock/reset (a module's own state reset)."""
+        self.resets.append(fn)
 
     def now(self):
         return time.time() + self.clock_offset

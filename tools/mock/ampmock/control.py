@@ -12,6 +12,9 @@
   POST   /_mock/clock         {"advance": s}: move the mock's clock (app.now(), which every
                               module's clock follows) forward by s >= 0 -> {"offset": s}
   GET    /_mock/clock         {"offset": s, "now": epoch s}
+  POST   /_mock/reset         every module's own reset (lwa, license, api, collector), the
+                              fault rules, the handshake stall and the clock offset; the
+                              request log keeps counting -> {"modules": n, "faults": n}
   POST   /_mock/handshake     {"stall_ms": n, "count": k}: the next k connections accepted
                               (any path: the request is not known yet) get TCP and then
                               nothing for n ms (<= faults.DELAY_MS_MAX) before their TLS
@@ -102,6 +105,16 @@ def register(app):
 
     app.route("POST", "/_mock/handshake", handshake)
     app.route("GET", "/_mock/handshake", handshake_state)
+    def reset_all(req):
+        for fn in app.resets:
+            fn(req)
+        n = faults.clear()
+        app.server.set_stall(0, 0)
+        with app.lock:
+            app.clock_offset = 0.0
+        return Response.json({"modules": len(app.resets), "faults": n})
+
     app.route("GET", "/_mock/routes", routes)
+    app.route("POST", "/_mock/reset", reset_all)
     app.route("POST", "/_mock/clock", clock)
     app.route("GET", "/_mock/clock", clock_state)

@@ -458,6 +458,7 @@ def register(app):
             st["config"] = dict(DEFAULT_CONFIG)
         return state(req)
 
+    app.on_reset(reset)
     app.route(("GET", "HEAD"), "/api/", api, prefix=True)
     app.route(("GET", "HEAD"), "/cdn/", cdn, prefix=True)
     app.route("GET", "/_mock/api/state", state)

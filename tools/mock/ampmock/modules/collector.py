@@ -108,6 +108,7 @@ def register(app):
             store["posts"] = 0
         return Response.json({"cleared": n})
 
+    app.on_reset(clear)
     app.route("POST", "/collector/", post_event, prefix=True)
     app.route("GET", "/_mock/collector", list_events)
     app.route("DELETE", "/_mock/collector", clear)

@@ -282,6 +282,7 @@ def register(app):
                       required=[dict(r) for r in DEFAULT_REQUIRED])
         return state(req)
 
+    app.on_reset(reset)
     app.route("POST", "/license/", post_license, prefix=True)
     app.route("GET", "/_mock/license", state)
     app.route("GET", "/_mock/license/granted", granted)

@@ -286,6 +286,7 @@ def register(app):
                                   "device_codes": list(st["device_codes"]),
                                   "offset": st["offset"]})
 
+    app.on_reset(reset)
     app.route("POST", "/lwa/auth/o2/create/codepair", codepair)
     app.route("POST", "/lwa/auth/o2/token", token)
     app.route("POST", "/_mock/lwa/approve", approve)
