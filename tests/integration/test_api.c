@@ -758,15 +758,20 @@ static void test_session_keys(void **state) {
   struct buf tmpb = BUF_INIT(1u << 20);
   assert_int_equal(get_with(s1.rep->url, &s2.audio->segment, 0, 99, &tmpb), 403);
 
-  /* The audio object expires: its media is refused; a fresh one plays. */
-  cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/clock", "{\"advance\": 900}"));
+  /* An hour on: the audio object and the access token have expired at the mock. The
+   * media is refused; the fresh audio object is fetched after one refresh (the API's
+   * 401), and the license client takes the new token through cloud/bearer. */
+  assert_int_equal(refreshes(), 0);
+  cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/clock", "{\"advance\": 3700}"));
   assert_int_equal(get_with(s1.rep->url, &s1.audio->segment, 0, 99, &tmpb), 403);
   buf_done(&tmpb);
   struct session s3;
-  open_session(a, wk.audio[0], &s3); /* the bearer expired too: lwa refreshes on the 401 */
+  open_session(a, wk.audio[0], &s3);
+  assert_int_equal(refreshes(), 1);
   uint32_t cs3 = 0;
   assert_int_equal(license_for(lc, cdm, &s3, NULL, NULL, &cs3), 0);
   got.n = 0;
+  assert_int_equal(refreshes(), 1); /* the license went out with the refreshed token */
   assert_int_equal(decode_segment(&s3, cdm, cs3, &got, NULL), 0);
   assert_int_equal(got.n, frames * 2 - ((size_t)first - (size_t)seg->start) * 2);
   assert_memory_equal(got.v, want, got.n * sizeof(int32_t));
