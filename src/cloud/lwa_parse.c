@@ -27,7 +27,30 @@ void lwa_json_free_wiped(cJSON *j) {
   cJSON_Delete(j);
 }
 
+/* Whether the text holds a NUL: a raw one, or the escape \u0000 in a string. cJSON ends
+ * a string at either, so a parser would see a prefix of the value (a token cut short,
+ * "invalid_grant" for "invalid_grant\u0000..."): such a text is refused whole. */
+static bool has_nul(const char *s, size_t len) {
+  if (memchr(s, '\0', len))
+    return true;
+  bool in_str = false;
+  for (size_t i = 0; i < len; i++) {
+    if (!in_str) {
+      in_str = s[i] == '"';
+    } else if (s[i] == '"') {
+      in_str = false;
+    } else if (s[i] == '\\') {
+      if (len - i > 5 && memcmp(s + i + 1, "u0000", 5) == 0)
+        return true;
+      i++; /* the escaped character, which may be '"' or '\\' */
+    }
+  }
+  return false;
+}
+
 static cJSON *parse(const char *text, size_t len) {
+  if (text && has_nul(text, len))
+    return NULL;
   return cJSON_ParseWithLength(text ? text : "", text ? len : 0);
 }
 
