@@ -182,6 +182,10 @@ static size_t remove_upto(struct evqueue *q, uint64_t seq) {
     free(q->recs[k].payload);
     k++;
   }
+  /* Nothing to move when nothing went: recs may be NULL (no record held yet), and even a
+   * zero-length memmove from NULL is undefined. */
+  if (k == 0)
+    return 0;
   memmove(q->recs, q->recs + k, (q->n - k) * sizeof(q->recs[0]));
   q->n -= k;
   return k;

@@ -3,7 +3,7 @@
  * cloud/evqueue: the durable event queue file. Round trips, a torn tail at every
  * length, a flipped byte anywhere in the last and in a middle record, write failures
  * (RLIMIT_FSIZE), bounds, ack and compaction, a child killed with SIGKILL at random
- * points, garbage files, and seqs near 2^64.
+ * points, garbage files, seqs near 2^64, and acks with nothing in memory.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -839,6 +839,44 @@ static void test_seq_exhausted(void **state) {
   evqueue_close(q);
 }
 
+/*
+ * An ACK when no record was ever held in memory: a queue reopened on a file that holds
+ * only its SEQ record (everything acked, then compacted) and acked again with an older
+ * seq, and a file with an ACK right after a SEQ record. remove_upto() used to memmove
+ * from NULL + 0 (undefined behaviour: UBSan stops the asan build there). Found by
+ * tests/fuzz/fuzz_evqueue.c.
+ */
+static void test_ack_nothing_held(void **state) {
+  struct fx *f = *state;
+  struct evqueue *q = NULL;
+  assert_int_equal(evqueue_open(f->path, NULL, &q), 0);
+  for (int i = 0; i < 3; i++)
+    append_std(q, 0);
+  assert_int_equal(evqueue_ack(q, 3), 0);
+  evqueue_close(q);
+  assert_int_equal(fsize(f->path), OH); /* compacted to the SEQ record alone */
+  q = NULL;
+  assert_int_equal(evqueue_open(f->path, NULL, &q), 0);
+  assert_int_equal(evqueue_count(q), 0);
+  assert_int_equal(evqueue_ack(q, 2), 0);
+  assert_int_equal(evqueue_count(q), 0);
+  assert_int_equal(append_std(q, 1), 4);
+  evqueue_close(q);
+
+  uint8_t b[2 * OH];
+  size_t len = put_record(b, 5, EVQUEUE_KIND_SEQ, "");
+  len += put_record(b + len, 3, EVQUEUE_KIND_ACK, "");
+  spit(f->path, b, len);
+  q = NULL;
+  assert_int_equal(evqueue_open(f->path, NULL, &q), 0);
+  struct evqueue_stats st;
+  evqueue_stats(q, &st);
+  assert_int_equal(st.torn_tails, 0);
+  assert_int_equal(st.next_seq, 6);
+  assert_int_equal(evqueue_count(q), 0);
+  evqueue_close(q);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_format, setup, teardown),
@@ -853,6 +891,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
       cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seq_exhausted, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ack_nothing_held, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
