@@ -77,9 +77,18 @@ int license_from_reply(const char *json, size_t len, uint8_t **ret_license, size
     return -AMP_ETOOBIG;
   if (len == 0 || !json_scan_ok(json, len, LICENSE_MAX_DEPTH))
     return -AMP_EJSON;
-  cJSON *root = cJSON_ParseWithLength(json, len);
+  /* Exactly len bytes: cJSON stops after the first value, so bytes after it other than
+   * white space would pass unseen ({"license":"..."} junk). */
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
   if (!root)
     return -AMP_EJSON;
+  for (size_t i = end ? (size_t)(end - json) : len; i < len; i++) {
+    if (json[i] != ' ' && json[i] != '\t' && json[i] != '\r' && json[i] != '\n') {
+      cJSON_Delete(root);
+      return -AMP_EJSON;
+    }
+  }
   int r = -AMP_EJSON;
   uint8_t *lic = NULL;
   size_t max = 0;

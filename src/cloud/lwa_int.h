@@ -12,8 +12,8 @@
  * out is a copy in the caller's struct, NUL-terminated, of printable ASCII without
  * space (0x21..0x7e) and within its bound; a JSON value that is not (too long, a
  * control character, non-ASCII) fails the parse instead of being cut. A text holding a
- * NUL (raw, or the escape \u0000 in any string) is refused whole, as not JSON: the JSON
- * parser would end the string there.
+ * NUL (raw, or the escape \u0000 in any string; the JSON parser would end the string
+ * there) or anything but white space after its JSON value is refused whole, as not JSON.
  * The structs hold secrets: the caller wipes them (explicit_bzero) when done. A ret_
  * struct is written only on success.
  */

@@ -48,10 +48,20 @@ static bool has_nul(const char *s, size_t len) {
   return false;
 }
 
+/* The text as one JSON value: NULL when it is not JSON, holds a NUL, or has bytes other
+ * than white space after the value (cJSON stops after the first one). */
 static cJSON *parse(const char *text, size_t len) {
-  if (text && has_nul(text, len))
+  if (!text || len == 0 || has_nul(text, len))
     return NULL;
-  return cJSON_ParseWithLength(text ? text : "", text ? len : 0);
+  const char *end = NULL;
+  cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+  for (size_t i = end ? (size_t)(end - text) : len; j && i < len; i++) {
+    if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r' && text[i] != '\n') {
+      lwa_json_free_wiped(j);
+      return NULL;
+    }
+  }
+  return j;
 }
 
 /* A token or code as LWA sends it: 1..max printable ASCII bytes, no space (it goes

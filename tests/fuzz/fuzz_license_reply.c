@@ -7,7 +7,8 @@
  *  - raw (0x00..0x3f): the rest is the reply body, in a heap copy of exactly its length;
  *  - value (0x40..0x7f): the rest is the "license" string's value, which the harness
  *    wraps in the envelope itself (bit 0: every byte as \u00XX, else only the escapes
- *    JSON requires; bit 1: another member first);
+ *    JSON requires; bit 1: another member first; bit 2: a byte that is not white space
+ *    after the object, which must make it -AMP_EJSON);
  *  - bytes (0x80..0xff): the rest is a license; the harness base64-encodes it the way
  *    license_request_body() does (bit 0: the url alphabet; bit 1: without '=' padding;
  *    bit 2: a line break every 76 characters, as \n) and wraps it.
@@ -137,9 +138,14 @@ static void fuzz_value(uint8_t mode, const uint8_t *v, size_t n) {
                                       : "{\"license\":\"");
   e |= put_value(&b, v, n, mode & 1);
   e |= buf_append_str(&b, "\"}");
+  bool junk = mode & 4; /* a byte after the object that is not white space: not JSON */
+  e |= buf_append_str(&b, junk ? " }" : "\r\n");
   uint8_t *lic;
   size_t len;
-  if (e == 0 && parse(b.data, b.len, &lic, &len) == 0) {
+  int r = e == 0 ? parse(b.data, b.len, &lic, &len) : -ENOMEM;
+  if (junk && e == 0)
+    CHECK(r == (b.len > LICENSE_MAX_ENVELOPE ? -AMP_ETOOBIG : -AMP_EJSON));
+  if (r == 0) {
     check_reencodes(lic, len, v, n);
     free(lic);
   }

@@ -11,8 +11,8 @@
  *    field values; the harness writes the JSON itself, each value escaped (bit 6: every
  *    byte as \u00XX, else only what JSON requires), so it knows what the parser must
  *    find, and checks both ways: the parse succeeds exactly when the values are valid
- *    by lwa_int.h (a NUL in any value refuses the whole text), and then returns exactly
- *    those values.
+ *    by lwa_int.h (a NUL in any value, or a byte after the object that is not white space,
+ *    refuses the whole text), and then returns exactly those values.
  *
  * Checked on every parse: the return is 0 or the one error lwa_int.h names; the ret_
  * struct is untouched on failure; every string handed out is NUL-terminated within its
@@ -238,8 +238,15 @@ static void fuzz_built(int mode, const uint8_t *data, size_t size) {
                 n32 >= 0 && (long long)n32 * 65536 <= LWA_EXPIRES_AT_MAX;
     break;
   }
-  expect_ok = expect_ok && !nul;
-  if ((e | buf_append_u8(&b, '}')) != 0) {
+  /* After the object: white space (bit 6, fine) or a byte that is not (bit 5, not JSON). */
+  e |= buf_append_u8(&b, '}');
+  if (flags & 0x40)
+    e |= buf_append_str(&b, " \r\n\t");
+  bool junk = flags & 0x20;
+  if (junk)
+    e |= buf_append_str(&b, " x");
+  expect_ok = expect_ok && !nul && !junk;
+  if (e != 0) {
     buf_done(&b);
     return;
   }
@@ -275,7 +282,7 @@ static void fuzz_built(int mode, const uint8_t *data, size_t size) {
     CHECK(out->tok.expires_in == (exp > LWA_TOKEN_LIFETIME_MAX_S ? LWA_TOKEN_LIFETIME_MAX_S : exp));
     break;
   case P_ERROR: {
-    bool code = !nul && f[0].n > 0 && f[0].n < err_n;
+    bool code = !nul && !junk && f[0].n > 0 && f[0].n < err_n;
     for (size_t i = 0; code && i < f[0].n; i++)
       code = (f[0].v[i] >= 'a' && f[0].v[i] <= 'z') || f[0].v[i] == '_';
     if (code)

@@ -118,11 +118,27 @@ static void test_license_nul(void **state) {
   free(lic);
 }
 
+/* Bytes after the JSON object other than white space: not JSON. cJSON stops after the
+ * first value, so they used to pass unseen. */
+static void test_license_trailing(void **state) {
+  (void)state;
+  uint8_t *lic = NULL;
+  size_t len = 0;
+  assert_int_equal(from_reply("{\"license\":\"QUJD\"} x", &lic, &len), -AMP_EJSON);
+  assert_int_equal(from_reply("{\"license\":\"QUJD\"}{}", &lic, &len), -AMP_EJSON);
+  assert_null(lic);
+  assert_int_equal(from_reply(" {\"license\":\"QUJD\"} \r\n\t", &lic, &len), 0);
+  assert_int_equal(len, 3);
+  assert_memory_equal(lic, "ABC", 3);
+  free(lic);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_request_body),
       cmocka_unit_test(test_license_from_reply),
       cmocka_unit_test(test_license_nul),
+      cmocka_unit_test(test_license_trailing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -194,10 +194,27 @@ static void test_nul(void **state) {
   assert_string_equal(t.access, "Atza|\\u0000");
 }
 
+/* Bytes after the JSON value other than white space: not JSON (cJSON stops after the
+ * first value, so they used to pass unseen). */
+static void test_trailing(void **state) {
+  (void)state;
+  struct lwa_token_reply t;
+  struct lwa_token_file f;
+  char code[64];
+  assert_int_equal(tokens("{\"access_token\":\"Atza|a\",\"expires_in\":60}x", false, &t),
+                   -AMP_EPROTO);
+  assert_int_equal(tokens("{\"access_token\":\"Atza|a\",\"expires_in\":60} \r\n", false, &t), 0);
+  static const char err[] = "{\"error\":\"invalid_grant\"}{\"error\":\"x\"}";
+  lwa_parse_error(err, sizeof(err) - 1, code, sizeof(code));
+  assert_string_equal(code, "");
+  assert_int_equal(file("{\"refresh_token\":\"Atzr|r\",\"expires_at\":0}]", &f), -AMP_EJSON);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_codepair), cmocka_unit_test(test_tokens), cmocka_unit_test(test_error),
-      cmocka_unit_test(test_file),     cmocka_unit_test(test_nul),
+      cmocka_unit_test(test_codepair), cmocka_unit_test(test_tokens),
+      cmocka_unit_test(test_error),    cmocka_unit_test(test_file),
+      cmocka_unit_test(test_nul),      cmocka_unit_test(test_trailing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
