@@ -182,6 +182,10 @@ static size_t remove_upto(struct evqueue *q, uint64_t seq) {
     free(q->recs[k].payload);
     k++;
   }
+  /* Nothing to move when nothing went: recs may be NULL (no record held yet), and even a
+   * zero-length memmove from NULL is undefined. */
+  if (k == 0)
+    return 0;
   memmove(q->recs, q->recs + k, (q->n - k) * sizeof(q->recs[0]));
   q->n -= k;
   return k;
@@ -315,14 +319,16 @@ static bool apply_record(struct evqueue *q, uint64_t seq, uint8_t kind, const ui
     remove_seq(q, seq);
     return true;
   case EVQUEUE_KIND_SEQ:
-    if (seq == UINT64_MAX || seq + 1 < q->next_seq)
+    if (seq > EVQUEUE_SEQ_MAX || seq + 1 < q->next_seq)
       return false;
     q->next_seq = seq + 1;
     return true;
   default:
     break;
   }
-  if (kind > EVQUEUE_KIND_MAX || seq == 0 || seq == UINT64_MAX || seq < q->next_seq)
+  /* next_seq stays at most EVQUEUE_SEQ_MAX + 1, so an append can never hand out a seq that
+   * this check refuses at the next open (nor wrap next_seq around to 0). */
+  if (kind > EVQUEUE_KIND_MAX || seq == 0 || seq > EVQUEUE_SEQ_MAX || seq < q->next_seq)
     return false;
   *err = reserve(q, q->n + 1);
   if (*err < 0)
@@ -521,6 +527,8 @@ int evqueue_append(struct evqueue *q, uint8_t kind, const void *payload, size_t 
     return -EINVAL;
   if (len > EVQUEUE_RECORD_MAX)
     return -AMP_ETOOBIG;
+  if (q->next_seq > EVQUEUE_SEQ_MAX)
+    return -EOVERFLOW;
   int rc;
   const size_t need = EVQUEUE_RECORD_OVERHEAD + len;
   /* Plan the drops: the oldest droppable records, until the new one fits. */

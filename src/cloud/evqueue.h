@@ -22,17 +22,17 @@
  *   DROP seq: that one (droppable) record was dropped to make room;
  *   SEQ  seq: the highest sequence number handed out so far (keeps numbering monotonic
  *             across a compaction that leaves no record behind).
- * Data records carry strictly increasing seqs, starting at 1.
+ * Data records carry strictly increasing seqs, starting at 1, at most EVQUEUE_SEQ_MAX;
+ * no record names a seq above it.
  *
  * Reading (evqueue_open). Records are read in order until the first one that is not
  * whole and valid: a short header, a short body, a wrong magic, an impossible length
  * (over EVQUEUE_RECORD_MAX, or a control record with a payload), a bad CRC, a reserved
- * kind that is not one of the three, a seq out of order. That record and EVERYTHING
- * after it is dropped: the file is truncated back to the end of the last good record
- * and the drop counted in the stats (torn_tails, torn_bytes). A torn tail (a crash in
- * the middle of an append) is the expected case; corruption in the middle of the file
- * also loses the good records behind it. Nothing is ever misread: a record is only
- * returned whole and CRC-checked.
+ * kind that is not one of the three, a seq out of order or above EVQUEUE_SEQ_MAX. That record and
+ * EVERYTHING after it is dropped: the file is truncated back to the end of the last good record and
+ * the drop counted in the stats (torn_tails, torn_bytes). A torn tail (a crash in the middle of an
+ * append) is the expected case; corruption in the middle of the file also loses the good records
+ * behind it. Nothing is ever misread: a record is only returned whole and CRC-checked.
  *
  * Durability. evqueue_append() writes the record with one write at the end of the
  * file and fdatasync()s before it returns 0: the record survives kill -9 and power
@@ -72,6 +72,10 @@
 #define EVQUEUE_RECORD_MAX (64u * 1024u)
 /* magic + len + seq + kind + crc */
 #define EVQUEUE_RECORD_OVERHEAD 21u
+/* The highest seq a record may carry. Far beyond what appends reach (2^63 of them); a
+ * file naming more is corrupt (a queue that took it would have no seq left to hand out,
+ * or would hand out one that its next open refuses). */
+#define EVQUEUE_SEQ_MAX (UINT64_MAX >> 1)
 /* Caller kinds are 0..EVQUEUE_KIND_MAX, so that droppable_mask can name each by a bit. */
 #define EVQUEUE_KIND_MAX 63u
 /* Reserved control kinds (never returned by evqueue_peek). */
@@ -120,7 +124,8 @@ int evqueue_open(const char *path, const struct evqueue_limits *lim, struct evqu
 /* Appends one record of kind (0..EVQUEUE_KIND_MAX, -EINVAL otherwise) with len payload
  * bytes (payload may be NULL when len is 0), durable when this returns 0; *ret_seq (may
  * be NULL) gets its seq. -AMP_ETOOBIG when len > EVQUEUE_RECORD_MAX or the bounds cannot
- * make room (see above); -errno of the write or sync, with the file as before. */
+ * make room (see above); -EOVERFLOW when the last seq handed out was EVQUEUE_SEQ_MAX;
+ * -errno of the write or sync, with the file as before. */
 int evqueue_append(struct evqueue *q, uint8_t kind, const void *payload, size_t len,
                    uint64_t *ret_seq);
 

@@ -35,9 +35,10 @@ int license_request_body(const uint8_t *challenge, size_t len, char **ret_json);
 
 /* From a reply body {"license":"<base64>", ...} (<= LICENSE_MAX_ENVELOPE bytes, need not
  * be NUL-terminated) to the decoded license bytes (malloc'd; caller free()s).
- * -AMP_ETOOBIG, -AMP_EJSON (not JSON, nested past LICENSE_MAX_DEPTH, not an object, no
- * "license", not a string), -AMP_ELICENSE (bad base64, empty or over
- * LICENSE_MAX_MESSAGE). */
+ * -AMP_ETOOBIG, -AMP_EJSON (not JSON, bytes other than white space after the object,
+ * nested past LICENSE_MAX_DEPTH, a NUL anywhere, raw or as \u0000, not an object, no "license", not
+ * a string), -AMP_ELICENSE (bad base64, empty or over LICENSE_MAX_MESSAGE), -ENOMEM; -EINVAL for a
+ * NULL argument. */
 int license_from_reply(const char *json, size_t len, uint8_t **ret_license, size_t *ret_len);
 
 /*

@@ -9,13 +9,13 @@
  * one runs or waits for its backoff.
  */
 #include "cloud/lwa.h"
+#include "cloud/lwa_int.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -32,15 +32,8 @@ LOG_TOPIC("lwa");
 #define SCOPE "amazon_music:access"
 #define PATH_CODEPAIR "/auth/o2/create/codepair"
 #define PATH_TOKEN "/auth/o2/token"
-#define FORM_MAX (8u * 1024)          /* bytes of a request body: two tokens, escaped */
-#define FILE_MAX (8u * 1024)          /* bytes of the token file we accept */
-#define REQUEST_TIMEOUT_MS 30000u     /* one LWA request, whole */
-#define INTERVAL_MIN_MS 50u           /* a poll interval below this is taken as this */
-#define INTERVAL_MAX_MS 300000u       /* ... and above this as this */
-#define INTERVAL_DEFAULT_MS 5000u     /* when the code pair names none */
-#define CODE_LIFETIME_MAX_S 86400     /* a code pair's expires_in is cut to a day */
-#define TOKEN_LIFETIME_MAX_S 31536000 /* an access token's expires_in is cut to a year */
-#define EXPIRES_AT_MAX 253402300799LL /* 9999-12-31: a larger expiry in the file is junk */
+#define FORM_MAX (8u * 1024)      /* bytes of a request body: two tokens, escaped */
+#define REQUEST_TIMEOUT_MS 30000u /* one LWA request, whole */
 
 /* Retry waits after a 5xx or network error, seconds (docs/service.md §2), jittered. */
 static const unsigned backoff_s[] = {0, 1, 2, 4, 10, 30, 60};
@@ -105,22 +98,6 @@ static void wipe_reply(struct lwa *w) {
   buf_reset(&w->reply);
 }
 
-static void json_wipe(cJSON *j) {
-  for (; j; j = j->next) {
-    if (cJSON_IsString(j) && j->valuestring)
-      wipe(j->valuestring, strlen(j->valuestring));
-    json_wipe(j->child);
-  }
-}
-
-/* Free a cJSON tree after wiping its strings: parsed replies and files hold tokens. */
-static void json_free_wiped(cJSON *j) {
-  if (!j)
-    return;
-  json_wipe(j->child);
-  cJSON_Delete(j);
-}
-
 static uint64_t rnd_next(struct lwa *w) {
   uint64_t x = w->rnd;
   x ^= x << 13;
@@ -148,31 +125,6 @@ static void arm(struct lwa *w, enum op op, uint64_t delay_ms) {
 static void disarm(struct lwa *w) {
   w->timer_op = OP_NONE;
   loop_timer_disarm(w->timer);
-}
-
-/* A token or code as LWA sends it: 1..max printable ASCII bytes, no space (it goes
- * into a header and a form). */
-static bool token_ok(const char *s, size_t max) {
-  size_t n = strnlen(s, max + 1);
-  if (n == 0 || n > max)
-    return false;
-  for (size_t i = 0; i < n; i++)
-    if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-      return false;
-  return true;
-}
-
-static const char *json_str(const cJSON *o, const char *k) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-  return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
-}
-
-static bool json_num(const cJSON *o, const char *k, double *ret) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-  if (!cJSON_IsNumber(v) || v->valuedouble != v->valuedouble)
-    return false;
-  *ret = v->valuedouble;
-  return true;
 }
 
 /* Append name=value, form-encoded (RFC 1866 §8.2.1: unreserved bytes as they are, the
@@ -249,7 +201,7 @@ static int tokens_save(struct lwa *w) {
   wipe(text, strlen(text));
 out:
   free(text);
-  json_free_wiped(j);
+  lwa_json_free_wiped(j);
   if (r < 0 && !w->write_warned) {
     /* The tokens stay in memory; without the file the next start must link again. */
     log_warning("cannot save the LWA tokens in %s: %s", w->state_dir, amp_strerror(r));
@@ -261,23 +213,18 @@ out:
 /* Read the token file: 0 with the tokens set, -ENOENT when there is none, or another
  * error (refused or corrupt; the caller reports it). */
 static int tokens_load(struct lwa *w) {
-  struct buf b = BUF_INIT(FILE_MAX);
+  struct buf b = BUF_INIT(LWA_FILE_MAX);
+  struct lwa_token_file f = {0};
   int r = statefile_read(w->state_dir, LWA_TOKEN_FILE, &b);
   if (r < 0)
     goto out;
-  cJSON *j = cJSON_ParseWithLength(b.data ? (const char *)b.data : "", b.len);
-  const char *rt = json_str(j, "refresh_token"), *at = json_str(j, "access_token");
-  double exp = 0;
-  r = -AMP_EJSON;
-  if (!j || !rt || !token_ok(rt, LWA_TOKEN_MAX) || !json_num(j, "expires_at", &exp) || exp < 0 ||
-      exp > (double)EXPIRES_AT_MAX || (at && at[0] && !token_ok(at, LWA_TOKEN_MAX)))
-    goto out_json;
-  snprintf(w->refresh, sizeof(w->refresh), "%s", rt);
-  snprintf(w->access, sizeof(w->access), "%s", at ? at : "");
-  w->expires_at = w->access[0] ? (int64_t)exp : 0;
-  r = 0;
-out_json:
-  json_free_wiped(j);
+  r = lwa_parse_file((const char *)b.data, b.len, &f);
+  if (r < 0)
+    goto out;
+  memcpy(w->refresh, f.refresh, sizeof(w->refresh));
+  memcpy(w->access, f.access, sizeof(w->access));
+  w->expires_at = f.expires_at;
+  wipe(&f, sizeof(f));
 out:
   wipe(b.data, b.cap);
   buf_done(&b);
@@ -377,14 +324,7 @@ static bool passing(const struct http_response *resp) {
 
 /* The LWA error code of a 4xx reply ("" when the body does not carry one). */
 static void error_code(const struct lwa *w, char *out, size_t n) {
-  out[0] = '\0';
-  cJSON *j = cJSON_ParseWithLength(w->reply.data ? (const char *)w->reply.data : "", w->reply.len);
-  const char *e = json_str(j, "error");
-  /* An LWA error code is a short token ([a-z_]); anything else is not one, and is never
-   * copied into a log line. */
-  if (e && strlen(e) < n && e[0] && strspn(e, "abcdefghijklmnopqrstuvwxyz_") == strlen(e))
-    snprintf(out, n, "%s", e);
-  json_free_wiped(j);
+  lwa_parse_error((const char *)w->reply.data, w->reply.len, out, n);
 }
 
 /* What an LWA error code means for us when it ends a pairing or a refresh. */
@@ -398,28 +338,19 @@ static int error_of(const char *code) {
 
 /* Parse a token reply into the tokens: 0 or -AMP_EPROTO (nothing changed). */
 static int take_tokens(struct lwa *w, bool need_refresh) {
-  int r = -AMP_EPROTO;
-  cJSON *j = cJSON_ParseWithLength(w->reply.data ? (const char *)w->reply.data : "", w->reply.len);
-  const char *at = json_str(j, "access_token"), *rt = json_str(j, "refresh_token");
-  const char *type = json_str(j, "token_type");
-  double exp;
-  if (!at || !token_ok(at, LWA_TOKEN_MAX) || (rt && !token_ok(rt, LWA_TOKEN_MAX)) ||
-      (need_refresh && !rt) || (type && strcasecmp(type, "bearer") != 0) ||
-      !json_num(j, "expires_in", &exp) || exp < 1)
-    goto out;
-  if (exp > TOKEN_LIFETIME_MAX_S)
-    exp = TOKEN_LIFETIME_MAX_S;
+  struct lwa_token_reply t = {0};
+  int r = lwa_parse_tokens((const char *)w->reply.data, w->reply.len, need_refresh, &t);
+  if (r < 0)
+    return r;
   wipe(w->access, sizeof(w->access));
-  snprintf(w->access, sizeof(w->access), "%s", at);
-  if (rt) { /* a new refresh token replaces the old (docs/service.md §2) */
+  memcpy(w->access, t.access, sizeof(w->access));
+  if (t.refresh[0]) { /* a new refresh token replaces the old (docs/service.md §2) */
     wipe(w->refresh, sizeof(w->refresh));
-    snprintf(w->refresh, sizeof(w->refresh), "%s", rt);
+    memcpy(w->refresh, t.refresh, sizeof(w->refresh));
   }
-  w->expires_at = clock_wall_sec() + (int64_t)exp;
-  r = 0;
-out:
-  json_free_wiped(j);
-  return r;
+  w->expires_at = clock_wall_sec() + t.expires_in;
+  wipe(&t, sizeof(t));
+  return 0;
 }
 
 /* End a pairing or a link: UNLINKED with err. drop_file: the link is gone for good. */
@@ -455,35 +386,21 @@ static void codepair_done(struct lwa *w, const struct http_response *resp) {
                 false);
     return;
   }
-  cJSON *j = cJSON_ParseWithLength(w->reply.data ? (const char *)w->reply.data : "", w->reply.len);
-  const char *dc = json_str(j, "device_code"), *uc = json_str(j, "user_code");
-  const char *uri = json_str(j, "verification_uri");
-  double exp, interval;
-  if (!dc || !uc || !uri || !token_ok(dc, LWA_CODE_MAX) || !token_ok(uc, LWA_CODE_MAX) ||
-      !token_ok(uri, LWA_CODE_MAX) || !json_num(j, "expires_in", &exp) || exp < 1) {
-    json_free_wiped(j);
+  struct lwa_codepair cp = {0};
+  if (lwa_parse_codepair((const char *)w->reply.data, w->reply.len, &cp) < 0) {
     log_debug("code pair reply malformed");
     go_unlinked(w, -AMP_EPROTO, false);
     return;
   }
-  if (exp > CODE_LIFETIME_MAX_S)
-    exp = CODE_LIFETIME_MAX_S;
-  /* interval is whole seconds at Amazon; a fraction is accepted (the mock uses one to
-   * keep tests fast) and bounded both ways. */
-  uint64_t ims = INTERVAL_DEFAULT_MS;
-  if (json_num(j, "interval", &interval) && interval > 0)
-    ims = interval * 1000.0 >= INTERVAL_MAX_MS ? INTERVAL_MAX_MS : (uint64_t)(interval * 1000.0);
-  if (ims < INTERVAL_MIN_MS)
-    ims = INTERVAL_MIN_MS;
   forget_code(w);
-  snprintf(w->device_code, sizeof(w->device_code), "%s", dc);
-  snprintf(w->user_code, sizeof(w->user_code), "%s", uc);
-  snprintf(w->uri, sizeof(w->uri), "%s", uri);
-  json_free_wiped(j);
+  memcpy(w->device_code, cp.device_code, sizeof(w->device_code));
+  memcpy(w->user_code, cp.user_code, sizeof(w->user_code));
+  memcpy(w->uri, cp.uri, sizeof(w->uri));
   w->have_code = true;
-  w->interval_ms = ims;
-  w->code_expires_wall = clock_wall_sec() + (int64_t)exp;
-  w->code_expires_mono = clock_mono_usec() + (uint64_t)exp * 1000000u;
+  w->interval_ms = cp.interval_ms;
+  w->code_expires_wall = clock_wall_sec() + cp.expires_in;
+  w->code_expires_mono = clock_mono_usec() + (uint64_t)cp.expires_in * 1000000u;
+  wipe(&cp, sizeof(cp));
   w->fails = 0;
   arm(w, OP_POLL, w->interval_ms);
   set_state(w, LWA_LINKING, 0);

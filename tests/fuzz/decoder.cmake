@@ -5,4 +5,4 @@
 ampd_fuzz_target(decoder SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_decoder.c LIBS ampd_decoder
                  CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/corpus/decoder
                  BOUNDS_CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/corpus/decoder-bounds
-                 SECONDS 30 MAX_LEN 1114121)
+                 MAX_LEN 1114121)

@@ -5,4 +5,4 @@
 ampd_fuzz_target(manifest SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_manifest.c LIBS ampd_manifest
                  CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/corpus/manifest
                  BOUNDS_CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/corpus/manifest-bounds
-                 SECONDS 30 MAX_LEN 4980779 DICT ${CMAKE_CURRENT_SOURCE_DIR}/dict/mpd.dict)
+                 MAX_LEN 4980779 DICT ${CMAKE_CURRENT_SOURCE_DIR}/dict/mpd.dict)

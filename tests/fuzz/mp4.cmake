@@ -6,4 +6,4 @@
 ampd_fuzz_target(mp4 SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_mp4.c LIBS ampd_mp4
                  CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/corpus/mp4
                  BOUNDS_CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/corpus/mp4-bounds
-                 SECONDS 30 MAX_LEN 33619971 DICT ${CMAKE_CURRENT_SOURCE_DIR}/dict/mp4.dict)
+                 MAX_LEN 33619971 DICT ${CMAKE_CURRENT_SOURCE_DIR}/dict/mp4.dict)

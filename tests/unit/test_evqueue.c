@@ -3,7 +3,7 @@
  * cloud/evqueue: the durable event queue file. Round trips, a torn tail at every
  * length, a flipped byte anywhere in the last and in a middle record, write failures
  * (RLIMIT_FSIZE), bounds, ack and compaction, a child killed with SIGKILL at random
- * points, and garbage files.
+ * points, garbage files, seqs near 2^64, and acks with nothing in memory.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -761,6 +761,122 @@ static void test_garbage(void **state) {
   free(b);
 }
 
+/* One record as evqueue.h gives the format, with a valid CRC; its size. */
+static size_t put_record(uint8_t *b, uint64_t seq, uint8_t kind, const char *payload) {
+  size_t len = strlen(payload);
+  const uint32_t magic = EVQUEUE_MAGIC, l32 = (uint32_t)len;
+  for (int i = 0; i < 4; i++) {
+    b[i] = (uint8_t)(magic >> (8 * i));
+    b[4 + i] = (uint8_t)(l32 >> (8 * i));
+  }
+  for (int i = 0; i < 8; i++)
+    b[8 + i] = (uint8_t)(seq >> (8 * i));
+  b[16] = kind;
+  memcpy(b + 17, payload, len);
+  uint32_t crc = crc_bitwise(b, 17 + len);
+  for (int i = 0; i < 4; i++)
+    b[17 + len + i] = (uint8_t)(crc >> (8 * i));
+  return OH + len;
+}
+
+/*
+ * A file (CRC-valid, so forged or corrupt) whose records name seqs near 2^64: an append
+ * that returns 0 must be read back by the next open. It used to get seq UINT64_MAX (a
+ * seq the reader refuses), so the reopen cut the durable record as a torn tail; now
+ * such a file is corrupt from that record on, and the last seq a queue hands out,
+ * EVQUEUE_SEQ_MAX, is one it reads back. Found by tests/fuzz/fuzz_evqueue.c.
+ */
+static void test_seq_exhausted(void **state) {
+  struct fx *f = *state;
+  static const struct {
+    uint64_t seq;
+    uint8_t kind;
+  } cases[] = {
+      {UINT64_MAX - 1, 0},                /* a data record */
+      {UINT64_MAX - 1, EVQUEUE_KIND_SEQ}, /* the SEQ record of a compaction */
+      {UINT64_MAX, EVQUEUE_KIND_SEQ},     /* refused before too */
+      {(UINT64_MAX >> 1) + 1, 0},         /* the first seq over EVQUEUE_SEQ_MAX */
+      {(UINT64_MAX >> 1) - 1, 0},         /* below it: kept, and one append fits */
+  };
+  for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+    uint8_t b[2 * OH + 8];
+    size_t len = put_record(b, 1, 0, "a");
+    len += put_record(b + len, cases[c].seq, cases[c].kind, cases[c].kind ? "" : "b");
+    spit(f->path, b, len);
+    struct evqueue *q = NULL;
+    assert_int_equal(evqueue_open(f->path, NULL, &q), 0);
+    size_t n0 = evqueue_count(q);
+    uint64_t seq = 0;
+    assert_int_equal(evqueue_append(q, 3, "new", 3, &seq), 0);
+    evqueue_close(q);
+    q = NULL;
+    assert_int_equal(evqueue_open(f->path, NULL, &q), 0);
+    struct evqueue_stats st;
+    evqueue_stats(q, &st);
+    assert_int_equal(st.torn_tails, 0);
+    assert_int_equal(evqueue_count(q), n0 + 1);
+    struct evqueue_record r;
+    assert_int_equal(evqueue_peek(q, n0, &r), 0);
+    assert_true(r.seq == seq && r.kind == 3 && r.len == 3 && memcmp(r.payload, "new", 3) == 0);
+    assert_true(r.seq <= EVQUEUE_SEQ_MAX);
+    evqueue_close(q);
+  }
+
+  /* A queue at EVQUEUE_SEQ_MAX has no seq left: the append is refused, nothing lost. */
+  uint8_t b[OH + 8];
+  spit(f->path, b, put_record(b, EVQUEUE_SEQ_MAX, 0, "last"));
+  struct evqueue *q = NULL;
+  assert_int_equal(evqueue_open(f->path, NULL, &q), 0);
+  assert_int_equal(evqueue_count(q), 1);
+  assert_int_equal(evqueue_append(q, 0, "x", 1, NULL), -EOVERFLOW);
+  evqueue_close(q);
+  q = NULL;
+  assert_int_equal(evqueue_open(f->path, NULL, &q), 0);
+  assert_int_equal(evqueue_count(q), 1);
+  struct evqueue_record r;
+  assert_int_equal(evqueue_peek(q, 0, &r), 0);
+  assert_true(r.seq == EVQUEUE_SEQ_MAX && r.len == 4 && memcmp(r.payload, "last", 4) == 0);
+  evqueue_close(q);
+}
+
+/*
+ * An ACK when no record was ever held in memory: a queue reopened on a file that holds
+ * only its SEQ record (everything acked, then compacted) and acked again with an older
+ * seq, and a file with an ACK right after a SEQ record. remove_upto() used to memmove
+ * from NULL + 0 (undefined behaviour: UBSan stops the asan build there). Found by
+ * tests/fuzz/fuzz_evqueue.c.
+ */
+static void test_ack_nothing_held(void **state) {
+  struct fx *f = *state;
+  struct evqueue *q = NULL;
+  assert_int_equal(evqueue_open(f->path, NULL, &q), 0);
+  for (int i = 0; i < 3; i++)
+    append_std(q, 0);
+  assert_int_equal(evqueue_ack(q, 3), 0);
+  evqueue_close(q);
+  assert_int_equal(fsize(f->path), OH); /* compacted to the SEQ record alone */
+  q = NULL;
+  assert_int_equal(evqueue_open(f->path, NULL, &q), 0);
+  assert_int_equal(evqueue_count(q), 0);
+  assert_int_equal(evqueue_ack(q, 2), 0);
+  assert_int_equal(evqueue_count(q), 0);
+  assert_int_equal(append_std(q, 1), 4);
+  evqueue_close(q);
+
+  uint8_t b[2 * OH];
+  size_t len = put_record(b, 5, EVQUEUE_KIND_SEQ, "");
+  len += put_record(b + len, 3, EVQUEUE_KIND_ACK, "");
+  spit(f->path, b, len);
+  q = NULL;
+  assert_int_equal(evqueue_open(f->path, NULL, &q), 0);
+  struct evqueue_stats st;
+  evqueue_stats(q, &st);
+  assert_int_equal(st.torn_tails, 0);
+  assert_int_equal(st.next_seq, 6);
+  assert_int_equal(evqueue_count(q), 0);
+  evqueue_close(q);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_format, setup, teardown),
@@ -774,6 +890,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
       cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
       cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seq_exhausted, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ack_nothing_held, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -99,10 +99,46 @@ static void test_license_from_reply(void **state) {
   free(big);
 }
 
+/* A NUL in the reply, escaped or raw, used to end the license string early: the prefix
+ * decoded and came back as the license ("QUJD" -> "ABC"). Now the reply is refused. An
+ * escaped backslash before "u0000" is no NUL. Found by tests/fuzz/fuzz_license_reply.c. */
+static void test_license_nul(void **state) {
+  (void)state;
+  uint8_t *lic = NULL;
+  size_t len = 0;
+  assert_int_equal(from_reply("{\"license\":\"QUJD\\u0000!!\"}", &lic, &len), -AMP_EJSON);
+  assert_int_equal(from_reply("{\"license\":\"QUJD\\u0000\"}", &lic, &len), -AMP_EJSON);
+  static const char raw[] = "{\"license\":\"QUJD\0!!\"}";
+  assert_int_equal(license_from_reply(raw, sizeof(raw) - 1, &lic, &len), -AMP_EJSON);
+  assert_null(lic);
+
+  assert_int_equal(from_reply("{\"note\":\"\\\\u0000\",\"license\":\"QUJD\"}", &lic, &len), 0);
+  assert_int_equal(len, 3);
+  assert_memory_equal(lic, "ABC", 3);
+  free(lic);
+}
+
+/* Bytes after the JSON object other than white space: not JSON. cJSON stops after the
+ * first value, so they used to pass unseen. */
+static void test_license_trailing(void **state) {
+  (void)state;
+  uint8_t *lic = NULL;
+  size_t len = 0;
+  assert_int_equal(from_reply("{\"license\":\"QUJD\"} x", &lic, &len), -AMP_EJSON);
+  assert_int_equal(from_reply("{\"license\":\"QUJD\"}{}", &lic, &len), -AMP_EJSON);
+  assert_null(lic);
+  assert_int_equal(from_reply(" {\"license\":\"QUJD\"} \r\n\t", &lic, &len), 0);
+  assert_int_equal(len, 3);
+  assert_memory_equal(lic, "ABC", 3);
+  free(lic);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_request_body),
       cmocka_unit_test(test_license_from_reply),
+      cmocka_unit_test(test_license_nul),
+      cmocka_unit_test(test_license_trailing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
