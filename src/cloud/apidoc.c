@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cloud/json.h"
 #include "core/err.h"
 
 enum kind { K_OTHER, K_CHUNK, K_INSTANCE, K_DEF, K_NODE, K_SUMMARY };
@@ -34,48 +35,14 @@ struct apidoc {
   struct dict *dicts;
 };
 
-/* Reject nesting past max before cJSON recurses into it (strings are skipped). */
-static bool depth_ok(const char *s, size_t len, int max) {
-  int depth = 0;
-  bool in_str = false;
-  for (size_t i = 0; i < len; i++) {
-    if (in_str) {
-      if (s[i] == '\\')
-        i++;
-      else if (s[i] == '"')
-        in_str = false;
-    } else if (s[i] == '"') {
-      in_str = true;
-    } else if (s[i] == '{' || s[i] == '[') {
-      if (++depth > max)
-        return false;
-    } else if (s[i] == '}' || s[i] == ']') {
-      depth--;
-    }
-  }
-  return true;
-}
-
-/* Parse exactly len bytes: trailing bytes other than white space are an error. */
+/* At most max bytes parsed as exactly one JSON value (cloud/json: no trailing bytes, no
+ * NUL that cJSON would cut a string at, nesting bounded). */
 static int json_parse(const char *json, size_t len, size_t max, cJSON **ret) {
   if (!json || !ret)
     return -EINVAL;
   if (len > max)
     return -AMP_ETOOBIG;
-  if (len == 0 || !depth_ok(json, len, APIDOC_MAX_DEPTH))
-    return -AMP_EJSON;
-  const char *end = NULL;
-  cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-  if (!root)
-    return -AMP_EJSON;
-  for (size_t i = end ? (size_t)(end - json) : len; i < len; i++) {
-    if (json[i] != ' ' && json[i] != '\t' && json[i] != '\r' && json[i] != '\n') {
-      cJSON_Delete(root);
-      return -AMP_EJSON;
-    }
-  }
-  *ret = root;
-  return 0;
+  return json_parse_exact(json, len, APIDOC_MAX_DEPTH, ret);
 }
 
 /* An optional string member: absent or null gives NULL; another type -AMP_EJSON; longer

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "cloud/license.h"
+#include "cloud/json.h"
 #include "core/b64.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -42,53 +43,14 @@ int license_request_body(const uint8_t *challenge, size_t len, char **ret_json) 
   return 0;
 }
 
-/* Reject nesting past max before cJSON recurses into it (strings are skipped), and a
- * NUL: a raw one or the escape \u0000 in a string. cJSON ends a string at either, so
- * "QUJD\u0000<anything>" would decode as "QUJD", a license cut short instead of refused. */
-static int json_scan_ok(const char *s, size_t len, int max) {
-  if (memchr(s, '\0', len))
-    return 0;
-  int depth = 0, in_str = 0;
-  for (size_t i = 0; i < len; i++) {
-    if (in_str) {
-      if (s[i] == '\\') {
-        if (len - i > 5 && memcmp(s + i + 1, "u0000", 5) == 0)
-          return 0;
-        i++;
-      } else if (s[i] == '"') {
-        in_str = 0;
-      }
-    } else if (s[i] == '"') {
-      in_str = 1;
-    } else if (s[i] == '{' || s[i] == '[') {
-      if (++depth > max)
-        return 0;
-    } else if (s[i] == '}' || s[i] == ']') {
-      depth--;
-    }
-  }
-  return 1;
-}
-
 int license_from_reply(const char *json, size_t len, uint8_t **ret_license, size_t *ret_len) {
   if (!json || !ret_license || !ret_len)
     return -EINVAL;
   if (len > LICENSE_MAX_ENVELOPE)
     return -AMP_ETOOBIG;
-  if (len == 0 || !json_scan_ok(json, len, LICENSE_MAX_DEPTH))
+  cJSON *root = NULL;
+  if (json_parse_exact(json, len, LICENSE_MAX_DEPTH, &root) < 0)
     return -AMP_EJSON;
-  /* Exactly len bytes: cJSON stops after the first value, so bytes after it other than
-   * white space would pass unseen ({"license":"..."} junk). */
-  const char *end = NULL;
-  cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-  if (!root)
-    return -AMP_EJSON;
-  for (size_t i = end ? (size_t)(end - json) : len; i < len; i++) {
-    if (json[i] != ' ' && json[i] != '\t' && json[i] != '\r' && json[i] != '\n') {
-      cJSON_Delete(root);
-      return -AMP_EJSON;
-    }
-  }
   int r = -AMP_EJSON;
   uint8_t *lic = NULL;
   size_t max = 0;

@@ -80,4 +80,7 @@ int lwa_parse_file(const char *text, size_t len, struct lwa_token_file *ret);
 struct cJSON;
 void lwa_json_free_wiped(struct cJSON *j);
 
+/* Nesting allowed in an LWA reply or the token file (they are flat objects). */
+#define LWA_JSON_DEPTH_MAX 8
+
 #endif

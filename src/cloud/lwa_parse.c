@@ -9,59 +9,18 @@
 
 #include <cjson/cJSON.h>
 
+#include "cloud/json.h"
 #include "cloud/lwa_int.h"
 #include "core/err.h"
 
-static void json_wipe(cJSON *j) {
-  for (; j; j = j->next) {
-    if (cJSON_IsString(j) && j->valuestring)
-      explicit_bzero(j->valuestring, strlen(j->valuestring));
-    json_wipe(j->child);
-  }
-}
-
 void lwa_json_free_wiped(cJSON *j) {
-  if (!j)
-    return;
-  json_wipe(j->child);
-  cJSON_Delete(j);
+  json_free_wiped(j);
 }
 
-/* Whether the text holds a NUL: a raw one, or the escape \u0000 in a string. cJSON ends
- * a string at either, so a parser would see a prefix of the value (a token cut short,
- * "invalid_grant" for "invalid_grant\u0000..."): such a text is refused whole. */
-static bool has_nul(const char *s, size_t len) {
-  if (memchr(s, '\0', len))
-    return true;
-  bool in_str = false;
-  for (size_t i = 0; i < len; i++) {
-    if (!in_str) {
-      in_str = s[i] == '"';
-    } else if (s[i] == '"') {
-      in_str = false;
-    } else if (s[i] == '\\') {
-      if (len - i > 5 && memcmp(s + i + 1, "u0000", 5) == 0)
-        return true;
-      i++; /* the escaped character, which may be '"' or '\\' */
-    }
-  }
-  return false;
-}
-
-/* The text as one JSON value: NULL when it is not JSON, holds a NUL, or has bytes other
- * than white space after the value (cJSON stops after the first one). */
+/* The text as one JSON value (cloud/json: exact, no NUL, bounded nesting), or NULL. */
 static cJSON *parse(const char *text, size_t len) {
-  if (!text || len == 0 || has_nul(text, len))
-    return NULL;
-  const char *end = NULL;
-  cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-  for (size_t i = end ? (size_t)(end - text) : len; j && i < len; i++) {
-    if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r' && text[i] != '\n') {
-      lwa_json_free_wiped(j);
-      return NULL;
-    }
-  }
-  return j;
+  cJSON *j = NULL;
+  return json_parse_exact(text, len, LWA_JSON_DEPTH_MAX, &j) == 0 ? j : NULL;
 }
 
 /* A token or code as LWA sends it: 1..max printable ASCII bytes, no space (it goes

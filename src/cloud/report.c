@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "cloud/evqueue.h"
+#include "cloud/json.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -234,7 +235,9 @@ static void record_event_id(const struct evqueue_record *rec, char id[REPORT_EVE
   size_t len;
   if (!split_record(rec, url, sizeof(url), &json, &len))
     return;
-  cJSON *o = cJSON_ParseWithLength((const char *)json, len);
+  cJSON *o = NULL;
+  if (json_parse_exact((const char *)json, len, 4, &o) < 0)
+    return;
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "eventId");
   if (cJSON_IsString(v) && strlen(v->valuestring) < REPORT_EVENT_ID_SIZE)
     snprintf(id, REPORT_EVENT_ID_SIZE, "%s", v->valuestring);

@@ -538,13 +538,40 @@ static void test_navigation(void **state) {
   assert_int_equal(apidoc_parse(big, o, FINAL_URL, &x), -AMP_ETOOBIG);
 }
 
+/* A NUL in any string (raw or \u0000) refuses the whole text: cJSON would cut the string
+ * there (a header value, a URI, a reference cut short). Bytes after the value too. */
+static void test_nul_and_trailing(void **state) {
+  (void)state;
+  static const char *const audio[] = {
+      "{\"uri\": \"https://cdn.example.com/m.mpd\", \"expires\": 1700000000, \"headers\": "
+      "{\"key\": {\"x-amz-music-rid\": \"abc\\u0000evil\"}}}",
+      "{\"uri\": \"https://cdn.example.com/m.mpd\\u0000.evil\", \"expires\": 1700000000}",
+      "{\"uri\": \"https://cdn.example.com/m.mpd\", \"expires\": 1700000000} x",
+  };
+  for (size_t i = 0; i < sizeof(audio) / sizeof(audio[0]); i++) {
+    struct apidoc_audio *a = NULL;
+    assert_int_equal(apidoc_audio_parse(audio[i], strlen(audio[i]), &a), -AMP_EJSON);
+    assert_null(a);
+  }
+  /* A raw NUL inside the given length. */
+  static const char raw[] = "{\"result\": \"#a\0b\"}";
+  struct apidoc *d = NULL;
+  assert_int_equal(apidoc_parse(raw, sizeof(raw) - 1, FINAL_URL, &d), -AMP_EJSON);
+  static const char esc[] = "{\"result\": \"#a\\u0000b\"}";
+  assert_int_equal(apidoc_parse(esc, sizeof(esc) - 1, FINAL_URL, &d), -AMP_EJSON);
+  /* An escaped backslash before u0000 is not a NUL. */
+  static const char ok[] = "{\"result\": \"#a\\\\u0000b\"}";
+  assert_int_equal(apidoc_parse(ok, sizeof(ok) - 1, FINAL_URL, &d), 0);
+  apidoc_free(d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_walk),          cmocka_unit_test(test_references),
-      cmocka_unit_test(test_navigation),    cmocka_unit_test(test_empty_dicts),
-      cmocka_unit_test(test_doc_bounds),    cmocka_unit_test(test_audio_expires),
-      cmocka_unit_test(test_audio_forms),   cmocka_unit_test(test_audio_bounds),
-      cmocka_unit_test(test_general_error),
+      cmocka_unit_test(test_navigation),    cmocka_unit_test(test_nul_and_trailing),
+      cmocka_unit_test(test_empty_dicts),   cmocka_unit_test(test_doc_bounds),
+      cmocka_unit_test(test_audio_expires), cmocka_unit_test(test_audio_forms),
+      cmocka_unit_test(test_audio_bounds),  cmocka_unit_test(test_general_error),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
