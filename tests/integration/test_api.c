@@ -501,6 +501,58 @@ static void test_errors(void **state) {
   lwa_free(w);
 }
 
+/* The mock's /redirect on localhost, sending a 302 to target. */
+static void redirect_to(const char *target, char *out, size_t n) {
+  char path[768] = "/redirect?code=302&to=";
+  size_t k = strlen(path);
+  for (const char *p = target; *p; p++) {
+    assert_true(k + 4 < sizeof(path));
+    if ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '-')
+      path[k++] = *p;
+    else
+      k += (size_t)snprintf(path + k, sizeof(path) - k, "%%%02X", (unsigned char)*p);
+  }
+  path[k] = '\0';
+  url_of(out, n, mock, "localhost", path);
+}
+
+/* A document reached through a redirect resolves its references against where it ended
+ * up (the final URL), not where the request went; a redirect to another origin is
+ * refused, so the bearer and the playback headers never reach it. */
+static void test_redirect(void **state) {
+  (void)state;
+  begin_test();
+  struct lwa *w = linked_lwa();
+  struct api *a = make_api(w, true);
+  char url[1024], target[256];
+  url_of(target, sizeof(target), mock, "localhost", "/api/nav/albums");
+  redirect_to(target, url, sizeof(url));
+  struct apidoc *d = get_doc(a, url);
+  assert_string_equal(apidoc_final_url(d), target);
+  /* "../containers/album" from /api/nav/albums: /api/containers/album; from /redirect it
+   * would have been /containers/album, which does not exist. */
+  bool playable = false;
+  struct apidoc *c = follow(a, d, NULL, &playable);
+  assert_true(playable);
+  const struct apidoc_chunk *ch = NULL;
+  assert_int_equal(apidoc_chunk(c, apidoc_result(c), &ch), 0);
+  apidoc_free(c);
+  apidoc_free(d);
+
+  /* To another origin (127.0.0.1 is not localhost): refused, nothing sent there. */
+  begin_test();
+  url_of(target, sizeof(target), mock, "127.0.0.1", "/api/nav/albums");
+  redirect_to(target, url, sizeof(url));
+  struct api_reply r;
+  assert_int_equal(get(a, API_DOCUMENT, url, &r), -AMP_EREDIRECT);
+  assert_null(r.doc);
+  cJSON *l = requests_since("/api/");
+  assert_int_equal(cJSON_GetArraySize(l), 0);
+  cJSON_Delete(l);
+  api_free(a);
+  lwa_free(w);
+}
+
 /* ---------------------------------------------------------------- sessions */
 
 #define REP "flac_16_44"
@@ -828,9 +880,10 @@ int main(int argc, char **argv) {
   catalog = argv[2];
   log_set_levels("debug");
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_album),   cmocka_unit_test(test_playlist),
-      cmocka_unit_test(test_station), cmocka_unit_test(test_401),
-      cmocka_unit_test(test_errors),  cmocka_unit_test(test_session_keys),
+      cmocka_unit_test(test_album),        cmocka_unit_test(test_playlist),
+      cmocka_unit_test(test_station),      cmocka_unit_test(test_401),
+      cmocka_unit_test(test_errors),       cmocka_unit_test(test_redirect),
+      cmocka_unit_test(test_session_keys),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
