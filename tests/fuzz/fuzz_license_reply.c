@@ -76,7 +76,7 @@ static void check_reencodes(const uint8_t *lic, size_t n, const uint8_t *value, 
 /* license_from_reply on a heap copy of exactly len bytes; the result checks shared by
  * every form. *ret_lic is NULL on failure. */
 static int parse(const uint8_t *body, size_t len, uint8_t **ret_lic, size_t *ret_len) {
-  char *copy = malloc(len ? len : 1);
+  char *copy = calloc(1, len ? len : 1);
   if (!copy)
     return -ENOMEM;
   if (len)

@@ -587,7 +587,7 @@ static void test_collector_refuses_headers(void **state) {
     if (cases[i].ctype)
       hd[k++] = (struct http_header){"Content-Type", cases[i].ctype};
     assert_int_equal(report_uuid_v4(ids[sent]), 0);
-    snprintf(body, sizeof(body), "{\"eventId\":\"%s\",\"eventType\":\"PLAYBACK_STARTED\"}",
+    snprintf(body, sizeof(body), "{\"eventId\":\"%.36s\",\"eventType\":\"PLAYBACK_STARTED\"}",
              ids[sent]);
     assert_int_equal(post_raw("hdrs", hd, k, body), cases[i].status);
     sent++;
