@@ -543,8 +543,8 @@ static void test_navigation(void **state) {
 static void test_nul_and_trailing(void **state) {
   (void)state;
   static const char *const audio[] = {
-      "{\"uri\": \"https://cdn.example.com/m.mpd\", \"expires\": 1700000000, \"headers\": "
-      "{\"key\": {\"x-amz-music-rid\": \"abc\\u0000evil\"}}}",
+      ("{\"uri\": \"https://cdn.example.com/m.mpd\", \"expires\": 1700000000, \"headers\": "
+       "{\"key\": {\"x-amz-music-rid\": \"abc\\u0000evil\"}}}"),
       "{\"uri\": \"https://cdn.example.com/m.mpd\\u0000.evil\", \"expires\": 1700000000}",
       "{\"uri\": \"https://cdn.example.com/m.mpd\", \"expires\": 1700000000} x",
   };
