@@ -5,7 +5,7 @@ target_link_libraries(itest_api PRIVATE ampd_http_harness ampd_cloud)
 add_test(NAME integration/api COMMAND itest_api ${CMAKE_SOURCE_DIR} ${AMPACK_CATALOG})
 set_tests_properties(integration/api PROPERTIES LABELS "integration" TIMEOUT 300
                                                 FIXTURES_REQUIRED catalog)
-target_link_libraries(itest_api PRIVATE ampd_cdmhost ampd_manifest ampd_pipeline)
+target_link_libraries(itest_api PRIVATE ampd_cdmhost ampd_manifest ampd_pipeline ampd_player)
 target_compile_definitions(itest_api PRIVATE
   APITEST_CLEARKEY_DIR="$<TARGET_FILE_DIR:ampd_cdm_clearkey>")
 add_dependencies(itest_api ampd_cdm_clearkey)

@@ -42,6 +42,7 @@
 #include "media/cdmhost.h"
 #include "media/manifest.h"
 #include "media/pipeline.h"
+#include "player/drm.h"
 
 #define CLIENT_ID "amzn1.application-oa2-client.ampdtest"
 
@@ -839,6 +840,87 @@ static void test_session_keys(void **state) {
   lwa_free(w);
 }
 
+/* player/drm: a license that expires after 4 s is renewed before it does, in the same
+ * CDM session, again and again: the key never stops being usable. */
+struct drm_obs {
+  int calls, err;
+};
+
+static void on_drm(void *ud, struct drm *d, int err) {
+  (void)d;
+  struct drm_obs *o = ud;
+  o->calls++;
+  o->err = err;
+}
+
+static void test_drm_renewal(void **state) {
+  (void)state;
+  /* The license's expiry is the mock's clock; the CDM compares it with ours: put the
+   * mock's clock back (earlier tests moved it an hour on). */
+  cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/reset", "{}"));
+  begin_test();
+  struct lwa *w = linked_lwa();
+  struct api *a = make_api(w, true);
+  struct bearer b;
+  bearer_init(&b, w, -1);
+  struct license_config lcfg = {.backoff_ms = 20,
+                                .expiry_test_secs = 4,
+                                .headers = bearer_headers,
+                                .on_token_rejected = bearer_rejected,
+                                .userdata = &b};
+  struct license *lc = NULL;
+  assert_int_equal(license_new(L, H, &lcfg, &lc), 0);
+  struct cdmhost_options opt = {.plugin_dir = APITEST_CLEARKEY_DIR};
+  struct cdmhost *cdm = NULL;
+  assert_int_equal(cdmhost_open("clearkey", &opt, &cdm), 0);
+  struct walked wk;
+  walk(a, container(a, "Albums", NULL), 1, &wk);
+  struct session s;
+  open_session(a, wk.audio[0], &s);
+  size_t plen = 0;
+  const uint8_t *pssh = manifest_pssh(s.rep, MANIFEST_DRM_CLEARKEY, &plen);
+  struct drm_params p = {.loop = L,
+                         .license = lc,
+                         .cdm = cdm,
+                         .pssh = pssh,
+                         .pssh_len = plen,
+                         .license_url = manifest_license_url(s.rep, MANIFEST_DRM_WIDEVINE),
+                         .keys = s.audio->key.h,
+                         .n_keys = s.audio->key.n};
+  memcpy(p.kid, s.rep->protection.kid, 16);
+  struct drm_obs o = {0};
+  struct drm *d = NULL;
+  assert_int_equal(drm_open(&p, on_drm, &o, &d), 0);
+  assert_false(drm_ready(d));
+  run_until(&o.calls);
+  assert_int_equal(o.err, 0);
+  assert_true(drm_ready(d));
+  int64_t first_expiry = drm_expiry_ms(d);
+  assert_true(first_expiry > clock_wall_usec() / 1000);
+  /* Three renewals; between them the key is usable at every turn of the loop. */
+  uint64_t end = clock_mono_usec() + WAIT_GUARD_USEC;
+  while (drm_licenses(d) < 4) {
+    assert_true(clock_mono_usec() < end);
+    assert_true(loop_run_once(L, 50) >= 0);
+    uint32_t st = 0;
+    assert_int_equal(cdmhost_key_status(cdm, drm_session(d), s.rep->protection.kid, &st, NULL), 0);
+    assert_int_equal(st, AMPD_CDM_KEY_USABLE);
+  }
+  assert_int_equal(o.err, 0);
+  assert_int_equal(o.calls, 4);
+  assert_true(drm_expiry_ms(d) > first_expiry);
+  cJSON *l = requests_since("/license/");
+  assert_int_equal(cJSON_GetArraySize(l), 4);
+  cJSON_Delete(l);
+  drm_close(d);
+  close_session(&s);
+  cdmhost_free(cdm);
+  license_free(lc);
+  bearer_wipe(&b);
+  api_free(a);
+  lwa_free(w);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static int setup(void **state) {
@@ -883,7 +965,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_album),        cmocka_unit_test(test_playlist),
       cmocka_unit_test(test_station),      cmocka_unit_test(test_401),
       cmocka_unit_test(test_errors),       cmocka_unit_test(test_redirect),
-      cmocka_unit_test(test_session_keys),
+      cmocka_unit_test(test_session_keys), cmocka_unit_test(test_drm_renewal),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
