@@ -43,6 +43,7 @@
 #include "media/manifest.h"
 #include "media/pipeline.h"
 #include "player/drm.h"
+#include "player/loader.h"
 
 #define CLIENT_ID "amzn1.application-oa2-client.ampdtest"
 
@@ -921,6 +922,113 @@ static void test_drm_renewal(void **state) {
   lwa_free(w);
 }
 
+/* player/loader: the audio object, its manifest and the license started at once; a
+ * 409 comes back as the report; a manifest refused by the CDN (403) gets one fresh
+ * audio object. */
+struct load_obs {
+  int done, err, drm_calls, drm_err;
+  struct loaded *lt;
+  char terse[128];
+};
+
+static const struct manifest_rep *choose_flac(void *ud, const struct manifest *m) {
+  (void)ud;
+  return manifest_find_rep(m, REP);
+}
+
+static void on_loaded(void *ud, int err, struct loaded *lt, const struct apidoc_error *report) {
+  struct load_obs *o = ud;
+  o->done++;
+  o->err = err;
+  o->lt = lt;
+  snprintf(o->terse, sizeof(o->terse), "%s", report && report->terse ? report->terse : "");
+}
+
+static void on_loaded_drm(void *ud, struct drm *d, int err) {
+  (void)d;
+  struct load_obs *o = ud;
+  o->drm_calls++;
+  o->drm_err = err;
+}
+
+static void test_loader(void **state) {
+  (void)state;
+  begin_test();
+  struct lwa *w = linked_lwa();
+  struct api *a = make_api(w, true);
+  struct bearer b;
+  bearer_init(&b, w, -1);
+  struct license *lc = license_client(&b);
+  struct cdmhost_options opt = {.plugin_dir = APITEST_CLEARKEY_DIR};
+  struct cdmhost *cdm = NULL;
+  assert_int_equal(cdmhost_open("clearkey", &opt, &cdm), 0);
+  static struct load_obs o;
+  struct loader_config cfg = {.loop = L,
+                              .http = H,
+                              .api = a,
+                              .license = lc,
+                              .cdm = cdm,
+                              .choose = choose_flac,
+                              .done = on_loaded,
+                              .on_drm = on_loaded_drm,
+                              .userdata = &o};
+  struct walked wk;
+  walk(a, container(a, "Albums", NULL), 1, &wk);
+  begin_test();
+  o = (struct load_obs){0};
+  struct loader *ld = NULL;
+  assert_int_equal(loader_start(&cfg, wk.audio[0], &ld), 0);
+  run_until(&o.done);
+  assert_int_equal(o.err, 0);
+  assert_non_null(o.lt);
+  assert_string_equal(o.lt->rep->id, REP);
+  assert_non_null(o.lt->drm);
+  assert_int_equal(o.drm_calls, 0); /* the license is still in flight: not waited for */
+  run_until(&o.drm_calls);
+  assert_int_equal(o.drm_err, 0);
+  assert_true(drm_ready(o.lt->drm));
+  loaded_free(o.lt);
+
+  /* The manifest's signed URL is refused once: a fresh audio object, then it loads. */
+  begin_test();
+  add_fault("{\"path\": \"/cdn/*\", \"status\": 403, \"count\": 1}");
+  o = (struct load_obs){0};
+  assert_int_equal(loader_start(&cfg, wk.audio[0], &ld), 0);
+  run_until(&o.done);
+  assert_int_equal(o.err, 0);
+  cJSON *l = requests_since("/api/audio/");
+  assert_int_equal(cJSON_GetArraySize(l), 2);
+  cJSON_Delete(l);
+  run_until(&o.drm_calls);
+  loaded_free(o.lt);
+
+  /* The conflicting track of the playlist: its report. */
+  walk(a, container(a, "Playlists", NULL), WALK_MAX, &wk);
+  int conflict = -1;
+  for (int i = 0; i < wk.n; i++)
+    if (strstr(wk.audio[i], "conflict"))
+      conflict = i;
+  assert_true(conflict >= 0);
+  o = (struct load_obs){0};
+  assert_int_equal(loader_start(&cfg, wk.audio[conflict], &ld), 0);
+  run_until(&o.done);
+  assert_int_equal(o.err, -AMP_EREPORT);
+  assert_null(o.lt);
+  assert_true(o.terse[0] != '\0');
+
+  /* Cancelled while it runs. */
+  o = (struct load_obs){0};
+  assert_int_equal(loader_start(&cfg, wk.audio[0], &ld), 0);
+  loader_cancel(ld);
+  assert_int_equal(o.done, 1);
+  assert_int_equal(o.err, -ECANCELED);
+  cdmhost_free(cdm);
+  license_free(lc);
+  bearer_wipe(&b);
+  api_free(a);
+  lwa_free(w);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static int setup(void **state) {
@@ -966,6 +1074,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_station),      cmocka_unit_test(test_401),
       cmocka_unit_test(test_errors),       cmocka_unit_test(test_redirect),
       cmocka_unit_test(test_session_keys), cmocka_unit_test(test_drm_renewal),
+      cmocka_unit_test(test_loader),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
