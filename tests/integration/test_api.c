@@ -38,56 +38,13 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/statefile.h"
+#include "cloud_harness.h"
 #include "http_harness.h"
 #include "media/cdmhost.h"
 #include "media/manifest.h"
 #include "media/pipeline.h"
 #include "player/drm.h"
 #include "player/loader.h"
-
-#define CLIENT_ID "amzn1.application-oa2-client.ampdtest"
-
-static const char *catalog;
-static struct http *H;
-static char state_dir[PATH_MAX];
-static char device_id[DEVICEID_LEN + 1];
-static double base_seq;
-
-/* ---------------------------------------------------------------- the mock's side */
-
-/* The log entries since the test began whose path starts with prefix (caller frees). */
-static cJSON *requests_since(const char *prefix) {
-  cJSON *all = ctrl(H, HTTP_GET, "/_mock/requests", NULL), *out = cJSON_CreateArray(), *e;
-  cJSON_ArrayForEach(e, all) {
-    const char *p = str(e, "path");
-    if (num(e, "seq") > base_seq && p && strncmp(p, prefix, strlen(prefix)) == 0)
-      cJSON_AddItemToArray(out, cJSON_Duplicate(e, true));
-  }
-  cJSON_Delete(all);
-  return out;
-}
-
-/* Forget what earlier tests did: the log position (their faults are used up; the mock's
- * clock stays). */
-static void begin_test(void) {
-  cJSON *all = ctrl(H, HTTP_GET, "/_mock/requests", NULL), *e;
-  cJSON_ArrayForEach(e, all) {
-    if (num(e, "seq") > base_seq)
-      base_seq = num(e, "seq");
-  }
-  cJSON_Delete(all);
-}
-
-/* Refresh requests (grant_type=refresh_token) since the test began: the token endpoint
- * sees only refreshes here (nothing pairs), so its requests are counted. */
-static int refreshes(void) {
-  cJSON *l = requests_since("/lwa/auth/o2/token");
-  int n = cJSON_GetArraySize(l);
-  cJSON_Delete(l);
-  return n;
-}
-
-/* ---------------------------------------------------------------- ampd's side */
 
 struct call {
   int done, err;
@@ -99,14 +56,6 @@ static void on_call(void *ud, int err, struct api_reply *reply) {
   c->done++;
   c->err = err;
   c->reply = *reply;
-}
-
-static void run_until(const int *flag) {
-  uint64_t end = clock_mono_usec() + WAIT_GUARD_USEC;
-  while (!*flag) {
-    assert_true(clock_mono_usec() < end);
-    assert_true(loop_run_once(L, 100) >= 0);
-  }
 }
 
 /* GET url as kind; the reply's objects belong to the caller. */
@@ -211,41 +160,6 @@ static void walk(struct api *a, struct apidoc *doc, int max, struct walked *w) {
       break;
   }
   api_cursor_free(c);
-}
-
-static struct lwa *linked_lwa(void) {
-  /* Tokens as a finished pairing leaves them: issued by the mock, in the token file. */
-  cJSON *t = ctrl(H, HTTP_POST, "/_mock/lwa/issue", "{}");
-  char file[8192];
-  int n = snprintf(file, sizeof(file),
-                   "{\"version\": 1, \"refresh_token\": \"%s\", \"access_token\": \"%s\", "
-                   "\"expires_at\": %lld}",
-                   str(t, "refresh_token"), str(t, "access_token"),
-                   (long long)(clock_wall_usec() / 1000000 + 3600));
-  cJSON_Delete(t);
-  assert_true(n > 0 && (size_t)n < sizeof(file));
-  assert_int_equal(statefile_write(state_dir, LWA_TOKEN_FILE, file, (size_t)n), 0);
-  char base[256];
-  url_of(base, sizeof(base), mock, "localhost", "/lwa");
-  struct lwa_config cfg = {.base_url = base, .client_id = CLIENT_ID, .state_dir = state_dir};
-  struct lwa *w = NULL;
-  assert_int_equal(lwa_new(L, H, &cfg, NULL, NULL, &w), 0);
-  assert_int_equal(lwa_state(w), LWA_LINKED);
-  return w;
-}
-
-static struct api *make_api(struct lwa *w, bool has_explicit) {
-  char base[256];
-  url_of(base, sizeof(base), mock, "localhost", "/api/");
-  struct api_config cfg = {.base_url = base,
-                           .device_id = device_id,
-                           .capability = "STD_RES,HI_FI,HI_RES",
-                           .has_explicit = has_explicit,
-                           .accept_language = "en-GB",
-                           .backoff_ms = 20};
-  struct api *a = NULL;
-  assert_int_equal(api_new(L, H, w, &cfg, &a), 0);
-  return a;
 }
 
 /* Every request to prefix since the test began carried the playback headers with the
@@ -728,16 +642,6 @@ static void source_pcm(size_t from, size_t n, int32_t *out) {
   fclose(f);
 }
 
-static struct license *license_client(struct bearer *b) {
-  struct license_config cfg = {.backoff_ms = 20,
-                               .headers = bearer_headers,
-                               .on_token_rejected = bearer_rejected,
-                               .userdata = b};
-  struct license *lc = NULL;
-  assert_int_equal(license_new(L, H, &cfg, &lc), 0);
-  return lc;
-}
-
 static void test_session_keys(void **state) {
   (void)state;
   begin_test();
@@ -1031,36 +935,6 @@ static void test_loader(void **state) {
 
 /* ---------------------------------------------------------------- main */
 
-static int setup(void **state) {
-  (void)state;
-  if (harness_setup("api", NULL, 0) < 0)
-    return -1;
-  /* The mock again, serving the catalog. */
-  mockproc_stop(mock);
-  if (strlen(catalog) >= sizeof(root))
-    return -1;
-  memcpy(root, catalog, strlen(catalog) + 1);
-  if (!(mock = start_mock(NULL, NULL)))
-    return -1;
-  H = client(0);
-  if (!join(state_dir, tmp, "state") || mkdir(state_dir, 0700) < 0)
-    return -1;
-  char mid[PATH_MAX];
-  if (!join(mid, tmp, "machine-id"))
-    return -1;
-  FILE *f = fopen(mid, "we");
-  if (!f || fputs("0123456789abcdef0123456789abcdef\n", f) < 0 || fclose(f) != 0)
-    return -1;
-  return deviceid_get(state_dir, mid, device_id, sizeof(device_id)) < 0 ? -1 : 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  http_free(H);
-  harness_teardown();
-  return 0;
-}
-
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s SRC_DIR CATALOG_DIR\n", argv[0]);
@@ -1068,6 +942,7 @@ int main(int argc, char **argv) {
   }
   src_dir = argv[1];
   catalog = argv[2];
+  cloud_tag = "api";
   log_set_levels("debug");
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_album),        cmocka_unit_test(test_playlist),
@@ -1076,5 +951,5 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_session_keys), cmocka_unit_test(test_drm_renewal),
       cmocka_unit_test(test_loader),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, cloud_setup, cloud_teardown);
 }

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The cloud integration tests' fixture. See cloud_harness.h. */
+#include "cloud_harness.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cloud/api.h"
+#include "cloud/bearer.h"
+#include "cloud/deviceid.h"
+#include "cloud/license.h"
+#include "cloud/lwa.h"
+#include "core/clock.h"
+#include "core/loop.h"
+#include "core/statefile.h"
+#include "http_harness.h"
+
+const char *catalog;
+const char *cloud_tag = "cloud";
+struct http *H;
+char state_dir[PATH_MAX];
+char device_id[DEVICEID_LEN + 1];
+static double base_seq;
+
+/* ---------------------------------------------------------------- the mock's side */
+
+/* The log entries since the test began whose path starts with prefix (caller frees). */
+cJSON *requests_since(const char *prefix) {
+  cJSON *all = ctrl(H, HTTP_GET, "/_mock/requests", NULL), *out = cJSON_CreateArray(), *e;
+  cJSON_ArrayForEach(e, all) {
+    const char *p = str(e, "path");
+    if (num(e, "seq") > base_seq && p && strncmp(p, prefix, strlen(prefix)) == 0)
+      cJSON_AddItemToArray(out, cJSON_Duplicate(e, true));
+  }
+  cJSON_Delete(all);
+  return out;
+}
+
+/* Forget what earlier tests did: the log position (their faults are used up; the mock's
+ * clock stays). */
+void begin_test(void) {
+  cJSON *all = ctrl(H, HTTP_GET, "/_mock/requests", NULL), *e;
+  cJSON_ArrayForEach(e, all) {
+    if (num(e, "seq") > base_seq)
+      base_seq = num(e, "seq");
+  }
+  cJSON_Delete(all);
+}
+
+/* Refresh requests (grant_type=refresh_token) since the test began: the token endpoint
+ * sees only refreshes here (nothing pairs), so its requests are counted. */
+int refreshes(void) {
+  cJSON *l = requests_since("/lwa/auth/o2/token");
+  int n = cJSON_GetArraySize(l);
+  cJSON_Delete(l);
+  return n;
+}
+
+/* ---------------------------------------------------------------- ampd's side */
+
+void run_until(const int *flag) {
+  uint64_t end = clock_mono_usec() + WAIT_GUARD_USEC;
+  while (!*flag) {
+    assert_true(clock_mono_usec() < end);
+    assert_true(loop_run_once(L, 100) >= 0);
+  }
+}
+
+struct lwa *linked_lwa(void) {
+  /* Tokens as a finished pairing leaves them: issued by the mock, in the token file. */
+  cJSON *t = ctrl(H, HTTP_POST, "/_mock/lwa/issue", "{}");
+  char file[8192];
+  int n = snprintf(file, sizeof(file),
+                   "{\"version\": 1, \"refresh_token\": \"%s\", \"access_token\": \"%s\", "
+                   "\"expires_at\": %lld}",
+                   str(t, "refresh_token"), str(t, "access_token"),
+                   (long long)(clock_wall_usec() / 1000000 + 3600));
+  cJSON_Delete(t);
+  assert_true(n > 0 && (size_t)n < sizeof(file));
+  assert_int_equal(statefile_write(state_dir, LWA_TOKEN_FILE, file, (size_t)n), 0);
+  char base[256];
+  url_of(base, sizeof(base), mock, "localhost", "/lwa");
+  struct lwa_config cfg = {.base_url = base, .client_id = CLIENT_ID, .state_dir = state_dir};
+  struct lwa *w = NULL;
+  assert_int_equal(lwa_new(L, H, &cfg, NULL, NULL, &w), 0);
+  assert_int_equal(lwa_state(w), LWA_LINKED);
+  return w;
+}
+
+struct api *make_api(struct lwa *w, bool has_explicit) {
+  char base[256];
+  url_of(base, sizeof(base), mock, "localhost", "/api/");
+  struct api_config cfg = {.base_url = base,
+                           .device_id = device_id,
+                           .capability = "STD_RES,HI_FI,HI_RES",
+                           .has_explicit = has_explicit,
+                           .accept_language = "en-GB",
+                           .backoff_ms = 20};
+  struct api *a = NULL;
+  assert_int_equal(api_new(L, H, w, &cfg, &a), 0);
+  return a;
+}
+
+struct license *license_client(struct bearer *b) {
+  struct license_config cfg = {.backoff_ms = 20,
+                               .headers = bearer_headers,
+                               .on_token_rejected = bearer_rejected,
+                               .userdata = b};
+  struct license *lc = NULL;
+  assert_int_equal(license_new(L, H, &cfg, &lc), 0);
+  return lc;
+}
+
+int cloud_setup(void **state) {
+  (void)state;
+  if (harness_setup(cloud_tag, NULL, 0) < 0)
+    return -1;
+  /* The mock again, serving the catalog. */
+  mockproc_stop(mock);
+  if (strlen(catalog) >= sizeof(root))
+    return -1;
+  memcpy(root, catalog, strlen(catalog) + 1);
+  if (!(mock = start_mock(NULL, NULL)))
+    return -1;
+  H = client(0);
+  if (!join(state_dir, tmp, "state") || mkdir(state_dir, 0700) < 0)
+    return -1;
+  char mid[PATH_MAX];
+  if (!join(mid, tmp, "machine-id"))
+    return -1;
+  FILE *f = fopen(mid, "we");
+  if (!f || fputs("0123456789abcdef0123456789abcdef\n", f) < 0 || fclose(f) != 0)
+    return -1;
+  return deviceid_get(state_dir, mid, device_id, sizeof(device_id)) < 0 ? -1 : 0;
+}
+
+int cloud_teardown(void **state) {
+  (void)state;
+  http_free(H);
+  harness_teardown();
+  return 0;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef AMPD_TESTS_CLOUD_HARNESS_H
+#define AMPD_TESTS_CLOUD_HARNESS_H
+
+#include <cjson/cJSON.h>
+#include <limits.h>
+#include <stdbool.h>
+
+#include "cloud/deviceid.h"
+
+/*
+ * The fixture of the cloud integration tests (cmocka), on top of http_harness: the mock
+ * serving the test catalog, a state directory with a device id, an http client H
+ * trusting the test CA, a cloud/lwa linked with tokens the mock issued, a cloud/api
+ * with the playback headers, a license client taking the bearer through cloud/bearer,
+ * and the mock's request log since the test began. The helpers assert.
+ */
+
+#define CLIENT_ID "amzn1.application-oa2-client.ampdtest"
+
+struct http;
+struct lwa;
+struct api;
+struct license;
+struct bearer;
+
+extern const char *catalog;   /* the test catalog (set by main before cloud_setup) */
+extern const char *cloud_tag; /* names the temp dir (set by main; default "cloud") */
+extern struct http *H;
+extern char state_dir[PATH_MAX];
+extern char device_id[DEVICEID_LEN + 1];
+
+/* cmocka group setup/teardown: http_harness_setup, then the mock on the catalog. */
+int cloud_setup(void **state);
+int cloud_teardown(void **state);
+
+/* Mark where the test begins in the mock's request log. */
+void begin_test(void);
+/* Log entries since begin_test whose path starts with prefix (caller frees). */
+cJSON *requests_since(const char *prefix);
+/* Requests to the LWA token endpoint since begin_test (refreshes: nothing pairs). */
+int refreshes(void);
+/* Run the loop until *flag (bounded by WAIT_GUARD_USEC). */
+void run_until(const int *flag);
+
+/* A cloud/lwa linked with fresh tokens of the mock (written as the token file). */
+struct lwa *linked_lwa(void);
+/* A cloud/api with capability STD_RES,HI_FI,HI_RES and Accept-Language en-GB. */
+struct api *make_api(struct lwa *w, bool has_explicit);
+/* A license client whose bearer comes from b. */
+struct license *license_client(struct bearer *b);
+
+#endif
