@@ -312,9 +312,12 @@ int abr_choose(struct abr *abr, const struct manifest *m, const struct manifest_
   const struct manifest_rep *cur = current_rep;
 
   if (cur) {
-    const struct manifest_set *s = cur->set;
-    if (!s || !sets || s < sets || s >= sets + n_sets || cur < s->reps ||
-        cur >= s->reps + s->n_reps)
+    /* By equality only: ordering pointers of different objects is undefined. */
+    bool mine = false;
+    for (size_t i = 0; i < n_sets && !mine; i++)
+      for (size_t j = 0; j < sets[i].n_reps && !mine; j++)
+        mine = &sets[i].reps[j] == cur;
+    if (!mine)
       return -EINVAL;
     if (abr_rep_usable(cur, c) != ABR_USABLE)
       cur = NULL;
