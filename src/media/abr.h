@@ -105,7 +105,11 @@ void abr_free(struct abr *abr);
 /*
  * One completed transfer: bytes of body in usec microseconds. Fewer than
  * ABR_MIN_SAMPLE_BYTES is ignored (returns 0, the estimate unchanged); a shorter time
- * than ABR_MIN_SAMPLE_USEC counts as ABR_MIN_SAMPLE_USEC. Errors: -EINVAL (abr NULL).
+ * than ABR_MIN_SAMPLE_USEC counts as ABR_MIN_SAMPLE_USEC. A caller that samples during a
+ * transfer (to see a drop before the segment ends) adds up its chunks into bursts of at
+ * least ABR_MIN_SAMPLE_BYTES: libcurl's 16 KiB writes alone would all be ignored. Since the
+ * averages are weighted by time, bursts at one rate weigh as the whole transfer would.
+ * Errors: -EINVAL (abr NULL).
  */
 int abr_sample(struct abr *abr, uint64_t bytes, uint64_t usec);
 
