@@ -121,6 +121,23 @@ static void test_estimate_converges_and_takes_the_lower(void **state) {
   assert_near(abr_estimate_bps(f->abr), 10000000, 0.01);
 }
 
+/* Weighted by time: a transfer fed as bursts at the same rate counts as the whole. */
+static void test_estimate_bursts_weigh_as_the_whole(void **state) {
+  (void)state;
+  struct abr *a = NULL, *b = NULL;
+  assert_int_equal(abr_new(NULL, &a), 0);
+  assert_int_equal(abr_new(NULL, &b), 0);
+  settle(a, 5000000);
+  settle(b, 5000000);
+  assert_int_equal(abr_sample(a, 2000000, 16000000), 0); /* 1 Mbit/s for 16 s */
+  for (int i = 0; i < 16; i++)
+    assert_int_equal(abr_sample(b, 125000, 1000000), 0); /* the same, in 16 bursts */
+  assert_near(abr_estimate_bps(b), abr_estimate_bps(a), 0.0001);
+  assert_true(abr_estimate_bps(a) < 2000000); /* and it moved */
+  abr_free(a);
+  abr_free(b);
+}
+
 static void test_estimate_tiny_transfers(void **state) {
   struct fixture *f = *state;
   /* Under 32 KiB: ignored, however fast. */
@@ -639,6 +656,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_estimate_initial_and_first_sample),
       cmocka_unit_test_setup_teardown(test_estimate_converges_and_takes_the_lower, setup, teardown),
+      cmocka_unit_test(test_estimate_bursts_weigh_as_the_whole),
       cmocka_unit_test_setup_teardown(test_estimate_tiny_transfers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_start_by_estimate, setup, teardown),
       cmocka_unit_test_setup_teardown(test_start_after_a_step_down_needs_the_margin, setup,
