@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "cloud/api.h"
+#include "cloud/apidoc.h"
 #include "cloud/bearer.h"
 #include "cloud/deviceid.h"
 #include "cloud/license.h"
@@ -147,4 +148,69 @@ int cloud_teardown(void **state) {
   http_free(H);
   harness_teardown();
   return 0;
+}
+
+void on_call(void *ud, int err, struct api_reply *reply) {
+  struct call *c = ud;
+  c->done++;
+  c->err = err;
+  c->reply = *reply;
+}
+
+/* GET url as kind; the reply's objects belong to the caller. */
+int get(struct api *a, enum api_kind kind, const char *url, struct api_reply *out) {
+  struct call c = {0};
+  assert_int_equal(api_get(a, kind, url, on_call, &c, NULL), 0);
+  assert_int_equal(c.done, 0); /* never from inside api_get */
+  run_until(&c.done);
+  assert_int_equal(c.done, 1);
+  *out = c.reply;
+  return c.err;
+}
+
+struct apidoc *get_doc(struct api *a, const char *url) {
+  struct api_reply r;
+  assert_int_equal(get(a, API_DOCUMENT, url, &r), 0);
+  assert_non_null(r.doc);
+  return r.doc;
+}
+
+/* Resolve ref of d to an absolute URL in out. */
+void resolve_url(const struct apidoc *d, const char *ref, char *out, size_t n) {
+  enum apidoc_ref_kind kind;
+  assert_int_equal(apidoc_resolve(d, ref, &kind, out, n), 0);
+  assert_int_equal(kind, APIDOC_REF_URL);
+}
+
+/* The document behind the summary titled `title` of node document d (NULL: the first). */
+struct apidoc *follow(struct api *a, const struct apidoc *d, const char *title,
+                      bool *ret_playable) {
+  const struct apidoc_node *n = NULL;
+  assert_int_equal(apidoc_node(d, apidoc_result(d), &n), 0);
+  for (size_t i = 0; i < n->n_items; i++) {
+    const struct apidoc_summary *m = NULL;
+    assert_int_equal(apidoc_summary(d, n->items[i], &m), 0);
+    if (!title || (m->title && strcmp(m->title, title) == 0)) {
+      char url[HTTP_URL_MAX];
+      resolve_url(d, m->ref, url, sizeof(url));
+      if (ret_playable)
+        *ret_playable = m->playable;
+      return get_doc(a, url);
+    }
+  }
+  fail_msg("no item \"%s\"", title ? title : "(first)");
+  return NULL;
+}
+
+/* The container named item under the root's section: browse root -> section -> item. */
+struct apidoc *container(struct api *a, const char *section, const char *item) {
+  struct apidoc *home = get_doc(a, api_root(a));
+  bool playable = true;
+  struct apidoc *sec = follow(a, home, section, &playable);
+  assert_false(playable);
+  apidoc_free(home);
+  struct apidoc *c = follow(a, sec, item, &playable);
+  assert_true(playable);
+  apidoc_free(sec);
+  return c;
 }

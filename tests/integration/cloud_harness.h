@@ -5,7 +5,9 @@
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 
+#include "cloud/api.h"
 #include "cloud/deviceid.h"
 
 /*
@@ -47,6 +49,24 @@ void run_until(const int *flag);
 struct lwa *linked_lwa(void);
 /* A cloud/api with capability STD_RES,HI_FI,HI_RES and Accept-Language en-GB. */
 struct api *make_api(struct lwa *w, bool has_explicit);
+/* One call of the api, run to its end: the reply's objects belong to the caller. */
+struct call {
+  int done, err;
+  struct api_reply reply;
+};
+/* api_done_fn for a struct call. */
+void on_call(void *ud, int err, struct api_reply *reply);
+int get(struct api *a, enum api_kind kind, const char *url, struct api_reply *out);
+/* A document that must come (asserts). */
+struct apidoc *get_doc(struct api *a, const char *url);
+/* ref of d as an absolute URL (asserts it is one). */
+void resolve_url(const struct apidoc *d, const char *ref, char *out, size_t n);
+/* The document behind the summary titled title (NULL: the first) of node document d;
+ * *ret_playable (may be NULL) its playable flag. */
+struct apidoc *follow(struct api *a, const struct apidoc *d, const char *title, bool *ret_playable);
+/* root -> section -> item (NULL: the first): the container's first chunk document. */
+struct apidoc *container(struct api *a, const char *section, const char *item);
+
 /* A license client whose bearer comes from b. */
 struct license *license_client(struct bearer *b);
 
