@@ -23,9 +23,10 @@
  *   "<file>: <what is wrong>"                             the file as a whole
  *   "<section>.<key>: <what is wrong>"                    config_set
  * for example "ampd.conf:12: [playback] buffer_ahead_s: 900 is out of range 1..300". Only
- * numbers, booleans and enum words are echoed (at most CONFIG_ECHO_MAX characters, and
- * only printable ASCII); a string value (a URL, a client id, a path) never appears in a
- * message, and nothing here logs.
+ * numbers, booleans, enum and capability words, log level specs and unknown section and
+ * key names are echoed (at most CONFIG_ECHO_MAX characters, printable ASCII, others as
+ * '?'); another string value (a URL, a client id, a path) never appears in a message, and
+ * nothing here logs.
  * The first error of a file is the one reported; the file's values are then not applied
  * at all. Codes: -EINVAL (a bad value, an unknown section or key, a key set twice in the
  * file, a line that does not parse, a NUL byte), -AMP_ETOOBIG (a file over CONFIG_FILE_MAX

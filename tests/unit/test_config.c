@@ -245,6 +245,20 @@ static void test_second_file(void **state) {
   config_free(&c);
 }
 
+/* A UTF-8 byte order mark before the first line is not part of it. */
+static void test_bom(void **state) {
+  (void)state;
+  struct ampd_config c;
+  char err[CONFIG_ERR_MAX];
+  const char *text = "\xef\xbb\xbf[log]\nlevel = debug\n";
+  assert_int_equal(load_bytes(text, strlen(text), &c, err, sizeof(err)), 0);
+  assert_string_equal(c.log.level, "debug");
+  config_free(&c);
+  /* Anywhere else it is just bytes: a line that is neither a header nor a key. */
+  expect_error("[log]\n\xef\xbb\xbf[log]\n", -EINVAL,
+               ":2: not a [section] header or a key = value line");
+}
+
 /* ---- errors: the exact line ---- */
 
 static void test_errors_structure(void **state) {
@@ -648,6 +662,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_empty_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_full_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_second_file, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bom, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errors_structure, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errors_numbers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errors_words, setup, teardown),
