@@ -60,6 +60,8 @@ struct key {
 /* cloud/license's LICENSE_EXPIRY_TEST_MAX (366 days). */
 #define EXPIRY_TEST_MAX (366u * 86400u)
 
+_Static_assert(sizeof(AMPD_CDM_DIR) <= CONFIG_LINE_MAX + 1, "AMPD_CDM_DIR must fit a line");
+
 static const char *const backend_words[] = {"alsa", "pipe", "null", NULL};
 static const char *const volume_words[] = {"software", "hardware", "both", NULL};
 
@@ -699,6 +701,17 @@ static char *reader(char *str, int num, void *stream) {
              p + skip + 1);
     fail(L, -EINVAL, "[%s]: unknown section", echo(name, &e));
     return NULL;
+  }
+  /* inih ignores whatever follows the ']': "[playback] volume = 5" would lose the key
+   * without a word. Only whitespace and a comment may follow. */
+  if (close) {
+    const char *t = close + 1, *end = p + l;
+    while (t < end && (*t == ' ' || *t == '\t'))
+      t++;
+    if (t < end && *t != ';' && *t != '#') {
+      fail(L, -EINVAL, "text after the [section] header");
+      return NULL;
+    }
   }
   memcpy(str, p + skip, l - skip);
   str[l - skip] = '\0';

@@ -38,8 +38,8 @@
  * values stripped, comment lines starting with ';' or '#', inline comments from " ;". A
  * section may appear more than once. Leading whitespace is removed before inih sees a
  * line, so an indented line is never a continuation of the previous value; a key outside
- * every section, a key given twice in one file and an empty value where one is needed
- * are errors.
+ * every section, a key given twice in one file, text after a "[section]" header other than
+ * a comment (inih drops it) and an empty value where one is needed are errors.
  *
  * Ownership: every string in struct ampd_config belongs to it (malloc'd, freed by
  * config_free()). On failure config_load() and config_set() leave cfg exactly as it was.

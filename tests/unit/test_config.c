@@ -165,13 +165,13 @@ static const char full[] =
     "buffer_ms = 500\r\n"
     "sync = yes\r\n"
     "idle_close_s = 0\r\n"
-    "[playback]\r\n"
+    "[playback] ; comment\r\n"
     "buffer_ahead_s = 300\r\n"
     "buffer_max_kib = 256\r\n"
     "loudness_target_lufs = -23.5\r\n"
     "volume = 0\r\n"
     "volume_mode = both\r\n"
-    "[paths]\r\n"
+    "  [paths]\t# comment\r\n"
     "state_dir = /srv/ampd/state\r\n"
     "runtime_dir = /tmp/ampd-run\r\n"
     "cdm_dir = /opt/ampd/cdm\r\n"
@@ -266,6 +266,8 @@ static void test_errors_structure(void **state) {
   expect_error("[service]\n[nope]\nx = 1\n", -EINVAL, ":2: [nope]: unknown section");
   expect_error("[nope]\n", -EINVAL, ":1: [nope]: unknown section"); /* even when empty */
   expect_error("[ service ]\n", -EINVAL, ":1: [ service ]: unknown section");
+  expect_error("[playback] volume = 5\n", -EINVAL, ":1: text after the [section] header");
+  expect_error("[log]\n[playback]x]\n", -EINVAL, ":2: text after the [section] header");
   expect_error("\n\nvolume = 5\n", -EINVAL, ":3: volume: a key before any [section]");
   expect_error("[playback]\nvolum = 5\n", -EINVAL, ":2: [playback] volum: unknown key");
   expect_error("[playback]\nVolume = 5\n", -EINVAL, ":2: [playback] Volume: unknown key");
