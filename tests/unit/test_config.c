@@ -19,8 +19,8 @@
 #include "core/err.h"
 #include "media/cdmhost.h"
 
-#ifndef TEST_VERSION
-#error "TEST_VERSION (the project version) must be defined by the build"
+#if !defined(TEST_VERSION) || !defined(TEST_EXAMPLE)
+#error "TEST_VERSION (the project version) and TEST_EXAMPLE must be defined by the build"
 #endif
 
 static char dir[64], path[96];
@@ -138,6 +138,20 @@ static void test_empty_file(void **state) {
   config_free(&c);
   const char *only_comments = "; nothing\n# here\n\n   \n[service]\n[log]\n";
   assert_int_equal(load_bytes(only_comments, strlen(only_comments), &c, err, sizeof(err)), 0);
+  check_defaults(&c);
+  config_free(&c);
+}
+
+/* docs/ampd.conf.example loads, and states the defaults. */
+static void test_example(void **state) {
+  (void)state;
+  struct ampd_config c;
+  char err[CONFIG_ERR_MAX];
+  assert_int_equal(config_defaults(&c), 0);
+  int r = config_load(TEST_EXAMPLE, &c, err, sizeof(err));
+  if (r)
+    print_error("%s\n", err);
+  assert_int_equal(r, 0);
   check_defaults(&c);
   config_free(&c);
 }
@@ -662,6 +676,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
       cmocka_unit_test_setup_teardown(test_empty_file, setup, teardown),
+      cmocka_unit_test(test_example),
       cmocka_unit_test_setup_teardown(test_full_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_second_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bom, setup, teardown),
