@@ -73,8 +73,14 @@ static int spec_lookup(const char *spec, const char *topic) {
   return found >= 0 ? found : def;
 }
 
-int log_set_levels(const char *spec) {
+int log_check_levels(const char *spec) {
   if (!spec || strlen(spec) >= LOG_SPEC_MAX || spec_lookup(spec, NULL) < 0)
+    return -EINVAL;
+  return 0;
+}
+
+int log_set_levels(const char *spec) {
+  if (log_check_levels(spec) < 0)
     return -EINVAL;
   pthread_mutex_lock(&log_lock);
   memcpy(log_spec, spec, strlen(spec) + 1);

@@ -68,6 +68,8 @@ static inline bool log_enabled_(struct log_topic *t, int level) {
  * Thread-safe; topics pick the change up on their next call.
  */
 int log_set_levels(const char *spec);
+/* 0 if log_set_levels(spec) would accept spec, else -EINVAL; changes nothing. */
+int log_check_levels(const char *spec);
 
 /* Parse a level name (err|error, warning|warn, notice, info, debug). -EINVAL if unknown. */
 int log_level_from_name(const char *name, int *ret_level);
