@@ -23,8 +23,8 @@ run cmake --preset tsan >/dev/null
 run cmake --build --preset tsan -j"$jobs"
 run ctest --preset tsan -j"$jobs"
 
-# Every harness runs SECONDS (AMPD_FUZZ_SECONDS, 21, cmake/AmpdTesting.cmake) through
-# tests/fuzz/run.sh, in parallel: about 21 s x 10 harnesses / cores. A crash, leak, hang (one input over -timeout,
+# Every harness runs SECONDS (AMPD_FUZZ_SECONDS, 19, cmake/AmpdTesting.cmake) through
+# tests/fuzz/run.sh, in parallel: about 19 s x 11 harnesses / cores. A crash, leak, hang (one input over -timeout,
 # 10 s) or out-of-memory fails its test at once and prints the report and the artifact
 # (base64 and a hex dump) into this log; the artifact stays in build/fuzz/fuzz-artifacts/.
 run cmake --preset fuzz >/dev/null
