@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -32,6 +33,7 @@
 
 #include "control/control.h"
 #include "core/buf.h"
+#include "core/err.h"
 #include "core/clock.h"
 #include "core/fds.h"
 #include "core/log.h"
@@ -157,6 +159,20 @@ static void cmd_stop(struct control_req *req, const cJSON *args, void *ud) {
   assert_int_equal(control_reply_error(req, "not_playing", "nothing is playing"), 0);
 }
 
+/* A result of 2 MiB: over CONTROL_OUT_MAX on its own. */
+static void cmd_huge(struct control_req *req, const cJSON *args, void *ud) {
+  (void)args;
+  (void)ud;
+  char *big = malloc(2 << 20);
+  assert_non_null(big);
+  memset(big, 'h', (2 << 20) - 1);
+  big[(2 << 20) - 1] = '\0';
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "big", big);
+  free(big);
+  assert_int_equal(control_reply(req, o), 0);
+}
+
 static void add_commands(struct control *c) {
   static const struct {
     const char *name;
@@ -165,7 +181,8 @@ static void add_commands(struct control *c) {
            {"whoami", cmd_whoami}, {"fail", cmd_fail},   {"badcode", cmd_badcode},
            {"array", cmd_array},   {"hold", cmd_hold},   {"status", cmd_status},
            {"stop", cmd_stop},     {"seek", cmd_echo},   {"volume", cmd_echo},
-           {"play", cmd_echo},     {"repeat", cmd_echo}, {"browse", cmd_echo}};
+           {"play", cmd_echo},     {"repeat", cmd_echo}, {"browse", cmd_echo},
+           {"huge", cmd_huge}};
   for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
     assert_int_equal(control_add_command(c, t[i].name, t[i].fn, NULL), 0);
 }
@@ -388,10 +405,11 @@ static void test_framing_ids(void **state) {
   j = expect_ok(&c, 2);
   char *cmds = cJSON_PrintUnformatted(
       cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "result"), "commands"));
-  assert_string_equal(cmds, "[\"array\",\"badcode\",\"browse\",\"echo\",\"fail\",\"help\",\"hold\","
-                            "\"later\",\"play\",\"repeat\",\"seek\",\"status\",\"stop\","
-                            "\"subscribe\",\"typed\",\"unsubscribe\",\"version\",\"volume\","
-                            "\"whoami\"]");
+  assert_string_equal(
+      cmds, "[\"array\",\"badcode\",\"browse\",\"echo\",\"fail\",\"help\",\"hold\",\"huge\","
+            "\"later\",\"play\",\"repeat\",\"seek\",\"status\",\"stop\","
+            "\"subscribe\",\"typed\",\"unsubscribe\",\"version\",\"volume\","
+            "\"whoami\"]");
   cJSON_free(cmds);
   cJSON_Delete(j);
   cli_close(&c);
@@ -424,6 +442,7 @@ static void test_error_codes(void **state) {
       {"{\"id\":9,\"cmd\":\"fail\"}\n", "9", "not_found"},
       {"{\"id\":10,\"cmd\":\"badcode\"}\n", "10", "internal"},
       {"{\"id\":11,\"cmd\":\"array\"}\n", "11", "internal"},
+      {"{\"id\":12,\"cmd\":\"huge\"}\n", "12", "too_big"},
   };
   for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
     cli_sendstr(&c, t[i].line);
@@ -454,6 +473,74 @@ static void test_error_codes(void **state) {
   for (int i = 0; i < CONTROL_INFLIGHT_MAX; i++)
     cJSON_Delete(expect_ok(&c, 100 + i));
   cli_close(&c);
+}
+
+static void test_add_command(void **state) {
+  (void)state;
+  assert_int_equal(control_add_command(C, "echo", cmd_echo, NULL), -EEXIST);
+  assert_int_equal(control_add_command(C, "subscribe", cmd_echo, NULL), -EEXIST);
+  assert_int_equal(control_add_command(C, "Echo2", cmd_echo, NULL), -EINVAL);
+  assert_int_equal(control_add_command(C, "", cmd_echo, NULL), -EINVAL);
+  assert_int_equal(control_add_command(C, "a_32_byte_name_is_one_over_bound", cmd_echo, NULL),
+                   -EINVAL);
+  assert_int_equal(control_add_command(C, "a_31_byte_name_is_at_the_bound", cmd_echo, NULL), 0);
+  assert_int_equal(control_add_command(C, "x", NULL, NULL), -EINVAL);
+  /* 4 built-ins, 16 tests, 1 above: fill up to CONTROL_COMMANDS_MAX, then one more. */
+  int n = 4 + 16 + 1, r = 0;
+  char name[16];
+  for (; n < CONTROL_COMMANDS_MAX; n++) {
+    snprintf(name, sizeof(name), "c%d", n);
+    r = control_add_command(C, name, cmd_echo, NULL);
+    assert_int_equal(r, 0);
+  }
+  assert_int_equal(control_add_command(C, "one_more", cmd_echo, NULL), -AMP_ETOOBIG);
+  struct cli c;
+  cli_open(&c);
+  snprintf(name, sizeof(name), "c%d", CONTROL_COMMANDS_MAX - 1);
+  char line[64];
+  snprintf(line, sizeof(line), "{\"id\":1,\"cmd\":\"%s\"}\n", name);
+  cli_sendstr(&c, line);
+  cJSON_Delete(expect_ok(&c, 1));
+  cli_sendstr(&c, "{\"id\":2,\"cmd\":\"one_more\"}\n");
+  expect_error(&c, "2", "unknown_command");
+  cli_close(&c);
+}
+
+/* Out of fds at accept: the listener pauses (the loop does not spin on the queued
+ * connection) and resumes a second later, by the loop's clock. */
+static void test_accept_emfile(void **state) {
+  (void)state;
+  struct cli a;
+  cli_open(&a);
+  cli_sendstr(&a, "{\"id\":1,\"cmd\":\"version\"}\n");
+  cJSON_Delete(expect_ok(&a, 1));
+  struct rlimit old, tight;
+  assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+  struct cli b;
+  cli_open(&b); /* queued: not accepted yet */
+  /* No fd left above the highest open one. */
+  int probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  assert_true(probe >= 0);
+  close(probe);
+  tight = old;
+  tight.rlim_cur = (rlim_t)probe;
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &tight), 0);
+  int first = loop_run_once(L, 100); /* accept fails: EMFILE */
+  int later = 0;
+  for (int i = 0; i < 3; i++)
+    later += loop_run_once(L, 0); /* paused: nothing runs */
+  /* The limit goes back before any assertion, so that a failure here stays here. */
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+  assert_int_equal(first, 1);
+  assert_int_equal(later, 0);
+  assert_int_equal(control_clients(C), 1);
+  assert_non_null(strstr(read_log(), "not accepting for a second"));
+  assert_int_equal(clock_advance(1000000, 0), 0);
+  wait_clients(2);
+  cli_sendstr(&b, "{\"id\":2,\"cmd\":\"version\"}\n");
+  cJSON_Delete(expect_ok(&b, 2));
+  cli_close(&a);
+  cli_close(&b);
 }
 
 static bool later_done(void *ud) {
@@ -1075,6 +1162,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_framing_ids, setup, teardown),
       cmocka_unit_test_setup_teardown(test_error_codes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_deferred_reply, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_add_command, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_accept_emfile, setup, teardown),
       cmocka_unit_test_setup_teardown(test_oversized_line, setup, teardown),
       cmocka_unit_test_setup_teardown(test_partial_lines, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pipelined, setup, teardown),
