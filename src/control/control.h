@@ -25,9 +25,9 @@
  *    reading and fills it is dropped (one log line); the loop never waits for it.
  *  - CONTROL_INFLIGHT_MAX: requests of one client whose reply is still to come. One more is
  *    answered "busy" at once.
- *  - CONTROL_COMMANDS_MAX commands, names of 1..CONTROL_NAME_MAX bytes of [a-z0-9_] (the
- *    first a letter); CONTROL_ID_MAX bytes of a string id; CONTROL_JSON_DEPTH levels of
- *    nesting in a request; error codes of 1..CONTROL_CODE_MAX bytes of [a-z_].
+ *  - CONTROL_COMMANDS_MAX commands (the 4 built-ins among them), names of 1..CONTROL_NAME_MAX bytes
+ * of [a-z0-9_] (the first a letter); CONTROL_ID_MAX bytes of a string id; CONTROL_JSON_DEPTH levels
+ * of nesting in a request; error codes of 1..CONTROL_CODE_MAX bytes of [a-z_].
  *
  * Request contents are never logged above debug (a reference may be a signed URL).
  */
@@ -111,7 +111,8 @@ int control_req_peer(const struct control_req *req, pid_t *ret_pid, uid_t *ret_u
  */
 int control_publish(struct control *c, const char *topic, const cJSON *event);
 
-/* Subscribed clients now (publishing to none costs only the check), and connections. */
+/* Subscribed clients now (publishing to none costs only the check), and connections (one
+ * being closed counts until the next loop pass). */
 size_t control_subscribers(const struct control *c);
 size_t control_clients(const struct control *c);
 
