@@ -60,6 +60,7 @@ struct fetcher {
   struct fetcher_config cfg;
   struct fetcher_callbacks cb;
   struct loop_source *pump;
+  struct loop_source *retry; /* the wait before another round */
 
   struct rep_copy cur, pend;
   bool has_pend;
@@ -82,7 +83,13 @@ struct fetcher {
   struct http_request *req;
   struct chunk *fl_init, *fl_seg;
   uint64_t fl_t0;
+  uint64_t fl_next; /* the first file byte not received yet */
   bool cancelling;
+  /* Rounds: net/http gave up on a retryable error; the partial chunks stay and the next
+   * round asks for the bytes from fl_next on. */
+  uint32_t rounds; /* failed rounds in a row */
+  bool waiting;    /* for the retry timer */
+  uint64_t rng;
 
   bool sample_pending;
   uint64_t sample_bytes, sample_usec;
@@ -95,7 +102,10 @@ void fetcher_config_init(struct fetcher_config *c) {
   *c = (struct fetcher_config){.target_ms = FETCHER_TARGET_MS_DEFAULT,
                                .cap_bytes = FETCHER_CAP_DEFAULT,
                                .merge_gap = FETCHER_MERGE_GAP_DEFAULT,
-                               .expires_ms = 0};
+                               .expires_ms = 0,
+                               .retry_rounds = FETCHER_RETRY_ROUNDS_DEFAULT,
+                               .retry_base_ms = FETCHER_RETRY_BASE_MS_DEFAULT,
+                               .retry_cap_ms = FETCHER_RETRY_CAP_MS_DEFAULT};
 }
 
 /* ---------------------------------------------------------------- copies */
@@ -282,12 +292,19 @@ static void expire(struct fetcher *f) {
   f->expired_pending = true;
 }
 
+/* Stop the request in flight or the wait for the next round, and drop the partial
+ * chunks. */
 static void cancel_inflight(struct fetcher *f) {
-  if (!f->req)
-    return;
-  f->cancelling = true;
-  http_request_cancel(f->req); /* on_req_done runs now and drops the buffers */
-  f->cancelling = false;
+  if (f->req) {
+    f->cancelling = true;
+    http_request_cancel(f->req); /* on_req_done runs now */
+    f->cancelling = false;
+  }
+  if (f->retry)
+    loop_timer_disarm(f->retry);
+  f->waiting = false;
+  f->rounds = 0;
+  inflight_drop(f);
 }
 
 /* Copy the part of [off, off + len) that falls in c. */
@@ -310,6 +327,7 @@ static int on_req_data(struct http_request *r, uint64_t off, const void *data, s
    * resumed attempts; bytes between the init and the first segment fall in neither. */
   fill(f->fl_init, off, data, len);
   fill(f->fl_seg, off, data, len);
+  f->fl_next = off + len;
   return 0;
 }
 
@@ -317,18 +335,50 @@ static bool chunk_full(const struct chunk *c) {
   return !c || c->filled == (size_t)(c->last - c->first + 1);
 }
 
+/* What net/http retries itself (http.h): worth another round once it gave up. */
+static bool retryable(int err, long status) {
+  if (err == -AMP_ENETWORK || err == -ETIMEDOUT || err == -AMP_ETRUNCATED)
+    return true;
+  return err == -AMP_EHTTP && (status >= 500 || status == 408 || status == 429);
+}
+
+static uint64_t round_delay_ms(struct fetcher *f) {
+  f->rng ^= f->rng << 13; /* xorshift64: jitter, not secrecy */
+  f->rng ^= f->rng >> 7;
+  f->rng ^= f->rng << 17;
+  return http_backoff_ms(f->rounds, f->cfg.retry_base_ms, f->cfg.retry_cap_ms, f->rng);
+}
+
+static void on_retry(struct loop_source *s, uint64_t now, void *ud) {
+  (void)s;
+  (void)now;
+  struct fetcher *f = ud;
+  f->waiting = false;
+  kick(f);
+}
+
 static void on_req_done(struct http_request *r, const struct http_response *resp, void *ud) {
   (void)r;
   struct fetcher *f = ud;
   f->req = NULL;
-  if (f->cancelling) {
-    inflight_drop(f);
+  if (f->cancelling)
+    return; /* cancel_inflight drops the chunks */
+  int err = resp->err;
+  bool full = chunk_full(f->fl_init) && chunk_full(f->fl_seg);
+  if (err == 0 && !full)
+    err = -AMP_ETRUNCATED; /* cannot happen for a 206 that net/http accepted */
+  if (err < 0 && !full && retryable(err, resp->status) && f->rounds < f->cfg.retry_rounds) {
+    f->rounds++;
+    uint64_t ms = round_delay_ms(f);
+    log_debug("segment %zu: %s (status %ld), round %" PRIu32 " in %" PRIu64
+              " ms from byte %" PRIu64,
+              f->next, amp_strerror(err), resp->status, f->rounds + 1, ms, f->fl_next);
+    f->waiting = true;
+    loop_timer_set(f->retry, clock_mono_usec() + ms * 1000u);
     return;
   }
-  int err = resp->err;
-  if (err == 0 && (!chunk_full(f->fl_init) || !chunk_full(f->fl_seg)))
-    err = -AMP_ETRUNCATED; /* cannot happen for a 206 that net/http accepted */
   if (err == 0) {
+    f->rounds = 0;
     if (f->fl_init) {
       held_append(f, f->fl_init);
       f->need_init = false;
@@ -361,12 +411,21 @@ static uint64_t held_us(const struct fetcher *f) {
   return us;
 }
 
+static void request_range(struct fetcher *f, uint64_t first, uint64_t last);
+
 static void maybe_start(struct fetcher *f) {
-  if (f->state != ST_RUN || f->req || f->next >= f->cur.n)
+  bool resume = f->fl_init || f->fl_seg; /* another round of a partial request */
+  if (f->state != ST_RUN || f->req || f->waiting || (!resume && f->next >= f->cur.n))
     return;
   if (f->cfg.expires_ms > 0 && clock_wall_usec() / 1000 >= f->cfg.expires_ms) {
+    cancel_inflight(f);
     expire(f);
     kick(f);
+    return;
+  }
+  if (resume) {
+    uint64_t last = f->fl_seg ? f->fl_seg->last : f->fl_init->last;
+    request_range(f, f->fl_next, last);
     return;
   }
   if (f->has_pend) { /* a switch takes effect at the next segment not yet requested */
@@ -400,6 +459,18 @@ static void maybe_start(struct fetcher *f) {
   }
   if ((!f->need_init || merged) && !(f->fl_seg = chunk_new(f, FETCHER_SEGMENT, s->first, s->last)))
     goto oom;
+  log_debug("segment %zu: bytes %" PRIu64 "-%" PRIu64 "%s", f->next, first, last,
+            f->fl_init ? (merged ? " (init and segment)" : " (init)") : "");
+  request_range(f, first, last);
+  return;
+oom:
+  cancel_inflight(f);
+  fail(f, -ENOMEM);
+  kick(f);
+}
+
+/* Ask for bytes first..last of the current rep into the chunks in flight. */
+static void request_range(struct fetcher *f, uint64_t first, uint64_t last) {
   struct http_request_opts o = {.method = HTTP_GET,
                                 .url = f->cur.url,
                                 .headers = f->hdrs.h,
@@ -411,25 +482,19 @@ static void maybe_start(struct fetcher *f) {
                                 .on_done = on_req_done,
                                 .userdata = f};
   f->fl_t0 = clock_mono_usec();
+  f->fl_next = first;
   int e = http_request_start(f->http, &o, &f->req);
   if (e < 0) {
     f->req = NULL;
-    inflight_drop(f);
+    cancel_inflight(f);
     fail(f, e);
     kick(f);
-    return;
   }
-  log_debug("segment %zu: bytes %" PRIu64 "-%" PRIu64 "%s", f->next, first, last,
-            f->fl_init ? (merged ? " (init and segment)" : " (init)") : "");
-  return;
-oom:
-  inflight_drop(f);
-  fail(f, -ENOMEM);
-  kick(f);
 }
 
 static void destroy(struct fetcher *f) {
   loop_source_free(f->pump);
+  loop_source_free(f->retry);
   held_clear(f);
   inflight_drop(f);
   rep_done(&f->cur);
@@ -488,7 +553,9 @@ int fetcher_new(struct loop *l, struct http *h, const struct fetcher_config *cfg
                 const struct http_header *headers, size_t n, size_t first_index,
                 struct fetcher **ret) {
   if (!l || !h || !cfg || !cb || !cb->on_chunk || !cb->on_expired || !cb->on_error || !ret ||
-      cfg->target_ms == 0 || cfg->cap_bytes == 0 || cfg->expires_ms < 0)
+      cfg->target_ms == 0 || cfg->cap_bytes == 0 || cfg->expires_ms < 0 ||
+      cfg->retry_rounds > FETCHER_RETRY_ROUNDS_MAX || cfg->retry_base_ms == 0 ||
+      cfg->retry_cap_ms < cfg->retry_base_ms)
     return -EINVAL;
   struct fetcher *f = calloc(1, sizeof(*f));
   if (!f)
@@ -512,8 +579,17 @@ int fetcher_new(struct loop *l, struct http *h, const struct fetcher_config *cfg
   e = loop_add_timer(l, 0, on_pump, f, &f->pump);
   if (e < 0)
     goto fail_timer;
+  e = loop_add_timer(l, 0, on_retry, f, &f->retry);
+  if (e < 0)
+    goto fail_retry;
+  loop_timer_disarm(f->retry);
+  f->rng = clock_mono_usec() ^ (uint64_t)(uintptr_t)f ^ 0x9e3779b97f4a7c15u;
+  if (f->rng == 0)
+    f->rng = 1;
   *ret = f;
   return 0;
+fail_retry:
+  loop_source_free(f->pump);
 fail_timer:
   hdrs_done(&f->hdrs);
 fail_hdrs:

@@ -28,9 +28,13 @@
  *    fetcher_free. An init belongs to the segment it precedes and is released with it
  *    (the pipeline copies its init at pipeline_new).
  *  - A connection dropped mid-segment is resumed by net/http (a streamed ranged GET
- *    resumes at the first byte not delivered); 5xx, 408, 429 and network errors are
- *    retried with backoff by net/http, within its http_config.max_retries. A failure
- *    beyond those is on_error, and nothing more is requested until fetcher_seek or
+ *    resumes at the first byte not delivered); 5xx, 408, 429, network errors and
+ *    truncations are retried with backoff by net/http, within its
+ *    http_config.max_retries. When net/http gives up on one of those, the fetcher keeps
+ *    what arrived and, after its own backoff (retry_base_ms doubling up to retry_cap_ms,
+ *    full jitter), asks again from the first byte not received: at most retry_rounds
+ *    rounds in a row (a completed request resets the count). Any other failure, or one
+ *    round too many, is on_error, and nothing more is requested until fetcher_seek or
  *    fetcher_rebase.
  *  - A server that ignores Range (200 instead of 206) is an error, -AMP_ENORANGE through
  *    on_error: net/http delivers no byte of such a reply, so the whole file is never
@@ -61,15 +65,22 @@ struct fetcher;
 #define FETCHER_TARGET_MS_DEFAULT 30000u      /* media fetched ahead */
 #define FETCHER_CAP_DEFAULT (4u << 20)        /* bytes held */
 #define FETCHER_MERGE_GAP_DEFAULT (64u << 10) /* bytes between init and first range read */
+#define FETCHER_RETRY_ROUNDS_MAX 100u
+#define FETCHER_RETRY_ROUNDS_DEFAULT 5u
+#define FETCHER_RETRY_BASE_MS_DEFAULT 1000u
+#define FETCHER_RETRY_CAP_MS_DEFAULT 16000u
 
 struct fetcher_config {
-  uint32_t target_ms; /* media to hold ahead (> 0) */
-  size_t cap_bytes;   /* bytes to hold (> 0); see the bound above */
-  uint32_t merge_gap; /* 0: merge only adjacent ranges */
-  int64_t expires_ms; /* the audio object's expires, epoch ms (wall clock); 0: none */
+  uint32_t target_ms;     /* media to hold ahead (> 0) */
+  size_t cap_bytes;       /* bytes to hold (> 0); see the bound above */
+  uint32_t merge_gap;     /* 0: merge only adjacent ranges */
+  int64_t expires_ms;     /* the audio object's expires, epoch ms (wall clock); 0: none */
+  uint32_t retry_rounds;  /* rounds after net/http gave up (<= FETCHER_RETRY_ROUNDS_MAX) */
+  uint32_t retry_base_ms; /* the first round's backoff is up to this (> 0) */
+  uint32_t retry_cap_ms;  /* no round waits longer (>= retry_base_ms) */
 };
 
-/* Defaults: 30 s, 4 MiB, 64 KiB, no expiry. */
+/* Defaults: 30 s, 4 MiB, 64 KiB, no expiry, 5 rounds from 1 s up to 16 s. */
 void fetcher_config_init(struct fetcher_config *c);
 
 enum fetcher_kind {

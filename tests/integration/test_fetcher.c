@@ -322,12 +322,17 @@ static void run(struct got *g, size_t until_index) {
   }
 }
 
+static uint32_t rounds = FETCHER_RETRY_ROUNDS_DEFAULT; /* for the next start() */
+
 static struct fetcher *start(struct got *g, const struct sess *s, const struct manifest_rep *rep,
                              size_t cap, uint32_t target_ms) {
   struct fetcher_config cfg;
   fetcher_config_init(&cfg);
   cfg.cap_bytes = cap;
   cfg.target_ms = target_ms;
+  cfg.retry_rounds = rounds;
+  cfg.retry_base_ms = 20; /* net/http's are 10 .. 50 ms here (client()) */
+  cfg.retry_cap_ms = 50;
   cfg.expires_ms = s->audio->expires_ms;
   struct fetcher_callbacks cb = {.on_chunk = on_chunk,
                                  .on_expired = on_expired,
@@ -451,7 +456,8 @@ static void test_drop_resume(void **state) {
   close_sess(&s);
 }
 
-/* Three 503s in a row on segment 2 (within net/http's retries): it arrives, bit-exact. */
+/* 503s for segment 2: six in a row (net/http gives up after four attempts, the
+ * fetcher's second round gets two more and then the segment), bit-exact. */
 static void test_503_burst(void **state) {
   (void)state;
   struct sess s;
@@ -460,7 +466,7 @@ static void test_503_burst(void **state) {
   char fault[512];
   snprintf(fault, sizeof(fault),
            "{\"path\": \"/cdn/%s/%s.mp4\", \"header\": {\"name\": \"range\", \"value\": "
-           "\"bytes=%llu-%llu\"}, \"status\": 503, \"count\": 3}",
+           "\"bytes=%llu-%llu\"}, \"status\": 503, \"count\": 6}",
            s.rid, REP_HD, (unsigned long long)rep->segments[2].first,
            (unsigned long long)rep->segments[2].last);
   add_fault(fault);
@@ -471,10 +477,78 @@ static void test_503_burst(void **state) {
   assert_true(g.end);
   assert_int_equal(g.n_ev, rep->n_segments + 1);
   cJSON *log = cdn_log(&s, REP_HD);
-  assert_int_equal(cJSON_GetArraySize(log), rep->n_segments + 3);
-  for (int i = 2; i < 5; i++)
+  assert_int_equal(cJSON_GetArraySize(log), rep->n_segments + 6);
+  for (int i = 2; i < 8; i++)
     assert_int_equal((int)num(cJSON_GetArrayItem(log, i), "status"), 503);
-  assert_int_equal((int)num(cJSON_GetArrayItem(log, 5), "status"), 206);
+  assert_int_equal((int)num(cJSON_GetArrayItem(log, 8), "status"), 206);
+  cJSON_Delete(log);
+  fetcher_free(g.f);
+  files_free();
+  close_sess(&s);
+}
+
+/* 503s without end, one round allowed: net/http's four attempts twice, then on_error
+ * with the status error; nothing more is asked for. */
+static void test_503_forever(void **state) {
+  (void)state;
+  struct sess s;
+  open_sess(&s);
+  const struct manifest_rep *rep = rep_of(&s, REP_HD);
+  char fault[512];
+  snprintf(fault, sizeof(fault),
+           "{\"path\": \"/cdn/%s/%s.mp4\", \"header\": {\"name\": \"range\", \"value\": "
+           "\"bytes=%llu-%llu\"}, \"status\": 503, \"count\": 50}",
+           s.rid, REP_HD, (unsigned long long)rep->segments[1].first,
+           (unsigned long long)rep->segments[1].last);
+  add_fault(fault);
+  struct got g = {0};
+  rounds = 1;
+  start(&g, &s, rep, FETCHER_CAP_DEFAULT, 30000);
+  rounds = FETCHER_RETRY_ROUNDS_DEFAULT;
+  run(&g, SIZE_MAX);
+  assert_int_equal(g.errors, 1);
+  assert_int_equal(g.last_err, -AMP_EHTTP);
+  assert_int_equal(g.expect, 1);
+  for (int i = 0; i < 5; i++)
+    assert_true(loop_run_once(L, 10) >= 0);
+  cJSON *log = cdn_log(&s, REP_HD);
+  assert_int_equal(cJSON_GetArraySize(log), 1 + 8);
+  cJSON_Delete(log);
+  fetcher_free(g.f);
+  files_free();
+  close_sess(&s);
+}
+
+/* The first request (init, sidx, segment 0) cut after every 100000 bytes five times:
+ * net/http resumes each cut from the first byte not received and gives up after four
+ * attempts; the fetcher's next round goes on from there, with what arrived kept; init
+ * and segment are whole and bit-exact. */
+static void test_drops_across_rounds(void **state) {
+  (void)state;
+  struct sess s;
+  open_sess(&s);
+  const struct manifest_rep *rep = rep_of(&s, REP_HD);
+  char fault[512];
+  snprintf(fault, sizeof(fault),
+           "{\"path\": \"/cdn/%s/%s.mp4\", \"close_after_bytes\": 100000, \"count\": 5}", s.rid,
+           REP_HD);
+  add_fault(fault);
+  struct got g = {0};
+  start(&g, &s, rep, FETCHER_CAP_DEFAULT, 30000);
+  run(&g, SIZE_MAX);
+  assert_int_equal(g.errors, 0);
+  assert_true(g.end);
+  assert_int_equal(g.n_ev, rep->n_segments + 1);
+  cJSON *log = cdn_log(&s, REP_HD);
+  assert_int_equal(cJSON_GetArraySize(log), rep->n_segments + 5);
+  for (int i = 0; i < 6; i++) {
+    const cJSON *e = cJSON_GetArrayItem(log, i);
+    uint64_t a, b;
+    range_of(e, &a, &b);
+    assert_int_equal(a, rep->init.first + 100000u * (uint64_t)i);
+    assert_int_equal(b, rep->segments[0].last);
+    assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(e, "complete")), i == 5);
+  }
   cJSON_Delete(log);
   fetcher_free(g.f);
   files_free();
@@ -720,9 +794,14 @@ int main(int argc, char **argv) {
   catalog = argv[2];
   log_set_levels("debug");
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_whole_track),      cmocka_unit_test(test_drop_resume),
-      cmocka_unit_test(test_503_burst),        cmocka_unit_test(test_ignore_range),
-      cmocka_unit_test(test_expired),          cmocka_unit_test(test_switch),
+      cmocka_unit_test(test_whole_track),
+      cmocka_unit_test(test_drop_resume),
+      cmocka_unit_test(test_503_burst),
+      cmocka_unit_test(test_503_forever),
+      cmocka_unit_test(test_drops_across_rounds),
+      cmocka_unit_test(test_ignore_range),
+      cmocka_unit_test(test_expired),
+      cmocka_unit_test(test_switch),
       cmocka_unit_test(test_free_in_callback),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
