@@ -301,7 +301,11 @@ static void release_oldest(struct got *g) {
  * release the oldest segment. */
 static void pass(struct got *g) {
   assert_true(loop_run_once(L, 20) >= 0);
-  if (g->freed || g->errors || g->expired)
+  if (g->freed)
+    return;
+  /* The bound, with the request in flight's buffers too. */
+  assert_true(fetcher_held_bytes(g->f) <= g->cap + g->seg_max);
+  if (g->errors || g->expired)
     return;
   if (!g->released && g->n_unrel > 0 && fetcher_held_bytes(g->f) == g->unrel_bytes) {
     if (fetcher_next_index(g->f) < g->ev[g->unrel[0]].rep->n_segments)
@@ -698,6 +702,46 @@ static void test_expired(void **state) {
   close_sess(&s2);
 }
 
+/* A 410 for segment 1 is an expiry too: on_expired, and a rebase on a fresh audio
+ * object continues at segment 1, bit-exact against the new session's variant. */
+static void test_gone(void **state) {
+  (void)state;
+  struct sess s1, s2;
+  open_sess(&s1);
+  const struct manifest_rep *rep1 = rep_of(&s1, REP_HD);
+  char fault[512];
+  snprintf(fault, sizeof(fault),
+           "{\"path\": \"/cdn/%s/%s.mp4\", \"header\": {\"name\": \"range\", \"value\": "
+           "\"bytes=%llu-%llu\"}, \"status\": 410, \"count\": 1}",
+           s1.rid, REP_HD, (unsigned long long)rep1->segments[1].first,
+           (unsigned long long)rep1->segments[1].last);
+  add_fault(fault);
+  struct got g = {0};
+  start(&g, &s1, rep1, FETCHER_CAP_DEFAULT, 30000);
+  run(&g, SIZE_MAX);
+  assert_int_equal(g.errors, 0);
+  assert_int_equal(g.expired, 1);
+  assert_int_equal(g.expect, 1);
+  open_sess(&s2);
+  const struct manifest_rep *rep2 = rep_of(&s2, REP_HD);
+  register_rep(&s2, rep2);
+  g.expired = 0;
+  assert_int_equal(
+      fetcher_rebase(g.f, rep2, s2.audio->segment.h, s2.audio->segment.n, s2.audio->expires_ms), 0);
+  run(&g, SIZE_MAX);
+  assert_int_equal(g.errors, 0);
+  assert_int_equal(g.expired, 0);
+  assert_true(g.end);
+  assert_int_equal(g.n_ev, rep1->n_segments + 2);
+  assert_int_equal(g.ev[2].reason, FETCHER_INIT_REBASE);
+  assert_int_equal(g.ev[2].index, 1);
+  assert_ptr_equal(g.ev[3].rep, rep2);
+  fetcher_free(g.f);
+  files_free();
+  close_sess(&s1);
+  close_sess(&s2);
+}
+
 /* ABR: after segment 1 the fetcher switches from FLAC to Opus: the Opus init is handed
  * out (FETCHER_INIT_SWITCH) before the first segment not yet requested, which then comes
  * from the Opus file at the same index; every index once, in order. */
@@ -801,6 +845,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_drops_across_rounds),
       cmocka_unit_test(test_ignore_range),
       cmocka_unit_test(test_expired),
+      cmocka_unit_test(test_gone),
       cmocka_unit_test(test_switch),
       cmocka_unit_test(test_free_in_callback),
   };
