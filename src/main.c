@@ -1,0 +1,570 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ampd: the daemon. Reads the configuration, builds the modules in their dependency
+ * order (docs/architecture.md), serves the control socket and runs the loop until
+ * SIGTERM or SIGINT. Everything here is wiring; the behaviour lives in the modules.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "cloud/api.h"
+#include "cloud/bearer.h"
+#include "cloud/deviceid.h"
+#include "cloud/license.h"
+#include "cloud/lwa.h"
+#include "cloud/report.h"
+#include "control/control.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "media/abr.h"
+#include "media/cdmhost.h"
+#include "media/manifest.h"
+#include "net/http.h"
+#include "platform/backends.h"
+#include "player/engine.h"
+#include "player/player.h"
+
+LOG_TOPIC("main");
+
+#ifndef AMPD_VERSION_STRING
+#define AMPD_VERSION_STRING "0.1"
+#endif
+
+#define PATH_BYTES 4096
+
+struct daemon {
+  struct ampd_config cfg;
+  struct loop *loop;
+  struct http *http;
+  struct lwa *lwa;
+  struct api *api;
+  struct bearer lic_bearer, rep_bearer;
+  struct license *license;
+  struct report *report;
+  struct cdmhost *cdm;
+  struct engine *engine;
+  struct abr *abr;
+  struct abr_constraints constraints;
+  struct player *player;
+  struct control *control;
+  struct control_req *login_req; /* a login waiting for its code pair */
+  char device_id[DEVICEID_LEN + 1];
+};
+
+/* ---------------------------------------------------------------- glue */
+
+static void on_engine_event(void *ud, const struct engine_event *ev) {
+  struct daemon *d = ud;
+  if (d->player)
+    player_engine_event(d->player, ev);
+}
+
+static const struct manifest_rep *choose_rep(void *ud, const struct manifest *m) {
+  struct daemon *d = ud;
+  const struct manifest_rep *rep = NULL;
+  if (abr_choose(d->abr, m, NULL, 0, &d->constraints, &rep) < 0)
+    return NULL;
+  return rep;
+}
+
+static void on_collector_stop(void *ud, const char *event_id, long status, int err) {
+  (void)event_id;
+  struct daemon *d = ud;
+  log_warning("a collector refused a playback event (status %ld): stopping", status);
+  player_stop_by_service(d->player, err);
+}
+
+static cJSON *status_json(struct daemon *d, const struct player_status *st) {
+  cJSON *o = cJSON_CreateObject();
+  if (!o)
+    return NULL;
+  cJSON_AddStringToObject(o, "state", player_state_name(st->state));
+  cJSON_AddStringToObject(o, "title", st->title);
+  cJSON_AddStringToObject(o, "artist", st->artist);
+  cJSON_AddStringToObject(o, "album", st->album);
+  cJSON_AddStringToObject(o, "track_tag", st->track_tag);
+  cJSON_AddNumberToObject(o, "position_ms", (double)st->position_ms);
+  cJSON_AddNumberToObject(o, "duration_ms", (double)st->duration_ms);
+  cJSON_AddStringToObject(o, "codec", st->codec);
+  cJSON_AddNumberToObject(o, "rate", st->rate);
+  cJSON_AddNumberToObject(o, "bits", st->bits);
+  cJSON_AddNumberToObject(o, "channels", st->channels);
+  cJSON_AddNumberToObject(o, "buffer_ms", (double)st->buffer_ms);
+  cJSON_AddNumberToObject(o, "bitrate_estimate", (double)abr_estimate_bps(d->abr));
+  cJSON_AddNumberToObject(o, "underruns", (double)st->underruns);
+  cJSON_AddNumberToObject(o, "tracks_played", (double)st->tracks_played);
+  if (st->error) {
+    cJSON_AddStringToObject(o, "error", st->error_text);
+    cJSON_AddNumberToObject(o, "error_code", st->error);
+  }
+  static const char *const link[] = {"unlinked", "linking", "linked"};
+  cJSON_AddStringToObject(o, "link", link[lwa_state(d->lwa)]);
+  return o;
+}
+
+static void on_player_change(void *ud, const struct player_status *st) {
+  struct daemon *d = ud;
+  cJSON *o = status_json(d, st);
+  if (o && d->control)
+    control_publish(d->control, "player", o);
+  cJSON_Delete(o);
+}
+
+static void on_lwa_state(struct lwa *w, enum lwa_state state, int err, void *ud) {
+  struct daemon *d = ud;
+  if (state == LWA_LINKING && d->login_req) {
+    const char *code = NULL, *uri = NULL;
+    int64_t expires = 0;
+    if (lwa_link_info(w, &code, &uri, &expires) == 0) {
+      cJSON *r = cJSON_CreateObject();
+      cJSON_AddStringToObject(r, "user_code", code);
+      cJSON_AddStringToObject(r, "verification_uri", uri);
+      cJSON_AddNumberToObject(r, "expires_at", (double)expires);
+      control_reply(d->login_req, r);
+      d->login_req = NULL;
+    }
+  } else if (state == LWA_UNLINKED && d->login_req) {
+    control_reply_error(d->login_req, "link_failed", amp_strerror(err));
+    d->login_req = NULL;
+  }
+  if (d->control) {
+    static const char *const names[] = {"unlinked", "linking", "linked"};
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "link", names[state]);
+    if (err)
+      cJSON_AddStringToObject(o, "error", amp_strerror(err));
+    control_publish(d->control, "session", o);
+    cJSON_Delete(o);
+  }
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static void reply_rc(struct control_req *req, int r) {
+  if (r == 0) {
+    control_reply(req, NULL);
+    return;
+  }
+  const char *code = r == -EALREADY ? "wrong_state"
+                     : r == -ENOENT ? "no_track"
+                     : r == -EINVAL ? "bad_args"
+                                    : "failed";
+  control_reply_error(req, code, amp_strerror(r));
+}
+
+static void cmd_status(struct control_req *req, const cJSON *args, void *ud) {
+  (void)args;
+  struct daemon *d = ud;
+  struct player_status st;
+  player_status(d->player, &st);
+  control_reply(req, status_json(d, &st));
+}
+
+static void cmd_play(struct control_req *req, const cJSON *args, void *ud) {
+  struct daemon *d = ud;
+  const cJSON *ref = cJSON_GetObjectItemCaseSensitive(args, "ref");
+  if (!cJSON_IsString(ref)) {
+    control_reply_error(req, "bad_args", "play needs \"ref\": a container's URL (browse)");
+    return;
+  }
+  reply_rc(req, player_play(d->player, ref->valuestring));
+}
+
+static void cmd_pause(struct control_req *req, const cJSON *args, void *ud) {
+  (void)args;
+  reply_rc(req, player_pause(((struct daemon *)ud)->player));
+}
+
+static void cmd_resume(struct control_req *req, const cJSON *args, void *ud) {
+  (void)args;
+  reply_rc(req, player_resume(((struct daemon *)ud)->player));
+}
+
+static void cmd_toggle(struct control_req *req, const cJSON *args, void *ud) {
+  (void)args;
+  struct daemon *d = ud;
+  struct player_status st;
+  player_status(d->player, &st);
+  reply_rc(req, st.state == PLAYER_PAUSED ? player_resume(d->player) : player_pause(d->player));
+}
+
+static void cmd_stop(struct control_req *req, const cJSON *args, void *ud) {
+  (void)args;
+  reply_rc(req, player_stop(((struct daemon *)ud)->player));
+}
+
+static void cmd_next(struct control_req *req, const cJSON *args, void *ud) {
+  (void)args;
+  reply_rc(req, player_next(((struct daemon *)ud)->player));
+}
+
+static void cmd_login(struct control_req *req, const cJSON *args, void *ud) {
+  (void)args;
+  struct daemon *d = ud;
+  if (lwa_state(d->lwa) == LWA_LINKED) {
+    control_reply_error(req, "already_linked", "the device is linked: logout first");
+    return;
+  }
+  if (d->login_req) {
+    control_reply_error(req, "busy", "a login is waiting for its code already");
+    return;
+  }
+  int r = lwa_link_start(d->lwa);
+  if (r == -EALREADY) { /* pairing: the code is there */
+    const char *code = NULL, *uri = NULL;
+    int64_t exp = 0;
+    if (lwa_link_info(d->lwa, &code, &uri, &exp) == 0) {
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddStringToObject(o, "user_code", code);
+      cJSON_AddStringToObject(o, "verification_uri", uri);
+      cJSON_AddNumberToObject(o, "expires_at", (double)exp);
+      control_reply(req, o);
+      return;
+    }
+    r = 0;
+  }
+  if (r < 0) {
+    control_reply_error(req, "link_failed", amp_strerror(r));
+    return;
+  }
+  d->login_req = req; /* answered by on_lwa_state */
+}
+
+static void cmd_logout(struct control_req *req, const cJSON *args, void *ud) {
+  (void)args;
+  struct daemon *d = ud;
+  player_stop(d->player);
+  reply_rc(req, lwa_unlink(d->lwa));
+}
+
+struct browse {
+  struct daemon *d;
+  struct control_req *req;
+};
+
+static void add_item(cJSON *arr, const struct apidoc *doc, const char *title, const char *ref,
+                     bool playable) {
+  char url[APIDOC_REF_MAX + 1];
+  enum apidoc_ref_kind kind;
+  if (apidoc_resolve(doc, ref, &kind, url, sizeof(url)) < 0 || kind != APIDOC_REF_URL)
+    return;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "title", title ? title : "");
+  cJSON_AddStringToObject(o, "ref", url);
+  cJSON_AddBoolToObject(o, "playable", playable);
+  cJSON_AddItemToArray(arr, o);
+}
+
+static void on_browse(void *ud, int err, struct api_reply *reply) {
+  struct browse *b = ud;
+  if (err < 0) {
+    control_reply_error(b->req, err == -AMP_EREPORT ? "service_error" : "failed",
+                        reply->report && reply->report->terse ? reply->report->terse
+                                                              : amp_strerror(err));
+    apidoc_error_free(reply->report);
+    free(b);
+    return;
+  }
+  struct apidoc *doc = reply->doc;
+  cJSON *res = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(res, "items");
+  const struct apidoc_node *node = NULL;
+  const struct apidoc_chunk *chunk = NULL;
+  if (apidoc_node(doc, apidoc_result(doc), &node) == 0) {
+    cJSON_AddStringToObject(res, "title", node->title ? node->title : "");
+    for (size_t i = 0; i < node->n_items; i++) {
+      const struct apidoc_summary *m = NULL;
+      if (apidoc_summary(doc, node->items[i], &m) == 0)
+        add_item(items, doc, m->title, m->ref, m->playable);
+    }
+  } else if (apidoc_chunk(doc, apidoc_result(doc), &chunk) == 0) {
+    cJSON_AddStringToObject(res, "title", chunk->title ? chunk->title : "");
+    for (size_t i = 0; i < chunk->n_tracks; i++) {
+      const struct apidoc_track_instance *ti = NULL;
+      const struct apidoc_track_definition *td = NULL;
+      if (apidoc_track_instance(doc, chunk->tracks[i], &ti) == 0 &&
+          apidoc_track_definition(doc, ti->track_definition, &td) == 0) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "title", td->title ? td->title : "");
+        cJSON_AddStringToObject(o, "artist", td->artist ? td->artist : "");
+        cJSON_AddNumberToObject(o, "duration_s", td->duration);
+        cJSON_AddBoolToObject(o, "explicit", td->is_explicit);
+        cJSON_AddItemToArray(items, o);
+      }
+    }
+  }
+  apidoc_free(doc);
+  control_reply(b->req, res);
+  free(b);
+}
+
+static void cmd_browse(struct control_req *req, const cJSON *args, void *ud) {
+  struct daemon *d = ud;
+  const cJSON *ref = cJSON_GetObjectItemCaseSensitive(args, "ref");
+  const char *url = cJSON_IsString(ref) ? ref->valuestring : api_root(d->api);
+  struct browse *b = calloc(1, sizeof(*b));
+  if (!b) {
+    control_reply_error(req, "failed", amp_strerror(-ENOMEM));
+    return;
+  }
+  b->d = d;
+  b->req = req;
+  int r = api_get(d->api, API_DOCUMENT, url, on_browse, b, NULL);
+  if (r < 0) {
+    free(b);
+    reply_rc(req, r);
+  }
+}
+
+static void cmd_unsupported(struct control_req *req, const cJSON *args, void *ud) {
+  (void)args;
+  (void)ud;
+  control_reply_error(req, "unsupported", "not in this build of ampd yet");
+}
+
+/* ---------------------------------------------------------------- life */
+
+static void on_signal(struct loop_source *s, const struct signalfd_siginfo *si, void *ud) {
+  (void)s;
+  (void)si;
+  struct daemon *d = ud;
+  log_info("signal: shutting down");
+  loop_quit(d->loop, 0);
+}
+
+static int join_path(char *out, const char *dir, const char *name) {
+  int n = snprintf(out, PATH_BYTES, "%s/%s", dir, name);
+  return n > 0 && n < PATH_BYTES ? 0 : -ENAMETOOLONG;
+}
+
+static uint32_t caps_of(const char *list) {
+  uint32_t c = 0;
+  if (strstr(list, "STD_RES"))
+    c |= ABR_CAP_STD_RES;
+  if (strstr(list, "HI_FI"))
+    c |= ABR_CAP_HI_FI;
+  if (strstr(list, "HI_RES"))
+    c |= ABR_CAP_HI_RES;
+  return c;
+}
+
+static int build(struct daemon *d, const char *control_path) {
+  struct ampd_config *c = &d->cfg;
+  int r;
+  char path[PATH_BYTES];
+  if ((r = loop_new(&d->loop)) < 0)
+    return r;
+  signal(SIGPIPE, SIG_IGN);
+  if ((r = loop_add_signal(d->loop, SIGTERM, on_signal, d, NULL)) < 0 ||
+      (r = loop_add_signal(d->loop, SIGINT, on_signal, d, NULL)) < 0)
+    return r;
+  struct http_config hc;
+  http_config_init(&hc);
+  hc.ca_file = c->service.ca_file;
+  hc.user_agent = c->service.user_agent;
+  if ((r = http_new(d->loop, &hc, &d->http)) < 0)
+    return r;
+  if ((r = deviceid_get(c->paths.state_dir, DEVICEID_MACHINE_ID_PATH, d->device_id,
+                        sizeof(d->device_id))) < 0) {
+    log_error("device id in %s: %s", c->paths.state_dir, amp_strerror(r));
+    return r;
+  }
+  struct lwa_config lc = {.base_url = c->service.lwa_url,
+                          .client_id = c->service.client_id ? c->service.client_id : "",
+                          .state_dir = c->paths.state_dir};
+  if ((r = lwa_new(d->loop, d->http, &lc, on_lwa_state, d, &d->lwa)) < 0)
+    return r;
+  struct api_config ac = {.base_url = c->service.api_url,
+                          .device_id = d->device_id,
+                          .capability = c->service.capabilities,
+                          .has_explicit = c->service.has_explicit,
+                          .accept_language = c->service.accept_language};
+  if ((r = api_new(d->loop, d->http, d->lwa, &ac, &d->api)) < 0)
+    return r;
+  bearer_init(&d->lic_bearer, d->lwa, -1);
+  bearer_init(&d->rep_bearer, d->lwa, c->service.has_explicit);
+  struct license_config lic = {.expiry_test_secs = c->service.license_expiry_test_secs,
+                               .headers = bearer_headers,
+                               .on_token_rejected = bearer_rejected,
+                               .userdata = &d->lic_bearer};
+  if ((r = license_new(d->loop, d->http, &lic, &d->license)) < 0)
+    return r;
+  if ((r = join_path(path, c->paths.state_dir, "events.evq")) < 0)
+    return r;
+  struct report_config rc = {.queue_path = path,
+                             .headers = bearer_headers,
+                             .on_stop = on_collector_stop,
+                             .on_token_rejected = bearer_rejected,
+                             .userdata = &d->rep_bearer};
+  if ((r = report_new(d->loop, d->http, &rc, &d->report)) < 0)
+    return r;
+  struct cdmhost_options co = {.plugin_dir = c->paths.cdm_dir};
+  if ((r = cdmhost_open(c->paths.cdm, &co, &d->cdm)) < 0) {
+    log_error("CDM %s: %s", c->paths.cdm, amp_strerror(r));
+    return r;
+  }
+  const struct output_ops *ops = output_backend_find(config_backend_name(c->output.backend));
+  if (!ops)
+    return -ENODEV;
+  struct engine_config ec = {.loop = d->loop,
+                             .ops = ops,
+                             .params = {.device = c->output.device,
+                                        .buffer_time_us = c->output.buffer_ms * 1000u,
+                                        .mixer_control = c->output.mixer_control},
+                             .on_event = on_engine_event,
+                             .userdata = d};
+  if ((r = engine_new(&ec, &d->engine)) < 0)
+    return r;
+  if ((r = abr_new(NULL, &d->abr)) < 0)
+    return r;
+  d->constraints = (struct abr_constraints){.caps = caps_of(c->service.capabilities),
+                                            .max_bit_depth = 32,
+                                            .can_resample = false};
+  struct player_config pc = {.loop = d->loop,
+                             .http = d->http,
+                             .api = d->api,
+                             .license = d->license,
+                             .cdm = d->cdm,
+                             .report = d->report,
+                             .engine = d->engine,
+                             .choose = choose_rep,
+                             .choose_userdata = d,
+                             .on_change = on_player_change,
+                             .userdata = d};
+  fetcher_config_init(&pc.fetch);
+  pc.fetch.target_ms = c->playback.buffer_ahead_s * 1000u;
+  pc.fetch.cap_bytes = (size_t)c->playback.buffer_max_kib * 1024u;
+  if ((r = player_new(&pc, &d->player)) < 0)
+    return r;
+  if (!control_path) {
+    if ((r = join_path(path, c->paths.runtime_dir, "control")) < 0)
+      return r;
+    control_path = path;
+  }
+  if ((r = control_new(d->loop, control_path, &d->control)) < 0) {
+    log_error("control socket %s: %s", control_path, amp_strerror(r));
+    return r;
+  }
+  static const struct {
+    const char *name;
+    control_cmd_fn fn;
+  } cmds[] = {
+      {"status", cmd_status},         {"play", cmd_play},       {"pause", cmd_pause},
+      {"resume", cmd_resume},         {"toggle", cmd_toggle},   {"stop", cmd_stop},
+      {"next", cmd_next},             {"login", cmd_login},     {"logout", cmd_logout},
+      {"browse", cmd_browse},         {"previous", cmd_unsupported},
+      {"seek", cmd_unsupported},      {"volume", cmd_unsupported},
+      {"repeat", cmd_unsupported},    {"queue", cmd_unsupported},
+  };
+  for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+    if ((r = control_add_command(d->control, cmds[i].name, cmds[i].fn, d)) < 0)
+      return r;
+  return 0;
+}
+
+static void teardown(struct daemon *d) {
+  control_free(d->control);
+  player_free(d->player);
+  engine_free(d->engine);
+  abr_free(d->abr);
+  cdmhost_free(d->cdm);
+  report_free(d->report);
+  license_free(d->license);
+  bearer_wipe(&d->lic_bearer);
+  bearer_wipe(&d->rep_bearer);
+  api_free(d->api);
+  lwa_free(d->lwa);
+  http_free(d->http);
+  loop_free(d->loop);
+  config_free(&d->cfg);
+}
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: ampd [-c FILE] [-o SECTION.KEY=VALUE]... [-s SOCKET] [-V]\n"
+             "  -c FILE   the configuration file (docs/configuration.md)\n"
+             "  -o S.K=V  override one key (after the file, in order)\n"
+             "  -s PATH   the control socket (default: <runtime_dir>/control)\n"
+             "  -V        print the version and exit\n");
+}
+
+int main(int argc, char **argv) {
+  static struct daemon d;
+  const char *conf = NULL, *control_path = NULL;
+  char err[CONFIG_ERR_MAX];
+  if (config_defaults(&d.cfg) < 0) {
+    fprintf(stderr, "ampd: out of memory\n");
+    return 1;
+  }
+  const char *overrides[64];
+  size_t n_over = 0;
+  int opt;
+  while ((opt = getopt(argc, argv, "c:o:s:Vh")) != -1) {
+    switch (opt) {
+    case 'c':
+      conf = optarg;
+      break;
+    case 'o':
+      if (n_over >= sizeof(overrides) / sizeof(overrides[0])) {
+        fprintf(stderr, "ampd: too many -o\n");
+        return 2;
+      }
+      overrides[n_over++] = optarg;
+      break;
+    case 's':
+      control_path = optarg;
+      break;
+    case 'V':
+      printf("ampd %s\n", AMPD_VERSION_STRING);
+      config_free(&d.cfg);
+      return 0;
+    case 'h':
+      usage(stdout);
+      config_free(&d.cfg);
+      return 0;
+    default:
+      usage(stderr);
+      config_free(&d.cfg);
+      return 2;
+    }
+  }
+  if (optind != argc) {
+    usage(stderr);
+    config_free(&d.cfg);
+    return 2;
+  }
+  if (conf && config_load(conf, &d.cfg, err, sizeof(err)) < 0) {
+    fprintf(stderr, "ampd: %s\n", err);
+    config_free(&d.cfg);
+    return 2;
+  }
+  for (size_t i = 0; i < n_over; i++) {
+    if (config_override(&d.cfg, overrides[i], err, sizeof(err)) < 0) {
+      fprintf(stderr, "ampd: -o %s\n", err);
+      config_free(&d.cfg);
+      return 2;
+    }
+  }
+  if (log_set_levels(d.cfg.log.level) < 0) {
+    fprintf(stderr, "ampd: [log] level: not a level spec\n");
+    config_free(&d.cfg);
+    return 2;
+  }
+  int r = build(&d, control_path);
+  if (r < 0) {
+    log_error("cannot start: %s", amp_strerror(r));
+    teardown(&d);
+    return 1;
+  }
+  log_info("ampd %s running", AMPD_VERSION_STRING);
+  r = loop_run(d.loop);
+  teardown(&d);
+  return r < 0 ? 1 : 0;
+}
