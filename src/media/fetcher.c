@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The segment fetcher (fetcher.h; behaviour in docs/media.md §13). One request at a
+ * The segment fetcher (fetcher.h; behaviour in docs/media.md §14). One request at a
  * time: a track is fetched in file order, so one connection suffices and a second
  * request would only compete with the first for the same bandwidth. User callbacks run
  * only from the pump, a zero-delay timer of our own, never from inside net/http's
