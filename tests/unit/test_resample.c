@@ -270,8 +270,8 @@ static void test_latency_and_no_alloc(void **state) {
   resample_free(r);
 }
 
-/* The priming is invisible: past the onset the output equals a fresh libsoxr stream's (same recipe,
- * nothing primed) to the LSB. */
+/* The priming is invisible: past the onset the output equals a fresh libsoxr stream's
+ * (same recipe, nothing primed) to the LSB. */
 static void test_priming_transparent(void **state) {
   (void)state;
   const uint32_t pairs[][2] = {{44100, 48000}, {48000, 44100}, {192000, 44100}};
