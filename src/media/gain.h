@@ -10,7 +10,7 @@
 
 /*
  * gain: loudness normalisation and software volume on int32 PCM (media/pcm.h), in place,
- * with one TPDF dither (docs/media.md, "Gain, volume and dither").
+ * with one TPDF dither (docs/media.md §13).
  *
  * The gain applied is  normalisation (dB) + volume (dB), in double precision:
  *  - Normalisation (when on and the track has a ProgramLoudness L): target - L dB,

@@ -8,7 +8,7 @@
 /*
  * resample: a streaming sample-rate converter over libsoxr for int32 PCM (media/pcm.h),
  * for the one case the player resamples: the rate changes at a track boundary while the
- * device is kept open (docs/media.md, "Resampling"). Otherwise the device is reopened at
+ * device is kept open (docs/media.md §14). Otherwise the device is reopened at
  * the new rate; the output backends never resample (platform/output.h).
  *
  * Samples in hold in_bits valid bits, out out_bits (>= in_bits; 32 keeps the resampler's
