@@ -291,6 +291,41 @@ static void test_fifo_reader(void **state) {
   free(pcm);
 }
 
+/* Every format through a FIFO (small enough for the pipe buffer: no reader thread). */
+static void test_fifo_formats(void **state) {
+  (void)state;
+  static const char *names[] = {"S16", "S24", "S24_3", "S32"};
+  static const enum output_sample_format fmts[] = {OUTPUT_FMT_S16, OUTPUT_FMT_S24, OUTPUT_FMT_S24_3,
+                                                   OUTPUT_FMT_S32};
+  static int32_t pcm[FRAMES * MAXCH];
+  static uint8_t want[FRAMES * MAXCH * 4], got[FRAMES * MAXCH * 4 + 1];
+  for (size_t k = 0; k < 4; k++) {
+    size_t wn = 0;
+    for (size_t i = 0; i < FRAMES * MAXCH; i++) {
+      pcm[i] = src_value(i, 24);
+      wn += expect_bytes(fmts[k], 24, pcm[i], want + wn);
+    }
+    int rfd = open(fifo_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    assert_true(rfd >= 0);
+    snprintf(dev, sizeof(dev), "%s:%s", names[k], fifo_path);
+    struct output_info info;
+    struct output *o = open_ok(dev, MAXCH, 24, &info);
+    assert_int_equal(info.sample_format, fmts[k]);
+    assert_int_equal(output_write(o, pcm, FRAMES), 0);
+    output_close(o);
+    size_t n = 0;
+    for (;;) {
+      ssize_t r = read(rfd, got + n, sizeof(got) - n);
+      if (r <= 0)
+        break; /* 0: the writer closed and everything is read */
+      n += (size_t)r;
+    }
+    close(rfd);
+    assert_int_equal(n, wn);
+    assert_memory_equal(got, want, wn);
+  }
+}
+
 static void test_fifo_reader_goes_away(void **state) {
   (void)state;
   int rfd = open(fifo_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -429,6 +464,7 @@ int main(void) {
       cmocka_unit_test(test_file_truncated_at_open),
       cmocka_unit_test(test_fifo_no_reader),
       cmocka_unit_test(test_fifo_reader),
+      cmocka_unit_test(test_fifo_formats),
       cmocka_unit_test(test_fifo_reader_goes_away),
       cmocka_unit_test(test_pause_drop_drain),
       cmocka_unit_test(test_bad_devices),
