@@ -93,9 +93,9 @@ static void test_sync_paced(void **state) {
   while (written < 4800) { /* 100 ms in periods */
     assert_int_equal(output_write(o, pcm, PERIOD_FRAMES), 0);
     written += PERIOD_FRAMES;
-    uint64_t now = clock_mono_usec();
     uint64_t pos = pos_of(o), delay = delay_of(o);
     uint64_t pos2 = pos_of(o);
+    uint64_t now = clock_mono_usec();         /* after the reads: they cannot have seen later */
     assert_true(pos <= allowed(now - start)); /* never ahead of the time elapsed */
     assert_true(pos >= last);                 /* never back */
     assert_true(pos2 >= pos);
