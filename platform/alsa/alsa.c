@@ -17,12 +17,10 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "platform/output_util.h"
 
 LOG_TOPIC("alsa");
 
-#define ALSA_MAX_RATE 768000u /* requests above are refused (-EINVAL) */
-#define ALSA_MIN_BITS 8u
-#define ALSA_MAX_BITS 32u
 #define ALSA_OPEN_MODE                                                                             \
   (SND_PCM_NO_AUTO_RESAMPLE | SND_PCM_NO_AUTO_CHANNELS | SND_PCM_NO_AUTO_FORMAT)
 #define ALSA_VOLUME_WINDOW_CDB 6000L /* percent maps linearly onto the top 60 dB */
@@ -70,17 +68,6 @@ alsa_lib_error(const char *file, int line, const char *function, int err, const 
   log_debug("libasound %s: %s%s%s", function, msg, err ? ": " : "", err ? snd_strerror(err) : "");
 }
 
-static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *errbuf, size_t errlen, const char *fmt, ...) {
-  if (errbuf == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(errbuf, errlen, fmt, ap);
-  va_end(ap);
-}
-
 static snd_pcm_format_t snd_format(enum output_sample_format f) {
   switch (f) {
   case OUTPUT_FMT_S16:
@@ -101,71 +88,13 @@ static snd_pcm_format_t snd_format(enum output_sample_format f) {
   return SND_PCM_FORMAT_UNKNOWN;
 }
 
-static unsigned format_bits(enum output_sample_format f) {
-  return f == OUTPUT_FMT_S16 ? 16 : f == OUTPUT_FMT_S32 ? 32 : 24;
-}
-
 static const char *format_name(enum output_sample_format f) {
   return snd_pcm_format_name(snd_format(f));
 }
 
-/* The device formats to try for a source of `bits`, best first (see alsa.h). */
-static void format_order(unsigned bits, enum output_sample_format order[4]) {
-  static const enum output_sample_format o16[4] = {OUTPUT_FMT_S16, OUTPUT_FMT_S32, OUTPUT_FMT_S24,
-                                                   OUTPUT_FMT_S24_3};
-  static const enum output_sample_format o24[4] = {OUTPUT_FMT_S32, OUTPUT_FMT_S24, OUTPUT_FMT_S24_3,
-                                                   OUTPUT_FMT_S16};
-  static const enum output_sample_format o32[4] = {OUTPUT_FMT_S32, OUTPUT_FMT_S24, OUTPUT_FMT_S24_3,
-                                                   OUTPUT_FMT_S16};
-  memcpy(order, bits <= 16 ? o16 : bits <= 24 ? o24 : o32, sizeof(o16));
-}
-
-/* Shift v (valid in `from` bits) to `to` bits. Left shifts go through uint32_t: shifting a
- * negative int left is undefined in C. Right shifts of negative values are arithmetic on
- * every compiler we support (truncation towards -inf, no dither: the player dithers). */
-static inline int32_t rescale(int32_t v, unsigned from, unsigned to) {
-  if (to >= from)
-    return (int32_t)((uint32_t)v << (to - from));
-  return v >> (from - to);
-}
-
 /* Convert n frames of int32 PCM to the device format at o->conv. */
 static void convert(struct alsa_output *o, const int32_t *in, size_t n) {
-  size_t values = n * o->fmt.channels;
-  unsigned from = o->fmt.bits, to = format_bits(o->sfmt);
-  switch (o->sfmt) {
-  case OUTPUT_FMT_S16: {
-    int16_t *out = (int16_t *)(void *)o->conv;
-    for (size_t i = 0; i < values; i++)
-      out[i] = (int16_t)rescale(in[i], from, to);
-    break;
-  }
-  case OUTPUT_FMT_S24:
-  case OUTPUT_FMT_S32: {
-    int32_t *out = (int32_t *)(void *)o->conv;
-    for (size_t i = 0; i < values; i++)
-      out[i] = rescale(in[i], from, to);
-    break;
-  }
-  case OUTPUT_FMT_S24_3: {
-    uint8_t *out = o->conv;
-    for (size_t i = 0; i < values; i++, out += 3) {
-      uint32_t v = (uint32_t)rescale(in[i], from, to);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-      out[0] = (uint8_t)(v >> 16);
-      out[1] = (uint8_t)(v >> 8);
-      out[2] = (uint8_t)v;
-#else
-      out[0] = (uint8_t)v;
-      out[1] = (uint8_t)(v >> 8);
-      out[2] = (uint8_t)(v >> 16);
-#endif
-    }
-    break;
-  }
-  case OUTPUT_FMT_NONE:
-    break;
-  }
+  output_convert(o->sfmt, o->fmt.bits, in, n * o->fmt.channels, o->conv);
 }
 
 static int map_open_error(int err) {
@@ -246,35 +175,16 @@ static void alsa_close(struct output *base) {
   free(o);
 }
 
-static int check_params(const struct output_params *p, char *errbuf, size_t errlen) {
-  const struct pcm_format *f = &p->format;
-  uint32_t buffer_us = p->buffer_time_us ? p->buffer_time_us : OUTPUT_DEFAULT_BUFFER_US;
-  uint32_t period_us = p->period_time_us ? p->period_time_us : buffer_us / OUTPUT_DEFAULT_PERIODS;
-  if (f->rate == 0 || f->rate > ALSA_MAX_RATE || f->channels == 0 ||
-      f->channels > OUTPUT_MAX_CHANNELS || f->bits < ALSA_MIN_BITS || f->bits > ALSA_MAX_BITS) {
-    seterr(errbuf, errlen, "bad PCM format %u Hz, %u channels, %u bits", f->rate, f->channels,
-           f->bits);
-    return -EINVAL;
-  }
-  if (buffer_us < OUTPUT_MIN_BUFFER_US || buffer_us > OUTPUT_MAX_BUFFER_US || period_us == 0 ||
-      period_us > buffer_us / 2) {
-    seterr(errbuf, errlen, "bad buffer/period time %u/%u us (buffer %u..%u us, >= 2 periods)",
-           buffer_us, period_us, OUTPUT_MIN_BUFFER_US, OUTPUT_MAX_BUFFER_US);
-    return -EINVAL;
-  }
-  return 0;
-}
-
 static int alsa_open(const struct output_params *p, struct output **ret,
                      struct output_info *ret_info, char *errbuf, size_t errlen) {
   if (p == NULL || ret == NULL || ret_info == NULL)
     return -EINVAL;
-  int r = check_params(p, errbuf, errlen);
+  uint32_t buffer_time, period_time;
+  int r = output_check_params(p, &buffer_time, &period_time, errbuf, errlen);
   if (r < 0)
     return r;
   const char *dev = p->device ? p->device : "default";
-  unsigned buffer_us = p->buffer_time_us ? p->buffer_time_us : OUTPUT_DEFAULT_BUFFER_US;
-  unsigned period_us = p->period_time_us ? p->period_time_us : buffer_us / OUTPUT_DEFAULT_PERIODS;
+  unsigned buffer_us = buffer_time, period_us = period_time;
   snd_pcm_hw_params_t *hw = NULL, *any = NULL;
   snd_pcm_sw_params_t *sw = NULL;
   char caps[160];
@@ -290,7 +200,7 @@ static int alsa_open(const struct output_params *p, struct output **ret,
   r = snd_pcm_open(&o->pcm, dev, SND_PCM_STREAM_PLAYBACK, ALSA_OPEN_MODE);
   if (r < 0) {
     o->pcm = NULL;
-    seterr(errbuf, errlen, "cannot open %s: %s", dev, snd_strerror(r));
+    output_seterr(errbuf, errlen, "cannot open %s: %s", dev, snd_strerror(r));
     r = map_open_error(r);
     goto fail;
   }
@@ -300,7 +210,7 @@ static int alsa_open(const struct output_params *p, struct output **ret,
     goto fail;
   }
   if ((r = snd_pcm_hw_params_any(o->pcm, hw)) < 0) {
-    seterr(errbuf, errlen, "%s: no hardware configuration: %s", dev, snd_strerror(r));
+    output_seterr(errbuf, errlen, "%s: no hardware configuration: %s", dev, snd_strerror(r));
     r = -AMP_EAUDIO;
     goto fail;
   }
@@ -308,43 +218,45 @@ static int alsa_open(const struct output_params *p, struct output **ret,
   describe_caps(o->pcm, any, caps, sizeof(caps));
   if (snd_pcm_hw_params_set_access(o->pcm, hw, SND_PCM_ACCESS_RW_INTERLEAVED) < 0 ||
       snd_pcm_hw_params_set_rate_resample(o->pcm, hw, 0) < 0) {
-    seterr(errbuf, errlen, "%s: no interleaved read/write access", dev);
+    output_seterr(errbuf, errlen, "%s: no interleaved read/write access", dev);
     r = -AMP_EAUDIO;
     goto fail;
   }
   if (snd_pcm_hw_params_set_channels(o->pcm, hw, p->format.channels) < 0) {
-    seterr(errbuf, errlen, "%u channels not supported by %s (%s)", p->format.channels, dev, caps);
+    output_seterr(errbuf, errlen, "%u channels not supported by %s (%s)", p->format.channels, dev,
+                  caps);
     r = -AMP_EAUDIO;
     goto fail;
   }
   if (snd_pcm_hw_params_set_rate(o->pcm, hw, p->format.rate, 0) < 0) {
-    seterr(errbuf, errlen, "rate %u Hz not supported by %s (%s)", p->format.rate, dev, caps);
+    output_seterr(errbuf, errlen, "rate %u Hz not supported by %s (%s)", p->format.rate, dev, caps);
     r = -AMP_EAUDIO;
     goto fail;
   }
   enum output_sample_format order[4];
-  format_order(p->format.bits, order);
+  output_format_order(p->format.bits, order);
   for (size_t i = 0; i < 4 && o->sfmt == OUTPUT_FMT_NONE; i++)
     if (snd_pcm_hw_params_set_format(o->pcm, hw, snd_format(order[i])) == 0)
       o->sfmt = order[i];
   if (o->sfmt == OUTPUT_FMT_NONE) {
-    seterr(errbuf, errlen, "%s takes none of S16/S32/S24/S24_3 at %u Hz (%s)", dev, p->format.rate,
-           caps);
+    output_seterr(errbuf, errlen, "%s takes none of S16/S32/S24/S24_3 at %u Hz (%s)", dev,
+                  p->format.rate, caps);
     r = -AMP_EAUDIO;
     goto fail;
   }
   if (snd_pcm_hw_params_set_buffer_time_near(o->pcm, hw, &buffer_us, NULL) < 0 ||
       snd_pcm_hw_params_set_period_time_near(o->pcm, hw, &period_us, NULL) < 0 ||
       (r = snd_pcm_hw_params(o->pcm, hw)) < 0) {
-    seterr(errbuf, errlen, "%s: cannot set buffer %u us / period %u us", dev, buffer_us, period_us);
+    output_seterr(errbuf, errlen, "%s: cannot set buffer %u us / period %u us", dev, buffer_us,
+                  period_us);
     r = -AMP_EAUDIO;
     goto fail;
   }
   snd_pcm_hw_params_get_buffer_size(hw, &o->buffer_frames);
   snd_pcm_hw_params_get_period_size(hw, &o->period_frames, NULL);
   if (o->period_frames == 0 || o->buffer_frames < 2 * o->period_frames) {
-    seterr(errbuf, errlen, "%s: unusable buffer %lu / period %lu frames", dev,
-           (unsigned long)o->buffer_frames, (unsigned long)o->period_frames);
+    output_seterr(errbuf, errlen, "%s: unusable buffer %lu / period %lu frames", dev,
+                  (unsigned long)o->buffer_frames, (unsigned long)o->period_frames);
     r = -AMP_EAUDIO;
     goto fail;
   }
@@ -357,7 +269,7 @@ static int alsa_open(const struct output_params *p, struct output **ret,
           0 ||
       (r = snd_pcm_sw_params_set_avail_min(o->pcm, sw, o->period_frames)) < 0 ||
       (r = snd_pcm_sw_params(o->pcm, sw)) < 0) {
-    seterr(errbuf, errlen, "%s: cannot set software parameters: %s", dev, snd_strerror(r));
+    output_seterr(errbuf, errlen, "%s: cannot set software parameters: %s", dev, snd_strerror(r));
     r = -AMP_EAUDIO;
     goto fail;
   }
@@ -379,7 +291,7 @@ static int alsa_open(const struct output_params *p, struct output **ret,
   *ret_info = (struct output_info){
       .format = p->format,
       .sample_format = o->sfmt,
-      .exact = format_bits(o->sfmt) >= p->format.bits,
+      .exact = output_format_bits(o->sfmt) >= p->format.bits,
       .buffer_frames = (uint32_t)o->buffer_frames,
       .period_frames = (uint32_t)o->period_frames,
       .start_threshold = (uint32_t)(o->buffer_frames - o->period_frames),

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* null output backend (platform/null/null.h): discards, optionally paced in real time. */
+#include "platform/null/null.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "platform/output_util.h"
+
+LOG_TOPIC("null");
+
+#define USEC_PER_SEC 1000000u
+
+struct null_output {
+  struct output base; /* first: the handle callers see */
+  struct pcm_format fmt;
+  bool sync;
+  bool paused;
+  bool running; /* sync: the simulated clock runs (frames queued, not paused) */
+  uint32_t buffer_frames;
+  uint32_t period_frames;
+  uint64_t written; /* frames queued since open, minus frames dropped */
+  uint64_t heard;   /* sync: frames heard when the clock last (re)started or stopped */
+  uint64_t t0_us;   /* sync: clock_mono_usec() when it last started */
+};
+
+static struct null_output *from(struct output *o) {
+  return (struct null_output *)o;
+}
+
+/* Whole frames played in us microseconds (floor), without overflow for any run time. */
+static uint64_t frames_in_us(uint32_t rate, uint64_t us) {
+  return (us / USEC_PER_SEC) * rate + (us % USEC_PER_SEC) * rate / USEC_PER_SEC;
+}
+
+/* Microseconds until n frames have played (ceil). */
+static uint64_t us_for_frames(uint32_t rate, uint64_t n) {
+  return (n / rate) * USEC_PER_SEC + ((n % rate) * USEC_PER_SEC + rate - 1) / rate;
+}
+
+static void sleep_us(uint64_t us) {
+  struct timespec ts = {.tv_sec = (time_t)(us / USEC_PER_SEC),
+                        .tv_nsec = (long)(us % USEC_PER_SEC) * 1000L};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+}
+
+/* Frames heard so far; stops the clock when the queue has run dry. */
+static uint64_t heard(struct null_output *o) {
+  if (!o->sync)
+    return o->written;
+  if (!o->running)
+    return o->heard;
+  uint64_t now = clock_mono_usec();
+  uint64_t h = o->heard + frames_in_us(o->fmt.rate, now > o->t0_us ? now - o->t0_us : 0);
+  if (h >= o->written) {
+    o->running = false;
+    o->heard = o->written;
+    return o->written;
+  }
+  return h;
+}
+
+/* Sleep until `target` frames (<= written) have been heard. */
+static void wait_heard(struct null_output *o, uint64_t target) {
+  for (uint64_t h = heard(o); h < target && o->running; h = heard(o)) {
+    uint64_t due = o->t0_us + us_for_frames(o->fmt.rate, target - o->heard);
+    uint64_t now = clock_mono_usec();
+    sleep_us(due > now ? due - now : 1);
+  }
+}
+
+static int null_open(const struct output_params *p, struct output **ret,
+                     struct output_info *ret_info, char *errbuf, size_t errlen) {
+  if (p == NULL || ret == NULL || ret_info == NULL)
+    return -EINVAL;
+  uint32_t buffer_us, period_us;
+  int r = output_check_params(p, &buffer_us, &period_us, errbuf, errlen);
+  if (r < 0)
+    return r;
+  enum output_sample_format sfmt;
+  const char *mode;
+  bool sync = false;
+  if (output_device_split(p->device, &sfmt, &mode) < 0) {
+    mode = NULL;
+  } else if (strcmp(mode, "sync") == 0) {
+    sync = true;
+  } else if (mode[0] != '\0' && strcmp(mode, "default") != 0) {
+    mode = NULL;
+  }
+  if (mode == NULL) {
+    output_seterr(errbuf, errlen, "null: bad device '%s' (want [FMT:]default or [FMT:]sync)",
+                  p->device ? p->device : "");
+    return -EINVAL;
+  }
+  if (sfmt == OUTPUT_FMT_NONE)
+    sfmt = output_default_format(p->format.bits);
+  struct null_output *o = calloc(1, sizeof(*o));
+  if (o == NULL)
+    return -ENOMEM;
+  o->base.ops = output_null_ops();
+  o->fmt = p->format;
+  o->sync = sync;
+  o->buffer_frames = output_frames_of_us(p->format.rate, buffer_us);
+  o->period_frames = output_frames_of_us(p->format.rate, period_us);
+  log_debug("%u Hz, %u ch, %u bits as %s%s", p->format.rate, p->format.channels, p->format.bits,
+            output_format_name(sfmt), sync ? ", in real time" : "");
+  *ret_info = (struct output_info){
+      .format = p->format,
+      .sample_format = sfmt,
+      .exact = output_format_bits(sfmt) >= p->format.bits,
+      .buffer_frames = o->buffer_frames,
+      .period_frames = o->period_frames,
+      .start_threshold = o->buffer_frames - o->period_frames,
+      .can_pause = true,
+      .has_mixer = false,
+  };
+  *ret = &o->base;
+  return 0;
+}
+
+static void null_close(struct output *base) {
+  free(from(base));
+}
+
+static int null_write(struct output *base, const int32_t *pcm, size_t frames) {
+  struct null_output *o = from(base);
+  if (pcm == NULL && frames > 0)
+    return -EINVAL;
+  if (o->paused)
+    return -EBUSY;
+  if (!o->sync) {
+    o->written += frames;
+    return 0;
+  }
+  while (frames > 0) {
+    uint64_t h = heard(o);
+    uint64_t room = o->buffer_frames - (o->written - h);
+    if (room == 0) {
+      /* full: wait for one period of room (or what is left to queue) */
+      uint64_t want = frames < o->period_frames ? frames : o->period_frames;
+      wait_heard(o, o->written - o->buffer_frames + want);
+      continue;
+    }
+    uint64_t n = frames < room ? frames : room;
+    if (!o->running) {
+      o->running = true;
+      o->heard = h;
+      o->t0_us = clock_mono_usec();
+    }
+    o->written += n;
+    frames -= (size_t)n;
+  }
+  return 0;
+}
+
+static int null_drain(struct output *base) {
+  struct null_output *o = from(base);
+  if (o->paused) {
+    o->paused = false;
+    if (o->sync && o->written > o->heard) {
+      o->running = true;
+      o->t0_us = clock_mono_usec();
+    }
+  }
+  if (o->sync)
+    wait_heard(o, o->written);
+  return 0;
+}
+
+static int null_drop(struct output *base) {
+  struct null_output *o = from(base);
+  uint64_t h = heard(o);
+  o->written = h; /* thrown away, never heard */
+  o->heard = h;
+  o->running = false;
+  o->paused = false;
+  return 0;
+}
+
+static int null_pause(struct output *base, bool pause) {
+  struct null_output *o = from(base);
+  if (pause == o->paused)
+    return 0;
+  if (o->sync) {
+    if (pause) {
+      o->heard = heard(o); /* freeze the clock with the queue in place */
+      o->running = false;
+    } else if (o->written > o->heard) {
+      o->running = true;
+      o->t0_us = clock_mono_usec();
+    }
+  }
+  o->paused = pause;
+  return 0;
+}
+
+static int null_delay(struct output *base, uint64_t *ret_frames) {
+  struct null_output *o = from(base);
+  *ret_frames = o->written - heard(o);
+  return 0;
+}
+
+static int null_position(struct output *base, uint64_t *ret_frames) {
+  *ret_frames = heard(from(base));
+  return 0;
+}
+
+static uint64_t null_xruns(const struct output *base) {
+  (void)base;
+  return 0;
+}
+
+static int null_probe(const char *device, struct output_caps *ret) {
+  enum output_sample_format sfmt;
+  const char *mode;
+  if (output_device_split(device, &sfmt, &mode) < 0 ||
+      (mode[0] != '\0' && strcmp(mode, "default") != 0 && strcmp(mode, "sync") != 0))
+    return -EINVAL;
+  *ret = output_any_caps(sfmt);
+  return 0;
+}
+
+static const struct output_ops null_ops = {
+    .version = OUTPUT_OPS_VERSION,
+    .name = "null",
+    .open = null_open,
+    .close = null_close,
+    .write = null_write,
+    .drain = null_drain,
+    .drop = null_drop,
+    .pause = null_pause,
+    .delay = null_delay,
+    .position = null_position,
+    .xruns = null_xruns,
+    .probe = null_probe,
+};
+
+const struct output_ops *output_null_ops(void) {
+  return &null_ops;
+}

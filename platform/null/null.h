@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef AMPD_PLATFORM_NULL_H
+#define AMPD_PLATFORM_NULL_H
+
+#include "platform/output.h"
+
+/*
+ * The null output backend ("null"): takes any rate, channel count and format and discards
+ * the PCM. For the player's tests and for benchmarks.
+ *
+ * Device string: "[FMT:]MODE" (FMT as for "pipe", platform/pipe/pipe.h: it only sets the
+ * info's sample_format), MODE one of:
+ *  - "" / "default" (or device NULL): every call returns at once; position = frames
+ *    written, delay 0.
+ *  - "sync": a device paced in real time from the monotonic clock (core/clock.h), like
+ *    MPD's null output with sync. It models a device buffer of info.buffer_frames: write
+ *    queues at once while the buffer has room and otherwise sleeps until the simulated
+ *    playback has made room; the clock starts at the first frames queued (after open,
+ *    drain or drop) and plays rate frames a second; delay = frames queued and not yet
+ *    "heard"; position = frames heard, which never runs ahead of the time elapsed since
+ *    the first write and never goes back. When the queue runs dry the clock stops (no
+ *    underrun is counted: xruns is always 0) and starts again at the next write. drain
+ *    sleeps until the queue is empty; drop throws the queue away at once (those frames
+ *    never count in position); pause freezes the clock and the queue in place.
+ * Anything else is -EINVAL.
+ *
+ * Both modes: pause works (can_pause); while paused write answers -EBUSY. No mixer
+ * (volume calls -ENOTSUP). probe accepts any rate 1..OUTPUT_MAX_RATE, 1..8 channels and
+ * every format (or only FMT). Open allocates the handle only; nothing else allocates.
+ */
+
+/* The backend's vtable (static storage, version OUTPUT_OPS_VERSION). */
+const struct output_ops *output_null_ops(void);
+
+#endif

@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""The real daemon, end to end: ampd against the mock over TLS on loopback (the test
+catalog), driven through its control socket by ampctl, playing into the pipe backend
+(a regular file). Python standard library only.
+
+usage: test_daemon.py CATALOG_DIR AMPD AMPCTL CDM_DIR [unittest options]
+
+- linking: `ampctl login` gives a code; the test approves it at the mock (as the user on
+  a phone would); the daemon polls and links; the token file is 0600.
+- browse: root -> Albums -> the album, through ampctl.
+- play: the album's three tracks come out of the pipe gapless and bit-exact (the file
+  equals album/continuous's source PCM), status goes loading -> playing -> stopped, and
+  a subscriber sees the state changes in order; the collector has every track's
+  PLAYBACK_STARTED and PLAYBACK_FINISHED in order.
+- bad clients: an oversized line, invalid JSON and an unknown command get their error
+  codes, and the daemon goes on serving.
+- kill -9 and restart: linked again from the token file, without a new login.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import test_mock as tm
+
+W = tm.W
+GUARD_S = 120  # a wait this long is a hang: fail
+
+
+def wav_pcm(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    off = 12
+    while off + 8 <= len(data):
+        size = int.from_bytes(data[off + 4:off + 8], "little")
+        if data[off:off + 4] == b"data":
+            return data[off + 8:off + 8 + size]
+        off += 8 + size + (size & 1)
+    raise AssertionError("no data chunk")
+
+
+class Daemon:
+    """ampd with a config of its own, in its own directory."""
+
+    def __init__(self, name):
+        self.dir = os.path.join(W["tmp"], name)
+        os.makedirs(os.path.join(self.dir, "state"), mode=0o700, exist_ok=True)
+        os.makedirs(os.path.join(self.dir, "run"), mode=0o700, exist_ok=True)
+        self.sock = os.path.join(self.dir, "run", "control")
+        self.out = os.path.join(self.dir, "played.raw")
+        port = W["mock"].port
+        self.conf = os.path.join(self.dir, "ampd.conf")
+        with open(self.conf, "w", encoding="ascii") as f:
+            f.write("[service]\n"
+                    "lwa_url = https://localhost:%d/lwa\n"
+                    "api_url = https://localhost:%d/api/\n"
+                    "client_id = amzn1.application-oa2-client.ampdtest\n"
+                    "ca_file = %s\n"
+                    "capabilities = STD_RES,HI_FI\n"
+                    "[output]\nbackend = pipe\ndevice = S16:%s\n"
+                    "[paths]\nstate_dir = %s\nruntime_dir = %s\ncdm_dir = %s\ncdm = clearkey\n"
+                    "[log]\nlevel = debug\n" % (
+                        port, port, os.path.join(W["certs"], "ca.pem"), self.out,
+                        os.path.join(self.dir, "state"), os.path.join(self.dir, "run"),
+                        W["cdm_dir"]))
+        self.log = open(os.path.join(self.dir, "ampd.log"), "ab")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen([W["ampd"], "-c", self.conf], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        end = time.monotonic() + GUARD_S
+        while not os.path.exists(self.sock):
+            if self.proc.poll() is not None:
+                raise AssertionError("ampd exited: %s" % self.proc.returncode)
+            if time.monotonic() > end:
+                raise AssertionError("no control socket")
+            time.sleep(0.05)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            return self.proc.wait(timeout=30)
+        return self.proc.returncode if self.proc else None
+
+    def ctl(self, *args, check=True):
+        r = subprocess.run([W["ampctl"], "-s", self.sock, "--json"] + list(args),
+                           capture_output=True, timeout=60, check=False)
+        if check and r.returncode != 0:
+            raise AssertionError("ampctl %s: exit %d: %s %s" % (
+                args, r.returncode, r.stdout.decode(), r.stderr.decode()))
+        out = r.stdout.decode().strip()
+        return r.returncode, json.loads(out.splitlines()[-1]) if out else None
+
+    def raw(self, data):
+        """Send raw bytes on a new connection; the reply lines."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect(self.sock)
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        buf = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        s.close()
+        return [json.loads(line) for line in buf.decode().splitlines() if line.strip()]
+
+    def status(self):
+        return self.ctl("status")[1]
+
+    def wait_state(self, states):
+        end = time.monotonic() + GUARD_S
+        while True:
+            st = self.status()
+            result = st.get("result", st)
+            if result.get("state") in states:
+                return result
+            if time.monotonic() > end:
+                raise AssertionError("state %s, waited for %s" % (result.get("state"), states))
+            time.sleep(0.1)
+
+
+def result_of(reply):
+    return reply.get("result", reply) if isinstance(reply, dict) else reply
+
+
+def setUpModule():
+    W["catalog"], W["ampd"], W["ampctl"], W["cdm_dir"] = sys.argv[1:5]
+    del sys.argv[1:5]
+    W["root"] = os.path.realpath(W["catalog"])
+    W["tmp"] = tempfile.mkdtemp(prefix="ampd-daemon-test-")
+    W["certs"] = os.path.join(W["tmp"], "certs")
+    subprocess.run(["bash", tm.TESTCA, W["certs"]], check=True, timeout=60)
+    W["mock"] = tm.Mock()
+    W["daemon"] = Daemon("d1")
+    W["daemon"].start()
+
+
+def tearDownModule():
+    try:
+        W["daemon"].stop()
+        W["mock"].stop()
+    finally:
+        if os.environ.get("AMPD_KEEP_TMP"):
+            print("kept", W["tmp"])
+        else:
+            shutil.rmtree(W["tmp"], ignore_errors=True)
+
+
+class TestDaemon(unittest.TestCase):
+    """In order: link, browse, play, bad clients, kill -9."""
+
+    def test_1_link(self):
+        d = W["daemon"]
+        rc, reply = d.ctl("login")
+        res = result_of(reply)
+        self.assertIn("user_code", res)
+        self.assertTrue(res["verification_uri"].startswith("https://"))
+        status, _ = tm.fetch_json("POST", "/_mock/lwa/approve", {"user_code": res["user_code"]})
+        self.assertEqual(status, 200)
+        end = time.monotonic() + GUARD_S
+        while result_of(d.status()).get("link") != "linked":
+            self.assertLess(time.monotonic(), end)
+            time.sleep(0.1)
+        tok = os.path.join(d.dir, "state", "lwa-tokens.json")
+        self.assertEqual(stat.S_IMODE(os.stat(tok).st_mode), 0o600)
+
+    def _album_ref(self):
+        d = W["daemon"]
+        root = result_of(d.ctl("browse")[1])
+        albums = [i for i in root["items"] if i["title"] == "Albums"]
+        self.assertEqual(len(albums), 1)
+        self.assertFalse(albums[0]["playable"])
+        sec = result_of(d.ctl("browse", albums[0]["ref"])[1])
+        playable = [i for i in sec["items"] if i["playable"]]
+        self.assertGreaterEqual(len(playable), 1)
+        return playable[0]["ref"]
+
+    def test_2_play_album_gapless_bit_exact(self):
+        d = W["daemon"]
+        ref = self._album_ref()
+        tm.fetch("DELETE", "/_mock/collector")
+        sub = subprocess.Popen([W["ampctl"], "-s", d.sock, "--json", "subscribe"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)  # the subscription is in before play (its reply came first)
+        d.ctl("play", ref)
+        st = d.wait_state(("stopped", "error"))
+        self.assertEqual(st["state"], "stopped", st)
+        self.assertEqual(st.get("tracks_played"), 3)
+        sub.send_signal(signal.SIGINT)
+        events, _ = sub.communicate(timeout=30)
+        states = []
+        for line in events.decode().splitlines():
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if ev.get("event") == "player" and (not states or states[-1] != ev.get("state")):
+                states.append(ev.get("state"))
+        self.assertEqual(states[0], "loading", states)
+        self.assertIn("playing", states)
+        self.assertEqual(states[-1], "stopped", states)
+        want = wav_pcm(os.path.join(W["root"], "album", "continuous", "source",
+                                    "flac_16_44.wav"))
+        with open(d.out, "rb") as f:
+            got = f.read()
+        self.assertEqual(len(got), len(want))
+        self.assertTrue(got == want, "the played PCM differs from the source")
+        end = time.monotonic() + GUARD_S
+        while True:
+            evs = tm.fetch_json("GET", "/_mock/collector")[1]["events"]
+            types = [e["eventType"] for e in evs]
+            if len(types) >= 6 or time.monotonic() > end:
+                break
+            time.sleep(0.2)
+        self.assertEqual(types, ["PLAYBACK_STARTED", "PLAYBACK_FINISHED"] * 3)
+
+    def test_3_bad_clients(self):
+        d = W["daemon"]
+        replies = d.raw(b"x" * (70 * 1024) + b"\n" + b"{not json\n" +
+                        b'{"id": 1, "cmd": "frobnicate"}\n' + b'{"id": 2, "cmd": "status"}\n')
+        codes = [r.get("error", {}).get("code") for r in replies]
+        self.assertEqual(codes[:3], ["too_long", "bad_json", "unknown_command"], replies)
+        self.assertTrue(replies[3].get("ok"), replies)
+        self.assertEqual(d.proc.poll(), None)
+
+    def test_4_kill9_restart_stays_linked(self):
+        d = W["daemon"]
+        d.stop(signal.SIGKILL)
+        os.unlink(d.sock)  # a stale socket is replaced anyway; keep the wait honest
+        before = tm.fetch_json("GET", "/_mock/lwa/state")[1]["counts"]["codepair"]
+        d.start()
+        end = time.monotonic() + GUARD_S
+        while result_of(d.status()).get("link") != "linked":
+            self.assertLess(time.monotonic(), end)
+            time.sleep(0.1)
+        after = tm.fetch_json("GET", "/_mock/lwa/state")[1]["counts"]["codepair"]
+        self.assertEqual(after, before)  # no new pairing
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The null output backend (platform/null): without sync every call returns at once; with
+ * "sync" the clock is paced from the monotonic clock. The paced checks are bounds, never
+ * speeds: position never runs ahead of the time elapsed since the first write, a write
+ * into a full buffer cannot return before the simulated device made room, drain cannot
+ * return before everything played. clock_advance() (core/clock.h) moves the monotonic
+ * clock to check the rate itself without waiting.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "core/clock.h"
+#include "platform/null/null.h"
+#include "platform/output.h"
+
+#define RATE 48000u
+#define BUFFER_FRAMES 960u /* 20 ms */
+#define PERIOD_FRAMES 240u /* 5 ms */
+
+static int32_t pcm[2 * 4800];
+
+static struct output *open_null(const char *device, struct output_info *info) {
+  struct output_params p = {
+      .device = device,
+      .format = {.rate = RATE, .channels = 2, .bits = 16},
+      .buffer_time_us = 20000,
+  };
+  struct output *o = NULL;
+  char err[OUTPUT_ERRMSG_MAX] = "";
+  assert_int_equal(output_open(output_null_ops(), &p, &o, info, err, sizeof(err)), 0);
+  assert_int_equal(info->buffer_frames, BUFFER_FRAMES);
+  assert_int_equal(info->period_frames, PERIOD_FRAMES);
+  return o;
+}
+
+/* Frames the rate allows in `us` (floor), exact integer arithmetic. */
+static uint64_t allowed(uint64_t us) {
+  return us * RATE / 1000000u;
+}
+
+static uint64_t pos_of(struct output *o) {
+  uint64_t pos = 0;
+  assert_int_equal(output_position(o, &pos), 0);
+  return pos;
+}
+
+static uint64_t delay_of(struct output *o) {
+  uint64_t d = 0;
+  assert_int_equal(output_delay(o, &d), 0);
+  return d;
+}
+
+static void test_nosync(void **state) {
+  (void)state;
+  struct output_info info;
+  struct output *o = open_null(NULL, &info);
+  assert_int_equal(info.sample_format, OUTPUT_FMT_S16);
+  assert_true(info.can_pause);
+  assert_int_equal(output_write(o, pcm, 4800), 0);
+  assert_int_equal(output_write(o, pcm, 4800), 0); /* 200 ms "played" at once */
+  assert_int_equal(pos_of(o), 9600);
+  assert_int_equal(delay_of(o), 0);
+  assert_int_equal(output_pause(o, true), 0);
+  assert_int_equal(output_write(o, pcm, 10), -EBUSY);
+  assert_int_equal(output_pause(o, false), 0);
+  assert_int_equal(output_drop(o), 0);
+  assert_int_equal(pos_of(o), 9600); /* nothing queued, nothing dropped */
+  assert_int_equal(output_drain(o), 0);
+  assert_int_equal(output_write(o, NULL, 1), -EINVAL);
+  assert_int_equal(output_xruns(o), 0);
+  unsigned pct;
+  assert_int_equal(output_volume_get(o, &pct), -ENOTSUP);
+  output_close(o);
+  o = open_null("S24_3:default", &info);
+  assert_int_equal(info.sample_format, OUTPUT_FMT_S24_3);
+  output_close(o);
+}
+
+static void test_sync_paced(void **state) {
+  (void)state;
+  struct output_info info;
+  struct output *o = open_null("sync", &info);
+  uint64_t start = clock_mono_usec();
+  uint64_t written = 0, last = 0;
+  while (written < 4800) { /* 100 ms in periods */
+    assert_int_equal(output_write(o, pcm, PERIOD_FRAMES), 0);
+    written += PERIOD_FRAMES;
+    uint64_t pos = pos_of(o), delay = delay_of(o);
+    uint64_t pos2 = pos_of(o);
+    uint64_t now = clock_mono_usec();         /* after the reads: they cannot have seen later */
+    assert_true(pos <= allowed(now - start)); /* never ahead of the time elapsed */
+    assert_true(pos >= last);                 /* never back */
+    assert_true(pos2 >= pos);
+    assert_true(delay <= BUFFER_FRAMES); /* the buffer's bound */
+    assert_true(pos <= written && pos + delay <= written);
+    last = pos2;
+  }
+  /* The write could only queue a buffer ahead: 4800 frames took at least 3840 frames. */
+  assert_true(allowed(clock_mono_usec() - start) >= written - BUFFER_FRAMES);
+  assert_int_equal(output_drain(o), 0);
+  uint64_t end = clock_mono_usec();
+  assert_int_equal(pos_of(o), written);
+  assert_int_equal(delay_of(o), 0);
+  assert_true((end - start) * RATE >= written * 1000000u); /* drain waited for the end */
+  output_close(o);
+}
+
+static void test_sync_rate(void **state) {
+  (void)state;
+  struct output_info info;
+  struct output *o = open_null("sync", &info);
+  uint64_t start = clock_mono_usec();
+  assert_int_equal(output_write(o, pcm, BUFFER_FRAMES), 0); /* room: returns at once */
+  assert_int_equal(clock_advance(10000, 0), 0);             /* 10 ms = 480 frames */
+  uint64_t pos = pos_of(o);
+  assert_true(pos >= 480);
+  assert_true(pos <= allowed(clock_mono_usec() - start));
+  assert_int_equal(pos + delay_of(o), BUFFER_FRAMES);
+  assert_int_equal(clock_advance(1000000, 0), 0); /* far past the end: the queue ran dry */
+  assert_int_equal(pos_of(o), BUFFER_FRAMES);     /* and the clock stopped there */
+  assert_int_equal(delay_of(o), 0);
+  /* the clock restarts at the next write, not from where the old run would be */
+  assert_int_equal(output_write(o, pcm, BUFFER_FRAMES), 0);
+  assert_true(pos_of(o) < 2 * BUFFER_FRAMES);
+  assert_true(delay_of(o) > 0);
+  output_close(o);
+}
+
+static void test_sync_drop(void **state) {
+  (void)state;
+  struct output_info info;
+  struct output *o = open_null("sync", &info);
+  uint64_t start = clock_mono_usec();
+  assert_int_equal(output_write(o, pcm, BUFFER_FRAMES), 0);
+  assert_int_equal(output_drop(o), 0);
+  uint64_t pos = pos_of(o);
+  assert_true(pos <= allowed(clock_mono_usec() - start));
+  assert_true(pos < BUFFER_FRAMES); /* the dropped frames never count */
+  assert_int_equal(delay_of(o), 0);
+  assert_int_equal(clock_advance(1000000, 0), 0);
+  assert_int_equal(pos_of(o), pos); /* stopped: nothing queued */
+  assert_int_equal(output_write(o, pcm, 100), 0);
+  assert_int_equal(output_drain(o), 0);
+  assert_int_equal(pos_of(o), pos + 100);
+  output_close(o);
+}
+
+static void test_sync_pause(void **state) {
+  (void)state;
+  struct output_info info;
+  struct output *o = open_null("sync", &info);
+  assert_int_equal(output_write(o, pcm, BUFFER_FRAMES), 0);
+  assert_int_equal(output_pause(o, true), 0);
+  uint64_t p1 = pos_of(o), d1 = delay_of(o);
+  assert_int_equal(p1 + d1, BUFFER_FRAMES);
+  assert_int_equal(clock_advance(1000000, 0), 0);
+  assert_int_equal(pos_of(o), p1); /* frozen in place */
+  assert_int_equal(delay_of(o), d1);
+  assert_int_equal(output_write(o, pcm, 10), -EBUSY);
+  assert_int_equal(output_pause(o, true), 0); /* idempotent */
+  assert_int_equal(output_pause(o, false), 0);
+  assert_int_equal(clock_advance(1000000, 0), 0);
+  assert_int_equal(pos_of(o), BUFFER_FRAMES); /* resumed and played out */
+  /* drain resumes a paused output and plays out the rest */
+  assert_int_equal(output_write(o, pcm, 100), 0);
+  assert_int_equal(output_pause(o, true), 0);
+  assert_int_equal(output_drain(o), 0);
+  assert_int_equal(pos_of(o), BUFFER_FRAMES + 100);
+  assert_int_equal(output_write(o, pcm, 1), 0);
+  output_close(o);
+}
+
+static void test_bad(void **state) {
+  (void)state;
+  struct output_params p = {.device = "fast", .format = {.rate = RATE, .channels = 2, .bits = 16}};
+  struct output *o = NULL;
+  struct output_info info;
+  char err[OUTPUT_ERRMSG_MAX] = "";
+  assert_int_equal(output_open(output_null_ops(), &p, &o, &info, err, sizeof(err)), -EINVAL);
+  assert_non_null(strstr(err, "bad device"));
+  p.device = "S8:sync";
+  assert_int_equal(output_open(output_null_ops(), &p, &o, &info, NULL, 0), -EINVAL);
+  p.device = "sync";
+  p.format.channels = 0;
+  assert_int_equal(output_open(output_null_ops(), &p, &o, &info, NULL, 0), -EINVAL);
+  assert_null(o);
+  struct output_caps caps;
+  assert_int_equal(output_probe(output_null_ops(), "S32:sync", &caps), 0);
+  assert_int_equal(caps.formats, 1u << OUTPUT_FMT_S32);
+  assert_int_equal(output_probe(output_null_ops(), NULL, &caps), 0);
+  assert_int_equal(output_probe(output_null_ops(), "fast", &caps), -EINVAL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_nosync),     cmocka_unit_test(test_sync_paced),
+      cmocka_unit_test(test_sync_rate),  cmocka_unit_test(test_sync_drop),
+      cmocka_unit_test(test_sync_pause), cmocka_unit_test(test_bad),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The pipe output backend (platform/pipe): bit-exact bytes for every device format into a
+ * regular file and through a FIFO read by the test, a FIFO without a reader (open does not
+ * block), a reader that goes away (an error, never SIGPIPE), pause/drop/drain and the
+ * clock; and output_backend_find().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/err.h"
+#include "platform/backends.h"
+#include "platform/output.h"
+#include "platform/pipe/pipe.h"
+
+static char dir[64];
+static char file_path[128];
+static char fifo_path[128];
+static char dev[160];
+
+static int group_setup(void **state) {
+  (void)state;
+  snprintf(dir, sizeof(dir), "/tmp/ampd-pipe-XXXXXX");
+  if (mkdtemp(dir) == NULL)
+    return -1;
+  snprintf(file_path, sizeof(file_path), "%s/out.raw", dir);
+  snprintf(fifo_path, sizeof(fifo_path), "%s/fifo", dir);
+  if (mkfifo(fifo_path, 0600) < 0)
+    return -1;
+  /* The default action: a SIGPIPE that reached the process would kill the test. */
+  signal(SIGPIPE, SIG_DFL);
+  return 0;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  unlink(file_path);
+  unlink(fifo_path);
+  rmdir(dir);
+  return 0;
+}
+
+static struct output_params params(const char *device, uint32_t rate, uint8_t ch, uint8_t bits) {
+  return (struct output_params){
+      .device = device,
+      .format = {.rate = rate, .channels = ch, .bits = bits},
+      .buffer_time_us = 20000, /* period 5 ms: 240 frames at 48 kHz, so writes are chunked */
+  };
+}
+
+static struct output *open_ok(const char *device, uint8_t ch, uint8_t bits,
+                              struct output_info *info) {
+  struct output_params p = params(device, 48000, ch, bits);
+  struct output *o = NULL;
+  char err[OUTPUT_ERRMSG_MAX] = "";
+  int r = output_open(output_pipe_ops(), &p, &o, info, err, sizeof(err));
+  if (r != 0)
+    print_error("open %s: %d %s\n", device, r, err);
+  assert_int_equal(r, 0);
+  assert_non_null(o);
+  return o;
+}
+
+static size_t read_file(const char *path, uint8_t *buf, size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  assert_true(fd >= 0);
+  size_t n = 0;
+  for (;;) {
+    ssize_t r = read(fd, buf + n, cap - n);
+    assert_true(r >= 0);
+    if (r == 0)
+      break;
+    n += (size_t)r;
+    assert_true(n < cap); /* the file is never as big as the buffer */
+  }
+  close(fd);
+  return n;
+}
+
+/* Source values (in `bits`) with the corners of each width. */
+static int32_t src_value(size_t i, unsigned bits) {
+  int32_t max = (int32_t)((1u << (bits - 1)) - 1u), min = -max - 1;
+  switch (i % 8) {
+  case 0:
+    return min;
+  case 1:
+    return max;
+  case 2:
+    return -1;
+  case 3:
+    return 0;
+  case 4:
+    return 1;
+  default:
+    return (int32_t)((uint32_t)(i * 2654435761u) % (uint32_t)max) * (i % 2 ? -1 : 1);
+  }
+}
+
+/* The expected little-endian bytes of one value, computed here without the backend: the
+ * value scaled from `bits` to the format's width by shifting (exact widening, truncating
+ * narrowing). */
+static size_t expect_bytes(enum output_sample_format f, unsigned bits, int32_t v, uint8_t *out) {
+  int64_t x = v;
+  unsigned to = f == OUTPUT_FMT_S16 ? 16 : f == OUTPUT_FMT_S32 ? 32 : 24;
+  if (to >= bits)
+    x *= (int64_t)1 << (to - bits);
+  else {
+    int64_t d = (int64_t)1 << (bits - to);
+    x = x >= 0 ? x / d : -((-x + d - 1) / d); /* floor division */
+  }
+  uint32_t u = (uint32_t)(int32_t)x;
+  size_t n = f == OUTPUT_FMT_S16 ? 2 : f == OUTPUT_FMT_S24_3 ? 3 : 4;
+  for (size_t k = 0; k < n; k++)
+    out[k] = (uint8_t)(u >> (8 * k));
+  if (f == OUTPUT_FMT_S24) /* sign-extended in its 4-byte container */
+    out[3] = (x < 0) ? 0xff : 0x00;
+  return n;
+}
+
+#define FRAMES 1000 /* > 4 periods of 240: the write is chunked */
+#define MAXCH 2
+
+static void check_format(const char *prefix, enum output_sample_format f, unsigned bits) {
+  _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the expected bytes are LE");
+  static int32_t pcm[FRAMES * MAXCH];
+  static uint8_t want[FRAMES * MAXCH * 4], got[FRAMES * MAXCH * 4 + 1];
+  size_t wn = 0;
+  for (size_t i = 0; i < FRAMES * MAXCH; i++) {
+    pcm[i] = src_value(i, bits);
+    wn += expect_bytes(f, bits, pcm[i], want + wn);
+  }
+  if (prefix != NULL)
+    snprintf(dev, sizeof(dev), "%s:%s", prefix, file_path);
+  else
+    snprintf(dev, sizeof(dev), "%s", file_path);
+  struct output_info info;
+  struct output *o = open_ok(dev, MAXCH, (uint8_t)bits, &info);
+  assert_int_equal(info.sample_format, f);
+  assert_int_equal(info.exact, (f == OUTPUT_FMT_S16   ? 16u
+                                : f == OUTPUT_FMT_S32 ? 32u
+                                                      : 24u) >= bits);
+  assert_int_equal(info.period_frames, 240);
+  assert_int_equal(output_write(o, pcm, 7), 0); /* odd sizes too */
+  assert_int_equal(output_write(o, pcm + 7 * MAXCH, FRAMES - 7), 0);
+  uint64_t pos = 0, delay = 1;
+  assert_int_equal(output_position(o, &pos), 0);
+  assert_int_equal(pos, FRAMES);
+  assert_int_equal(output_delay(o, &delay), 0);
+  assert_int_equal(delay, 0);
+  assert_int_equal(output_drain(o), 0);
+  output_close(o);
+  size_t n = read_file(file_path, got, sizeof(got));
+  assert_int_equal(n, wn);
+  assert_memory_equal(got, want, wn);
+}
+
+static void test_file_formats(void **state) {
+  (void)state;
+  /* the defaults by source width */
+  check_format(NULL, OUTPUT_FMT_S16, 16);
+  check_format(NULL, OUTPUT_FMT_S24_3, 24);
+  check_format(NULL, OUTPUT_FMT_S32, 32);
+  /* every format named, from 16 and from 24 bits */
+  static const char *names[] = {"S16", "S24", "S24_3", "S32"};
+  static const enum output_sample_format fmts[] = {OUTPUT_FMT_S16, OUTPUT_FMT_S24, OUTPUT_FMT_S24_3,
+                                                   OUTPUT_FMT_S32};
+  for (size_t i = 0; i < 4; i++) {
+    check_format(names[i], fmts[i], 16);
+    check_format(names[i], fmts[i], 24);
+  }
+}
+
+static void test_file_packing_24(void **state) {
+  (void)state;
+  /* S24_3 byte by byte, spelled out */
+  int32_t pcm[4] = {0x123456, -1, -0x800000, 0x7fffff};
+  const uint8_t want[12] = {0x56, 0x34, 0x12, 0xff, 0xff, 0xff, 0x00, 0x00, 0x80, 0xff, 0xff, 0x7f};
+  snprintf(dev, sizeof(dev), "S24_3:%s", file_path);
+  struct output_info info;
+  struct output *o = open_ok(dev, 2, 24, &info);
+  assert_int_equal(output_write(o, pcm, 2), 0);
+  output_close(o);
+  uint8_t got[64];
+  assert_int_equal(read_file(file_path, got, sizeof(got)), 12);
+  assert_memory_equal(got, want, 12);
+  /* S24 in 4 bytes: the same values, sign-extended */
+  const uint8_t want4[16] = {0x56, 0x34, 0x12, 0x00, 0xff, 0xff, 0xff, 0xff,
+                             0x00, 0x00, 0x80, 0xff, 0xff, 0xff, 0x7f, 0x00};
+  snprintf(dev, sizeof(dev), "S24:%s", file_path);
+  o = open_ok(dev, 2, 24, &info);
+  assert_int_equal(output_write(o, pcm, 2), 0);
+  output_close(o);
+  assert_int_equal(read_file(file_path, got, sizeof(got)), 16);
+  assert_memory_equal(got, want4, 16);
+}
+
+static void test_file_truncated_at_open(void **state) {
+  (void)state;
+  int32_t pcm[4] = {1, 2, 3, 4};
+  struct output_info info;
+  struct output *o = open_ok(file_path, 2, 16, &info);
+  assert_int_equal(output_write(o, pcm, 2), 0);
+  output_close(o);
+  o = open_ok(file_path, 2, 16, &info);
+  assert_int_equal(output_write(o, pcm, 1), 0);
+  output_close(o);
+  uint8_t got[64];
+  assert_int_equal(read_file(file_path, got, sizeof(got)), 4);
+}
+
+static void test_fifo_no_reader(void **state) {
+  (void)state;
+  struct output_params p = params(fifo_path, 48000, 2, 16);
+  struct output *o = (struct output *)(uintptr_t)1;
+  struct output_info info;
+  char err[OUTPUT_ERRMSG_MAX] = "";
+  /* returns at once (the test would hang here otherwise) */
+  assert_int_equal(output_open(output_pipe_ops(), &p, &o, &info, err, sizeof(err)), -EBUSY);
+  assert_non_null(strstr(err, "no reader"));
+  assert_ptr_equal(o, (struct output *)(uintptr_t)1); /* untouched on failure */
+}
+
+struct reader {
+  int fd;
+  uint8_t *buf;
+  size_t cap, len;
+};
+
+static void *reader_main(void *arg) {
+  struct reader *r = arg;
+  for (;;) {
+    ssize_t n = read(r->fd, r->buf + r->len, r->cap - r->len);
+    if (n <= 0)
+      break;
+    r->len += (size_t)n;
+  }
+  return NULL;
+}
+
+#define BIG_FRAMES 48000 /* 288000 bytes as S24_3 stereo: several times a pipe buffer */
+
+static void test_fifo_reader(void **state) {
+  (void)state;
+  int rfd = open(fifo_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  assert_true(rfd >= 0);
+  int fl = fcntl(rfd, F_GETFL);
+  assert_int_equal(fcntl(rfd, F_SETFL, fl & ~O_NONBLOCK), 0);
+  snprintf(dev, sizeof(dev), "S24_3:%s", fifo_path);
+  struct output_info info;
+  struct output *o = open_ok(dev, 2, 24, &info);
+  assert_int_equal(info.sample_format, OUTPUT_FMT_S24_3);
+
+  int32_t *pcm = malloc(BIG_FRAMES * 2 * sizeof(*pcm));
+  uint8_t *want = malloc(BIG_FRAMES * 2 * 3);
+  struct reader rd = {.fd = rfd, .cap = BIG_FRAMES * 2 * 3 + 1, .len = 0};
+  rd.buf = malloc(rd.cap);
+  assert_non_null(pcm);
+  assert_non_null(want);
+  assert_non_null(rd.buf);
+  size_t wn = 0;
+  for (size_t i = 0; i < BIG_FRAMES * 2; i++) {
+    pcm[i] = src_value(i, 24);
+    wn += expect_bytes(OUTPUT_FMT_S24_3, 24, pcm[i], want + wn);
+  }
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, reader_main, &rd), 0);
+  assert_int_equal(output_write(o, pcm, BIG_FRAMES), 0); /* blocks while the reader reads */
+  uint64_t pos = 0;
+  assert_int_equal(output_position(o, &pos), 0);
+  assert_int_equal(pos, BIG_FRAMES);
+  output_close(o); /* the reader sees EOF */
+  assert_int_equal(pthread_join(th, NULL), 0);
+  close(rfd);
+  assert_int_equal(rd.len, wn);
+  assert_memory_equal(rd.buf, want, wn);
+  free(rd.buf);
+  free(want);
+  free(pcm);
+}
+
+/* Every format through a FIFO (small enough for the pipe buffer: no reader thread). */
+static void test_fifo_formats(void **state) {
+  (void)state;
+  static const char *names[] = {"S16", "S24", "S24_3", "S32"};
+  static const enum output_sample_format fmts[] = {OUTPUT_FMT_S16, OUTPUT_FMT_S24, OUTPUT_FMT_S24_3,
+                                                   OUTPUT_FMT_S32};
+  static int32_t pcm[FRAMES * MAXCH];
+  static uint8_t want[FRAMES * MAXCH * 4], got[FRAMES * MAXCH * 4 + 1];
+  for (size_t k = 0; k < 4; k++) {
+    size_t wn = 0;
+    for (size_t i = 0; i < FRAMES * MAXCH; i++) {
+      pcm[i] = src_value(i, 24);
+      wn += expect_bytes(fmts[k], 24, pcm[i], want + wn);
+    }
+    int rfd = open(fifo_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    assert_true(rfd >= 0);
+    snprintf(dev, sizeof(dev), "%s:%s", names[k], fifo_path);
+    struct output_info info;
+    struct output *o = open_ok(dev, MAXCH, 24, &info);
+    assert_int_equal(info.sample_format, fmts[k]);
+    assert_int_equal(output_write(o, pcm, FRAMES), 0);
+    output_close(o);
+    size_t n = 0;
+    for (;;) {
+      ssize_t r = read(rfd, got + n, sizeof(got) - n);
+      if (r <= 0)
+        break; /* 0: the writer closed and everything is read */
+      n += (size_t)r;
+    }
+    close(rfd);
+    assert_int_equal(n, wn);
+    assert_memory_equal(got, want, wn);
+  }
+}
+
+static void test_fifo_reader_goes_away(void **state) {
+  (void)state;
+  int rfd = open(fifo_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  assert_true(rfd >= 0);
+  struct output_info info;
+  struct output *o = open_ok(fifo_path, 2, 16, &info);
+  int32_t pcm[2 * 256] = {0};
+  assert_int_equal(output_write(o, pcm, 256), 0);
+  close(rfd);
+  /* SIGPIPE's default action would end the test here */
+  assert_int_equal(output_write(o, pcm, 256), -ENODEV);
+  assert_int_equal(output_write(o, pcm, 256), -ENODEV); /* and again */
+  sigset_t pending;
+  sigemptyset(&pending);
+  assert_int_equal(sigpending(&pending), 0);
+  assert_int_equal(sigismember(&pending, SIGPIPE), 0); /* consumed, not left for later */
+  sigset_t mask;
+  assert_int_equal(pthread_sigmask(SIG_BLOCK, NULL, &mask), 0);
+  assert_int_equal(sigismember(&mask, SIGPIPE), 0); /* the thread's mask is restored */
+  output_close(o);
+
+  /* the player reopens: -EBUSY until a reader is back, then it plays again */
+  struct output_params p = params(fifo_path, 48000, 2, 16);
+  assert_int_equal(output_open(output_pipe_ops(), &p, &o, &info, NULL, 0), -EBUSY);
+  rfd = open(fifo_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  assert_true(rfd >= 0);
+  o = open_ok(fifo_path, 2, 16, &info);
+  pcm[0] = 0x1234;
+  assert_int_equal(output_write(o, pcm, 1), 0);
+  uint8_t got[8];
+  assert_int_equal(read(rfd, got, sizeof(got)), 4);
+  assert_int_equal(got[0], 0x34);
+  assert_int_equal(got[1], 0x12);
+  output_close(o);
+  close(rfd);
+}
+
+static void test_pause_drop_drain(void **state) {
+  (void)state;
+  struct output_info info;
+  struct output *o = open_ok(file_path, 1, 16, &info);
+  assert_true(info.can_pause);
+  assert_false(info.has_mixer);
+  int32_t pcm[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  assert_int_equal(output_write(o, pcm, 10), 0);
+  assert_int_equal(output_pause(o, true), 0);
+  assert_int_equal(output_write(o, pcm, 10), -EBUSY); /* nothing written while paused */
+  uint64_t pos = 0;
+  assert_int_equal(output_position(o, &pos), 0);
+  assert_int_equal(pos, 10);
+  assert_int_equal(output_pause(o, false), 0);
+  assert_int_equal(output_write(o, pcm, 10), 0);
+  assert_int_equal(output_drop(o), 0);
+  assert_int_equal(output_position(o, &pos), 0);
+  assert_int_equal(pos, 20); /* written frames are gone to the reader: nothing to drop */
+  assert_int_equal(output_pause(o, true), 0);
+  assert_int_equal(output_drop(o), 0); /* drop un-pauses, as ALSA's does */
+  assert_int_equal(output_write(o, pcm, 5), 0);
+  assert_int_equal(output_pause(o, true), 0);
+  assert_int_equal(output_drain(o), 0); /* so does drain */
+  assert_int_equal(output_write(o, pcm, 5), 0);
+  assert_int_equal(output_write(o, NULL, 0), 0);
+  assert_int_equal(output_write(o, NULL, 1), -EINVAL);
+  assert_int_equal(output_xruns(o), 0);
+  unsigned pct;
+  assert_int_equal(output_volume_get(o, &pct), -ENOTSUP);
+  assert_int_equal(output_volume_set(o, 50), -ENOTSUP);
+  output_close(o);
+  uint8_t got[128];
+  assert_int_equal(read_file(file_path, got, sizeof(got)), 30 * 2);
+}
+
+static void test_bad_devices(void **state) {
+  (void)state;
+  struct output *o = NULL;
+  struct output_info info;
+  char err[OUTPUT_ERRMSG_MAX];
+  struct output_params p = params(NULL, 48000, 2, 16);
+  const struct output_ops *ops = output_pipe_ops();
+  assert_int_equal(output_open(ops, &p, &o, &info, err, sizeof(err)), -EINVAL);
+  p.device = "";
+  assert_int_equal(output_open(ops, &p, &o, &info, err, sizeof(err)), -EINVAL);
+  snprintf(dev, sizeof(dev), "S25:%s", file_path);
+  p.device = dev;
+  assert_int_equal(output_open(ops, &p, &o, &info, err, sizeof(err)), -EINVAL);
+  assert_non_null(strstr(err, "bad device"));
+  p.device = dir;
+  assert_int_equal(output_open(ops, &p, &o, &info, err, sizeof(err)), -EINVAL);
+  snprintf(dev, sizeof(dev), "%s/no/such/dir/x", dir);
+  p.device = dev;
+  assert_int_equal(output_open(ops, &p, &o, &info, err, sizeof(err)), -ENOENT);
+  p = params(file_path, 0, 2, 16);
+  assert_int_equal(output_open(ops, &p, &o, &info, err, sizeof(err)), -EINVAL);
+  p = params(file_path, 48000, 9, 16);
+  assert_int_equal(output_open(ops, &p, &o, &info, err, sizeof(err)), -EINVAL);
+  p = params(file_path, 48000, 2, 16);
+  p.buffer_time_us = 5000;
+  assert_int_equal(output_open(ops, &p, &o, &info, NULL, 0), -EINVAL);
+  assert_null(o);
+
+  struct output_caps caps;
+  assert_int_equal(output_probe(ops, fifo_path, &caps), 0);
+  assert_int_equal(caps.channels_max, OUTPUT_MAX_CHANNELS);
+  assert_int_equal(caps.formats, (1u << OUTPUT_FMT_S16) | (1u << OUTPUT_FMT_S24) |
+                                     (1u << OUTPUT_FMT_S24_3) | (1u << OUTPUT_FMT_S32));
+  snprintf(dev, sizeof(dev), "S16:%s/new.raw", dir);
+  assert_int_equal(output_probe(ops, dev, &caps), 0);
+  assert_int_equal(caps.formats, 1u << OUTPUT_FMT_S16);
+  snprintf(dev, sizeof(dev), "%s/no/such/dir/x", dir);
+  assert_int_equal(output_probe(ops, dev, &caps), -ENOENT);
+  assert_int_equal(output_probe(ops, dir, &caps), -EINVAL);
+}
+
+static void test_backend_find(void **state) {
+  (void)state;
+  static const char *names[] = {"alsa", "pipe", "null"};
+  for (size_t i = 0; i < 3; i++) {
+    const struct output_ops *ops = output_backend_find(names[i]);
+    assert_non_null(ops);
+    assert_string_equal(ops->name, names[i]);
+    assert_int_equal(ops->version, OUTPUT_OPS_VERSION);
+    assert_ptr_equal(output_backend_at(i), ops);
+  }
+  assert_null(output_backend_at(3));
+  assert_ptr_equal(output_backend_find("pipe"), output_pipe_ops());
+  assert_null(output_backend_find("ALSA"));
+  assert_null(output_backend_find("pulse"));
+  assert_null(output_backend_find(""));
+  assert_null(output_backend_find(NULL));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_file_formats),
+      cmocka_unit_test(test_file_packing_24),
+      cmocka_unit_test(test_file_truncated_at_open),
+      cmocka_unit_test(test_fifo_no_reader),
+      cmocka_unit_test(test_fifo_reader),
+      cmocka_unit_test(test_fifo_formats),
+      cmocka_unit_test(test_fifo_reader_goes_away),
+      cmocka_unit_test(test_pause_drop_drain),
+      cmocka_unit_test(test_bad_devices),
+      cmocka_unit_test(test_backend_find),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
