@@ -624,18 +624,21 @@ static void out_update(struct engine *e, struct out *o) {
       o->xruns = x;
     }
   }
-  size_t done = 0;
+  /* The clock is published before the events go out, so that the loop reading it on a
+   * TRACK_ENDED does not see the track that ended. */
+  struct engine_event evs[2 * INFLIGHT_MAX];
+  size_t n_evs = 0, done = 0;
   for (size_t i = 0; i < o->n_fl; i++) {
     struct inflight *f = &o->fl[i];
     bool empty = f->closed && f->dev_end == f->dev_start;
     if (!f->started && (o->heard > f->dev_start || (empty && o->heard >= f->dev_start))) {
       f->started = true;
       if (f->start_event)
-        push_event(e, o->gen, ENGINE_TRACK_STARTED, f->track, 0, 0, 0);
+        evs[n_evs++] = (struct engine_event){.type = ENGINE_TRACK_STARTED, .track = f->track};
     }
     if (f->started && f->closed && o->heard >= f->dev_end && i == done) {
       if (f->end_event)
-        push_event(e, o->gen, ENGINE_TRACK_ENDED, f->track, 0, 0, 0);
+        evs[n_evs++] = (struct engine_event){.type = ENGINE_TRACK_ENDED, .track = f->track};
       done++;
     }
     if (!f->started)
@@ -646,6 +649,8 @@ static void out_update(struct engine *e, struct out *o) {
     o->n_fl -= done;
   }
   publish_position(e, o);
+  for (size_t i = 0; i < n_evs; i++)
+    push_event(e, o->gen, evs[i].type, evs[i].track, 0, 0, 0);
 }
 
 static void out_fail(struct engine *e, struct out *o, int err) {
