@@ -425,9 +425,8 @@ static int build(struct daemon *d, const char *control_path) {
     return r;
   if ((r = abr_new(NULL, &d->abr)) < 0)
     return r;
-  d->constraints = (struct abr_constraints){.caps = caps_of(c->service.capabilities),
-                                            .max_bit_depth = 32,
-                                            .can_resample = false};
+  d->constraints = (struct abr_constraints){
+      .caps = caps_of(c->service.capabilities), .max_bit_depth = 32, .can_resample = false};
   struct player_config pc = {.loop = d->loop,
                              .http = d->http,
                              .api = d->api,
@@ -457,12 +456,21 @@ static int build(struct daemon *d, const char *control_path) {
     const char *name;
     control_cmd_fn fn;
   } cmds[] = {
-      {"status", cmd_status},         {"play", cmd_play},       {"pause", cmd_pause},
-      {"resume", cmd_resume},         {"toggle", cmd_toggle},   {"stop", cmd_stop},
-      {"next", cmd_next},             {"login", cmd_login},     {"logout", cmd_logout},
-      {"browse", cmd_browse},         {"previous", cmd_unsupported},
-      {"seek", cmd_unsupported},      {"volume", cmd_unsupported},
-      {"repeat", cmd_unsupported},    {"queue", cmd_unsupported},
+      {"status", cmd_status},
+      {"play", cmd_play},
+      {"pause", cmd_pause},
+      {"resume", cmd_resume},
+      {"toggle", cmd_toggle},
+      {"stop", cmd_stop},
+      {"next", cmd_next},
+      {"login", cmd_login},
+      {"logout", cmd_logout},
+      {"browse", cmd_browse},
+      {"previous", cmd_unsupported},
+      {"seek", cmd_unsupported},
+      {"volume", cmd_unsupported},
+      {"repeat", cmd_unsupported},
+      {"queue", cmd_unsupported},
   };
   for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
     if ((r = control_add_command(d->control, cmds[i].name, cmds[i].fn, d)) < 0)

@@ -465,6 +465,10 @@ static void media_init(struct engine *e, const struct cmd *c) {
   pipeline_get_timeline(e->m.p, &t);
   /* Probe the new format first: the interval is in output frames of the new rate. */
   struct pipeline_config cfg = e->m.cfg;
+  if (c->cdm) { /* engine_track_rekey: a new session's init and keys */
+    cfg.cdm = c->cdm;
+    cfg.session = c->session;
+  }
   int r = pipeline_new(c->data, c->len, &cfg, &np);
   if (r < 0) {
     media_fail(e, r);
@@ -934,6 +938,21 @@ int engine_track_init(struct engine *e, uint32_t track, const uint8_t *init, siz
     return -ENOENT;
   int r = enqueue(e, CMD_INIT, track, init, len, &c);
   return r < 0 ? r : submit(e, c);
+}
+
+int engine_track_rekey(struct engine *e, uint32_t track, const uint8_t *init, size_t len,
+                       struct cdmhost *cdm, uint32_t session) {
+  struct cmd *c;
+  if (!e || !init || len == 0)
+    return -EINVAL;
+  if (!e->has_open || e->open_track != track)
+    return -ENOENT;
+  int r = enqueue(e, CMD_INIT, track, init, len, &c);
+  if (r < 0)
+    return r;
+  c->cdm = cdm;
+  c->session = session;
+  return submit(e, c);
 }
 
 int engine_track_segment(struct engine *e, uint32_t track, uint32_t index, const uint8_t *data,

@@ -116,6 +116,12 @@ int engine_track_open(struct engine *e, uint32_t track, const uint8_t *init, siz
  * new pipeline from it, continuing where the last one reached (a different rate reopens
  * the device there). -ENOENT if track is not the open one, -EAGAIN, -EINVAL, -ENOMEM. */
 int engine_track_init(struct engine *e, uint32_t track, const uint8_t *init, size_t len);
+/* As engine_track_init, for an init of a fresh session of the same track (a new audio
+ * object after an expiry: new KID, new CDM session): the segments from here on decrypt
+ * with (cdm, session) (cdm NULL keeps the track's). -ENOENT when track is not the one
+ * open; the errors of engine_track_init. */
+int engine_track_rekey(struct engine *e, uint32_t track, const uint8_t *init, size_t len,
+                       struct cdmhost *cdm, uint32_t session);
 /* A media segment of the open track (copied); file_offset is data[0]'s place in the file.
  * index is echoed in its SEGMENT_DONE. -ENOENT, -EAGAIN, -AMP_ETOOBIG, -EINVAL, -ENOMEM. */
 int engine_track_segment(struct engine *e, uint32_t track, uint32_t index, const uint8_t *data,

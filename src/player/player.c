@@ -205,8 +205,8 @@ static void pump(struct slot *s) {
         s->closed = true;
       }
     }
-    if (r == -EAGAIN || r == -AMP_ETOOBIG)
-      return; /* SEGMENT_DONE pumps again */
+    if (r == -EAGAIN || r == -AMP_ETOOBIG || r == -EBUSY)
+      return; /* no room, or the track ahead is not closed yet: SEGMENT_DONE pumps again */
     if (r < 0) {
       log_warning("engine refused a chunk: %s", amp_strerror(r));
       s->pend_n = 0;
@@ -215,6 +215,20 @@ static void pump(struct slot *s) {
     s->pend_head = (s->pend_head + 1) % PENDING_MAX;
     s->pend_n--;
   }
+}
+
+/* Pump every slot, the older track first: the next one opens only after it closed. */
+static void pump_all(struct player *p) {
+  struct slot *a = &p->slots[0], *b = &p->slots[1];
+  if (a->used && b->used && b->id < a->id) {
+    struct slot *t = a;
+    a = b;
+    b = t;
+  }
+  if (a->used)
+    pump(a);
+  if (b->used)
+    pump(b);
 }
 
 static void load_next(struct player *p);
@@ -236,7 +250,7 @@ static void on_chunk(void *ud, const struct fetcher_chunk *c) {
                         .data = c->data,
                         .len = c->len};
   s->pend_n++;
-  pump(s);
+  pump_all(s->p);
   if (c->kind == FETCHER_SEGMENT && c->last && !s->fetched_all) {
     s->fetched_all = true;
     load_next(s->p); /* prefetch: the next track queues behind this one (gapless) */
@@ -451,9 +465,7 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
   case ENGINE_SEGMENT_DONE:
     if (s && s->fetch)
       fetcher_release(s->fetch, ev->segment);
-    for (int i = 0; i < SLOTS; i++)
-      if (p->slots[i].used)
-        pump(&p->slots[i]);
+    pump_all(p);
     break;
   case ENGINE_TRACK_STARTED:
     if (!s)
