@@ -196,12 +196,12 @@ static void test_album_gapless_bit_exact(void **state) {
   }
   cJSON *coll = ctrl(H, HTTP_GET, "/_mock/collector", NULL), *ev;
   char seq[512] = "";
+  size_t sl = 0;
   cJSON_ArrayForEach(ev, cJSON_GetObjectItem(coll, "events")) {
     const char *t = str(ev, "eventType");
-    if (strlen(seq) + strlen(t) + 2 < sizeof(seq)) {
-      strcat(seq, t + strlen("PLAYBACK_"));
-      strcat(seq, " ");
-    }
+    int k = snprintf(seq + sl, sizeof(seq) - sl, "%s ", t + strlen("PLAYBACK_"));
+    assert_true(k > 0 && (size_t)k < sizeof(seq) - sl);
+    sl += (size_t)k;
   }
   cJSON_Delete(coll);
   assert_string_equal(seq, "STARTED FINISHED STARTED FINISHED STARTED FINISHED ");
