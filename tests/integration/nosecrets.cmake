@@ -9,6 +9,7 @@ add_test(NAME integration/no-secrets
                  :: $<TARGET_FILE:itest_report_durable> ${CMAKE_SOURCE_DIR}
                     $<TARGET_FILE:report_driver>
                  :: $<TARGET_FILE:itest_api> ${CMAKE_SOURCE_DIR} ${AMPACK_CATALOG}
-                 :: $<TARGET_FILE:itest_fetcher> ${CMAKE_SOURCE_DIR} ${AMPACK_CATALOG})
+                 :: $<TARGET_FILE:itest_fetcher> ${CMAKE_SOURCE_DIR} ${AMPACK_CATALOG}
+                 :: $<TARGET_FILE:itest_player> ${CMAKE_SOURCE_DIR} ${AMPACK_CATALOG})
 set_tests_properties(integration/no-secrets PROPERTIES LABELS "integration" TIMEOUT 900
                                                        FIXTURES_REQUIRED catalog)

@@ -29,6 +29,7 @@ import tempfile
 import time
 import unittest
 
+import no_secrets
 import test_mock as tm
 
 W = tm.W
@@ -137,8 +138,6 @@ def result_of(reply):
 
 
 def setUpModule():
-    W["catalog"], W["ampd"], W["ampctl"], W["cdm_dir"] = sys.argv[1:5]
-    del sys.argv[1:5]
     W["root"] = os.path.realpath(W["catalog"])
     W["tmp"] = tempfile.mkdtemp(prefix="ampd-daemon-test-")
     W["certs"] = os.path.join(W["tmp"], "certs")
@@ -250,5 +249,34 @@ class TestDaemon(unittest.TestCase):
         self.assertEqual(after, before)  # no new pairing
 
 
+class TestZNoSecrets(unittest.TestCase):
+    """Runs last: the daemon logged at debug all along; no token, device code, license or
+    content key the mock handed out appears in its log."""
+
+    def test_log_holds_no_secret(self):
+        d = W["daemon"]
+        lwa = tm.fetch_json("GET", "/_mock/lwa/state")[1]
+        secrets = {"token": set(), "code": set(lwa.get("device_codes", [])), "license": set(),
+                   "key": set()}
+        for t in lwa["issued"]:
+            secrets["token"] |= {t["access_token"], t["refresh_token"]}
+        keys = no_secrets.catalog_keys(W["root"])
+        for lic in tm.fetch_json("GET", "/_mock/license/granted")[1]["licenses"]:
+            secrets["license"].add(lic["license"])
+            keys |= {no_secrets.b64url_decode(k) for k in lic["keys"]}
+        for k in keys:
+            secrets["key"] |= no_secrets.key_forms(k)
+        for kind in ("token", "code", "license", "key"):
+            self.assertTrue(secrets[kind], "no %s was used: nothing to look for" % kind)
+        d.log.flush()
+        log = os.path.join(d.dir, "ampd.log")
+        with open(log, encoding="utf-8", errors="replace") as f:
+            self.assertGreater(sum(1 for line in f if " debug " in line), 100)
+        self.assertEqual(no_secrets.scan([log], secrets), [])
+
+
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    if len(sys.argv) < 5:
+        sys.exit(__doc__)
+    W["catalog"], W["ampd"], W["ampctl"], W["cdm_dir"] = sys.argv[1:5]
+    unittest.main(argv=[sys.argv[0]] + sys.argv[5:], verbosity=2)
