@@ -102,6 +102,7 @@ static cJSON *status_json(struct daemon *d, const struct player_status *st) {
   cJSON_AddNumberToObject(o, "bitrate_estimate", (double)abr_estimate_bps(d->abr));
   cJSON_AddNumberToObject(o, "underruns", (double)st->underruns);
   cJSON_AddNumberToObject(o, "tracks_played", (double)st->tracks_played);
+  cJSON_AddStringToObject(o, "repeat", player_repeat_name(player_get_repeat(d->player)));
   if (st->error) {
     cJSON_AddStringToObject(o, "error", st->error_text);
     cJSON_AddNumberToObject(o, "error_code", st->error);
@@ -324,6 +325,78 @@ static void cmd_browse(struct control_req *req, const cJSON *args, void *ud) {
   }
 }
 
+static void cmd_previous(struct control_req *req, const cJSON *args, void *ud) {
+  (void)args;
+  reply_rc(req, player_previous(((struct daemon *)ud)->player));
+}
+
+static void cmd_seek(struct control_req *req, const cJSON *args, void *ud) {
+  struct daemon *d = ud;
+  const cJSON *pos = cJSON_GetObjectItemCaseSensitive(args, "position_ms");
+  const cJSON *off = cJSON_GetObjectItemCaseSensitive(args, "offset_ms");
+  double target;
+  if (cJSON_IsNumber(pos) && !off) {
+    target = pos->valuedouble;
+  } else if (cJSON_IsNumber(off) && !pos) {
+    struct player_status st;
+    player_status(d->player, &st);
+    target = (double)st.position_ms + off->valuedouble;
+  } else {
+    control_reply_error(req, "bad_args", "seek takes position_ms or offset_ms");
+    return;
+  }
+  if (!(target >= 0) || target > 1e12)
+    target = 0;
+  int r = player_seek(d->player, (uint64_t)target);
+  if (r == -ERANGE) {
+    control_reply_error(req, "bad_args", "past the end of the track");
+    return;
+  }
+  reply_rc(req, r);
+}
+
+static void cmd_repeat(struct control_req *req, const cJSON *args, void *ud) {
+  struct daemon *d = ud;
+  const cJSON *mode = cJSON_GetObjectItemCaseSensitive(args, "mode");
+  if (cJSON_IsString(mode)) {
+    static const enum player_repeat modes[] = {PLAYER_REPEAT_OFF, PLAYER_REPEAT_ONE,
+                                               PLAYER_REPEAT_ALL};
+    bool ok = false;
+    for (size_t i = 0; i < 3; i++) {
+      if (strcmp(mode->valuestring, player_repeat_name(modes[i])) == 0) {
+        player_set_repeat(d->player, modes[i]);
+        ok = true;
+      }
+    }
+    if (!ok) {
+      control_reply_error(req, "bad_args", "repeat mode is off, one or all");
+      return;
+    }
+  } else if (mode) {
+    control_reply_error(req, "bad_args", "repeat mode is off, one or all");
+    return;
+  }
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "mode", player_repeat_name(player_get_repeat(d->player)));
+  control_reply(req, o);
+}
+
+static void cmd_queue(struct control_req *req, const cJSON *args, void *ud) {
+  (void)args;
+  struct daemon *d = ud;
+  static struct player_queue_entry q[16];
+  size_t n = player_queue(d->player, q, sizeof(q) / sizeof(q[0]));
+  cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "tracks");
+  for (size_t i = 0; i < n; i++) {
+    cJSON *t = cJSON_CreateObject();
+    cJSON_AddStringToObject(t, "title", q[i].title);
+    cJSON_AddStringToObject(t, "artist", q[i].artist);
+    cJSON_AddBoolToObject(t, "current", q[i].current);
+    cJSON_AddItemToArray(arr, t);
+  }
+  control_reply(req, o);
+}
+
 static void cmd_unsupported(struct control_req *req, const cJSON *args, void *ud) {
   (void)args;
   (void)ud;
@@ -436,6 +509,8 @@ static int build(struct daemon *d, const char *control_path) {
                              .engine = d->engine,
                              .choose = choose_rep,
                              .choose_userdata = d,
+                             .abr = d->abr,
+                             .constraints = &d->constraints,
                              .on_change = on_player_change,
                              .userdata = d};
   fetcher_config_init(&pc.fetch);
@@ -456,21 +531,11 @@ static int build(struct daemon *d, const char *control_path) {
     const char *name;
     control_cmd_fn fn;
   } cmds[] = {
-      {"status", cmd_status},
-      {"play", cmd_play},
-      {"pause", cmd_pause},
-      {"resume", cmd_resume},
-      {"toggle", cmd_toggle},
-      {"stop", cmd_stop},
-      {"next", cmd_next},
-      {"login", cmd_login},
-      {"logout", cmd_logout},
-      {"browse", cmd_browse},
-      {"previous", cmd_unsupported},
-      {"seek", cmd_unsupported},
-      {"volume", cmd_unsupported},
-      {"repeat", cmd_unsupported},
-      {"queue", cmd_unsupported},
+      {"status", cmd_status},      {"play", cmd_play},         {"pause", cmd_pause},
+      {"resume", cmd_resume},      {"toggle", cmd_toggle},     {"stop", cmd_stop},
+      {"next", cmd_next},          {"login", cmd_login},       {"logout", cmd_logout},
+      {"browse", cmd_browse},      {"previous", cmd_previous}, {"seek", cmd_seek},
+      {"volume", cmd_unsupported}, {"repeat", cmd_repeat},     {"queue", cmd_queue},
   };
   for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
     if ((r = control_add_command(d->control, cmds[i].name, cmds[i].fn, d)) < 0)

@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "media/abr.h"
 #include "media/manifest.h"
 #include "player/drm.h"
 #include "player/engine.h"
@@ -37,13 +38,23 @@ struct pending {
   size_t len;
 };
 
+/* What the player keeps of a track: enough to play it again (history, repeat). */
+struct trackinfo {
+  char *title, *artist, *album, *tag, *collector, *audio_url;
+  double duration;
+  bool auto_skip;
+};
+
+#define HISTORY_MAX 32 /* tracks kept for previous */
+
 struct slot {
   struct player *p;
   bool used;
   uint32_t id;
-  char *title, *artist, *album, *tag, *collector, *audio_url;
-  double duration;
-  bool auto_skip;
+  struct trackinfo ti;
+  const struct manifest_rep *cur_rep; /* the rep being fetched (ABR) */
+  uint64_t base_ms;                   /* where the decode began (a seek), in the track */
+  int64_t seek_frame;                 /* the first frame to hand out after a seek */
   struct loader *ld;
   struct loaded *lt;
   struct loaded *retired[RETIRED_MAX];
@@ -69,7 +80,17 @@ struct player {
   int error;
   char error_text[PLAYER_TEXT_MAX];
   uint64_t underruns;
+  enum player_repeat repeat;
+  char *container_url;                   /* for repeat all */
+  struct trackinfo history[HISTORY_MAX]; /* played, oldest first */
+  size_t n_history;
+  struct trackinfo forward[HISTORY_MAX]; /* to play before the cursor's next (previous) */
+  size_t n_forward;
 };
+
+static void ti_free(struct trackinfo *t);
+static void abr_next(struct slot *s);
+static void on_throughput(void *ud, uint64_t bytes, uint64_t usec);
 
 const char *player_state_name(enum player_state s) {
   static const char *const names[] = {"idle", "loading", "playing", "paused", "stopped", "error"};
@@ -100,8 +121,8 @@ static uint64_t heard_ms(const struct player *p, const struct slot *s) {
   struct pcm_format fmt = {0};
   if (!s || engine_position(p->cfg.engine, &track, &frames, &fmt) < 0 || track != s->id ||
       !fmt.rate)
-    return 0;
-  return frames * 1000u / fmt.rate;
+    return s ? s->base_ms : 0;
+  return s->base_ms + frames * 1000u / fmt.rate;
 }
 
 static void quality_of(const struct slot *s, char *out, size_t n) {
@@ -117,16 +138,16 @@ static void quality_of(const struct slot *s, char *out, size_t n) {
 
 static void event(struct player *p, struct slot *s, enum report_type type, uint64_t offset_ms,
                   const char *error_code) {
-  if (!p->cfg.report || !s || !s->collector || !s->tag)
+  if (!p->cfg.report || !s || !s->ti.collector || !s->ti.tag)
     return;
   char quality[REPORT_QUALITY_MAX];
   quality_of(s, quality, sizeof(quality));
   struct report_event ev = {.type = type,
                             .offset_ms = offset_ms,
-                            .track_tag = s->tag,
+                            .track_tag = s->ti.tag,
                             .quality = quality,
                             .error_code = error_code};
-  int r = report_submit(p->cfg.report, &ev, s->collector, NULL);
+  int r = report_submit(p->cfg.report, &ev, s->ti.collector, NULL);
   if (r < 0)
     log_warning("playback event not queued: %s", amp_strerror(r));
 }
@@ -141,17 +162,54 @@ static void slot_free(struct slot *s) {
   loaded_free(s->lt);
   for (size_t i = 0; i < s->n_retired; i++)
     loaded_free(s->retired[i]);
-  free(s->title);
-  free(s->artist);
-  free(s->album);
-  free(s->tag);
-  free(s->collector);
-  free(s->audio_url);
+  ti_free(&s->ti);
   struct player *p = s->p;
   if (p->current == s)
     p->current = NULL;
   memset(s, 0, sizeof(*s));
   s->p = p;
+}
+
+static void ti_free(struct trackinfo *t) {
+  free(t->title);
+  free(t->artist);
+  free(t->album);
+  free(t->tag);
+  free(t->collector);
+  free(t->audio_url);
+  memset(t, 0, sizeof(*t));
+}
+
+static char *dup_or_null(const char *s) {
+  return s ? strdup(s) : NULL;
+}
+
+static int ti_copy(struct trackinfo *dst, const struct trackinfo *src) {
+  *dst = (struct trackinfo){.duration = src->duration, .auto_skip = src->auto_skip};
+  dst->title = dup_or_null(src->title);
+  dst->artist = dup_or_null(src->artist);
+  dst->album = dup_or_null(src->album);
+  dst->tag = dup_or_null(src->tag);
+  dst->collector = dup_or_null(src->collector);
+  dst->audio_url = dup_or_null(src->audio_url);
+  if ((src->title && !dst->title) || (src->artist && !dst->artist) || (src->album && !dst->album) ||
+      (src->tag && !dst->tag) || (src->collector && !dst->collector) ||
+      (src->audio_url && !dst->audio_url)) {
+    ti_free(dst);
+    return -ENOMEM;
+  }
+  return 0;
+}
+
+/* Push a copy of t onto a bounded stack (the oldest goes when full). */
+static void ti_push(struct trackinfo *stack, size_t *n, const struct trackinfo *t) {
+  if (*n == HISTORY_MAX) {
+    ti_free(&stack[0]);
+    memmove(stack, stack + 1, (HISTORY_MAX - 1) * sizeof(*stack));
+    (*n)--;
+  }
+  if (ti_copy(&stack[*n], t) == 0)
+    (*n)++;
 }
 
 static struct slot *slot_by_id(struct player *p, uint32_t id) {
@@ -173,10 +231,6 @@ static struct slot *slot_new(struct player *p) {
   return NULL;
 }
 
-static char *dup_or_null(const char *s) {
-  return s ? strdup(s) : NULL;
-}
-
 /* ---------------------------------------------------------------- feeding the engine */
 
 /* Hand pending chunks to the engine in order until it has no room (-EAGAIN). */
@@ -188,7 +242,7 @@ static void pump(struct slot *s) {
     if (c->kind == FETCHER_INIT && !s->opened) {
       struct drm *d = s->lt ? s->lt->drm : NULL;
       r = engine_track_open(p->cfg.engine, s->id, c->data, c->len, d ? p->cfg.cdm : NULL,
-                            d ? drm_session(d) : 0, 0, INT64_MAX);
+                            d ? drm_session(d) : 0, s->seek_frame, INT64_MAX);
       if (r == 0)
         s->opened = true;
     } else if (c->kind == FETCHER_INIT) {
@@ -254,7 +308,38 @@ static void on_chunk(void *ud, const struct fetcher_chunk *c) {
   if (c->kind == FETCHER_SEGMENT && c->last && !s->fetched_all) {
     s->fetched_all = true;
     load_next(s->p); /* prefetch: the next track queues behind this one (gapless) */
+  } else if (c->kind == FETCHER_SEGMENT) {
+    abr_next(s);
   }
+}
+
+/* ABR: the rep for the next segment not yet requested; a switch is the fetcher's to do
+ * at that segment (same layout: another rep of the same track). */
+static void abr_next(struct slot *s) {
+  struct player *p = s->p;
+  if (!p->cfg.abr || !s->lt || !s->cur_rep || !s->fetch)
+    return;
+  const struct manifest_rep *rep = NULL;
+  uint64_t buffered = fetcher_buffered_ms(s->fetch);
+  if (abr_choose(p->cfg.abr, s->lt->manifest, s->cur_rep,
+                 (uint32_t)(buffered > UINT32_MAX ? UINT32_MAX : buffered), p->cfg.constraints,
+                 &rep) < 0 ||
+      !rep || rep == s->cur_rep)
+    return;
+  int r = fetcher_switch(s->fetch, rep);
+  if (r == 0) {
+    log_info("player: switching to %s", rep->id);
+    s->cur_rep = rep;
+    snprintf(s->rep_id, sizeof(s->rep_id), "%s", rep->id);
+  } else {
+    log_debug("abr: no switch to %s: %s", rep->id, amp_strerror(r));
+  }
+}
+
+static void on_throughput(void *ud, uint64_t bytes, uint64_t usec) {
+  struct slot *s = ud;
+  if (s->p->cfg.abr)
+    abr_sample(s->p->cfg.abr, bytes, usec);
 }
 
 static void refresh_audio(struct slot *s);
@@ -278,7 +363,12 @@ static const struct manifest_rep *choose(void *ud, const struct manifest *m) {
   struct slot *s = ud;
   if (s->rebasing) /* the same rep of the fresh session */
     return manifest_find_rep(m, s->rep_id);
-  return s->p->cfg.choose(s->p->cfg.choose_userdata, m);
+  struct player *p = s->p;
+  if (p->cfg.abr) {
+    const struct manifest_rep *rep = NULL;
+    return abr_choose(p->cfg.abr, m, NULL, 0, p->cfg.constraints, &rep) == 0 ? rep : NULL;
+  }
+  return p->cfg.choose(p->cfg.choose_userdata, m);
 }
 
 static void on_drm(void *ud, struct drm *d, int err) {
@@ -301,7 +391,7 @@ static int start_load(struct slot *s) {
                              .done = on_loaded,
                              .on_drm = on_drm,
                              .userdata = s};
-  int r = loader_start(&lc, s->audio_url, &s->ld);
+  int r = loader_start(&lc, s->ti.audio_url, &s->ld);
   if (r < 0)
     s->ld = NULL;
   return r;
@@ -323,7 +413,7 @@ static void on_loaded(void *ud, int err, struct loaded *lt, const struct apidoc_
   if (err == -ECANCELED)
     return;
   if (err < 0) {
-    if (err == -AMP_EREPORT && s->auto_skip) {
+    if (err == -AMP_EREPORT && s->ti.auto_skip) {
       log_info("player: the service refused a track marked autoSkipOnError: skipped");
       slot_free(s);
       load_next(p);
@@ -358,14 +448,19 @@ static void on_loaded(void *ud, int err, struct loaded *lt, const struct apidoc_
       s->retired[RETIRED_MAX - 1] = s->lt;
     }
     s->lt = lt;
+    s->cur_rep = lt->rep;
     return;
   }
   s->lt = lt;
+  s->cur_rep = lt->rep;
   snprintf(s->rep_id, sizeof(s->rep_id), "%s", lt->rep->id);
   struct fetcher_config fc = p->cfg.fetch;
   fc.expires_ms = lt->audio->expires_ms;
-  struct fetcher_callbacks cb = {
-      .on_chunk = on_chunk, .on_expired = on_expired, .on_error = on_fetch_error, .userdata = s};
+  struct fetcher_callbacks cb = {.on_chunk = on_chunk,
+                                 .on_expired = on_expired,
+                                 .on_error = on_fetch_error,
+                                 .on_throughput = on_throughput,
+                                 .userdata = s};
   int r = fetcher_new(p->cfg.loop, p->cfg.http, &fc, &cb, lt->rep, lt->audio->segment.h,
                       lt->audio->segment.n, 0, &s->fetch);
   if (r < 0) {
@@ -379,6 +474,10 @@ static void on_track(void *ud, int err, const struct api_track *t) {
   p->cursor_busy = false;
   if (err == -ENOENT) {
     p->cursor_end = true;
+    if (p->repeat == PLAYER_REPEAT_ALL) {
+      load_next(p); /* the container from its start */
+      return;
+    }
     if (!p->current)
       set_state(p, PLAYER_STOPPED);
     return;
@@ -401,15 +500,15 @@ static void on_track(void *ud, int err, const struct api_track *t) {
   struct slot *s = slot_new(p);
   if (!s)
     return; /* both slots busy: load_next runs again when one frees */
-  s->title = dup_or_null(t->title);
-  s->artist = dup_or_null(t->artist);
-  s->album = dup_or_null(t->album);
-  s->tag = dup_or_null(t->track_tag);
-  s->collector = dup_or_null(t->collector_url);
-  s->audio_url = dup_or_null(t->audio_url);
-  s->duration = t->duration;
-  s->auto_skip = t->auto_skip;
-  if (!s->audio_url) {
+  struct trackinfo ti = {.title = (char *)(uintptr_t)t->title,
+                         .artist = (char *)(uintptr_t)t->artist,
+                         .album = (char *)(uintptr_t)t->album,
+                         .tag = (char *)(uintptr_t)t->track_tag,
+                         .collector = (char *)(uintptr_t)t->collector_url,
+                         .audio_url = (char *)(uintptr_t)t->audio_url,
+                         .duration = t->duration,
+                         .auto_skip = t->auto_skip};
+  if (ti_copy(&s->ti, &ti) < 0 || !s->ti.audio_url) {
     slot_free(s);
     track_failed(p, NULL, t->audio_json ? -AMP_EUNSUPPORTED : -AMP_EPROTO, NULL);
     return;
@@ -422,13 +521,55 @@ static void on_track(void *ud, int err, const struct api_track *t) {
 }
 
 /* Ask the cursor for the next track when a slot is free. */
-static void load_next(struct player *p) {
-  if (!p->cursor || p->cursor_busy || p->cursor_end)
+/* Start a slot for a known track (history, repeat one). */
+static void play_info(struct player *p, const struct trackinfo *ti) {
+  struct slot *s = slot_new(p);
+  if (!s)
     return;
+  if (ti_copy(&s->ti, ti) < 0) {
+    slot_free(s);
+    return;
+  }
+  if (!p->current)
+    p->current = s;
+  int r = start_load(s);
+  if (r < 0)
+    track_failed(p, s, r, NULL);
+}
+
+static void on_container(void *ud, int err, struct api_reply *reply);
+
+/* The next track into a free slot: one previous put back, the same one again (repeat
+ * one), else the cursor's next (and the container again at its end with repeat all). */
+static void load_next(struct player *p) {
   int free_slots = 0;
   for (int i = 0; i < SLOTS; i++)
     free_slots += !p->slots[i].used;
-  if (free_slots == 0)
+  if (free_slots == 0 || p->cursor_busy || p->doc_call)
+    return;
+  if (p->n_forward > 0) {
+    struct trackinfo ti = p->forward[--p->n_forward];
+    play_info(p, &ti);
+    ti_free(&ti);
+    return;
+  }
+  if (p->repeat == PLAYER_REPEAT_ONE && p->current) {
+    struct trackinfo ti;
+    if (ti_copy(&ti, &p->current->ti) == 0) {
+      play_info(p, &ti);
+      ti_free(&ti);
+    }
+    return;
+  }
+  if (p->cursor_end && p->repeat == PLAYER_REPEAT_ALL && p->container_url) {
+    api_cursor_free(p->cursor);
+    p->cursor = NULL;
+    p->cursor_end = false;
+    if (api_get(p->cfg.api, API_DOCUMENT, p->container_url, on_container, p, &p->doc_call) < 0)
+      p->doc_call = NULL;
+    return;
+  }
+  if (!p->cursor || p->cursor_end)
     return;
   p->cursor_busy = true;
   if (api_cursor_next(p->cursor, on_track, p) < 0)
@@ -482,8 +623,9 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
   case ENGINE_TRACK_ENDED:
     if (!s)
       break;
-    event(p, s, REPORT_FINISHED, s->duration > 0 ? (uint64_t)(s->duration * 1000) : 0, NULL);
+    event(p, s, REPORT_FINISHED, s->ti.duration > 0 ? (uint64_t)(s->ti.duration * 1000) : 0, NULL);
     p->tracks_played++;
+    ti_push(p->history, &p->n_history, &s->ti);
     slot_free(s);
     for (int i = 0; i < SLOTS; i++)
       if (p->slots[i].used)
@@ -548,6 +690,13 @@ int player_play(struct player *p, const char *url) {
   if (!p || !url)
     return -EINVAL;
   reset(p);
+  char *copy = strdup(url);
+  if (!copy)
+    return -ENOMEM;
+  free(p->container_url);
+  p->container_url = copy;
+  while (p->n_forward > 0)
+    ti_free(&p->forward[--p->n_forward]);
   p->error = 0;
   p->error_text[0] = '\0';
   int r = api_get(p->cfg.api, API_DOCUMENT, url, on_container, p, &p->doc_call);
@@ -616,19 +765,142 @@ int player_next(struct player *p) {
     return -EINVAL;
   if (!p->cursor)
     return -ENOENT;
-  if (p->current && p->current->started)
+  if (p->current && p->current->started) {
     event(p, p->current, REPORT_STOPPED, heard_ms(p, p->current), NULL);
+    ti_push(p->history, &p->n_history, &p->current->ti);
+  }
   /* The queued track (if any) was loaded for gapless: keep nothing, start it again. */
   engine_stop(p->cfg.engine);
   for (int i = 0; i < SLOTS; i++)
     slot_free(&p->slots[i]);
-  if (p->cursor_end) {
+  if (p->cursor_end && p->n_forward == 0 && p->repeat != PLAYER_REPEAT_ALL) {
     set_state(p, PLAYER_STOPPED);
     return -ENOENT;
   }
+  enum player_repeat saved = p->repeat;
+  if (p->repeat == PLAYER_REPEAT_ONE)
+    p->repeat = PLAYER_REPEAT_OFF; /* next leaves the repeated track */
   set_state(p, PLAYER_LOADING);
   load_next(p);
+  p->repeat = saved;
   return 0;
+}
+
+int player_previous(struct player *p) {
+  if (!p)
+    return -EINVAL;
+  struct slot *s = p->current;
+  if (s && s->started && heard_ms(p, s) > PLAYER_PREVIOUS_RESTART_MS)
+    return player_seek(p, 0);
+  if (p->n_history == 0)
+    return -ENOENT;
+  if (s && s->started) {
+    event(p, s, REPORT_STOPPED, heard_ms(p, s), NULL);
+    ti_push(p->forward, &p->n_forward, &s->ti); /* next comes back to it */
+  }
+  engine_stop(p->cfg.engine);
+  for (int i = 0; i < SLOTS; i++)
+    slot_free(&p->slots[i]);
+  struct trackinfo ti = p->history[--p->n_history];
+  set_state(p, PLAYER_LOADING);
+  play_info(p, &ti);
+  ti_free(&ti);
+  return 0;
+}
+
+int player_seek(struct player *p, uint64_t ms) {
+  if (!p)
+    return -EINVAL;
+  struct slot *s = p->current;
+  if (!s || !s->lt || !s->fetch || !s->cur_rep ||
+      (p->state != PLAYER_PLAYING && p->state != PLAYER_PAUSED))
+    return -EALREADY;
+  const struct manifest_rep *rep = s->cur_rep;
+  if (!rep->timescale || !rep->sample_rate || rep->n_segments == 0)
+    return -EALREADY;
+  /* The segment holding ms minus the decoder's preroll (Opus: 80 ms; one segment is 10 s,
+   * so stepping back one segment when ms is that close to its start is enough). */
+  const uint64_t preroll_ms = 100;
+  uint64_t t = (ms > preroll_ms ? ms - preroll_ms : 0) * rep->timescale / 1000u;
+  const struct manifest_segment *last = &rep->segments[rep->n_segments - 1];
+  if ((uint64_t)ms * rep->timescale / 1000u >= last->start + last->duration)
+    return -ERANGE;
+  size_t idx = 0;
+  while (idx + 1 < rep->n_segments && rep->segments[idx + 1].start <= t)
+    idx++;
+  uint64_t from = heard_ms(p, s);
+  bool paused = p->state == PLAYER_PAUSED;
+  engine_stop(p->cfg.engine);
+  for (int i = 0; i < SLOTS; i++)
+    if (&p->slots[i] != s)
+      slot_free(&p->slots[i]);
+  p->current = s;
+  s->id = ++p->next_id; /* events of the old decode are not this one's */
+  s->pend_n = 0;
+  s->pend_head = 0;
+  s->opened = s->closed = s->fetched_all = false;
+  s->base_ms = ms;
+  s->seek_frame = (int64_t)(ms * rep->sample_rate / 1000u);
+  int r = fetcher_seek(s->fetch, idx);
+  if (r < 0) {
+    track_failed(p, s, r, NULL);
+    return r;
+  }
+  if (paused)
+    engine_pause(p->cfg.engine, true);
+  if (p->cfg.report && s->ti.collector && s->ti.tag) {
+    char quality[REPORT_QUALITY_MAX];
+    quality_of(s, quality, sizeof(quality));
+    struct report_event ev = {.type = REPORT_SEEKED,
+                              .offset_ms = ms,
+                              .seek_from_ms = from,
+                              .track_tag = s->ti.tag,
+                              .quality = quality};
+    report_submit(p->cfg.report, &ev, s->ti.collector, NULL);
+  }
+  changed(p);
+  return 0;
+}
+
+void player_set_repeat(struct player *p, enum player_repeat r) {
+  if (p && (unsigned)r <= PLAYER_REPEAT_ALL) {
+    p->repeat = r;
+    changed(p);
+  }
+}
+
+enum player_repeat player_get_repeat(const struct player *p) {
+  return p ? p->repeat : PLAYER_REPEAT_OFF;
+}
+
+const char *player_repeat_name(enum player_repeat r) {
+  return r == PLAYER_REPEAT_ONE ? "one" : r == PLAYER_REPEAT_ALL ? "all" : "off";
+}
+
+size_t player_queue(const struct player *p, struct player_queue_entry *out, size_t max) {
+  size_t n = 0;
+  if (!p || !out)
+    return 0;
+  const struct slot *cur = p->current;
+  for (int pass = 0; pass < 2; pass++) {
+    for (int i = 0; i < SLOTS && n < max; i++) {
+      const struct slot *s = &p->slots[i];
+      if (!s->used || (pass == 0) != (s == cur))
+        continue;
+      snprintf(out[n].title, PLAYER_TEXT_MAX, "%s", s->ti.title ? s->ti.title : "");
+      snprintf(out[n].artist, PLAYER_TEXT_MAX, "%s", s->ti.artist ? s->ti.artist : "");
+      out[n].current = s == cur;
+      n++;
+    }
+  }
+  for (size_t i = p->n_forward; i > 0 && n < max; i--) {
+    const struct trackinfo *t = &p->forward[i - 1];
+    snprintf(out[n].title, PLAYER_TEXT_MAX, "%s", t->title ? t->title : "");
+    snprintf(out[n].artist, PLAYER_TEXT_MAX, "%s", t->artist ? t->artist : "");
+    out[n].current = false;
+    n++;
+  }
+  return n;
 }
 
 /* ---------------------------------------------------------------- status, life */
@@ -644,12 +916,12 @@ void player_status(const struct player *p, struct player_status *st) {
   st->state = p->state;
   const struct slot *s = p->current;
   if (s) {
-    copy_text(st->title, s->title);
-    copy_text(st->artist, s->artist);
-    copy_text(st->album, s->album);
-    copy_text(st->track_tag, s->tag);
+    copy_text(st->title, s->ti.title);
+    copy_text(st->artist, s->ti.artist);
+    copy_text(st->album, s->ti.album);
+    copy_text(st->track_tag, s->ti.tag);
     st->position_ms = heard_ms(p, s);
-    st->duration_ms = s->duration > 0 ? (uint64_t)(s->duration * 1000) : 0;
+    st->duration_ms = s->ti.duration > 0 ? (uint64_t)(s->ti.duration * 1000) : 0;
     if (s->lt && s->lt->rep) {
       const struct manifest_rep *r = s->lt->rep;
       snprintf(st->codec, sizeof(st->codec), "%s", r->codecs ? r->codecs : "");
@@ -686,5 +958,10 @@ void player_free(struct player *p) {
     return;
   p->cfg.on_change = NULL;
   reset(p);
+  while (p->n_forward > 0)
+    ti_free(&p->forward[--p->n_forward]);
+  while (p->n_history > 0)
+    ti_free(&p->history[--p->n_history]);
+  free(p->container_url);
   free(p);
 }

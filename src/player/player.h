@@ -42,6 +42,14 @@ struct engine;
 struct manifest;
 struct manifest_rep;
 struct player;
+struct abr;
+struct abr_constraints;
+
+enum player_repeat {
+  PLAYER_REPEAT_OFF,
+  PLAYER_REPEAT_ONE, /* the track again and again */
+  PLAYER_REPEAT_ALL, /* the container from its start after its end (not stations: endless) */
+};
 
 enum player_state {
   PLAYER_IDLE,
@@ -84,9 +92,11 @@ struct player_config {
   struct report *report; /* may be NULL: no playback events */
   struct engine *engine;
   struct fetcher_config fetch; /* buffer ahead and byte cap */
-  player_choose_fn choose;
+  player_choose_fn choose;     /* the first rep of a track, when abr is NULL */
   void *choose_userdata;
-  player_change_fn on_change; /* may be NULL */
+  struct abr *abr;                           /* may be NULL: the chooser's rep throughout */
+  const struct abr_constraints *constraints; /* with abr: what the device takes */
+  player_change_fn on_change;                /* may be NULL */
   void *userdata;
 };
 
@@ -103,6 +113,27 @@ int player_resume(struct player *p); /* -EALREADY when not paused */
 int player_stop(struct player *p);
 /* The next track of the container, now. -ENOENT at its end. */
 int player_next(struct player *p);
+/* The track before (from the history of what played), or the current one from its
+ * start when more than PLAYER_PREVIOUS_RESTART_MS of it was heard. -ENOENT when there is
+ * none. */
+#define PLAYER_PREVIOUS_RESTART_MS 3000
+int player_previous(struct player *p);
+/* Jump to ms in the track being heard, sample-precise: the decode starts at the segment
+ * that holds it (one before, for the decoder's preroll) and the output begins exactly at
+ * ms. -EALREADY (nothing playing), -ERANGE (past the end). */
+int player_seek(struct player *p, uint64_t ms);
+void player_set_repeat(struct player *p, enum player_repeat r);
+enum player_repeat player_get_repeat(const struct player *p);
+const char *player_repeat_name(enum player_repeat r);
+
+/* What comes: the track being heard, the one queued behind it, then the tracks
+ * previous put back; at most max entries (titles, PLAYER_TEXT_MAX bytes each). */
+struct player_queue_entry {
+  char title[PLAYER_TEXT_MAX], artist[PLAYER_TEXT_MAX];
+  bool current;
+};
+size_t player_queue(const struct player *p, struct player_queue_entry *out, size_t max);
+
 /* The collector refused an event: stop, with err as the reason. */
 void player_stop_by_service(struct player *p, int err);
 
