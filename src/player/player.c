@@ -53,7 +53,7 @@ struct slot {
   uint32_t id;
   struct trackinfo ti;
   const struct manifest_rep *cur_rep; /* the rep being fetched (ABR) */
-  uint64_t base_ms;                   /* where the decode began (a seek), in the track */
+  uint64_t base_ms;                   /* where the decode began (a seek): until it is heard */
   int64_t seek_frame;                 /* the first frame to hand out after a seek */
   struct loader *ld;
   struct loaded *lt;
@@ -122,7 +122,9 @@ static uint64_t heard_ms(const struct player *p, const struct slot *s) {
   if (!s || engine_position(p->cfg.engine, &track, &frames, &fmt) < 0 || track != s->id ||
       !fmt.rate)
     return s ? s->base_ms : 0;
-  return s->base_ms + frames * 1000u / fmt.rate;
+  /* The engine counts a track's frames on its own timeline (from pts 0, also after a
+   * seek): the position in the track. */
+  return frames * 1000u / fmt.rate;
 }
 
 static void quality_of(const struct slot *s, char *out, size_t n) {
@@ -521,6 +523,16 @@ static void on_track(void *ud, int err, const struct api_track *t) {
 }
 
 /* Ask the cursor for the next track when a slot is free. */
+/* The track queued behind the current one (loaded for gapless) goes back on the forward
+ * stack, so a command that drops it (next, previous, seek) does not skip it. */
+static void requeue_next(struct player *p) {
+  for (int i = 0; i < SLOTS; i++) {
+    struct slot *q = &p->slots[i];
+    if (q->used && q != p->current)
+      ti_push(p->forward, &p->n_forward, &q->ti);
+  }
+}
+
 /* Start a slot for a known track (history, repeat one). */
 static void play_info(struct player *p, const struct trackinfo *ti) {
   struct slot *s = slot_new(p);
@@ -611,11 +623,13 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
   case ENGINE_TRACK_STARTED:
     if (!s)
       break;
+    bool first = !s->started; /* a seek restarts the decode: not a new start */
     s->started = true;
     p->current = s;
     p->error = 0;
     p->error_text[0] = '\0';
-    event(p, s, REPORT_STARTED, 0, NULL);
+    if (first)
+      event(p, s, REPORT_STARTED, 0, NULL);
     if (p->state != PLAYER_PAUSED)
       set_state(p, PLAYER_PLAYING);
     changed(p);
@@ -770,6 +784,7 @@ int player_next(struct player *p) {
     ti_push(p->history, &p->n_history, &p->current->ti);
   }
   /* The queued track (if any) was loaded for gapless: keep nothing, start it again. */
+  requeue_next(p);
   engine_stop(p->cfg.engine);
   for (int i = 0; i < SLOTS; i++)
     slot_free(&p->slots[i]);
@@ -794,6 +809,7 @@ int player_previous(struct player *p) {
     return player_seek(p, 0);
   if (p->n_history == 0)
     return -ENOENT;
+  requeue_next(p);
   if (s && s->started) {
     event(p, s, REPORT_STOPPED, heard_ms(p, s), NULL);
     ti_push(p->forward, &p->n_forward, &s->ti); /* next comes back to it */
@@ -830,6 +846,7 @@ int player_seek(struct player *p, uint64_t ms) {
     idx++;
   uint64_t from = heard_ms(p, s);
   bool paused = p->state == PLAYER_PAUSED;
+  requeue_next(p);
   engine_stop(p->cfg.engine);
   for (int i = 0; i < SLOTS; i++)
     if (&p->slots[i] != s)

@@ -18,7 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -115,66 +119,116 @@ static const uint8_t *wav_data(const uint8_t *w, size_t len, size_t *ret_len) {
   return NULL;
 }
 
-static void test_album_gapless_bit_exact(void **state) {
-  (void)state;
-  begin_test();
-  struct lwa *w = linked_lwa();
-  struct api *a = make_api(w, true);
+struct rig {
+  struct lwa *w;
+  struct api *a;
   struct bearer lb, rb;
-  bearer_init(&lb, w, -1);
-  bearer_init(&rb, w, 1);
-  struct license *lc = license_client(&lb);
-  char qpath[PATH_MAX], out[PATH_MAX], dev[PATH_MAX + 8];
-  assert_true(join(qpath, tmp, "player.evq") && join(out, tmp, "played.raw"));
-  snprintf(dev, sizeof(dev), "S16:%s", out);
+  struct license *lc;
+  struct report *rep;
+  struct cdmhost *cdm;
+  struct engine *e;
+  struct obs o;
+};
+
+/* The whole chain into the pipe backend at dev ("S16:<path>"). */
+static void rig_up(struct rig *g, const char *dev, const char *queue_name) {
+  memset(g, 0, sizeof(*g));
+  g->w = linked_lwa();
+  g->a = make_api(g->w, true);
+  bearer_init(&g->lb, g->w, -1);
+  bearer_init(&g->rb, g->w, 1);
+  g->lc = license_client(&g->lb);
+  char qpath[PATH_MAX];
+  assert_true(join(qpath, tmp, queue_name));
   struct report_config rc = {.queue_path = qpath,
                              .backoff_min_ms = 20,
                              .backoff_max_ms = 200,
                              .headers = bearer_headers,
                              .on_token_rejected = bearer_rejected,
-                             .userdata = &rb};
-  struct report *rep = NULL;
-  assert_int_equal(report_new(L, H, &rc, &rep), 0);
+                             .userdata = &g->rb};
+  assert_int_equal(report_new(L, H, &rc, &g->rep), 0);
   struct cdmhost_options opt = {.plugin_dir = PLAYERTEST_CLEARKEY_DIR};
-  struct cdmhost *cdm = NULL;
-  assert_int_equal(cdmhost_open("clearkey", &opt, &cdm), 0);
-  static struct obs o;
-  o = (struct obs){0};
+  assert_int_equal(cdmhost_open("clearkey", &opt, &g->cdm), 0);
   struct engine_config ec = {.loop = L,
                              .ops = output_backend_find("pipe"),
                              .params = {.device = dev},
                              .on_event = on_event,
-                             .userdata = &o};
+                             .userdata = &g->o};
   assert_non_null(ec.ops);
-  struct engine *e = NULL;
-  assert_int_equal(engine_new(&ec, &e), 0);
+  assert_int_equal(engine_new(&ec, &g->e), 0);
   struct player_config pc = {.loop = L,
                              .http = H,
-                             .api = a,
-                             .license = lc,
-                             .cdm = cdm,
-                             .report = rep,
-                             .engine = e,
+                             .api = g->a,
+                             .license = g->lc,
+                             .cdm = g->cdm,
+                             .report = g->rep,
+                             .engine = g->e,
                              .choose = choose,
                              .on_change = on_change,
-                             .userdata = &o};
+                             .userdata = &g->o};
   fetcher_config_init(&pc.fetch);
-  assert_int_equal(player_new(&pc, &o.player), 0);
+  assert_int_equal(player_new(&pc, &g->o.player), 0);
+}
 
+/* Deliver what the reporter holds, then take everything down. */
+static void rig_down(struct rig *g) {
+  uint64_t end = clock_mono_usec() + WAIT_GUARD_USEC;
+  struct report_stats rs;
+  for (report_stats(g->rep, &rs); rs.pending > 0; report_stats(g->rep, &rs)) {
+    assert_true(clock_mono_usec() < end);
+    assert_true(loop_run_once(L, 20) >= 0);
+  }
+  player_free(g->o.player);
+  g->o.player = NULL;
+  engine_free(g->e);
+  cdmhost_free(g->cdm);
+  report_free(g->rep);
+  license_free(g->lc);
+  bearer_wipe(&g->lb);
+  bearer_wipe(&g->rb);
+  api_free(g->a);
+  lwa_free(g->w);
+}
+
+/* The event types the collector recorded, without "PLAYBACK_", space-separated. */
+static void collected(char *seq, size_t n) {
+  cJSON *coll = ctrl(H, HTTP_GET, "/_mock/collector", NULL), *ev;
+  size_t sl = 0;
+  seq[0] = '\0';
+  cJSON_ArrayForEach(ev, cJSON_GetObjectItem(coll, "events")) {
+    const char *t = str(ev, "eventType");
+    int k = snprintf(seq + sl, n - sl, "%s ", t + strlen("PLAYBACK_"));
+    assert_true(k > 0 && (size_t)k < n - sl);
+    sl += (size_t)k;
+  }
+  cJSON_Delete(coll);
+}
+
+static void test_album_gapless_bit_exact(void **state) {
+  (void)state;
+  cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/reset", "{}"));
+  begin_test();
+  char out[PATH_MAX], dev[PATH_MAX + 8];
+  assert_true(join(out, tmp, "played.raw"));
+  snprintf(dev, sizeof(dev), "S16:%s", out);
+  static struct rig g;
+  rig_up(&g, dev, "album.evq");
+  struct obs *op = &g.o;
+  struct api *a = g.a;
   char url[HTTP_URL_MAX];
   container_url(a, "Albums", url, sizeof(url));
-  assert_int_equal(player_play(o.player, url), 0);
+  assert_int_equal(player_play(op->player, url), 0);
   uint64_t end = clock_mono_usec() + 3 * WAIT_GUARD_USEC;
-  while (!o.stopped) {
+  while (!op->stopped) {
     assert_true(clock_mono_usec() < end);
     assert_true(loop_run_once(L, 50) >= 0);
   }
   struct player_status st;
-  player_status(o.player, &st);
+  player_status(op->player, &st);
   assert_int_equal(st.state, PLAYER_STOPPED);
   assert_int_equal(st.error, 0);
   assert_int_equal(st.tracks_played, 3);
-  assert_true(o.started_playing);
+  assert_true(op->started_playing);
 
   /* What the device got is the continuous source, byte for byte. */
   char src[PATH_MAX];
@@ -189,33 +243,166 @@ static void test_album_gapless_bit_exact(void **state) {
   free(played);
 
   /* The events: started and finished for each track, in order, at its collector. */
-  struct report_stats rs;
-  for (report_stats(rep, &rs); rs.pending > 0; report_stats(rep, &rs)) {
+  rig_down(&g);
+  char seq[512];
+  collected(seq, sizeof(seq));
+  assert_string_equal(seq, "STARTED FINISHED STARTED FINISHED STARTED FINISHED ");
+}
+
+/* ---------------------------------------------------------------- commands in real time */
+
+#define BYTES_PER_S (44100 * 4) /* 16-bit stereo */
+#define READ_MAX (40u * BYTES_PER_S)
+
+/* Reads the FIFO at about the real rate (so the device is "played" in real time and
+ * commands land mid-track), keeping everything read. */
+struct reader {
+  int fd;
+  pthread_t th;
+  pthread_mutex_t lock;
+  uint8_t *buf;
+  size_t n;
+  bool stop;
+};
+
+static void *reader_main(void *ud) {
+  struct reader *r = ud;
+  uint8_t chunk[BYTES_PER_S / 20];
+  struct timespec tick = {0, 50 * 1000 * 1000};
+  for (;;) {
+    pthread_mutex_lock(&r->lock);
+    bool stop = r->stop;
+    pthread_mutex_unlock(&r->lock);
+    if (stop)
+      break;
+    ssize_t k = read(r->fd, chunk, sizeof(chunk));
+    if (k > 0) {
+      pthread_mutex_lock(&r->lock);
+      size_t room = READ_MAX - r->n;
+      size_t take = (size_t)k < room ? (size_t)k : room;
+      memcpy(r->buf + r->n, chunk, take);
+      r->n += take;
+      pthread_mutex_unlock(&r->lock);
+    }
+    nanosleep(&tick, NULL);
+  }
+  return NULL;
+}
+
+static size_t reader_bytes(struct reader *r) {
+  pthread_mutex_lock(&r->lock);
+  size_t n = r->n;
+  pthread_mutex_unlock(&r->lock);
+  return n;
+}
+
+static void run_for_ms(unsigned ms) {
+  uint64_t end = clock_mono_usec() + (uint64_t)ms * 1000u;
+  while (clock_mono_usec() < end)
+    assert_true(loop_run_once(L, 20) >= 0);
+}
+
+static void run_until_bytes(struct reader *r, size_t n) {
+  uint64_t end = clock_mono_usec() + WAIT_GUARD_USEC;
+  while (reader_bytes(r) < n) {
     assert_true(clock_mono_usec() < end);
     assert_true(loop_run_once(L, 20) >= 0);
   }
-  cJSON *coll = ctrl(H, HTTP_GET, "/_mock/collector", NULL), *ev;
-  char seq[512] = "";
-  size_t sl = 0;
-  cJSON_ArrayForEach(ev, cJSON_GetObjectItem(coll, "events")) {
-    const char *t = str(ev, "eventType");
-    int k = snprintf(seq + sl, sizeof(seq) - sl, "%s ", t + strlen("PLAYBACK_"));
-    assert_true(k > 0 && (size_t)k < sizeof(seq) - sl);
-    sl += (size_t)k;
-  }
-  cJSON_Delete(coll);
-  assert_string_equal(seq, "STARTED FINISHED STARTED FINISHED STARTED FINISHED ");
+}
 
-  player_free(o.player);
-  o.player = NULL;
-  engine_free(e);
-  cdmhost_free(cdm);
-  report_free(rep);
-  license_free(lc);
-  bearer_wipe(&lb);
-  bearer_wipe(&rb);
-  api_free(a);
-  lwa_free(w);
+/* How many bytes of got, from off, equal want from woff (whole frames). */
+static size_t common(const uint8_t *got, size_t n, size_t off, const uint8_t *want, size_t wn,
+                     size_t woff) {
+  size_t k = 0;
+  while (off + k < n && woff + k < wn && got[off + k] == want[woff + k])
+    k++;
+  return k / 4 * 4;
+}
+
+/* Play the album in real time through a FIFO: pause (nothing comes while paused, nothing
+ * is lost or repeated), resume, seek to 20 s (the output continues exactly there), next
+ * (track 2 from its first frame, which is 37 s into the continuous source), stop. */
+static void test_commands_in_real_time(void **state) {
+  (void)state;
+  cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/reset", "{}"));
+  begin_test();
+  char fifo[PATH_MAX], dev[PATH_MAX + 8];
+  assert_true(join(fifo, tmp, "play.fifo"));
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  static struct reader rd;
+  rd = (struct reader){0};
+  assert_non_null(rd.buf = malloc(READ_MAX));
+  pthread_mutex_init(&rd.lock, NULL);
+  rd.fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  assert_true(rd.fd >= 0);
+  assert_int_equal(fcntl(rd.fd, F_SETFL, 0), 0); /* blocking reads from here */
+  assert_int_equal(pthread_create(&rd.th, NULL, reader_main, &rd), 0);
+  snprintf(dev, sizeof(dev), "S16:%s", fifo);
+  static struct rig g;
+  rig_up(&g, dev, "commands.evq");
+  struct player *pl = g.o.player;
+  char url[HTTP_URL_MAX];
+  container_url(g.a, "Albums", url, sizeof(url));
+  assert_int_equal(player_play(pl, url), 0);
+  run_until_bytes(&rd, BYTES_PER_S); /* a second heard */
+
+  /* Pause: once the pipe's own buffer is read, nothing more comes. */
+  assert_int_equal(player_pause(pl), 0);
+  assert_int_equal(player_pause(pl), -EALREADY);
+  run_for_ms(700);
+  size_t paused_at = reader_bytes(&rd);
+  run_for_ms(400);
+  assert_int_equal(reader_bytes(&rd), paused_at);
+  assert_int_equal(player_resume(pl), 0);
+  run_until_bytes(&rd, paused_at + BYTES_PER_S);
+
+  /* Seek to 20 s of track 1. */
+  size_t before_seek = reader_bytes(&rd);
+  assert_int_equal(player_seek(pl, 20000), 0);
+  run_until_bytes(&rd, before_seek + 2 * BYTES_PER_S);
+  struct player_status st;
+  player_status(pl, &st);
+  assert_true(st.position_ms >= 20000 && st.position_ms < 30000);
+
+  /* Next: track 2. */
+  size_t before_next = reader_bytes(&rd);
+  assert_int_equal(player_next(pl), 0);
+  run_until_bytes(&rd, before_next + 2 * BYTES_PER_S);
+  player_status(pl, &st);
+  assert_int_equal(st.state, PLAYER_PLAYING);
+  assert_int_equal(player_stop(pl), 0);
+  player_status(pl, &st);
+  assert_int_equal(st.state, PLAYER_STOPPED);
+  run_for_ms(300);
+  pthread_mutex_lock(&rd.lock);
+  rd.stop = true;
+  pthread_mutex_unlock(&rd.lock);
+  pthread_join(rd.th, NULL);
+  close(rd.fd);
+  rig_down(&g);
+
+  /* What the device got: source[0, a) ++ source[20 s, ...) ++ source[37 s, ...). */
+  char src[PATH_MAX];
+  snprintf(src, sizeof(src), "%s/album/continuous/source/" REP ".wav", catalog);
+  size_t wl = 0, dl = 0;
+  uint8_t *wav = read_all(src, &wl);
+  const uint8_t *pcm = wav_data(wav, wl, &dl);
+  size_t n = rd.n;
+  size_t a0 = common(rd.buf, n, 0, pcm, dl, 0);
+  assert_true(a0 >= before_seek); /* the pause lost and repeated nothing */
+  assert_true(a0 < before_seek + 64 * 1024 + BYTES_PER_S);
+  size_t a1 = common(rd.buf, n, a0, pcm, dl, 20u * BYTES_PER_S);
+  assert_true(a1 >= BYTES_PER_S); /* exactly at 20 s, and on from there */
+  size_t a2 = common(rd.buf, n, a0 + a1, pcm, dl, 37u * BYTES_PER_S);
+  assert_true(a2 >= BYTES_PER_S);     /* track 2 from its first frame */
+  assert_true(a0 + a1 + a2 + 4 >= n); /* nothing else */
+  free(wav);
+  free(rd.buf);
+  pthread_mutex_destroy(&rd.lock);
+
+  char seq[512];
+  collected(seq, sizeof(seq));
+  assert_string_equal(seq, "STARTED PAUSED RESUMED SEEKED STOPPED STARTED STOPPED ");
 }
 
 int main(int argc, char **argv) {
@@ -230,6 +417,7 @@ int main(int argc, char **argv) {
     log_set_levels(getenv("AMPD_LOG"));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_album_gapless_bit_exact),
+      cmocka_unit_test(test_commands_in_real_time),
   };
   return cmocka_run_group_tests(tests, cloud_setup, cloud_teardown);
 }
