@@ -692,6 +692,7 @@ static int format_change(struct engine *e, struct out *o, const struct pcm_forma
     int r = output_drain(o->dev);
     if (r < 0)
       return r;
+    o->heard = o->written; /* drained: all of it was heard, whatever the clock lags */
     out_update(e, o);
     output_close(o->dev);
     o->dev = NULL;
@@ -841,10 +842,12 @@ static void *output_main(void *arg) {
     if (o.dev && !o.paused && !o.region && !mk && o.heard < o.written && media_idle &&
         atomic_load(&e->cmd_count) == 0) {
       int r = output_drain(o.dev);
-      if (r < 0)
+      if (r < 0) {
         out_fail(e, &o, r);
-      else
+      } else {
+        o.heard = o.written; /* so a clock that lags cannot make this drain again */
         out_update(e, &o);
+      }
       continue;
     }
     if (o.dev)

@@ -94,7 +94,8 @@ struct engine_config {
  * 0, -EINVAL, -ENOMEM, or the -errno of pthread_create. */
 int engine_new(const struct engine_config *cfg, struct engine **ret);
 /* Stop and join both threads, close the device (without draining), free everything
- * queued. No event is delivered after it returns. Accepts NULL. If a delivery was still
+ * queued. No event is delivered after it returns. Accepts NULL. Not from inside on_event
+ * (the other calls may be made there). If a delivery was still
  * waiting in the loop, a few bytes stay behind until the loop runs it (loop_free() drops
  * posts without running them: run the loop once before freeing it). */
 void engine_free(struct engine *e);
@@ -114,7 +115,9 @@ int engine_track_open(struct engine *e, uint32_t track, const uint8_t *init, siz
                       struct cdmhost *cdm, uint32_t session, int64_t start, int64_t end);
 /* A new init (ABR switch) before the track's next segment: the next segments go through a
  * new pipeline from it, continuing where the last one reached (a different rate reopens
- * the device there). -ENOENT if track is not the open one, -EAGAIN, -EINVAL, -ENOMEM. */
+ * the device there; frames the new pipeline gives before that point are dropped). The
+ * new decoder starts cold: Opus's 80 ms pre-roll is not fed again. -ENOENT if track is
+ * not the open one, -EAGAIN, -EINVAL, -ENOMEM. */
 int engine_track_init(struct engine *e, uint32_t track, const uint8_t *init, size_t len);
 /* As engine_track_init, for an init of a fresh session of the same track (a new audio
  * object after an expiry: new KID, new CDM session): the segments from here on decrypt
@@ -123,7 +126,9 @@ int engine_track_init(struct engine *e, uint32_t track, const uint8_t *init, siz
 int engine_track_rekey(struct engine *e, uint32_t track, const uint8_t *init, size_t len,
                        struct cdmhost *cdm, uint32_t session);
 /* A media segment of the open track (copied); file_offset is data[0]'s place in the file.
- * index is echoed in its SEGMENT_DONE. -ENOENT, -EAGAIN, -AMP_ETOOBIG, -EINVAL, -ENOMEM. */
+ * index is echoed in its SEGMENT_DONE. A segment that fails (no key yet: -AMP_ENOKEY, a
+ * wrong one: -AMP_EDECRYPT, a gap ...) fails the track: ENGINE_ERROR, and the rest of its
+ * segments are only released. -ENOENT, -EAGAIN, -AMP_ETOOBIG, -EINVAL, -ENOMEM. */
 int engine_track_segment(struct engine *e, uint32_t track, uint32_t index, const uint8_t *data,
                          size_t len, uint64_t file_offset);
 /* No more segments: declared_end ticks of timescale (timescale 0: nothing declared) is

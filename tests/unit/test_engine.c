@@ -49,6 +49,7 @@ static struct tdev {
   size_t len[TDEV_MAX_OPENS], cap[TDEV_MAX_OPENS];
   uint64_t queued, heard; /* frames of the current open */
   uint64_t drop_heard;    /* heard at the last drop */
+  uint64_t xruns;         /* underruns the test says the device had */
 } dev = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static const struct output_ops tdev_ops;
@@ -72,6 +73,7 @@ static void tdev_reset(uint64_t delay, bool can_pause) {
   memset(dev.len, 0, sizeof(dev.len));
   memset(dev.cap, 0, sizeof(dev.cap));
   dev.queued = dev.heard = dev.drop_heard = 0;
+  dev.xruns = 0;
   dev.delay = delay;
   dev.can_pause = can_pause;
   pthread_mutex_unlock(&dev.lock);
@@ -199,7 +201,10 @@ static int tdev_position(struct output *o, uint64_t *ret) {
 
 static uint64_t tdev_xruns(const struct output *o) {
   (void)o;
-  return 0;
+  pthread_mutex_lock(&dev.lock);
+  uint64_t x = dev.xruns;
+  pthread_mutex_unlock(&dev.lock);
+  return x;
 }
 
 static const struct output_ops tdev_ops = {
@@ -486,7 +491,7 @@ static size_t count(const struct harness *h, enum engine_event_type type, uint32
 /* Run the loop until cond holds. The bound turns a hang into a failure; ctest's timeout
  * would too, later. */
 static void run_until(struct harness *h, bool (*cond)(struct harness *, void *), void *arg) {
-  for (int pass = 0; pass < 20000 && !cond(h, arg); pass++)
+  for (int pass = 0; pass < 1000 && !cond(h, arg); pass++)
     assert_true(loop_run_once(h->loop, 50) >= 0);
   assert_true(cond(h, arg));
 }
@@ -563,8 +568,7 @@ static void assert_track_order(const struct harness *h) {
 /* The album's three parts queued back to back (t1 and t3 encrypted with different keys,
  * t2 clear) play as one stream, bit for bit the continuous source: no gap, no overlap, one
  * device open, no drain until the end. */
-static void test_gapless_album(void **state) {
-  (void)state;
+static void gapless_album(uint32_t ring_ms) {
   struct harness h;
   struct track t[3];
   struct wav src;
@@ -575,7 +579,7 @@ static void test_gapless_album(void **state) {
   load_wav("album/continuous/source/flac_16_44.wav", &src);
   assert_int_equal(src.frames, 80u * 44100);
   tdev_reset(4410, true);
-  harness_start(&h, t, 3, 0, 0);
+  harness_start(&h, t, 3, ring_ms, 0);
   harness_cdm(&h);
   add_key(h.cdm, &t[0], "album/t1/v1", NULL);
   add_key(h.cdm, &t[2], "album/t3/v2", NULL);
@@ -600,6 +604,18 @@ static void test_gapless_album(void **state) {
   for (int i = 0; i < 3; i++)
     free_track(&t[i]);
   free(src.s);
+}
+
+static void test_gapless_album(void **state) {
+  (void)state;
+  gapless_album(0);
+}
+
+/* The same through a ring of 20 ms: it wraps thousands of times and both threads wait on
+ * each other all the way. */
+static void test_gapless_small_ring(void **state) {
+  (void)state;
+  gapless_album(20);
 }
 
 static bool fed_all(struct harness *h, void *arg) {
@@ -648,6 +664,69 @@ static void test_pause_resume(void **state) {
   assert_track_order(&h);
   free_track(&t);
   free(src.s);
+}
+
+/* A device that cannot pause is no longer fed while paused; after resuming, nothing is
+ * lost or repeated either. */
+static void test_pause_unsupported(void **state) {
+  (void)state;
+  struct harness h;
+  struct track t;
+  struct wav src;
+  load_track("mid45/clear", "flac_16_44", 7, 1, &t);
+  t.end = 4 * 44100;
+  load_wav("mid45/source/flac_16_44.wav", &src);
+  tdev_reset(4410, false);
+  harness_start(&h, &t, 1, 200, 0);
+  feed(&h);
+  uint64_t one_s = 44100;
+  run_until(&h, heard_at_least, &one_s);
+  assert_int_equal(engine_pause(h.e, true), 0);
+  for (int i = 0; i < 5; i++)
+    loop_run_once(h.loop, 20);
+  assert_int_equal(engine_pause(h.e, false), 0);
+  uint32_t id = 7;
+  run_until(&h, ended, &id);
+  harness_free(&h);
+  assert_string_equal(dev.ops, "ODC");
+  assert_int_equal(dev.len[0], 4 * 44100 * 2);
+  assert_pcm(0, 0, &src, 0, 4 * 44100);
+  assert_track_order(&h);
+  free_track(&t);
+  free(src.s);
+}
+
+static bool underrun_seen(struct harness *h, void *arg) {
+  (void)arg;
+  return count(h, ENGINE_UNDERRUN, 0) > 0;
+}
+
+/* Underruns the device reports reach the loop as one UNDERRUN event with their count and
+ * in engine_underruns(). */
+static void test_underrun(void **state) {
+  (void)state;
+  struct harness h;
+  struct track t;
+  load_track("mid45/clear", "flac_16_44", 7, 1, &t);
+  t.end = 3 * 44100;
+  tdev_reset(4410, true);
+  harness_start(&h, &t, 1, 0, 0);
+  assert_int_equal(engine_underruns(h.e), 0);
+  pthread_mutex_lock(&dev.lock);
+  dev.xruns = 3;
+  pthread_mutex_unlock(&dev.lock);
+  feed(&h);
+  run_until(&h, underrun_seen, NULL);
+  uint32_t id = 7;
+  run_until(&h, ended, &id);
+  assert_int_equal(engine_underruns(h.e), 3);
+  harness_free(&h);
+  int n = 0;
+  for (size_t i = 0; i < h.n_ev; i++)
+    if (h.ev[i].type == ENGINE_UNDERRUN)
+      n += h.ev[i].err;
+  assert_int_equal(n, 3);
+  free_track(&t);
 }
 
 /* A stop drops the device at once: the frames it held are never heard, nothing of the
@@ -728,6 +807,57 @@ static void test_format_change(void **state) {
   assert_track_order(&h);
   for (int i = 0; i < 2; i++)
     free_track(&t[i]);
+  free(s1.s);
+  free(s2.s);
+}
+
+/* An ABR switch within a track (engine_track_init) from 44.1 kHz/16 to 96 kHz/24 after
+ * the first segment: the device reopens there, the second pipeline starts where the
+ * first one reached (in the new rate), and the track starts and ends once. */
+static void test_init_switch(void **state) {
+  (void)state;
+  struct harness h;
+  struct track a, b;
+  struct wav s1, s2;
+  load_track("mid45/clear", "flac_16_44", 1, 1, &a);
+  load_track("mid45/clear", "flac_24_96", 1, 2, &b);
+  load_wav("mid45/source/flac_16_44.wav", &s1);
+  load_wav("mid45/source/flac_24_96.wav", &s2);
+  struct mp4_init *init = NULL;
+  struct mp4_segment *seg = NULL;
+  struct mp4_sample sm;
+  assert_int_equal(mp4_init_parse(a.init, a.init_len, &init), 0);
+  assert_int_equal(mp4_segment_parse(init, a.segs[0].data, a.segs[0].len, a.segs[0].off, &seg), 0);
+  size_t n = mp4_segment_sample_count(seg);
+  assert_int_equal(mp4_segment_sample(seg, n - 1, &sm), 0);
+  uint64_t reached = (uint64_t)sm.pts + sm.duration; /* 44.1 kHz frames of segment 0 */
+  mp4_segment_free(seg);
+  mp4_init_free(init);
+  uint64_t from96 = reached * 96000 / 44100, end96 = 15u * 96000;
+  tdev_reset(4410, true);
+  harness_start(&h, NULL, 0, 0, 0);
+  assert_int_equal(engine_track_open(h.e, 1, a.init, a.init_len, NULL, 0, 0, 15 * 44100), 0);
+  assert_int_equal(engine_track_segment(h.e, 1, 0, a.segs[0].data, a.segs[0].len, a.segs[0].off),
+                   0);
+  assert_int_equal(engine_track_init(h.e, 2, b.init, b.init_len), -ENOENT);
+  assert_int_equal(engine_track_init(h.e, 1, b.init, b.init_len), 0);
+  assert_int_equal(engine_track_segment(h.e, 1, 1, b.segs[1].data, b.segs[1].len, b.segs[1].off),
+                   0);
+  assert_int_equal(engine_track_close(h.e, 1, 0, 0), 0);
+  uint32_t id = 1;
+  run_until(&h, ended, &id);
+  harness_free(&h);
+  assert_string_equal(dev.ops, "ODCODC");
+  assert_int_equal(dev.fmt[1].rate, 96000);
+  assert_int_equal(dev.len[0], reached * 2);
+  assert_pcm(0, 0, &s1, 0, reached);
+  assert_int_equal(dev.len[1], (end96 - from96) * 2);
+  assert_pcm(1, 0, &s2, from96, end96 - from96);
+  assert_int_equal(count(&h, ENGINE_TRACK_STARTED, 1), 1);
+  assert_int_equal(count(&h, ENGINE_TRACK_ENDED, 1), 1);
+  assert_int_equal(count(&h, ENGINE_ERROR, 1), 0);
+  free_track(&a);
+  free_track(&b);
   free(s1.s);
   free(s2.s);
 }
@@ -853,8 +983,10 @@ int main(int argc, char **argv) {
   if (argc == 3)
     cmocka_set_test_filter(argv[2]);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_gapless_album), cmocka_unit_test(test_pause_resume),
-      cmocka_unit_test(test_stop),          cmocka_unit_test(test_format_change),
+      cmocka_unit_test(test_gapless_album), cmocka_unit_test(test_gapless_small_ring),
+      cmocka_unit_test(test_pause_resume),  cmocka_unit_test(test_pause_unsupported),
+      cmocka_unit_test(test_underrun),      cmocka_unit_test(test_stop),
+      cmocka_unit_test(test_format_change), cmocka_unit_test(test_init_switch),
       cmocka_unit_test(test_wrong_key),     cmocka_unit_test(test_bounds),
   };
   int r = cmocka_run_group_tests(tests, NULL, NULL);
