@@ -7,7 +7,7 @@ target_compile_definitions(itest_player PRIVATE
   PLAYERTEST_CLEARKEY_DIR="$<TARGET_FILE_DIR:ampd_cdm_clearkey>")
 add_dependencies(itest_player ampd_cdm_clearkey)
 add_test(NAME integration/player COMMAND itest_player ${CMAKE_SOURCE_DIR} ${AMPACK_CATALOG})
-set_tests_properties(integration/player PROPERTIES LABELS "integration" TIMEOUT 300
+set_tests_properties(integration/player PROPERTIES LABELS "integration;tsan" TIMEOUT 300
                                                    FIXTURES_REQUIRED catalog)
 
 add_test(NAME integration/daemon
