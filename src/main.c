@@ -103,6 +103,7 @@ static cJSON *status_json(struct daemon *d, const struct player_status *st) {
   cJSON_AddNumberToObject(o, "underruns", (double)st->underruns);
   cJSON_AddNumberToObject(o, "tracks_played", (double)st->tracks_played);
   cJSON_AddStringToObject(o, "repeat", player_repeat_name(player_get_repeat(d->player)));
+  cJSON_AddNumberToObject(o, "volume", st->volume);
   if (st->error) {
     cJSON_AddStringToObject(o, "error", st->error_text);
     cJSON_AddNumberToObject(o, "error_code", st->error);
@@ -397,10 +398,26 @@ static void cmd_queue(struct control_req *req, const cJSON *args, void *ud) {
   control_reply(req, o);
 }
 
-static void cmd_unsupported(struct control_req *req, const cJSON *args, void *ud) {
-  (void)args;
-  (void)ud;
-  control_reply_error(req, "unsupported", "not in this build of ampd yet");
+static void cmd_volume(struct control_req *req, const cJSON *args, void *ud) {
+  struct daemon *d = ud;
+  const cJSON *vol = cJSON_GetObjectItemCaseSensitive(args, "volume");
+  const cJSON *delta = cJSON_GetObjectItemCaseSensitive(args, "delta");
+  if ((vol && delta) || (vol && !cJSON_IsNumber(vol)) || (delta && !cJSON_IsNumber(delta))) {
+    control_reply_error(req, "bad_args", "volume takes volume (0..100) or delta");
+    return;
+  }
+  if (vol || delta) {
+    double v = vol ? vol->valuedouble : (double)player_volume(d->player) + delta->valuedouble;
+    if (vol && !(v >= 0 && v <= 100)) {
+      control_reply_error(req, "bad_args", "volume is 0..100");
+      return;
+    }
+    v = v < 0 ? 0 : v > 100 ? 100 : v;
+    player_set_volume(d->player, (unsigned)v);
+  }
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "volume", player_volume(d->player));
+  control_reply(req, o);
 }
 
 /* ---------------------------------------------------------------- life */
@@ -531,11 +548,11 @@ static int build(struct daemon *d, const char *control_path) {
     const char *name;
     control_cmd_fn fn;
   } cmds[] = {
-      {"status", cmd_status},      {"play", cmd_play},         {"pause", cmd_pause},
-      {"resume", cmd_resume},      {"toggle", cmd_toggle},     {"stop", cmd_stop},
-      {"next", cmd_next},          {"login", cmd_login},       {"logout", cmd_logout},
-      {"browse", cmd_browse},      {"previous", cmd_previous}, {"seek", cmd_seek},
-      {"volume", cmd_unsupported}, {"repeat", cmd_repeat},     {"queue", cmd_queue},
+      {"status", cmd_status}, {"play", cmd_play},         {"pause", cmd_pause},
+      {"resume", cmd_resume}, {"toggle", cmd_toggle},     {"stop", cmd_stop},
+      {"next", cmd_next},     {"login", cmd_login},       {"logout", cmd_logout},
+      {"browse", cmd_browse}, {"previous", cmd_previous}, {"seek", cmd_seek},
+      {"volume", cmd_volume}, {"repeat", cmd_repeat},     {"queue", cmd_queue},
   };
   for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
     if ((r = control_add_command(d->control, cmds[i].name, cmds[i].fn, d)) < 0)

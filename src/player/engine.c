@@ -44,6 +44,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "media/gain.h"
 #include "media/pipeline.h"
 
 LOG_TOPIC("engine");
@@ -126,7 +127,10 @@ struct media {
   bool active; /* a START was pushed and no END yet */
   bool failed; /* an ERROR was sent: drop the rest of the track */
   unsigned gen;
-  uint64_t w; /* the producer's own copy of W */
+  uint64_t w;                 /* the producer's own copy of W */
+  struct gain *gain;          /* software volume for fmt (made at a format's first PCM) */
+  struct pcm_format gain_fmt; /* the format gain was made for */
+  unsigned gain_volume;       /* the volume last handed to gain */
 };
 
 struct engine {
@@ -135,6 +139,7 @@ struct engine {
   atomic_bool quit;
   atomic_uint stop_gen;
   atomic_bool pause_req;
+  atomic_uint volume; /* software volume, percent (engine_set_volume) */
 
   /* loop thread only */
   bool has_open;
@@ -387,15 +392,40 @@ static int push_start(struct engine *e, uint32_t track, const struct pcm_format 
   return push_marker(e, &mk);
 }
 
+/* The software volume for the current format: made at a format's first PCM (a track or
+ * format boundary: the only allocation of the media thread outside pipeline_new), told
+ * the volume when it changed. NULL when it cannot be made (the PCM then passes as is). */
+static struct gain *media_gain(struct engine *e) {
+  unsigned vol = atomic_load(&e->volume);
+  if (!e->m.gain || !fmt_equal(&e->m.gain_fmt, &e->m.fmt)) {
+    gain_free(e->m.gain);
+    e->m.gain = NULL;
+    struct gain_config gc = {.format = e->m.fmt, .volume = vol};
+    if (gain_new(&gc, &e->m.gain) < 0) {
+      e->m.gain = NULL;
+      return NULL;
+    }
+    e->m.gain_fmt = e->m.fmt;
+    e->m.gain_volume = vol;
+  } else if (vol != e->m.gain_volume) {
+    gain_set_volume(e->m.gain, vol); /* ramped */
+    e->m.gain_volume = vol;
+  }
+  return e->m.gain;
+}
+
 static int media_pcm(void *userdata, const int32_t *pcm, size_t frames) {
   struct engine *e = userdata;
   size_t ch = e->m.fmt.channels;
   size_t limit = fill_limit(e, &e->m.fmt);
+  struct gain *g = media_gain(e);
   while (frames > 0) {
     size_t n = ring_room(e, ch, frames, limit, true);
     if (n == 0)
       return -ECANCELED;
     memcpy(e->ring + e->m.w % e->cap, pcm, n * ch * sizeof(*pcm));
+    if (g && !gain_is_identity(g)) /* at 100 % the PCM is not touched: bit-exact */
+      gain_apply(g, e->ring + e->m.w % e->cap, n);
     e->m.w += n * ch;
     publish_w(e);
     pcm += n * ch;
@@ -1102,6 +1132,7 @@ int engine_new(const struct engine_config *cfg, struct engine **ret) {
   if (!e)
     return -ENOMEM;
   e->cfg = *cfg;
+  atomic_store(&e->volume, 100u);
   e->ring_ms = cfg->ring_ms ? cfg->ring_ms : ENGINE_DEFAULT_RING_MS;
   e->queue_max = cfg->queue_max_bytes ? cfg->queue_max_bytes : ENGINE_DEFAULT_QUEUE_BYTES;
   uint64_t cap = (uint64_t)e->ring_ms * RING_MAX_RATE / 1000u * PCM_MAX_CHANNELS;
@@ -1165,6 +1196,16 @@ void engine_free(struct engine *e) {
   pthread_cond_destroy(&e->ring_space);
   pthread_cond_destroy(&e->ring_data);
   pthread_mutex_destroy(&e->ev_lock);
+  gain_free(e->m.gain);
   free(e->ring);
   free(e);
+}
+
+void engine_set_volume(struct engine *e, unsigned percent) {
+  if (e)
+    atomic_store(&e->volume, percent > 100 ? 100u : percent);
+}
+
+unsigned engine_volume(const struct engine *e) {
+  return e ? atomic_load(&((struct engine *)(uintptr_t)e)->volume) : 0;
 }

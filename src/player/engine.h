@@ -152,4 +152,11 @@ int engine_position(const struct engine *e, uint32_t *ret_track, uint64_t *ret_f
 /* Device underruns since engine_new(). Any thread. */
 uint64_t engine_underruns(const struct engine *e);
 
+/* Software volume, percent 0..100 (above: 100), any thread: applied by the media thread
+ * (media/gain: dB-linear over 60 dB, a 10 ms ramp, one TPDF dither) to what it decodes
+ * from then on, so it is heard after the ring and the device buffer have played out
+ * (ring_ms plus the device's buffer). At 100 % (the start) the PCM is untouched. */
+void engine_set_volume(struct engine *e, unsigned percent);
+unsigned engine_volume(const struct engine *e);
+
 #endif

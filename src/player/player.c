@@ -879,6 +879,17 @@ int player_seek(struct player *p, uint64_t ms) {
   return 0;
 }
 
+void player_set_volume(struct player *p, unsigned percent) {
+  if (!p)
+    return;
+  engine_set_volume(p->cfg.engine, percent);
+  changed(p);
+}
+
+unsigned player_volume(const struct player *p) {
+  return p ? engine_volume(p->cfg.engine) : 0;
+}
+
 void player_set_repeat(struct player *p, enum player_repeat r) {
   if (p && (unsigned)r <= PLAYER_REPEAT_ALL) {
     p->repeat = r;
@@ -951,6 +962,7 @@ void player_status(const struct player *p, struct player_status *st) {
   }
   st->underruns = engine_underruns(p->cfg.engine);
   st->tracks_played = p->tracks_played;
+  st->volume = engine_volume(p->cfg.engine);
   st->error = p->error;
   copy_text(st->error_text, p->error_text);
 }

@@ -73,6 +73,7 @@ struct player_status {
   uint64_t buffer_ms; /* media fetched ahead and not yet handed to the engine's end */
   uint64_t underruns;
   uint64_t tracks_played;           /* tracks whose end was heard since player_new */
+  unsigned volume;                  /* software volume, percent */
   int error;                        /* the error that ended the last track, 0 when none */
   char error_text[PLAYER_TEXT_MAX]; /* the service's report (terse) when it had one */
 };
@@ -123,6 +124,9 @@ int player_previous(struct player *p);
  * ms. -EALREADY (nothing playing), -ERANGE (past the end). */
 int player_seek(struct player *p, uint64_t ms);
 void player_set_repeat(struct player *p, enum player_repeat r);
+/* Software volume 0..100 (player/engine); the change is reported as a state change. */
+void player_set_volume(struct player *p, unsigned percent);
+unsigned player_volume(const struct player *p);
 enum player_repeat player_get_repeat(const struct player *p);
 const char *player_repeat_name(enum player_repeat r);
 

@@ -370,6 +370,12 @@ static void test_commands_in_real_time(void **state) {
   run_until_bytes(&rd, before_next + 2 * BYTES_PER_S);
   player_status(pl, &st);
   assert_int_equal(st.state, PLAYER_PLAYING);
+
+  /* Volume 50 %: what is decoded from then on is 30 dB down (dB-linear over 60 dB). */
+  size_t before_volume = reader_bytes(&rd);
+  player_set_volume(pl, 50);
+  assert_int_equal(player_volume(pl), 50);
+  run_until_bytes(&rd, before_volume + 2 * BYTES_PER_S);
   assert_int_equal(player_stop(pl), 0);
   player_status(pl, &st);
   assert_int_equal(st.state, PLAYER_STOPPED);
@@ -394,8 +400,21 @@ static void test_commands_in_real_time(void **state) {
   size_t a1 = common(rd.buf, n, a0, pcm, dl, 20u * BYTES_PER_S);
   assert_true(a1 >= BYTES_PER_S); /* exactly at 20 s, and on from there */
   size_t a2 = common(rd.buf, n, a0 + a1, pcm, dl, 37u * BYTES_PER_S);
-  assert_true(a2 >= BYTES_PER_S);     /* track 2 from its first frame */
-  assert_true(a0 + a1 + a2 + 4 >= n); /* nothing else */
+  assert_true(a2 >= BYTES_PER_S); /* track 2 from its first frame */
+  /* Then the quieter part: the same signal about 30 dB down (a ratio of energies). */
+  size_t q0 = a0 + a1 + a2, src0 = 37u * BYTES_PER_S + a2;
+  assert_true(n > q0 + BYTES_PER_S);
+  double e_got = 0, e_src = 0;
+  for (size_t k = q0 + BYTES_PER_S / 2; k + 2 <= n && src0 + (k - q0) + 2 <= dl; k += 2) {
+    double v = (int16_t)(rd.buf[k] | rd.buf[k + 1] << 8);
+    double w = (int16_t)(pcm[src0 + (k - q0)] | pcm[src0 + (k - q0) + 1] << 8);
+    e_got += v * v;
+    e_src += w * w;
+  }
+  assert_true(e_src > 0);
+  double ratio = e_got / e_src; /* -30 dB in power: 0.001 */
+  print_message("volume 50 %%: energy ratio %.5f\n", ratio);
+  assert_true(ratio > 0.0005 && ratio < 0.002);
   free(wav);
   free(rd.buf);
   pthread_mutex_destroy(&rd.lock);
