@@ -62,6 +62,7 @@ struct player {
   struct api_call *doc_call;
   struct api_cursor *cursor;
   bool cursor_busy, cursor_end;
+  bool held; /* a 409 on the queued track: pause when the one being heard ends */
   struct slot slots[SLOTS];
   struct slot *current; /* the track being heard (or loading first) */
   uint32_t next_id;
@@ -335,6 +336,10 @@ static void on_loaded(void *ud, int err, struct loaded *lt, const struct apidoc_
       snprintf(p->error_text, sizeof(p->error_text), "%s",
                report && report->terse ? report->terse : "the service refused the track");
       slot_free(s);
+      if (p->current) { /* the queued track: the one being heard plays to its end */
+        p->held = true;
+        return;
+      }
       set_state(p, PLAYER_PAUSED);
       return;
     }
@@ -423,7 +428,7 @@ static void on_track(void *ud, int err, const struct api_track *t) {
 
 /* Ask the cursor for the next track when a slot is free. */
 static void load_next(struct player *p) {
-  if (!p->cursor || p->cursor_busy || p->cursor_end)
+  if (!p->cursor || p->cursor_busy || p->cursor_end || p->held)
     return;
   int free_slots = 0;
   for (int i = 0; i < SLOTS; i++)
@@ -448,7 +453,10 @@ static void track_failed(struct player *p, struct slot *s, int err, const char *
   engine_stop(p->cfg.engine);
   for (int i = 0; i < SLOTS; i++)
     slot_free(&p->slots[i]);
-  if (p->cursor && !p->cursor_end) {
+  if (p->held) { /* the queued track had its 409: pause there */
+    p->held = false;
+    set_state(p, PLAYER_PAUSED);
+  } else if (p->cursor && !p->cursor_end) {
     set_state(p, PLAYER_LOADING);
     load_next(p);
   } else {
@@ -488,6 +496,11 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
     for (int i = 0; i < SLOTS; i++)
       if (p->slots[i].used)
         p->current = &p->slots[i];
+    if (!p->current && p->held) { /* the 409 of the queued track: paused now */
+      p->held = false;
+      set_state(p, PLAYER_PAUSED);
+      break;
+    }
     if (!p->current && p->cursor_end)
       set_state(p, PLAYER_STOPPED);
     load_next(p);
@@ -517,7 +530,7 @@ static void reset(struct player *p) {
   }
   api_cursor_free(p->cursor);
   p->cursor = NULL;
-  p->cursor_busy = p->cursor_end = false;
+  p->cursor_busy = p->cursor_end = p->held = false;
   engine_stop(p->cfg.engine);
   for (int i = 0; i < SLOTS; i++)
     slot_free(&p->slots[i]);
@@ -619,6 +632,7 @@ int player_next(struct player *p) {
   if (p->current && p->current->started)
     event(p, p->current, REPORT_STOPPED, heard_ms(p, p->current), NULL);
   /* The queued track (if any) was loaded for gapless: keep nothing, start it again. */
+  p->held = false;
   engine_stop(p->cfg.engine);
   for (int i = 0; i < SLOTS; i++)
     slot_free(&p->slots[i]);
