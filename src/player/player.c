@@ -440,7 +440,27 @@ static void load_next(struct player *p) {
     p->cursor_busy = false;
 }
 
-/* A track cannot go on: report it, drop it, and go on with the container. */
+/* The queued track (taken from the cursor, not heard yet) after engine_stop dropped what
+ * the engine had of it: load it again from its start (a new session). */
+static int slot_restart(struct slot *s) {
+  loader_cancel(s->ld); /* on_loaded runs with -ECANCELED and clears s->ld */
+  s->ld = NULL;
+  fetcher_free(s->fetch);
+  s->fetch = NULL;
+  loaded_free(s->lt);
+  s->lt = NULL;
+  for (size_t i = 0; i < s->n_retired; i++)
+    loaded_free(s->retired[i]);
+  s->n_retired = 0;
+  s->rebasing = false;
+  s->pend_head = s->pend_n = 0;
+  s->opened = s->closed = s->fetched_all = s->started = false;
+  s->id = ++s->p->next_id; /* the engine's late events of the old id find no slot */
+  return start_load(s);
+}
+
+/* A track cannot go on: report it, drop it, and go on with the container (with the track
+ * queued behind it, if any: the cursor has moved past that one already). */
 static void track_failed(struct player *p, struct slot *s, int err, const char *text) {
   log_warning("player: track failed: %s", amp_strerror(err));
   p->error = err;
@@ -451,9 +471,18 @@ static void track_failed(struct player *p, struct slot *s, int err, const char *
     event(p, s, REPORT_ERROR, heard_ms(p, s), code);
   }
   engine_stop(p->cfg.engine);
-  for (int i = 0; i < SLOTS; i++)
-    slot_free(&p->slots[i]);
-  if (p->held) { /* the queued track had its 409: pause there */
+  struct slot *queued = NULL;
+  for (int i = 0; i < SLOTS; i++) {
+    struct slot *o = &p->slots[i];
+    if (s && o != s && o->used && !o->started && !queued && slot_restart(o) == 0)
+      queued = o;
+    else
+      slot_free(o);
+  }
+  if (queued) {
+    p->current = queued;
+    set_state(p, PLAYER_LOADING);
+  } else if (p->held) { /* the queued track had its 409: pause there */
     p->held = false;
     set_state(p, PLAYER_PAUSED);
   } else if (p->cursor && !p->cursor_end) {

@@ -185,6 +185,34 @@ class TestTransportFaults(FaultTest):
                                     ["licenses"]), 3)
 
 
+class TestTrackFailure(FaultTest):
+    def test_failed_track_keeps_the_queued_one(self):
+        """t1's license is refused (403, after 1.5 s): t1 cannot decrypt past its clear
+        lead and fails. By then t2 was taken from the container and queued behind it
+        (loaded when t1's last segment came in): it must still play, then t3."""
+        tm.fetch("DELETE", "/_mock/collector")
+        fid = fault({"path": "/license/*", "method": "POST", "status": 403, "delay_ms": 1500,
+                     "count": 1})
+        self.play()
+        st = self.d.wait_state(("stopped", "error"))
+        self.assertEqual(fault_hits(fid), 1)
+        self.assertEqual(st["state"], "stopped", st)
+        self.assertEqual(st["tracks_played"], 2, st)
+        end = time.monotonic() + GUARD_S
+        while True:
+            evs = tm.fetch_json("GET", "/_mock/collector")[1]["events"]
+            done = [e for e in evs if e["eventType"] == "PLAYBACK_FINISHED"]
+            if len(done) >= 2 or time.monotonic() > end:
+                break
+            time.sleep(0.1)
+        started = [e["event"].get("trackTag") for e in evs
+                   if e["eventType"] == "PLAYBACK_STARTED"]
+        finished = [e["event"].get("trackTag") for e in done]
+        self.assertEqual(len(started), 3, evs)  # t1 (failed), t2, t3
+        self.assertEqual(finished, started[1:], evs)
+        self.assertEqual(len(set(started)), 3, started)
+
+
 class TestServiceFaults(FaultTest):
     def test_api_401_one_refresh(self):
         before = tm.fetch_json("GET", "/_mock/lwa/state")[1]["counts"]["refresh_token"]
