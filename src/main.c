@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,8 @@ static const struct manifest_rep *choose_rep(void *ud, const struct manifest *m)
 
 static void on_collector_stop(void *ud, const char *event_id, long status, int err) {
   (void)event_id;
-  struct daemon *d = ud;
+  /* The report's userdata is its bearer (for the headers callbacks): its daemon holds it. */
+  struct daemon *d = (struct daemon *)(void *)((char *)ud - offsetof(struct daemon, rep_bearer));
   log_warning("a collector refused a playback event (status %ld): stopping", status);
   player_stop_by_service(d->player, err);
 }

@@ -73,6 +73,7 @@ struct player {
   struct api_call *doc_call;
   struct api_cursor *cursor;
   bool cursor_busy, cursor_end;
+  bool held; /* a 409 on the queued track: pause when the one being heard ends */
   struct slot slots[SLOTS];
   struct slot *current; /* the track being heard (or loading first) */
   uint32_t next_id;
@@ -427,6 +428,10 @@ static void on_loaded(void *ud, int err, struct loaded *lt, const struct apidoc_
       snprintf(p->error_text, sizeof(p->error_text), "%s",
                report && report->terse ? report->terse : "the service refused the track");
       slot_free(s);
+      if (p->current) { /* the queued track: the one being heard plays to its end */
+        p->held = true;
+        return;
+      }
       set_state(p, PLAYER_PAUSED);
       return;
     }
@@ -557,7 +562,7 @@ static void load_next(struct player *p) {
   int free_slots = 0;
   for (int i = 0; i < SLOTS; i++)
     free_slots += !p->slots[i].used;
-  if (free_slots == 0 || p->cursor_busy || p->doc_call)
+  if (free_slots == 0 || p->cursor_busy || p->doc_call || p->held)
     return;
   if (p->n_forward > 0) {
     struct trackinfo ti = p->forward[--p->n_forward];
@@ -588,7 +593,27 @@ static void load_next(struct player *p) {
     p->cursor_busy = false;
 }
 
-/* A track cannot go on: report it, drop it, and go on with the container. */
+/* The queued track (taken from the cursor, not heard yet) after engine_stop dropped what
+ * the engine had of it: load it again from its start (a new session). */
+static int slot_restart(struct slot *s) {
+  loader_cancel(s->ld); /* on_loaded runs with -ECANCELED and clears s->ld */
+  s->ld = NULL;
+  fetcher_free(s->fetch);
+  s->fetch = NULL;
+  loaded_free(s->lt);
+  s->lt = NULL;
+  for (size_t i = 0; i < s->n_retired; i++)
+    loaded_free(s->retired[i]);
+  s->n_retired = 0;
+  s->rebasing = false;
+  s->pend_head = s->pend_n = 0;
+  s->opened = s->closed = s->fetched_all = s->started = false;
+  s->id = ++s->p->next_id; /* the engine's late events of the old id find no slot */
+  return start_load(s);
+}
+
+/* A track cannot go on: report it, drop it, and go on with the container (with the track
+ * queued behind it, if any: the cursor has moved past that one already). */
 static void track_failed(struct player *p, struct slot *s, int err, const char *text) {
   log_warning("player: track failed: %s", amp_strerror(err));
   p->error = err;
@@ -599,9 +624,21 @@ static void track_failed(struct player *p, struct slot *s, int err, const char *
     event(p, s, REPORT_ERROR, heard_ms(p, s), code);
   }
   engine_stop(p->cfg.engine);
-  for (int i = 0; i < SLOTS; i++)
-    slot_free(&p->slots[i]);
-  if (p->cursor && !p->cursor_end) {
+  struct slot *queued = NULL;
+  for (int i = 0; i < SLOTS; i++) {
+    struct slot *o = &p->slots[i];
+    if (s && o != s && o->used && !o->started && !queued && slot_restart(o) == 0)
+      queued = o;
+    else
+      slot_free(o);
+  }
+  if (queued) {
+    p->current = queued;
+    set_state(p, PLAYER_LOADING);
+  } else if (p->held) { /* the queued track had its 409: pause there */
+    p->held = false;
+    set_state(p, PLAYER_PAUSED);
+  } else if (p->cursor && !p->cursor_end) {
     set_state(p, PLAYER_LOADING);
     load_next(p);
   } else {
@@ -644,6 +681,11 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
     for (int i = 0; i < SLOTS; i++)
       if (p->slots[i].used)
         p->current = &p->slots[i];
+    if (!p->current && p->held) { /* the 409 of the queued track: paused now */
+      p->held = false;
+      set_state(p, PLAYER_PAUSED);
+      break;
+    }
     if (!p->current && p->cursor_end)
       set_state(p, PLAYER_STOPPED);
     load_next(p);
@@ -673,7 +715,7 @@ static void reset(struct player *p) {
   }
   api_cursor_free(p->cursor);
   p->cursor = NULL;
-  p->cursor_busy = p->cursor_end = false;
+  p->cursor_busy = p->cursor_end = p->held = false;
   engine_stop(p->cfg.engine);
   for (int i = 0; i < SLOTS; i++)
     slot_free(&p->slots[i]);
@@ -785,6 +827,7 @@ int player_next(struct player *p) {
   }
   /* The queued track (if any) was loaded for gapless: keep nothing, start it again. */
   requeue_next(p);
+  p->held = false;
   engine_stop(p->cfg.engine);
   for (int i = 0; i < SLOTS; i++)
     slot_free(&p->slots[i]);

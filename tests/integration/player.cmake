@@ -16,3 +16,12 @@ add_test(NAME integration/daemon
 set_tests_properties(integration/daemon PROPERTIES LABELS "integration" TIMEOUT 600
                                                    FIXTURES_REQUIRED catalog
                                                    ENVIRONMENT "PYTHONPATH=${CMAKE_CURRENT_SOURCE_DIR}")
+
+# The recovery matrix of issue 9 through the real daemon (tests/integration/test_daemon_faults.py).
+add_test(NAME integration/daemon_faults
+         COMMAND ${AMPD_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/test_daemon_faults.py
+                 ${AMPACK_CATALOG} $<TARGET_FILE:ampd> $<TARGET_FILE:ampctl>
+                 $<TARGET_FILE_DIR:ampd_cdm_clearkey>)
+set_tests_properties(integration/daemon_faults PROPERTIES LABELS "integration" TIMEOUT 300
+                                                          FIXTURES_REQUIRED catalog
+                                                          ENVIRONMENT "PYTHONPATH=${CMAKE_CURRENT_SOURCE_DIR}")

@@ -52,12 +52,12 @@ def wav_pcm(path):
 class Daemon:
     """ampd with a config of its own, in its own directory."""
 
-    def __init__(self, name):
+    def __init__(self, name, out=None):
         self.dir = os.path.join(W["tmp"], name)
         os.makedirs(os.path.join(self.dir, "state"), mode=0o700, exist_ok=True)
         os.makedirs(os.path.join(self.dir, "run"), mode=0o700, exist_ok=True)
         self.sock = os.path.join(self.dir, "run", "control")
-        self.out = os.path.join(self.dir, "played.raw")
+        self.out = out or os.path.join(self.dir, "played.raw")
         port = W["mock"].port
         self.conf = os.path.join(self.dir, "ampd.conf")
         with open(self.conf, "w", encoding="ascii") as f:
