@@ -139,7 +139,8 @@ struct engine {
   atomic_bool quit;
   atomic_uint stop_gen;
   atomic_bool pause_req;
-  atomic_uint volume; /* software volume, percent (engine_set_volume) */
+  atomic_uint volume;  /* software volume, percent (engine_set_volume) */
+  atomic_uint key_gen; /* bumped by engine_key_ready (under cmd_lock) */
 
   /* loop thread only */
   bool has_open;
@@ -525,9 +526,31 @@ static void media_init(struct engine *e, const struct cmd *c) {
   }
 }
 
+/* Wait until engine_key_ready() moved the key generation past kg, or a stop. false on
+ * a stop (or quit). */
+static bool media_wait_key(struct engine *e, unsigned kg) {
+  pthread_mutex_lock(&e->cmd_lock);
+  while (atomic_load(&e->key_gen) == kg && !media_cancelled(e))
+    pthread_cond_wait(&e->cmd_cond, &e->cmd_lock);
+  pthread_mutex_unlock(&e->cmd_lock);
+  return !media_cancelled(e);
+}
+
 static void media_segment(struct engine *e, const struct cmd *c) {
   if (!e->m.failed && e->m.p) {
+    unsigned kg = atomic_load(&e->key_gen);
     int r = pipeline_segment(e->m.p, c->data, c->len, c->offset, media_pcm, e, NULL);
+    /* The first encrypted segment may come before its license (an output that plays
+     * faster than real time, a slow license server): the pipeline changed nothing, so
+     * the segment waits for the keys (the clear lead in the ring plays meanwhile) and is
+     * fed again, up to ENGINE_KEY_WAITS times; a license that fails ends in a stop. */
+    for (unsigned waits = 0; r == -AMP_ENOKEY && e->m.cfg.cdm && waits < ENGINE_KEY_WAITS;
+         waits++) {
+      if (!media_wait_key(e, kg))
+        return; /* stopped: no event of it is wanted */
+      kg = atomic_load(&e->key_gen);
+      r = pipeline_segment(e->m.p, c->data, c->len, c->offset, media_pcm, e, NULL);
+    }
     if (r == -ECANCELED && media_cancelled(e))
       return; /* stopped: no event of it is wanted */
     if (r < 0)
@@ -1199,6 +1222,15 @@ void engine_free(struct engine *e) {
   gain_free(e->m.gain);
   free(e->ring);
   free(e);
+}
+
+void engine_key_ready(struct engine *e) {
+  if (!e)
+    return;
+  pthread_mutex_lock(&e->cmd_lock);
+  atomic_fetch_add(&e->key_gen, 1u);
+  pthread_cond_signal(&e->cmd_cond);
+  pthread_mutex_unlock(&e->cmd_lock);
 }
 
 void engine_set_volume(struct engine *e, unsigned percent) {

@@ -152,6 +152,13 @@ int engine_position(const struct engine *e, uint32_t *ret_track, uint64_t *ret_f
 /* Device underruns since engine_new(). Any thread. */
 uint64_t engine_underruns(const struct engine *e);
 
+/* A license arrived (or was renewed): a segment that waits for its keys is fed again.
+ * Any thread. A segment whose first sample has no key (-AMP_ENOKEY) waits for this, at
+ * most ENGINE_KEY_WAITS times, instead of failing the track, while the clear lead
+ * already in the ring plays; engine_stop() ends the wait. */
+#define ENGINE_KEY_WAITS 4u
+void engine_key_ready(struct engine *e);
+
 /* Software volume, percent 0..100 (above: 100), any thread: applied by the media thread
  * (media/gain: dB-linear over 60 dB, a 10 ms ramp, one TPDF dither) to what it decodes
  * from then on, so it is heard after the ring and the device buffer have played out

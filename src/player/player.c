@@ -377,6 +377,8 @@ static const struct manifest_rep *choose(void *ud, const struct manifest *m) {
 static void on_drm(void *ud, struct drm *d, int err) {
   struct slot *s = ud;
   (void)d;
+  if (err == 0)
+    engine_key_ready(s->p->cfg.engine); /* a segment may wait for these keys */
   if (err < 0 && err != -ECANCELED)
     track_failed(s->p, s, err, "license");
 }

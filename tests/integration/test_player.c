@@ -249,6 +249,48 @@ static void test_album_gapless_bit_exact(void **state) {
   assert_string_equal(seq, "STARTED FINISHED STARTED FINISHED STARTED FINISHED ");
 }
 
+/* The license comes late (the mock holds it 1.5 s) while the output takes PCM faster
+ * than real time: the decode reaches the first encrypted segment long before the keys.
+ * That segment waits for them (engine_key_ready) instead of failing the track, and the
+ * album still comes out bit-exact. */
+static void test_license_late(void **state) {
+  (void)state;
+  cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/reset", "{}"));
+  begin_test();
+  add_fault("{\"path\": \"/license/*\", \"delay_ms\": 1500, \"count\": 1}");
+  char out[PATH_MAX], dev[PATH_MAX + 8];
+  assert_true(join(out, tmp, "late.raw"));
+  snprintf(dev, sizeof(dev), "S16:%s", out);
+  static struct rig g;
+  rig_up(&g, dev, "late.evq");
+  char url[HTTP_URL_MAX];
+  container_url(g.a, "Albums", url, sizeof(url));
+  assert_int_equal(player_play(g.o.player, url), 0);
+  uint64_t end = clock_mono_usec() + 3 * WAIT_GUARD_USEC;
+  while (!g.o.stopped) {
+    assert_true(clock_mono_usec() < end);
+    assert_true(loop_run_once(L, 50) >= 0);
+  }
+  struct player_status st;
+  player_status(g.o.player, &st);
+  assert_int_equal(st.error, 0);
+  assert_int_equal(st.tracks_played, 3);
+  rig_down(&g);
+  cJSON *f = ctrl(H, HTTP_GET, "/_mock/faults", NULL);
+  assert_int_equal((int)num(cJSON_GetArrayItem(f, 0), "hits"), 1); /* it was held */
+  cJSON_Delete(f);
+  char src[PATH_MAX];
+  snprintf(src, sizeof(src), "%s/album/continuous/source/" REP ".wav", catalog);
+  size_t wl = 0, pl = 0, dl = 0;
+  uint8_t *wav = read_all(src, &wl);
+  uint8_t *played = read_all(out, &pl);
+  const uint8_t *pcm = wav_data(wav, wl, &dl);
+  assert_int_equal(pl, dl);
+  assert_memory_equal(played, pcm, dl);
+  free(wav);
+  free(played);
+}
+
 /* ---------------------------------------------------------------- commands in real time */
 
 #define BYTES_PER_S (44100 * 4) /* 16-bit stereo */
@@ -436,6 +478,7 @@ int main(int argc, char **argv) {
     log_set_levels(getenv("AMPD_LOG"));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_album_gapless_bit_exact),
+      cmocka_unit_test(test_license_late),
       cmocka_unit_test(test_commands_in_real_time),
   };
   return cmocka_run_group_tests(tests, cloud_setup, cloud_teardown);
