@@ -43,6 +43,7 @@
 #include "player/player.h"
 
 #define REP "flac_16_44"
+#define BYTES_PER_S (44100 * 4) /* 16-bit stereo */
 
 struct obs {
   struct player *player;
@@ -291,9 +292,48 @@ static void test_license_late(void **state) {
   free(played);
 }
 
+/* Repeat all: after the album's last track its first plays again, gapless: the device
+ * gets the continuous source and then its start once more. */
+static void test_repeat_all(void **state) {
+  (void)state;
+  cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/reset", "{}"));
+  begin_test();
+  char out[PATH_MAX], dev[PATH_MAX + 8];
+  assert_true(join(out, tmp, "repeat.raw"));
+  snprintf(dev, sizeof(dev), "S16:%s", out);
+  static struct rig g;
+  rig_up(&g, dev, "repeat.evq");
+  player_set_repeat(g.o.player, PLAYER_REPEAT_ALL);
+  assert_int_equal(player_get_repeat(g.o.player), PLAYER_REPEAT_ALL);
+  char url[HTTP_URL_MAX];
+  container_url(g.a, "Albums", url, sizeof(url));
+  assert_int_equal(player_play(g.o.player, url), 0);
+  struct player_status st;
+  uint64_t end = clock_mono_usec() + 3 * WAIT_GUARD_USEC;
+  do {
+    assert_true(clock_mono_usec() < end);
+    assert_true(loop_run_once(L, 20) >= 0);
+    player_status(g.o.player, &st);
+    assert_true(st.state != PLAYER_STOPPED && st.state != PLAYER_ERROR);
+  } while (st.tracks_played < 4);
+  assert_int_equal(player_stop(g.o.player), 0);
+  rig_down(&g);
+  char src[PATH_MAX];
+  snprintf(src, sizeof(src), "%s/album/continuous/source/" REP ".wav", catalog);
+  size_t wl = 0, pl = 0, dl = 0;
+  uint8_t *wav = read_all(src, &wl);
+  uint8_t *played = read_all(out, &pl);
+  const uint8_t *pcm = wav_data(wav, wl, &dl);
+  /* The album, then at least its first track (37 s) again from its first frame. */
+  assert_true(pl >= dl + 37u * BYTES_PER_S);
+  assert_memory_equal(played, pcm, dl);
+  assert_memory_equal(played + dl, pcm, 37u * BYTES_PER_S);
+  free(wav);
+  free(played);
+}
+
 /* ---------------------------------------------------------------- commands in real time */
 
-#define BYTES_PER_S (44100 * 4) /* 16-bit stereo */
 #define READ_MAX (40u * BYTES_PER_S)
 
 /* Reads the FIFO at about the real rate (so the device is "played" in real time and
@@ -479,6 +519,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_album_gapless_bit_exact),
       cmocka_unit_test(test_license_late),
+      cmocka_unit_test(test_repeat_all),
       cmocka_unit_test(test_commands_in_real_time),
   };
   return cmocka_run_group_tests(tests, cloud_setup, cloud_teardown);
