@@ -529,3 +529,132 @@ def bench_ttfa(runs):
           "lengths and first 4 KiB of PCM; faults applied with the rule: %s)\n" % (
               "yes" if same else "NO", sorted(set(map(str, shapes[50][2])))))
     os.close(fd)
+
+
+# ---- 2. gapless -------------------------------------------------------------------------
+
+def wav_pcm(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    off = 12
+    while off + 8 <= len(data):
+        size = int.from_bytes(data[off + 4:off + 8], "little")
+        if data[off:off + 4] == b"data":
+            return data[off + 8:off + 8 + size]
+        off += 8 + size + (size & 1)
+    raise SystemExit("%s: no data chunk" % path)
+
+
+def bench_gapless(pipe_bytes=32768, tick_s=0.002):
+    want = wav_pcm(os.path.join(W["root"], "album", "continuous", "source", "flac_16_44.wav"))
+    rate = HD_BYTES_PER_S
+    bounds = [int(sum(ALBUM_S[:i]) * rate) for i in (1, 2)]
+    fifo = os.path.join(W["tmp"], "gapless.fifo")
+    os.mkfifo(fifo)
+    fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    import fcntl
+    import termios
+    import array
+    pipe_bytes = fcntl.fcntl(fd, F_SETPIPE_SZ, pipe_bytes)
+    d = Daemon("gapless", "pipe", fifo).start()
+    d.wait_linked()
+    d.request("play", ref=W["refs"]["Albums"])
+    r, _, _ = select.select([fd], [], [], GUARD_S)
+    t_start = time.monotonic()
+    got = bytearray()
+    shortfalls = []  # (offset in bytes, lag ms) when the pipe held less than was due
+    fills = []  # (offset, bytes left in the pipe after the read)
+    max_late = 0.0
+    last = t_start
+    nb = array.array("i", [0])
+    while len(got) < len(want) and time.monotonic() - t_start < sum(ALBUM_S) + 30:
+        time.sleep(tick_s)
+        now = time.monotonic()
+        max_late = max(max_late, now - last)
+        last = now
+        due = min(len(want), int((now - t_start) * rate) & ~3)
+        need = due - len(got)
+        if need <= 0:
+            continue
+        ask = min(need, pipe_bytes)
+        try:
+            data = os.read(fd, ask)
+        except BlockingIOError:
+            data = b""
+        got += data
+        fcntl.ioctl(fd, termios.FIONREAD, nb, True)
+        fills.append((len(got), nb[0]))
+        if len(data) < ask:
+            shortfalls.append((len(got), 1e3 * (due - len(got)) / rate))
+    wall = time.monotonic() - t_start
+    st = d.status()
+    stop_draining(d, fd)
+    os.close(fd)
+
+    def near(off, b):
+        return abs(off - b) < 2 * rate
+
+    def ms(n):
+        return 1e3 * n / rate
+
+    # the fill level is meaningful once the pipe was full and while there is more to come
+    body = [f for f in fills if rate <= f[0] <= len(want) - pipe_bytes - rate]
+    print("## 2. Gapless: the album's 3 tracks as a device sees them\n")
+    print("pipe backend into a FIFO of %d bytes (%.0f ms of 16/44.1 stereo, about a device "
+          "buffer) drained by the bench at exactly 176400 B/s from the first byte, every "
+          "%.0f ms (the reader woke at worst %.1f ms apart):" % (
+              pipe_bytes, ms(pipe_bytes), 1e3 * tick_s, 1e3 * max_late))
+    print("- PCM received: %d of %d bytes, %s the source" % (
+        len(got), len(want), "bit-exact to" if bytes(got) == want else "DIFFERENT from"))
+    print("- wall time from the first byte to the last: %.3f s for %.3f s of audio" % (
+        wall, len(want) / rate))
+    print("- reads that found less in the pipe than was due (a starved device): %d%s" % (
+        len(shortfalls), "" if not shortfalls else ", the worst %.1f ms behind at %.2f s" % (
+            max(s[1] for s in shortfalls), max(shortfalls, key=lambda s: s[1])[0] / rate)))
+    for i, b in enumerate(bounds):
+        f = [x[1] for x in body if near(x[0], b)]
+        print("- boundary %d (t%d->t%d at %.1f s): the pipe held at least %.1f ms within "
+              "±2 s (median %.1f ms)" % (i + 1, i + 1, i + 2, b / rate, ms(min(f)),
+                                         ms(statistics.median(f))))
+    f = [x[1] for x in body if not any(near(x[0], b) for b in bounds)]
+    print("- elsewhere: at least %.1f ms (median %.1f ms)" % (ms(min(f)),
+                                                          ms(statistics.median(f))))
+    print("- the daemon's status at the end: underruns %s, tracks_played %s\n" % (
+        st.get("underruns"), st.get("tracks_played")))
+
+    # the same through the null backend paced in real time
+    d = Daemon("gapless-null", "null", "sync").start()
+    d.wait_linked()
+    sub = Subscriber(d)
+    t_play = time.monotonic()
+    d.request("play", ref=W["refs"]["Albums"])
+    st = d.wait(lambda s: s.get("state") in ("stopped", "error") and
+                s.get("tracks_played", 0) >= 3, "the album played", guard=sum(ALBUM_S) + 60,
+                step=0.2)
+    sub.close()
+    d.stop()
+    evs = sub.events
+    playing = [t for t, e in evs if e.get("state") == "playing"]
+    stopped = [t for t, e in evs if e.get("state") == "stopped"]
+    titles = []
+    for t, e in evs:
+        if e.get("event") == "player" and e.get("state") == "playing" and (
+                not titles or titles[-1][1] != e.get("title")):
+            titles.append((t, e.get("title")))
+    print("null backend, device `sync` (paced from the monotonic clock; its clock stops "
+          "while it starves, so any gap lengthens the play):")
+    if playing and stopped:
+        # the first `playing` comes with the position the device clock had reached then
+        p0 = next(e.get("position_ms", 0) for t, e in evs if e.get("state") == "playing")
+        print("- `play` -> first `playing` event %.1f ms (at position %d ms); first `playing` "
+              "-> `stopped`: %.3f s for the %.3f s of audio left (excess %.1f ms, the final "
+              "drain included)" % (
+                  1e3 * (playing[0] - t_play), p0, stopped[-1] - playing[0],
+                  sum(ALBUM_S) - p0 / 1e3,
+                  1e3 * (stopped[-1] - playing[0] - sum(ALBUM_S) + p0 / 1e3)))
+        for (t, title), expect in zip(titles, (0.0, ALBUM_S[0], ALBUM_S[0] + ALBUM_S[1])):
+            print("  - track \"%s\" playing at %.3f s, %+.1f ms from its place in the "
+                  "content" % (title, t - playing[0] + p0 / 1e3,
+                               1e3 * (t - playing[0] + p0 / 1e3 - expect)))
+    print("- underruns %s, tracks_played %s\n" % (st.get("underruns"), st.get("tracks_played")))
+    W["null_events"] = evs
