@@ -97,7 +97,7 @@ class Daemon:
         self.proc = subprocess.Popen([W["ampd"], "-c", self.conf], stdout=self.log,
                                      stderr=subprocess.STDOUT)
         end = time.monotonic() + GUARD_S
-        while not os.path.exists(self.sock):
+        while not self._listening():
             if self.proc.poll() is not None:
                 raise SystemExit("ampd exited: %s (log %s)" % (self.proc.returncode,
                                                               self.log.name))
@@ -105,6 +105,17 @@ class Daemon:
                 raise SystemExit("ampd: no control socket")
             time.sleep(0.01)
         return self
+
+    def _listening(self):
+        """The socket file appears at bind(), before listen(): connect to know."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            s.connect(self.sock)
+            return True
+        except (FileNotFoundError, ConnectionRefusedError):
+            return False
+        finally:
+            s.close()
 
     @property
     def pid(self):
@@ -223,6 +234,23 @@ def mem_sample(pid):
     rss = int(read_kv("/proc/%d/status" % pid).get("VmRSS", "0 kB").split()[0])
     pd = int(read_kv("/proc/%d/smaps_rollup" % pid).get("Private_Dirty", "0 kB").split()[0])
     return rss, pd
+
+
+def dirty_by_mapping(pid):
+    """Private_Dirty KiB by kind of mapping: heap, anonymous, stacks, files."""
+    out = {}
+    kind = None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            p = line.split()
+            if "-" in p[0] and ":" not in p[0]:
+                name = p[5] if len(p) > 5 else ""
+                kind = ("heap" if name == "[heap]" else "stack" if name.startswith("[stack")
+                        else "anonymous (malloc arenas, thread stacks, mmap)" if not name
+                        else "other" if name.startswith("[") else "files")
+            elif p[0] == "Private_Dirty:":
+                out[kind] = out.get(kind, 0) + int(p[1])
+    return out
 
 
 def tcp_established(pid):
@@ -658,3 +686,170 @@ def bench_gapless(pipe_bytes=32768, tick_s=0.002):
                                1e3 * (t - playing[0] + p0 / 1e3 - expect)))
     print("- underruns %s, tracks_played %s\n" % (st.get("underruns"), st.get("tracks_played")))
     W["null_events"] = evs
+
+
+# ---- 3. CPU, wakeups, memory ------------------------------------------------------------
+
+def bench_cpu(play_s, idle_s):
+    print("## 3. CPU, wakeups and memory\n")
+    res = {}
+    d = Daemon("idle", "null", "sync").start()
+    d.wait_linked()
+    time.sleep(1.0)
+    el, per, mem = window(d.pid, idle_s)
+    print("Idle: linked (from the token file), nothing played since start; `status` not "
+          "asked during the window.")
+    res["idle"] = print_window("idle", el, per, mem)
+    d.stop()
+
+    d = Daemon("cpu", "null", "sync").start()
+    d.wait_linked()
+    d.request("play", ref=W["refs"]["Albums"])
+    st = d.wait(lambda s: s.get("state") == "playing", "playing")
+    print("Playing: the album, %s %d-bit %d Hz, null backend `sync` (real time); the "
+          "window starts 3 s after `playing` and covers the track changes at 37 and 61.5 s "
+          "and the fetches of the next tracks." % (st.get("codec"), st.get("bits"),
+                                                   st.get("rate")))
+    time.sleep(3.0)
+    peak = [0, {}]
+
+    def on_tick():
+        pd = dirty_by_mapping(d.pid)
+        if sum(pd.values()) > peak[0]:
+            peak[0], peak[1] = sum(pd.values()), pd
+    el, per, mem = window(d.pid, min(play_s, sum(ALBUM_S) - 5), on_tick=on_tick)
+    res["play"] = print_window("playing", el, per, mem)
+    print("Private_Dirty at its peak (/proc/PID/smaps): %s\n" % ", ".join(
+        "%s %.1f MiB" % (k, v / 1024) for k, v in sorted(peak[1].items(), key=lambda x: -x[1])))
+    st = d.wait(lambda s: s.get("state") in ("stopped", "error"), "the end",
+                guard=sum(ALBUM_S) + 60, step=0.5)
+    time.sleep(1.0)
+    el, per, mem = window(d.pid, idle_s)
+    print("Idle after playing: the album has ended (state %s), the device is still open "
+          "until output.idle_close_s (30 s)." % st.get("state"))
+    res["after"] = print_window("idle after play", el, per, mem)
+    d.stop()
+    return res
+
+
+# ---- 4. RSS over many tracks ------------------------------------------------------------
+
+def bench_rss(tracks, max_s):
+    print("## 4. Memory over many tracks\n")
+    d = Daemon("rss", "pipe", "/dev/null").start()
+    d.wait_linked()
+    d.request("play", ref=W["refs"]["Stations"])
+    t0 = time.monotonic()
+    samples = []  # (tracks_played, rss KiB, private dirty KiB, seconds)
+    last = -1
+    st = {}
+    while time.monotonic() - t0 < max_s:
+        st = d.status()
+        n = st.get("tracks_played", 0)
+        if n != last:
+            rss, pd = mem_sample(d.pid)
+            samples.append((n, rss, pd, time.monotonic() - t0))
+            last = n
+        if n >= tracks or st.get("state") in ("stopped", "error"):
+            break
+        time.sleep(0.02)
+    d.stop()
+    print("The station (endless; its 7 tracks cycle, HD FLAC and 24/192 UHD) through the "
+          "pipe backend to /dev/null, as fast as the daemon goes; RSS and Private_Dirty "
+          "when `tracks_played` changes (status polled every 20 ms).")
+    print("- %d tracks in %.1f s (state at the end: %s%s)" % (
+        samples[-1][0], samples[-1][3], st.get("state"),
+        ", " + st.get("error", "") if st.get("error") else ""))
+    # RSS depends on where in the 7-track cycle it is sampled (what is buffered then):
+    # compare blocks of 70 tracks (10 cycles): their median and maximum
+    print("| tracks played | RSS MiB median / max | Private_Dirty MiB median / max |")
+    print("|---|---|---|")
+    print("| 0 (linked, before play) | %.1f | %.1f |" % (samples[0][1] / 1024,
+                                                       samples[0][2] / 1024))
+    blocks = []
+    top = samples[-1][0]
+    for lo in range(1, top + 1, 70):
+        blk = [x for x in samples if lo <= x[0] < lo + 70]
+        if len(blk) < 35:
+            continue
+        blocks.append(blk)
+    show = blocks if len(blocks) <= 8 else blocks[:3] + blocks[len(blocks) // 2:][:1] + \
+        blocks[-3:]
+    for blk in show:
+        r = [x[1] for x in blk]
+        p = [x[2] for x in blk]
+        print("| %d–%d | %.1f / %.1f | %.1f / %.1f |" % (
+            blk[0][0], blk[-1][0], statistics.median(r) / 1024, max(r) / 1024,
+            statistics.median(p) / 1024, max(p) / 1024))
+    a = [x for x in samples if x[0] >= 10]
+    if len(a) > 2:
+        n = [x[0] for x in a]
+        r = [x[1] for x in a]
+        mn, mr = statistics.fmean(n), statistics.fmean(r)
+        slope = sum((x - mn) * (y - mr) for x, y in zip(n, r)) / sum((x - mn) ** 2 for x in n)
+        print("- least-squares slope of RSS over tracks %d..%d: %+.2f KiB per track "
+              "(%+.0f KiB over the run)\n" % (n[0], n[-1], slope, slope * (n[-1] - n[0])))
+    return samples
+
+
+# ---- main -------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(ROOT, "build", "default"))
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--only", default="ttfa,gapless,cpu,rss")
+    ap.add_argument("--cpu-s", type=float, default=60)
+    ap.add_argument("--idle-s", type=float, default=30)
+    ap.add_argument("--tracks", type=int, default=200)
+    ap.add_argument("--rss-max-s", type=float, default=600)
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+    only = a.only.split(",")
+
+    if not os.path.exists(os.path.join(a.build, "CMakeCache.txt")):
+        subprocess.run(["cmake", "--preset", "default"], cwd=ROOT, check=True)
+    subprocess.run(["cmake", "--build", a.build, "-j", "2", "--target", "ampd", "ampctl",
+                    "ampd_cdm_clearkey", "ampack"], check=True, stdout=subprocess.DEVNULL)
+    if not os.path.exists(os.path.join(a.build, "catalog", "album", "t1")):
+        subprocess.run(["ctest", "--test-dir", a.build, "-R", "catalog/make"], check=True,
+                       stdout=subprocess.DEVNULL)
+    cpu = "unknown cpu"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    print("machine: %s, nproc %d, %s; %s; load average at start %s" % (
+        platform.machine(), os.cpu_count(), cpu, platform.release(), " ".join(load)))
+    print("build: %s (CMAKE_BUILD_TYPE %s)\n" % (a.build, build_type(a.build)))
+    setup(a.build)
+    try:
+        if "ttfa" in only:
+            bench_ttfa(a.runs)
+        if "gapless" in only:
+            bench_gapless()
+        if "cpu" in only:
+            bench_cpu(a.cpu_s, a.idle_s)
+        if "rss" in only:
+            bench_rss(a.tracks, a.rss_max_s)
+    finally:
+        W["mock"].stop()
+        if a.keep:
+            print("kept", W["tmp"])
+        else:
+            shutil.rmtree(W["tmp"], ignore_errors=True)
+
+
+def build_type(build):
+    with open(os.path.join(build, "CMakeCache.txt")) as f:
+        for line in f:
+            if line.startswith("CMAKE_BUILD_TYPE:"):
+                return line.split("=", 1)[1].strip()
+    return "?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
