@@ -754,7 +754,8 @@ def bench_rss(tracks, max_s):
             break
         time.sleep(0.02)
     d.stop()
-    print("The station (endless; its 7 tracks cycle, HD FLAC and 24/192 UHD) through the "
+    print("The station (endless; its 7 tracks cycle; HD FLAC, uhd192 as opus_320 with "
+          "STD_RES,HI_FI) through the "
           "pipe backend to /dev/null, as fast as the daemon goes; RSS and Private_Dirty "
           "when `tracks_played` changes (status polled every 20 ms).")
     print("- %d tracks in %.1f s (state at the end: %s%s)" % (
