@@ -4,13 +4,15 @@ loopback (the test catalog), driven through its control socket. Prints figures f
 docs/benchmarks.md; asserts nothing (not a test).
 
 usage: bench/daemon_bench.py [--build DIR] [--runs N] [--only LIST] [--cpu-s S]
-                             [--idle-s S] [--tracks N] [--keep]
+                             [--idle-s S] [--tracks N] [--rss-max-s S] [--keep]
   --build DIR  a configured release build (default build/default; the targets and the
                test catalog are built here if missing)
   --runs N     runs of each time-to-first-audio case (default 15)
-  --only LIST  comma list of: ttfa, gapless, cpu, idle, rss (default: all, in that order)
+  --only LIST  comma list of: ttfa, gapless, cpu (with the idle windows), rss (default:
+               all, in that order)
   --cpu-s S    the playing window of "cpu" (default 60); --idle-s the idle one (30)
-  --tracks N   tracks of the "rss" run (default 200)
+  --tracks N   tracks of the "rss" run (default 200; docs/benchmarks.md used 1000),
+               at most --rss-max-s seconds (600)
   --keep       keep the temporary directory (logs, configs) and print its path
 
 1. ttfa: `play REF` written to the control socket -> the first PCM byte read from the
