@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -65,6 +66,7 @@ struct control {
   struct loop_source *reap;   /* frees closing clients outside their callbacks */
   struct loop_source *resume; /* re-enables the listener after EMFILE */
   char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+  char tmp_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* bound here until listening */
   dev_t dev;
   ino_t ino;
   bool bound;
@@ -391,15 +393,28 @@ static int bind_path(struct control *c, const struct sockaddr_un *sa) {
   } else if (errno != ENOENT) {
     return -errno;
   }
+  /* Bound under a temporary name and renamed into place once listening (control_new),
+   * so a client never finds the socket before it accepts: a connect to it is never
+   * refused. When the temporary name does not fit, the socket is bound in place. */
+  struct sockaddr_un tmp = *sa;
+  int n = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%ld.new", sa->sun_path, (long)getpid());
+  const struct sockaddr_un *at = sa;
+  if (n > 0 && (size_t)n < sizeof(tmp.sun_path)) {
+    (void)unlink(tmp.sun_path); /* a leftover of a crashed run with our pid */
+    memcpy(c->tmp_path, tmp.sun_path, (size_t)n + 1);
+    at = &tmp;
+  }
   /* The mode is set by the umask at bind: no moment where the socket is more open. */
   mode_t old = umask(0117);
-  int r = bind(c->fd, (const struct sockaddr *)sa, sizeof(*sa));
+  int r = bind(c->fd, (const struct sockaddr *)at, sizeof(*at));
   int e = errno;
   umask(old);
-  if (r < 0)
+  if (r < 0) {
+    c->tmp_path[0] = '\0';
     return -e;
+  }
   c->bound = true;
-  if (stat(sa->sun_path, &st) < 0)
+  if (stat(at->sun_path, &st) < 0)
     return -errno;
   c->dev = st.st_dev;
   c->ino = st.st_ino;
@@ -515,6 +530,13 @@ int control_new(struct loop *l, const char *path, struct control **ret) {
     err = -errno;
     goto fail;
   }
+  if (c->tmp_path[0]) {
+    if (rename(c->tmp_path, c->path) < 0) {
+      err = -errno;
+      goto fail;
+    }
+    c->tmp_path[0] = '\0';
+  }
   err = loop_add_timer(l, 0, on_reap, c, &c->reap);
   if (!err) {
     loop_timer_disarm(c->reap);
@@ -559,6 +581,8 @@ void control_free(struct control *c) {
   if (c->fd >= 0)
     close(c->fd);
   struct stat st;
+  if (c->tmp_path[0]) /* failed before it was renamed into place */
+    (void)unlink(c->tmp_path);
   /* Only the socket this server bound: a successor may have replaced it already. */
   if (c->bound && stat(c->path, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino)
     (void)unlink(c->path);

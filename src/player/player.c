@@ -665,8 +665,10 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
     bool first = !s->started; /* a seek restarts the decode: not a new start */
     s->started = true;
     p->current = s;
-    p->error = 0;
-    p->error_text[0] = '\0';
+    if (!p->held) { /* a 409 of the queued track stays shown until its pause */
+      p->error = 0;
+      p->error_text[0] = '\0';
+    }
     if (first)
       event(p, s, REPORT_STARTED, 0, NULL);
     if (p->state != PLAYER_PAUSED)
