@@ -249,7 +249,16 @@ class TestDaemon(unittest.TestCase):
 
     def test_4_kill9_restart_stays_linked(self):
         d = W["daemon"]
+        # Events the collector cannot take yet (503) are queued on disk when ampd dies.
+        tm.fetch("DELETE", "/_mock/collector")
+        rule = tm.fetch_json("POST", "/_mock/faults",
+                             {"path": "/collector/*", "status": 503, "count": 100000})[1]
+        d.ctl("play", self._album_ref())
+        st = d.wait_state(("stopped", "error"))
+        self.assertEqual(st["state"], "stopped", st)
+        self.assertEqual(tm.fetch_json("GET", "/_mock/collector")[1]["events"], [])
         d.stop(signal.SIGKILL)
+        tm.fetch("DELETE", "/_mock/faults/%d" % rule["id"])
         os.unlink(d.sock)  # a stale socket is replaced anyway; keep the wait honest
         before = tm.fetch_json("GET", "/_mock/lwa/state")[1]["counts"]["codepair"]
         d.start()
@@ -259,6 +268,16 @@ class TestDaemon(unittest.TestCase):
             time.sleep(0.1)
         after = tm.fetch_json("GET", "/_mock/lwa/state")[1]["counts"]["codepair"]
         self.assertEqual(after, before)  # no new pairing
+        # ... and the restarted daemon delivers every one of them, in order, once.
+        end = time.monotonic() + GUARD_S
+        while True:
+            evs = tm.fetch_json("GET", "/_mock/collector")[1]["events"]
+            if len(evs) >= 6 or time.monotonic() > end:
+                break
+            time.sleep(0.2)
+        self.assertEqual([e["eventType"] for e in evs],
+                         ["PLAYBACK_STARTED", "PLAYBACK_FINISHED"] * 3)
+        self.assertEqual(len({e["eventId"] for e in evs}), 6)
 
 
 class TestAlsa(unittest.TestCase):
