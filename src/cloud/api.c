@@ -398,7 +398,6 @@ struct api_cursor {
   uint32_t index; /* of the next track in chunk */
   uint64_t chunk_no;
   unsigned empty_run; /* chunks entered in a row without a track */
-  char *next_ref;     /* the pointer being followed (a copy: doc goes) */
   uint32_t next_index;
   struct api_call *call;     /* fetching the next chunk */
   struct loop_source *timer; /* runs step() from the loop */

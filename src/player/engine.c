@@ -987,13 +987,7 @@ int engine_track_open(struct engine *e, uint32_t track, const uint8_t *init, siz
 }
 
 int engine_track_init(struct engine *e, uint32_t track, const uint8_t *init, size_t len) {
-  struct cmd *c;
-  if (!e || !init || len == 0)
-    return -EINVAL;
-  if (!e->has_open || e->open_track != track)
-    return -ENOENT;
-  int r = enqueue(e, CMD_INIT, track, init, len, &c);
-  return r < 0 ? r : submit(e, c);
+  return engine_track_rekey(e, track, init, len, NULL, 0); /* the track's own session */
 }
 
 int engine_track_rekey(struct engine *e, uint32_t track, const uint8_t *init, size_t len,

@@ -120,6 +120,20 @@ static const uint8_t *wav_data(const uint8_t *w, size_t len, size_t *ret_len) {
   return NULL;
 }
 
+/* The file at out holds exactly the continuous source's PCM: the album, gapless. */
+static void assert_played_album(const char *out) {
+  char src[PATH_MAX];
+  snprintf(src, sizeof(src), "%s/album/continuous/source/" REP ".wav", catalog);
+  size_t wl = 0, pl = 0, dl = 0;
+  uint8_t *wav = read_all(src, &wl);
+  uint8_t *played = read_all(out, &pl);
+  const uint8_t *pcm = wav_data(wav, wl, &dl);
+  assert_int_equal(pl, dl);
+  assert_memory_equal(played, pcm, dl);
+  free(wav);
+  free(played);
+}
+
 struct rig {
   struct lwa *w;
   struct api *a;
@@ -231,17 +245,7 @@ static void test_album_gapless_bit_exact(void **state) {
   assert_int_equal(st.tracks_played, 3);
   assert_true(op->started_playing);
 
-  /* What the device got is the continuous source, byte for byte. */
-  char src[PATH_MAX];
-  snprintf(src, sizeof(src), "%s/album/continuous/source/" REP ".wav", catalog);
-  size_t wl = 0, pl = 0, dl = 0;
-  uint8_t *wav = read_all(src, &wl);
-  uint8_t *played = read_all(out, &pl);
-  const uint8_t *pcm = wav_data(wav, wl, &dl);
-  assert_int_equal(pl, dl);
-  assert_memory_equal(played, pcm, dl);
-  free(wav);
-  free(played);
+  assert_played_album(out); /* what the device got, byte for byte */
 
   /* The events: started and finished for each track, in order, at its collector. */
   rig_down(&g);
@@ -280,16 +284,7 @@ static void test_license_late(void **state) {
   cJSON *f = ctrl(H, HTTP_GET, "/_mock/faults", NULL);
   assert_int_equal((int)num(cJSON_GetArrayItem(f, 0), "hits"), 1); /* it was held */
   cJSON_Delete(f);
-  char src[PATH_MAX];
-  snprintf(src, sizeof(src), "%s/album/continuous/source/" REP ".wav", catalog);
-  size_t wl = 0, pl = 0, dl = 0;
-  uint8_t *wav = read_all(src, &wl);
-  uint8_t *played = read_all(out, &pl);
-  const uint8_t *pcm = wav_data(wav, wl, &dl);
-  assert_int_equal(pl, dl);
-  assert_memory_equal(played, pcm, dl);
-  free(wav);
-  free(played);
+  assert_played_album(out);
 }
 
 /* Repeat all: after the album's last track its first plays again, gapless: the device
