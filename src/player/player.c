@@ -47,6 +47,17 @@ struct trackinfo {
 
 #define HISTORY_MAX 32 /* tracks kept for previous */
 
+/* Where a rep starts to be heard: the status names the rep of the segment being heard,
+ * not the one being fetched (up to the fetcher's target ahead). A copy, not the rep: a
+ * rebase or a restart frees the manifest. At most QUALITY_MAX a track; the oldest goes
+ * first (ABR switches at most once a segment, and only the fetch window is ahead). */
+#define QUALITY_MAX 8
+struct quality {
+  uint64_t from_ms; /* the media time of the first segment of the rep */
+  char codec[16];
+  uint32_t rate, bits, channels;
+};
+
 struct slot {
   struct player *p;
   bool used;
@@ -65,6 +76,9 @@ struct slot {
   struct pending pend[PENDING_MAX];
   size_t pend_head, pend_n;
   bool opened, closed, fetched_all, started;
+  const struct manifest_rep *init_rep; /* of the last init handed out, until its segment */
+  struct quality quality[QUALITY_MAX];
+  size_t n_quality;
 };
 
 struct player {
@@ -290,12 +304,43 @@ static void pump_all(struct player *p) {
 
 static void load_next(struct player *p);
 
+/* An init names the rep of the segments after it; the first of them says from when. */
+static void note_quality(struct slot *s, const struct fetcher_chunk *c) {
+  if (c->kind == FETCHER_INIT) {
+    if (c->reason == FETCHER_INIT_SEEK || c->reason == FETCHER_INIT_FIRST)
+      s->n_quality = 0; /* what was fetched before is dropped */
+    s->init_rep = c->rep;
+    return;
+  }
+  const struct manifest_rep *r = s->init_rep;
+  s->init_rep = NULL;
+  if (!r || !c->timescale)
+    return;
+  struct quality q = {.from_ms = c->start * 1000u / c->timescale,
+                      .rate = r->sample_rate,
+                      .bits = r->bit_depth ? r->bit_depth : 16,
+                      .channels = r->channels};
+  snprintf(q.codec, sizeof(q.codec), "%s", r->codecs ? r->codecs : "");
+  if (s->n_quality > 0) {
+    const struct quality *l = &s->quality[s->n_quality - 1];
+    if (l->rate == q.rate && l->bits == q.bits && l->channels == q.channels &&
+        strcmp(l->codec, q.codec) == 0)
+      return; /* a rebase onto the same rep */
+  }
+  if (s->n_quality == QUALITY_MAX) {
+    memmove(s->quality, s->quality + 1, (QUALITY_MAX - 1) * sizeof(s->quality[0]));
+    s->n_quality--;
+  }
+  s->quality[s->n_quality++] = q;
+}
+
 static void on_chunk(void *ud, const struct fetcher_chunk *c) {
   struct slot *s = ud;
   if (s->pend_n >= PENDING_MAX) { /* cannot happen: the fetcher holds at most as many */
     log_error("player: pending chunks over their bound");
     return;
   }
+  note_quality(s, c);
   struct pending *q = &s->pend[(s->pend_head + s->pend_n) % PENDING_MAX];
   *q = (struct pending){.kind = c->kind,
                         .reason = c->reason,
@@ -610,6 +655,8 @@ static int slot_restart(struct slot *s) {
   s->rebasing = false;
   s->pend_head = s->pend_n = 0;
   s->opened = s->closed = s->fetched_all = s->started = false;
+  s->init_rep = NULL;
+  s->n_quality = 0;
   s->id = ++s->p->next_id; /* the engine's late events of the old id find no slot */
   return start_load(s);
 }
@@ -997,7 +1044,16 @@ void player_status(const struct player *p, struct player_status *st) {
     copy_text(st->track_tag, s->ti.tag);
     st->position_ms = heard_ms(p, s);
     st->duration_ms = s->ti.duration > 0 ? (uint64_t)(s->ti.duration * 1000) : 0;
-    if (s->lt && s->lt->rep) {
+    const struct quality *q = NULL;
+    for (size_t i = 0; i < s->n_quality; i++)
+      if (!q || s->quality[i].from_ms <= st->position_ms)
+        q = &s->quality[i];
+    if (q) { /* the rep of the segment being heard */
+      snprintf(st->codec, sizeof(st->codec), "%s", q->codec);
+      st->rate = q->rate;
+      st->bits = q->bits;
+      st->channels = q->channels;
+    } else if (s->lt && s->lt->rep) {
       const struct manifest_rep *r = s->lt->rep;
       snprintf(st->codec, sizeof(st->codec), "%s", r->codecs ? r->codecs : "");
       st->rate = r->sample_rate;
