@@ -25,3 +25,13 @@ add_test(NAME integration/daemon_faults
 set_tests_properties(integration/daemon_faults PROPERTIES LABELS "integration" TIMEOUT 300
                                                           FIXTURES_REQUIRED catalog
                                                           ENVIRONMENT "PYTHONPATH=${CMAKE_CURRENT_SOURCE_DIR}")
+
+# ABR through the real daemon under the mock's bandwidth throttle, into the null backend
+# paced in real time (tests/integration/test_daemon_abr.py: about 100 s).
+add_test(NAME integration/daemon_abr
+         COMMAND ${AMPD_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/test_daemon_abr.py
+                 ${AMPACK_CATALOG} $<TARGET_FILE:ampd> $<TARGET_FILE:ampctl>
+                 $<TARGET_FILE_DIR:ampd_cdm_clearkey>)
+set_tests_properties(integration/daemon_abr PROPERTIES LABELS "integration" TIMEOUT 300
+                                                       FIXTURES_REQUIRED catalog
+                                                       ENVIRONMENT "PYTHONPATH=${CMAKE_CURRENT_SOURCE_DIR}")

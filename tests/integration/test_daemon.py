@@ -52,7 +52,8 @@ def wav_pcm(path):
 class Daemon:
     """ampd with a config of its own, in its own directory."""
 
-    def __init__(self, name, out=None, alsa=False):
+    def __init__(self, name, out=None, alsa=False, output=None):
+        """output: the [output] section's lines instead of the pipe (or alsa) backend."""
         self.dir = os.path.join(W["tmp"], name)
         os.makedirs(os.path.join(self.dir, "state"), mode=0o700, exist_ok=True)
         os.makedirs(os.path.join(self.dir, "run"), mode=0o700, exist_ok=True)
@@ -71,6 +72,7 @@ class Daemon:
                     "[paths]\nstate_dir = %s\nruntime_dir = %s\ncdm_dir = %s\ncdm = clearkey\n"
                     "[log]\nlevel = debug\n" % (
                         port, port, os.path.join(W["certs"], "ca.pem"),
+                        output if output is not None else
                         "backend = alsa\ndevice = rec\n" if alsa else
                         "backend = pipe\ndevice = S16:%s\n" % self.out,
                         os.path.join(self.dir, "state"), os.path.join(self.dir, "run"),

@@ -96,13 +96,14 @@ class FaultTest(unittest.TestCase):
     """A reset mock, a fresh linked daemon; the test adds its faults, then plays."""
 
     out = None  # None: the daemon's own regular file
+    output = None  # the [output] section instead of the pipe backend into out
 
     def setUp(self):
         status, _ = tm.fetch_json("POST", "/_mock/reset", {})
         self.assertEqual(status, 200)
         tm.fetch_json("POST", "/_mock/lwa/config", {"interval": 0.1})
         self.d = td.Daemon(self.id().rsplit(".", 2)[-2] + "." + self._testMethodName,
-                           out=self.out)
+                           out=self.out, output=self.output)
         self.d.start()
         self.addCleanup(self.d.stop)
         rc, reply = self.d.ctl("login")
