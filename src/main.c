@@ -31,6 +31,7 @@
 #include "media/manifest.h"
 #include "net/http.h"
 #include "platform/backends.h"
+#include "player/devcaps.h"
 #include "player/engine.h"
 #include "player/player.h"
 
@@ -55,6 +56,8 @@ struct daemon {
   struct engine *engine;
   struct abr *abr;
   struct abr_constraints constraints;
+  char capability[ABR_CAPABILITY_MAX]; /* X-Amzn-Audio-Device-Capability */
+  char device[PATH_BYTES];             /* the output device as the backend gets it */
   struct player *player;
   struct control *control;
   struct control_req *login_req; /* a login waiting for its code pair */
@@ -437,15 +440,47 @@ static int join_path(char *out, const char *dir, const char *name) {
   return n > 0 && n < PATH_BYTES ? 0 : -ENAMETOOLONG;
 }
 
-static uint32_t caps_of(const char *list) {
-  uint32_t c = 0;
-  if (strstr(list, "STD_RES"))
-    c |= ABR_CAP_STD_RES;
-  if (strstr(list, "HI_FI"))
-    c |= ABR_CAP_HI_FI;
-  if (strstr(list, "HI_RES"))
-    c |= ABR_CAP_HI_RES;
-  return c;
+/* [output] sync for the null backend: its device "[FMT:]default" becomes "[FMT:]sync". */
+static int output_device(const struct ampd_config *c, char *out, size_t len) {
+  const char *dev = c->output.device ? c->output.device : "default";
+  const char *mode = strchr(dev, ':');
+  size_t prefix = mode ? (size_t)(mode - dev) + 1 : 0;
+  const char *rest = dev + prefix;
+  int n;
+  if (c->output.backend == CONFIG_BACKEND_NULL && c->output.sync &&
+      (rest[0] == '\0' || strcmp(rest, "default") == 0))
+    n = snprintf(out, len, "%.*ssync", (int)prefix, dev);
+  else
+    n = snprintf(out, len, "%s", dev);
+  return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
+}
+
+/* What ABR may choose and what the service is asked for: the configuration AND the output
+ * device (docs/media.md §13 "The device"). The engine resamples a switch within a track
+ * on the device it keeps open, so a switch may go to a rate the device does not take. */
+static int device_capabilities(struct daemon *d, const struct output_ops *ops) {
+  struct ampd_config *c = &d->cfg;
+  struct output_caps dev;
+  const struct output_caps *devp = &dev;
+  int r = output_probe(ops, d->device, &dev);
+  if (r < 0) {
+    log_warning("output %s %s: cannot probe it (%s): the device limits nothing", ops->name,
+                d->device, amp_strerror(r));
+    devp = NULL;
+  }
+  r = devcaps_setup(c->service.capabilities, devp, true, &d->constraints, d->capability,
+                    sizeof(d->capability));
+  if (r < 0) {
+    log_error("output %s %s: nothing of the capabilities %s it can play: %s", ops->name, d->device,
+              c->service.capabilities, amp_strerror(r));
+    return r;
+  }
+  if (devp)
+    log_info("output %s %s: %u-%u Hz, up to %u bits: asking for %s", ops->name, d->device,
+             dev.rate_min, dev.rate_max, d->constraints.max_bit_depth, d->capability);
+  else
+    log_info("asking for %s", d->capability);
+  return 0;
 }
 
 static int build(struct daemon *d, const char *control_path) {
@@ -469,6 +504,12 @@ static int build(struct daemon *d, const char *control_path) {
     log_error("device id in %s: %s", c->paths.state_dir, amp_strerror(r));
     return r;
   }
+  const struct output_ops *ops = output_backend_find(config_backend_name(c->output.backend));
+  if (!ops)
+    return -ENODEV;
+  if ((r = output_device(c, d->device, sizeof(d->device))) < 0 ||
+      (r = device_capabilities(d, ops)) < 0)
+    return r;
   struct lwa_config lc = {.base_url = c->service.lwa_url,
                           .client_id = c->service.client_id ? c->service.client_id : "",
                           .state_dir = c->paths.state_dir};
@@ -476,7 +517,7 @@ static int build(struct daemon *d, const char *control_path) {
     return r;
   struct api_config ac = {.base_url = c->service.api_url,
                           .device_id = d->device_id,
-                          .capability = c->service.capabilities,
+                          .capability = d->capability,
                           .has_explicit = c->service.has_explicit,
                           .accept_language = c->service.accept_language};
   if ((r = api_new(d->loop, d->http, d->lwa, &ac, &d->api)) < 0)
@@ -503,12 +544,9 @@ static int build(struct daemon *d, const char *control_path) {
     log_error("CDM %s: %s", c->paths.cdm, amp_strerror(r));
     return r;
   }
-  const struct output_ops *ops = output_backend_find(config_backend_name(c->output.backend));
-  if (!ops)
-    return -ENODEV;
   struct engine_config ec = {.loop = d->loop,
                              .ops = ops,
-                             .params = {.device = c->output.device,
+                             .params = {.device = d->device,
                                         .buffer_time_us = c->output.buffer_ms * 1000u,
                                         .mixer_control = c->output.mixer_control},
                              .on_event = on_engine_event,
@@ -517,8 +555,6 @@ static int build(struct daemon *d, const char *control_path) {
     return r;
   if ((r = abr_new(NULL, &d->abr)) < 0)
     return r;
-  d->constraints = (struct abr_constraints){
-      .caps = caps_of(c->service.capabilities), .max_bit_depth = 32, .can_resample = false};
   struct player_config pc = {.loop = d->loop,
                              .http = d->http,
                              .api = d->api,
