@@ -58,7 +58,7 @@ def media_requests(seq):
 
 
 class TestAbrThrottled(tdf.FaultTest):
-    output = "backend = null\ndevice = sync\nsync = true\n"
+    output = "backend = null\nsync = true\n"  # the device becomes "sync"
 
     def test_steps_down_without_underrun_and_back_up(self):
         seq = tdf.last_seq()
