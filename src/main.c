@@ -106,6 +106,19 @@ static cJSON *status_json(struct daemon *d, const struct player_status *st) {
   cJSON_AddNumberToObject(o, "tracks_played", (double)st->tracks_played);
   cJSON_AddStringToObject(o, "repeat", player_repeat_name(player_get_repeat(d->player)));
   cJSON_AddNumberToObject(o, "volume", st->volume);
+  struct engine_device dev;
+  engine_device(d->engine, &dev);
+  cJSON *dj = cJSON_AddObjectToObject(o, "device");
+  if (dj) {
+    cJSON_AddBoolToObject(dj, "open", dev.open);
+    cJSON_AddNumberToObject(dj, "rate", dev.fmt.rate);
+    cJSON_AddNumberToObject(dj, "bits", dev.fmt.bits);
+    cJSON_AddNumberToObject(dj, "channels", dev.fmt.channels);
+    cJSON_AddNumberToObject(dj, "opens", (double)dev.opens);
+    cJSON_AddBoolToObject(dj, "resampling", dev.resampling);
+    if (dev.error)
+      cJSON_AddStringToObject(dj, "error", amp_strerror(dev.error));
+  }
   if (st->error) {
     cJSON_AddStringToObject(o, "error", st->error_text);
     cJSON_AddNumberToObject(o, "error_code", st->error);
@@ -506,11 +519,28 @@ static int build(struct daemon *d, const char *control_path) {
   const struct output_ops *ops = output_backend_find(config_backend_name(c->output.backend));
   if (!ops)
     return -ENODEV;
+  static const enum engine_volume_mode vmodes[] = {
+      [CONFIG_VOLUME_SOFTWARE] = ENGINE_VOLUME_SOFTWARE,
+      [CONFIG_VOLUME_HARDWARE] = ENGINE_VOLUME_HARDWARE,
+      [CONFIG_VOLUME_BOTH] = ENGINE_VOLUME_BOTH};
+  const char *device = c->output.device;
+  if (c->output.backend == CONFIG_BACKEND_NULL && c->output.sync)
+    device = "sync"; /* the null backend's real-time mode (platform/null) */
   struct engine_config ec = {.loop = d->loop,
                              .ops = ops,
-                             .params = {.device = c->output.device,
+                             .params = {.device = device,
                                         .buffer_time_us = c->output.buffer_ms * 1000u,
                                         .mixer_control = c->output.mixer_control},
+                             .rate_policy =
+                                 c->output.rate == CONFIG_RATE_NATIVE ? ENGINE_RATE_NATIVE
+                                 : c->output.rate == CONFIG_RATE_KEEP ? ENGINE_RATE_KEEP
+                                                                      : ENGINE_RATE_FIXED,
+                             .fixed_rate = c->output.rate > CONFIG_RATE_KEEP ? c->output.rate : 0,
+                             .normalise = c->playback.loudness,
+                             .target_lufs = c->playback.loudness_target_lufs,
+                             .volume_mode = vmodes[c->playback.volume_mode],
+                             .volume = c->playback.volume,
+                             .idle_close_ms = c->output.idle_close_s * 1000u,
                              .on_event = on_engine_event,
                              .userdata = d};
   if ((r = engine_new(&ec, &d->engine)) < 0)

@@ -34,6 +34,7 @@
 #include "engine_impl.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,9 +168,10 @@ static int submit(struct engine *e, struct cmd *c) {
 }
 
 int engine_track_open(struct engine *e, uint32_t track, const uint8_t *init, size_t len,
-                      struct cdmhost *cdm, uint32_t session, int64_t start, int64_t end) {
+                      const struct engine_track_params *tp) {
   struct cmd *c;
-  if (!e || !init || len == 0 || end < start)
+  if (!e || !init || len == 0 || !tp || tp->end < tp->start ||
+      (tp->has_loudness && !isfinite(tp->loudness_lufs)))
     return -EINVAL;
   if (e->has_open)
     return -EBUSY;
@@ -178,10 +180,12 @@ int engine_track_open(struct engine *e, uint32_t track, const uint8_t *init, siz
   int r = enqueue(e, CMD_OPEN, track, init, len, &c);
   if (r < 0)
     return r;
-  c->cdm = cdm;
-  c->session = session;
-  c->start = start;
-  c->end = end;
+  c->cdm = tp->cdm;
+  c->session = tp->session;
+  c->start = tp->start;
+  c->end = tp->end;
+  c->has_loudness = tp->has_loudness;
+  c->loudness_lufs = tp->loudness_lufs;
   r = submit(e, c);
   if (r < 0)
     return r;
@@ -332,6 +336,25 @@ uint64_t engine_underruns(const struct engine *e) {
   return e ? atomic_load(&m->underruns) : 0;
 }
 
+void engine_device(const struct engine *e, struct engine_device *ret) {
+  struct engine *m = (struct engine *)(uintptr_t)e; /* the atomics are read, not changed */
+  if (!ret)
+    return;
+  *ret = (struct engine_device){0};
+  if (!e)
+    return;
+  ret->open = atomic_load(&m->dev_open);
+  ret->fmt = (struct pcm_format){.rate = atomic_load(&m->dev_rate),
+                                 .channels = (uint8_t)atomic_load(&m->dev_channels),
+                                 .bits = (uint8_t)atomic_load(&m->dev_bits)};
+  ret->source = (struct pcm_format){.rate = atomic_load(&m->src_rate),
+                                    .channels = (uint8_t)atomic_load(&m->src_channels),
+                                    .bits = (uint8_t)atomic_load(&m->src_bits)};
+  ret->resampling = atomic_load(&m->dev_resampling);
+  ret->opens = atomic_load(&m->dev_opens);
+  ret->error = ret->open ? 0 : atomic_load(&m->dev_error);
+}
+
 /* ---- lifecycle ---- */
 
 static void wake_all(struct engine *e) {
@@ -346,7 +369,10 @@ static void wake_all(struct engine *e) {
 
 int engine_new(const struct engine_config *cfg, struct engine **ret) {
   if (!cfg || !ret || !cfg->loop || !cfg->ops || !cfg->on_event ||
-      cfg->ring_ms > ENGINE_MAX_RING_MS)
+      cfg->ring_ms > ENGINE_MAX_RING_MS || cfg->rate_policy > ENGINE_RATE_FIXED ||
+      (cfg->rate_policy == ENGINE_RATE_FIXED &&
+       (cfg->fixed_rate < 8000 || cfg->fixed_rate > 768000)) ||
+      cfg->volume_mode > ENGINE_VOLUME_BOTH || !isfinite(cfg->target_lufs))
     return -EINVAL;
   struct engine *e = calloc(1, sizeof(*e));
   pthread_condattr_t ca;
@@ -354,7 +380,9 @@ int engine_new(const struct engine_config *cfg, struct engine **ret) {
   if (!e)
     return -ENOMEM;
   e->cfg = *cfg;
-  atomic_store(&e->volume, 100u);
+  unsigned vol = cfg->volume > 100 ? 100u : cfg->volume;
+  atomic_store(&e->volume, vol);
+  atomic_store(&e->sw_volume, vol); /* until a mixer takes it over: never louder */
   e->ring_ms = cfg->ring_ms ? cfg->ring_ms : ENGINE_DEFAULT_RING_MS;
   e->queue_max = cfg->queue_max_bytes ? cfg->queue_max_bytes : ENGINE_DEFAULT_QUEUE_BYTES;
   uint64_t cap = (uint64_t)e->ring_ms * RING_MAX_RATE / 1000u * PCM_MAX_CHANNELS;
@@ -433,8 +461,14 @@ void engine_key_ready(struct engine *e) {
 }
 
 void engine_set_volume(struct engine *e, unsigned percent) {
-  if (e)
-    atomic_store(&e->volume, percent > 100 ? 100u : percent);
+  if (!e)
+    return;
+  unsigned v = percent > 100 ? 100u : percent;
+  atomic_store(&e->volume, v);
+  if (e->cfg.volume_mode == ENGINE_VOLUME_SOFTWARE)
+    atomic_store(&e->sw_volume, v);
+  else
+    ring_signal(e, &e->ring_data); /* the output thread sets the mixer */
 }
 
 unsigned engine_volume(const struct engine *e) {

@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "media/gain.h"
 #include "media/pipeline.h"
+#include "media/resample.h"
 
 /* Command queue slots: every segment, open, close and init the loop may have queued. */
 #define CMD_MAX (ENGINE_MAX_SEGMENTS + 2u * ENGINE_MAX_TRACKS + ENGINE_MAX_INITS)
@@ -50,6 +51,8 @@ struct cmd {
   uint64_t offset;
   uint64_t declared_end;
   uint32_t timescale;
+  bool has_loudness; /* OPEN: the track's ProgramLoudness */
+  double loudness_lufs;
   size_t len;
   uint8_t data[]; /* init or segment bytes */
 };
@@ -63,7 +66,9 @@ struct marker {
   uint32_t track;
   bool cont;             /* START: a format switch within the track (ABR), not a new track */
   struct pcm_format fmt; /* START: rate 0 = a track without audio (it failed to open) */
-  uint64_t base;         /* START: the track position (frames) of its first frame */
+  struct pcm_format src; /* START: the decoder's format, before conversion to fmt */
+  bool resampled;        /* START: src.rate was resampled to fmt.rate */
+  uint64_t base;         /* START: the track position (frames of fmt) of its first frame */
 };
 
 struct qev {
@@ -80,7 +85,8 @@ struct mailbox {
 /* A stretch of the device stream that belongs to one track (output thread only). */
 struct inflight {
   uint32_t track;
-  struct pcm_format fmt;
+  struct pcm_format fmt, src;
+  bool resampled;
   uint64_t dev_start, dev_end; /* device frames; dev_end valid when closed */
   uint64_t base;
   bool closed, started;
@@ -90,15 +96,29 @@ struct inflight {
 struct media {
   struct pipeline *p;
   struct pipeline_config cfg;
-  struct pcm_format fmt;
+  struct pcm_format fmt;      /* what the decoder gives */
+  struct pcm_format out;      /* what goes into the ring (the device's format) */
+  struct pcm_format last_out; /* out of the last stretch (RATE_KEEP), rate 0: none yet */
   uint32_t track;
   bool active; /* a START was pushed and no END yet */
   bool failed; /* an ERROR was sent: drop the rest of the track */
   unsigned gen;
-  uint64_t w;                 /* the producer's own copy of W */
-  struct gain *gain;          /* software volume for fmt (made at a format's first PCM) */
-  struct pcm_format gain_fmt; /* the format gain was made for */
+  uint64_t w; /* the producer's own copy of W */
+  /* fmt -> out: rs resamples fmt.rate to out.rate (NULL when they are equal) into rsbuf
+   * at wbits = max(fmt.bits, out.bits); the gain works at wbits and dithers to out.bits;
+   * a shift takes wbits to out.bits. conv false: the PCM goes through as it is. */
+  bool conv;
+  struct resample *rs;
+  int32_t *rsbuf;
+  size_t rsbuf_frames;
+  unsigned wbits;
+  struct gain *gain;          /* volume and normalisation (made at a format's first PCM) */
+  struct pcm_format gain_fmt; /* the format gain was made for ({out.rate, ch, wbits}) */
+  unsigned gain_dbits;        /* and the depth it dithers to */
   unsigned gain_volume;       /* the volume last handed to gain */
+  struct gain_track loud;     /* the open track's loudness */
+  bool loud_known;
+  bool loud_pending; /* a new track: hand loud to the gain at its first PCM */
 };
 
 struct engine {
@@ -107,7 +127,14 @@ struct engine {
   atomic_bool quit;
   atomic_uint stop_gen;
   atomic_bool pause_req;
-  atomic_uint volume;  /* software volume, percent (engine_set_volume) */
+  atomic_uint volume;    /* the volume asked for, percent (engine_set_volume) */
+  atomic_uint sw_volume; /* the part the PCM takes, percent (the rest is on the mixer) */
+  /* the device as engine_device() reports it (output thread writes) */
+  atomic_bool dev_open, dev_resampling;
+  atomic_uint dev_rate, dev_channels, dev_bits;
+  atomic_uint src_rate, src_channels, src_bits;
+  atomic_uint_fast64_t dev_opens;
+  atomic_int dev_error;
   atomic_uint key_gen; /* bumped by engine_key_ready (under cmd_lock) */
 
   /* loop thread only */

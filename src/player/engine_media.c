@@ -11,6 +11,12 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/log.h"
+
+LOG_TOPIC("engine");
+
+/* The resampler's output buffer: frames of PCM_MAX_CHANNELS channels. */
+#define RSBUF_FRAMES 4096u
 
 /* ---- the ring, producer side (media thread) ---- */
 
@@ -79,16 +85,17 @@ static int push_marker(struct engine *e, const struct marker *mk) {
   }
 }
 
-/* A track (or a format switch) starts: align W to its channel count first. */
-static int push_start(struct engine *e, uint32_t track, const struct pcm_format *f, uint64_t base,
-                      bool cont) {
+/* A stretch starts (a track, or a format switch within one) in the ring format m.out
+ * (audio false: a track without audio, it failed to open): align W to its channel count
+ * first. base is the track position of its first frame, in frames of m.out. */
+static int push_start(struct engine *e, uint32_t track, uint64_t base, bool cont, bool audio) {
   if (cont) {
     struct marker end = {.type = MARK_END, .gen = e->m.gen, .track = track, .cont = true};
     int r = push_marker(e, &end);
     if (r < 0)
       return r;
   }
-  size_t ch = f->rate ? f->channels : 1;
+  size_t ch = audio ? e->m.out.channels : 1;
   size_t pad = (ch - (size_t)(e->m.w % ch)) % ch;
   while (pad > 0) {
     size_t n = ring_room(e, 1, pad, e->cap, true);
@@ -102,50 +109,169 @@ static int push_start(struct engine *e, uint32_t track, const struct pcm_format 
                       .gen = e->m.gen,
                       .track = track,
                       .cont = cont,
-                      .fmt = f->rate ? *f : (struct pcm_format){0},
+                      .fmt = audio ? e->m.out : (struct pcm_format){0},
+                      .src = audio ? e->m.fmt : (struct pcm_format){0},
+                      .resampled = audio && e->m.rs != NULL,
                       .base = base};
   return push_marker(e, &mk);
 }
 
-/* The software volume for the current format: made at a format's first PCM (a track or
- * format boundary: the only allocation of the media thread outside pipeline_new), told
- * the volume when it changed. NULL when it cannot be made (the PCM then passes as is). */
+/* The gain for the current stretch ({out.rate, channels, wbits}, dithering to out.bits):
+ * made at a stretch's first PCM when its format differs from the last one's (a boundary:
+ * besides pipeline_new and setup_conv the only allocation of the media thread), told the
+ * volume when it changed and a new track's loudness at its first PCM. NULL when it cannot
+ * be made (the PCM then passes as is). */
 static struct gain *media_gain(struct engine *e) {
-  unsigned vol = atomic_load(&e->volume);
-  if (!e->m.gain || !fmt_equal(&e->m.gain_fmt, &e->m.fmt)) {
+  unsigned vol = atomic_load(&e->sw_volume);
+  struct pcm_format gf = e->m.fmt;
+  unsigned dbits = 0;
+  if (e->m.conv) {
+    gf = (struct pcm_format){
+        .rate = e->m.out.rate, .channels = e->m.out.channels, .bits = (uint8_t)e->m.wbits};
+    dbits = e->m.out.bits;
+  }
+  bool made = false;
+  if (!e->m.gain || !fmt_equal(&e->m.gain_fmt, &gf) || e->m.gain_dbits != dbits) {
     gain_free(e->m.gain);
     e->m.gain = NULL;
-    struct gain_config gc = {.format = e->m.fmt, .volume = vol};
+    struct gain_config gc = {.format = gf,
+                             .device_bits = dbits,
+                             .requantise = dbits != 0 && dbits < gf.bits,
+                             .normalise = e->cfg.normalise,
+                             .target_lufs = e->cfg.target_lufs,
+                             .max_boost_db = GAIN_DEFAULT_MAX_BOOST_DB,
+                             .volume = vol};
     if (gain_new(&gc, &e->m.gain) < 0) {
       e->m.gain = NULL;
       return NULL;
     }
-    e->m.gain_fmt = e->m.fmt;
+    e->m.gain_fmt = gf;
+    e->m.gain_dbits = dbits;
     e->m.gain_volume = vol;
+    made = true;
   } else if (vol != e->m.gain_volume) {
     gain_set_volume(e->m.gain, vol); /* ramped */
     e->m.gain_volume = vol;
   }
+  if (made || e->m.loud_pending) {
+    gain_set_track(e->m.gain, e->m.loud_known ? &e->m.loud : NULL);
+    e->m.loud_pending = false;
+  }
   return e->m.gain;
 }
 
-static int media_pcm(void *userdata, const int32_t *pcm, size_t frames) {
-  struct engine *e = userdata;
-  size_t ch = e->m.fmt.channels;
-  size_t limit = fill_limit(e, &e->m.fmt);
+/* Write frames of pcm (in_bits valid bits, at out.rate) into the ring: scaled up to wbits
+ * when converting, the gain, down to out.bits. */
+static int ring_write(struct engine *e, const int32_t *pcm, size_t frames, unsigned in_bits) {
+  size_t ch = e->m.out.channels;
+  size_t limit = fill_limit(e, &e->m.out);
   struct gain *g = media_gain(e);
+  unsigned up = e->m.conv && in_bits < e->m.wbits ? e->m.wbits - in_bits : 0;
+  unsigned down = e->m.conv && e->m.wbits > e->m.out.bits ? e->m.wbits - e->m.out.bits : 0;
   while (frames > 0) {
     size_t n = ring_room(e, ch, frames, limit, true);
     if (n == 0)
       return -ECANCELED;
-    memcpy(e->ring + e->m.w % e->cap, pcm, n * ch * sizeof(*pcm));
+    int32_t *dst = e->ring + e->m.w % e->cap;
+    memcpy(dst, pcm, n * ch * sizeof(*pcm));
+    if (up)
+      for (size_t i = 0; i < n * ch; i++)
+        dst[i] = (int32_t)((int64_t)dst[i] * ((int64_t)1 << up));
     if (g && !gain_is_identity(g)) /* at 100 % the PCM is not touched: bit-exact */
-      gain_apply(g, e->ring + e->m.w % e->cap, n);
+      gain_apply(g, dst, n);
+    if (down) /* the gain left multiples of 2^down (requantise): exact */
+      for (size_t i = 0; i < n * ch; i++)
+        dst[i] = (int32_t)((int64_t)dst[i] / ((int64_t)1 << down));
     e->m.w += n * ch;
     publish_w(e);
     pcm += n * ch;
     frames -= n;
   }
+  return 0;
+}
+
+static int media_pcm(void *userdata, const int32_t *pcm, size_t frames) {
+  struct engine *e = userdata;
+  if (!e->m.rs)
+    return ring_write(e, pcm, frames, e->m.fmt.bits);
+  size_t ch = e->m.fmt.channels;
+  while (frames > 0) {
+    size_t used = 0, got = 0;
+    int r = resample_process(e->m.rs, pcm, frames, &used, e->m.rsbuf, e->m.rsbuf_frames, &got);
+    if (r < 0)
+      return r;
+    if (got > 0 && (r = ring_write(e, e->m.rsbuf, got, e->m.wbits)) < 0)
+      return r;
+    if (used == 0 && got == 0)
+      return -AMP_EAUDIO; /* resample.h promises progress; never spin */
+    pcm += used * ch;
+    frames -= used;
+  }
+  return 0;
+}
+
+/* The end of a resampled stretch: the filter's tail into the ring. */
+static int drain_resampler(struct engine *e) {
+  if (!e->m.rs)
+    return 0;
+  for (;;) {
+    size_t got = 0;
+    int r = resample_flush(e->m.rs, e->m.rsbuf, e->m.rsbuf_frames, &got);
+    if (r < 0)
+      return r;
+    if (got == 0)
+      return 0;
+    if ((r = ring_write(e, e->m.rsbuf, got, e->m.wbits)) < 0)
+      return r;
+  }
+}
+
+/* The ring format for the decoder's m.fmt (the top of engine.h): within a track the
+ * stretch's own unless the channels change; at a track start the last stretch's under
+ * RATE_KEEP and RATE_FIXED, else the track's (at fixed_rate under RATE_FIXED). */
+static struct pcm_format choose_out(const struct engine *e, bool within_track) {
+  const struct pcm_format *s = &e->m.fmt;
+  const struct pcm_format *prev = within_track ? &e->m.out : &e->m.last_out;
+  if (prev->rate != 0 && prev->channels == s->channels &&
+      (within_track || e->cfg.rate_policy != ENGINE_RATE_NATIVE))
+    return *prev;
+  struct pcm_format o = *s;
+  if (e->cfg.rate_policy == ENGINE_RATE_FIXED)
+    o.rate = e->cfg.fixed_rate;
+  return o;
+}
+
+/* Set up the conversion m.fmt -> m.out. */
+static int setup_conv(struct engine *e) {
+  resample_free(e->m.rs);
+  e->m.rs = NULL;
+  e->m.conv = !fmt_equal(&e->m.fmt, &e->m.out);
+  if (!e->m.conv)
+    return 0;
+  e->m.wbits = e->m.fmt.bits > e->m.out.bits ? e->m.fmt.bits : e->m.out.bits;
+  if (e->m.fmt.rate == e->m.out.rate)
+    return 0;
+  struct resample_config rc = {.in_rate = e->m.fmt.rate,
+                               .out_rate = e->m.out.rate,
+                               .channels = e->m.fmt.channels,
+                               .in_bits = e->m.fmt.bits,
+                               .out_bits = e->m.wbits,
+                               .quality = e->m.fmt.bits > 16 ? RESAMPLE_VHQ : RESAMPLE_HQ};
+  int r = resample_new(&rc, &e->m.rs);
+  if (r < 0) {
+    e->m.rs = NULL;
+    return r;
+  }
+  if (!e->m.rsbuf) {
+    /* once, for any channel count: RSBUF_FRAMES frames of 8 channels (128 KiB) */
+    e->m.rsbuf = malloc((size_t)RSBUF_FRAMES * PCM_MAX_CHANNELS * sizeof(*e->m.rsbuf));
+    if (!e->m.rsbuf) {
+      resample_free(e->m.rs);
+      e->m.rs = NULL;
+      return -ENOMEM;
+    }
+  }
+  e->m.rsbuf_frames = RSBUF_FRAMES * PCM_MAX_CHANNELS / e->m.out.channels;
   return 0;
 }
 
@@ -163,28 +289,14 @@ static void media_fail(struct engine *e, int err) {
 static void media_flush(struct engine *e, unsigned gen) {
   pipeline_free(e->m.p);
   e->m.p = NULL;
+  resample_free(e->m.rs);
+  e->m.rs = NULL;
+  e->m.conv = false;
   e->m.active = false;
   e->m.failed = false;
   e->m.gen = gen;
   struct marker mk = {.type = MARK_FLUSH, .gen = gen};
   push_marker(e, &mk);
-}
-
-static void media_open(struct engine *e, const struct cmd *c) {
-  e->m.track = c->track;
-  e->m.failed = false;
-  e->m.active = true;
-  e->m.cfg = (struct pipeline_config){
-      .cdm = c->cdm, .session = c->session, .start = c->start, .end = c->end};
-  int r = pipeline_new(c->data, c->len, &e->m.cfg, &e->m.p);
-  struct pcm_format none = {0};
-  if (r < 0) {
-    media_fail(e, r);
-    push_start(e, c->track, &none, 0, false);
-    return;
-  }
-  pipeline_get_format(e->m.p, &e->m.fmt);
-  push_start(e, c->track, &e->m.fmt, c->start > 0 ? (uint64_t)c->start : 0, false);
 }
 
 /* f * to / from, rounded toward zero, saturating (an interval bound in another rate). */
@@ -199,6 +311,36 @@ static int64_t rescale(int64_t f, uint32_t from, uint32_t to) {
   if (__builtin_mul_overflow(q, (int64_t)to, &v) || __builtin_add_overflow(v, m * to / from, &v))
     return f > 0 ? INT64_MAX : INT64_MIN;
   return v;
+}
+
+/* A position of the decoder's timeline (frames of m.fmt) in frames of the ring. */
+static uint64_t out_frames(const struct engine *e, int64_t f) {
+  return f > 0 ? (uint64_t)rescale(f, e->m.fmt.rate, e->m.out.rate) : 0;
+}
+
+static void media_open(struct engine *e, const struct cmd *c) {
+  e->m.track = c->track;
+  e->m.failed = false;
+  e->m.active = true;
+  e->m.cfg = (struct pipeline_config){
+      .cdm = c->cdm, .session = c->session, .start = c->start, .end = c->end};
+  e->m.loud =
+      (struct gain_track){.has_loudness = c->has_loudness, .loudness_lufs = c->loudness_lufs};
+  e->m.loud_known = c->has_loudness;
+  e->m.loud_pending = true;
+  int r = pipeline_new(c->data, c->len, &e->m.cfg, &e->m.p);
+  if (r == 0) {
+    pipeline_get_format(e->m.p, &e->m.fmt);
+    e->m.out = choose_out(e, false);
+    r = setup_conv(e);
+  }
+  if (r < 0) {
+    media_fail(e, r);
+    push_start(e, c->track, 0, false, false);
+    return;
+  }
+  e->m.last_out = e->m.out;
+  push_start(e, c->track, out_frames(e, c->start), false, true);
 }
 
 static void media_init(struct engine *e, const struct cmd *c) {
@@ -234,10 +376,26 @@ static void media_init(struct engine *e, const struct cmd *c) {
   pipeline_free(e->m.p);
   e->m.p = np;
   e->m.cfg = cfg;
-  if (!fmt_equal(&nf, &e->m.fmt)) {
-    e->m.fmt = nf;
-    push_start(e, e->m.track, &nf, cfg.start > 0 ? (uint64_t)cfg.start : 0, true);
+  if (fmt_equal(&nf, &e->m.fmt))
+    return;
+  /* A new stretch: the old one's resampler tail first, then the new conversion. */
+  if ((r = drain_resampler(e)) < 0) {
+    if (r != -ECANCELED)
+      media_fail(e, r);
+    return;
   }
+  struct pcm_format old_out = e->m.out;
+  e->m.fmt = nf;
+  e->m.out = choose_out(e, true);
+  if (!fmt_equal(&old_out, &e->m.out))
+    log_warning("track %u: %u to %u channels within the track: the device is reopened", e->m.track,
+                old_out.channels, nf.channels);
+  if ((r = setup_conv(e)) < 0) {
+    media_fail(e, r);
+    return;
+  }
+  e->m.last_out = e->m.out;
+  push_start(e, e->m.track, out_frames(e, cfg.start), true, true);
 }
 
 /* Wait until engine_key_ready() moved the key generation past kg, or a stop. false on
@@ -278,6 +436,10 @@ static void media_close(struct engine *e, const struct cmd *c) {
     int r = c->timescale ? pipeline_expect_end(e->m.p, c->declared_end, c->timescale) : 0;
     if (r == 0)
       r = pipeline_finish(e->m.p);
+    if (r == 0)
+      r = drain_resampler(e);
+    if (r == -ECANCELED && media_cancelled(e))
+      return; /* stopped: the flush marker follows */
     if (r < 0)
       media_fail(e, r);
   }
@@ -337,5 +499,9 @@ void *eng_media_main(void *arg) {
   }
   pipeline_free(e->m.p);
   e->m.p = NULL;
+  resample_free(e->m.rs);
+  e->m.rs = NULL;
+  free(e->m.rsbuf);
+  e->m.rsbuf = NULL;
   return NULL;
 }

@@ -3,6 +3,7 @@
 # recording output backend written in the test. LABELS tsan: three threads share the ring,
 # the queues and the clock.
 ampd_unit_test(engine SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_engine.c
+               ${CMAKE_CURRENT_LIST_DIR}/engine_fixture.c
                LIBS ampd_engine ampd_manifest LABELS tsan ARGS ${CMAKE_BINARY_DIR}/catalog)
 target_compile_definitions(test_engine PRIVATE
   ENGINETEST_CLEARKEY_DIR="$<TARGET_FILE_DIR:ampd_cdm_clearkey>")
