@@ -51,7 +51,8 @@ static void deliver(void *userdata);
 
 /* Post the batch unless a post is already waiting. ev_lock held. */
 static void post_locked(struct engine *e) {
-  if (e->posted || (e->ev_n == 0 && e->under_pending == 0 && e->outerr_pending == 0))
+  if (e->posted ||
+      (e->ev_n == 0 && e->under_pending == 0 && e->outerr_pending == 0 && !e->opened_pending))
     return;
   if (loop_post(e->cfg.loop, deliver, e->mb) == 0) {
     e->posted = true;
@@ -80,6 +81,9 @@ void eng_push_event(struct engine *e, unsigned gen, enum engine_event_type type,
       e->under_pending += (uint64_t)err;
     } else if (type == ENGINE_OUTPUT_ERROR) {
       e->outerr_pending = err;
+      e->opened_pending = false; /* the latest state wins; the error is still told */
+    } else if (type == ENGINE_OUTPUT_OPENED) {
+      e->opened_pending = true;
     } else if (e->ev_n < EVQ_MAX) {
       struct qev *q = &e->evs[(e->ev_head + e->ev_n++) % EVQ_MAX];
       *q = (struct qev){{type, track, segment, err}, bytes};
@@ -109,6 +113,9 @@ static void deliver(void *userdata) {
     } else if (e->outerr_pending != 0) {
       q = (struct qev){{ENGINE_OUTPUT_ERROR, 0, 0, e->outerr_pending}, 0};
       e->outerr_pending = 0;
+    } else if (e->opened_pending) {
+      q = (struct qev){{ENGINE_OUTPUT_OPENED, 0, 0, 0}, 0};
+      e->opened_pending = false;
     } else if (e->under_pending > 0) {
       int n = e->under_pending > (uint64_t)INT32_MAX ? INT32_MAX : (int)e->under_pending;
       q = (struct qev){{ENGINE_UNDERRUN, 0, 0, n}, 0};
@@ -272,6 +279,7 @@ int engine_stop(struct engine *e) {
   e->ev_n = 0;
   e->under_pending = 0;
   e->outerr_pending = 0;
+  e->opened_pending = false;
   atomic_store(&e->stop_gen, e->ev_gen);
   pthread_mutex_unlock(&e->ev_lock);
   atomic_store(&e->pause_req, false);

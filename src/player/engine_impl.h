@@ -22,8 +22,9 @@
 #define CMD_MAX (ENGINE_MAX_SEGMENTS + 2u * ENGINE_MAX_TRACKS + ENGINE_MAX_INITS)
 /* Events waiting for the loop. Each queued event was allowed by a loop-side count that is
  * released only when it is delivered: a SEGMENT_DONE per segment (ENGINE_MAX_SEGMENTS),
- * and per track at most STARTED, ENDED and one ERROR (3 x ENGINE_MAX_TRACKS). UNDERRUN
- * and OUTPUT_ERROR are coalesced into counters, so the queue can never be full. */
+ * and per track at most STARTED, ENDED and one ERROR (3 x ENGINE_MAX_TRACKS). UNDERRUN,
+ * OUTPUT_ERROR and OUTPUT_OPENED are coalesced into fields, so the queue can never be
+ * full. */
 #define EVQ_MAX (ENGINE_MAX_SEGMENTS + 3u * ENGINE_MAX_TRACKS)
 /* Markers: a START and an END per track, a START per init switch, a FLUSH per stop, all
  * of it possibly still in the ring. The producer waits when it is full. */
@@ -173,6 +174,7 @@ struct engine {
   atomic_bool post_failed;
   uint64_t under_pending;
   int outerr_pending;
+  bool opened_pending;
 
   /* the audio clock (seqlock, written by the output thread) */
   atomic_uint seq;

@@ -377,7 +377,9 @@ void feed(struct harness *h) {
       struct engine_track_params tp = {.cdm = t->encrypted ? h->cdm : NULL,
                                        .session = t->session,
                                        .start = t->start,
-                                       .end = t->end};
+                                       .end = t->end,
+                                       .has_loudness = t->has_loudness,
+                                       .loudness_lufs = t->loudness_lufs};
       r = engine_track_open(h->e, t->id, t->init, t->init_len, &tp);
       if (r == -EAGAIN)
         return;
@@ -529,4 +531,26 @@ void assert_track_order(const struct harness *h) {
     }
     assert_int_equal(next, h->tracks[t].n_segs);
   }
+}
+
+double resampled_error(const int32_t *got, size_t frames, uint32_t rate, unsigned bits,
+                       const struct wav *src, size_t from) {
+  double err = 0, sig = 0, scale = (double)(1u << (src->bits - bits));
+  for (size_t i = 0; i < frames; i++) {
+    double x = (double)i * src->rate / rate;
+    size_t k = (size_t)x;
+    double f = x - (double)k;
+    if (from + k + 1 >= src->frames)
+      break;
+    for (size_t ch = 0; ch < src->channels; ch++) {
+      const int32_t *a = src->s + (from + k) * src->channels + ch;
+      double want = (a[0] * (1 - f) + a[src->channels] * f) / scale;
+      double y = got[i * src->channels + ch];
+      assert_true(y >= -(double)(1u << (bits - 1)) && y < (double)(1u << (bits - 1)));
+      err += (y - want) * (y - want);
+      sig += want * want;
+    }
+  }
+  assert_true(sig > 0);
+  return err / sig;
 }
