@@ -109,6 +109,19 @@ static cJSON *status_json(struct daemon *d, const struct player_status *st) {
   cJSON_AddNumberToObject(o, "tracks_played", (double)st->tracks_played);
   cJSON_AddStringToObject(o, "repeat", player_repeat_name(player_get_repeat(d->player)));
   cJSON_AddNumberToObject(o, "volume", st->volume);
+  struct engine_device dev;
+  engine_device(d->engine, &dev);
+  cJSON *dj = cJSON_AddObjectToObject(o, "device");
+  if (dj) {
+    cJSON_AddBoolToObject(dj, "open", dev.open);
+    cJSON_AddNumberToObject(dj, "rate", dev.fmt.rate);
+    cJSON_AddNumberToObject(dj, "bits", dev.fmt.bits);
+    cJSON_AddNumberToObject(dj, "channels", dev.fmt.channels);
+    cJSON_AddNumberToObject(dj, "opens", (double)dev.opens);
+    cJSON_AddBoolToObject(dj, "resampling", dev.resampling);
+    if (dev.error)
+      cJSON_AddStringToObject(dj, "error", amp_strerror(dev.error));
+  }
   if (st->error) {
     cJSON_AddStringToObject(o, "error", st->error_text);
     cJSON_AddNumberToObject(o, "error_code", st->error);
@@ -457,7 +470,10 @@ static int output_device(const struct ampd_config *c, char *out, size_t len) {
 
 /* What ABR may choose and what the service is asked for: the configuration AND the output
  * device (docs/media.md §13 "The device"). The engine resamples a switch within a track
- * on the device it keeps open, so a switch may go to a rate the device does not take. */
+ * on the device it keeps open, so a switch may go to a rate the device does not take; with
+ * output.rate = Hz it resamples everything to that rate. (output.rate = keep is taken as
+ * native: the first track opens the device at its own rate, so every start is held to
+ * the device's rates.) */
 static int device_capabilities(struct daemon *d, const struct output_ops *ops) {
   struct ampd_config *c = &d->cfg;
   struct output_caps dev;
@@ -468,7 +484,8 @@ static int device_capabilities(struct daemon *d, const struct output_ops *ops) {
                 d->device, amp_strerror(r));
     devp = NULL;
   }
-  r = devcaps_setup(c->service.capabilities, devp, true, &d->constraints, d->capability,
+  uint32_t fixed = c->output.rate > CONFIG_RATE_KEEP ? c->output.rate : 0;
+  r = devcaps_setup(c->service.capabilities, devp, true, fixed, &d->constraints, d->capability,
                     sizeof(d->capability));
   if (r < 0) {
     log_error("output %s %s: nothing of the capabilities %s it can play: %s", ops->name, d->device,
@@ -544,11 +561,25 @@ static int build(struct daemon *d, const char *control_path) {
     log_error("CDM %s: %s", c->paths.cdm, amp_strerror(r));
     return r;
   }
+  static const enum engine_volume_mode vmodes[] = {
+      [CONFIG_VOLUME_SOFTWARE] = ENGINE_VOLUME_SOFTWARE,
+      [CONFIG_VOLUME_HARDWARE] = ENGINE_VOLUME_HARDWARE,
+      [CONFIG_VOLUME_BOTH] = ENGINE_VOLUME_BOTH};
   struct engine_config ec = {.loop = d->loop,
                              .ops = ops,
                              .params = {.device = d->device,
                                         .buffer_time_us = c->output.buffer_ms * 1000u,
                                         .mixer_control = c->output.mixer_control},
+                             .rate_policy =
+                                 c->output.rate == CONFIG_RATE_NATIVE ? ENGINE_RATE_NATIVE
+                                 : c->output.rate == CONFIG_RATE_KEEP ? ENGINE_RATE_KEEP
+                                                                      : ENGINE_RATE_FIXED,
+                             .fixed_rate = c->output.rate > CONFIG_RATE_KEEP ? c->output.rate : 0,
+                             .normalise = c->playback.loudness,
+                             .target_lufs = c->playback.loudness_target_lufs,
+                             .volume_mode = vmodes[c->playback.volume_mode],
+                             .volume = c->playback.volume,
+                             .idle_close_ms = c->output.idle_close_s * 1000u,
                              .on_event = on_engine_event,
                              .userdata = d};
   if ((r = engine_new(&ec, &d->engine)) < 0)

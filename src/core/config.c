@@ -30,6 +30,7 @@ enum ktype {
   K_BOOL,  /* bool: true/false, yes/no, 1/0 (any case) */
   K_ENUM,  /* an enum stored as unsigned: one of words (any case) */
   K_LUFS,  /* double in LUFS_MIN..LUFS_MAX, or "off"; the bool at off2 says which */
+  K_RATE,  /* uint32_t: "native" (0), "keep" (1), or a rate in RATE_MIN..RATE_MAX Hz */
   K_URL,   /* string: https://host..., printable, no spaces, no user:password@ */
   K_TEXT,  /* string: 1..max printable ASCII (spaces allowed) */
   K_TOKEN, /* string: 1..max printable ASCII without spaces */
@@ -52,6 +53,8 @@ struct key {
   const char *def;          /* the default, as text (run through the same checks) */
 };
 
+#define RATE_MIN 8000u
+#define RATE_MAX 768000u
 #define LUFS_MIN (-40.0)
 #define LUFS_MAX (-5.0)
 #define CAPS_LIST "STD_RES, HI_FI, HI_RES, THREE_DIMENSIONAL, REAL_AUDIO_360"
@@ -107,6 +110,7 @@ static const struct key keys[] = {
     UINT("output", "buffer_ms", output.buffer_ms, 10, 2000, "200"),
     {.section = "output", .name = "sync", .type = K_BOOL, .off = F(output.sync), .def = "false"},
     UINT("output", "idle_close_s", output.idle_close_s, 0, 86400, "30"),
+    {.section = "output", .name = "rate", .type = K_RATE, .off = F(output.rate), .def = "native"},
 
     UINT("playback", "buffer_ahead_s", playback.buffer_ahead_s, 1, 300, "30"),
     UINT("playback", "buffer_max_kib", playback.buffer_max_kib, 256, 262144, "4096"),
@@ -407,6 +411,24 @@ static int check(const struct key *k, const char *v, struct value *out, char *ms
     }
     out->b = true;
     return 0;
+  case K_RATE:
+    if (strcasecmp(v, "native") == 0) {
+      out->u = CONFIG_RATE_NATIVE;
+      return 0;
+    }
+    if (strcasecmp(v, "keep") == 0) {
+      out->u = CONFIG_RATE_KEEP;
+      return 0;
+    }
+    if (parse_uint(v, &out->u) < 0) {
+      put(msg, n, "\"%s\" is not native, keep or a rate in Hz", echo(v, &e));
+      return -EINVAL;
+    }
+    if (out->u < RATE_MIN || out->u > RATE_MAX) {
+      put(msg, n, "%s is out of range %u..%u", echo(v, &e), RATE_MIN, RATE_MAX);
+      return -EINVAL;
+    }
+    return 0;
   default:
     break;
   }
@@ -471,6 +493,7 @@ static void store(struct ampd_config *cfg, const struct key *k, struct value *va
   char *base = (char *)cfg;
   switch (k->type) {
   case K_UINT:
+  case K_RATE:
     memcpy(base + k->off, &val->u, sizeof(uint32_t));
     break;
   case K_BOOL:

@@ -65,6 +65,11 @@ enum config_volume_mode {
   CONFIG_VOLUME_BOTH,         /* the mixer first, the PCM below its range */
 };
 
+/* output.rate: the device runs at each track's rate, keeps its first one, or a fixed rate
+ * (any other value: Hz). */
+#define CONFIG_RATE_NATIVE 0u
+#define CONFIG_RATE_KEEP 1u
+
 struct ampd_config {
   struct {
     char *lwa_url;                     /* https://, "https://api.amazon.com" */
@@ -85,6 +90,7 @@ struct ampd_config {
     uint32_t buffer_ms;          /* 10..2000, 200 */
     bool sync;                   /* the null backend paces at the real rate; false */
     uint32_t idle_close_s;       /* 0 (keep open) .. 86400, 30 */
+    uint32_t rate;               /* CONFIG_RATE_NATIVE, CONFIG_RATE_KEEP or 8000..768000 Hz */
   } output;
   struct {
     uint32_t buffer_ahead_s;             /* 1..300, 30 */

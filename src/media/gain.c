@@ -14,6 +14,7 @@
 struct gain {
   struct pcm_format fmt;
   unsigned dbits;    /* resolution kept: min(bits, device_bits) */
+  bool requant;      /* requantise also at gain 1 (config.requantise, dbits < bits) */
   double q, inv_q;   /* the quantisation step in source LSBs: 2^(bits - dbits) */
   double kmin, kmax; /* the range in steps of q */
   double headroom;   /* largest linear peak after gain: 2.5 steps below full scale */
@@ -136,6 +137,7 @@ int gain_new(const struct gain_config *c, struct gain **ret) {
   g->dbits = c->device_bits == 0 || c->device_bits > f->bits ? f->bits : c->device_bits;
   if (g->dbits < 2)
     g->dbits = 2;
+  g->requant = c->requantise && g->dbits < f->bits;
   g->q = ldexp(1.0, (int)(f->bits - g->dbits));
   g->inv_q = 1.0 / g->q;
   g->kmax = ldexp(1.0, (int)g->dbits - 1) - 1.0;
@@ -189,7 +191,7 @@ static void take_volume(struct gain *g) {
 }
 
 bool gain_is_identity(const struct gain *g) {
-  return g->ramp_len == 0 && g->g_cur == 1.0 &&
+  return !g->requant && g->ramp_len == 0 && g->g_cur == 1.0 &&
          atomic_load_explicit(&g->volume_req, memory_order_relaxed) == g->volume;
 }
 
@@ -211,7 +213,7 @@ int gain_apply(struct gain *g, int32_t *pcm, size_t frames) {
   while (i < frames) {
     if (g->ramp_len == 0) {
       /* steady: untouched at 1, zeros when muted, else one gain for the rest */
-      if (g->g_cur == 1.0)
+      if (g->g_cur == 1.0 && !g->requant)
         return 0;
       if (g->g_cur == 0.0) {
         memset(pcm + i * ch, 0, (frames - i) * ch * sizeof(*pcm));
@@ -236,7 +238,7 @@ int gain_apply(struct gain *g, int32_t *pcm, size_t frames) {
     int32_t *fr = pcm + i * ch;
     if (gf == 0.0) {
       memset(fr, 0, ch * sizeof(*fr));
-    } else if (gf != 1.0 || g->ramp_len != 0) {
+    } else if (gf != 1.0 || g->ramp_len != 0 || g->requant) {
       for (size_t c = 0; c < ch; c++)
         fr[c] = quantise(g, fr[c], gf);
     }

@@ -61,6 +61,9 @@ struct gain_config {
   bool normalise;           /* loudness normalisation on */
   double target_lufs;       /* normalisation target; 0 = GAIN_DEFAULT_TARGET_LUFS */
   double max_boost_db;      /* cap without a peak (>= 0); GAIN_DEFAULT_MAX_BOOST_DB */
+  bool requantise;          /* device_bits < bits: requantise (dither) also at gain 1, for
+                             * PCM that carries more bits than the device (a resampled
+                             * stream at 32 bits headed for 16); gain_is_identity() false */
   unsigned volume;          /* initial volume, percent 0..100 (more = 100) */
   uint64_t seed;            /* dither PRNG seed; 0 = a fixed default */
 };
@@ -91,7 +94,7 @@ void gain_set_normalise(struct gain *g, bool on);
 int gain_apply(struct gain *g, int32_t *pcm, size_t frames);
 
 /* True when gain_apply() would leave the PCM untouched (gain 1, no ramp, no volume
- * change pending). */
+ * change pending, not requantising). */
 bool gain_is_identity(const struct gain *g);
 /* The linear gain the PCM is heading for (normalisation times volume). */
 double gain_target(const struct gain *g);

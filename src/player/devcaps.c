@@ -52,7 +52,7 @@ static uint32_t deepest(uint32_t formats) {
 }
 
 int devcaps_constraints(uint32_t caps, const struct output_caps *dev, bool can_resample,
-                        struct abr_constraints *ret) {
+                        uint32_t fixed_rate, struct abr_constraints *ret) {
   if (!ret)
     return -EINVAL;
   struct abr_constraints c = {.caps = caps, .can_resample = can_resample};
@@ -60,15 +60,21 @@ int devcaps_constraints(uint32_t caps, const struct output_caps *dev, bool can_r
     c.max_bit_depth = deepest(dev->formats);
     if (!c.max_bit_depth || !dev->rate_max || dev->rate_min > dev->rate_max)
       return -ENODEV;
+    if (fixed_rate && (fixed_rate < dev->rate_min || fixed_rate > dev->rate_max))
+      return -ENODEV;
     c.rate_min = dev->rate_min;
     c.rate_max = dev->rate_max;
+  }
+  if (fixed_rate) { /* every track is resampled to it */
+    c.rate_min = 1;
+    c.rate_max = fixed_rate > ABR_RESAMPLE_MAX_RATE ? fixed_rate : ABR_RESAMPLE_MAX_RATE;
   }
   *ret = c;
   return 0;
 }
 
 int devcaps_setup(const char *list, const struct output_caps *dev, bool can_resample,
-                  struct abr_constraints *ret_c, char *header, size_t len) {
+                  uint32_t fixed_rate, struct abr_constraints *ret_c, char *header, size_t len) {
   if (!ret_c || !header)
     return -EINVAL;
   uint32_t caps = 0;
@@ -76,7 +82,7 @@ int devcaps_setup(const char *list, const struct output_caps *dev, bool can_resa
   char buf[ABR_CAPABILITY_MAX];
   int r;
   if ((r = devcaps_parse(list, &caps)) < 0 ||
-      (r = devcaps_constraints(caps, dev, can_resample, &c)) < 0 ||
+      (r = devcaps_constraints(caps, dev, can_resample, fixed_rate, &c)) < 0 ||
       (r = abr_capability_string(&c, buf, sizeof(buf))) < 0)
     return r;
   if (strlen(buf) >= len)

@@ -29,11 +29,15 @@ int devcaps_parse(const char *list, uint32_t *ret_caps);
  * depth of its deepest sample format (S16 16, S24/S24_3 24, S32 32) as max_bit_depth.
  * dev NULL (no probe, or a failed one): the device limits nothing (rates unlimited,
  * max_bit_depth 0). can_resample as given (the engine resamples a switch within a
- * track). *ret holds no pointer (n_rates 0: a range).
- * Errors: -EINVAL (ret NULL), -ENODEV (dev takes no format ampd writes, or no rate).
+ * track). fixed_rate (0: none) is a device always run at that rate with every track
+ * resampled to it ([output] rate = Hz): the rates are then 1 .. max(fixed_rate,
+ * ABR_RESAMPLE_MAX_RATE), whatever else the device takes (a rep above the fixed rate
+ * would only be resampled down). *ret holds no pointer (n_rates 0: a range).
+ * Errors: -EINVAL (ret NULL), -ENODEV (dev takes no format ampd writes, no rate, or not
+ * fixed_rate).
  */
 int devcaps_constraints(uint32_t caps, const struct output_caps *dev, bool can_resample,
-                        struct abr_constraints *ret);
+                        uint32_t fixed_rate, struct abr_constraints *ret);
 
 /*
  * The daemon's whole mapping: the configured list (devcaps_parse) and the probed device
@@ -44,6 +48,6 @@ int devcaps_constraints(uint32_t caps, const struct output_caps *dev, bool can_r
  * Errors: those of the three; -AMP_EUNSUPPORTED when nothing is left to ask for.
  */
 int devcaps_setup(const char *list, const struct output_caps *dev, bool can_resample,
-                  struct abr_constraints *ret_c, char *header, size_t len);
+                  uint32_t fixed_rate, struct abr_constraints *ret_c, char *header, size_t len);
 
 #endif

@@ -21,9 +21,20 @@
  * then the next track. The media thread runs one media/pipeline per track (demux, decrypt
  * through the track's CDM session, decode, trim) and writes PCM into the ring; the output
  * thread writes the ring to the device. Consecutive tracks of the same format follow each
- * other in one write stream (gapless: no drain, no reopen, no gap, no overlap); at a
- * change of rate, channels or bits the device is drained, closed and reopened at the new
- * format (the hook for a resampler on a kept-open device is in engine.c, "format_change").
+ * other in one write stream (gapless: no drain, no reopen, no gap, no overlap).
+ *
+ * The device format (engine_config.rate_policy): the media thread decides the format of
+ * every stretch it writes into the ring, and converts what the decoder gives to it:
+ *  - a format switch within a track (ABR) never reopens the device: a new rate is
+ *    resampled (media/resample, libsoxr) to the rate the track started at, a new depth is
+ *    shifted up exactly or dithered down (media/gain); only a change of the channel count
+ *    reopens (there is no channel mapping);
+ *  - at a track boundary, ENGINE_RATE_NATIVE (the default) plays the next track at its own
+ *    format: a different one drains, closes and reopens the device there; ENGINE_RATE_KEEP
+ *    keeps the device at the format it first opened with and converts every later track
+ *    to it (gapless across rates); ENGINE_RATE_FIXED runs the device at fixed_rate always.
+ * At 100 % with no normalisation gain and no conversion the PCM reaches the device
+ * untouched (bit-exact).
  *
  * Events (struct engine_event) are delivered on the loop's thread, in the order they
  * happened, through the engine's bounded queue and one loop_post() per batch (at most one
@@ -35,8 +46,13 @@
  * that did make it are heard. Every segment handed in gets one SEGMENT_DONE, also after
  * its track failed, unless engine_stop() dropped it. Events of what a stop dropped are not
  * delivered. UNDERRUN and OUTPUT_ERROR are coalesced (one event for several, never
- * lost). After an OUTPUT_ERROR (the device could not be opened or failed) the engine
- * discards audio until engine_stop(): the caller decides when to try again.
+ * lost). A device that cannot be opened (busy, missing, refusing the format) or fails
+ * while playing is never fatal: the output thread sends OUTPUT_ERROR, closes it, holds the
+ * audio (the ring fills and the media thread waits, as in a pause) and tries again after
+ * ENGINE_RETRY_MIN_MS, doubling up to ENGINE_RETRY_MAX_MS; OUTPUT_OPENED says it is back
+ * (what the device had queued when it failed is lost; the clock goes on from there).
+ * With idle_close_ms, a device with nothing left to play (not a paused one) is drained
+ * and closed after that long, so that other programs can use it; the next track opens it.
  *
  * Bounds (checked on the loop thread, counted until the event that releases them is
  * delivered, so the event queue can never overflow): ENGINE_MAX_TRACKS tracks opened and
@@ -55,6 +71,8 @@
 #define ENGINE_DEFAULT_RING_MS 500u
 #define ENGINE_MAX_RING_MS 10000u
 #define ENGINE_DEFAULT_QUEUE_BYTES (8u << 20)
+#define ENGINE_RETRY_MIN_MS 250u  /* the first retry of a device that failed */
+#define ENGINE_RETRY_MAX_MS 8000u /* the backoff's ceiling */
 
 struct loop;
 struct cdmhost;
@@ -68,7 +86,22 @@ enum engine_event_type {
                          * -AMP_ESHORT, -AMP_ENOKEY, the errors of pipeline_new ...) */
   ENGINE_UNDERRUN,      /* the device ran dry (err: how many since the last such event) */
   ENGINE_OUTPUT_ERROR,  /* (err) the device could not be opened or was lost (-EBUSY,
-                         * -ENODEV, -AMP_EAUDIO): audio is discarded until engine_stop() */
+                         * -ENODEV, -AMP_EAUDIO): the audio is held, it is retried */
+  ENGINE_OUTPUT_OPENED, /* the device opened again after an OUTPUT_ERROR */
+};
+
+/* Where the device's rate comes from (the top of this file). */
+enum engine_rate_policy {
+  ENGINE_RATE_NATIVE = 0, /* each track's own; reopened at a track boundary */
+  ENGINE_RATE_KEEP,       /* the first track's, kept; later rates resampled */
+  ENGINE_RATE_FIXED,      /* engine_config.fixed_rate, everything resampled to it */
+};
+
+/* Where the volume is applied. */
+enum engine_volume_mode {
+  ENGINE_VOLUME_SOFTWARE = 0, /* media/gain on the PCM */
+  ENGINE_VOLUME_HARDWARE,     /* the device's mixer control (software when it has none) */
+  ENGINE_VOLUME_BOTH,         /* the mixer down to its floor, the PCM below it */
 };
 
 struct engine_event {
@@ -86,8 +119,34 @@ struct engine_config {
   struct output_params params;  /* device, buffer; params.format is ignored: each track's */
   uint32_t ring_ms;             /* PCM ring between media and output (0: 500; max 10000) */
   size_t queue_max_bytes;       /* segment bytes queued to the media thread (0: 8 MiB) */
-  engine_event_fn on_event;     /* required */
+  enum engine_rate_policy rate_policy;
+  uint32_t fixed_rate; /* ENGINE_RATE_FIXED: 8000..768000 Hz */
+  bool normalise;      /* loudness normalisation from each track's loudness */
+  double target_lufs;  /* its target; 0 = GAIN_DEFAULT_TARGET_LUFS (-14) */
+  enum engine_volume_mode volume_mode;
+  unsigned volume;          /* the volume at start, percent (above 100: 100) */
+  uint32_t idle_close_ms;   /* close a device with nothing to play after this; 0 never */
+  engine_event_fn on_event; /* required */
   void *userdata;
+};
+
+/* What engine_track_open() is told about a track. */
+struct engine_track_params {
+  struct cdmhost *cdm; /* NULL for clear content */
+  uint32_t session;    /* the CDM session of its keys */
+  int64_t start, end;  /* the valid interval in output frames ({0, INT64_MAX}: all) */
+  bool has_loudness;   /* the manifest's ProgramLoudness, for normalisation */
+  double loudness_lufs;
+};
+
+/* The device as the output thread last saw it (engine_device()). */
+struct engine_device {
+  bool open;
+  struct pcm_format fmt;    /* the device's format while open */
+  struct pcm_format source; /* the format of what is being heard, before conversion */
+  bool resampling;          /* what is heard was resampled to fmt.rate */
+  uint64_t opens;           /* device opens since engine_new() */
+  int error;                /* the last OUTPUT_ERROR while not open again; else 0 */
 };
 
 /* Start both threads. cfg and the strings in cfg->params must outlive the engine.
@@ -105,14 +164,14 @@ void engine_free(struct engine *e);
  * a TRACK_ENDED); a segment larger than queue_max_bytes is -AMP_ETOOBIG (it never fits).
  *
  * engine_track_open: queue track `track` behind the previous one (gapless when they share
- * a format). init (copied) is its init segment; cdm/session decrypt it (NULL for clear
- * content; the session must stay open until its TRACK_ENDED or engine_stop()); [start,
- * end) its valid interval in output frames (pipeline_config: {0, INT64_MAX} plays it
- * all). -EBUSY while the previous track is not closed, -EAGAIN past ENGINE_MAX_TRACKS,
- * -EINVAL (len 0, end < start), -ENOMEM.
+ * a format). init (copied) is its init segment; tp->cdm/session decrypt it (the session
+ * must stay open until its TRACK_ENDED or engine_stop()); [tp->start, tp->end) its valid
+ * interval in output frames of its own rate (pipeline_config); its loudness sets the
+ * normalisation gain from its first frame. -EBUSY while the previous track is not closed,
+ * -EAGAIN past ENGINE_MAX_TRACKS, -EINVAL (len 0, end < start), -ENOMEM.
  */
 int engine_track_open(struct engine *e, uint32_t track, const uint8_t *init, size_t len,
-                      struct cdmhost *cdm, uint32_t session, int64_t start, int64_t end);
+                      const struct engine_track_params *tp);
 /* A new init (ABR switch) before the track's next segment: the next segments go through a
  * new pipeline from it, continuing where the last one reached (a different rate reopens
  * the device there; frames the new pipeline gives before that point are dropped). The
@@ -151,6 +210,8 @@ int engine_position(const struct engine *e, uint32_t *ret_track, uint64_t *ret_f
                     struct pcm_format *ret_fmt);
 /* Device underruns since engine_new(). Any thread. */
 uint64_t engine_underruns(const struct engine *e);
+/* The device now (struct engine_device). Any thread. */
+void engine_device(const struct engine *e, struct engine_device *ret);
 
 /* A license arrived (or was renewed): a segment that waits for its keys is fed again.
  * Any thread. A segment whose first sample has no key (-AMP_ENOKEY) waits for this, at
@@ -159,10 +220,12 @@ uint64_t engine_underruns(const struct engine *e);
 #define ENGINE_KEY_WAITS 4u
 void engine_key_ready(struct engine *e);
 
-/* Software volume, percent 0..100 (above: 100), any thread: applied by the media thread
- * (media/gain: dB-linear over 60 dB, a 10 ms ramp, one TPDF dither) to what it decodes
- * from then on, so it is heard after the ring and the device buffer have played out
- * (ring_ms plus the device's buffer). At 100 % (the start) the PCM is untouched. */
+/* The volume, percent 0..100 (above: 100), any thread. In software (media/gain: dB-linear
+ * over 60 dB, a 10 ms ramp, one TPDF dither) the media thread applies it to what it
+ * decodes from then on, so it is heard after the ring and the device buffer have played
+ * out (ring_ms plus the device's buffer); at 100 % the PCM is untouched. On the mixer the
+ * output thread sets it at its next turn (and after each open); in BOTH the mixer takes
+ * the curve down to its floor and the PCM the rest. */
 void engine_set_volume(struct engine *e, unsigned percent);
 unsigned engine_volume(const struct engine *e);
 

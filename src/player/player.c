@@ -6,6 +6,7 @@
 #include "player/player.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,7 @@ struct player {
   uint32_t next_id;
   uint64_t tracks_played;
   int error;
+  bool output_error; /* error is the device's: cleared when it opens again */
   char error_text[PLAYER_TEXT_MAX];
   uint64_t underruns;
   enum player_repeat repeat;
@@ -258,8 +260,15 @@ static void pump(struct slot *s) {
     int r = 0;
     if (c->kind == FETCHER_INIT && !s->opened) {
       struct drm *d = s->lt ? s->lt->drm : NULL;
-      r = engine_track_open(p->cfg.engine, s->id, c->data, c->len, d ? p->cfg.cdm : NULL,
-                            d ? drm_session(d) : 0, s->seek_frame, INT64_MAX);
+      const struct manifest_set *set = s->lt && s->lt->rep ? s->lt->rep->set : NULL;
+      struct engine_track_params tp = {.cdm = d ? p->cfg.cdm : NULL,
+                                       .session = d ? drm_session(d) : 0,
+                                       .start = s->seek_frame,
+                                       .end = INT64_MAX,
+                                       .has_loudness = set && set->has_program_loudness &&
+                                                       isfinite(set->program_loudness),
+                                       .loudness_lufs = set ? (double)set->program_loudness : 0.0};
+      r = engine_track_open(p->cfg.engine, s->id, c->data, c->len, &tp);
       if (r == 0)
         s->opened = true;
     } else if (c->kind == FETCHER_INIT) {
@@ -472,6 +481,7 @@ static void on_loaded(void *ud, int err, struct loaded *lt, const struct apidoc_
     if (err == -AMP_EREPORT) {
       /* A 409 (too many streams, billing...): pause and show it. */
       p->error = err;
+      p->output_error = false;
       snprintf(p->error_text, sizeof(p->error_text), "%s",
                report && report->terse ? report->terse : "the service refused the track");
       slot_free(s);
@@ -547,6 +557,7 @@ static void on_track(void *ud, int err, const struct api_track *t) {
       return;
     }
     p->error = -AMP_EREPORT;
+    p->output_error = false;
     snprintf(p->error_text, sizeof(p->error_text), "%s", t->title ? t->title : "unavailable");
     set_state(p, PLAYER_PAUSED);
     return;
@@ -666,6 +677,7 @@ static int slot_restart(struct slot *s) {
 static void track_failed(struct player *p, struct slot *s, int err, const char *text) {
   log_warning("player: track failed: %s", amp_strerror(err));
   p->error = err;
+  p->output_error = false;
   snprintf(p->error_text, sizeof(p->error_text), "%s", text ? text : amp_strerror(err));
   if (s) {
     char code[REPORT_ERROR_CODE_MAX];
@@ -714,6 +726,7 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
     p->current = s;
     if (!p->held) { /* a 409 of the queued track stays shown until its pause */
       p->error = 0;
+      p->output_error = false;
       p->error_text[0] = '\0';
     }
     if (first)
@@ -749,9 +762,20 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
     p->underruns++;
     break;
   case ENGINE_OUTPUT_ERROR:
+    /* Never fatal: the engine holds the audio and retries the device (engine.h). */
     p->error = ev->err;
-    snprintf(p->error_text, sizeof(p->error_text), "audio output: %s", amp_strerror(ev->err));
-    set_state(p, PLAYER_ERROR);
+    p->output_error = true;
+    snprintf(p->error_text, sizeof(p->error_text), "audio output: %s (retrying)",
+             amp_strerror(ev->err));
+    changed(p);
+    break;
+  case ENGINE_OUTPUT_OPENED:
+    if (p->output_error) {
+      p->output_error = false;
+      p->error = 0;
+      p->error_text[0] = '\0';
+      changed(p);
+    }
     break;
   }
 }
@@ -786,6 +810,7 @@ static void on_container(void *ud, int err, struct api_reply *reply) {
   if (err < 0) {
     p->cursor = NULL;
     p->error = err;
+    p->output_error = false;
     snprintf(p->error_text, sizeof(p->error_text), "%s", amp_strerror(err));
     set_state(p, PLAYER_ERROR);
     return;
@@ -805,6 +830,7 @@ int player_play(struct player *p, const char *url) {
   while (p->n_forward > 0)
     ti_free(&p->forward[--p->n_forward]);
   p->error = 0;
+  p->output_error = false;
   p->error_text[0] = '\0';
   int r = api_get(p->cfg.api, API_DOCUMENT, url, on_container, p, &p->doc_call);
   if (r < 0) {
@@ -835,6 +861,7 @@ int player_resume(struct player *p) {
     return -EALREADY;
   if (!p->current) { /* paused by a 409: try the container's next track again */
     p->error = 0;
+    p->output_error = false;
     p->error_text[0] = '\0';
     set_state(p, PLAYER_LOADING);
     load_next(p);
@@ -863,6 +890,7 @@ void player_stop_by_service(struct player *p, int err) {
     return;
   reset(p);
   p->error = err;
+  p->output_error = false;
   snprintf(p->error_text, sizeof(p->error_text), "the service stopped playback");
   set_state(p, PLAYER_STOPPED);
 }

@@ -167,6 +167,7 @@ static void rig_up(struct rig *g, const char *dev, const char *queue_name) {
   struct engine_config ec = {.loop = L,
                              .ops = output_backend_find("pipe"),
                              .params = {.device = dev},
+                             .volume = 100,
                              .on_event = on_event,
                              .userdata = &g->o};
   assert_non_null(ec.ops);

@@ -29,7 +29,7 @@ static struct output_caps device(uint32_t rate_min, uint32_t rate_max, uint32_t 
 static const char *header(const char *list, const struct output_caps *dev, bool resample) {
   static char buf[ABR_CAPABILITY_MAX];
   struct abr_constraints c;
-  int r = devcaps_setup(list, dev, resample, &c, buf, sizeof(buf));
+  int r = devcaps_setup(list, dev, resample, 0, &c, buf, sizeof(buf));
   if (r < 0)
     return amp_strerror(r);
   /* the header is the constraints' own: what ABR may choose is what was asked for */
@@ -65,7 +65,7 @@ static void test_48k_16bit_device(void **state) {
   (void)state;
   struct output_caps dev = device(48000, 48000, FMT(OUTPUT_FMT_S16));
   struct abr_constraints c;
-  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, &c), 0);
+  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, 0, &c), 0);
   assert_int_equal(c.caps, ALL_CAPS);
   assert_int_equal(c.rate_min, 48000);
   assert_int_equal(c.rate_max, 48000);
@@ -83,7 +83,7 @@ static void test_config_limits_a_capable_device(void **state) {
   (void)state;
   struct output_caps dev = device(8000, 384000, FMT(OUTPUT_FMT_S32) | FMT(OUTPUT_FMT_S16));
   struct abr_constraints c;
-  assert_int_equal(devcaps_constraints(ABR_CAP_STD_RES | ABR_CAP_HI_FI, &dev, true, &c), 0);
+  assert_int_equal(devcaps_constraints(ABR_CAP_STD_RES | ABR_CAP_HI_FI, &dev, true, 0, &c), 0);
   assert_int_equal(c.max_bit_depth, 32);
   assert_string_equal(header("STD_RES,HI_FI", &dev, true), "STD_RES,HI_FI");
   assert_string_equal(header("STD_RES,HI_FI,HI_RES", &dev, true), "STD_RES,HI_FI,HI_RES");
@@ -96,11 +96,11 @@ static void test_depth_from_formats(void **state) {
   (void)state;
   struct abr_constraints c;
   struct output_caps dev = device(44100, 96000, FMT(OUTPUT_FMT_S24_3));
-  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, false, &c), 0);
+  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, false, 0, &c), 0);
   assert_int_equal(c.max_bit_depth, 24);
   assert_string_equal(header("STD_RES,HI_FI,HI_RES", &dev, false), "STD_RES,HI_FI,HI_RES");
   dev.formats = FMT(OUTPUT_FMT_S24) | FMT(OUTPUT_FMT_S16);
-  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, false, &c), 0);
+  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, false, 0, &c), 0);
   assert_int_equal(c.max_bit_depth, 24);
   /* a 44.1 kHz-only 16-bit device: Opus only by resampling */
   dev = device(44100, 44100, FMT(OUTPUT_FMT_S16));
@@ -116,22 +116,22 @@ static void test_bad_and_missing_probe(void **state) {
   (void)state;
   struct abr_constraints c = {.caps = 99};
   struct output_caps dev = device(44100, 48000, 0);
-  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, &c), -ENODEV);
+  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, 0, &c), -ENODEV);
   dev = device(0, 0, FMT(OUTPUT_FMT_S16));
-  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, &c), -ENODEV);
+  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, 0, &c), -ENODEV);
   dev = device(96000, 48000, FMT(OUTPUT_FMT_S16));
-  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, &c), -ENODEV);
+  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, 0, &c), -ENODEV);
   assert_int_equal(c.caps, 99); /* untouched */
-  assert_int_equal(devcaps_constraints(ALL_CAPS, NULL, true, &c), 0);
+  assert_int_equal(devcaps_constraints(ALL_CAPS, NULL, true, 0, &c), 0);
   assert_int_equal(c.max_bit_depth, 0);
   assert_int_equal(c.rate_max, 0);
   assert_string_equal(header("STD_RES,HI_FI,HI_RES", NULL, true), "STD_RES,HI_FI,HI_RES");
-  assert_int_equal(devcaps_constraints(ALL_CAPS, NULL, true, NULL), -EINVAL);
+  assert_int_equal(devcaps_constraints(ALL_CAPS, NULL, true, 0, NULL), -EINVAL);
   char small[8] = "x";
-  assert_int_equal(devcaps_setup("STD_RES,HI_FI", NULL, true, &c, small, sizeof(small)),
+  assert_int_equal(devcaps_setup("STD_RES,HI_FI", NULL, true, 0, &c, small, sizeof(small)),
                    -AMP_ETOOBIG);
   assert_string_equal(small, "x"); /* untouched */
-  assert_int_equal(devcaps_setup("BOGUS", NULL, true, &c, small, sizeof(small)), -EINVAL);
+  assert_int_equal(devcaps_setup("BOGUS", NULL, true, 0, &c, small, sizeof(small)), -EINVAL);
 }
 
 /* The pipe and null backends' own probes: any rate, the depth of the FMT prefix. */
@@ -144,7 +144,7 @@ static void test_pipe_and_null_probes(void **state) {
   assert_string_equal(header("STD_RES,HI_FI,HI_RES", &dev, true), "STD_RES,HI_FI,HI_RES");
   assert_int_equal(output_probe(output_pipe_ops(), "S16:/dev/null", &dev), 0);
   struct abr_constraints c;
-  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, &c), 0);
+  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, 0, &c), 0);
   assert_int_equal(c.max_bit_depth, 16);
   assert_int_equal(c.rate_max, OUTPUT_MAX_RATE);
 }
@@ -168,19 +168,48 @@ static void test_abr_within_the_device(void **state) {
   struct manifest *m = parse_file("abr_ladder.mpd", AMAZON_ORIGIN);
   struct abr_constraints c;
   struct output_caps dev = device(8000, 192000, FMT(OUTPUT_FMT_S32));
-  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, &c), 0);
+  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, 0, &c), 0);
   assert_string_equal(choose(m, &c), "hd-192-24");
   dev = device(44100, 96000, FMT(OUTPUT_FMT_S24_3));
-  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, &c), 0);
+  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, 0, &c), 0);
   assert_string_equal(choose(m, &c), "hd-96-24");
   /* 48 kHz / 16 bits: no 24-bit FLAC, no 44.1 kHz start: the best Opus */
   dev = device(48000, 48000, FMT(OUTPUT_FMT_S16));
-  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, &c), 0);
+  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, 0, &c), 0);
   assert_string_equal(choose(m, &c), "sd-325");
   /* 16 bits up to 48 kHz: the 16/44.1 FLAC */
   dev = device(44100, 48000, FMT(OUTPUT_FMT_S16));
-  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, &c), 0);
+  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, 0, &c), 0);
   assert_string_equal(choose(m, &c), "hd-44-16");
+  manifest_free(m);
+}
+
+/* [output] rate = Hz: the device always runs at it, every track resampled to it. */
+static void test_fixed_rate(void **state) {
+  (void)state;
+  struct manifest *m = parse_file("abr_ladder.mpd", AMAZON_ORIGIN);
+  struct output_caps dev = device(8000, 192000, FMT(OUTPUT_FMT_S32));
+  struct abr_constraints c;
+  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, 48000, &c), 0);
+  assert_int_equal(c.rate_min, 1);
+  assert_int_equal(c.rate_max, 48000);
+  assert_string_equal(choose(m, &c), "hd-48-24"); /* not 96 or 192 kHz resampled down */
+  /* 44.1 kHz fixed: 48 kHz Opus and FLAC are resampled down to it, not refused */
+  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, 44100, &c), 0);
+  assert_int_equal(c.rate_max, 48000);
+  assert_string_equal(choose(m, &c), "hd-48-24");
+  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, 96000, &c), 0);
+  assert_string_equal(choose(m, &c), "hd-96-24");
+  /* on a 48 kHz-only 16-bit device fixed at 48 kHz the 16/44.1 FLAC can start */
+  dev = device(48000, 48000, FMT(OUTPUT_FMT_S16));
+  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, 48000, &c), 0);
+  assert_string_equal(choose(m, &c), "hd-44-16");
+  char buf[ABR_CAPABILITY_MAX];
+  assert_int_equal(devcaps_setup("STD_RES,HI_FI,HI_RES", &dev, true, 48000, &c, buf, sizeof(buf)),
+                   0);
+  assert_string_equal(buf, "STD_RES,HI_FI");
+  /* a fixed rate the device does not take */
+  assert_int_equal(devcaps_constraints(ALL_CAPS, &dev, true, 96000, &c), -ENODEV);
   manifest_free(m);
 }
 
@@ -193,6 +222,7 @@ int main(void) {
       cmocka_unit_test(test_bad_and_missing_probe),
       cmocka_unit_test(test_pipe_and_null_probes),
       cmocka_unit_test(test_abr_within_the_device),
+      cmocka_unit_test(test_fixed_rate),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -105,6 +105,44 @@ static void test_identity_untouched(void **state) {
   munmap(ro, len);
 }
 
+/* requantise: 24-bit PCM headed for a 16-bit device at gain 1 is dithered to 16-bit
+ * resolution (multiples of 256, within 1.5 steps of the input, not all equal to it);
+ * without the flag it is left alone. */
+static void test_requantise(void **state) {
+  (void)state;
+  const size_t n = 4800;
+  int32_t *x = malloc(n * 2 * sizeof(*x)), *y = malloc(n * 2 * sizeof(*y));
+  assert_non_null(x);
+  assert_non_null(y);
+  for (size_t i = 0; i < n * 2; i++)
+    x[i] = (int32_t)(sin((double)i * 0.01) * 4000000.0) + (int32_t)(i % 97);
+  for (int flag = 0; flag < 2; flag++) {
+    struct gain *g = NULL;
+    struct gain_config c = {.format = {.rate = 48000, .channels = 2, .bits = 24},
+                            .device_bits = 16,
+                            .requantise = flag != 0,
+                            .volume = 100};
+    assert_int_equal(gain_new(&c, &g), 0);
+    assert_int_equal(gain_is_identity(g), flag == 0);
+    memcpy(y, x, n * 2 * sizeof(*y));
+    assert_int_equal(gain_apply(g, y, n), 0);
+    if (!flag) {
+      assert_memory_equal(x, y, n * 2 * sizeof(*y));
+    } else {
+      size_t changed = 0;
+      for (size_t i = 0; i < n * 2; i++) {
+        assert_int_equal(y[i] % 256, 0);
+        assert_true(fabs((double)y[i] - x[i]) <= 1.5 * 256);
+        changed += y[i] != x[i];
+      }
+      assert_true(changed > n);
+    }
+    gain_free(g);
+  }
+  free(x);
+  free(y);
+}
+
 static void test_volume_accuracy(void **state) {
   (void)state;
   static int32_t in[N], out[N];
@@ -360,10 +398,15 @@ static void test_bad(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_identity_untouched), cmocka_unit_test(test_volume_accuracy),
-      cmocka_unit_test(test_normalisation),      cmocka_unit_test(test_no_clipping),
-      cmocka_unit_test(test_tpdf_shape),         cmocka_unit_test(test_dither_output),
-      cmocka_unit_test(test_ramp_length),        cmocka_unit_test(test_bad),
+      cmocka_unit_test(test_identity_untouched),
+      cmocka_unit_test(test_requantise),
+      cmocka_unit_test(test_volume_accuracy),
+      cmocka_unit_test(test_normalisation),
+      cmocka_unit_test(test_no_clipping),
+      cmocka_unit_test(test_tpdf_shape),
+      cmocka_unit_test(test_dither_output),
+      cmocka_unit_test(test_ramp_length),
+      cmocka_unit_test(test_bad),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
