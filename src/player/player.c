@@ -637,6 +637,17 @@ static void track_failed(struct player *p, struct slot *s, int err, const char *
     snprintf(code, sizeof(code), "E%d", -err);
     event(p, s, REPORT_ERROR, heard_ms(p, s), code);
   }
+  /* The queued track failed while another one plays: drop it alone and queue the one
+   * after it; the music goes on. */
+  struct slot *cur = p->current;
+  if (s && s != cur && !s->started && cur && cur->used && cur->started &&
+      (!s->opened || engine_track_drop(p->cfg.engine, s->id) == 0)) {
+    log_warning("player: the queued track is skipped");
+    slot_free(s);
+    changed(p);
+    load_next(p);
+    return;
+  }
   engine_stop(p->cfg.engine);
   struct slot *queued = NULL;
   for (int i = 0; i < SLOTS; i++) {
