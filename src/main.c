@@ -563,7 +563,7 @@ static int build(struct daemon *d, const char *control_path) {
       return r;
     control_path = path;
   }
-  if ((r = control_new(d->loop, control_path, &d->control)) < 0) {
+  if ((r = control_new_group(d->loop, control_path, c->paths.control_group, &d->control)) < 0) {
     log_error("control socket %s: %s", control_path, amp_strerror(r));
     return r;
   }
