@@ -8,6 +8,8 @@ usage: test_sdnotify.py CATALOG_DIR AMPD AMPD_TEST AMPCTL CDM_DIR [unittest opti
 
 - READY=1 arrives only once the control socket accepts: the test connects at the moment
   it receives READY and gets its answer; STATUS= says "unlinked, idle" before it.
+- without [service] client_id (the shipped example) the daemon starts all the same; login
+  fails with a reason.
 - `ampd` (the binary that is installed) has no test hook: test_stall is an unknown
   command there.
 - With WATCHDOG_USEC and WATCHDOG_PID set as systemd sets them, WATCHDOG=1 keeps coming
@@ -45,6 +47,7 @@ class Notify:
 
     def __init__(self, path):
         self.path = path
+        self.proc = None  # the daemon: a wait ends early once it has exited
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(path)
 
@@ -68,13 +71,18 @@ class Notify:
         end = time.monotonic() + GUARD_S
         seen = []
         while time.monotonic() < end:
-            m = self.recv(end - time.monotonic())
+            gone = self.proc is not None and self.proc.poll() is not None
+            m = self.recv(0 if gone else min(1.0, max(0, end - time.monotonic())))
             if m is None:
-                break
+                if gone:
+                    break  # the daemon exited and every datagram it sent is read
+                continue
             seen.append(m)
             if any(pred(a) for a in m):
                 return seen
-        raise AssertionError("no %s; got %s" % (what, seen))
+        raise AssertionError("no %s; got %s (daemon %s)" % (
+            what, seen, "exited %s" % self.proc.returncode
+            if self.proc and self.proc.poll() is not None else "running"))
 
     def close(self):
         self.sock.close()
@@ -107,6 +115,7 @@ class Daemon(td.Daemon):
             cmd = ["sh", "-c", 'WATCHDOG_PID=$$ exec "$0" "$@"'] + cmd
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=self.env)
+        self.notify.proc = self.proc
 
     def request(self, obj):
         """One request on a new connection; its reply."""
@@ -192,6 +201,21 @@ class TestNotify(unittest.TestCase):
         d.proc.send_signal(signal.SIGTERM)
         d.notify.wait_for(lambda a: a == "STOPPING=1", "STOPPING=1")
         self.assertEqual(d.proc.wait(timeout=GUARD_S), 0)
+
+    def test_starts_without_client_id(self):
+        """The shipped example configuration has no client_id: the daemon still starts
+        (READY) and serves; only login fails, with a reason."""
+        d = self.daemon("noclient", W["ampd"])
+        with open(d.conf, encoding="ascii") as f:
+            conf = f.read()
+        with open(d.conf, "w", encoding="ascii") as f:
+            f.write(conf.replace("client_id = amzn1.application-oa2-client.ampdtest\n", ""))
+        d.start()
+        d.notify.wait_for(lambda a: a == "READY=1", "READY=1")
+        rc, reply = d.ctl("login", check=False)
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(reply["error"]["code"], "link_failed", reply)
+        self.assertEqual(td.result_of(d.status())["link"], "unlinked")
 
     def test_watchdog_while_playing_stall_and_sigterm(self):
         d = self.daemon("watchdog", W["ampd_test"], watchdog=True)
