@@ -18,3 +18,8 @@ add_test(NAME integration/sdnotify
 set_tests_properties(integration/sdnotify PROPERTIES LABELS "integration" TIMEOUT 300
                                                      FIXTURES_REQUIRED catalog
                                                      ENVIRONMENT "PYTHONPATH=${CMAKE_CURRENT_SOURCE_DIR}")
+
+# The unit: exposure score at most 2.0, verify clean (tests/integration/test_unit.sh).
+add_test(NAME integration/unit
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_unit.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(integration/unit PROPERTIES LABELS "integration" TIMEOUT 120)
