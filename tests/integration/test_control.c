@@ -878,7 +878,7 @@ static void test_socket_group(void **state) {
   char path[PATH_MAX + 32];
   snprintf(path, sizeof(path), "%s/grouped", dir);
   char name[64];
-  gid_t gid;
+  gid_t gid = 0;
   assert_true(other_group(name, sizeof(name), &gid)); /* no such group: this test fails */
   struct control *c2 = NULL;
   assert_int_equal(control_new_group(L, path, name, &c2), 0);
