@@ -121,7 +121,9 @@ def start_as_the_unit(unit_text, tmp):
     cmd = ["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % gid,
            "--groups=%s" % groups if groups else "--clear-groups", "--"] + argv
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NOTIFY_SOCKET": npath,
-           "WATCHDOG_USEC": "1000000", "LANG": "C.UTF-8"}
+           # A ping every 2 s: the test reads the socket at least that often, so the
+           # queue (net.unix.max_dgram_qlen, 10) never fills and blocks the daemon.
+           "WATCHDOG_USEC": "4000000", "LANG": "C.UTF-8"}
     log = open(os.path.join(tmp, "ampd.log"), "w+b")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                             cwd="/", umask=int(u.get("UMask", ["0022"])[0], 8))

@@ -43,20 +43,39 @@ WATCHDOG_USEC = 400000  # pings every 200 ms
 
 
 class Notify:
-    """The NOTIFY_SOCKET: every datagram, split into its assignments."""
+    """The NOTIFY_SOCKET: every datagram, split into its assignments. A thread reads the
+    socket all the time, as systemd does: an unread queue of datagrams (10 by default,
+    net.unix.max_dgram_qlen) would block the daemon's sd_notify()."""
 
     def __init__(self, path):
         self.path = path
         self.proc = None  # the daemon: a wait ends early once it has exited
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(path)
+        self.msgs = []
+        self.cond = threading.Condition()
+        self.closed = False
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        while True:
+            try:
+                r, _, _ = select.select([self.sock], [], [], 0.2)
+            except (OSError, ValueError):
+                return
+            with self.cond:
+                if self.closed:
+                    return
+                if r:
+                    self.msgs.append(self.sock.recv(4096).decode().split("\n"))
+                    self.cond.notify_all()
 
     def recv(self, timeout):
-        """One datagram's assignments, or None after timeout seconds."""
-        r, _, _ = select.select([self.sock], [], [], timeout)
-        if not r:
-            return None
-        return self.sock.recv(4096).decode().split("\n")
+        """The next datagram's assignments, or None after timeout seconds."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.msgs, timeout=timeout)
+            return self.msgs.pop(0) if self.msgs else None
 
     def drain(self):
         msgs = []
@@ -72,7 +91,7 @@ class Notify:
         seen = []
         while time.monotonic() < end:
             gone = self.proc is not None and self.proc.poll() is not None
-            m = self.recv(0 if gone else min(1.0, max(0, end - time.monotonic())))
+            m = self.recv(0.3 if gone else min(1.0, max(0, end - time.monotonic())))
             if m is None:
                 if gone:
                     break  # the daemon exited and every datagram it sent is read
@@ -85,6 +104,9 @@ class Notify:
             if self.proc and self.proc.poll() is not None else "running"))
 
     def close(self):
+        with self.cond:
+            self.closed = True
+        self.reader.join(5)
         self.sock.close()
         os.unlink(self.path)
 
@@ -237,8 +259,9 @@ class TestNotify(unittest.TestCase):
         self.assertEqual(td.result_of(d.status())["state"], "playing")
 
         # The loop stalls: open() of the FIFO for writing returns once the hook, on the
-        # loop thread, opened it for reading. Every ping sent before is in the socket
-        # already; none may come while the loop stands.
+        # loop thread, opened it for reading. Every ping sent before is queued on the
+        # socket already, ahead of a mark the test sends now; after the mark, none may
+        # come while the loop stands.
         fifo = os.path.join(d.dir, "stall")
         os.mkfifo(fifo)
         replies = []
@@ -246,7 +269,9 @@ class TestNotify(unittest.TestCase):
             d.request({"id": 9, "cmd": "test_stall", "fifo": fifo})))
         t.start()
         w = os.open(fifo, os.O_WRONLY)
-        d.notify.drain()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as mark:
+            mark.sendto(b"TEST_MARK=1", d.notify.path)
+        d.notify.wait_for(lambda a: a == "TEST_MARK=1", "the test's mark")
         stalled = []
         end = time.monotonic() + 3 * WATCHDOG_USEC / 1e6
         while time.monotonic() < end:
