@@ -110,6 +110,7 @@ static void check_defaults(const struct ampd_config *c) {
   assert_string_equal(c->paths.runtime_dir, "/run/ampd");
   assert_string_equal(c->paths.cdm_dir, cdmhost_default_dir());
   assert_string_equal(c->paths.cdm, "clearkey");
+  assert_null(c->paths.control_group);
   assert_string_equal(c->log.level, "info");
 }
 
@@ -192,6 +193,7 @@ static const char full[] =
     "runtime_dir = /tmp/ampd-run\r\n"
     "cdm_dir = /opt/ampd/cdm\r\n"
     "cdm = widevine\r\n"
+    "control_group = ampd\r\n"
     "[log]\r\n"
     "level: warning,http=debug\r\n"
     "[output]\r\n" /* a section may come back */
@@ -224,6 +226,7 @@ static void check_full(const struct ampd_config *c) {
   assert_string_equal(c->paths.runtime_dir, "/tmp/ampd-run");
   assert_string_equal(c->paths.cdm_dir, "/opt/ampd/cdm");
   assert_string_equal(c->paths.cdm, "widevine");
+  assert_string_equal(c->paths.control_group, "ampd");
   assert_string_equal(c->log.level, "warning,http=debug");
 }
 
@@ -653,6 +656,7 @@ static void test_every_key(void **state) {
       {"paths.runtime_dir", "/tmp/ampd-run"},
       {"paths.cdm_dir", "/opt/ampd/cdm"},
       {"paths.cdm", "widevine"},
+      {"paths.control_group", "ampd"},
       {"log.level", "warning,http=debug"},
   };
   for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
