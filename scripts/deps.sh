@@ -10,7 +10,9 @@ PACKAGES=(
   llvm
   # libraries
   libcurl4-openssl-dev libmbedtls-dev libxml2-dev libcjson-dev libopus-dev libflac-dev
-  libasound2-dev libebur128-dev libsoxr-dev libcmocka-dev libinih-dev
+  libasound2-dev libebur128-dev libsoxr-dev libcmocka-dev libinih-dev libsystemd-dev
+  # the unit's checks (systemd-analyze) and the .deb (dpkg-deb, adduser, deb-systemd-helper)
+  systemd dpkg-dev adduser init-system-helpers
   # tests: the mock service, its test CA, independent checkers, ALSA tools
   python3 openssl libxml2-utils ffmpeg alsa-utils
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of ampd: installs what it needs, checks formatting and banned functions,
-# builds and runs ctest in the ASan+UBSan build, the threaded tests under TSan, a clang
-# build, and a bounded libFuzzer run of every harness.
+# builds and runs ctest in the ASan+UBSan build, the release build and its Debian package
+# (installed, started and removed), the threaded tests under TSan, and a bounded libFuzzer
+# run of every harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -18,6 +19,9 @@ run ctest --preset asan -j"$jobs"
 # The release build: gcc -O2 finds warnings (maybe-uninitialized, ...) that -O0 does not.
 run cmake --preset default >/dev/null
 run cmake --build --preset default -j"$jobs"
+# The Debian package of that build (prefix /usr): cpack -G DEB, dpkg -i, the installed
+# unit verified and scored, a start as the unit says, dpkg -r, dpkg -P (about 20 s; root).
+run python3 scripts/test_deb.py build/default
 
 run cmake --preset tsan >/dev/null
 run cmake --build --preset tsan -j"$jobs"

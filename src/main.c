@@ -26,6 +26,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/sdnotify.h"
 #include "media/abr.h"
 #include "media/cdmhost.h"
 #include "media/manifest.h"
@@ -34,6 +35,9 @@
 #include "player/devcaps.h"
 #include "player/engine.h"
 #include "player/player.h"
+#ifdef AMPD_TEST_HOOKS
+#include "testhooks.h"
+#endif
 
 LOG_TOPIC("main");
 
@@ -61,6 +65,7 @@ struct daemon {
   struct player *player;
   struct control *control;
   struct control_req *login_req; /* a login waiting for its code pair */
+  struct sdnotify *sd;           /* systemd: READY, STATUS, WATCHDOG, STOPPING */
   char device_id[DEVICEID_LEN + 1];
 };
 
@@ -131,8 +136,17 @@ static cJSON *status_json(struct daemon *d, const struct player_status *st) {
   return o;
 }
 
+/* systemd's one-line status (docs/systemd.md): the link, and what plays. */
+static void notify_status(struct daemon *d, const struct player_status *st) {
+  static const char *const link[] = {"unlinked", "linking", "linked"};
+  if (d->lwa && d->player)
+    sdnotify_status(d->sd, "%s, %s%s%s%s%s", link[lwa_state(d->lwa)], player_state_name(st->state),
+                    st->title[0] ? ": " : "", st->artist, st->artist[0] ? " - " : "", st->title);
+}
+
 static void on_player_change(void *ud, const struct player_status *st) {
   struct daemon *d = ud;
+  notify_status(d, st);
   cJSON *o = status_json(d, st);
   if (o && d->control)
     control_publish(d->control, "player", o);
@@ -155,6 +169,11 @@ static void on_lwa_state(struct lwa *w, enum lwa_state state, int err, void *ud)
   } else if (state == LWA_UNLINKED && d->login_req) {
     control_reply_error(d->login_req, "link_failed", amp_strerror(err));
     d->login_req = NULL;
+  }
+  if (d->player) {
+    struct player_status st;
+    player_status(d->player, &st);
+    notify_status(d, &st);
   }
   if (d->control) {
     static const char *const names[] = {"unlinked", "linking", "linked"};
@@ -445,6 +464,8 @@ static void on_signal(struct loop_source *s, const struct signalfd_siginfo *si, 
   (void)si;
   struct daemon *d = ud;
   log_info("signal: shutting down");
+  sdnotify_stopping(d->sd);
+  player_stop(d->player); /* its playback event into the queue file, the device dropped */
   loop_quit(d->loop, 0);
 }
 
@@ -504,7 +525,7 @@ static int build(struct daemon *d, const char *control_path) {
   struct ampd_config *c = &d->cfg;
   int r;
   char path[PATH_BYTES];
-  if ((r = loop_new(&d->loop)) < 0)
+  if ((r = loop_new(&d->loop)) < 0 || (r = sdnotify_new(d->loop, &d->sd)) < 0)
     return r;
   signal(SIGPIPE, SIG_IGN);
   if ((r = loop_add_signal(d->loop, SIGTERM, on_signal, d, NULL)) < 0 ||
@@ -609,7 +630,7 @@ static int build(struct daemon *d, const char *control_path) {
       return r;
     control_path = path;
   }
-  if ((r = control_new(d->loop, control_path, &d->control)) < 0) {
+  if ((r = control_new_group(d->loop, control_path, c->paths.control_group, &d->control)) < 0) {
     log_error("control socket %s: %s", control_path, amp_strerror(r));
     return r;
   }
@@ -626,6 +647,14 @@ static int build(struct daemon *d, const char *control_path) {
   for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
     if ((r = control_add_command(d->control, cmds[i].name, cmds[i].fn, d)) < 0)
       return r;
+#ifdef AMPD_TEST_HOOKS /* the ampd_test binary only, never installed (docs/systemd.md) */
+  if ((r = testhooks_register(d->control)) < 0)
+    return r;
+#endif
+  struct player_status st;
+  player_status(d->player, &st);
+  notify_status(d, &st);
+  sdnotify_ready(d->sd); /* the control socket listens and accepts */
   return 0;
 }
 
@@ -642,6 +671,7 @@ static void teardown(struct daemon *d) {
   api_free(d->api);
   lwa_free(d->lwa);
   http_free(d->http);
+  sdnotify_free(d->sd);
   loop_free(d->loop);
   config_free(&d->cfg);
 }

@@ -574,8 +574,9 @@ static char *dup_str(const char *s) {
 
 int lwa_new(struct loop *l, struct http *h, const struct lwa_config *cfg, lwa_state_fn on_state,
             void *userdata, struct lwa **ret) {
+  /* An empty client_id is a daemon without a registration: it runs, it cannot link. */
   if (!l || !h || !cfg || !ret || !cfg->base_url || !cfg->client_id || !cfg->state_dir ||
-      !cfg->client_id[0] || http_url_check(cfg->base_url) < 0)
+      http_url_check(cfg->base_url) < 0)
     return -EINVAL;
   int r = -ENOMEM;
   struct lwa *w = calloc(1, sizeof(*w));
@@ -675,6 +676,8 @@ int lwa_link_start(struct lwa *w) {
     return -EISCONN;
   if (w->pairing)
     return -EALREADY;
+  if (!w->client_id[0])
+    return -ENOKEY;
   disarm(w);
   w->fails = 0;
   w->last_err = 0;

@@ -66,7 +66,7 @@ enum lwa_state {
 
 struct lwa_config {
   const char *base_url;  /* {lwa}: "https://api.amazon.com" in production; https only */
-  const char *client_id; /* the device's LWA client id */
+  const char *client_id; /* the device's LWA client id; "": none, lwa_link_start() fails */
   const char *state_dir; /* where the token file lives (must exist) */
 };
 
@@ -111,7 +111,8 @@ int lwa_link_info(const struct lwa *w, const char **ret_user_code, const char **
                   int64_t *ret_expires_at);
 
 /* Start pairing: request a code pair; the state callback says LINKING once it is there.
- * 0, -EISCONN when LINKED, -EALREADY when already pairing, or an error of the request. */
+ * 0, -EISCONN when LINKED, -EALREADY when already pairing, -ENOKEY without a client_id
+ * ([service] client_id), or an error of the request. */
 int lwa_link_start(struct lwa *w);
 
 /* Drop the tokens (and the file) or stop a pairing: UNLINKED. Waiting token callbacks

@@ -2,6 +2,7 @@
 #include "control.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -505,8 +506,39 @@ static void cmd_unsubscribe(struct control_req *req, const cJSON *args, void *us
 }
 
 int control_new(struct loop *l, const char *path, struct control **ret) {
+  return control_new_group(l, path, NULL, ret);
+}
+
+/* The gid of a group name; a name of digits that is no group's name is the number. */
+static int group_gid(const char *name, gid_t *ret) {
+  struct group gr, *res = NULL;
+  char buf[4096];
+  int e = getgrnam_r(name, &gr, buf, sizeof(buf), &res);
+  if (e)
+    return -e;
+  if (res) {
+    *ret = res->gr_gid;
+    return 0;
+  }
+  char *end = NULL;
+  errno = 0;
+  unsigned long v = strtoul(name, &end, 10);
+  if (name[0] >= '0' && name[0] <= '9' && *end == '\0' && errno == 0 && v < (gid_t)-1) {
+    *ret = (gid_t)v;
+    return 0;
+  }
+  return -ENOENT;
+}
+
+int control_new_group(struct loop *l, const char *path, const char *group, struct control **ret) {
   if (!l || !path || !ret || !*path)
     return -EINVAL;
+  gid_t gid = (gid_t)-1;
+  if (group && *group) {
+    int gr = group_gid(group, &gid);
+    if (gr < 0)
+      return gr;
+  }
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   size_t plen = strlen(path);
   if (plen >= sizeof(sa.sun_path))
@@ -526,6 +558,11 @@ int control_new(struct loop *l, const char *path, struct control **ret) {
   err = bind_path(c, &sa);
   if (err)
     goto fail;
+  /* Under the temporary name (bind_path): the socket appears at path with its group. */
+  if (gid != (gid_t)-1 && lchown(c->tmp_path[0] ? c->tmp_path : c->path, (uid_t)-1, gid) < 0) {
+    err = -errno;
+    goto fail;
+  }
   if (listen(c->fd, CONTROL_BACKLOG) < 0) {
     err = -errno;
     goto fail;

@@ -67,6 +67,11 @@ typedef void (*control_cmd_fn)(struct control_req *req, const cJSON *args, void 
  * nothing is left at path that was not there before.
  */
 int control_new(struct loop *l, const char *path, struct control **ret);
+/* control_new() with the socket's group set to the group named group (NULL or "": the
+ * process's own, as control_new()), before the socket appears at path: 0660 with that
+ * group is who may connect. The daemon must be in the group (or be root). -ENOENT for no
+ * such group, -EPERM when it is not the daemon's, else as control_new(). */
+int control_new_group(struct loop *l, const char *path, const char *group, struct control **ret);
 
 /*
  * Close every connection (unsent output is dropped), free requests not answered yet

@@ -132,6 +132,7 @@ static const struct key keys[] = {
     STR("paths", "runtime_dir", K_DIR, paths.runtime_dir, CONFIG_LINE_MAX, false, "/run/ampd"),
     STR("paths", "cdm_dir", K_DIR, paths.cdm_dir, CONFIG_LINE_MAX, false, AMPD_CDM_DIR),
     STR("paths", "cdm", K_CDM, paths.cdm, CDM_NAME_MAX, false, "clearkey"),
+    STR("paths", "control_group", K_TOKEN, paths.control_group, 32, true, ""),
 
     STR("log", "level", K_LEVEL, log.level, CONFIG_LINE_MAX, false, "info"),
 };

@@ -101,10 +101,11 @@ struct ampd_config {
     enum config_volume_mode volume_mode; /* software */
   } playback;
   struct {
-    char *state_dir;   /* absolute, "/var/lib/ampd" */
-    char *runtime_dir; /* absolute, "/run/ampd" */
-    char *cdm_dir;     /* absolute, the build's AMPD_CDM_DIR (cdmhost_default_dir()) */
-    char *cdm;         /* [a-z0-9_-]{1,32}, "clearkey" */
+    char *state_dir;     /* absolute, "/var/lib/ampd" */
+    char *runtime_dir;   /* absolute, "/run/ampd" */
+    char *cdm_dir;       /* absolute, the build's AMPD_CDM_DIR (cdmhost_default_dir()) */
+    char *cdm;           /* [a-z0-9_-]{1,32}, "clearkey" */
+    char *control_group; /* the control socket's group (1..32, no spaces); NULL: the daemon's */
   } paths;
   struct {
     char *level; /* a core/log spec ("info", "warning,http=debug"); "info" */

@@ -133,6 +133,13 @@ static void deliver(void *userdata) {
       e->bytes_live -= q.bytes;
     } else if (q.pub.type == ENGINE_TRACK_ENDED) {
       e->tracks_live--;
+      pthread_mutex_lock(&e->ev_lock);
+      for (size_t i = 0; i < e->n_dropped; i++)
+        if (e->dropped[i] == q.pub.track) {
+          e->dropped[i] = e->dropped[--e->n_dropped];
+          break;
+        }
+      pthread_mutex_unlock(&e->ev_lock);
     }
     e->cfg.on_event(e->cfg.userdata, &q.pub);
   }
@@ -263,6 +270,51 @@ int engine_track_close(struct engine *e, uint32_t track, uint64_t declared_end,
   return r;
 }
 
+bool eng_dropped(struct engine *e, uint32_t track) {
+  if (atomic_load(&e->drop_gen) == 0)
+    return false; /* nothing was ever dropped: no lock on the data path */
+  bool found = false;
+  pthread_mutex_lock(&e->ev_lock);
+  for (size_t i = 0; i < e->n_dropped && !found; i++)
+    found = e->dropped[i] == track;
+  pthread_mutex_unlock(&e->ev_lock);
+  return found;
+}
+
+int engine_track_drop(struct engine *e, uint32_t track) {
+  if (!e)
+    return -EINVAL;
+  pthread_mutex_lock(&e->ev_lock);
+  bool full = e->n_dropped == ENGINE_MAX_TRACKS;
+  bool already = false;
+  for (size_t i = 0; i < e->n_dropped; i++)
+    already |= e->dropped[i] == track;
+  pthread_mutex_unlock(&e->ev_lock);
+  if (already)
+    return 0;
+  if (full)
+    return -EAGAIN;
+  if (e->has_open && e->open_track == track) {
+    /* close it, so that the command stream stays whole; the media thread drops it */
+    struct cmd *c;
+    int r = enqueue(e, CMD_CLOSE, track, NULL, 0, &c);
+    if (r == 0)
+      r = submit(e, c);
+    if (r < 0)
+      return r;
+    e->has_open = false;
+  }
+  pthread_mutex_lock(&e->ev_lock);
+  e->dropped[e->n_dropped++] = track;
+  pthread_mutex_unlock(&e->ev_lock);
+  atomic_fetch_add(&e->drop_gen, 1u);
+  pthread_mutex_lock(&e->cmd_lock);
+  pthread_cond_signal(&e->cmd_cond);
+  pthread_mutex_unlock(&e->cmd_lock);
+  ring_signal(e, &e->ring_data);
+  return 0;
+}
+
 int engine_pause(struct engine *e, bool pause) {
   if (!e)
     return -EINVAL;
@@ -280,6 +332,7 @@ int engine_stop(struct engine *e) {
   e->under_pending = 0;
   e->outerr_pending = 0;
   e->opened_pending = false;
+  e->n_dropped = 0;
   atomic_store(&e->stop_gen, e->ev_gen);
   pthread_mutex_unlock(&e->ev_lock);
   atomic_store(&e->pause_req, false);

@@ -175,6 +175,10 @@ struct engine {
   uint64_t under_pending;
   int outerr_pending;
   bool opened_pending;
+  /* tracks engine_track_drop() dropped, until their TRACK_ENDED (under ev_lock) */
+  uint32_t dropped[ENGINE_MAX_TRACKS];
+  size_t n_dropped;
+  atomic_uint drop_gen; /* bumped by each drop */
 
   /* the audio clock (seqlock, written by the output thread) */
   atomic_uint seq;
@@ -203,6 +207,8 @@ static inline void ring_signal(struct engine *e, pthread_cond_t *c) {
  * when a stop came after it); never blocks beyond the event lock, never fails (EVQ_MAX). */
 void eng_push_event(struct engine *e, unsigned gen, enum engine_event_type type, uint32_t track,
                     uint32_t segment, int err, size_t bytes);
+/* engine.c: engine_track_drop() dropped track (any thread; takes ev_lock). */
+bool eng_dropped(struct engine *e, uint32_t track);
 /* engine.c: post the batch again if the loop's queue was full (output thread). */
 void eng_retry_post(struct engine *e);
 /* The two threads' bodies (engine_media.c, engine_output.c). */

@@ -343,8 +343,18 @@ static void media_open(struct engine *e, const struct cmd *c) {
   push_start(e, c->track, out_frames(e, c->start), false, true);
 }
 
+/* A track engine_track_drop() dropped: decode nothing more of it, no error. */
+static bool media_dropped(struct engine *e) {
+  if (e->m.failed || !e->m.p || !eng_dropped(e, e->m.track))
+    return false;
+  e->m.failed = true; /* the rest is only released */
+  pipeline_free(e->m.p);
+  e->m.p = NULL;
+  return true;
+}
+
 static void media_init(struct engine *e, const struct cmd *c) {
-  if (e->m.failed || !e->m.p)
+  if (media_dropped(e) || e->m.failed || !e->m.p)
     return;
   struct pipeline_timeline t;
   struct pcm_format nf;
@@ -409,6 +419,7 @@ static bool media_wait_key(struct engine *e, unsigned kg) {
 }
 
 static void media_segment(struct engine *e, const struct cmd *c) {
+  media_dropped(e);
   if (!e->m.failed && e->m.p) {
     unsigned kg = atomic_load(&e->key_gen);
     int r = pipeline_segment(e->m.p, c->data, c->len, c->offset, media_pcm, e, NULL);
@@ -432,6 +443,7 @@ static void media_segment(struct engine *e, const struct cmd *c) {
 }
 
 static void media_close(struct engine *e, const struct cmd *c) {
+  media_dropped(e);
   if (!e->m.failed && e->m.p) {
     int r = c->timescale ? pipeline_expect_end(e->m.p, c->declared_end, c->timescale) : 0;
     if (r == 0)

@@ -49,6 +49,7 @@ struct out {
   uint32_t backoff_ms;
   /* the idle close: when the device had nothing left to play (0: it has) */
   uint64_t idle_since;
+  unsigned drop_seen; /* engine drop_gen last looked at */
   /* the mixer: the volume last applied (UINT_MAX: none since the open) */
   unsigned hw_volume;
   bool no_mixer_said;
@@ -262,6 +263,21 @@ static bool out_marker(struct engine *e, struct out *o, const struct marker *mk)
   }
   if (o->n_fl == INFLIGHT_MAX)
     return false; /* cannot happen with the loop's bounds; wait for the device if it does */
+  if (eng_dropped(e, mk->track)) { /* an empty stretch: its samples are skipped */
+    o->fl[o->n_fl++] = (struct inflight){.track = mk->track,
+                                         .fmt = o->dev_fmt,
+                                         .src = o->dev_fmt,
+                                         .dev_start = o->written,
+                                         .dev_end = o->written,
+                                         .base = mk->base,
+                                         .closed = true,
+                                         .start_event = !mk->cont,
+                                         .end_event = true};
+    if (mk->cont) /* a switch of a track already heard: the stretch before ended it */
+      o->fl[o->n_fl - 1].started = o->n_fl == 1 || o->fl[o->n_fl - 2].started;
+    o->region = false;
+    return true;
+  }
   if (mk->fmt.rate != 0 && (!o->dev || !fmt_equal(&o->dev_fmt, &mk->fmt))) {
     if (o->waiting)
       return false; /* the retry opens it */
@@ -352,6 +368,16 @@ void *eng_output_main(void *arg) {
       o.paused = want_pause;
     }
 
+    unsigned dg = atomic_load(&e->drop_gen);
+    if (dg != o.drop_seen) { /* the stretch being written may have been dropped */
+      o.drop_seen = dg;
+      if (o.region && o.n_fl > 0 && eng_dropped(e, o.fl[o.n_fl - 1].track)) {
+        struct inflight *f = &o.fl[o.n_fl - 1];
+        f->closed = true;
+        f->dev_end = o.written;
+        o.region = false;
+      }
+    }
     uint64_t w = atomic_load_explicit(&e->w, memory_order_acquire);
     uint64_t mr = atomic_load_explicit(&e->mark_r, memory_order_relaxed);
     uint64_t mw = atomic_load_explicit(&e->mark_w, memory_order_acquire);

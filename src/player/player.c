@@ -4,6 +4,7 @@
  * behind the other, with the playback events of each. See player.h.
  */
 #include "player/player.h"
+#include "player/player_impl.h"
 
 #include <errno.h>
 #include <math.h>
@@ -24,88 +25,6 @@
 
 LOG_TOPIC("player");
 
-#define SLOTS 2 /* the track being heard and the one queued behind it */
-#define PENDING_MAX FETCHER_HELD_MAX
-#define RETIRED_MAX 4 /* earlier sessions of one track whose segments may still decode */
-
-struct pending {
-  enum fetcher_kind kind;
-  enum fetcher_init_reason reason;
-  size_t index;
-  bool last;
-  uint64_t offset, end;
-  uint32_t timescale;
-  const uint8_t *data;
-  size_t len;
-};
-
-/* What the player keeps of a track: enough to play it again (history, repeat). */
-struct trackinfo {
-  char *title, *artist, *album, *tag, *collector, *audio_url;
-  double duration;
-  bool auto_skip;
-};
-
-#define HISTORY_MAX 32 /* tracks kept for previous */
-
-/* Where a rep starts to be heard: the status names the rep of the segment being heard,
- * not the one being fetched (up to the fetcher's target ahead). A copy, not the rep: a
- * rebase or a restart frees the manifest. At most QUALITY_MAX a track; the oldest goes
- * first (ABR switches at most once a segment, and only the fetch window is ahead). */
-#define QUALITY_MAX 8
-struct quality {
-  uint64_t from_ms; /* the media time of the first segment of the rep */
-  char codec[16];
-  uint32_t rate, bits, channels;
-};
-
-struct slot {
-  struct player *p;
-  bool used;
-  uint32_t id;
-  struct trackinfo ti;
-  const struct manifest_rep *cur_rep; /* the rep being fetched (ABR) */
-  uint64_t base_ms;                   /* where the decode began (a seek): until it is heard */
-  int64_t seek_frame;                 /* the first frame to hand out after a seek */
-  struct loader *ld;
-  struct loaded *lt;
-  struct loaded *retired[RETIRED_MAX];
-  size_t n_retired;
-  bool rebasing; /* the loader fetches a fresh session of the same rep */
-  char rep_id[64];
-  struct fetcher *fetch;
-  struct pending pend[PENDING_MAX];
-  size_t pend_head, pend_n;
-  bool opened, closed, fetched_all, started;
-  const struct manifest_rep *init_rep; /* of the last init handed out, until its segment */
-  struct quality quality[QUALITY_MAX];
-  size_t n_quality;
-};
-
-struct player {
-  struct player_config cfg;
-  enum player_state state;
-  struct api_call *doc_call;
-  struct api_cursor *cursor;
-  bool cursor_busy, cursor_end;
-  bool held; /* a 409 on the queued track: pause when the one being heard ends */
-  struct slot slots[SLOTS];
-  struct slot *current; /* the track being heard (or loading first) */
-  uint32_t next_id;
-  uint64_t tracks_played;
-  int error;
-  bool output_error; /* error is the device's: cleared when it opens again */
-  char error_text[PLAYER_TEXT_MAX];
-  uint64_t underruns;
-  enum player_repeat repeat;
-  char *container_url;                   /* for repeat all */
-  struct trackinfo history[HISTORY_MAX]; /* played, oldest first */
-  size_t n_history;
-  struct trackinfo forward[HISTORY_MAX]; /* to play before the cursor's next (previous) */
-  size_t n_forward;
-};
-
-static void ti_free(struct trackinfo *t);
 static void abr_next(struct slot *s);
 static void on_throughput(void *ud, uint64_t bytes, uint64_t usec);
 
@@ -114,7 +33,7 @@ const char *player_state_name(enum player_state s) {
   return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }
 
-static void changed(struct player *p) {
+void pl_changed(struct player *p) {
   if (!p->cfg.on_change)
     return;
   struct player_status st;
@@ -122,17 +41,17 @@ static void changed(struct player *p) {
   p->cfg.on_change(p->cfg.userdata, &st);
 }
 
-static void set_state(struct player *p, enum player_state s) {
+void pl_set_state(struct player *p, enum player_state s) {
   if (p->state == s)
     return;
   log_info("player: %s", player_state_name(s));
   p->state = s;
-  changed(p);
+  pl_changed(p);
 }
 
 /* ---------------------------------------------------------------- playback events */
 
-static uint64_t heard_ms(const struct player *p, const struct slot *s) {
+uint64_t pl_heard_ms(const struct player *p, const struct slot *s) {
   uint32_t track = 0;
   uint64_t frames = 0;
   struct pcm_format fmt = {0};
@@ -144,7 +63,7 @@ static uint64_t heard_ms(const struct player *p, const struct slot *s) {
   return frames * 1000u / fmt.rate;
 }
 
-static void quality_of(const struct slot *s, char *out, size_t n) {
+void pl_quality_of(const struct slot *s, char *out, size_t n) {
   const struct manifest_rep *r = s->lt ? s->lt->rep : NULL;
   if (!r) {
     snprintf(out, n, "UNKNOWN");
@@ -155,12 +74,12 @@ static void quality_of(const struct slot *s, char *out, size_t n) {
            (unsigned)(r->sample_rate / 1000u), (unsigned)(r->bit_depth ? r->bit_depth : 16));
 }
 
-static void event(struct player *p, struct slot *s, enum report_type type, uint64_t offset_ms,
-                  const char *error_code) {
+void pl_event(struct player *p, struct slot *s, enum report_type type, uint64_t offset_ms,
+              const char *error_code) {
   if (!p->cfg.report || !s || !s->ti.collector || !s->ti.tag)
     return;
   char quality[REPORT_QUALITY_MAX];
-  quality_of(s, quality, sizeof(quality));
+  pl_quality_of(s, quality, sizeof(quality));
   struct report_event ev = {.type = type,
                             .offset_ms = offset_ms,
                             .track_tag = s->ti.tag,
@@ -173,7 +92,7 @@ static void event(struct player *p, struct slot *s, enum report_type type, uint6
 
 /* ---------------------------------------------------------------- slots */
 
-static void slot_free(struct slot *s) {
+void pl_slot_free(struct slot *s) {
   if (!s->used)
     return;
   loader_cancel(s->ld);
@@ -181,7 +100,7 @@ static void slot_free(struct slot *s) {
   loaded_free(s->lt);
   for (size_t i = 0; i < s->n_retired; i++)
     loaded_free(s->retired[i]);
-  ti_free(&s->ti);
+  pl_ti_free(&s->ti);
   struct player *p = s->p;
   if (p->current == s)
     p->current = NULL;
@@ -189,7 +108,7 @@ static void slot_free(struct slot *s) {
   s->p = p;
 }
 
-static void ti_free(struct trackinfo *t) {
+void pl_ti_free(struct trackinfo *t) {
   free(t->title);
   free(t->artist);
   free(t->album);
@@ -214,16 +133,16 @@ static int ti_copy(struct trackinfo *dst, const struct trackinfo *src) {
   if ((src->title && !dst->title) || (src->artist && !dst->artist) || (src->album && !dst->album) ||
       (src->tag && !dst->tag) || (src->collector && !dst->collector) ||
       (src->audio_url && !dst->audio_url)) {
-    ti_free(dst);
+    pl_ti_free(dst);
     return -ENOMEM;
   }
   return 0;
 }
 
 /* Push a copy of t onto a bounded stack (the oldest goes when full). */
-static void ti_push(struct trackinfo *stack, size_t *n, const struct trackinfo *t) {
+void pl_ti_push(struct trackinfo *stack, size_t *n, const struct trackinfo *t) {
   if (*n == HISTORY_MAX) {
-    ti_free(&stack[0]);
+    pl_ti_free(&stack[0]);
     memmove(stack, stack + 1, (HISTORY_MAX - 1) * sizeof(*stack));
     (*n)--;
   }
@@ -311,8 +230,6 @@ static void pump_all(struct player *p) {
     pump(b);
 }
 
-static void load_next(struct player *p);
-
 /* An init names the rep of the segments after it; the first of them says from when. */
 static void note_quality(struct slot *s, const struct fetcher_chunk *c) {
   if (c->kind == FETCHER_INIT) {
@@ -364,7 +281,7 @@ static void on_chunk(void *ud, const struct fetcher_chunk *c) {
   pump_all(s->p);
   if (c->kind == FETCHER_SEGMENT && c->last && !s->fetched_all) {
     s->fetched_all = true;
-    load_next(s->p); /* prefetch: the next track queues behind this one (gapless) */
+    pl_load_next(s->p); /* prefetch: the next track queues behind this one (gapless) */
   } else if (c->kind == FETCHER_SEGMENT) {
     abr_next(s);
   }
@@ -407,11 +324,9 @@ static void on_expired(void *ud) {
   refresh_audio(s);
 }
 
-static void track_failed(struct player *p, struct slot *s, int err, const char *text);
-
 static void on_fetch_error(void *ud, int err) {
   struct slot *s = ud;
-  track_failed(s->p, s, err, NULL);
+  pl_track_failed(s->p, s, err, NULL);
 }
 
 /* ---------------------------------------------------------------- loading */
@@ -434,7 +349,7 @@ static void on_drm(void *ud, struct drm *d, int err) {
   if (err == 0)
     engine_key_ready(s->p->cfg.engine); /* a segment may wait for these keys */
   if (err < 0 && err != -ECANCELED)
-    track_failed(s->p, s, err, "license");
+    pl_track_failed(s->p, s, err, "license");
 }
 
 static void on_loaded(void *ud, int err, struct loaded *lt, const struct apidoc_error *report);
@@ -462,7 +377,7 @@ static void refresh_audio(struct slot *s) {
   s->rebasing = true;
   int r = start_load(s);
   if (r < 0)
-    track_failed(s->p, s, r, NULL);
+    pl_track_failed(s->p, s, r, NULL);
 }
 
 static void on_loaded(void *ud, int err, struct loaded *lt, const struct apidoc_error *report) {
@@ -474,8 +389,8 @@ static void on_loaded(void *ud, int err, struct loaded *lt, const struct apidoc_
   if (err < 0) {
     if (err == -AMP_EREPORT && s->ti.auto_skip) {
       log_info("player: the service refused a track marked autoSkipOnError: skipped");
-      slot_free(s);
-      load_next(p);
+      pl_slot_free(s);
+      pl_load_next(p);
       return;
     }
     if (err == -AMP_EREPORT) {
@@ -484,15 +399,15 @@ static void on_loaded(void *ud, int err, struct loaded *lt, const struct apidoc_
       p->output_error = false;
       snprintf(p->error_text, sizeof(p->error_text), "%s",
                report && report->terse ? report->terse : "the service refused the track");
-      slot_free(s);
+      pl_slot_free(s);
       if (p->current) { /* the queued track: the one being heard plays to its end */
         p->held = true;
         return;
       }
-      set_state(p, PLAYER_PAUSED);
+      pl_set_state(p, PLAYER_PAUSED);
       return;
     }
-    track_failed(p, s, err, NULL);
+    pl_track_failed(p, s, err, NULL);
     return;
   }
   if (s->rebasing) {
@@ -501,7 +416,7 @@ static void on_loaded(void *ud, int err, struct loaded *lt, const struct apidoc_
                            lt->audio->expires_ms);
     if (r < 0) {
       loaded_free(lt);
-      track_failed(p, s, r, NULL);
+      pl_track_failed(p, s, r, NULL);
       return;
     }
     if (s->n_retired < RETIRED_MAX) {
@@ -529,7 +444,7 @@ static void on_loaded(void *ud, int err, struct loaded *lt, const struct apidoc_
                       lt->audio->segment.n, 0, &s->fetch);
   if (r < 0) {
     s->fetch = NULL;
-    track_failed(p, s, r, NULL);
+    pl_track_failed(p, s, r, NULL);
   }
 }
 
@@ -539,27 +454,27 @@ static void on_track(void *ud, int err, const struct api_track *t) {
   if (err == -ENOENT) {
     p->cursor_end = true;
     if (p->repeat == PLAYER_REPEAT_ALL) {
-      load_next(p); /* the container from its start */
+      pl_load_next(p); /* the container from its start */
       return;
     }
     if (!p->current)
-      set_state(p, PLAYER_STOPPED);
+      pl_set_state(p, PLAYER_STOPPED);
     return;
   }
   if (err < 0) {
-    track_failed(p, NULL, err, NULL);
+    pl_track_failed(p, NULL, err, NULL);
     return;
   }
   if (t->error_url && !t->audio_url) {
     if (t->auto_skip) {
       log_info("player: a track marked unavailable (autoSkipOnError): skipped");
-      load_next(p);
+      pl_load_next(p);
       return;
     }
     p->error = -AMP_EREPORT;
     p->output_error = false;
     snprintf(p->error_text, sizeof(p->error_text), "%s", t->title ? t->title : "unavailable");
-    set_state(p, PLAYER_PAUSED);
+    pl_set_state(p, PLAYER_PAUSED);
     return;
   }
   struct slot *s = slot_new(p);
@@ -574,49 +489,47 @@ static void on_track(void *ud, int err, const struct api_track *t) {
                          .duration = t->duration,
                          .auto_skip = t->auto_skip};
   if (ti_copy(&s->ti, &ti) < 0 || !s->ti.audio_url) {
-    slot_free(s);
-    track_failed(p, NULL, t->audio_json ? -AMP_EUNSUPPORTED : -AMP_EPROTO, NULL);
+    pl_slot_free(s);
+    pl_track_failed(p, NULL, t->audio_json ? -AMP_EUNSUPPORTED : -AMP_EPROTO, NULL);
     return;
   }
   if (!p->current)
     p->current = s;
   int r = start_load(s);
   if (r < 0)
-    track_failed(p, s, r, NULL);
+    pl_track_failed(p, s, r, NULL);
 }
 
 /* Ask the cursor for the next track when a slot is free. */
 /* The track queued behind the current one (loaded for gapless) goes back on the forward
  * stack, so a command that drops it (next, previous, seek) does not skip it. */
-static void requeue_next(struct player *p) {
+void pl_requeue_next(struct player *p) {
   for (int i = 0; i < SLOTS; i++) {
     struct slot *q = &p->slots[i];
     if (q->used && q != p->current)
-      ti_push(p->forward, &p->n_forward, &q->ti);
+      pl_ti_push(p->forward, &p->n_forward, &q->ti);
   }
 }
 
 /* Start a slot for a known track (history, repeat one). */
-static void play_info(struct player *p, const struct trackinfo *ti) {
+void pl_play_info(struct player *p, const struct trackinfo *ti) {
   struct slot *s = slot_new(p);
   if (!s)
     return;
   if (ti_copy(&s->ti, ti) < 0) {
-    slot_free(s);
+    pl_slot_free(s);
     return;
   }
   if (!p->current)
     p->current = s;
   int r = start_load(s);
   if (r < 0)
-    track_failed(p, s, r, NULL);
+    pl_track_failed(p, s, r, NULL);
 }
-
-static void on_container(void *ud, int err, struct api_reply *reply);
 
 /* The next track into a free slot: one previous put back, the same one again (repeat
  * one), else the cursor's next (and the container again at its end with repeat all). */
-static void load_next(struct player *p) {
+void pl_load_next(struct player *p) {
   int free_slots = 0;
   for (int i = 0; i < SLOTS; i++)
     free_slots += !p->slots[i].used;
@@ -624,15 +537,15 @@ static void load_next(struct player *p) {
     return;
   if (p->n_forward > 0) {
     struct trackinfo ti = p->forward[--p->n_forward];
-    play_info(p, &ti);
-    ti_free(&ti);
+    pl_play_info(p, &ti);
+    pl_ti_free(&ti);
     return;
   }
   if (p->repeat == PLAYER_REPEAT_ONE && p->current) {
     struct trackinfo ti;
     if (ti_copy(&ti, &p->current->ti) == 0) {
-      play_info(p, &ti);
-      ti_free(&ti);
+      pl_play_info(p, &ti);
+      pl_ti_free(&ti);
     }
     return;
   }
@@ -640,7 +553,7 @@ static void load_next(struct player *p) {
     api_cursor_free(p->cursor);
     p->cursor = NULL;
     p->cursor_end = false;
-    if (api_get(p->cfg.api, API_DOCUMENT, p->container_url, on_container, p, &p->doc_call) < 0)
+    if (api_get(p->cfg.api, API_DOCUMENT, p->container_url, pl_on_container, p, &p->doc_call) < 0)
       p->doc_call = NULL;
     return;
   }
@@ -674,7 +587,7 @@ static int slot_restart(struct slot *s) {
 
 /* A track cannot go on: report it, drop it, and go on with the container (with the track
  * queued behind it, if any: the cursor has moved past that one already). */
-static void track_failed(struct player *p, struct slot *s, int err, const char *text) {
+void pl_track_failed(struct player *p, struct slot *s, int err, const char *text) {
   log_warning("player: track failed: %s", amp_strerror(err));
   p->error = err;
   p->output_error = false;
@@ -682,7 +595,18 @@ static void track_failed(struct player *p, struct slot *s, int err, const char *
   if (s) {
     char code[REPORT_ERROR_CODE_MAX];
     snprintf(code, sizeof(code), "E%d", -err);
-    event(p, s, REPORT_ERROR, heard_ms(p, s), code);
+    pl_event(p, s, REPORT_ERROR, pl_heard_ms(p, s), code);
+  }
+  /* The queued track failed while another one plays: drop it alone and queue the one
+   * after it; the music goes on. */
+  struct slot *cur = p->current;
+  if (s && s != cur && !s->started && cur && cur->used && cur->started &&
+      (!s->opened || engine_track_drop(p->cfg.engine, s->id) == 0)) {
+    log_warning("player: the queued track is skipped");
+    pl_slot_free(s);
+    pl_changed(p);
+    pl_load_next(p);
+    return;
   }
   engine_stop(p->cfg.engine);
   struct slot *queued = NULL;
@@ -691,19 +615,19 @@ static void track_failed(struct player *p, struct slot *s, int err, const char *
     if (s && o != s && o->used && !o->started && !queued && slot_restart(o) == 0)
       queued = o;
     else
-      slot_free(o);
+      pl_slot_free(o);
   }
   if (queued) {
     p->current = queued;
-    set_state(p, PLAYER_LOADING);
+    pl_set_state(p, PLAYER_LOADING);
   } else if (p->held) { /* the queued track had its 409: pause there */
     p->held = false;
-    set_state(p, PLAYER_PAUSED);
+    pl_set_state(p, PLAYER_PAUSED);
   } else if (p->cursor && !p->cursor_end) {
-    set_state(p, PLAYER_LOADING);
-    load_next(p);
+    pl_set_state(p, PLAYER_LOADING);
+    pl_load_next(p);
   } else {
-    set_state(p, PLAYER_ERROR);
+    pl_set_state(p, PLAYER_ERROR);
   }
 }
 
@@ -730,33 +654,34 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
       p->error_text[0] = '\0';
     }
     if (first)
-      event(p, s, REPORT_STARTED, 0, NULL);
+      pl_event(p, s, REPORT_STARTED, 0, NULL);
     if (p->state != PLAYER_PAUSED)
-      set_state(p, PLAYER_PLAYING);
-    changed(p);
+      pl_set_state(p, PLAYER_PLAYING);
+    pl_changed(p);
     break;
   case ENGINE_TRACK_ENDED:
     if (!s)
       break;
-    event(p, s, REPORT_FINISHED, s->ti.duration > 0 ? (uint64_t)(s->ti.duration * 1000) : 0, NULL);
+    pl_event(p, s, REPORT_FINISHED, s->ti.duration > 0 ? (uint64_t)(s->ti.duration * 1000) : 0,
+             NULL);
     p->tracks_played++;
-    ti_push(p->history, &p->n_history, &s->ti);
-    slot_free(s);
+    pl_ti_push(p->history, &p->n_history, &s->ti);
+    pl_slot_free(s);
     for (int i = 0; i < SLOTS; i++)
       if (p->slots[i].used)
         p->current = &p->slots[i];
     if (!p->current && p->held) { /* the 409 of the queued track: paused now */
       p->held = false;
-      set_state(p, PLAYER_PAUSED);
+      pl_set_state(p, PLAYER_PAUSED);
       break;
     }
     if (!p->current && p->cursor_end)
-      set_state(p, PLAYER_STOPPED);
-    load_next(p);
+      pl_set_state(p, PLAYER_STOPPED);
+    pl_load_next(p);
     break;
   case ENGINE_ERROR:
     if (s)
-      track_failed(p, s, ev->err, NULL);
+      pl_track_failed(p, s, ev->err, NULL);
     break;
   case ENGINE_UNDERRUN:
     p->underruns++;
@@ -767,290 +692,17 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
     p->output_error = true;
     snprintf(p->error_text, sizeof(p->error_text), "audio output: %s (retrying)",
              amp_strerror(ev->err));
-    changed(p);
+    pl_changed(p);
     break;
   case ENGINE_OUTPUT_OPENED:
     if (p->output_error) {
       p->output_error = false;
       p->error = 0;
       p->error_text[0] = '\0';
-      changed(p);
+      pl_changed(p);
     }
     break;
   }
-}
-
-/* ---------------------------------------------------------------- commands */
-
-static void reset(struct player *p) {
-  if (p->doc_call) {
-    struct api_call *c = p->doc_call;
-    p->doc_call = NULL;
-    api_cancel(c);
-  }
-  api_cursor_free(p->cursor);
-  p->cursor = NULL;
-  p->cursor_busy = p->cursor_end = p->held = false;
-  engine_stop(p->cfg.engine);
-  for (int i = 0; i < SLOTS; i++)
-    slot_free(&p->slots[i]);
-  p->current = NULL;
-}
-
-static void on_container(void *ud, int err, struct api_reply *reply) {
-  struct player *p = ud;
-  p->doc_call = NULL;
-  if (err == -ECANCELED)
-    return;
-  if (err == 0)
-    err = api_cursor_new(p->cfg.api, reply->doc, &p->cursor); /* takes the document */
-  else
-    apidoc_free(reply->doc);
-  apidoc_error_free(reply->report);
-  if (err < 0) {
-    p->cursor = NULL;
-    p->error = err;
-    p->output_error = false;
-    snprintf(p->error_text, sizeof(p->error_text), "%s", amp_strerror(err));
-    set_state(p, PLAYER_ERROR);
-    return;
-  }
-  load_next(p);
-}
-
-int player_play(struct player *p, const char *url) {
-  if (!p || !url)
-    return -EINVAL;
-  reset(p);
-  char *copy = strdup(url);
-  if (!copy)
-    return -ENOMEM;
-  free(p->container_url);
-  p->container_url = copy;
-  while (p->n_forward > 0)
-    ti_free(&p->forward[--p->n_forward]);
-  p->error = 0;
-  p->output_error = false;
-  p->error_text[0] = '\0';
-  int r = api_get(p->cfg.api, API_DOCUMENT, url, on_container, p, &p->doc_call);
-  if (r < 0) {
-    p->doc_call = NULL;
-    return r;
-  }
-  set_state(p, PLAYER_LOADING);
-  return 0;
-}
-
-int player_pause(struct player *p) {
-  if (!p)
-    return -EINVAL;
-  if (p->state != PLAYER_PLAYING)
-    return -EALREADY;
-  int r = engine_pause(p->cfg.engine, true);
-  if (r < 0)
-    return r;
-  event(p, p->current, REPORT_PAUSED, heard_ms(p, p->current), NULL);
-  set_state(p, PLAYER_PAUSED);
-  return 0;
-}
-
-int player_resume(struct player *p) {
-  if (!p)
-    return -EINVAL;
-  if (p->state != PLAYER_PAUSED)
-    return -EALREADY;
-  if (!p->current) { /* paused by a 409: try the container's next track again */
-    p->error = 0;
-    p->output_error = false;
-    p->error_text[0] = '\0';
-    set_state(p, PLAYER_LOADING);
-    load_next(p);
-    return 0;
-  }
-  int r = engine_pause(p->cfg.engine, false);
-  if (r < 0)
-    return r;
-  event(p, p->current, REPORT_RESUMED, heard_ms(p, p->current), NULL);
-  set_state(p, PLAYER_PLAYING);
-  return 0;
-}
-
-int player_stop(struct player *p) {
-  if (!p)
-    return -EINVAL;
-  if (p->current && p->current->started)
-    event(p, p->current, REPORT_STOPPED, heard_ms(p, p->current), NULL);
-  reset(p);
-  set_state(p, PLAYER_STOPPED);
-  return 0;
-}
-
-void player_stop_by_service(struct player *p, int err) {
-  if (!p)
-    return;
-  reset(p);
-  p->error = err;
-  p->output_error = false;
-  snprintf(p->error_text, sizeof(p->error_text), "the service stopped playback");
-  set_state(p, PLAYER_STOPPED);
-}
-
-int player_next(struct player *p) {
-  if (!p)
-    return -EINVAL;
-  if (!p->cursor)
-    return -ENOENT;
-  if (p->current && p->current->started) {
-    event(p, p->current, REPORT_STOPPED, heard_ms(p, p->current), NULL);
-    ti_push(p->history, &p->n_history, &p->current->ti);
-  }
-  /* The queued track (if any) was loaded for gapless: keep nothing, start it again. */
-  requeue_next(p);
-  p->held = false;
-  engine_stop(p->cfg.engine);
-  for (int i = 0; i < SLOTS; i++)
-    slot_free(&p->slots[i]);
-  if (p->cursor_end && p->n_forward == 0 && p->repeat != PLAYER_REPEAT_ALL) {
-    set_state(p, PLAYER_STOPPED);
-    return -ENOENT;
-  }
-  enum player_repeat saved = p->repeat;
-  if (p->repeat == PLAYER_REPEAT_ONE)
-    p->repeat = PLAYER_REPEAT_OFF; /* next leaves the repeated track */
-  set_state(p, PLAYER_LOADING);
-  load_next(p);
-  p->repeat = saved;
-  return 0;
-}
-
-int player_previous(struct player *p) {
-  if (!p)
-    return -EINVAL;
-  struct slot *s = p->current;
-  if (s && s->started && heard_ms(p, s) > PLAYER_PREVIOUS_RESTART_MS)
-    return player_seek(p, 0);
-  if (p->n_history == 0)
-    return -ENOENT;
-  requeue_next(p);
-  if (s && s->started) {
-    event(p, s, REPORT_STOPPED, heard_ms(p, s), NULL);
-    ti_push(p->forward, &p->n_forward, &s->ti); /* next comes back to it */
-  }
-  engine_stop(p->cfg.engine);
-  for (int i = 0; i < SLOTS; i++)
-    slot_free(&p->slots[i]);
-  struct trackinfo ti = p->history[--p->n_history];
-  set_state(p, PLAYER_LOADING);
-  play_info(p, &ti);
-  ti_free(&ti);
-  return 0;
-}
-
-int player_seek(struct player *p, uint64_t ms) {
-  if (!p)
-    return -EINVAL;
-  struct slot *s = p->current;
-  if (!s || !s->lt || !s->fetch || !s->cur_rep ||
-      (p->state != PLAYER_PLAYING && p->state != PLAYER_PAUSED))
-    return -EALREADY;
-  const struct manifest_rep *rep = s->cur_rep;
-  if (!rep->timescale || !rep->sample_rate || rep->n_segments == 0)
-    return -EALREADY;
-  /* The segment holding ms minus the decoder's preroll (Opus: 80 ms; one segment is 10 s,
-   * so stepping back one segment when ms is that close to its start is enough). */
-  const uint64_t preroll_ms = 100;
-  uint64_t t = (ms > preroll_ms ? ms - preroll_ms : 0) * rep->timescale / 1000u;
-  const struct manifest_segment *last = &rep->segments[rep->n_segments - 1];
-  if ((uint64_t)ms * rep->timescale / 1000u >= last->start + last->duration)
-    return -ERANGE;
-  size_t idx = 0;
-  while (idx + 1 < rep->n_segments && rep->segments[idx + 1].start <= t)
-    idx++;
-  uint64_t from = heard_ms(p, s);
-  bool paused = p->state == PLAYER_PAUSED;
-  requeue_next(p);
-  engine_stop(p->cfg.engine);
-  for (int i = 0; i < SLOTS; i++)
-    if (&p->slots[i] != s)
-      slot_free(&p->slots[i]);
-  p->current = s;
-  s->id = ++p->next_id; /* events of the old decode are not this one's */
-  s->pend_n = 0;
-  s->pend_head = 0;
-  s->opened = s->closed = s->fetched_all = false;
-  s->base_ms = ms;
-  s->seek_frame = (int64_t)(ms * rep->sample_rate / 1000u);
-  int r = fetcher_seek(s->fetch, idx);
-  if (r < 0) {
-    track_failed(p, s, r, NULL);
-    return r;
-  }
-  if (paused)
-    engine_pause(p->cfg.engine, true);
-  if (p->cfg.report && s->ti.collector && s->ti.tag) {
-    char quality[REPORT_QUALITY_MAX];
-    quality_of(s, quality, sizeof(quality));
-    struct report_event ev = {.type = REPORT_SEEKED,
-                              .offset_ms = ms,
-                              .seek_from_ms = from,
-                              .track_tag = s->ti.tag,
-                              .quality = quality};
-    report_submit(p->cfg.report, &ev, s->ti.collector, NULL);
-  }
-  changed(p);
-  return 0;
-}
-
-void player_set_volume(struct player *p, unsigned percent) {
-  if (!p)
-    return;
-  engine_set_volume(p->cfg.engine, percent);
-  changed(p);
-}
-
-unsigned player_volume(const struct player *p) {
-  return p ? engine_volume(p->cfg.engine) : 0;
-}
-
-void player_set_repeat(struct player *p, enum player_repeat r) {
-  if (p && (unsigned)r <= PLAYER_REPEAT_ALL) {
-    p->repeat = r;
-    changed(p);
-  }
-}
-
-enum player_repeat player_get_repeat(const struct player *p) {
-  return p ? p->repeat : PLAYER_REPEAT_OFF;
-}
-
-const char *player_repeat_name(enum player_repeat r) {
-  return r == PLAYER_REPEAT_ONE ? "one" : r == PLAYER_REPEAT_ALL ? "all" : "off";
-}
-
-size_t player_queue(const struct player *p, struct player_queue_entry *out, size_t max) {
-  size_t n = 0;
-  if (!p || !out)
-    return 0;
-  const struct slot *cur = p->current;
-  for (int pass = 0; pass < 2; pass++) {
-    for (int i = 0; i < SLOTS && n < max; i++) {
-      const struct slot *s = &p->slots[i];
-      if (!s->used || (pass == 0) != (s == cur))
-        continue;
-      snprintf(out[n].title, PLAYER_TEXT_MAX, "%s", s->ti.title ? s->ti.title : "");
-      snprintf(out[n].artist, PLAYER_TEXT_MAX, "%s", s->ti.artist ? s->ti.artist : "");
-      out[n].current = s == cur;
-      n++;
-    }
-  }
-  for (size_t i = p->n_forward; i > 0 && n < max; i--) {
-    const struct trackinfo *t = &p->forward[i - 1];
-    snprintf(out[n].title, PLAYER_TEXT_MAX, "%s", t->title ? t->title : "");
-    snprintf(out[n].artist, PLAYER_TEXT_MAX, "%s", t->artist ? t->artist : "");
-    out[n].current = false;
-    n++;
-  }
-  return n;
 }
 
 /* ---------------------------------------------------------------- status, life */
@@ -1070,7 +722,7 @@ void player_status(const struct player *p, struct player_status *st) {
     copy_text(st->artist, s->ti.artist);
     copy_text(st->album, s->ti.album);
     copy_text(st->track_tag, s->ti.tag);
-    st->position_ms = heard_ms(p, s);
+    st->position_ms = pl_heard_ms(p, s);
     st->duration_ms = s->ti.duration > 0 ? (uint64_t)(s->ti.duration * 1000) : 0;
     const struct quality *q = NULL;
     for (size_t i = 0; i < s->n_quality; i++)
@@ -1117,11 +769,11 @@ void player_free(struct player *p) {
   if (!p)
     return;
   p->cfg.on_change = NULL;
-  reset(p);
+  pl_reset(p);
   while (p->n_forward > 0)
-    ti_free(&p->forward[--p->n_forward]);
+    pl_ti_free(&p->forward[--p->n_forward]);
   while (p->n_history > 0)
-    ti_free(&p->history[--p->n_history]);
+    pl_ti_free(&p->history[--p->n_history]);
   free(p->container_url);
   free(p);
 }

@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <spawn.h>
@@ -846,6 +847,70 @@ static void test_socket_file(void **state) {
   assert_int_equal(control_new(L, longp, &c2), -ENAMETOOLONG);
 }
 
+/* A group other than the process's own that it may give a file: any as root (CI), else
+ * one of its supplementary groups. */
+static bool other_group(char *name, size_t n, gid_t *gid) {
+  gid_t groups[256];
+  int ng = getgroups(256, groups);
+  bool found = false;
+  setgrent();
+  for (struct group *g; !found && (g = getgrent()) != NULL;) {
+    if (g->gr_gid == getegid())
+      continue;
+    bool ok = geteuid() == 0;
+    for (int i = 0; !ok && i < ng; i++)
+      ok = groups[i] == g->gr_gid;
+    if (ok && strlen(g->gr_name) < n) {
+      memcpy(name, g->gr_name, strlen(g->gr_name) + 1);
+      *gid = g->gr_gid;
+      found = true;
+    }
+  }
+  endgrent();
+  return found;
+}
+
+/* [paths] control_group: the socket appears at its path already in that group (0660), by
+ * name or number; an unknown group is refused and leaves nothing behind. */
+static void test_socket_group(void **state) {
+  (void)state;
+  struct stat st;
+  char path[PATH_MAX + 32];
+  snprintf(path, sizeof(path), "%s/grouped", dir);
+  char name[64];
+  gid_t gid = 0;
+  assert_true(other_group(name, sizeof(name), &gid)); /* no such group: this test fails */
+  struct control *c2 = NULL;
+  assert_int_equal(control_new_group(L, path, name, &c2), 0);
+  assert_int_equal(lstat(path, &st), 0);
+  assert_true(S_ISSOCK(st.st_mode));
+  assert_int_equal(st.st_gid, gid);
+  assert_int_equal(st.st_mode & 07777, 0660);
+  control_free(c2);
+  char num[32];
+  snprintf(num, sizeof(num), "%u", (unsigned)gid);
+  if (!getgrnam(num)) { /* a number that names no group is the gid */
+    assert_int_equal(control_new_group(L, path, num, &c2), 0);
+    assert_int_equal(lstat(path, &st), 0);
+    assert_int_equal(st.st_gid, gid);
+    control_free(c2);
+  }
+  /* NULL or "": the process's own group. */
+  assert_int_equal(control_new_group(L, path, "", &c2), 0);
+  assert_int_equal(lstat(path, &st), 0);
+  assert_int_equal(st.st_gid, getegid());
+  control_free(c2);
+  c2 = NULL;
+  assert_int_equal(control_new_group(L, path, "ampd-no-such-group", &c2), -ENOENT);
+  assert_null(c2);
+  assert_int_equal(lstat(path, &st), -1);
+  DIR *dp = opendir(dir); /* no temporary name left either */
+  assert_non_null(dp);
+  for (struct dirent *e; (e = readdir(dp)) != NULL;)
+    assert_null(strstr(e->d_name, "grouped"));
+  closedir(dp);
+}
+
 static void test_peer_credentials(void **state) {
   (void)state;
   struct cli c;
@@ -1171,6 +1236,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_slow_client_dropped, setup, teardown),
       cmocka_unit_test_setup_teardown(test_client_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_socket_file, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_socket_group, setup, teardown),
       cmocka_unit_test_setup_teardown(test_peer_credentials, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cloexec_and_log, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ampctl_output, setup, teardown),

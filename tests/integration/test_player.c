@@ -145,8 +145,10 @@ struct rig {
   struct obs o;
 };
 
-/* The whole chain into the pipe backend at dev ("S16:<path>"). */
-static void rig_up(struct rig *g, const char *dev, const char *queue_name) {
+/* The whole chain into the pipe backend at dev ("S16:<path>"), fetching ahead_ms ahead
+ * (0: the default). */
+static void rig_up_ahead(struct rig *g, const char *dev, const char *queue_name,
+                         uint32_t ahead_ms) {
   memset(g, 0, sizeof(*g));
   g->w = linked_lwa();
   g->a = make_api(g->w, true);
@@ -183,7 +185,15 @@ static void rig_up(struct rig *g, const char *dev, const char *queue_name) {
                              .on_change = on_change,
                              .userdata = &g->o};
   fetcher_config_init(&pc.fetch);
+  if (ahead_ms) {
+    pc.fetch.target_ms = ahead_ms;
+    pc.fetch.cap_bytes = 64u << 20;
+  }
   assert_int_equal(player_new(&pc, &g->o.player), 0);
+}
+
+static void rig_up(struct rig *g, const char *dev, const char *queue_name) {
+  rig_up_ahead(g, dev, queue_name, 0);
 }
 
 /* Deliver what the reporter holds, then take everything down. */
@@ -330,7 +340,7 @@ static void test_repeat_all(void **state) {
 
 /* ---------------------------------------------------------------- commands in real time */
 
-#define READ_MAX (40u * BYTES_PER_S)
+#define READ_MAX (60u * BYTES_PER_S)
 
 /* Reads the FIFO at about the real rate (so the device is "played" in real time and
  * commands land mid-track), keeping everything read. */
@@ -341,6 +351,7 @@ struct reader {
   uint8_t *buf;
   size_t n;
   bool stop;
+  bool fast; /* read as fast as it comes */
 };
 
 static void *reader_main(void *ud) {
@@ -349,7 +360,7 @@ static void *reader_main(void *ud) {
   struct timespec tick = {0, 50 * 1000 * 1000};
   for (;;) {
     pthread_mutex_lock(&r->lock);
-    bool stop = r->stop;
+    bool stop = r->stop, fast = r->fast;
     pthread_mutex_unlock(&r->lock);
     if (stop)
       break;
@@ -362,9 +373,24 @@ static void *reader_main(void *ud) {
       r->n += take;
       pthread_mutex_unlock(&r->lock);
     }
-    nanosleep(&tick, NULL);
+    if (k == 0 && fast)
+      break; /* the writer closed it */
+    if (!fast)
+      nanosleep(&tick, NULL);
   }
   return NULL;
+}
+
+/* A new FIFO at path, and a reader on it at the real rate. */
+static void reader_start(struct reader *r, const char *path) {
+  assert_int_equal(mkfifo(path, 0600), 0);
+  *r = (struct reader){0};
+  assert_non_null(r->buf = malloc(READ_MAX));
+  pthread_mutex_init(&r->lock, NULL);
+  r->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  assert_true(r->fd >= 0);
+  assert_int_equal(fcntl(r->fd, F_SETFL, 0), 0); /* blocking reads from here */
+  assert_int_equal(pthread_create(&r->th, NULL, reader_main, r), 0);
 }
 
 static size_t reader_bytes(struct reader *r) {
@@ -406,15 +432,8 @@ static void test_commands_in_real_time(void **state) {
   begin_test();
   char fifo[PATH_MAX], dev[PATH_MAX + 8];
   assert_true(join(fifo, tmp, "play.fifo"));
-  assert_int_equal(mkfifo(fifo, 0600), 0);
   static struct reader rd;
-  rd = (struct reader){0};
-  assert_non_null(rd.buf = malloc(READ_MAX));
-  pthread_mutex_init(&rd.lock, NULL);
-  rd.fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  assert_true(rd.fd >= 0);
-  assert_int_equal(fcntl(rd.fd, F_SETFL, 0), 0); /* blocking reads from here */
-  assert_int_equal(pthread_create(&rd.th, NULL, reader_main, &rd), 0);
+  reader_start(&rd, fifo);
   snprintf(dev, sizeof(dev), "S16:%s", fifo);
   static struct rig g;
   rig_up(&g, dev, "commands.evq");
@@ -502,6 +521,74 @@ static void test_commands_in_real_time(void **state) {
   assert_string_equal(seq, "STARTED PAUSED RESUMED SEEKED STOPPED STARTED STOPPED ");
 }
 
+/* The queued track fails (its audio object is refused: 404) while the first one plays:
+ * only that one is dropped. The first plays on to its last frame and the third follows
+ * it gapless: the device gets t1 ++ t3, bit for bit. The output is read in real time
+ * until the failure is seen (so that it lands mid-track, with everything of t1 fetched),
+ * then as fast as it comes. */
+static void test_queued_track_fails(void **state) {
+  (void)state;
+  cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/reset", "{}"));
+  begin_test();
+  add_fault("{\"path\": \"/api/audio/album-t2\", \"status\": 404}");
+  char fifo[PATH_MAX], dev[PATH_MAX + 8];
+  assert_true(join(fifo, tmp, "skip.fifo"));
+  static struct reader rd;
+  reader_start(&rd, fifo);
+  snprintf(dev, sizeof(dev), "S16:%s", fifo);
+  static struct rig g;
+  rig_up_ahead(&g, dev, "skip.evq", 300000); /* t1 whole at once: t2 is queued early */
+  char url[HTTP_URL_MAX];
+  container_url(g.a, "Albums", url, sizeof(url));
+  assert_int_equal(player_play(g.o.player, url), 0);
+  uint64_t end = clock_mono_usec() + WAIT_GUARD_USEC;
+  for (;;) { /* until the mock refused t2 */
+    cJSON *f = ctrl(H, HTTP_GET, "/_mock/faults", NULL);
+    int hits = (int)num(cJSON_GetArrayItem(f, 0), "hits");
+    cJSON_Delete(f);
+    if (hits > 0)
+      break;
+    assert_true(clock_mono_usec() < end);
+    run_for_ms(50);
+  }
+  run_for_ms(200);
+  struct player_status st;
+  player_status(g.o.player, &st);
+  assert_int_equal(st.state, PLAYER_PLAYING); /* t1 goes on */
+  assert_true(reader_bytes(&rd) < 20u * BYTES_PER_S);
+  pthread_mutex_lock(&rd.lock);
+  rd.fast = true;
+  pthread_mutex_unlock(&rd.lock);
+  end = clock_mono_usec() + 3 * WAIT_GUARD_USEC;
+  while (!g.o.stopped) {
+    assert_true(clock_mono_usec() < end);
+    assert_true(loop_run_once(L, 50) >= 0);
+  }
+  player_status(g.o.player, &st);
+  assert_int_equal(st.tracks_played, 2);
+  rig_down(&g); /* closes the FIFO: the reader sees its end */
+  pthread_join(rd.th, NULL);
+  close(rd.fd);
+  size_t n1 = 0, n3 = 0, w1 = 0, w3 = 0;
+  char src[PATH_MAX];
+  snprintf(src, sizeof(src), "%s/album/t1/source/" REP ".wav", catalog);
+  uint8_t *wav1 = read_all(src, &w1);
+  snprintf(src, sizeof(src), "%s/album/t3/source/" REP ".wav", catalog);
+  uint8_t *wav3 = read_all(src, &w3);
+  const uint8_t *p1 = wav_data(wav1, w1, &n1), *p3 = wav_data(wav3, w3, &n3);
+  assert_int_equal(rd.n, n1 + n3);
+  assert_memory_equal(rd.buf, p1, n1);
+  assert_memory_equal(rd.buf + n1, p3, n3);
+  free(wav1);
+  free(wav3);
+  free(rd.buf);
+  pthread_mutex_destroy(&rd.lock);
+  char seq[512];
+  collected(seq, sizeof(seq));
+  /* t1 started, t2's error (at its own collector), t1 finished, t3 */
+  assert_string_equal(seq, "STARTED ERROR FINISHED STARTED FINISHED ");
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s SRC_DIR CATALOG_DIR\n", argv[0]);
@@ -517,6 +604,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_license_late),
       cmocka_unit_test(test_repeat_all),
       cmocka_unit_test(test_commands_in_real_time),
+      cmocka_unit_test(test_queued_track_fails),
   };
   return cmocka_run_group_tests(tests, cloud_setup, cloud_teardown);
 }

@@ -99,6 +99,7 @@ static void check_defaults(const struct ampd_config *c) {
   assert_int_equal(c->output.buffer_ms, 200);
   assert_false(c->output.sync);
   assert_int_equal(c->output.idle_close_s, 30);
+  assert_int_equal(c->output.rate, CONFIG_RATE_NATIVE);
   assert_int_equal(c->playback.buffer_ahead_s, 30);
   assert_int_equal(c->playback.buffer_max_kib, 4096);
   assert_true(c->playback.loudness);
@@ -109,6 +110,7 @@ static void check_defaults(const struct ampd_config *c) {
   assert_string_equal(c->paths.runtime_dir, "/run/ampd");
   assert_string_equal(c->paths.cdm_dir, cdmhost_default_dir());
   assert_string_equal(c->paths.cdm, "clearkey");
+  assert_null(c->paths.control_group);
   assert_string_equal(c->log.level, "info");
 }
 
@@ -179,6 +181,7 @@ static const char full[] =
     "buffer_ms = 500\r\n"
     "sync = yes\r\n"
     "idle_close_s = 0\r\n"
+    "rate = 48000\r\n"
     "[playback] ; comment\r\n"
     "buffer_ahead_s = 300\r\n"
     "buffer_max_kib = 256\r\n"
@@ -190,6 +193,7 @@ static const char full[] =
     "runtime_dir = /tmp/ampd-run\r\n"
     "cdm_dir = /opt/ampd/cdm\r\n"
     "cdm = widevine\r\n"
+    "control_group = ampd\r\n"
     "[log]\r\n"
     "level: warning,http=debug\r\n"
     "[output]\r\n" /* a section may come back */
@@ -211,6 +215,7 @@ static void check_full(const struct ampd_config *c) {
   assert_int_equal(c->output.buffer_ms, 500);
   assert_true(c->output.sync);
   assert_int_equal(c->output.idle_close_s, 0);
+  assert_int_equal(c->output.rate, 48000);
   assert_int_equal(c->playback.buffer_ahead_s, 300);
   assert_int_equal(c->playback.buffer_max_kib, 256);
   assert_true(c->playback.loudness);
@@ -221,6 +226,7 @@ static void check_full(const struct ampd_config *c) {
   assert_string_equal(c->paths.runtime_dir, "/tmp/ampd-run");
   assert_string_equal(c->paths.cdm_dir, "/opt/ampd/cdm");
   assert_string_equal(c->paths.cdm, "widevine");
+  assert_string_equal(c->paths.control_group, "ampd");
   assert_string_equal(c->log.level, "warning,http=debug");
 }
 
@@ -295,6 +301,10 @@ static void test_errors_structure(void **state) {
    * this "set twice"). */
   expect_error("[playback]\nvolume = 5\n    volume_mode = loud\n", -EINVAL,
                ":3: [playback] volume_mode: \"loud\" is not one of software, hardware, both");
+  expect_error("[output]\nrate = 7999\n", -EINVAL,
+               ":2: [output] rate: 7999 is out of range 8000..768000");
+  expect_error("[output]\nrate = fast\n", -EINVAL,
+               ":2: [output] rate: \"fast\" is not native, keep or a rate in Hz");
   /* The first error is the one reported, whoever finds it. */
   expect_error("[playback]\nvolume = 500\nvolume = 600\n", -EINVAL,
                ":2: [playback] volume: 500 is out of range 0..100");
@@ -564,6 +574,10 @@ static void test_overrides(void **state) {
 
   assert_int_equal(config_set(&c, "playback.volume", "55", err, sizeof(err)), 0);
   assert_int_equal(c.playback.volume, 55);
+  assert_int_equal(config_set(&c, "output.rate", "Keep", err, sizeof(err)), 0);
+  assert_int_equal(c.output.rate, CONFIG_RATE_KEEP);
+  assert_int_equal(config_set(&c, "output.rate", "native", err, sizeof(err)), 0);
+  assert_int_equal(c.output.rate, CONFIG_RATE_NATIVE);
   assert_int_equal(config_override(&c, "output.backend=null", err, sizeof(err)), 0);
   assert_int_equal(c.output.backend, CONFIG_BACKEND_NULL);
   assert_int_equal(config_override(&c, "log.level=debug,http=info", err, sizeof(err)), 0);
@@ -632,6 +646,7 @@ static void test_every_key(void **state) {
       {"output.buffer_ms", "500"},
       {"output.sync", "TRUE"},
       {"output.idle_close_s", "0"},
+      {"output.rate", "48000"},
       {"playback.buffer_ahead_s", "300"},
       {"playback.buffer_max_kib", "256"},
       {"playback.loudness_target_lufs", "-23.50"},
@@ -641,6 +656,7 @@ static void test_every_key(void **state) {
       {"paths.runtime_dir", "/tmp/ampd-run"},
       {"paths.cdm_dir", "/opt/ampd/cdm"},
       {"paths.cdm", "widevine"},
+      {"paths.control_group", "ampd"},
       {"log.level", "warning,http=debug"},
   };
   for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {

@@ -248,6 +248,48 @@ static void test_stop(void **state) {
   free(s2.s);
 }
 
+/* engine_track_drop() of the queued track while the first one plays: the first plays to
+ * its end and the third follows it gapless, bit for bit, in one open; nothing of the
+ * dropped one reaches the device (whatever of it was already decoded into the ring is
+ * skipped); it still gets one STARTED and one ENDED, and no ERROR. */
+static void test_drop_queued(void **state) {
+  (void)state;
+  struct harness h;
+  struct track t[3];
+  struct wav s1;
+  load_track("short12/clear", "flac_16_44", 1, 16, &t[0]);
+  load_track("album/t1/clear", "flac_16_44", 2, 16, &t[1]);
+  load_track("short12/clear", "flac_16_44", 3, 16, &t[2]);
+  load_wav("short12/source/flac_16_44.wav", &s1);
+  tdev_reset(4410, true);
+  harness_start(&h, t, 3, 0, 0);
+  feed(&h);
+  uint64_t one_s = 44100;
+  run_until(&h, heard_at_least, &one_s);
+  assert_true(t[1].opened); /* queued behind the one heard */
+  assert_int_equal(engine_track_drop(h.e, 2), 0);
+  assert_int_equal(engine_track_drop(h.e, 2), 0); /* twice is once */
+  if (h.feeding == 1)
+    h.feeding = 2; /* it was the open one: the drop closed it */
+  assert_int_equal(engine_track_segment(h.e, 2, 99, t[1].segs[0].data, t[1].segs[0].len, 0),
+                   -ENOENT);
+  feed(&h);
+  uint32_t id = 3;
+  run_until(&h, ended, &id);
+  harness_free(&h);
+  assert_string_equal(dev.ops, "ODC");
+  assert_int_equal(dev.len[0], 2 * s1.frames * 2);
+  assert_pcm(0, 0, &s1, 0, s1.frames);
+  assert_pcm(0, s1.frames, &s1, 0, s1.frames);
+  assert_int_equal(count(&h, ENGINE_TRACK_STARTED, 2), 1);
+  assert_int_equal(count(&h, ENGINE_TRACK_ENDED, 2), 1);
+  for (uint32_t k = 1; k <= 3; k++)
+    assert_int_equal(count(&h, ENGINE_ERROR, k), 0);
+  for (int i = 0; i < 3; i++)
+    free_track(&t[i]);
+  free(s1.s);
+}
+
 /* 44.1 kHz/16 then 96 kHz/24: at the boundary the device is drained, closed and reopened
  * at the new format; each open gets exactly its track. */
 static void test_format_change(void **state) {
@@ -468,8 +510,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_gapless_album), cmocka_unit_test(test_gapless_small_ring),
       cmocka_unit_test(test_pause_resume),  cmocka_unit_test(test_pause_unsupported),
       cmocka_unit_test(test_underrun),      cmocka_unit_test(test_stop),
-      cmocka_unit_test(test_format_change), cmocka_unit_test(test_init_switch),
-      cmocka_unit_test(test_wrong_key),     cmocka_unit_test(test_bounds),
+      cmocka_unit_test(test_drop_queued),   cmocka_unit_test(test_format_change),
+      cmocka_unit_test(test_init_switch),   cmocka_unit_test(test_wrong_key),
+      cmocka_unit_test(test_bounds),
   };
   int r = cmocka_run_group_tests(tests, NULL, NULL);
   tdev_reset(0, false);

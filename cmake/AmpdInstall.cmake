@@ -1,0 +1,58 @@
+# What `cmake --install` lays out, and the Debian package CPack builds from it
+# (docs/systemd.md). With the prefix /usr (the default preset's) the layout is:
+#
+#   /usr/sbin/ampd                          the daemon
+#   /usr/bin/ampctl                         its command line client
+#   <AMPD_CDM_DIR>/clearkey.so              CDM plugins: the only directory they load from
+#   /usr/lib/systemd/system/ampd.service    the unit (dist/systemd/ampd.service.in)
+#   /etc/ampd/ampd.conf                     the example configuration (a conffile)
+#   /usr/share/man/man{1,5,8}/              ampctl(1), ampd.conf(5), ampd(8)
+#
+# No pkg-config file: ampd has no client library yet (ampctl speaks the protocol of
+# docs/protocol.md and links nothing of the daemon). ampprobe and ampack are developer
+# tools of the build tree and are not installed.
+include(GNUInstallDirs)
+
+set(AMPD_SYSTEMD_UNIT_DIR "lib/systemd/system" CACHE STRING
+    "Directory of the systemd unit, relative to the install prefix")
+set(AMPD_UNIT_EXEC "${CMAKE_INSTALL_FULL_SBINDIR}/ampd")
+set(AMPD_UNIT_CONF "${CMAKE_INSTALL_FULL_SYSCONFDIR}/ampd/ampd.conf")
+configure_file(${CMAKE_SOURCE_DIR}/dist/systemd/ampd.service.in
+               ${CMAKE_BINARY_DIR}/dist/ampd.service @ONLY)
+
+install(TARGETS ampd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
+install(TARGETS ampctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The plugin goes where the daemon looks (AMPD_CDM_DIR, baked into media/cdmhost and
+# core/config), whatever the prefix.
+install(TARGETS ampd_cdm_clearkey LIBRARY DESTINATION ${AMPD_CDM_DIR})
+install(FILES ${CMAKE_BINARY_DIR}/dist/ampd.service DESTINATION ${AMPD_SYSTEMD_UNIT_DIR})
+install(FILES ${CMAKE_SOURCE_DIR}/docs/ampd.conf.example
+        DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/ampd RENAME ampd.conf)
+install(FILES ${CMAKE_SOURCE_DIR}/docs/man/ampd.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+install(FILES ${CMAKE_SOURCE_DIR}/docs/man/ampd.conf.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
+install(FILES ${CMAKE_SOURCE_DIR}/docs/man/ampctl.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+
+# cpack -G DEB (in the build tree of the default preset, prefix /usr).
+set(CPACK_PACKAGE_NAME ampd)
+set(CPACK_PACKAGE_VENDOR "ampd")
+set(CPACK_PACKAGE_CONTACT "ampd maintainers <ampd@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Amazon Music player daemon for Linux speakers")
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
+set(CPACK_GENERATOR DEB)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION sound)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# The maintainer scripts add the user and group and use deb-systemd-helper.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, init-system-helpers")
+configure_file(${CMAKE_SOURCE_DIR}/dist/debian/conffiles.in
+               ${CMAKE_BINARY_DIR}/dist/debian/conffiles @ONLY)
+foreach(script postinst prerm postrm)
+  configure_file(${CMAKE_SOURCE_DIR}/dist/debian/${script}
+                 ${CMAKE_BINARY_DIR}/dist/debian/${script} COPYONLY)
+endforeach()
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    ${CMAKE_BINARY_DIR}/dist/debian/conffiles ${CMAKE_BINARY_DIR}/dist/debian/postinst
+    ${CMAKE_BINARY_DIR}/dist/debian/prerm ${CMAKE_BINARY_DIR}/dist/debian/postrm)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+include(CPack)
