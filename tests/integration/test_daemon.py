@@ -52,7 +52,7 @@ def wav_pcm(path):
 class Daemon:
     """ampd with a config of its own, in its own directory."""
 
-    def __init__(self, name, out=None, alsa=False, output=None):
+    def __init__(self, name, out=None, alsa=False, output=None, capabilities="STD_RES,HI_FI"):
         """output: the [output] section's lines instead of the pipe (or alsa) backend."""
         self.dir = os.path.join(W["tmp"], name)
         os.makedirs(os.path.join(self.dir, "state"), mode=0o700, exist_ok=True)
@@ -67,11 +67,11 @@ class Daemon:
                     "api_url = https://localhost:%d/api/\n"
                     "client_id = amzn1.application-oa2-client.ampdtest\n"
                     "ca_file = %s\n"
-                    "capabilities = STD_RES,HI_FI\n"
+                    "capabilities = %s\n"
                     "[output]\n%s"
                     "[paths]\nstate_dir = %s\nruntime_dir = %s\ncdm_dir = %s\ncdm = clearkey\n"
                     "[log]\nlevel = debug\n" % (
-                        port, port, os.path.join(W["certs"], "ca.pem"),
+                        port, port, os.path.join(W["certs"], "ca.pem"), capabilities,
                         output if output is not None else
                         "backend = alsa\ndevice = rec\n" if alsa else
                         "backend = pipe\ndevice = S16:%s\n" % self.out,

@@ -25,6 +25,10 @@ start needs for FLAC (bandwidth within 0.8 x estimate / 1.25). Asserted:
   bytes back;
 - the device is not reopened for the switch: `device.opens` stays what it was when t1
   started, and while Opus plays on the 44.1 kHz device `device.resampling` is true.
+
+And the capability header (the device's probe, src/player/devcaps.h): with HI_RES and
+THREE_DIMENSIONAL configured, a 16-bit null device (`S16:`) is asked for as
+STD_RES,HI_FI and a 32-bit one as STD_RES,HI_FI,HI_RES: never a spatial capability.
 """
 
 import json
@@ -112,6 +116,35 @@ class TestAbrThrottled(tdf.FaultTest):
                  if x["codec"] == "opus" and x["device"]["rate"] == 44100]
         self.assertTrue(on_44, "Opus never played on the 44.1 kHz device")
         self.assertTrue(all(d["open"] and d["resampling"] for d in on_44), on_44)
+
+
+class DeviceCapability(tdf.FaultTest):
+    """The capability header asks only for what the configuration AND the device allow
+    (src/player/devcaps.h): every Device API request of a browse carries it."""
+
+    capabilities = "STD_RES,HI_FI,HI_RES,THREE_DIMENSIONAL"
+
+    def sent(self):
+        seq = tdf.last_seq()
+        self.container_ref("Albums")
+        got = {e["headers"].get("x-amzn-audio-device-capability")
+               for e in tdf.requests_since(seq) if e["path"].startswith("/api/")}
+        self.assertTrue(got)
+        return got
+
+
+class TestCapability16Bit(DeviceCapability):
+    output = "backend = null\ndevice = S16:default\n"  # a 16-bit device: no HI_RES
+
+    def test_no_hi_res_on_a_16_bit_device(self):
+        self.assertEqual(self.sent(), {"STD_RES,HI_FI"})
+
+
+class TestCapability32Bit(DeviceCapability):
+    output = "backend = null\ndevice = S32:default\n"
+
+    def test_hi_res_on_a_32_bit_device_never_spatial(self):
+        self.assertEqual(self.sent(), {"STD_RES,HI_FI,HI_RES"})
 
 
 if __name__ == "__main__":

@@ -97,13 +97,15 @@ class FaultTest(unittest.TestCase):
 
     out = None  # None: the daemon's own regular file
     output = None  # the [output] section instead of the pipe backend into out
+    capabilities = "STD_RES,HI_FI"  # [service] capabilities
 
     def setUp(self):
         status, _ = tm.fetch_json("POST", "/_mock/reset", {})
         self.assertEqual(status, 200)
         tm.fetch_json("POST", "/_mock/lwa/config", {"interval": 0.1})
         self.d = td.Daemon(self.id().rsplit(".", 2)[-2] + "." + self._testMethodName,
-                           out=self.out, output=self.output)
+                           out=self.out, output=self.output,
+                           capabilities=self.capabilities)
         self.d.start()
         self.addCleanup(self.d.stop)
         rc, reply = self.d.ctl("login")
