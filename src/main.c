@@ -506,9 +506,14 @@ static int build(struct daemon *d, const char *control_path) {
   const struct output_ops *ops = output_backend_find(config_backend_name(c->output.backend));
   if (!ops)
     return -ENODEV;
+  /* The null backend's device is its mode (platform/null): [output] sync paces it at the
+   * real rate; [output] device (an ALSA name, the pipe's path) is not its. */
+  const char *device = c->output.device;
+  if (c->output.backend == CONFIG_BACKEND_NULL)
+    device = c->output.sync ? "sync" : "default";
   struct engine_config ec = {.loop = d->loop,
                              .ops = ops,
-                             .params = {.device = c->output.device,
+                             .params = {.device = device,
                                         .buffer_time_us = c->output.buffer_ms * 1000u,
                                         .mixer_control = c->output.mixer_control},
                              .on_event = on_engine_event,
