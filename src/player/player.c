@@ -65,6 +65,7 @@ struct slot {
   struct pending pend[PENDING_MAX];
   size_t pend_head, pend_n;
   bool opened, closed, fetched_all, started;
+  bool repeat_copy; /* queued by repeat one: the track being heard again */
 };
 
 struct player {
@@ -532,19 +533,21 @@ static void on_track(void *ud, int err, const struct api_track *t) {
 /* Ask the cursor for the next track when a slot is free. */
 /* The track queued behind the current one (loaded for gapless) goes back on the forward
  * stack, so a command that drops it (next, previous, seek) does not skip it. */
+/* A copy queued by repeat one is not put back: it was no track of the container's. */
 static void requeue_next(struct player *p) {
   for (int i = 0; i < SLOTS; i++) {
     struct slot *q = &p->slots[i];
-    if (q->used && q != p->current)
+    if (q->used && q != p->current && !q->repeat_copy)
       ti_push(p->forward, &p->n_forward, &q->ti);
   }
 }
 
-/* Start a slot for a known track (history, repeat one). */
-static void play_info(struct player *p, const struct trackinfo *ti) {
+/* Start a slot for a known track (history, forward, repeat one: repeat_copy). */
+static void play_info(struct player *p, const struct trackinfo *ti, bool repeat_copy) {
   struct slot *s = slot_new(p);
   if (!s)
     return;
+  s->repeat_copy = repeat_copy;
   if (ti_copy(&s->ti, ti) < 0) {
     slot_free(s);
     return;
@@ -558,26 +561,27 @@ static void play_info(struct player *p, const struct trackinfo *ti) {
 
 static void on_container(void *ud, int err, struct api_reply *reply);
 
-/* The next track into a free slot: one previous put back, the same one again (repeat
- * one), else the cursor's next (and the container again at its end with repeat all). */
+/* The next track into a free slot: the same one again (repeat one), else one previous
+ * put back, else the cursor's next (and the container again at its end with repeat
+ * all). Repeat one comes first: the tracks previous put back wait for a next. */
 static void load_next(struct player *p) {
   int free_slots = 0;
   for (int i = 0; i < SLOTS; i++)
     free_slots += !p->slots[i].used;
   if (free_slots == 0 || p->cursor_busy || p->doc_call || p->held)
     return;
-  if (p->n_forward > 0) {
-    struct trackinfo ti = p->forward[--p->n_forward];
-    play_info(p, &ti);
-    ti_free(&ti);
-    return;
-  }
   if (p->repeat == PLAYER_REPEAT_ONE && p->current) {
     struct trackinfo ti;
     if (ti_copy(&ti, &p->current->ti) == 0) {
-      play_info(p, &ti);
+      play_info(p, &ti, true);
       ti_free(&ti);
     }
+    return;
+  }
+  if (p->n_forward > 0) {
+    struct trackinfo ti = p->forward[--p->n_forward];
+    play_info(p, &ti, false);
+    ti_free(&ti);
     return;
   }
   if (p->cursor_end && p->repeat == PLAYER_REPEAT_ALL && p->container_url) {
@@ -671,9 +675,12 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
     }
     if (first)
       event(p, s, REPORT_STARTED, 0, NULL);
-    if (p->state != PLAYER_PAUSED)
+    /* One change for the control's subscribers: the state's, or else a new track heard
+     * (a seek's restart of the decode was published by the seek). */
+    if (p->state != PLAYER_PAUSED && p->state != PLAYER_PLAYING)
       set_state(p, PLAYER_PLAYING);
-    changed(p);
+    else if (first)
+      changed(p);
     break;
   case ENGINE_TRACK_ENDED:
     if (!s)
@@ -866,7 +873,7 @@ int player_previous(struct player *p) {
     slot_free(&p->slots[i]);
   struct trackinfo ti = p->history[--p->n_history];
   set_state(p, PLAYER_LOADING);
-  play_info(p, &ti);
+  play_info(p, &ti, false);
   ti_free(&ti);
   return 0;
 }
