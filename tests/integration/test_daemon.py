@@ -50,9 +50,10 @@ def wav_pcm(path):
 
 
 class Daemon:
-    """ampd with a config of its own, in its own directory."""
+    """ampd with a config of its own, in its own directory. overrides: `-o section.key=value`
+    arguments on top of the file (docs/configuration.md §3)."""
 
-    def __init__(self, name, out=None, alsa=False):
+    def __init__(self, name, out=None, alsa=False, overrides=()):
         self.dir = os.path.join(W["tmp"], name)
         os.makedirs(os.path.join(self.dir, "state"), mode=0o700, exist_ok=True)
         os.makedirs(os.path.join(self.dir, "run"), mode=0o700, exist_ok=True)
@@ -77,6 +78,7 @@ class Daemon:
                         W["cdm_dir"]))
         self.log = open(os.path.join(self.dir, "ampd.log"), "ab")
         self.proc = None
+        self.overrides = list(overrides)
         self.env = dict(os.environ)
         if alsa:
             # ALSA's file plugin over null records the exact bytes the device got; the
@@ -89,7 +91,10 @@ class Daemon:
             self.env["HOME"] = home
 
     def start(self):
-        self.proc = subprocess.Popen([W["ampd"], "-c", self.conf], stdout=self.log,
+        args = [W["ampd"], "-c", self.conf]
+        for o in self.overrides:
+            args += ["-o", o]
+        self.proc = subprocess.Popen(args, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=self.env)
         end = time.monotonic() + GUARD_S
         while not os.path.exists(self.sock):
