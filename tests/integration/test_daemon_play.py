@@ -17,11 +17,12 @@ usage: test_daemon_play.py CATALOG_DIR AMPD AMPCTL CDM_DIR [unittest options]
 - TestKill: kill -9 mid-track (the null backend, paced in real time) with four playback
   events unsent (the collector answers 503); after the restart the daemon is linked
   without a new pairing and delivers each of them once, in order.
-- TestRenewal: the album into a FIFO read as fast as it comes, but held twice so that
-  time passes: the audio object (5 s) expires mid-track and a fresh one continues it, and
-  that fresh session's license (license_expiry_test_secs = 20) must be renewed before its
-  encrypted segment decrypts (the ClearKey CDM refuses an expired key). The PCM is the
-  album's, bit-exact; the request log shows the fresh session and the renewal.
+- TestRenewal, TestRenewalCdnToken: the album into a FIFO read as fast as it comes, but
+  held twice so that time passes: the audio object (or the CDN token: a 403) expires
+  mid-track (5 s) and a fresh one continues t1 at its fourth segment, and that fresh
+  session's license (license_expiry_test_secs = 20) must be renewed before that segment
+  decrypts (the ClearKey CDM refuses an expired key). The PCM is the album's, gapless and
+  bit-exact; the request log shows the fresh session and the renewal.
 """
 
 import array
@@ -234,7 +235,8 @@ class FifoTest(tdf.FaultTest):
     rate = BPS
 
     def setUp(self):
-        self.out = os.path.join(W["tmp"], self._testMethodName + ".fifo")
+        self.out = os.path.join(W["tmp"], "%s.%s.fifo" % (type(self).__name__,
+                                                          self._testMethodName))
         self.fifo = Fifo(self.out, self.rate)
         self.addCleanup(self.fifo.close)  # after the daemon's stop (cleanups run LIFO)
         super().setUp()
@@ -480,11 +482,16 @@ class TestKill(tdf.FaultTest):
 
 
 class TestRenewal(FifoTest):
+    """The audio object expires (5 s) mid-track: the fetcher sees its expires passed before
+    t1's fourth segment and the player fetches a fresh one."""
+
     rate = None  # as fast as it comes, but for the holds
     overrides = ("service.license_expiry_test_secs=20",)
+    lifetimes = {"audio_lifetime": 5}
+    seg4_before = []  # what t1's fourth segment got before the fresh session's 206
 
-    def test_album_across_renewal_and_audio_expiry(self):
-        tm.fetch_json("POST", "/_mock/api/config", {"audio_lifetime": 5})
+    def test_album_across_renewal_and_expiry(self):
+        tm.fetch_json("POST", "/_mock/api/config", self.lifetimes)
         seq = tdf.last_seq()
 
         def t1_sessions():
@@ -495,7 +502,7 @@ class TestRenewal(FifoTest):
             return [e for e in tdf.requests_since(seq)
                     if e["path"] == "/license/" + rid and e["status"] == 200]
 
-        def audio_expired():
+        def expired():
             audio = [e for e in tdf.requests_since(seq) if e["path"] == "/api/audio/album-t1"]
             return audio and time.time() >= audio[0]["time"] + 6
 
@@ -506,9 +513,9 @@ class TestRenewal(FifoTest):
             lic = granted(s[1]["rid"]) if len(s) > 1 else []
             return lic and time.time() >= lic[0]["time"] + 24
 
-        # Held at 5 s of t1 until its audio object expired: before its fourth segment is
-        # asked for (once the first is decoded, at about 9.5 s) a fresh one is fetched.
-        self.fifo.hold(5 * BPS, audio_expired)
+        # Held at 5 s of t1 until its audio object (or CDN token) expired: its fourth
+        # segment is asked for after that, once the first is decoded (at about 9.5 s).
+        self.fifo.hold(5 * BPS, expired)
         # Held at 25 s until the fresh session's first license expired.
         self.fifo.hold(25 * BPS, fresh_license_expired)
         self.play()
@@ -521,15 +528,24 @@ class TestRenewal(FifoTest):
         sessions = t1_sessions()
         self.assertEqual(len(sessions), 2, sessions)  # the fresh audio object
         self.assertNotEqual(sessions[0]["kid"], sessions[1]["kid"])
+        rid1, rid2 = sessions[0]["rid"], sessions[1]["rid"]
         log = tdf.requests_since(seq)
-        seg4 = [e["path"].split("/")[2] for e in log
+        seg4 = [(e["path"].split("/")[2], e["status"]) for e in log
                 if e["path"].startswith("/cdn/") and e.get("range") == tdf.T1_SEG4]
-        self.assertEqual(seg4, [sessions[1]["rid"]])  # mid-track, in the fresh session
-        fresh = granted(sessions[1]["rid"])
-        self.assertGreaterEqual(len(fresh), 2, fresh)  # its license, and a renewal
-        for e in fresh:
-            self.assertEqual(e["headers"].get(
-                "x-alexa-music-license-expiration-test-duration-secs"), "20", e["headers"])
+        want = [(rid1 if r == "first" else rid2, code) for r, code in self.seg4_before]
+        self.assertEqual(seg4, want + [(rid2, 206)])  # mid-track, in the fresh session
+        fresh = granted(rid2)
+        self.assertGreaterEqual(len(fresh), 2, [e["time"] for e in fresh])  # and a renewal
+        self.assertEqual({e["headers"].get("x-alexa-music-license-expiration-test-duration-secs")
+                          for e in fresh}, {"20"})
+
+
+class TestRenewalCdnToken(TestRenewal):
+    """The CDN token expires (5 s) instead: t1's fourth segment gets a 403 in the first
+    session, and the fresh one's continues there."""
+
+    lifetimes = {"cdn_token_lifetime": 5}
+    seg4_before = [("first", 403)]
 
 
 if __name__ == "__main__":
