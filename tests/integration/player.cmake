@@ -26,5 +26,5 @@ ampd_daemon_test(daemon test_daemon.py 600)
 ampd_daemon_test(daemon_faults test_daemon_faults.py 300)
 # Issue 9 where playback takes its time: every command through ampctl checked in the PCM
 # and the event stream, kill -9 mid-track, the album across a license renewal and an
-# audio-object expiry (tests/integration/test_daemon_play.py).
+# audio-object (or CDN-token) expiry (tests/integration/test_daemon_play.py).
 ampd_daemon_test(daemon_play test_daemon_play.py 600)
