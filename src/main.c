@@ -474,18 +474,19 @@ static int join_path(char *out, const char *dir, const char *name) {
   return n > 0 && n < PATH_BYTES ? 0 : -ENAMETOOLONG;
 }
 
-/* [output] sync for the null backend: its device "[FMT:]default" becomes "[FMT:]sync". */
+/* The device the backend is opened with. The null backend's device is its mode
+ * (platform/null: "[FMT:]default" or "[FMT:]sync"): [output] sync chooses it, and of
+ * [output] device only a FMT: prefix counts (an ALSA name or the pipe's path is not its). */
 static int output_device(const struct ampd_config *c, char *out, size_t len) {
   const char *dev = c->output.device ? c->output.device : "default";
-  const char *mode = strchr(dev, ':');
-  size_t prefix = mode ? (size_t)(mode - dev) + 1 : 0;
-  const char *rest = dev + prefix;
   int n;
-  if (c->output.backend == CONFIG_BACKEND_NULL && c->output.sync &&
-      (rest[0] == '\0' || strcmp(rest, "default") == 0))
-    n = snprintf(out, len, "%.*ssync", (int)prefix, dev);
-  else
+  if (c->output.backend == CONFIG_BACKEND_NULL) {
+    size_t prefix = strspn(dev, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+    prefix = dev[prefix] == ':' && prefix > 0 ? prefix + 1 : 0; /* "S24_3:" */
+    n = snprintf(out, len, "%.*s%s", (int)prefix, dev, c->output.sync ? "sync" : "default");
+  } else {
     n = snprintf(out, len, "%s", dev);
+  }
   return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
 }
 

@@ -502,20 +502,22 @@ static void on_track(void *ud, int err, const struct api_track *t) {
 
 /* Ask the cursor for the next track when a slot is free. */
 /* The track queued behind the current one (loaded for gapless) goes back on the forward
- * stack, so a command that drops it (next, previous, seek) does not skip it. */
+ * stack, so a command that drops it (next, previous, seek) does not skip it. A copy queued
+ * by repeat one is not put back: it was no track of the container's. */
 void pl_requeue_next(struct player *p) {
   for (int i = 0; i < SLOTS; i++) {
     struct slot *q = &p->slots[i];
-    if (q->used && q != p->current)
+    if (q->used && q != p->current && !q->repeat_copy)
       pl_ti_push(p->forward, &p->n_forward, &q->ti);
   }
 }
 
-/* Start a slot for a known track (history, repeat one). */
-void pl_play_info(struct player *p, const struct trackinfo *ti) {
+/* Start a slot for a known track (history, forward, repeat one: repeat_copy). */
+void pl_play_info(struct player *p, const struct trackinfo *ti, bool repeat_copy) {
   struct slot *s = slot_new(p);
   if (!s)
     return;
+  s->repeat_copy = repeat_copy;
   if (ti_copy(&s->ti, ti) < 0) {
     pl_slot_free(s);
     return;
@@ -527,26 +529,27 @@ void pl_play_info(struct player *p, const struct trackinfo *ti) {
     pl_track_failed(p, s, r, NULL);
 }
 
-/* The next track into a free slot: one previous put back, the same one again (repeat
- * one), else the cursor's next (and the container again at its end with repeat all). */
+/* The next track into a free slot: the same one again (repeat one), else one previous
+ * put back, else the cursor's next (and the container again at its end with repeat
+ * all). Repeat one comes first: the tracks previous put back wait for a next. */
 void pl_load_next(struct player *p) {
   int free_slots = 0;
   for (int i = 0; i < SLOTS; i++)
     free_slots += !p->slots[i].used;
   if (free_slots == 0 || p->cursor_busy || p->doc_call || p->held)
     return;
-  if (p->n_forward > 0) {
-    struct trackinfo ti = p->forward[--p->n_forward];
-    pl_play_info(p, &ti);
-    pl_ti_free(&ti);
-    return;
-  }
   if (p->repeat == PLAYER_REPEAT_ONE && p->current) {
     struct trackinfo ti;
     if (ti_copy(&ti, &p->current->ti) == 0) {
-      pl_play_info(p, &ti);
+      pl_play_info(p, &ti, true);
       pl_ti_free(&ti);
     }
+    return;
+  }
+  if (p->n_forward > 0) {
+    struct trackinfo ti = p->forward[--p->n_forward];
+    pl_play_info(p, &ti, false);
+    pl_ti_free(&ti);
     return;
   }
   if (p->cursor_end && p->repeat == PLAYER_REPEAT_ALL && p->container_url) {
@@ -655,9 +658,12 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
     }
     if (first)
       pl_event(p, s, REPORT_STARTED, 0, NULL);
-    if (p->state != PLAYER_PAUSED)
+    /* One change for the control's subscribers: the state's, or else a new track heard
+     * (a seek's restart of the decode was published by the seek). */
+    if (p->state != PLAYER_PAUSED && p->state != PLAYER_PLAYING)
       pl_set_state(p, PLAYER_PLAYING);
-    pl_changed(p);
+    else if (first)
+      pl_changed(p);
     break;
   case ENGINE_TRACK_ENDED:
     if (!s)

@@ -178,7 +178,7 @@ int player_previous(struct player *p) {
     pl_slot_free(&p->slots[i]);
   struct trackinfo ti = p->history[--p->n_history];
   pl_set_state(p, PLAYER_LOADING);
-  pl_play_info(p, &ti);
+  pl_play_info(p, &ti, false);
   pl_ti_free(&ti);
   return 0;
 }

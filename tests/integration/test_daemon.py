@@ -50,9 +50,11 @@ def wav_pcm(path):
 
 
 class Daemon:
-    """ampd with a config of its own, in its own directory."""
+    """ampd with a config of its own, in its own directory. overrides: `-o section.key=value`
+    arguments on top of the file (docs/configuration.md §3)."""
 
-    def __init__(self, name, out=None, alsa=False, output=None, capabilities="STD_RES,HI_FI"):
+    def __init__(self, name, out=None, alsa=False, output=None, capabilities="STD_RES,HI_FI",
+                 overrides=()):
         """output: the [output] section's lines instead of the pipe (or alsa) backend."""
         self.dir = os.path.join(W["tmp"], name)
         os.makedirs(os.path.join(self.dir, "state"), mode=0o700, exist_ok=True)
@@ -79,6 +81,7 @@ class Daemon:
                         W["cdm_dir"]))
         self.log = open(os.path.join(self.dir, "ampd.log"), "ab")
         self.proc = None
+        self.overrides = list(overrides)
         self.env = dict(os.environ)
         if alsa:
             # ALSA's file plugin over null records the exact bytes the device got; the
@@ -91,7 +94,10 @@ class Daemon:
             self.env["HOME"] = home
 
     def start(self):
-        self.proc = subprocess.Popen([W["ampd"], "-c", self.conf], stdout=self.log,
+        args = [W["ampd"], "-c", self.conf]
+        for o in self.overrides:
+            args += ["-o", o]
+        self.proc = subprocess.Popen(args, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=self.env)
         end = time.monotonic() + GUARD_S
         while not os.path.exists(self.sock):
