@@ -269,6 +269,11 @@ static void pump(struct slot *s) {
       s->pend_n = 0;
       return;
     }
+    /* The engine copied it: free the fetcher's bytes now. The chunk stays counted under
+     * the fetcher's cap until its SEGMENT_DONE releases it, so the fetch-ahead bound
+     * covers the engine's copy, and the media is in memory once (docs/benchmarks.md). */
+    if (s->fetch)
+      (void)fetcher_handed(s->fetch, c->kind, c->index);
     s->pend_head = (s->pend_head + 1) % PENDING_MAX;
     s->pend_n--;
   }
