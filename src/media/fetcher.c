@@ -650,6 +650,16 @@ int fetcher_handed(struct fetcher *f, enum fetcher_kind kind, size_t index) {
   return -ENOENT;
 }
 
+int fetcher_set_target(struct fetcher *f, uint32_t target_ms) {
+  if (!f || target_ms == 0)
+    return -EINVAL;
+  if (f->cfg.target_ms != target_ms) {
+    f->cfg.target_ms = target_ms;
+    kick(f); /* a higher target may allow a request now */
+  }
+  return 0;
+}
+
 int fetcher_switch(struct fetcher *f, const struct manifest_rep *rep) {
   if (!f)
     return -EINVAL;

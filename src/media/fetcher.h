@@ -159,6 +159,11 @@ int fetcher_release(struct fetcher *f, size_t index);
  * 0; -ENOENT when no such chunk was handed out, or its bytes are already freed. */
 int fetcher_handed(struct fetcher *f, enum fetcher_kind kind, size_t index);
 
+/* Change target_ms (> 0) from now on: a lower one requests nothing more until the media
+ * held is under it (nothing held is dropped), a higher one may start a request at the next
+ * loop pass. Callable from a callback. 0, or -EINVAL. */
+int fetcher_set_target(struct fetcher *f, uint32_t target_ms);
+
 /*
  * ABR: from the next segment not yet requested on, fetch rep (its init first, handed
  * out as FETCHER_INIT_SWITCH before that segment) at the same index. rep must have the
