@@ -69,7 +69,7 @@ struct slot {
   struct pending pend[PENDING_MAX];
   size_t pend_head, pend_n;
   bool opened, closed, fetched_all, started;
-  bool repeat_copy; /* queued by repeat one: the track being heard again */
+  bool repeat_copy;                    /* queued by repeat one: the track being heard again */
   const struct manifest_rep *init_rep; /* of the last init handed out, until its segment */
   struct quality quality[QUALITY_MAX];
   size_t n_quality;
