@@ -3,14 +3,22 @@
 #
 #   /usr/sbin/ampd                          the daemon
 #   /usr/bin/ampctl                         its command line client
+#   /usr/lib/<multiarch>/libampd-client.so.1[.0.0]  the client library (SONAME .so.1)
+#   /usr/lib/<multiarch>/libampd-client.so   the link-time symlink (component dev)
+#   /usr/include/ampd/client.h              its header (component dev)
+#   /usr/lib/<multiarch>/pkgconfig/ampd-client.pc  (component dev, relocatable)
+#   /usr/share/bash-completion/completions/ampctl   ampctl's bash completion
 #   <AMPD_CDM_DIR>/clearkey.so              CDM plugins: the only directory they load from
 #   /usr/lib/systemd/system/ampd.service    the unit (dist/systemd/ampd.service.in)
 #   /etc/ampd/ampd.conf                     the example configuration (a conffile)
 #   /usr/share/man/man{1,5,8}/              ampctl(1), ampd.conf(5), ampd(8)
 #
-# No pkg-config file: ampd has no client library yet (ampctl speaks the protocol of
-# docs/protocol.md and links nothing of the daemon). ampprobe and ampack are developer
-# tools of the build tree and are not installed.
+# Components: "client" (the library's runtime files), "dev" (its header, .so symlink and
+# .pc), the rest unnamed. A staged install of the client alone is
+#   DESTDIR=stage cmake --install build --component client (then --component dev)
+# (tests/integration/test_client.py). CPack builds one package of all of them (no -dev
+# split yet). ampprobe and ampack are developer tools of the build tree and are not
+# installed.
 include(GNUInstallDirs)
 
 set(AMPD_SYSTEMD_UNIT_DIR "lib/systemd/system" CACHE STRING
@@ -22,6 +30,14 @@ configure_file(${CMAKE_SOURCE_DIR}/dist/systemd/ampd.service.in
 
 install(TARGETS ampd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 install(TARGETS ampctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS ampd_client
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT client NAMELINK_COMPONENT dev)
+install(FILES ${CMAKE_SOURCE_DIR}/include/ampd/client.h
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/ampd COMPONENT dev)
+install(FILES ${CMAKE_BINARY_DIR}/dist/ampd-client.pc
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT dev)
+install(FILES ${CMAKE_SOURCE_DIR}/dist/bash-completion/ampctl
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
 # The plugin goes where the daemon looks (AMPD_CDM_DIR, baked into media/cdmhost and
 # core/config), whatever the prefix.
 install(TARGETS ampd_cdm_clearkey LIBRARY DESTINATION ${AMPD_CDM_DIR})
