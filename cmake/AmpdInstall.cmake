@@ -59,16 +59,21 @@ set(CPACK_GENERATOR DEB)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION sound)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# libampd-client is in the package: a shlibs file says which package provides its SONAME
+# (for programs built against it); dist/debian/triggers runs ldconfig.
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
 # The maintainer scripts add the user and group and use deb-systemd-helper.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, init-system-helpers")
 configure_file(${CMAKE_SOURCE_DIR}/dist/debian/conffiles.in
                ${CMAKE_BINARY_DIR}/dist/debian/conffiles @ONLY)
-foreach(script postinst prerm postrm)
+foreach(script postinst prerm postrm triggers)
   configure_file(${CMAKE_SOURCE_DIR}/dist/debian/${script}
                  ${CMAKE_BINARY_DIR}/dist/debian/${script} COPYONLY)
 endforeach()
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${CMAKE_BINARY_DIR}/dist/debian/conffiles ${CMAKE_BINARY_DIR}/dist/debian/postinst
-    ${CMAKE_BINARY_DIR}/dist/debian/prerm ${CMAKE_BINARY_DIR}/dist/debian/postrm)
+    ${CMAKE_BINARY_DIR}/dist/debian/prerm ${CMAKE_BINARY_DIR}/dist/debian/postrm
+    ${CMAKE_BINARY_DIR}/dist/debian/triggers)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)
