@@ -57,7 +57,8 @@
  *                 that are not a JSON object or that hold "id" or "cmd", a member of
  *                 the wrong type
  *  -EDEADLK       a blocking call (or process) from inside a callback
- *  -EINTR         a signal interrupted the wait (nothing is lost: call again)
+ *  -EINTR         a signal interrupted the wait (wait and dispatch: nothing is lost,
+ *                 call again)
  *  -ENOMEM        out of memory
  * -ECONNRESET, -EPROTO, -EMSGSIZE (from the daemon), -EUSERS, -EPIPE and a send
  * -ETIMEDOUT break the connection: every later call returns the same error, except that
@@ -158,7 +159,9 @@ AMPD_CLIENT_API int ampd_client_take(struct ampd_client *c, uint64_t id, struct 
 AMPD_CLIENT_API int ampd_client_wait(struct ampd_client *c, uint64_t id, int timeout_ms,
                                      struct ampd_msg **ret);
 
-/* ampd_client_request() without a callback, then ampd_client_wait(). */
+/* ampd_client_request() without a callback, then ampd_client_wait(). On any failure after
+ * the request went out (-ETIMEDOUT, -EINTR, a connection error) its reply is dropped when
+ * it comes: to wait again after a signal, use request() and wait() instead. */
 AMPD_CLIENT_API int ampd_client_call(struct ampd_client *c, const char *cmd, const char *args,
                                      int timeout_ms, struct ampd_msg **ret);
 

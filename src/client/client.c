@@ -514,6 +514,8 @@ int ampd_client_process(struct ampd_client *c) {
       int r = deliver_lines(c);
       if (r < 0)
         return broken(c, r);
+      if (c->err)
+        return c->err; /* a callback's request broke the connection */
       continue;
     }
     /* A peer that closes with our requests unread makes Linux report ECONNRESET rather
