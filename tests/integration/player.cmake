@@ -25,3 +25,13 @@ add_test(NAME integration/daemon_faults
 set_tests_properties(integration/daemon_faults PROPERTIES LABELS "integration" TIMEOUT 300
                                                           FIXTURES_REQUIRED catalog
                                                           ENVIRONMENT "PYTHONPATH=${CMAKE_CURRENT_SOURCE_DIR}")
+
+# Issue 10: the onevent hook, the saved state and SIGHUP through the real daemon
+# (tests/integration/test_daemon_state.py).
+add_test(NAME integration/daemon_state
+         COMMAND ${AMPD_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/test_daemon_state.py
+                 ${AMPACK_CATALOG} $<TARGET_FILE:ampd> $<TARGET_FILE:ampctl>
+                 $<TARGET_FILE_DIR:ampd_cdm_clearkey>)
+set_tests_properties(integration/daemon_state PROPERTIES LABELS "integration" TIMEOUT 600
+                                                         FIXTURES_REQUIRED catalog
+                                                         ENVIRONMENT "PYTHONPATH=${CMAKE_CURRENT_SOURCE_DIR}")
