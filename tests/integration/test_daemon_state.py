@@ -18,6 +18,7 @@ usage: test_daemon_state.py CATALOG_DIR AMPD AMPCTL CDM_DIR [unittest options]
 """
 
 import os
+import re
 import shutil
 import signal
 import stat
@@ -296,6 +297,28 @@ class TestSavedState(StateTest):
         wait_for(lambda: "container" not in read_text(self.state_file()), "no resume")
 
 
+class TestJournal(StateTest):
+    def test_priorities_only_when_stderr_is_the_journal(self):
+        """JOURNAL_STREAM naming the daemon's stderr: "<N>" priorities, no timestamp;
+        naming another file: the plain format."""
+        for match in (True, False):
+            self.daemon()
+            st = os.fstat(self.d.log.fileno())
+            self.d.env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino + (0 if match else 1))
+            mark = len(self.log_text())
+            self.d.start()
+            self.d.status()
+            self.assertEqual(self.d.stop(), 0)
+            lines = self.log_text()[mark:].splitlines()
+            self.assertGreater(len(lines), 5)
+            if match:
+                self.assertTrue(all(re.match(r"<[3-7]>[a-z]+: ", l) for l in lines), lines[:5])
+                self.assertIn("<6>main: ampd ", "\n".join(lines))
+            else:
+                self.assertFalse(any(l.startswith("<") for l in lines), lines[:5])
+            self.d.log.close()
+
+
 class TestReload(StateTest):
     def test_sighup_live_while_playing(self):
         rec = os.path.join(self.dir, "events")
@@ -315,7 +338,8 @@ class TestReload(StateTest):
         self.assertNotIn(" debug ", self.log_text())
         with open(self.d.conf) as f:
             conf = f.read()
-        good = (conf.replace("level = info\n", "level = info,player=debug,hooks=debug\n")
+        good = (conf.replace("level = info\n", "level = info,player=debug,hooks=debug\n"
+                             "stats_interval_s = 1\n")
                 .replace("sync = true\n", "sync = true\nbuffer_ms = 300\n")
                 + "[hooks]\nonevent = %s\n" % hook)
         with open(self.d.conf, "w") as f:
@@ -330,6 +354,12 @@ class TestReload(StateTest):
         self.assertIn("reload: [output] buffer_ms changed: it needs a restart", log)
         self.assertIn("reload: [log] level applied", log)
         self.assertIn("reload: [hooks] onevent applied", log)
+        self.assertIn("reload: [log] stats_interval_s applied", log)
+        self.assertNotIn("stats: playing:", self.log_text()[:mark])  # 60 s by default
+        stats = wait_for(lambda: [l for l in self.log_text()[mark:].splitlines()
+                                  if " stats: playing: bitrate estimate " in l], "a stats line")
+        self.assertRegex(stats[0], r"buffer \d+ ms, underruns 0, quality 44100 Hz 16 bit 2 ch, "
+                         r"codec \S+")
         self.d.ctl("volume", "20")  # the new hook runs (and logs at the new level)
         wait_for(lambda: read_lines(rec) == ["volume"], "the hook's volume event")
         wait_for(lambda: " debug   hooks: onevent volume: done" in self.log_text()[mark:],
