@@ -793,6 +793,7 @@ static int build(struct daemon *d, const char *control_path) {
 #endif
   struct player_status st;
   player_status(d->player, &st);
+  devents_player(d->devents, &st); /* the starting point: the next change is an event */
   notify_status(d, &st);
   sdnotify_ready(d->sd); /* the control socket listens and accepts */
   return 0;

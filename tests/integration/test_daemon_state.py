@@ -175,6 +175,20 @@ class TestHooks(StateTest):
             self.assertNotIn(t["access_token"], env)
             self.assertNotIn(t["refresh_token"], env)
 
+    def test_first_change_is_an_event(self):
+        """The daemon's first change after its start (a volume) is an event too, with
+        AMPD_VOLUME."""
+        rec = os.path.join(self.dir, "events")
+        hook = os.path.join(self.dir, "hook.sh")
+        write_hook(hook, 'echo "$AMPD_EVENT $AMPD_VOLUME" >> %s\n' % rec)
+        self.daemon(extra_config="[hooks]\nonevent = %s\n" % hook)
+        self.d.start()
+        self.d.ctl("volume", "50")
+        wait_for(lambda: read_lines(rec), "the volume event")
+        self.d.ctl("volume", "51")
+        wait_for(lambda: len(read_lines(rec)) == 2, "the second volume event")
+        self.assertEqual(read_lines(rec), ["volume 50", "volume 51"])
+
     def test_hung_hook_killed_music_goes_on(self):
         """The hook of the first track hangs (with a child in its group); after timeout_s
         both are killed, the music plays on at the real rate, later events still run."""
