@@ -189,6 +189,20 @@ class TestHooks(StateTest):
         wait_for(lambda: len(read_lines(rec)) == 2, "the second volume event")
         self.assertEqual(read_lines(rec), ["volume 50", "volume 51"])
 
+    def test_stop_hook_runs_at_sigterm(self):
+        """SIGTERM while playing: the stop event's hook (an amplifier off) runs before the
+        daemon exits."""
+        rec = os.path.join(self.dir, "events")
+        hook = os.path.join(self.dir, "hook.sh")
+        write_hook(hook, 'sleep 0.5; echo "$AMPD_EVENT" >> %s\n' % rec)
+        self.daemon(output=NULL_SYNC, extra_config="[hooks]\nonevent = %s\n" % hook)
+        self.d.start()
+        self.link()
+        self.d.ctl("play", self.album_ref())
+        wait_for(lambda: "track" in read_lines(rec), "the track event")
+        self.assertEqual(self.d.stop(), 0)
+        self.assertEqual(read_lines(rec)[-1], "stop", read_lines(rec))
+
     def test_hung_hook_killed_music_goes_on(self):
         """The hook of the first track hangs (with a child in its group); after timeout_s
         both are killed, the music plays on at the real rate, later events still run."""
