@@ -18,8 +18,9 @@
  *   volume      the volume changed
  *   error       a new error in the status (its text in AMPD_ERROR)
  * and from the device (devents_device(), called with engine_device().open before each
- * engine event reaches the player and from a 1 s timer, since the engine's idle close
- * sends no event): sink_open, sink_close. A play of an album is therefore sink_open,
+ * engine event reaches the player, ENGINE_DEVICE_CHANGED among them, which the engine
+ * sends when it opens or closes the device, its idle close included): sink_open,
+ * sink_close. A play of an album is therefore sink_open,
  * start, track, track, track, stop, and sink_close once the device is closed idle.
  * The first status only sets the starting point (no event).
  */

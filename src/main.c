@@ -76,7 +76,7 @@ struct daemon {
   struct hooks *hooks;     /* [hooks] onevent */
   struct devents *devents; /* player and device changes into hook events */
   struct savedstate *saved;
-  struct loop_source *stats_timer, *device_timer;
+  struct loop_source *stats_timer;
   const char *conf_path;        /* -c, read again at SIGHUP */
   const char *const *overrides; /* -o, applied again at SIGHUP */
   size_t n_overrides;
@@ -85,7 +85,6 @@ struct daemon {
 };
 
 #define HOOKS_DRAIN_USEC 5000000u /* at the shutdown, for the hooks still queued */
-#define DEVICE_POLL_USEC 1000000u /* the device's idle close sends no event: look each second */
 
 /* ---------------------------------------------------------------- glue */
 
@@ -98,7 +97,8 @@ static void check_device(struct daemon *d) {
 static void on_engine_event(void *ud, const struct engine_event *ev) {
   struct daemon *d = ud;
   if (d->devents)
-    check_device(d); /* sink_open before the TRACK_STARTED that needed the device */
+    check_device(d); /* sink_open before the TRACK_STARTED that needed the device; the
+                      * engine's ENGINE_DEVICE_CHANGED brings a close (idle) too */
   if (d->player)
     player_engine_event(d->player, ev);
 }
@@ -540,11 +540,6 @@ static void arm_stats(struct daemon *d) {
     loop_timer_disarm(d->stats_timer);
 }
 
-static void on_device_poll(struct loop_source *s, uint64_t now, void *ud) {
-  check_device(ud);
-  loop_timer_set(s, now + DEVICE_POLL_USEC);
-}
-
 /* ---------------------------------------------------------------- SIGHUP */
 
 struct reload {
@@ -801,9 +796,7 @@ static int build(struct daemon *d, const char *control_path) {
   if ((r = player_new(&pc, &d->player)) < 0)
     return r;
   restore_state(d);
-  if ((r = loop_add_timer(d->loop, 0, on_stats, d, &d->stats_timer)) < 0 ||
-      (r = loop_add_timer(d->loop, loop_now(d->loop) + DEVICE_POLL_USEC, on_device_poll, d,
-                          &d->device_timer)) < 0)
+  if ((r = loop_add_timer(d->loop, 0, on_stats, d, &d->stats_timer)) < 0)
     return r;
   arm_stats(d);
   if (!control_path) {

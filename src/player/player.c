@@ -760,6 +760,8 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
       pl_changed(p);
     }
     break;
+  case ENGINE_DEVICE_CHANGED: /* the daemon's (engine_device()); nothing of the player's */
+    break;
   }
 }
 
