@@ -286,33 +286,60 @@ bool eng_dropped(struct engine *e, uint32_t track) {
   return found;
 }
 
+bool eng_start_applied(struct engine *e, uint32_t track) {
+  pthread_mutex_lock(&e->ev_lock);
+  bool dropped = false;
+  for (size_t i = 0; i < e->n_dropped && !dropped; i++)
+    dropped = e->dropped[i] == track;
+  if (!dropped) {
+    e->applied_track = track;
+    e->applied_valid = true;
+  }
+  pthread_mutex_unlock(&e->ev_lock);
+  return dropped;
+}
+
 int engine_track_drop(struct engine *e, uint32_t track) {
   if (!e)
     return -EINVAL;
+  /* The check against the output thread's last START and the entry in the list are one
+   * step under ev_lock, which eng_start_applied() takes too: either the track is
+   * refused as started, or the output thread finds it dropped. */
   pthread_mutex_lock(&e->ev_lock);
-  bool full = e->n_dropped == ENGINE_MAX_TRACKS;
+  int r = 0;
   bool already = false;
   for (size_t i = 0; i < e->n_dropped; i++)
     already |= e->dropped[i] == track;
-  pthread_mutex_unlock(&e->ev_lock);
   if (already)
-    return 0;
-  if (full)
-    return -EAGAIN;
+    r = 1;
+  else if (e->applied_valid && e->applied_track == track)
+    r = -EALREADY;
+  else if (e->n_dropped == ENGINE_MAX_TRACKS)
+    r = -EAGAIN;
+  else
+    e->dropped[e->n_dropped++] = track;
+  atomic_fetch_add(&e->drop_gen, 1u);
+  pthread_mutex_unlock(&e->ev_lock);
+  if (r != 0)
+    return r > 0 ? 0 : r;
   if (e->has_open && e->open_track == track) {
     /* close it, so that the command stream stays whole; the media thread drops it */
     struct cmd *c;
-    int r = enqueue(e, CMD_CLOSE, track, NULL, 0, &c);
+    r = enqueue(e, CMD_CLOSE, track, NULL, 0, &c);
     if (r == 0)
       r = submit(e, c);
-    if (r < 0)
+    if (r < 0) { /* not dropped after all */
+      pthread_mutex_lock(&e->ev_lock);
+      for (size_t i = 0; i < e->n_dropped; i++)
+        if (e->dropped[i] == track) {
+          e->dropped[i] = e->dropped[--e->n_dropped];
+          break;
+        }
+      pthread_mutex_unlock(&e->ev_lock);
       return r;
+    }
     e->has_open = false;
   }
-  pthread_mutex_lock(&e->ev_lock);
-  e->dropped[e->n_dropped++] = track;
-  pthread_mutex_unlock(&e->ev_lock);
-  atomic_fetch_add(&e->drop_gen, 1u);
   pthread_mutex_lock(&e->cmd_lock);
   pthread_cond_signal(&e->cmd_cond);
   pthread_mutex_unlock(&e->cmd_lock);
@@ -339,6 +366,7 @@ int engine_stop(struct engine *e) {
   e->opened_pending = false;
   e->devchg_pending = false;
   e->n_dropped = 0;
+  e->applied_valid = false;
   atomic_store(&e->stop_gen, e->ev_gen);
   pthread_mutex_unlock(&e->ev_lock);
   atomic_store(&e->pause_req, false);

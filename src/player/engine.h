@@ -199,13 +199,16 @@ int engine_track_segment(struct engine *e, uint32_t track, uint32_t index, const
  * where the media must end (pipeline_expect_end); a shorter decode is ENGINE_ERROR
  * -AMP_ESHORT. -ENOENT, -EAGAIN, -ENOMEM. */
 int engine_track_close(struct engine *e, uint32_t track, uint64_t declared_end, uint32_t timescale);
-/* Drop one track (opened, its TRACK_ENDED not yet delivered) and nothing else: the one
- * being heard and the others queued play on. What the media thread has not decoded of it
- * is only released (SEGMENT_DONE), what is in the ring is skipped, and if it is being
- * heard it ends there. Its TRACK_STARTED and TRACK_ENDED still come (an empty stretch
- * where it would have been heard), no ENGINE_ERROR. If it is the open track it is closed
- * (no more segments may be handed in). 0 (also when already dropped), -EAGAIN with
- * ENGINE_MAX_TRACKS drops pending, -EINVAL, -ENOMEM. */
+/* Drop one queued track (opened, not yet written to the device) and nothing else: the
+ * one being heard and the others queued play on. What the media thread has not decoded
+ * of it is only released (SEGMENT_DONE), what is in the ring is skipped. Its
+ * TRACK_STARTED and TRACK_ENDED still come (an empty stretch where it would have been
+ * heard), no ENGINE_ERROR. (The latest track the output thread started is refused; an
+ * older one still in flight would be cut where it is.) If it is the open track it is closed
+ * (no more segments may be handed in). -EALREADY when the output thread already started
+ * writing it to the device (it is being heard, or will be within the device's buffer,
+ * whether or not its TRACK_STARTED was delivered yet): it is not dropped, then. 0 (also
+ * when already dropped), -EAGAIN with ENGINE_MAX_TRACKS drops pending, -EINVAL, -ENOMEM. */
 int engine_track_drop(struct engine *e, uint32_t track);
 /* Pause (true) or resume the device in place; nothing is lost or repeated. With a device
  * that cannot pause, the output thread stops feeding it (it plays out its buffer). */

@@ -183,7 +183,9 @@ struct engine {
   /* tracks engine_track_drop() dropped, until their TRACK_ENDED (under ev_lock) */
   uint32_t dropped[ENGINE_MAX_TRACKS];
   size_t n_dropped;
-  atomic_uint drop_gen; /* bumped by each drop */
+  atomic_uint drop_gen;   /* bumped by each drop */
+  uint32_t applied_track; /* the track of the output thread's last START (not a switch) */
+  bool applied_valid;
 
   /* the audio clock (seqlock, written by the output thread) */
   atomic_uint seq;
@@ -221,6 +223,10 @@ void eng_push_event(struct engine *e, unsigned gen, enum engine_event_type type,
                     uint32_t segment, int err, size_t bytes);
 /* engine.c: engine_track_drop() dropped track (any thread; takes ev_lock). */
 bool eng_dropped(struct engine *e, uint32_t track);
+/* engine.c: the output thread applies the START of track (not a switch within it): true
+ * when it was dropped (skip it), else it is noted as started, which engine_track_drop()
+ * then refuses. Takes ev_lock. */
+bool eng_start_applied(struct engine *e, uint32_t track);
 /* engine.c: post the batch again if the loop's queue was full (output thread). */
 void eng_retry_post(struct engine *e);
 /* The two threads' bodies (engine_media.c, engine_output.c). */

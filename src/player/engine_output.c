@@ -296,7 +296,8 @@ static bool out_marker(struct engine *e, struct out *o, const struct marker *mk)
   }
   if (o->n_fl == INFLIGHT_MAX)
     return false; /* cannot happen with the loop's bounds; wait for the device if it does */
-  if (eng_dropped(e, mk->track)) { /* an empty stretch: its samples are skipped */
+  if (mk->cont ? eng_dropped(e, mk->track) : eng_start_applied(e, mk->track)) {
+    /* dropped: an empty stretch, its samples are skipped */
     o->fl[o->n_fl++] = (struct inflight){.track = mk->track,
                                          .fmt = o->dev_fmt,
                                          .src = o->dev_fmt,

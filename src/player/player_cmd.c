@@ -267,10 +267,10 @@ static void requeue_for_repeat(struct player *p) {
   struct slot *cur = p->current;
   for (int i = 0; i < SLOTS; i++) {
     struct slot *q = &p->slots[i];
-    if (!q->used || q == cur || q->started || !cur || !cur->started)
-      continue;
+    if (!q->used || q == cur || q->started || !cur)
+      continue; /* (cur need not be heard yet: the queued one is behind it all the same) */
     if (q->opened && engine_track_drop(p->cfg.engine, q->id) < 0)
-      return; /* the engine's drops are full: the mode applies after that track */
+      return; /* already on the device, or the drops are full: the mode applies after it */
     if (!q->repeat_copy)
       pl_ti_push(p->forward, &p->n_forward, &q->ti);
     pl_slot_free(q);

@@ -254,8 +254,9 @@ static void test_stop(void **state) {
   free(s2.s);
 }
 
-/* engine_track_drop() of the queued track while the first one plays: the first plays to
- * its end and the third follows it gapless, bit for bit, in one open; nothing of the
+/* engine_track_drop() of the queued track while the first one plays (the first is
+ * refused: it is on the device): the first plays to its end and the third follows it
+ * gapless, bit for bit, in one open; nothing of the
  * dropped one reaches the device (whatever of it was already decoded into the ring is
  * skipped); it still gets one STARTED and one ENDED, and no ERROR. */
 static void test_drop_queued(void **state) {
@@ -274,6 +275,7 @@ static void test_drop_queued(void **state) {
   uint64_t one_s = 44100;
   run_until(&h, heard_at_least, &one_s);
   assert_true(t[1].opened); /* queued behind the one heard */
+  assert_int_equal(engine_track_drop(h.e, 1), -EALREADY); /* on the device: not dropped */
   assert_int_equal(engine_track_drop(h.e, 2), 0);
   assert_int_equal(engine_track_drop(h.e, 2), 0); /* twice is once */
   tdev_release();
