@@ -1,12 +1,19 @@
 # integration tests: the media chain through ampprobe, on the ampack catalog (fixture
-# "catalog"), ffmpeg's own DASH, the mock over TLS and ALSA's file plugin.
-set(MEDIA_ITEST ${CMAKE_CURRENT_SOURCE_DIR}/media/test_media.py)
-foreach(group FlacExact OpusExact Seek Hostile Info Errors FfmpegDash AlsaFile Https)
-  add_test(NAME media/${group}
-           COMMAND python3 ${MEDIA_ITEST} $<TARGET_FILE:ampprobe> ${CMAKE_BINARY_DIR}/catalog
-                   ${CMAKE_SOURCE_DIR} ${group})
-  set_tests_properties(media/${group} PROPERTIES LABELS "integration" TIMEOUT 900
-                                                 FIXTURES_REQUIRED catalog)
+# "catalog"), ffmpeg's own DASH, the mock over TLS and ALSA's file plugin. One ctest per
+# test class, each run from its module (tests/integration/media/test_media.py: the decodes
+# checked against source PCM, ffmpeg and ALSA; test_media_errors.py: bad input and the
+# mock service over TLS; media_common.py is what they share).
+set(MEDIA_GROUPS_test_media FlacExact OpusExact Seek Hostile Info FfmpegDash AlsaFile)
+set(MEDIA_GROUPS_test_media_errors Errors Https)
+foreach(module test_media test_media_errors)
+  foreach(group ${MEDIA_GROUPS_${module}})
+    add_test(NAME media/${group}
+             COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/media/${module}.py
+                     $<TARGET_FILE:ampprobe> ${CMAKE_BINARY_DIR}/catalog ${CMAKE_SOURCE_DIR}
+                     ${group})
+    set_tests_properties(media/${group} PROPERTIES LABELS "integration" TIMEOUT 900
+                                                   FIXTURES_REQUIRED catalog)
+  endforeach()
 endforeach()
 
 # damaged content (cut files, missing or repeated segments, a wrong key) must fail, with a
