@@ -30,6 +30,7 @@
 #include "media/abr.h"
 #include "media/cdmhost.h"
 #include "media/manifest.h"
+#include "mpris/mpris.h"
 #include "net/http.h"
 #include "platform/backends.h"
 #include "player/engine.h"
@@ -63,6 +64,7 @@ struct daemon {
   struct control *control;
   struct control_req *login_req; /* a login waiting for its code pair */
   struct sdnotify *sd;           /* systemd: READY, STATUS, WATCHDOG, STOPPING */
+  struct mpris *mpris;           /* D-Bus (docs/mpris.md); NULL with [mpris] bus = off */
   char device_id[DEVICEID_LEN + 1];
 };
 
@@ -98,6 +100,7 @@ static cJSON *status_json(struct daemon *d, const struct player_status *st) {
   cJSON_AddStringToObject(o, "title", st->title);
   cJSON_AddStringToObject(o, "artist", st->artist);
   cJSON_AddStringToObject(o, "album", st->album);
+  cJSON_AddStringToObject(o, "art_url", st->art_url);
   cJSON_AddStringToObject(o, "track_tag", st->track_tag);
   cJSON_AddNumberToObject(o, "position_ms", (double)st->position_ms);
   cJSON_AddNumberToObject(o, "duration_ms", (double)st->duration_ms);
@@ -144,6 +147,7 @@ static void notify_status(struct daemon *d, const struct player_status *st) {
 static void on_player_change(void *ud, const struct player_status *st) {
   struct daemon *d = ud;
   notify_status(d, st);
+  mpris_player_changed(d->mpris, st);
   cJSON *o = status_json(d, st);
   if (o && d->control)
     control_publish(d->control, "player", o);
@@ -588,6 +592,11 @@ static int build(struct daemon *d, const char *control_path) {
   pc.fetch.cap_bytes = (size_t)c->playback.buffer_max_kib * 1024u;
   if ((r = player_new(&pc, &d->player)) < 0)
     return r;
+  if (c->mpris.bus != CONFIG_MPRIS_OFF &&
+      (r = mpris_new(d->loop,
+                     c->mpris.bus == CONFIG_MPRIS_SYSTEM ? MPRIS_BUS_SYSTEM : MPRIS_BUS_SESSION,
+                     d->player, &d->mpris)) < 0)
+    return r;
   if (!control_path) {
     if ((r = join_path(path, c->paths.runtime_dir, "control")) < 0)
       return r;
@@ -623,6 +632,7 @@ static int build(struct daemon *d, const char *control_path) {
 
 static void teardown(struct daemon *d) {
   control_free(d->control);
+  mpris_free(d->mpris);
   player_free(d->player);
   engine_free(d->engine);
   abr_free(d->abr);
