@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""ampd as an MPRIS media player (src/mpris/mpris.h, docs/mpris.md): the real daemon
+against the mock over TLS on loopback (the test catalog), into the null backend paced at
+the real rate, with `[mpris] bus = session` on a private bus the test starts
+(`dbus-daemon --session --print-address`; no system bus is needed). The bus is driven with
+busctl (calls, properties as JSON) and watched with `gdbus monitor`; ampctl is the
+reference the D-Bus view is checked against.
+
+usage: test_mpris.py CATALOG_DIR AMPD AMPCTL CDM_DIR DBUS_DAEMON BUSCTL GDBUS STDBUF
+       [unittest options]
+
+- the name org.mpris.MediaPlayer2.ampd is on the bus; Identity "ampd"; idle: Stopped, the
+  NoTrack trackid, CanPlay false, CanControl true.
+- play (ampctl): PlaybackStatus Playing; Metadata (trackid from the track tag, title,
+  artist, album, length, art URL) equal to `ampctl status`; Position brackets ampctl's
+  position_ms and moves (the audio clock).
+- PlayPause pauses and resumes (ampctl sees paused, playing); Seek +10 s and a Seek by
+  -2^63 (the start) and SetPosition each give a Seeked at the position ampctl reports
+  next; Volume 0.25 is ampctl's 25; Next changes the track (Metadata follows); Stop.
+- bad input is a D-Bus error and the daemon serves on: Seek with a string, SetPosition
+  with a stale track id or a negative position, Volume of the wrong type or NaN,
+  LoopStatus "Sometimes", OpenUri.
+- gdbus monitor saw PropertiesChanged for each change (Playing, Paused, Volume, the
+  second track's Metadata, Stopped) and the Seeked signals.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import test_daemon as td
+import test_mock as tm
+
+W = tm.W
+GUARD_S = 60  # a wait this long is a hang: fail
+NAME = "org.mpris.MediaPlayer2.ampd"
+PATH = "/org/mpris/MediaPlayer2"
+PLAYER = "org.mpris.MediaPlayer2.Player"
+
+
+def track_path(tag):
+    """mpris:trackid as sd_bus_path_encode() builds it from the track tag."""
+    enc = "".join(c if c.isascii() and c.isalnum() else "_%02x" % ord(c) for c in tag)
+    return "/org/mpris/MediaPlayer2/ampd/track/" + (enc or "_")
+
+
+class Bus:
+    """A private session bus: dbus-daemon prints its address and runs until stopped."""
+
+    def __init__(self, log):
+        self.proc = subprocess.Popen([W["dbus_daemon"], "--session", "--nofork",
+                                      "--print-address"], stdout=subprocess.PIPE, stderr=log)
+        self.address = self.proc.stdout.readline().decode().strip()
+        assert self.address.startswith("unix:"), self.address
+        self.env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=self.address)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.proc.stdout.close()
+
+
+class Monitor:
+    """`gdbus monitor` of the daemon's name, read line by line by a thread (stdbuf: gdbus
+    prints through stdio, which a pipe would buffer until exit)."""
+
+    def __init__(self, env):
+        self.proc = subprocess.Popen([W["stdbuf"], "-oL", W["gdbus"], "monitor", "--session",
+                                      "--dest", NAME], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, env=env)
+        self.lines = []
+        self.cond = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            with self.cond:
+                self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+                self.cond.notify_all()
+
+    def wait_for(self, pred, what, start=0):
+        """The index of the first line from start on that pred accepts."""
+        end = time.monotonic() + GUARD_S
+        with self.cond:
+            while True:
+                for i in range(start, len(self.lines)):
+                    if pred(self.lines[i]):
+                        return i
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("gdbus monitor: no %s in %s" % (what, self.lines))
+                self.cond.wait(left)
+
+    def mark(self):
+        with self.cond:
+            return len(self.lines)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.reader.join(5)
+        self.proc.stdout.close()
+
+
+def changed(prop, value_pattern):
+    """A PropertiesChanged line of the Player interface whose prop's value starts with
+    value_pattern."""
+    rx = re.compile(r"PropertiesChanged \('%s', \{.*'%s': <%s" % (
+        re.escape(PLAYER), re.escape(prop), value_pattern))
+    return lambda line: rx.search(line) is not None
+
+
+SEEKED = re.compile(r"%s\.Seeked \(int64 (-?\d+),\)" % re.escape(PLAYER))
+
+
+class Daemon(td.Daemon):
+    """td.Daemon into the null backend at the real rate, with MPRIS on the test's bus."""
+
+    def __init__(self, name, bus):
+        super().__init__(name)
+        with open(self.conf, encoding="ascii") as f:
+            conf = f.read()
+        conf = conf.replace("backend = pipe\ndevice = S16:%s\n" % self.out,
+                            "backend = null\nsync = true\n")
+        assert "sync = true" in conf
+        with open(self.conf, "w", encoding="ascii") as f:
+            f.write(conf + "[mpris]\nbus = session\n")
+        self.env.update(bus.env)
+
+    def link(self):
+        code = td.result_of(self.ctl("login")[1])["user_code"]
+        status, _ = tm.fetch_json("POST", "/_mock/lwa/approve", {"user_code": code})
+        assert status == 200
+        end = time.monotonic() + GUARD_S
+        while td.result_of(self.status()).get("link") != "linked":
+            assert time.monotonic() < end, "not linked"
+            time.sleep(0.05)
+
+    def album_ref(self):
+        root = td.result_of(self.ctl("browse")[1])
+        albums = [i for i in root["items"] if i["title"] == "Albums"]
+        sec = td.result_of(self.ctl("browse", albums[0]["ref"])[1])
+        return [i for i in sec["items"] if i["playable"]][0]["ref"]
+
+    def st(self):
+        return td.result_of(self.status())
+
+    def wait_status(self, pred, what):
+        end = time.monotonic() + GUARD_S
+        while True:
+            st = self.st()
+            if pred(st):
+                return st
+            if time.monotonic() > end:
+                raise AssertionError("ampctl status: no %s: %s" % (what, st))
+            time.sleep(0.05)
+
+
+def busctl(*args, check=True):
+    r = subprocess.run([W["busctl"], "--user"] + list(args), capture_output=True,
+                       timeout=GUARD_S, env=W["bus"].env, check=False)
+    if check and r.returncode != 0:
+        raise AssertionError("busctl %s: exit %d: %s" % (args, r.returncode, r.stderr.decode()))
+    return r
+
+
+def call(method, *args, check=True):
+    return busctl("call", NAME, PATH, PLAYER, method, *args, check=check)
+
+
+def prop(name, iface=PLAYER):
+    """A property's value, through busctl's JSON (variants in a{sv} as {type, data})."""
+    r = busctl("--json=short", "get-property", NAME, PATH, iface, name)
+    return json.loads(r.stdout)["data"]
+
+
+def meta():
+    return {k: v["data"] for k, v in prop("Metadata").items()}
+
+
+def setUpModule():
+    W["root"] = os.path.realpath(W["catalog"])
+    W["tmp"] = tempfile.mkdtemp(prefix="ampd-mpris-test-")
+    W["certs"] = os.path.join(W["tmp"], "certs")
+    subprocess.run(["bash", tm.TESTCA, W["certs"]], check=True, timeout=60)
+    W["mock"] = tm.Mock()
+    W["buslog"] = open(os.path.join(W["tmp"], "dbus-daemon.log"), "ab")
+    W["bus"] = Bus(W["buslog"])
+
+
+def tearDownModule():
+    try:
+        W["bus"].stop()
+        W["buslog"].close()
+        W["mock"].stop()
+    finally:
+        if os.environ.get("AMPD_KEEP_TMP"):
+            print("kept", W["tmp"])
+        else:
+            shutil.rmtree(W["tmp"], ignore_errors=True)
+
+
+class TestMpris(unittest.TestCase):
+    def setUp(self):
+        status, _ = tm.fetch_json("POST", "/_mock/reset", {})
+        self.assertEqual(status, 200)
+        tm.fetch_json("POST", "/_mock/lwa/config", {"interval": 0.1})
+
+    def test_mpris(self):
+        d = Daemon("mpris", W["bus"])
+        self.addCleanup(d.log.close)
+        self.addCleanup(d.stop, signal.SIGKILL)
+        d.start()
+
+        # The name is on the bus (the daemon requests it once connected).
+        end = time.monotonic() + GUARD_S
+        while busctl("status", NAME, check=False).returncode != 0:
+            self.assertIsNone(d.proc.poll(), "ampd exited")
+            self.assertLess(time.monotonic(), end, "%s never appeared on the bus" % NAME)
+            time.sleep(0.05)
+        self.assertEqual(prop("Identity", "org.mpris.MediaPlayer2"), "ampd")
+        self.assertEqual(prop("PlaybackStatus"), "Stopped")
+        self.assertEqual(meta(), {"mpris:trackid": "/org/mpris/MediaPlayer2/TrackList/NoTrack"})
+        self.assertEqual((prop("CanPlay"), prop("CanControl")), (False, True))
+
+        mon = Monitor(W["bus"].env)
+        self.addCleanup(mon.stop)
+        mon.wait_for(lambda l: "is owned by" in l, "the owner line")
+
+        # play through ampctl; the D-Bus view follows.
+        d.link()
+        d.ctl("play", d.album_ref())
+        st = d.wait_status(lambda s: s["state"] == "playing" and s["position_ms"] > 0, "playing")
+        mon.wait_for(changed("PlaybackStatus", "'Playing'>"), "PlaybackStatus Playing")
+        self.assertEqual(prop("PlaybackStatus"), "Playing")
+        self.assertTrue(prop("CanPause") and prop("CanSeek") and prop("CanGoNext"))
+        m = meta()
+        self.assertEqual(m["mpris:trackid"], track_path(st["track_tag"]))
+        self.assertEqual(m["xesam:title"], st["title"])
+        self.assertEqual(m["xesam:artist"], [st["artist"]])
+        self.assertEqual(m["xesam:album"], st["album"])
+        self.assertEqual(m["mpris:length"], st["duration_ms"] * 1000)
+        self.assertTrue(st["title"] and st["artist"] and st["album"] and st["duration_ms"], st)
+        self.assertEqual(m["mpris:artUrl"], st["art_url"])
+        self.assertTrue(st["art_url"].startswith("https://") and "/cdn/images/" in
+                        st["art_url"], st["art_url"])
+
+        # Position is the audio clock: it brackets ampctl's and it moves.
+        p1 = prop("Position")
+        s1 = d.st()["position_ms"]
+        p2 = prop("Position")
+        self.assertLessEqual(p1 // 1000, s1)
+        self.assertLessEqual(s1, p2 // 1000)
+        end = time.monotonic() + GUARD_S
+        while prop("Position") <= p2:
+            self.assertLess(time.monotonic(), end, "Position does not move")
+            time.sleep(0.05)
+
+        # PlayPause: paused, then playing again.
+        at = mon.mark()
+        call("PlayPause")
+        d.wait_status(lambda s: s["state"] == "paused", "paused")
+        self.assertEqual(prop("PlaybackStatus"), "Paused")
+        mon.wait_for(changed("PlaybackStatus", "'Paused'>"), "PlaybackStatus Paused", at)
+        at = mon.mark()
+        call("PlayPause")
+        d.wait_status(lambda s: s["state"] == "playing", "playing again")
+        mon.wait_for(changed("PlaybackStatus", "'Playing'>"), "PlaybackStatus Playing", at)
+
+        # Seek +10 s: Seeked at least 10 s past where it was; ampctl is there or later.
+        p0 = prop("Position")
+        at = mon.mark()
+        call("Seek", "x", "10000000")
+        i = mon.wait_for(lambda l: SEEKED.search(l), "Seeked", at)
+        landed = int(SEEKED.search(mon.lines[i]).group(1))
+        self.assertGreaterEqual(landed, p0 + 10000000)
+        self.assertGreaterEqual(d.st()["position_ms"] * 1000, landed)
+        # A Seek before the start is the start.
+        at = mon.mark()
+        call("Seek", "x", "--", "-9223372036854775808")
+        i = mon.wait_for(lambda l: SEEKED.search(l), "Seeked to 0", at)
+        self.assertEqual(int(SEEKED.search(mon.lines[i]).group(1)), 0)
+        # SetPosition on the current track.
+        at = mon.mark()
+        call("SetPosition", "ox", track_path(st["track_tag"]), "5000000")
+        i = mon.wait_for(lambda l: SEEKED.search(l), "Seeked to 5 s", at)
+        self.assertEqual(int(SEEKED.search(mon.lines[i]).group(1)), 5000000)
+        self.assertGreaterEqual(d.st()["position_ms"], 5000)
+
+        # Bad input: a D-Bus error each, never a crash.
+        for args, want in [(("Seek", "s", "ten"), "Invalid arguments"),
+                           (("SetPosition", "ox", track_path("NOT" + st["track_tag"]), "0"),
+                            "stale track id"),
+                           (("SetPosition", "ox", track_path(st["track_tag"]), "--", "-1"),
+                            "outside the track"),
+                           (("OpenUri", "s", "https://example.com/a.flac"), "")]:
+            r = call(*args, check=False)
+            self.assertNotEqual(r.returncode, 0, args)
+            self.assertIn(want, r.stderr.decode(), args)
+        for value in (("s", "loud"), ("d", "nan")):
+            r = busctl("set-property", NAME, PATH, PLAYER, "Volume", *value, check=False)
+            self.assertNotEqual(r.returncode, 0, value)
+        r = busctl("set-property", NAME, PATH, PLAYER, "LoopStatus", "s", "Sometimes",
+                   check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIsNone(d.proc.poll(), "ampd died")
+        self.assertEqual(d.st()["state"], "playing")
+
+        # Volume: 0.0..1.0 is the player's percent.
+        at = mon.mark()
+        busctl("set-property", NAME, PATH, PLAYER, "Volume", "d", "0.25")
+        self.assertEqual(d.st()["volume"], 25)
+        self.assertEqual(prop("Volume"), 0.25)
+        mon.wait_for(changed("Volume", r"0\.25>"), "Volume 0.25", at)
+
+        # Next: another track, and Metadata says so.
+        at = mon.mark()
+        call("Next")
+        st2 = d.wait_status(lambda s: s["state"] == "playing" and
+                            s["track_tag"] not in ("", st["track_tag"]), "the next track")
+        m2 = meta()
+        self.assertEqual((m2["mpris:trackid"], m2["xesam:title"]),
+                         (track_path(st2["track_tag"]), st2["title"]))
+        mon.wait_for(changed("Metadata", r"\{.*'xesam:title': <%s>" % re.escape(
+            repr(st2["title"]))), "the second track's Metadata", at)
+
+        # Stop.
+        at = mon.mark()
+        call("Stop")
+        d.wait_status(lambda s: s["state"] == "stopped", "stopped")
+        self.assertEqual(prop("PlaybackStatus"), "Stopped")
+        mon.wait_for(changed("PlaybackStatus", "'Stopped'>"), "PlaybackStatus Stopped", at)
+
+        d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(d.proc.wait(timeout=GUARD_S), 0)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 9:
+        sys.exit(__doc__)
+    (W["catalog"], W["ampd"], W["ampctl"], W["cdm_dir"], W["dbus_daemon"], W["busctl"],
+     W["gdbus"], W["stdbuf"]) = sys.argv[1:9]
+    unittest.main(argv=[sys.argv[0]] + sys.argv[9:], verbosity=2)
