@@ -6,8 +6,8 @@ the real rate, with `[mpris] bus = session` on a private bus the test starts
 busctl (calls, properties as JSON) and watched with `gdbus monitor`; ampctl is the
 reference the D-Bus view is checked against.
 
-usage: test_mpris.py CATALOG_DIR AMPD AMPCTL CDM_DIR DBUS_DAEMON BUSCTL GDBUS STDBUF
-       [unittest options]
+usage: test_mpris.py CATALOG_DIR AMPD AMPCTL CDM_DIR DBUS_DAEMON BUSCTL GDBUS STDBUF SETPRIV
+       POLICY_FILE [unittest options]
 
 - the name org.mpris.MediaPlayer2.ampd is on the bus; Identity "ampd"; idle: Stopped, the
   NoTrack trackid, CanPlay false, CanControl true.
@@ -22,8 +22,16 @@ usage: test_mpris.py CATALOG_DIR AMPD AMPCTL CDM_DIR DBUS_DAEMON BUSCTL GDBUS ST
   LoopStatus "Sometimes", OpenUri.
 - gdbus monitor saw PropertiesChanged for each change (Playing, Paused, Volume, the
   second track's Metadata, Stopped) and the Seeked signals.
+- the system bus, as a private dbus-daemon with the default policy of Debian's
+  system.conf (no one owns a name, no method calls, unless a policy file says so):
+  without dist/dbus/org.mpris.MediaPlayer2.ampd.conf ampd cannot own the name, says so in
+  its log and serves its control socket all the same; with it (its user="ampd" made the
+  test's user) ampd owns the name, and a caller of another user (nobody, when the test
+  runs as root) reads Identity and sets Volume (sd-bus refuses methods and setters to
+  callers without CAP_SYS_ADMIN on the system bus unless they are marked unprivileged).
 """
 
+import getpass
 import json
 import os
 import re
@@ -53,14 +61,18 @@ def track_path(tag):
 
 
 class Bus:
-    """A private session bus: dbus-daemon prints its address and runs until stopped."""
+    """A private bus: dbus-daemon prints its address and runs until stopped. The session
+    bus of session.conf, or a system bus of config (a file), whose socket any user may
+    reach (umask 0, as the system bus's)."""
 
-    def __init__(self, log):
-        self.proc = subprocess.Popen([W["dbus_daemon"], "--session", "--nofork",
-                                      "--print-address"], stdout=subprocess.PIPE, stderr=log)
+    def __init__(self, log, config=None):
+        conf = ["--config-file=" + config] if config else ["--session"]
+        self.proc = subprocess.Popen([W["dbus_daemon"], "--nofork", "--print-address"] + conf,
+                                     stdout=subprocess.PIPE, stderr=log, umask=0)
         self.address = self.proc.stdout.readline().decode().strip()
         assert self.address.startswith("unix:"), self.address
-        self.env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=self.address)
+        var = "DBUS_SYSTEM_BUS_ADDRESS" if config else "DBUS_SESSION_BUS_ADDRESS"
+        self.env = dict(os.environ, **{var: self.address})
 
     def stop(self):
         self.proc.terminate()
@@ -125,7 +137,7 @@ SEEKED = re.compile(r"%s\.Seeked \(int64 (-?\d+),\)" % re.escape(PLAYER))
 class Daemon(td.Daemon):
     """td.Daemon into the null backend at the real rate, with MPRIS on the test's bus."""
 
-    def __init__(self, name, bus):
+    def __init__(self, name, bus, which="session"):
         super().__init__(name)
         with open(self.conf, encoding="ascii") as f:
             conf = f.read()
@@ -133,7 +145,7 @@ class Daemon(td.Daemon):
                             "backend = null\nsync = true\n")
         assert "sync = true" in conf
         with open(self.conf, "w", encoding="ascii") as f:
-            f.write(conf + "[mpris]\nbus = session\n")
+            f.write(conf + "[mpris]\nbus = %s\n" % which)
         self.env.update(bus.env)
 
     def link(self):
@@ -165,9 +177,15 @@ class Daemon(td.Daemon):
             time.sleep(0.05)
 
 
-def busctl(*args, check=True):
-    r = subprocess.run([W["busctl"], "--user"] + list(args), capture_output=True,
-                       timeout=GUARD_S, env=W["bus"].env, check=False)
+def busctl(*args, check=True, bus=None, user=None):
+    """busctl on the session bus of the test, or on bus (a system one); as user (a
+    [uid, gid] to drop to with setpriv) when given."""
+    cmd = [W["busctl"], "--system" if bus else "--user"] + list(args)
+    if user:
+        cmd = [W["setpriv"], "--reuid=%d" % user[0], "--regid=%d" % user[1],
+               "--clear-groups"] + cmd
+    r = subprocess.run(cmd, capture_output=True, timeout=GUARD_S,
+                       env=(bus or W["bus"]).env, check=False)
     if check and r.returncode != 0:
         raise AssertionError("busctl %s: exit %d: %s" % (args, r.returncode, r.stderr.decode()))
     return r
@@ -177,9 +195,9 @@ def call(method, *args, check=True):
     return busctl("call", NAME, PATH, PLAYER, method, *args, check=check)
 
 
-def prop(name, iface=PLAYER):
+def prop(name, iface=PLAYER, **kw):
     """A property's value, through busctl's JSON (variants in a{sv} as {type, data})."""
-    r = busctl("--json=short", "get-property", NAME, PATH, iface, name)
+    r = busctl("--json=short", "get-property", NAME, PATH, iface, name, **kw)
     return json.loads(r.stdout)["data"]
 
 
@@ -344,9 +362,95 @@ class TestMpris(unittest.TestCase):
         self.assertEqual(d.proc.wait(timeout=GUARD_S), 0)
 
 
+# The default policy of Debian's /usr/share/dbus-1/system.conf, on a socket of the test's.
+SYSTEM_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=%(socket)s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Introspectable"/>
+  </policy>
+  %(include)s
+</busconfig>
+"""
+
+
+class TestSystemBus(unittest.TestCase):
+    def system_bus(self, name, policy):
+        """A system bus of its own, with the policy file (as the test's user) or without."""
+        sockdir = tempfile.mkdtemp(prefix="ampd-sysbus-")
+        self.addCleanup(shutil.rmtree, sockdir, True)
+        os.chmod(sockdir, 0o755)  # a caller of another user reaches the socket
+        include = ""
+        if policy:
+            with open(W["policy"], encoding="utf-8") as f:
+                text = f.read()
+            self.assertEqual(text.count('user="ampd"'), 1)
+            path = os.path.join(sockdir, "policy.conf")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text.replace('user="ampd"', 'user="%s"' % getpass.getuser()))
+            include = "<include>%s</include>" % path
+        conf = os.path.join(sockdir, "system.conf")
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(SYSTEM_CONF % {"socket": os.path.join(sockdir, "bus"), "include": include})
+        bus = Bus(W["buslog"], conf)
+        self.addCleanup(bus.stop)
+        d = Daemon(name, bus, "system")
+        self.addCleanup(d.log.close)
+        self.addCleanup(d.stop, signal.SIGKILL)
+        d.start()
+        return bus, d
+
+    def test_without_the_policy_file(self):
+        bus, d = self.system_bus("sys-nopolicy", False)
+        log = os.path.join(d.dir, "ampd.log")
+        end = time.monotonic() + GUARD_S
+        while True:
+            d.log.flush()
+            with open(log, encoding="utf-8", errors="replace") as f:
+                if "cannot own %s on the system bus" % NAME in f.read():
+                    break
+            self.assertLess(time.monotonic(), end, "no refusal in the log")
+            time.sleep(0.05)
+        self.assertNotEqual(busctl("status", NAME, bus=bus, check=False).returncode, 0)
+        self.assertEqual(d.st()["state"], "idle")  # the daemon serves on
+        d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(d.proc.wait(timeout=GUARD_S), 0)
+
+    def test_with_the_policy_file(self):
+        bus, d = self.system_bus("sys-policy", True)
+        end = time.monotonic() + GUARD_S
+        while busctl("status", NAME, bus=bus, check=False).returncode != 0:
+            self.assertIsNone(d.proc.poll(), "ampd exited")
+            self.assertLess(time.monotonic(), end, "%s never appeared on the bus" % NAME)
+            time.sleep(0.05)
+        # Another user: nobody when the test is root (else the test's own user).
+        user = [65534, 65534] if os.geteuid() == 0 else None
+        self.assertEqual(prop("Identity", "org.mpris.MediaPlayer2", bus=bus, user=user), "ampd")
+        busctl("set-property", NAME, PATH, PLAYER, "Volume", "d", "0.5", bus=bus, user=user)
+        self.assertEqual(d.st()["volume"], 50)
+        busctl("call", NAME, PATH, PLAYER, "Play", bus=bus, user=user)  # idle: no effect
+        d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(d.proc.wait(timeout=GUARD_S), 0)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 9:
+    if len(sys.argv) < 11:
         sys.exit(__doc__)
     (W["catalog"], W["ampd"], W["ampctl"], W["cdm_dir"], W["dbus_daemon"], W["busctl"],
-     W["gdbus"], W["stdbuf"]) = sys.argv[1:9]
-    unittest.main(argv=[sys.argv[0]] + sys.argv[9:], verbosity=2)
+     W["gdbus"], W["stdbuf"], W["setpriv"], W["policy"]) = sys.argv[1:11]
+    unittest.main(argv=[sys.argv[0]] + sys.argv[11:], verbosity=2)
