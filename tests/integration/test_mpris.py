@@ -29,6 +29,7 @@ usage: test_mpris.py CATALOG_DIR AMPD AMPCTL CDM_DIR DBUS_DAEMON BUSCTL GDBUS ST
   test's user) ampd owns the name, and a caller of another user (nobody, when the test
   runs as root) reads Identity and sets Volume (sd-bus refuses methods and setters to
   callers without CAP_SYS_ADMIN on the system bus unless they are marked unprivileged).
+- the bus restarted: the daemon serves on without it and owns the name on the new bus.
 """
 
 import getpass
@@ -71,13 +72,17 @@ class Bus:
                                      stdout=subprocess.PIPE, stderr=log, umask=0)
         self.address = self.proc.stdout.readline().decode().strip()
         assert self.address.startswith("unix:"), self.address
+        # Without the server's guid, as the system bus's address is given (a client
+        # refuses a server whose guid differs, and a bus started again has a new one).
+        self.address = re.sub(r",guid=[0-9a-f]+", "", self.address)
         var = "DBUS_SYSTEM_BUS_ADDRESS" if config else "DBUS_SESSION_BUS_ADDRESS"
         self.env = dict(os.environ, **{var: self.address})
 
     def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        self.proc.stdout.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+            self.proc.stdout.close()
 
 
 class Monitor:
@@ -391,7 +396,8 @@ SYSTEM_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Confi
 
 class TestSystemBus(unittest.TestCase):
     def system_bus(self, name, policy):
-        """A system bus of its own, with the policy file (as the test's user) or without."""
+        """A system bus of its own, with the policy file (as the test's user) or without;
+        the bus, the daemon and the bus's configuration file."""
         sockdir = tempfile.mkdtemp(prefix="ampd-sysbus-")
         self.addCleanup(shutil.rmtree, sockdir, True)
         os.chmod(sockdir, 0o755)  # a caller of another user reaches the socket
@@ -413,10 +419,17 @@ class TestSystemBus(unittest.TestCase):
         self.addCleanup(d.log.close)
         self.addCleanup(d.stop, signal.SIGKILL)
         d.start()
-        return bus, d
+        return bus, d, conf
+
+    def wait_name(self, bus, d):
+        end = time.monotonic() + GUARD_S
+        while busctl("status", NAME, bus=bus, check=False).returncode != 0:
+            self.assertIsNone(d.proc.poll(), "ampd exited")
+            self.assertLess(time.monotonic(), end, "%s never appeared on the bus" % NAME)
+            time.sleep(0.05)
 
     def test_without_the_policy_file(self):
-        bus, d = self.system_bus("sys-nopolicy", False)
+        bus, d, _ = self.system_bus("sys-nopolicy", False)
         log = os.path.join(d.dir, "ampd.log")
         end = time.monotonic() + GUARD_S
         while True:
@@ -432,18 +445,31 @@ class TestSystemBus(unittest.TestCase):
         self.assertEqual(d.proc.wait(timeout=GUARD_S), 0)
 
     def test_with_the_policy_file(self):
-        bus, d = self.system_bus("sys-policy", True)
-        end = time.monotonic() + GUARD_S
-        while busctl("status", NAME, bus=bus, check=False).returncode != 0:
-            self.assertIsNone(d.proc.poll(), "ampd exited")
-            self.assertLess(time.monotonic(), end, "%s never appeared on the bus" % NAME)
-            time.sleep(0.05)
+        bus, d, _ = self.system_bus("sys-policy", True)
+        self.wait_name(bus, d)
         # Another user: nobody when the test is root (else the test's own user).
         user = [65534, 65534] if os.geteuid() == 0 else None
         self.assertEqual(prop("Identity", "org.mpris.MediaPlayer2", bus=bus, user=user), "ampd")
         busctl("set-property", NAME, PATH, PLAYER, "Volume", "d", "0.5", bus=bus, user=user)
         self.assertEqual(d.st()["volume"], 50)
         busctl("call", NAME, PATH, PLAYER, "Play", bus=bus, user=user)  # idle: no effect
+        d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(d.proc.wait(timeout=GUARD_S), 0)
+
+    def test_bus_restart(self):
+        """The bus goes away (dbus restarted): the daemon plays on without it, and is
+        back on the new bus by itself (a retry 1 s later, then 2 s, ...)."""
+        bus, d, conf = self.system_bus("sys-restart", True)
+        self.wait_name(bus, d)
+        bus.stop()
+        self.assertEqual(d.st()["state"], "idle")  # the daemon serves on
+        bus2 = Bus(W["buslog"], conf)  # the same socket path
+        self.addCleanup(bus2.stop)
+        self.wait_name(bus2, d)
+        self.assertEqual(prop("Identity", "org.mpris.MediaPlayer2", bus=bus2), "ampd")
+        d.log.flush()
+        with open(os.path.join(d.dir, "ampd.log"), encoding="utf-8", errors="replace") as f:
+            self.assertIn("the system bus: lost", f.read())
         d.proc.send_signal(signal.SIGTERM)
         self.assertEqual(d.proc.wait(timeout=GUARD_S), 0)
 
