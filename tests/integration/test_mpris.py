@@ -15,11 +15,11 @@ usage: test_mpris.py CATALOG_DIR AMPD AMPCTL CDM_DIR DBUS_DAEMON BUSCTL GDBUS ST
   artist, album, length, art URL) equal to `ampctl status`; Position brackets ampctl's
   position_ms and moves (the audio clock).
 - PlayPause pauses and resumes (ampctl sees paused, playing); Seek +10 s and a Seek by
-  -2^63 (the start) and SetPosition each give a Seeked at the position ampctl reports
-  next; Volume 0.25 is ampctl's 25; Next changes the track (Metadata follows); Stop.
+  -2^63 (the start), SetPosition and `ampctl seek` each give a Seeked at the position
+  ampctl reports next; Volume 0.25 is ampctl's 25; Next changes the track (Metadata follows); Stop.
 - bad input is a D-Bus error and the daemon serves on: Seek with a string, SetPosition
   with a stale track id or a negative position, Volume of the wrong type or NaN,
-  LoopStatus "Sometimes", OpenUri.
+  LoopStatus "Sometimes", OpenUri; a Seek past the end (2^63 - 1 µs) is Next.
 - gdbus monitor saw PropertiesChanged for each change (Playing, Paused, Volume, the
   second track's Metadata, Stopped) and the Seeked signals.
 - the system bus, as a private dbus-daemon with the default policy of Debian's
@@ -318,6 +318,11 @@ class TestMpris(unittest.TestCase):
         i = mon.wait_for(lambda l: SEEKED.search(l), "Seeked to 5 s", at)
         self.assertEqual(int(SEEKED.search(mon.lines[i]).group(1)), 5000000)
         self.assertGreaterEqual(d.st()["position_ms"], 5000)
+        # A seek through the control socket is a Seeked too.
+        at = mon.mark()
+        d.ctl("seek", "7")
+        i = mon.wait_for(lambda l: SEEKED.search(l), "Seeked to 7 s (ampctl)", at)
+        self.assertEqual(int(SEEKED.search(mon.lines[i]).group(1)), 7000000)
 
         # Bad input: a D-Bus error each, never a crash.
         for args, want in [(("Seek", "s", "ten"), "Invalid arguments"),
@@ -355,6 +360,13 @@ class TestMpris(unittest.TestCase):
                          (track_path(st2["track_tag"]), st2["title"]))
         mon.wait_for(changed("Metadata", r"\{.*'xesam:title': <%s>" % re.escape(
             repr(st2["title"]))), "the second track's Metadata", at)
+
+        # A Seek past the end (2^63 - 1 µs: the sum would overflow) is Next.
+        call("Seek", "x", "9223372036854775807")
+        st3 = d.wait_status(lambda s: s["state"] == "playing" and
+                            s["track_tag"] not in ("", st["track_tag"], st2["track_tag"]),
+                            "the third track")
+        self.assertEqual(meta()["xesam:title"], st3["title"])
 
         # Stop.
         at = mon.mark()
