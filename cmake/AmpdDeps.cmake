@@ -58,6 +58,7 @@ if(AMPD_TESTS)
   ampd_require_program(AMPD_GDBUS gdbus libglib2.0-bin)
   ampd_require_program(AMPD_STDBUF stdbuf coreutils)
   ampd_require_program(AMPD_SETPRIV setpriv util-linux) # a caller of another user
+  ampd_require_program(AMPD_MANDOC mandoc mandoc)
   ampd_require_gst_element(dashdemux gstreamer1.0-plugins-bad)
   ampd_require_gst_element(qtdemux gstreamer1.0-plugins-good)
   ampd_require_gst_element(flacdec gstreamer1.0-plugins-good)

@@ -33,6 +33,7 @@
 #include "mpris/mpris.h"
 #include "net/http.h"
 #include "platform/backends.h"
+#include "player/devcaps.h"
 #include "player/engine.h"
 #include "player/player.h"
 #ifdef AMPD_TEST_HOOKS
@@ -60,6 +61,8 @@ struct daemon {
   struct engine *engine;
   struct abr *abr;
   struct abr_constraints constraints;
+  char capability[ABR_CAPABILITY_MAX]; /* X-Amzn-Audio-Device-Capability */
+  char device[PATH_BYTES];             /* the output device as the backend gets it */
   struct player *player;
   struct control *control;
   struct control_req *login_req; /* a login waiting for its code pair */
@@ -475,15 +478,52 @@ static int join_path(char *out, const char *dir, const char *name) {
   return n > 0 && n < PATH_BYTES ? 0 : -ENAMETOOLONG;
 }
 
-static uint32_t caps_of(const char *list) {
-  uint32_t c = 0;
-  if (strstr(list, "STD_RES"))
-    c |= ABR_CAP_STD_RES;
-  if (strstr(list, "HI_FI"))
-    c |= ABR_CAP_HI_FI;
-  if (strstr(list, "HI_RES"))
-    c |= ABR_CAP_HI_RES;
-  return c;
+/* The device the backend is opened with. The null backend's device is its mode
+ * (platform/null: "[FMT:]default" or "[FMT:]sync"): [output] sync chooses it, and of
+ * [output] device only a FMT: prefix counts (an ALSA name or the pipe's path is not its). */
+static int output_device(const struct ampd_config *c, char *out, size_t len) {
+  const char *dev = c->output.device ? c->output.device : "default";
+  int n;
+  if (c->output.backend == CONFIG_BACKEND_NULL) {
+    size_t prefix = strspn(dev, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+    prefix = dev[prefix] == ':' && prefix > 0 ? prefix + 1 : 0; /* "S24_3:" */
+    n = snprintf(out, len, "%.*s%s", (int)prefix, dev, c->output.sync ? "sync" : "default");
+  } else {
+    n = snprintf(out, len, "%s", dev);
+  }
+  return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
+}
+
+/* What ABR may choose and what the service is asked for: the configuration AND the output
+ * device (docs/media.md §13 "The device"). The engine resamples a switch within a track
+ * on the device it keeps open, so a switch may go to a rate the device does not take; with
+ * output.rate = Hz it resamples everything to that rate. (output.rate = keep is taken as
+ * native: the first track opens the device at its own rate, so every start is held to
+ * the device's rates.) */
+static int device_capabilities(struct daemon *d, const struct output_ops *ops) {
+  struct ampd_config *c = &d->cfg;
+  struct output_caps dev;
+  const struct output_caps *devp = &dev;
+  int r = output_probe(ops, d->device, &dev);
+  if (r < 0) {
+    log_warning("output %s %s: cannot probe it (%s): the device limits nothing", ops->name,
+                d->device, amp_strerror(r));
+    devp = NULL;
+  }
+  uint32_t fixed = c->output.rate > CONFIG_RATE_KEEP ? c->output.rate : 0;
+  r = devcaps_setup(c->service.capabilities, devp, true, fixed, &d->constraints, d->capability,
+                    sizeof(d->capability));
+  if (r < 0) {
+    log_error("output %s %s: nothing of the capabilities %s it can play: %s", ops->name, d->device,
+              c->service.capabilities, amp_strerror(r));
+    return r;
+  }
+  if (devp)
+    log_info("output %s %s: %u-%u Hz, up to %u bits: asking for %s", ops->name, d->device,
+             dev.rate_min, dev.rate_max, d->constraints.max_bit_depth, d->capability);
+  else
+    log_info("asking for %s", d->capability);
+  return 0;
 }
 
 static int build(struct daemon *d, const char *control_path) {
@@ -507,6 +547,12 @@ static int build(struct daemon *d, const char *control_path) {
     log_error("device id in %s: %s", c->paths.state_dir, amp_strerror(r));
     return r;
   }
+  const struct output_ops *ops = output_backend_find(config_backend_name(c->output.backend));
+  if (!ops)
+    return -ENODEV;
+  if ((r = output_device(c, d->device, sizeof(d->device))) < 0 ||
+      (r = device_capabilities(d, ops)) < 0)
+    return r;
   struct lwa_config lc = {.base_url = c->service.lwa_url,
                           .client_id = c->service.client_id ? c->service.client_id : "",
                           .state_dir = c->paths.state_dir};
@@ -514,7 +560,7 @@ static int build(struct daemon *d, const char *control_path) {
     return r;
   struct api_config ac = {.base_url = c->service.api_url,
                           .device_id = d->device_id,
-                          .capability = c->service.capabilities,
+                          .capability = d->capability,
                           .has_explicit = c->service.has_explicit,
                           .accept_language = c->service.accept_language};
   if ((r = api_new(d->loop, d->http, d->lwa, &ac, &d->api)) < 0)
@@ -541,19 +587,13 @@ static int build(struct daemon *d, const char *control_path) {
     log_error("CDM %s: %s", c->paths.cdm, amp_strerror(r));
     return r;
   }
-  const struct output_ops *ops = output_backend_find(config_backend_name(c->output.backend));
-  if (!ops)
-    return -ENODEV;
   static const enum engine_volume_mode vmodes[] = {
       [CONFIG_VOLUME_SOFTWARE] = ENGINE_VOLUME_SOFTWARE,
       [CONFIG_VOLUME_HARDWARE] = ENGINE_VOLUME_HARDWARE,
       [CONFIG_VOLUME_BOTH] = ENGINE_VOLUME_BOTH};
-  const char *device = c->output.device;
-  if (c->output.backend == CONFIG_BACKEND_NULL && c->output.sync)
-    device = "sync"; /* the null backend's real-time mode (platform/null) */
   struct engine_config ec = {.loop = d->loop,
                              .ops = ops,
-                             .params = {.device = device,
+                             .params = {.device = d->device,
                                         .buffer_time_us = c->output.buffer_ms * 1000u,
                                         .mixer_control = c->output.mixer_control},
                              .rate_policy =
@@ -572,8 +612,6 @@ static int build(struct daemon *d, const char *control_path) {
     return r;
   if ((r = abr_new(NULL, &d->abr)) < 0)
     return r;
-  d->constraints = (struct abr_constraints){
-      .caps = caps_of(c->service.capabilities), .max_bit_depth = 32, .can_resample = false};
   struct player_config pc = {.loop = d->loop,
                              .http = d->http,
                              .api = d->api,

@@ -3,6 +3,7 @@
 #include "platform/null/null.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,12 +21,16 @@ struct null_output {
   struct pcm_format fmt;
   bool sync;
   bool paused;
-  bool running; /* sync: the simulated clock runs (frames queued, not paused) */
+  bool running;  /* sync: the simulated clock runs (frames queued, not paused) */
+  bool draining; /* sync: inside drain, where running dry is the point */
   uint32_t buffer_frames;
   uint32_t period_frames;
-  uint64_t written; /* frames queued since open, minus frames dropped */
-  uint64_t heard;   /* sync: frames heard when the clock last (re)started or stopped */
-  uint64_t t0_us;   /* sync: clock_mono_usec() when it last started */
+  uint32_t start_frames;      /* sync: queued frames that start the clock (buffer - period) */
+  uint64_t written;           /* frames queued since open, minus frames dropped */
+  uint64_t heard;             /* sync: frames heard when the clock last (re)started or stopped */
+  uint64_t t0_us;             /* sync: clock_mono_usec() when it last started */
+  uint64_t drain_us;          /* sync: clock_mono_usec() when the drain under way began */
+  atomic_uint_fast64_t xruns; /* sync: times the queue ran dry while playing */
 };
 
 static struct null_output *from(struct output *o) {
@@ -49,7 +54,8 @@ static void sleep_us(uint64_t us) {
   }
 }
 
-/* Frames heard so far; stops the clock when the queue has run dry. */
+/* Frames heard so far; stops the clock when the queue has run dry. Running dry is an
+ * underrun unless a drain asked for it: one that began before the queue ran out. */
 static uint64_t heard(struct null_output *o) {
   if (!o->sync)
     return o->written;
@@ -58,11 +64,19 @@ static uint64_t heard(struct null_output *o) {
   uint64_t now = clock_mono_usec();
   uint64_t h = o->heard + frames_in_us(o->fmt.rate, now > o->t0_us ? now - o->t0_us : 0);
   if (h >= o->written) {
+    uint64_t dry_us = o->t0_us + us_for_frames(o->fmt.rate, o->written - o->heard);
+    if (!o->draining || dry_us < o->drain_us)
+      atomic_fetch_add(&o->xruns, 1);
     o->running = false;
     o->heard = o->written;
     return o->written;
   }
   return h;
+}
+
+static void start_clock(struct null_output *o) {
+  o->running = true;
+  o->t0_us = clock_mono_usec();
 }
 
 /* Sleep until `target` frames (<= written) have been heard. */
@@ -107,6 +121,10 @@ static int null_open(const struct output_params *p, struct output **ret,
   o->sync = sync;
   o->buffer_frames = output_frames_of_us(p->format.rate, buffer_us);
   o->period_frames = output_frames_of_us(p->format.rate, period_us);
+  /* ALSA's default start threshold; check_params keeps at least 2 periods a buffer, so
+   * the clock starts before the buffer is full. */
+  o->start_frames = o->buffer_frames - o->period_frames;
+  atomic_init(&o->xruns, 0);
   log_debug("%u Hz, %u ch, %u bits as %s%s", p->format.rate, p->format.channels, p->format.bits,
             output_format_name(sfmt), sync ? ", in real time" : "");
   *ret_info = (struct output_info){
@@ -115,7 +133,7 @@ static int null_open(const struct output_params *p, struct output **ret,
       .exact = output_format_bits(sfmt) >= p->format.bits,
       .buffer_frames = o->buffer_frames,
       .period_frames = o->period_frames,
-      .start_threshold = o->buffer_frames - o->period_frames,
+      .start_threshold = o->start_frames,
       .can_pause = true,
       .has_mixer = false,
   };
@@ -142,33 +160,33 @@ static int null_write(struct output *base, const int32_t *pcm, size_t frames) {
     uint64_t room = o->buffer_frames - (o->written - h);
     if (room == 0) {
       /* full: wait for one period of room (or what is left to queue) */
+      if (!o->running) /* cannot happen: the threshold is below the buffer */
+        start_clock(o);
       uint64_t want = frames < o->period_frames ? frames : o->period_frames;
       wait_heard(o, o->written - o->buffer_frames + want);
       continue;
     }
     uint64_t n = frames < room ? frames : room;
-    if (!o->running) {
-      o->running = true;
-      o->heard = h;
-      o->t0_us = clock_mono_usec();
-    }
     o->written += n;
     frames -= (size_t)n;
+    if (!o->running && o->written - o->heard >= o->start_frames)
+      start_clock(o);
   }
   return 0;
 }
 
 static int null_drain(struct output *base) {
   struct null_output *o = from(base);
-  if (o->paused) {
-    o->paused = false;
-    if (o->sync && o->written > o->heard) {
-      o->running = true;
-      o->t0_us = clock_mono_usec();
-    }
-  }
-  if (o->sync)
-    wait_heard(o, o->written);
+  o->paused = false;
+  if (!o->sync)
+    return 0;
+  o->drain_us = clock_mono_usec();
+  o->draining = true;
+  heard(o); /* a queue that ran dry before the drain was an underrun */
+  if (!o->running && o->written > o->heard) /* paused, or below the start threshold */
+    start_clock(o);
+  wait_heard(o, o->written);
+  o->draining = false;
   return 0;
 }
 
@@ -191,8 +209,7 @@ static int null_pause(struct output *base, bool pause) {
       o->heard = heard(o); /* freeze the clock with the queue in place */
       o->running = false;
     } else if (o->written > o->heard) {
-      o->running = true;
-      o->t0_us = clock_mono_usec();
+      start_clock(o);
     }
   }
   o->paused = pause;
@@ -211,8 +228,7 @@ static int null_position(struct output *base, uint64_t *ret_frames) {
 }
 
 static uint64_t null_xruns(const struct output *base) {
-  (void)base;
-  return 0;
+  return atomic_load(&((struct null_output *)(uintptr_t)base)->xruns);
 }
 
 static int null_probe(const char *device, struct output_caps *ret) {

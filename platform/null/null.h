@@ -15,13 +15,15 @@
  *  - "sync": a device paced in real time from the monotonic clock (core/clock.h), like
  *    MPD's null output with sync. It models a device buffer of info.buffer_frames: write
  *    queues at once while the buffer has room and otherwise sleeps until the simulated
- *    playback has made room; the clock starts at the first frames queued (after open,
- *    drain or drop) and plays rate frames a second; delay = frames queued and not yet
- *    "heard"; position = frames heard, which never runs ahead of the time elapsed since
- *    the first write and never goes back. When the queue runs dry the clock stops (no
- *    underrun is counted: xruns is always 0) and starts again at the next write. drain
- *    sleeps until the queue is empty; drop throws the queue away at once (those frames
- *    never count in position); pause freezes the clock and the queue in place.
+ *    playback has made room; the clock starts, as ALSA's does, once info.start_threshold
+ *    frames (buffer - period) are queued, or at drain or resume with less, and plays rate
+ *    frames a second; delay = frames queued and not yet "heard"; position = frames heard,
+ *    which never runs ahead of the time elapsed since the clock started and never goes
+ *    back. When the queue runs dry while playing, that is an underrun (xruns counts it)
+ *    unless a drain began before it ran dry; the clock stops and starts again at the
+ *    threshold. drain sleeps until the queue is empty; drop throws the queue away at once
+ *    (those frames never count in position); pause freezes the clock and the queue in
+ *    place.
  * Anything else is -EINVAL.
  *
  * Both modes: pause works (can_pause); while paused write answers -EBUSY. No mixer

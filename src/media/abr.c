@@ -143,9 +143,8 @@ static bool check_rates(const struct abr_constraints *c) {
   return c->n_rates <= ABR_MAX_RATES && (c->n_rates == 0 || c->rates);
 }
 
-static bool rate_ok(const struct abr_constraints *c, uint32_t rate) {
-  if (c->can_resample)
-    return true;
+/* The device takes rate (no resampling). */
+static bool device_rate(const struct abr_constraints *c, uint32_t rate) {
   if (!rate)
     return false;
   if (c->n_rates) {
@@ -157,7 +156,16 @@ static bool rate_ok(const struct abr_constraints *c, uint32_t rate) {
   return rate >= c->rate_min && (c->rate_max == 0 || rate <= c->rate_max);
 }
 
-enum abr_verdict abr_rep_usable(const struct manifest_rep *rep, const struct abr_constraints *c) {
+/* A rep at rate may be switched to within a track: the device takes it, or the engine
+ * resamples it to the rate the device is open at (and it is not a hi-res rate, which
+ * resampled down would cost more than the 48 kHz rep for nothing). */
+static bool switch_rate(const struct abr_constraints *c, uint32_t rate) {
+  return device_rate(c, rate) || (c->can_resample && rate && rate <= ABR_RESAMPLE_MAX_RATE);
+}
+
+/* switching: within a track (switch_rate), else at its start (device_rate). */
+static enum abr_verdict usable(const struct manifest_rep *rep, const struct abr_constraints *c,
+                               bool switching) {
   if (!rep || !c)
     return ABR_NO_DECODER;
   if (is_spatial(rep))
@@ -176,9 +184,14 @@ enum abr_verdict abr_rep_usable(const struct manifest_rep *rep, const struct abr
   } else {
     return ABR_NO_DECODER;
   }
-  if (!check_rates(c) || !rate_ok(c, rep->sample_rate))
+  if (!check_rates(c) ||
+      !(switching ? switch_rate(c, rep->sample_rate) : device_rate(c, rep->sample_rate)))
     return ABR_RATE;
   return ABR_USABLE;
+}
+
+enum abr_verdict abr_rep_usable(const struct manifest_rep *rep, const struct abr_constraints *c) {
+  return usable(rep, c, false);
 }
 
 const char *abr_verdict_name(enum abr_verdict v) {
@@ -203,13 +216,16 @@ int abr_capability_string(const struct abr_constraints *c, char *buf, size_t len
   static const uint32_t hires_rates[] = {44100, 48000, 88200, 96000, 176400, 192000};
   if (!c || !buf || !check_rates(c))
     return -EINVAL;
-  bool std = (c->caps & ABR_CAP_STD_RES) && rate_ok(c, 48000);
-  bool hi_fi = (c->caps & (ABR_CAP_HI_FI | ABR_CAP_HI_RES)) && rate_ok(c, 44100) &&
+  /* Rates by switch_rate: a set the device takes only resampled may still be switched to
+   * (Opus on a 44.1 kHz-only device), so it is worth asking for; a track cannot start on
+   * it (abr_choose), and hi-res is never resampled. */
+  bool std = (c->caps & ABR_CAP_STD_RES) && switch_rate(c, 48000);
+  bool hi_fi = (c->caps & (ABR_CAP_HI_FI | ABR_CAP_HI_RES)) && switch_rate(c, 44100) &&
                (c->max_bit_depth == 0 || c->max_bit_depth >= 16);
   bool hi_res = false;
   if ((c->caps & ABR_CAP_HI_RES) && (c->max_bit_depth == 0 || c->max_bit_depth >= 24))
     for (size_t i = 0; i < sizeof(hires_rates) / sizeof(hires_rates[0]); i++)
-      hi_res = hi_res || rate_ok(c, hires_rates[i]);
+      hi_res = hi_res || device_rate(c, hires_rates[i]);
   if (len)
     buf[0] = '\0';
   if (!std && !hi_fi && !hi_res)
@@ -243,10 +259,11 @@ static int set_tier(const struct manifest_set *s) {
   return 2;
 }
 
-static uint64_t set_top_bw(const struct manifest_set *s, const struct abr_constraints *c) {
+static uint64_t set_top_bw(const struct manifest_set *s, const struct abr_constraints *c,
+                           bool switching) {
   uint64_t top = 0;
   for (size_t i = 0; i < s->n_reps; i++)
-    if (abr_rep_usable(&s->reps[i], c) == ABR_USABLE && s->reps[i].bandwidth > top)
+    if (usable(&s->reps[i], c, switching) == ABR_USABLE && s->reps[i].bandwidth > top)
       top = s->reps[i].bandwidth;
   return top;
 }
@@ -254,23 +271,23 @@ static uint64_t set_top_bw(const struct manifest_set *s, const struct abr_constr
 /* a before b in the ladder: higher tier, then the higher top bandwidth, then document
  * order (the caller lists sets in document order and sorts stably). */
 static bool set_before(const struct manifest_set *a, const struct manifest_set *b,
-                       const struct abr_constraints *c) {
+                       const struct abr_constraints *c, bool switching) {
   int ta = set_tier(a), tb = set_tier(b);
   if (ta != tb)
     return ta > tb;
-  return set_top_bw(a, c) > set_top_bw(b, c);
+  return set_top_bw(a, c, switching) > set_top_bw(b, c, switching);
 }
 
 /* The usable reps of sets[0..n), best first: sets by set_before, each set's reps in its
  * ranked order. */
 static void build_ladder(struct abr *abr, const struct manifest_set *const *sets, size_t n,
-                         const struct abr_constraints *c) {
+                         const struct abr_constraints *c, bool switching) {
   const struct manifest_set *order[MANIFEST_MAX_SETS];
   size_t k = 0;
   for (size_t i = 0; i < n && k < MANIFEST_MAX_SETS; i++) {
     /* insertion sort, stable */
     size_t j = k++;
-    while (j > 0 && set_before(sets[i], order[j - 1], c)) {
+    while (j > 0 && set_before(sets[i], order[j - 1], c, switching)) {
       order[j] = order[j - 1];
       j--;
     }
@@ -281,7 +298,7 @@ static void build_ladder(struct abr *abr, const struct manifest_set *const *sets
     size_t nr = 0;
     const struct manifest_rep *const *ranked = manifest_set_ranked(order[i], &nr);
     for (size_t r = 0; r < nr && abr->n_ladder < LADDER_MAX; r++)
-      if (abr_rep_usable(ranked[r], c) == ABR_USABLE)
+      if (usable(ranked[r], c, switching) == ABR_USABLE)
         abr->ladder[abr->n_ladder++] = ranked[r];
   }
 }
@@ -319,7 +336,7 @@ int abr_choose(struct abr *abr, const struct manifest *m, const struct manifest_
         mine = &sets[i].reps[j] == cur;
     if (!mine)
       return -EINVAL;
-    if (abr_rep_usable(cur, c) != ABR_USABLE)
+    if (usable(cur, c, true) != ABR_USABLE)
       cur = NULL;
   }
   if (cur) {
@@ -332,7 +349,7 @@ int abr_choose(struct abr *abr, const struct manifest *m, const struct manifest_
     for (size_t i = 0; i < n_sets && n_group < MANIFEST_MAX_SETS; i++)
       group[n_group++] = &sets[i];
   }
-  build_ladder(abr, group, n_group, c);
+  build_ladder(abr, group, n_group, c, cur != NULL);
   if (!abr->n_ladder)
     return -AMP_EUNSUPPORTED;
 

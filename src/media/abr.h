@@ -37,6 +37,10 @@
 #define ABR_MAX_RATES 16u
 /* The longest capability string abr_capability_string() writes, with its NUL. */
 #define ABR_CAPABILITY_MAX 32u
+/* The highest rate can_resample lets a switch take without the device taking it: a rep
+ * above 48 kHz resampled to the rate the device is open at is no better than the 48 kHz
+ * one, only dearer. */
+#define ABR_RESAMPLE_MAX_RATE 48000u
 
 /* Tunables. abr_config_default() fills the defaults named here. */
 struct abr_config {
@@ -62,9 +66,12 @@ struct abr_config {
  *  - the configured capabilities allow it: Opus needs STD_RES; FLAC of at most 16 bits and
  *    48 kHz needs HI_FI or HI_RES; deeper or faster FLAC needs HI_RES and at most 192 kHz.
  *    A FLAC rep without a bitDepth is taken as 24-bit (it may be);
- *  - the device takes its rate, unless can_resample: rates[0..n_rates) when n_rates > 0,
- *    else [rate_min, rate_max] (rate_max 0: no upper bound). A rep without a rate is
- *    refused unless can_resample;
+ *  - the device takes its rate: rates[0..n_rates) when n_rates > 0, else
+ *    [rate_min, rate_max] (rate_max 0: no upper bound); a rep without a rate is refused.
+ *    A track always starts on such a rep (the device may have to be opened at its rate).
+ *    With can_resample a switch within a track (abr_choose with a current_rep) may also
+ *    take a rep of at most ABR_RESAMPLE_MAX_RATE that the device does not take: the engine
+ *    keeps the device open at its rate and resamples (docs/media.md §13, §16);
  *  - FLAC only: its bit depth is at most max_bit_depth (0: no limit; S32 devices say 32).
  *    Opus has no bit depth of its own: it is decoded to whatever the device takes.
  * Borrowed: rates must outlive the call.
@@ -76,7 +83,7 @@ struct abr_constraints {
   uint32_t rate_min;
   uint32_t rate_max;
   uint32_t max_bit_depth;
-  bool can_resample; /* the player resamples (libsoxr) to a device rate */
+  bool can_resample; /* a switch within a track is resampled (libsoxr) on the open device */
 };
 
 /* Why a rep is not usable (abr_rep_usable). */
@@ -138,7 +145,7 @@ int abr_choose(struct abr *abr, const struct manifest *m, const struct manifest_
                uint32_t buffer_ms, const struct abr_constraints *c,
                const struct manifest_rep **ret_rep);
 
-/* Whether rep may be chosen under c, and if not why (see struct abr_constraints). */
+/* Whether rep may start a track under c, and if not why (see struct abr_constraints). */
 enum abr_verdict abr_rep_usable(const struct manifest_rep *rep, const struct abr_constraints *c);
 /* "usable", "no decoder", ... Never NULL. */
 const char *abr_verdict_name(enum abr_verdict v);
@@ -146,8 +153,10 @@ const char *abr_verdict_name(enum abr_verdict v);
 /*
  * The X-Amzn-Audio-Device-Capability value for c (docs/service.md §5): the comma list,
  * no spaces, in the order STD_RES,HI_FI,HI_RES, of the capabilities c allows AND the device
- * can play: STD_RES needs 48 kHz, HI_FI 44.1 kHz and 16 bits, HI_RES 24 bits and one of
- * 44.1 ... 192 kHz (resampling allows any rate). HI_RES configured implies HI_FI.
+ * can play: STD_RES needs 48 kHz, HI_FI 44.1 kHz and 16 bits (with can_resample either
+ * rate may be one the device does not take: such reps can still be switched to within a
+ * track), HI_RES 24 bits and a device rate of 44.1 ... 192 kHz (never by resampling).
+ * HI_RES configured implies HI_FI.
  * Spatial capabilities are never sent (no decoder). At most ABR_CAPABILITY_MAX bytes.
  * Errors: -EINVAL (NULL args, bad rates as abr_choose), -AMP_EUNSUPPORTED (nothing left),
  * -AMP_ETOOBIG (buf too small; buf then holds "").

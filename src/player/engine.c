@@ -446,7 +446,7 @@ int engine_new(const struct engine_config *cfg, struct engine **ret) {
   atomic_store(&e->sw_volume, vol); /* until a mixer takes it over: never louder */
   e->ring_ms = cfg->ring_ms ? cfg->ring_ms : ENGINE_DEFAULT_RING_MS;
   e->queue_max = cfg->queue_max_bytes ? cfg->queue_max_bytes : ENGINE_DEFAULT_QUEUE_BYTES;
-  uint64_t cap = (uint64_t)e->ring_ms * RING_MAX_RATE / 1000u * PCM_MAX_CHANNELS;
+  uint64_t cap = (uint64_t)e->ring_ms * RING_MAX_RATE / 1000u * RING_CHANNELS;
   e->cap = (size_t)((cap + RING_ALIGN - 1) / RING_ALIGN * RING_ALIGN);
   e->ring = malloc(e->cap * sizeof(*e->ring));
   e->mb = calloc(1, sizeof(*e->mb));

@@ -58,7 +58,8 @@
  * delivered, so the event queue can never overflow): ENGINE_MAX_TRACKS tracks opened and
  * not yet TRACK_ENDED, ENGINE_MAX_SEGMENTS segments and queue_max_bytes segment bytes
  * handed in and not yet SEGMENT_DONE, ENGINE_MAX_INITS init switches queued. The PCM ring
- * holds ring_ms of audio (allocated for the largest format: 192 kHz, 8 channels).
+ * holds ring_ms of audio (allocated for 192 kHz stereo: 750 KiB at 500 ms; formats with
+ * more channels get proportionally less).
  *
  * Threads: everything but engine_position() and engine_underruns() belongs to the loop
  * thread (cfg->loop's), none of it blocks. No allocation in the output thread after the

@@ -32,8 +32,12 @@
 /* Tracks (and format switches within one) written to the device and not yet heard to the
  * end. The loop-side bounds keep it below this; see out_start(). */
 #define INFLIGHT_MAX (ENGINE_MAX_TRACKS + ENGINE_MAX_INITS + 2u)
-/* The ring is sized for the largest format any decoder gives. */
+/* The ring is sized for ring_ms of the largest stereo format (192 kHz: 750 KiB at 500 ms),
+ * not for 8 channels: the index runs over all of it, so all of it ends up in memory (the
+ * Private_Dirty figure of docs/benchmarks.md). More channels get a shorter ring
+ * (fill_limit), 125 ms at 192 kHz, 8 channels. */
 #define RING_MAX_RATE 192000u
+#define RING_CHANNELS 2u
 #define RING_ALIGN 840u /* lcm(1..8) */
 /* How often the output thread looks at the device clock while it has nothing to write
  * and frames are still to be heard (or a post must be retried): one period, at least. */

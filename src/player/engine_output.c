@@ -144,7 +144,7 @@ static void out_close(struct engine *e, struct out *o) {
     uint64_t done = o->written - f->dev_start; /* dev_start <= written */
     f->base += done;
     f->dev_start = 0;
-    f->dev_end = f->closed ? f->dev_end - o->written : 0;
+    f->dev_end = f->closed && f->dev_end > o->written ? f->dev_end - o->written : 0;
   }
   output_close(o->dev);
   o->dev = NULL;
@@ -193,9 +193,17 @@ static int out_open(struct engine *e, struct out *o, const struct pcm_format *f)
 
 /* The volume on the mixer (HARDWARE, BOTH), and what is left for the PCM. */
 static void out_volume(struct engine *e, struct out *o) {
-  if (e->cfg.volume_mode == ENGINE_VOLUME_SOFTWARE || !o->dev)
+  if (e->cfg.volume_mode == ENGINE_VOLUME_SOFTWARE)
     return;
   unsigned v = atomic_load(&e->volume);
+  if (!o->dev) {
+    /* closed (idle, or failed): a device known to have no mixer keeps the PCM's share
+     * current, so the next open does not start at the old volume; a mixer is set when
+     * it opens */
+    if (o->no_mixer_said)
+      atomic_store(&e->sw_volume, v);
+    return;
+  }
   if (v == o->hw_volume)
     return;
   o->hw_volume = v;
@@ -206,6 +214,7 @@ static void out_volume(struct engine *e, struct out *o) {
     atomic_store(&e->sw_volume, v);
     return;
   }
+  o->no_mixer_said = false; /* this device has one */
   if (e->cfg.volume_mode == ENGINE_VOLUME_HARDWARE) {
     int r = output_volume_set(o->dev, v);
     atomic_store(&e->sw_volume, r < 0 ? v : 100u);

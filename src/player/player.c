@@ -232,12 +232,43 @@ static void pump_all(struct player *p) {
     pump(b);
 }
 
+/* An init names the rep of the segments after it; the first of them says from when. */
+static void note_quality(struct slot *s, const struct fetcher_chunk *c) {
+  if (c->kind == FETCHER_INIT) {
+    if (c->reason == FETCHER_INIT_SEEK || c->reason == FETCHER_INIT_FIRST)
+      s->n_quality = 0; /* what was fetched before is dropped */
+    s->init_rep = c->rep;
+    return;
+  }
+  const struct manifest_rep *r = s->init_rep;
+  s->init_rep = NULL;
+  if (!r || !c->timescale)
+    return;
+  struct quality q = {.from_ms = c->start * 1000u / c->timescale,
+                      .rate = r->sample_rate,
+                      .bits = r->bit_depth ? r->bit_depth : 16,
+                      .channels = r->channels};
+  snprintf(q.codec, sizeof(q.codec), "%s", r->codecs ? r->codecs : "");
+  if (s->n_quality > 0) {
+    const struct quality *l = &s->quality[s->n_quality - 1];
+    if (l->rate == q.rate && l->bits == q.bits && l->channels == q.channels &&
+        strcmp(l->codec, q.codec) == 0)
+      return; /* a rebase onto the same rep */
+  }
+  if (s->n_quality == QUALITY_MAX) {
+    memmove(s->quality, s->quality + 1, (QUALITY_MAX - 1) * sizeof(s->quality[0]));
+    s->n_quality--;
+  }
+  s->quality[s->n_quality++] = q;
+}
+
 static void on_chunk(void *ud, const struct fetcher_chunk *c) {
   struct slot *s = ud;
   if (s->pend_n >= PENDING_MAX) { /* cannot happen: the fetcher holds at most as many */
     log_error("player: pending chunks over their bound");
     return;
   }
+  note_quality(s, c);
   struct pending *q = &s->pend[(s->pend_head + s->pend_n) % PENDING_MAX];
   *q = (struct pending){.kind = c->kind,
                         .reason = c->reason,
@@ -474,20 +505,22 @@ static void on_track(void *ud, int err, const struct api_track *t) {
 
 /* Ask the cursor for the next track when a slot is free. */
 /* The track queued behind the current one (loaded for gapless) goes back on the forward
- * stack, so a command that drops it (next, previous, seek) does not skip it. */
+ * stack, so a command that drops it (next, previous, seek) does not skip it. A copy queued
+ * by repeat one is not put back: it was no track of the container's. */
 void pl_requeue_next(struct player *p) {
   for (int i = 0; i < SLOTS; i++) {
     struct slot *q = &p->slots[i];
-    if (q->used && q != p->current)
+    if (q->used && q != p->current && !q->repeat_copy)
       pl_ti_push(p->forward, &p->n_forward, &q->ti);
   }
 }
 
-/* Start a slot for a known track (history, repeat one). */
-void pl_play_info(struct player *p, const struct trackinfo *ti) {
+/* Start a slot for a known track (history, forward, repeat one: repeat_copy). */
+void pl_play_info(struct player *p, const struct trackinfo *ti, bool repeat_copy) {
   struct slot *s = slot_new(p);
   if (!s)
     return;
+  s->repeat_copy = repeat_copy;
   if (ti_copy(&s->ti, ti) < 0) {
     pl_slot_free(s);
     return;
@@ -499,26 +532,27 @@ void pl_play_info(struct player *p, const struct trackinfo *ti) {
     pl_track_failed(p, s, r, NULL);
 }
 
-/* The next track into a free slot: one previous put back, the same one again (repeat
- * one), else the cursor's next (and the container again at its end with repeat all). */
+/* The next track into a free slot: the same one again (repeat one), else one previous
+ * put back, else the cursor's next (and the container again at its end with repeat
+ * all). Repeat one comes first: the tracks previous put back wait for a next. */
 void pl_load_next(struct player *p) {
   int free_slots = 0;
   for (int i = 0; i < SLOTS; i++)
     free_slots += !p->slots[i].used;
   if (free_slots == 0 || p->cursor_busy || p->doc_call || p->held)
     return;
-  if (p->n_forward > 0) {
-    struct trackinfo ti = p->forward[--p->n_forward];
-    pl_play_info(p, &ti);
-    pl_ti_free(&ti);
-    return;
-  }
   if (p->repeat == PLAYER_REPEAT_ONE && p->current) {
     struct trackinfo ti;
     if (ti_copy(&ti, &p->current->ti) == 0) {
-      pl_play_info(p, &ti);
+      pl_play_info(p, &ti, true);
       pl_ti_free(&ti);
     }
+    return;
+  }
+  if (p->n_forward > 0) {
+    struct trackinfo ti = p->forward[--p->n_forward];
+    pl_play_info(p, &ti, false);
+    pl_ti_free(&ti);
     return;
   }
   if (p->cursor_end && p->repeat == PLAYER_REPEAT_ALL && p->container_url) {
@@ -551,6 +585,8 @@ static int slot_restart(struct slot *s) {
   s->rebasing = false;
   s->pend_head = s->pend_n = 0;
   s->opened = s->closed = s->fetched_all = s->started = false;
+  s->init_rep = NULL;
+  s->n_quality = 0;
   s->id = ++s->p->next_id; /* the engine's late events of the old id find no slot */
   return start_load(s);
 }
@@ -625,9 +661,12 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
     }
     if (first)
       pl_event(p, s, REPORT_STARTED, 0, NULL);
-    if (p->state != PLAYER_PAUSED)
+    /* One change for the control's subscribers: the state's, or else a new track heard
+     * (a seek's restart of the decode was published by the seek). */
+    if (p->state != PLAYER_PAUSED && p->state != PLAYER_PLAYING)
       pl_set_state(p, PLAYER_PLAYING);
-    pl_changed(p);
+    else if (first)
+      pl_changed(p);
     break;
   case ENGINE_TRACK_ENDED:
     if (!s)
@@ -697,7 +736,16 @@ void player_status(const struct player *p, struct player_status *st) {
       memcpy(st->art_url, s->ti.image, strlen(s->ti.image) + 1);
     st->position_ms = pl_heard_ms(p, s);
     st->duration_ms = s->ti.duration > 0 ? (uint64_t)(s->ti.duration * 1000) : 0;
-    if (s->lt && s->lt->rep) {
+    const struct quality *q = NULL;
+    for (size_t i = 0; i < s->n_quality; i++)
+      if (!q || s->quality[i].from_ms <= st->position_ms)
+        q = &s->quality[i];
+    if (q) { /* the rep of the segment being heard */
+      snprintf(st->codec, sizeof(st->codec), "%s", q->codec);
+      st->rate = q->rate;
+      st->bits = q->bits;
+      st->channels = q->channels;
+    } else if (s->lt && s->lt->rep) {
       const struct manifest_rep *r = s->lt->rep;
       snprintf(st->codec, sizeof(st->codec), "%s", r->codecs ? r->codecs : "");
       st->rate = r->sample_rate;

@@ -70,7 +70,7 @@ struct player_status {
   char art_url[PLAYER_URL_MAX]; /* the cover (https), "" when none */
   uint64_t position_ms;         /* of the track being heard, from the audio clock */
   uint64_t duration_ms;         /* 0 when unknown */
-  char codec[16];               /* "flac", "opus" */
+  char codec[16];               /* "flac", "opus": the rep of the segment being heard (ABR) */
   uint32_t rate, bits, channels;
   uint64_t buffer_ms; /* media fetched ahead and not yet handed to the engine's end */
   uint64_t underruns;

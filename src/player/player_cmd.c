@@ -178,7 +178,7 @@ int player_previous(struct player *p) {
     pl_slot_free(&p->slots[i]);
   struct trackinfo ti = p->history[--p->n_history];
   pl_set_state(p, PLAYER_LOADING);
-  pl_play_info(p, &ti);
+  pl_play_info(p, &ti, false);
   pl_ti_free(&ti);
   return 0;
 }
@@ -250,9 +250,31 @@ unsigned player_volume(const struct player *p) {
   return p ? engine_volume(p->cfg.engine) : 0;
 }
 
+/* Repeat one set or cleared while a track is queued behind the one being heard: that
+ * track is the wrong one now. Drop it alone (the one heard plays on), put it back unless
+ * it was a repeat copy, and queue what the new mode wants. */
+static void requeue_for_repeat(struct player *p) {
+  struct slot *cur = p->current;
+  for (int i = 0; i < SLOTS; i++) {
+    struct slot *q = &p->slots[i];
+    if (!q->used || q == cur || q->started || !cur || !cur->started)
+      continue;
+    if (q->opened && engine_track_drop(p->cfg.engine, q->id) < 0)
+      return; /* the engine's drops are full: the mode applies after that track */
+    if (!q->repeat_copy)
+      pl_ti_push(p->forward, &p->n_forward, &q->ti);
+    pl_slot_free(q);
+    pl_load_next(p);
+    return;
+  }
+}
+
 void player_set_repeat(struct player *p, enum player_repeat r) {
   if (p && (unsigned)r <= PLAYER_REPEAT_ALL) {
+    bool one_changed = (r == PLAYER_REPEAT_ONE) != (p->repeat == PLAYER_REPEAT_ONE);
     p->repeat = r;
+    if (one_changed)
+      requeue_for_repeat(p);
     pl_changed(p);
   }
 }

@@ -40,6 +40,17 @@ struct trackinfo {
 
 #define HISTORY_MAX 32 /* tracks kept for previous */
 
+/* Where a rep starts to be heard: the status names the rep of the segment being heard,
+ * not the one being fetched (up to the fetcher's target ahead). A copy, not the rep: a
+ * rebase or a restart frees the manifest. At most QUALITY_MAX a track; the oldest goes
+ * first (ABR switches at most once a segment, and only the fetch window is ahead). */
+#define QUALITY_MAX 8
+struct quality {
+  uint64_t from_ms; /* the media time of the first segment of the rep */
+  char codec[16];
+  uint32_t rate, bits, channels;
+};
+
 struct slot {
   struct player *p;
   bool used;
@@ -58,6 +69,10 @@ struct slot {
   struct pending pend[PENDING_MAX];
   size_t pend_head, pend_n;
   bool opened, closed, fetched_all, started;
+  bool repeat_copy;                    /* queued by repeat one: the track being heard again */
+  const struct manifest_rep *init_rep; /* of the last init handed out, until its segment */
+  struct quality quality[QUALITY_MAX];
+  size_t n_quality;
 };
 
 struct player {
@@ -90,7 +105,7 @@ void pl_event(struct player *p, struct slot *s, enum report_type type, uint64_t 
 uint64_t pl_heard_ms(const struct player *p, const struct slot *s);
 void pl_load_next(struct player *p);
 void pl_on_container(void *ud, int err, struct api_reply *reply);
-void pl_play_info(struct player *p, const struct trackinfo *ti);
+void pl_play_info(struct player *p, const struct trackinfo *ti, bool repeat_copy);
 void pl_quality_of(const struct slot *s, char *out, size_t n);
 void pl_requeue_next(struct player *p);
 void pl_reset(struct player *p);

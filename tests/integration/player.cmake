@@ -10,18 +10,24 @@ add_test(NAME integration/player COMMAND itest_player ${CMAKE_SOURCE_DIR} ${AMPA
 set_tests_properties(integration/player PROPERTIES LABELS "integration;tsan" TIMEOUT 300
                                                    FIXTURES_REQUIRED catalog)
 
-add_test(NAME integration/daemon
-         COMMAND ${AMPD_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/test_daemon.py ${AMPACK_CATALOG}
-                 $<TARGET_FILE:ampd> $<TARGET_FILE:ampctl> $<TARGET_FILE_DIR:ampd_cdm_clearkey>)
-set_tests_properties(integration/daemon PROPERTIES LABELS "integration" TIMEOUT 600
-                                                   FIXTURES_REQUIRED catalog
-                                                   ENVIRONMENT "PYTHONPATH=${CMAKE_CURRENT_SOURCE_DIR}")
+# The real daemon driven by ampctl, one Python module each (over test_daemon.py's fixtures).
+function(ampd_daemon_test name script timeout)
+  add_test(NAME integration/${name}
+           COMMAND ${AMPD_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/${script} ${AMPACK_CATALOG}
+                   $<TARGET_FILE:ampd> $<TARGET_FILE:ampctl> $<TARGET_FILE_DIR:ampd_cdm_clearkey>)
+  set_tests_properties(integration/${name} PROPERTIES LABELS "integration" TIMEOUT ${timeout}
+                                                      FIXTURES_REQUIRED catalog
+                                                      ENVIRONMENT "PYTHONPATH=${CMAKE_CURRENT_SOURCE_DIR}")
+endfunction()
 
-# The recovery matrix of issue 9 through the real daemon (tests/integration/test_daemon_faults.py).
-add_test(NAME integration/daemon_faults
-         COMMAND ${AMPD_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/test_daemon_faults.py
-                 ${AMPACK_CATALOG} $<TARGET_FILE:ampd> $<TARGET_FILE:ampctl>
-                 $<TARGET_FILE_DIR:ampd_cdm_clearkey>)
-set_tests_properties(integration/daemon_faults PROPERTIES LABELS "integration" TIMEOUT 300
-                                                          FIXTURES_REQUIRED catalog
-                                                          ENVIRONMENT "PYTHONPATH=${CMAKE_CURRENT_SOURCE_DIR}")
+ampd_daemon_test(daemon test_daemon.py 600)
+
+# The recovery matrix of issue 9 (tests/integration/test_daemon_faults.py).
+ampd_daemon_test(daemon_faults test_daemon_faults.py 300)
+# ABR through the real daemon under the mock's bandwidth throttle, into the null backend
+# paced in real time (tests/integration/test_daemon_abr.py: about 100 s).
+ampd_daemon_test(daemon_abr test_daemon_abr.py 300)
+# Issue 9 where playback takes its time: every command through ampctl checked in the PCM
+# and the event stream, kill -9 mid-track, the album across a license renewal and an
+# audio-object (or CDN-token) expiry (tests/integration/test_daemon_play.py).
+ampd_daemon_test(daemon_play test_daemon_play.py 600)

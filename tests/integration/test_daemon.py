@@ -50,9 +50,12 @@ def wav_pcm(path):
 
 
 class Daemon:
-    """ampd with a config of its own, in its own directory."""
+    """ampd with a config of its own, in its own directory. overrides: `-o section.key=value`
+    arguments on top of the file (docs/configuration.md §3)."""
 
-    def __init__(self, name, out=None, alsa=False):
+    def __init__(self, name, out=None, alsa=False, output=None, capabilities="STD_RES,HI_FI",
+                 overrides=()):
+        """output: the [output] section's lines instead of the pipe (or alsa) backend."""
         self.dir = os.path.join(W["tmp"], name)
         os.makedirs(os.path.join(self.dir, "state"), mode=0o700, exist_ok=True)
         os.makedirs(os.path.join(self.dir, "run"), mode=0o700, exist_ok=True)
@@ -66,17 +69,19 @@ class Daemon:
                     "api_url = https://localhost:%d/api/\n"
                     "client_id = amzn1.application-oa2-client.ampdtest\n"
                     "ca_file = %s\n"
-                    "capabilities = STD_RES,HI_FI\n"
+                    "capabilities = %s\n"
                     "[output]\n%s"
                     "[paths]\nstate_dir = %s\nruntime_dir = %s\ncdm_dir = %s\ncdm = clearkey\n"
                     "[log]\nlevel = debug\n" % (
-                        port, port, os.path.join(W["certs"], "ca.pem"),
+                        port, port, os.path.join(W["certs"], "ca.pem"), capabilities,
+                        output if output is not None else
                         "backend = alsa\ndevice = rec\n" if alsa else
                         "backend = pipe\ndevice = S16:%s\n" % self.out,
                         os.path.join(self.dir, "state"), os.path.join(self.dir, "run"),
                         W["cdm_dir"]))
         self.log = open(os.path.join(self.dir, "ampd.log"), "ab")
         self.proc = None
+        self.overrides = list(overrides)
         self.env = dict(os.environ)
         if alsa:
             # ALSA's file plugin over null records the exact bytes the device got; the
@@ -89,7 +94,10 @@ class Daemon:
             self.env["HOME"] = home
 
     def start(self):
-        self.proc = subprocess.Popen([W["ampd"], "-c", self.conf], stdout=self.log,
+        args = [W["ampd"], "-c", self.conf]
+        for o in self.overrides:
+            args += ["-o", o]
+        self.proc = subprocess.Popen(args, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=self.env)
         end = time.monotonic() + GUARD_S
         while not os.path.exists(self.sock):

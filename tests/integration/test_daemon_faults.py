@@ -48,12 +48,13 @@ T1_SEG3 = "bytes=1085920-1641763"
 T1_SEG4 = "bytes=1641764-2015967"  # the first after the 30 s clear lead
 
 
-def setUpModule():
+def setUpModule(prefix="ampd-faults-test-", mock_args=()):
+    """Also the set-up of the other modules built on FaultTest (test_daemon_play.py)."""
     W["root"] = os.path.realpath(W["catalog"])
-    W["tmp"] = tempfile.mkdtemp(prefix="ampd-faults-test-")
+    W["tmp"] = tempfile.mkdtemp(prefix=prefix)
     W["certs"] = os.path.join(W["tmp"], "certs")
     subprocess.run(["bash", tm.TESTCA, W["certs"]], check=True, timeout=60)
-    W["mock"] = tm.Mock()
+    W["mock"] = tm.Mock(*mock_args)
 
 
 def tearDownModule():
@@ -96,13 +97,17 @@ class FaultTest(unittest.TestCase):
     """A reset mock, a fresh linked daemon; the test adds its faults, then plays."""
 
     out = None  # None: the daemon's own regular file
+    output = None  # the [output] section instead of the pipe backend into out
+    capabilities = "STD_RES,HI_FI"  # [service] capabilities
+    overrides = ()  # -o section.key=value for the daemon
 
     def setUp(self):
         status, _ = tm.fetch_json("POST", "/_mock/reset", {})
         self.assertEqual(status, 200)
         tm.fetch_json("POST", "/_mock/lwa/config", {"interval": 0.1})
         self.d = td.Daemon(self.id().rsplit(".", 2)[-2] + "." + self._testMethodName,
-                           out=self.out)
+                           out=self.out, output=self.output,
+                           capabilities=self.capabilities, overrides=self.overrides)
         self.d.start()
         self.addCleanup(self.d.stop)
         rc, reply = self.d.ctl("login")

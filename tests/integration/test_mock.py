@@ -662,6 +662,65 @@ class TestCollector(MockTest):
         self.assertEqual([e["eventId"] for e in self._events("py-exp")], ["x1", "x3"])
 
 
+class TestThrottle(MockTest):
+    """/_mock/throttle: one shared link, looked up for every chunk, liftable mid-reply."""
+
+    def tearDown(self):
+        fetch("DELETE", "/_mock/throttle")
+        super().tearDown()
+
+    def test_lift_applies_to_a_reply_under_way(self):
+        """At 20 kB/s the 200 kB file would take 10 s: the reply is seen held back part
+        way in the log, the throttle is lifted, and the rest goes out unthrottled (the
+        counter of throttled bytes stops short of the file), byte-exact."""
+        base = fetch_json("GET", "/_mock/throttle")[1]["throttled_bytes"]
+        st = fetch_json("POST", "/_mock/throttle", {"path": "/files/a.mp4", "rate_bps": 20000})
+        self.assertEqual(st[0], 200)
+        self.assertEqual((st[1]["path"], st[1]["rate_bps"]), ("/files/a.mp4", 20000))
+        c = connect(W["mock"].port)
+        c.request("GET", "/files/a.mp4")
+        r = c.getresponse()
+        head = r.read(1000)  # the first chunk goes at once, the link is then busy
+        # /_mock/ is never throttled, nor is another path, while the link is busy
+        self.assertEqual(fetch("GET", "/files/sub/t.txt")[2], b"hello\n")
+        entry = [e for e in log_entries() if e["path"] == "/files/a.mp4"][-1]
+        self.assertFalse(entry["complete"])
+        self.assertLess(entry["body_bytes_sent"], FILE_SIZE)
+        held = fetch_json("GET", "/_mock/throttle")[1]
+        self.assertGreater(held["throttled_bytes"], base)
+        lifted = fetch_json("DELETE", "/_mock/throttle")[1]
+        self.assertEqual((lifted["path"], lifted["rate_bps"]), (None, 0))
+        body = head + r.read()
+        c.close()
+        self.assertTrue(body == DATA)
+        after = fetch_json("GET", "/_mock/throttle")[1]["throttled_bytes"]
+        self.assertLess(after - base, FILE_SIZE)  # the rest was sent after the lift
+        self.assertTrue([e for e in log_entries() if e["path"] == "/files/a.mp4"][-1]
+                        ["complete"])
+
+    def test_shared_by_matching_paths_only(self):
+        """Two replies under a prefix pattern both count; another path does not."""
+        base = fetch_json("GET", "/_mock/throttle")[1]["throttled_bytes"]
+        self.assertEqual(fetch_json("POST", "/_mock/throttle",
+                                    {"path": "/files/sub/*", "rate_bps": 1 << 30})[0], 200)
+        self.assertEqual(fetch("GET", "/files/sub/t.txt")[2], b"hello\n")
+        self.assertEqual(fetch("GET", "/files/inside")[2], b"hello\n")  # not under /sub/
+        self.assertEqual(fetch("GET", "/files/sub/t.txt")[2], b"hello\n")
+        self.assertEqual(fetch_json("GET", "/_mock/throttle")[1]["throttled_bytes"] - base, 12)
+
+    def test_validation_and_reset(self):
+        for bad in ({}, {"rate_bps": -1}, {"rate_bps": "1"}, {"rate_bps": True},
+                    {"rate_bps": 1, "path": "x"}, {"rate_bps": 1, "bogus": 1}, [1]):
+            with self.subTest(body=bad):
+                self.assertEqual(fetch_json("POST", "/_mock/throttle", bad)[0], 400)
+        self.assertEqual(fetch_json("POST", "/_mock/throttle", {"rate_bps": 5000})[1]["path"],
+                         "/*")
+        self.assertEqual(fetch_json("POST", "/_mock/reset", {})[0], 200)
+        st = fetch_json("GET", "/_mock/throttle")[1]
+        self.assertEqual((st["path"], st["rate_bps"]), (None, 0))
+        self.assertEqual(fetch("GET", "/files/a.mp4")[2], DATA)  # at once: nothing held
+
+
 class TestReset(MockTest):
     """POST /_mock/reset: every module's state, the faults and the clock, at once."""
 

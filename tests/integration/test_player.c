@@ -340,7 +340,7 @@ static void test_repeat_all(void **state) {
 
 /* ---------------------------------------------------------------- commands in real time */
 
-#define READ_MAX (60u * BYTES_PER_S)
+#define READ_MAX (120u * BYTES_PER_S)
 
 /* Reads the FIFO at about the real rate (so the device is "played" in real time and
  * commands land mid-track), keeping everything read. */
@@ -589,6 +589,70 @@ static void test_queued_track_fails(void **state) {
   assert_string_equal(seq, "STARTED ERROR FINISHED STARTED FINISHED ");
 }
 
+/* Repeat one set while t2 is already queued behind t1 (everything of t1 fetched at once):
+ * t2 is dropped alone and t1 queued again, so the device gets t1 twice, gapless, and t1 was
+ * not interrupted; repeat off then queues t2 again behind the repeated t1. */
+static void test_repeat_one_requeues(void **state) {
+  (void)state;
+  cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/reset", "{}"));
+  begin_test();
+  char fifo[PATH_MAX], dev[PATH_MAX + 8];
+  assert_true(join(fifo, tmp, "rep1.fifo"));
+  static struct reader rd;
+  reader_start(&rd, fifo);
+  snprintf(dev, sizeof(dev), "S16:%s", fifo);
+  static struct rig g;
+  rig_up_ahead(&g, dev, "rep1.evq", 300000);
+  struct player *pl = g.o.player;
+  char url[HTTP_URL_MAX];
+  container_url(g.a, "Albums", url, sizeof(url));
+  assert_int_equal(player_play(pl, url), 0);
+  run_until_bytes(&rd, BYTES_PER_S);
+  char q[3 * PLAYER_TEXT_MAX + 8];
+  uint64_t end = clock_mono_usec() + WAIT_GUARD_USEC;
+  for (;;) { /* until t2 is queued behind t1 */
+    struct player_queue_entry e[4];
+    size_t n = player_queue(pl, e, 4);
+    if (n >= 2 && strcmp(e[1].title, "Mix Part Two") == 0)
+      break;
+    assert_true(clock_mono_usec() < end);
+    run_for_ms(50);
+  }
+  player_set_repeat(pl, PLAYER_REPEAT_ONE);
+  struct player_queue_entry e[4];
+  size_t n = player_queue(pl, e, 4);
+  /* the one heard, its copy queued, t2 put back to come after it */
+  assert_int_equal(n, 3);
+  snprintf(q, sizeof(q), "%s|%s|%s", e[0].title, e[1].title, e[2].title);
+  assert_string_equal(q, "Mix Part One|Mix Part One|Mix Part Two");
+  pthread_mutex_lock(&rd.lock);
+  rd.fast = true;
+  pthread_mutex_unlock(&rd.lock);
+  size_t t1 = 37u * BYTES_PER_S;
+  run_until_bytes(&rd, t1 + BYTES_PER_S); /* into the repeated t1 */
+  player_set_repeat(pl, PLAYER_REPEAT_OFF);
+  run_until_bytes(&rd, 2 * t1 + 2 * BYTES_PER_S); /* into what follows it */
+  assert_int_equal(player_stop(pl), 0);
+  run_for_ms(200);
+  rig_down(&g);
+  pthread_join(rd.th, NULL);
+  close(rd.fd);
+  char src[PATH_MAX];
+  snprintf(src, sizeof(src), "%s/album/continuous/source/" REP ".wav", catalog);
+  size_t wl = 0, dl = 0;
+  uint8_t *wav = read_all(src, &wl);
+  const uint8_t *pcm = wav_data(wav, wl, &dl);
+  assert_true(rd.n >= 2 * t1 + 2 * BYTES_PER_S);
+  assert_memory_equal(rd.buf, pcm, t1);      /* t1 whole, */
+  assert_memory_equal(rd.buf + t1, pcm, t1); /* t1 again, gapless, */
+  assert_memory_equal(rd.buf + 2 * t1, pcm + t1,
+                      rd.n - 2 * t1 < BYTES_PER_S ? rd.n - 2 * t1 : BYTES_PER_S);
+  /* then t2 (37 s into the continuous source) */
+  free(wav);
+  free(rd.buf);
+  pthread_mutex_destroy(&rd.lock);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s SRC_DIR CATALOG_DIR\n", argv[0]);
@@ -605,6 +669,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_repeat_all),
       cmocka_unit_test(test_commands_in_real_time),
       cmocka_unit_test(test_queued_track_fails),
+      cmocka_unit_test(test_repeat_one_requeues),
   };
   return cmocka_run_group_tests(tests, cloud_setup, cloud_teardown);
 }

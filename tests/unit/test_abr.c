@@ -263,9 +263,29 @@ static void test_constraints(void **state) {
   assert_string_equal(choose_id(f, NULL, 0, &ANY), "hd-44-16");
   restart(f, 1500000);
   assert_string_equal(choose_id(f, NULL, 0, &c48), "sd-325");
+  /* Resampling is for a switch within a track (the device stays open at its rate): a
+   * track still starts on a rate the device takes, and a switch may go to 16/44.1. */
   c48.can_resample = true;
-  restart(f, 1500000);
-  assert_string_equal(choose_id(f, NULL, 0, &c48), "hd-44-16");
+  restart(f, 2000000); /* sustains 1.6M; a step up 1.28M */
+  assert_string_equal(choose_id(f, NULL, 0, &c48), "sd-325");
+  assert_int_equal(abr_rep_usable(rep(f->m, "hd-44-16"), &c48), ABR_RATE);
+  const struct manifest_rep *cur = rep(f->m, "sd-325");
+  for (int i = 0; i < 3; i++) /* the up gate: 3 segments at the rep, a full buffer */
+    cur = rep(f->m, choose_id(f, cur, 20000, &c48));
+  assert_string_equal(cur->id, "hd-44-16");
+  c48.can_resample = false;
+  restart(f, 2000000);
+  cur = rep(f->m, "sd-325");
+  for (int i = 0; i < 3; i++)
+    cur = rep(f->m, choose_id(f, cur, 20000, &c48));
+  assert_string_equal(cur->id, "sd-325"); /* without resampling: never 44.1 kHz */
+  /* Never resampled: a hi-res rate the device does not take, however fast the link. */
+  c48.can_resample = true;
+  restart(f, 50000000);
+  cur = rep(f->m, "hd-48-24");
+  for (int i = 0; i < 4; i++)
+    cur = rep(f->m, choose_id(f, cur, 20000, &c48));
+  assert_string_equal(cur->id, "hd-48-24");
   c48.can_resample = false;
   /* Plenty of bandwidth: the 48 kHz FLAC, not the 192 or 96. */
   restart(f, 50000000);
@@ -393,9 +413,24 @@ static void test_capability_string(void **state) {
   c = (struct abr_constraints){.caps = ALL_CAPS, .rates = only48, .n_rates = 1};
   assert_int_equal(abr_capability_string(&c, buf, sizeof(buf)), 0);
   assert_string_equal(buf, "STD_RES,HI_RES"); /* HI_FI is 44.1 kHz */
-  c.can_resample = true;
+  c.can_resample = true;                      /* 16/44.1 can be switched to, resampled */
   assert_int_equal(abr_capability_string(&c, buf, sizeof(buf)), 0);
   assert_string_equal(buf, "STD_RES,HI_FI,HI_RES");
+  /* A 44.1 kHz-only 16-bit device: Opus only resampled, never HI_RES. */
+  static const uint32_t only44[] = {44100};
+  c = (struct abr_constraints){
+      .caps = ALL_CAPS, .rates = only44, .n_rates = 1, .max_bit_depth = 16};
+  assert_int_equal(abr_capability_string(&c, buf, sizeof(buf)), 0);
+  assert_string_equal(buf, "HI_FI");
+  c.can_resample = true;
+  assert_int_equal(abr_capability_string(&c, buf, sizeof(buf)), 0);
+  assert_string_equal(buf, "STD_RES,HI_FI");
+  /* Resampling never makes HI_RES: a 24-bit device at 32 kHz only. */
+  static const uint32_t only32[] = {32000};
+  c = (struct abr_constraints){
+      .caps = ALL_CAPS, .rates = only32, .n_rates = 1, .max_bit_depth = 24, .can_resample = true};
+  assert_int_equal(abr_capability_string(&c, buf, sizeof(buf)), 0);
+  assert_string_equal(buf, "STD_RES,HI_FI");
   c = (struct abr_constraints){.caps = ABR_CAP_STD_RES | ABR_CAP_HI_RES, .rate_max = 44100};
   assert_int_equal(abr_capability_string(&c, buf, sizeof(buf)), 0);
   assert_string_equal(buf, "HI_FI,HI_RES"); /* HI_RES implies HI_FI; no 48 kHz: no Opus */
@@ -543,8 +578,9 @@ static void test_session_noisy_trace_is_bounded(void **state) {
 
 /* ---- property: random traces never choose a constrained-out rep ---- */
 
-/* The rules of struct abr_constraints, written again from the header. */
-static bool allowed(const struct manifest_rep *r, const struct abr_constraints *c) {
+/* The rules of struct abr_constraints, written again from the header; switching: within a
+ * track (a current rep), where can_resample admits rates up to ABR_RESAMPLE_MAX_RATE. */
+static bool allowed(const struct manifest_rep *r, const struct abr_constraints *c, bool switching) {
   if (!r->codecs)
     return false;
   if (r->set->track_type && strcmp(r->set->track_type, "3D") == 0)
@@ -564,8 +600,10 @@ static bool allowed(const struct manifest_rep *r, const struct abr_constraints *
     if (c->max_bit_depth && depth > c->max_bit_depth)
       return false;
   }
-  if (c->can_resample)
+  if (switching && c->can_resample && r->sample_rate && r->sample_rate <= 48000)
     return true;
+  if (!r->sample_rate)
+    return false;
   if (c->n_rates) {
     for (size_t i = 0; i < c->n_rates; i++)
       if (c->rates[i] == r->sample_rate)
@@ -608,9 +646,9 @@ static void test_property_random_traces(void **state) {
     }
     c.max_bit_depth = depth_pool[lcg(&x) % 4];
     c.can_resample = lcg(&x) % 4 == 0;
-    bool any = false;
+    bool any = false; /* a track can start */
     for (size_t i = 0; i < n_all; i++)
-      any = any || allowed(all[i], &c);
+      any = any || allowed(all[i], &c, false);
 
     const struct manifest_rep *cur = NULL;
     for (int seg = 0; seg < 30; seg++) {
@@ -622,15 +660,16 @@ static void test_property_random_traces(void **state) {
         in = lcg(&x) % 2 ? NULL : all[lcg(&x) % n_all]; /* a seek, or a rep of any kind */
       const struct manifest_rep *r = NULL;
       int rc = abr_choose(f->abr, f->m, in, buffer, &c, &r);
-      if (!any) {
+      bool switching = in && allowed(in, &c, true); /* else it is a start */
+      if (!any && !switching) {
         assert_int_equal(rc, -AMP_EUNSUPPORTED);
         unsupported++;
         break;
       }
       assert_int_equal(rc, 0);
-      if (!allowed(r, &c))
+      if (!allowed(r, &c, switching))
         fail_msg("trial %d: chose %s, which the constraints refuse", trial, r->id);
-      if (in && allowed(in, &c)) {
+      if (switching) {
         /* within the current set and its switch targets */
         bool reach = r->set == in->set;
         for (size_t i = 0; i < in->set->n_switch_targets; i++)

@@ -178,6 +178,81 @@ static void test_sync_pause(void **state) {
   output_close(o);
 }
 
+/* The clock starts at the start threshold (buffer - period), as ALSA's does; drain
+ * starts it below. */
+static void test_sync_threshold(void **state) {
+  (void)state;
+  struct output_info info;
+  struct output *o = open_null("sync", &info);
+  assert_int_equal(info.start_threshold, BUFFER_FRAMES - PERIOD_FRAMES);
+  assert_int_equal(output_write(o, pcm, PERIOD_FRAMES), 0);
+  assert_int_equal(clock_advance(1000000, 0), 0);
+  assert_int_equal(pos_of(o), 0); /* below the threshold: not started */
+  assert_int_equal(delay_of(o), PERIOD_FRAMES);
+  assert_int_equal(output_write(o, pcm, info.start_threshold - PERIOD_FRAMES), 0);
+  assert_int_equal(clock_advance(5000, 0), 0); /* 5 ms = 240 frames */
+  assert_true(pos_of(o) >= 240);
+  assert_int_equal(output_drain(o), 0);
+  assert_int_equal(pos_of(o), info.start_threshold);
+  assert_int_equal(output_write(o, pcm, 10), 0); /* drain plays out less than it */
+  assert_int_equal(output_drain(o), 0);
+  assert_int_equal(pos_of(o), info.start_threshold + 10);
+  output_close(o);
+}
+
+/* A device of 2 s (the longest buffer): real time between two calls here cannot run it
+ * dry by accident, only clock_advance() does. */
+static struct output *open_2s(struct output_info *info) {
+  struct output_params p = {
+      .device = "sync",
+      .format = {.rate = RATE, .channels = 2, .bits = 16},
+      .buffer_time_us = OUTPUT_MAX_BUFFER_US,
+  };
+  struct output *o = NULL;
+  assert_int_equal(output_open(output_null_ops(), &p, &o, info, NULL, 0), 0);
+  assert_int_equal(info->buffer_frames, 2 * RATE);
+  return o;
+}
+
+/* Queue n frames (at most the buffer: never waits). */
+static void queue(struct output *o, uint64_t n) {
+  while (n > 0) {
+    size_t k = n < 4800 ? (size_t)n : 4800;
+    assert_int_equal(output_write(o, pcm, k), 0);
+    n -= k;
+  }
+}
+
+/* Running dry while playing is an underrun; a drain, a drop or a pause is not. */
+static void test_sync_underrun(void **state) {
+  (void)state;
+  struct output_info info;
+  struct output *o = open_2s(&info);
+  uint64_t buf = info.buffer_frames;
+  queue(o, buf);
+  assert_int_equal(output_drain(o), 0); /* played out on purpose */
+  queue(o, buf);
+  assert_int_equal(output_pause(o, true), 0);
+  assert_int_equal(clock_advance(10000000, 0), 0); /* paused: frozen, not dry */
+  assert_int_equal(output_drop(o), 0);
+  assert_int_equal(clock_advance(10000000, 0), 0);
+  assert_int_equal(output_xruns(o), 0);
+  /* the writer is late: the queue runs dry while the clock runs */
+  uint64_t p0 = pos_of(o);
+  queue(o, buf);
+  assert_int_equal(clock_advance(10000000, 0), 0);
+  assert_int_equal(pos_of(o), p0 + buf);
+  assert_int_equal(output_xruns(o), 1);
+  assert_int_equal(pos_of(o), p0 + buf); /* counted once */
+  assert_int_equal(output_xruns(o), 1);
+  /* a drain that comes after the queue ran dry does not excuse it */
+  queue(o, buf);
+  assert_int_equal(clock_advance(10000000, 0), 0);
+  assert_int_equal(output_drain(o), 0);
+  assert_int_equal(output_xruns(o), 2);
+  output_close(o);
+}
+
 static void test_bad(void **state) {
   (void)state;
   struct output_params p = {.device = "fast", .format = {.rate = RATE, .channels = 2, .bits = 16}};
@@ -201,9 +276,10 @@ static void test_bad(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_nosync),     cmocka_unit_test(test_sync_paced),
-      cmocka_unit_test(test_sync_rate),  cmocka_unit_test(test_sync_drop),
-      cmocka_unit_test(test_sync_pause), cmocka_unit_test(test_bad),
+      cmocka_unit_test(test_nosync),        cmocka_unit_test(test_sync_paced),
+      cmocka_unit_test(test_sync_rate),     cmocka_unit_test(test_sync_drop),
+      cmocka_unit_test(test_sync_pause),    cmocka_unit_test(test_sync_threshold),
+      cmocka_unit_test(test_sync_underrun), cmocka_unit_test(test_bad),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
   app.route()  register a handler: app.route(("GET", "HEAD"), "/lwa/", fn, prefix=True)
   app.faults   the fault rules (faults.FaultStore)
   app.reqlog   the request log (reqlog.RequestLog)
+  app.throttle the bandwidth throttle (throttle.Throttle, POST /_mock/throttle)
   app.state    a dict for state shared between modules (tokens issued, keys, ...);
                take app.lock while changing it: handlers run in many threads
   app.port     the port, once listening (also req.base_url in a handler)
@@ -20,6 +21,7 @@ import time
 from .faults import FaultStore
 from .reqlog import RequestLog
 from .router import Router
+from .throttle import Throttle
 
 
 class App:
@@ -28,6 +30,7 @@ class App:
         self.router = Router()
         self.faults = FaultStore()
         self.reqlog = RequestLog(getattr(args, "log_file", None))
+        self.throttle = Throttle()
         self.state = {}
         self.lock = threading.Lock()
         self.port = 0

@@ -13,18 +13,26 @@
                               module's clock follows) forward by s >= 0 -> {"offset": s}
   GET    /_mock/clock         {"offset": s, "now": epoch s}
   POST   /_mock/reset         every module's own reset (lwa, license, api, collector), the
-                              fault rules, the handshake stall and the clock offset; the
+                              fault rules, the handshake stall, the throttle and the clock offset; the
                               request log keeps counting -> {"modules": n, "faults": n}
   POST   /_mock/handshake     {"stall_ms": n, "count": k}: the next k connections accepted
                               (any path: the request is not known yet) get TCP and then
                               nothing for n ms (<= faults.DELAY_MS_MAX) before their TLS
                               handshake; either 0 cancels -> the state below
   GET    /_mock/handshake     {"stall_ms", "remaining", "stalled": connections stalled so far}
+  POST   /_mock/throttle      {"rate_bps": n[, "path": p]}: the bodies of replies to p (a
+                              fault rule's path: exact or a prefix with "*"; default "/*")
+                              share a link of n bytes/s, replies under way included; 0
+                              lifts it -> the state below
+  GET    /_mock/throttle      {"path", "rate_bps", "throttled_bytes", "waited_s"}
+  DELETE /_mock/throttle      lift it -> the state
 """
 
 from .faults import DELAY_MS_MAX, FaultError, validate
 from .router import HttpError, Response
 from .server import STALL_COUNT_MAX
+from .throttle import ThrottleError
+from .throttle import validate as validate_throttle
 
 
 def register(app):
@@ -105,11 +113,29 @@ def register(app):
 
     app.route("POST", "/_mock/handshake", handshake)
     app.route("GET", "/_mock/handshake", handshake_state)
+
+    def throttle_set(req):
+        try:
+            path, rate = validate_throttle(req.json())
+        except ThrottleError as e:
+            raise HttpError(400, str(e)) from None
+        return Response.json(app.throttle.set(path, rate))
+
+    def throttle_lift(req):
+        return Response.json(app.throttle.set(None, 0))
+
+    def throttle_state(req):
+        return Response.json(app.throttle.state())
+
+    app.route("POST", "/_mock/throttle", throttle_set)
+    app.route("GET", "/_mock/throttle", throttle_state)
+    app.route("DELETE", "/_mock/throttle", throttle_lift)
     def reset_all(req):
         for fn in app.resets:
             fn(req)
         n = faults.clear()
         app.server.set_stall(0, 0)
+        app.throttle.set(None, 0)
         with app.lock:
             app.clock_offset = 0.0
         return Response.json({"modules": len(app.resets), "faults": n})

@@ -1,7 +1,8 @@
 """The HTTPS server: TLS, HTTP/1.1 keep-alive, one thread per connection.
 
 Every response goes out through Handler._send, which applies the fault rule picked for
-the request (bandwidth cap, truncation) and keeps the request log. A rule with
+the request (bandwidth cap, truncation) and the bandwidth throttle (throttle.py), and
+keeps the request log. A rule with
 reset_before_headers sends nothing: Handler._reset drops the connection with a TCP RST.
 A stalled handshake (MockServer.set_stall, POST /_mock/handshake) is a server-level
 fault: it applies before any request, to the next connections accepted.
@@ -257,9 +258,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             if limit > 0:
                 start = time.monotonic()
+                # The throttle (POST /_mock/throttle) is asked before every chunk, so
+                # that it applies to replies under way; /_mock/ replies are never in it.
+                throttle = self.server.app.throttle if entry is not None else None
+                path = self.path.partition("?")[0]
                 step = CHUNK_MAX if not rate else max(1, min(CHUNK_MAX, rate // 10))
+                if throttle is not None:
+                    step = throttle.chunk_size(path, step)
                 for chunk in resp.body.chunks(step):
                     chunk = chunk[:limit - sent]
+                    if throttle is not None:
+                        throttle.take(path, len(chunk))
                     if sent + len(chunk) >= limit and entry is not None:
                         reqlog.finishing(entry)
                     self.wfile.write(chunk)
