@@ -19,6 +19,7 @@ ampd_require_pkg(EBUR128 libebur128 libebur128-dev)
 ampd_require_pkg(INIH inih libinih-dev)
 ampd_require_pkg(SOXR soxr libsoxr-dev)
 ampd_require_pkg(SYSTEMD libsystemd libsystemd-dev)
+ampd_require_pkg(QRENCODE libqrencode libqrencode-dev) # ampctl login's QR code
 if(AMPD_TESTS)
   ampd_require_pkg(CMOCKA cmocka libcmocka-dev)
 endif()

@@ -22,13 +22,16 @@
  * Threading: an output is driven by ONE thread (the output thread): open, write, drain,
  * drop, pause, delay, position, close. output_xruns() may be read from any thread. The
  * volume calls use a separate mixer handle: they may run on another thread than write,
- * but not concurrently with each other, with open or with close.
+ * but not concurrently with each other, with open or with close. output_interrupt() may
+ * be called from any thread at any time between open and close (never concurrently with
+ * close): it is how a thread that wants the output thread to stop gets it out of a
+ * blocked write or drain.
  *
  * Memory: open allocates everything (a conversion buffer of one period); write, drain,
  * drop, pause, delay and position never allocate.
  */
 
-#define OUTPUT_OPS_VERSION 1u
+#define OUTPUT_OPS_VERSION 2u /* 2: interrupt */
 #define OUTPUT_MAX_CHANNELS PCM_MAX_CHANNELS
 #define OUTPUT_DEFAULT_BUFFER_US 200000u /* docs/media.md §11: 200-500 ms */
 #define OUTPUT_DEFAULT_PERIODS 4u        /* period = buffer / 4 unless given */
@@ -99,9 +102,11 @@ struct output_ops {
    * start threshold is queued. An underrun is recovered (and counted) and the write goes
    * on: 0. -ENODEV when the device disappeared, -AMP_EAUDIO when it cannot be recovered
    * (close and reopen; part of the frames may have been queued), -EBUSY while paused (a
-   * full buffer would block until resumed), -EINVAL for pcm NULL with frames > 0. */
+   * full buffer would block until resumed), -EINVAL for pcm NULL with frames > 0,
+   * -ECANCELED after output_interrupt() (part of the frames may have been queued). */
   int (*write)(struct output *o, const int32_t *pcm, size_t frames);
-  /* Play out everything queued and stop (blocking); the output is ready for more. */
+  /* Play out everything queued and stop (blocking); the output is ready for more.
+   * -ECANCELED after output_interrupt() (what was queued may not all be heard). */
   int (*drain)(struct output *o);
   /* Throw away everything queued and stop at once; ready for more. */
   int (*drop)(struct output *o);
@@ -125,10 +130,20 @@ struct output_ops {
 
   /* Query a device without keeping it open (NULL device = "default"). */
   int (*probe)(const char *device, struct output_caps *ret);
+
+  /* Since version 2 (slots are only appended: a version 1 backend has no such field, and
+   * the wrapper never reads it). Make a write or drain that is blocked on this output
+   * return promptly with -ECANCELED, and every later write and drain return -ECANCELED at
+   * once: the interruption is sticky, the output is then good only for close. Callable
+   * from any thread at any time between open and close, but not concurrently with
+   * close; it never blocks and never allocates. "Promptly" is
+   * the backend's to state (pipe and null: at once; alsa: within one period). The usual
+   * use is a shutdown: set the stop flag the output thread checks, interrupt, join. */
+  void (*interrupt)(struct output *o);
 };
 
 /* The wrappers: a slot is callable when the backend's version has it and it is set. All
- * slots exist since version 1. */
+ * slots up to probe exist since version 1; interrupt since version 2. */
 #define OUTPUT_HAS_(ops, slot, since)                                                              \
   ((ops) != NULL && (ops)->version >= (since) && (ops)->slot != NULL)
 
@@ -216,6 +231,16 @@ static inline int output_probe(const struct output_ops *ops, const char *device,
   if (!OUTPUT_HAS_(ops, probe, 1))
     return -ENOTSUP;
   return ops->probe(device, ret);
+}
+
+/* Interrupt a blocked (or later) write or drain of o (the interrupt slot above). 0, or
+ * -ENOTSUP when the backend cannot be interrupted (version 1, or no slot): a write may
+ * then block for as long as the device does. Any thread. */
+static inline int output_interrupt(struct output *o) {
+  if (o == NULL || !OUTPUT_HAS_(o->ops, interrupt, 2))
+    return -ENOTSUP;
+  o->ops->interrupt(o);
+  return 0;
 }
 
 /* Bytes per frame of a device format, 0 for OUTPUT_FMT_NONE. */

@@ -6,6 +6,7 @@
 #   core <- net <- media, cloud <- player <- control, mpris <- main
 #   core, media/pcm.h <- platform          (the PCM type is the one media header it uses)
 #   cdm/ plugins: only <ampd/cdm.h> and their own headers (a plugin links nothing of ours)
+#   src/client (libampd-client): <ampd/client.h> and core/clock.h (compiled into it) only
 #
 # Headers are named from the tree's roots ("core/log.h", "platform/output.h",
 # <ampd/cdm.h>); a name without a directory is a header beside the file, and other <...>
@@ -23,6 +24,7 @@ allowed_for() {
   src/player/*) echo "core net media cloud platform player ampd" ;;
   src/control/*) echo "core net media cloud platform player control ampd" ;;
   src/mpris/*) echo "core player" ;; # the player's D-Bus face: the player and core only
+  src/client/*) echo "core/clock.h ampd" ;; # libampd-client: the protocol, the one clock
   src/main/* | src/*.c) echo "core net media cloud platform player control mpris ampd" ;;
   platform/*) echo "core platform media/pcm.h" ;;
   cdm/*) echo "ampd" ;;

@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """The second half of scripts/demo.sh: the mock, the daemon, linking, browsing, playing.
 
-usage: demo_play.py --out DIR --ampd BIN --ampctl BIN --cdm-dir DIR [--alsa DEVICE]
+usage: demo_play.py --out DIR --ampd BIN --ampctl BIN --cdm-dir DIR
+                    [--alsa DEVICE | --speed N]
 
-DIR holds catalog/ and certs/ (made by demo.sh). Prints what a person would see, then
-(without --alsa) compares what the daemon played with the source PCM.
+DIR holds catalog/ and certs/ (made by demo.sh). Prints what a person would see. Without
+--alsa the daemon plays into its pipe backend, a FIFO that this script reads at N times
+the real rate (the device's pace: the audio clock, what `ampctl watch` shows, moves at
+it) and writes as DIR/played.wav; then it compares that WAV's PCM with the source's bit
+for bit.
 """
 
 import argparse
@@ -15,7 +19,9 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
+import wave
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MOCK = os.path.join(HERE, "..", "tools", "mock", "ampmock.py")
@@ -72,6 +78,47 @@ def wav_pcm(path):
     sys.exit("demo: no data chunk in %s" % path)
 
 
+class FifoToWav:
+    """Reads the daemon's FIFO at speed x the real rate (16-bit stereo, 44.1 kHz) into a
+    WAV file, until the daemon closes it."""
+
+    RATE, BYTES_PER_FRAME = 44100, 4
+
+    def __init__(self, fifo, wav_path, speed):
+        self.fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the daemon opens the writer
+        os.set_blocking(self.fd, True)
+        self.wav = wave.open(wav_path, "wb")
+        self.wav.setnchannels(2)
+        self.wav.setsampwidth(2)
+        self.wav.setframerate(self.RATE)
+        self.rate = self.RATE * self.BYTES_PER_FRAME * speed  # bytes a second
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        chunk = max(4, int(self.rate / 20) // 4 * 4)  # 50 ms of it
+        t0, got = time.monotonic(), 0
+        while not self.stop:
+            data = os.read(self.fd, chunk)
+            if not data:  # the writer closed it (and there is a writer only once opened)
+                if got:
+                    break
+                time.sleep(0.05)
+                continue
+            self.wav.writeframesraw(data)
+            got += len(data)
+            ahead = got / self.rate - (time.monotonic() - t0)
+            if ahead > 0:
+                time.sleep(ahead)
+
+    def close(self):
+        self.stop = True
+        self.thread.join(timeout=30)
+        os.close(self.fd)
+        self.wav.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -79,15 +126,19 @@ def main():
     ap.add_argument("--ampctl", required=True)
     ap.add_argument("--cdm-dir", required=True)
     ap.add_argument("--alsa")
+    ap.add_argument("--speed", type=float, default=4.0,
+                    help="read the FIFO at this many times the real rate (default 4)")
     args = ap.parse_args()
     out = os.path.abspath(args.out)
     mock, port = start_mock(out)
     state, run = os.path.join(out, "state"), os.path.join(out, "run")
     os.makedirs(state, mode=0o700, exist_ok=True)
     os.makedirs(run, mode=0o700, exist_ok=True)
-    played = os.path.join(out, "played.raw")
+    fifo, played = os.path.join(out, "play.fifo"), os.path.join(out, "played.wav")
+    if not args.alsa:
+        os.mkfifo(fifo, 0o600)
     output = ("backend = alsa\ndevice = %s\n" % args.alsa) if args.alsa else (
-        "backend = pipe\ndevice = S16:%s\n" % played)
+        "backend = pipe\ndevice = S16:%s\n" % fifo)
     conf = os.path.join(out, "ampd.conf")
     with open(conf, "w", encoding="ascii") as f:
         f.write("[service]\nlwa_url = https://localhost:%d/lwa\napi_url = https://localhost:%d/api/\n"
@@ -100,6 +151,7 @@ def main():
     log = open(os.path.join(out, "ampd.log"), "wb")
     print("== ampd -c %s" % conf)
     daemon = subprocess.Popen([args.ampd, "-c", conf], stdout=log, stderr=subprocess.STDOUT)
+    reader, watch = None, None
     try:
         end = time.monotonic() + 30
         while not os.path.exists(sock):
@@ -124,37 +176,44 @@ def main():
         albums = [i for i in root["items"] if i["title"] == "Albums"][0]
         section = ctl(args, sock, "browse", albums["ref"])
         album = [i for i in section["items"] if i["playable"]][0]
-        print("== ampctl play (%s)" % album["title"])
+        if not args.alsa:
+            print("== playing into %s (read at %g x the real rate) as %s" % (
+                fifo, args.speed, played))
+            reader = FifoToWav(fifo, played, args.speed)
+        print("== ampctl play (%s), with ampctl watch" % album["title"])
+        sys.stdout.flush()
+        watch = subprocess.Popen([args.ampctl, "-s", sock, "watch"])
         ctl(args, sock, "play", album["ref"])
-        last = None
         end = time.monotonic() + GUARD_S
         while True:
             st = ctl(args, sock, "status")
-            now = (st["state"], st.get("title"))
-            if now != last:
-                print("   %-8s %s %s %s %s/%s" % (st["state"], st.get("title", ""),
-                                               st.get("codec", ""), st.get("rate", ""),
-                                               st.get("bits", ""), st.get("channels", "")))
-                last = now
             if st["state"] in ("stopped", "error") or time.monotonic() > end:
                 break
             time.sleep(0.2)
+        watch.terminate()
+        watch.wait(timeout=30)
+        watch = None
+        print()
         if st["state"] != "stopped" or st.get("error"):
             sys.exit("demo: playback ended with %s %s (see %s/ampd.log)" % (
                 st["state"], st.get("error", ""), out))
         print("   %d tracks played, %d underruns" % (st["tracks_played"], st["underruns"]))
     finally:
+        if watch:
+            watch.terminate()
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)
+        if reader:
+            reader.close()
         mock.terminate()
         mock.wait(timeout=30)
     if args.alsa:
         return 0
-    print("== compared with the source PCM (album/continuous: the three tracks end to end)")
+    print("== %s compared with the source PCM (album/continuous: the three tracks end to end)"
+          % played)
     want = wav_pcm(os.path.join(out, "catalog", "album", "continuous", "source",
                                 "flac_16_44.wav"))
-    with open(played, "rb") as f:
-        got = f.read()
+    got = wav_pcm(played)
     frames = len(want) // 4
     if got != want:
         print("   DIFFERENT: %d bytes played, %d in the source" % (len(got), len(want)))

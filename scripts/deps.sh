@@ -11,6 +11,7 @@ PACKAGES=(
   # libraries
   libcurl4-openssl-dev libmbedtls-dev libxml2-dev libcjson-dev libopus-dev libflac-dev
   libasound2-dev libebur128-dev libsoxr-dev libcmocka-dev libinih-dev libsystemd-dev
+  libqrencode-dev
   # the unit's checks (systemd-analyze) and the .deb (dpkg-deb, adduser, deb-systemd-helper)
   systemd dpkg-dev adduser init-system-helpers
   # tests: the mock service, its test CA, independent checkers, ALSA tools

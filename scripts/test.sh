@@ -22,6 +22,9 @@ run cmake --build --preset default -j"$jobs"
 # The Debian package of that build (prefix /usr): cpack -G DEB, dpkg -i, the installed
 # unit verified and scored, a start as the unit says, dpkg -r, dpkg -P (about 20 s; root).
 run python3 scripts/test_deb.py build/default
+# The README's demo, on that build: the daemon plays the album from the mock into a WAV
+# (read at 16 times the real rate: 5 s of play) that must equal the source bit for bit.
+run bash scripts/demo.sh --speed 16
 
 run cmake --preset tsan >/dev/null
 run cmake --build --preset tsan -j"$jobs"

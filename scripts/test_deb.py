@@ -191,6 +191,20 @@ def main():
                 fail("the package installed no %s: %s" % (want, files))
         if len(units) != 1 or len(plugins) != 1:
             fail("unit %s, plugin %s" % (units, plugins))
+        # libampd-client, its header and .pc, ampctl's completion.
+        for want in ("/usr/include/ampd/client.h",
+                     "/usr/share/bash-completion/completions/ampctl"):
+            if want not in files:
+                fail("the package installed no %s: %s" % (want, files))
+        for suffix in ("/libampd-client.so.1", "/libampd-client.so", "/pkgconfig/ampd-client.pc"):
+            if len([f for f in files if f.endswith(suffix)]) != 1:
+                fail("the package installed no *%s: %s" % (suffix, files))
+        # The installed ampctl finds the installed library: no socket there is exit 3, a
+        # missing library would be 127.
+        r = subprocess.run(["/usr/bin/ampctl", "-s", "/nonexistent/control", "status"],
+                           capture_output=True, timeout=60, check=False)
+        if r.returncode != 3:
+            fail("the installed ampctl: exit %d: %s" % (r.returncode, r.stderr))
         unit = units[0]
         pw = pwd.getpwnam("ampd")
         if grp.getgrgid(pw.pw_gid).gr_name != "ampd" or "ampd" not in grp.getgrnam("audio").gr_mem:

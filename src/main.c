@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -479,15 +480,17 @@ static int join_path(char *out, const char *dir, const char *name) {
 }
 
 /* The device the backend is opened with. The null backend's device is its mode
- * (platform/null: "[FMT:]default" or "[FMT:]sync"): [output] sync chooses it, and of
- * [output] device only a FMT: prefix counts (an ALSA name or the pipe's path is not its). */
+ * (platform/null: "[FMT:]default" or "[FMT:]sync"): [output] sync (or a device "sync")
+ * chooses it, and of any other [output] device only a FMT: prefix counts (an ALSA name
+ * or the pipe's path is not the null backend's). */
 static int output_device(const struct ampd_config *c, char *out, size_t len) {
   const char *dev = c->output.device ? c->output.device : "default";
   int n;
   if (c->output.backend == CONFIG_BACKEND_NULL) {
     size_t prefix = strspn(dev, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
     prefix = dev[prefix] == ':' && prefix > 0 ? prefix + 1 : 0; /* "S24_3:" */
-    n = snprintf(out, len, "%.*s%s", (int)prefix, dev, c->output.sync ? "sync" : "default");
+    bool sync = c->output.sync || strcmp(dev + prefix, "sync") == 0;
+    n = snprintf(out, len, "%.*s%s", (int)prefix, dev, sync ? "sync" : "default");
   } else {
     n = snprintf(out, len, "%s", dev);
   }
@@ -695,8 +698,31 @@ static void usage(FILE *f) {
              "  -V        print the version and exit\n");
 }
 
+/* The allocator's settings for a daemon that must stay small (docs/benchmarks.md: the
+ * Private_Dirty budget while playing). glibc's defaults suit a throughput server:
+ *  - an arena per thread (the media and output threads, libcurl's resolver threads):
+ *    each keeps the pages it once used. The threads here allocate little after setup, so
+ *    one arena costs no contention worth measuring and keeps no second set of pages.
+ *  - a dynamic mmap threshold: after the first large block is freed, blocks of that size
+ *    (the fetcher's segment buffers and the engine's copies, 100-300 KiB each) come from
+ *    the heap, and freed heap memory in the middle stays dirty. A fixed threshold keeps
+ *    each of them its own mapping, returned to the kernel when freed (one mmap/munmap a
+ *    segment, a few a second).
+ *  - a dynamic trim threshold (it follows the mmap one): fixed, the free top of the heap
+ *    is given back past 128 KiB.
+ * Setting an option fixes it for the whole process; a libc without mallopt's options
+ * (musl) keeps its own policy. */
+static void tune_malloc(void) {
+#if defined(M_ARENA_MAX) && defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
+  (void)mallopt(M_ARENA_MAX, 1);
+  (void)mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+  (void)mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+#endif
+}
+
 int main(int argc, char **argv) {
   static struct daemon d;
+  tune_malloc();
   const char *conf = NULL, *control_path = NULL;
   char err[CONFIG_ERR_MAX];
   if (config_defaults(&d.cfg) < 0) {

@@ -1,17 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * ALSA output backend. Blocking snd_pcm_writei() on the output thread; a conversion
- * buffer of one period allocated at open, so writes never allocate.
+ * ALSA output backend. snd_pcm_writei() on the output thread in non-blocking mode: when
+ * the device has no room the write waits in poll(2) on the PCM's descriptors and an
+ * eventfd, so output_interrupt() from another thread ends the wait (a blocking writei
+ * could not be woken). A conversion buffer of one period and the pollfd array are
+ * allocated at open, so writes never allocate.
  */
 #include "platform/alsa/alsa.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <alsa/asoundlib.h>
 
@@ -24,7 +30,7 @@ LOG_TOPIC("alsa");
 #define ALSA_OPEN_MODE                                                                             \
   (SND_PCM_NO_AUTO_RESAMPLE | SND_PCM_NO_AUTO_CHANNELS | SND_PCM_NO_AUTO_FORMAT)
 #define ALSA_VOLUME_WINDOW_CDB 6000L /* percent maps linearly onto the top 60 dB */
-#define ALSA_WAIT_MS 1000            /* snd_pcm_wait() timeout when a write returns 0 */
+#define ALSA_WAIT_MS 1000            /* the wait for room when a write made no progress */
 _Static_assert(OUTPUT_ALSA_MAX_STALLS >= 1, "a stall bound of 0 would refuse every retry");
 
 struct alsa_output {
@@ -42,8 +48,12 @@ struct alsa_output {
   atomic_uint xruns;
   bool can_pause;
   bool paused;
-  int inject_err;        /* tests: the next inject_count writei calls "return" this */
-  unsigned inject_count; /* tests: writei calls left to fake */
+  int wake;                /* eventfd: readable once interrupted (never read) */
+  atomic_bool interrupted; /* output_interrupt() was called */
+  struct pollfd *pfds;     /* the PCM's poll descriptors, then wake */
+  int npfds;               /* the PCM's (the array has one more) */
+  int inject_err;          /* tests: the next inject_count writei calls "return" this */
+  unsigned inject_count;   /* tests: writei calls left to fake */
   /* mixer */
   snd_mixer_t *mixer;
   snd_mixer_elem_t *elem;
@@ -171,6 +181,9 @@ static void alsa_close(struct output *base) {
     snd_pcm_close(o->pcm); /* drops whatever is queued */
   if (o->mixer != NULL)
     snd_mixer_close(o->mixer);
+  if (o->wake >= 0)
+    close(o->wake);
+  free(o->pfds);
   free(o->conv);
   free(o);
 }
@@ -193,9 +206,17 @@ static int alsa_open(const struct output_params *p, struct output **ret,
   struct alsa_output *o = calloc(1, sizeof(*o));
   if (o == NULL)
     return -ENOMEM;
+  o->wake = -1;
   o->base.ops = output_alsa_ops();
   o->fmt = p->format;
   atomic_init(&o->xruns, 0);
+  atomic_init(&o->interrupted, false);
+  o->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (o->wake < 0) {
+    r = -errno;
+    output_seterr(errbuf, errlen, "alsa: eventfd: %s", strerror(errno));
+    goto fail;
+  }
 
   r = snd_pcm_open(&o->pcm, dev, SND_PCM_STREAM_PLAYBACK, ALSA_OPEN_MODE);
   if (r < 0) {
@@ -281,6 +302,18 @@ static int alsa_open(const struct output_params *p, struct output **ret,
     r = -ENOMEM;
     goto fail;
   }
+  /* Non-blocking from here: a full device answers -EAGAIN and write waits in wait_room(). */
+  o->npfds = snd_pcm_poll_descriptors_count(o->pcm);
+  if (o->npfds < 0 || (r = snd_pcm_nonblock(o->pcm, 1)) < 0) {
+    output_seterr(errbuf, errlen, "%s: no poll descriptors or non-blocking mode", dev);
+    r = -AMP_EAUDIO;
+    goto fail;
+  }
+  o->pfds = calloc((size_t)o->npfds + 1, sizeof(*o->pfds));
+  if (o->pfds == NULL) {
+    r = -ENOMEM;
+    goto fail;
+  }
   if (p->mixer_control != NULL && p->mixer_control[0] != '\0')
     (void)mixer_open(o, p); /* no mixer is not an error: has_mixer says so */
 
@@ -324,10 +357,29 @@ static int recover(struct alsa_output *o, int err) {
   return 0;
 }
 
+static bool interrupted(struct alsa_output *o) {
+  return atomic_load_explicit(&o->interrupted, memory_order_acquire);
+}
+
+/* Wait until the device may have room (at most ALSA_WAIT_MS) or an interrupt: poll(2) on
+ * the PCM's descriptors (fetched again each time: a plugin may change them) and the
+ * eventfd. What woke it is not decoded: the caller writes again, and a write that still
+ * makes no progress counts as a stall. -ECANCELED once interrupted, else 0. */
+static int wait_room(struct alsa_output *o) {
+  int n = snd_pcm_poll_descriptors(o->pcm, o->pfds, (unsigned)o->npfds);
+  if (n < 0)
+    n = 0;
+  o->pfds[n] = (struct pollfd){.fd = o->wake, .events = POLLIN};
+  (void)poll(o->pfds, (nfds_t)n + 1, ALSA_WAIT_MS);
+  return interrupted(o) ? -ECANCELED : 0;
+}
+
 static int alsa_write(struct output *base, const int32_t *pcm, size_t frames) {
   struct alsa_output *o = from(base);
   if (pcm == NULL && frames > 0)
     return -EINVAL;
+  if (interrupted(o))
+    return -ECANCELED;
   if (o->paused)
     return -EBUSY;     /* a full buffer would block until resumed, which nobody can do */
   unsigned stalls = 0; /* consecutive writei calls that made no progress */
@@ -337,6 +389,8 @@ static int alsa_write(struct output *base, const int32_t *pcm, size_t frames) {
     convert(o, pcm, n);
     while (off < n) {
       snd_pcm_sframes_t w;
+      if (interrupted(o))
+        return -ECANCELED;
       if (o->inject_count > 0) {
         w = o->inject_err;
         o->inject_count--;
@@ -348,13 +402,15 @@ static int alsa_write(struct output *base, const int32_t *pcm, size_t frames) {
         o->written += (uint64_t)w;
         stalls = 0;
       } else if (w == 0 || w == -EAGAIN) {
-        /* Not expected in blocking mode: a device that keeps doing it is broken, and the
-         * output thread must not spin on it forever (alsa.h, OUTPUT_ALSA_MAX_STALLS). */
+        /* The device is full (non-blocking mode): wait for room. Once is the normal case,
+         * a period at a time; a device that keeps giving nothing is broken, and the output
+         * thread must not wait on it forever (alsa.h, OUTPUT_ALSA_MAX_STALLS). */
         if (++stalls >= OUTPUT_ALSA_MAX_STALLS) {
           log_debug("write made no progress %u times in a row: giving up", stalls);
           return -AMP_EAUDIO;
         }
-        snd_pcm_wait(o->pcm, ALSA_WAIT_MS);
+        if (wait_room(o) < 0)
+          return -ECANCELED;
       } else {
         /* An error that recovers but never lets a frame through (an -EPIPE or -EINTR
          * every time) is a stall too. */
@@ -383,10 +439,20 @@ static uint64_t queued(struct alsa_output *o) {
 
 static int alsa_drain(struct output *base) {
   struct alsa_output *o = from(base);
+  if (interrupted(o)) {
+    o->written -= queued(o); /* thrown away, never heard */
+    snd_pcm_drop(o->pcm);
+    o->paused = false;
+    return -ECANCELED;
+  }
   if (o->paused && snd_pcm_state(o->pcm) == SND_PCM_STATE_PAUSED)
     snd_pcm_pause(o->pcm, 0);
   o->paused = false;
+  /* Blocking for the drain only: it plays out at most the buffer (<= 2 s,
+   * OUTPUT_MAX_BUFFER_US), and an interrupt meanwhile takes effect when it returns. */
+  snd_pcm_nonblock(o->pcm, 0);
   int r = snd_pcm_drain(o->pcm);
+  snd_pcm_nonblock(o->pcm, 1);
   if (r < 0 && r != -EPIPE && r != -ESTRPIPE)
     log_debug("drain: %s", snd_strerror(r));
   /* drain leaves the PCM in SETUP: prepare it for the next write */
@@ -540,6 +606,15 @@ static int alsa_volume_set_db(struct output *base, long cdb) {
   return set_db_nearest(o, clampl(cdb, o->db_min, o->db_max)) < 0 ? -AMP_EAUDIO : 0;
 }
 
+/* Any thread: the flag for the checks, the eventfd for a wait_room() already waiting. */
+static void alsa_interrupt(struct output *base) {
+  struct alsa_output *o = from(base);
+  atomic_store_explicit(&o->interrupted, true, memory_order_release);
+  uint64_t one = 1;
+  ssize_t w = write(o->wake, &one, sizeof(one)); /* EAGAIN only near 2^64 */
+  (void)w;
+}
+
 static int alsa_probe(const char *device, struct output_caps *ret) {
   const char *dev = device ? device : "default";
   snd_pcm_t *pcm = NULL;
@@ -590,6 +665,7 @@ static const struct output_ops alsa_ops = {
     .volume_get_db = alsa_volume_get_db,
     .volume_set_db = alsa_volume_set_db,
     .probe = alsa_probe,
+    .interrupt = alsa_interrupt,
 };
 
 const struct output_ops *output_alsa_ops(void) {

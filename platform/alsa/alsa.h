@@ -35,15 +35,19 @@ long output_alsa_volume_from_percent(bool db, long min, long max, unsigned perce
 unsigned output_alsa_volume_to_percent(bool db, long min, long max, long value);
 
 /*
- * A write that makes no progress. snd_pcm_writei() returning 0 or -EAGAIN is not expected
- * of a PCM opened in blocking mode; the backend then waits for room (snd_pcm_wait(), at
- * most 1 s) and tries again, but only OUTPUT_ALSA_MAX_STALLS times in a row: at the
+ * A write that makes no progress. The PCM is in non-blocking mode after open, so
+ * snd_pcm_writei() answers -EAGAIN (or 0) when the device is full; the backend then waits
+ * for room (poll(2) on the PCM's descriptors and the interrupt's eventfd, at most 1 s)
+ * and tries again, but only OUTPUT_ALSA_MAX_STALLS times in a row: at the
  * OUTPUT_ALSA_MAX_STALLS-th consecutive such return, output_write() fails with
  * -AMP_EAUDIO (the player closes the device and reopens it with backoff) instead of
  * looping on the output thread. An error that snd_pcm_recover() clears but that lets no
  * frame through (-EPIPE every time) counts the same way. Any frames written reset the
- * count. So a stalled device holds the output thread for at most
- * (OUTPUT_ALSA_MAX_STALLS - 1) waits of 1 s.
+ * count (a device that plays gives room a period at a time: one wait per period). So a
+ * stalled device holds the output thread for at most (OUTPUT_ALSA_MAX_STALLS - 1) waits
+ * of 1 s, and output_interrupt() ends such a wait at once (-ECANCELED). What it cannot cut
+ * short: a drain under way (blocking, at most the buffer: <= 2 s) and a writei blocked
+ * inside a plugin's own I/O (the file plugin writing to a full FIFO).
  */
 #define OUTPUT_ALSA_MAX_STALLS 8u
 

@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* null output backend (platform/null/null.h): discards, optionally paced in real time. */
+/* null output backend (platform/null/null.h): discards, optionally paced in real time.
+ * In sync mode the waits are ppoll(2) on an eventfd with the time left as the timeout,
+ * so that output_interrupt() from another thread cuts a wait short. */
 #include "platform/null/null.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -31,6 +36,8 @@ struct null_output {
   uint64_t t0_us;             /* sync: clock_mono_usec() when it last started */
   uint64_t drain_us;          /* sync: clock_mono_usec() when the drain under way began */
   atomic_uint_fast64_t xruns; /* sync: times the queue ran dry while playing */
+  int wake;                   /* sync: eventfd, readable once interrupted (never read); else -1 */
+  atomic_bool interrupted;
 };
 
 static struct null_output *from(struct output *o) {
@@ -47,11 +54,22 @@ static uint64_t us_for_frames(uint32_t rate, uint64_t n) {
   return (n / rate) * USEC_PER_SEC + ((n % rate) * USEC_PER_SEC + rate - 1) / rate;
 }
 
-static void sleep_us(uint64_t us) {
+static bool interrupted(struct null_output *o) {
+  return atomic_load_explicit(&o->interrupted, memory_order_acquire);
+}
+
+/* Sleep us microseconds or until interrupted (-ECANCELED). 0 also after a signal: the
+ * callers compute the time left again. */
+static int sleep_us(struct null_output *o, uint64_t us) {
+  if (interrupted(o))
+    return -ECANCELED;
   struct timespec ts = {.tv_sec = (time_t)(us / USEC_PER_SEC),
                         .tv_nsec = (long)(us % USEC_PER_SEC) * 1000L};
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-  }
+  struct pollfd pfd = {.fd = o->wake, .events = POLLIN};
+  int n = ppoll(&pfd, 1, &ts, NULL);
+  if (n > 0 || interrupted(o))
+    return -ECANCELED;
+  return 0;
 }
 
 /* Frames heard so far; stops the clock when the queue has run dry. Running dry is an
@@ -79,13 +97,16 @@ static void start_clock(struct null_output *o) {
   o->t0_us = clock_mono_usec();
 }
 
-/* Sleep until `target` frames (<= written) have been heard. */
-static void wait_heard(struct null_output *o, uint64_t target) {
+/* Sleep until `target` frames (<= written) have been heard. 0, or -ECANCELED. */
+static int wait_heard(struct null_output *o, uint64_t target) {
   for (uint64_t h = heard(o); h < target && o->running; h = heard(o)) {
     uint64_t due = o->t0_us + us_for_frames(o->fmt.rate, target - o->heard);
     uint64_t now = clock_mono_usec();
-    sleep_us(due > now ? due - now : 1);
+    int r = sleep_us(o, due > now ? due - now : 1);
+    if (r < 0)
+      return r;
   }
+  return 0;
 }
 
 static int null_open(const struct output_params *p, struct output **ret,
@@ -119,6 +140,17 @@ static int null_open(const struct output_params *p, struct output **ret,
   o->base.ops = output_null_ops();
   o->fmt = p->format;
   o->sync = sync;
+  o->wake = -1;
+  atomic_init(&o->interrupted, false);
+  if (sync) {
+    o->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (o->wake < 0) {
+      r = -errno;
+      output_seterr(errbuf, errlen, "null: eventfd: %s", strerror(errno));
+      free(o);
+      return r;
+    }
+  }
   o->buffer_frames = output_frames_of_us(p->format.rate, buffer_us);
   o->period_frames = output_frames_of_us(p->format.rate, period_us);
   /* ALSA's default start threshold; check_params keeps at least 2 periods a buffer, so
@@ -142,13 +174,20 @@ static int null_open(const struct output_params *p, struct output **ret,
 }
 
 static void null_close(struct output *base) {
-  free(from(base));
+  struct null_output *o = from(base);
+  if (o == NULL)
+    return;
+  if (o->wake >= 0)
+    close(o->wake);
+  free(o);
 }
 
 static int null_write(struct output *base, const int32_t *pcm, size_t frames) {
   struct null_output *o = from(base);
   if (pcm == NULL && frames > 0)
     return -EINVAL;
+  if (interrupted(o))
+    return -ECANCELED;
   if (o->paused)
     return -EBUSY;
   if (!o->sync) {
@@ -163,7 +202,9 @@ static int null_write(struct output *base, const int32_t *pcm, size_t frames) {
       if (!o->running) /* cannot happen: the threshold is below the buffer */
         start_clock(o);
       uint64_t want = frames < o->period_frames ? frames : o->period_frames;
-      wait_heard(o, o->written - o->buffer_frames + want);
+      int r = wait_heard(o, o->written - o->buffer_frames + want);
+      if (r < 0)
+        return r; /* the frames queued so far stay queued */
       continue;
     }
     uint64_t n = frames < room ? frames : room;
@@ -178,6 +219,8 @@ static int null_write(struct output *base, const int32_t *pcm, size_t frames) {
 static int null_drain(struct output *base) {
   struct null_output *o = from(base);
   o->paused = false;
+  if (interrupted(o))
+    return -ECANCELED;
   if (!o->sync)
     return 0;
   o->drain_us = clock_mono_usec();
@@ -185,9 +228,9 @@ static int null_drain(struct output *base) {
   heard(o); /* a queue that ran dry before the drain was an underrun */
   if (!o->running && o->written > o->heard) /* paused, or below the start threshold */
     start_clock(o);
-  wait_heard(o, o->written);
+  int r = wait_heard(o, o->written);
   o->draining = false;
-  return 0;
+  return r;
 }
 
 static int null_drop(struct output *base) {
@@ -231,6 +274,17 @@ static uint64_t null_xruns(const struct output *base) {
   return atomic_load(&((struct null_output *)(uintptr_t)base)->xruns);
 }
 
+/* Any thread: the flag for the checks, the eventfd for a ppoll() already waiting. */
+static void null_interrupt(struct output *base) {
+  struct null_output *o = from(base);
+  atomic_store_explicit(&o->interrupted, true, memory_order_release);
+  if (o->wake >= 0) {
+    uint64_t one = 1;
+    ssize_t w = write(o->wake, &one, sizeof(one)); /* EAGAIN only near 2^64 */
+    (void)w;
+  }
+}
+
 static int null_probe(const char *device, struct output_caps *ret) {
   enum output_sample_format sfmt;
   const char *mode;
@@ -254,6 +308,7 @@ static const struct output_ops null_ops = {
     .position = null_position,
     .xruns = null_xruns,
     .probe = null_probe,
+    .interrupt = null_interrupt,
 };
 
 const struct output_ops *output_null_ops(void) {

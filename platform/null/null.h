@@ -28,7 +28,10 @@
  *
  * Both modes: pause works (can_pause); while paused write answers -EBUSY. No mixer
  * (volume calls -ENOTSUP). probe accepts any rate 1..OUTPUT_MAX_RATE, 1..8 channels and
- * every format (or only FMT). Open allocates the handle only; nothing else allocates.
+ * every format (or only FMT). Open allocates the handle (and in sync mode an eventfd)
+ * only; nothing else allocates. Interrupt (any thread): a sync write or drain that waits
+ * for the simulated device returns -ECANCELED at once, and every later write and drain
+ * answers -ECANCELED (in both modes); the output is then good only for close.
  */
 
 /* The backend's vtable (static storage, version OUTPUT_OPS_VERSION). */

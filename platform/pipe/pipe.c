@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * pipe output backend (platform/pipe/pipe.h): raw PCM to a FIFO or a file, blocking
- * write(2) on the output thread through a conversion buffer of one period.
+ * pipe output backend (platform/pipe/pipe.h): raw PCM to a FIFO or a file through a
+ * conversion buffer of one period. The fd stays O_NONBLOCK and a write that finds no room
+ * waits in poll(2) on it and on an eventfd, so that output_interrupt() from another
+ * thread ends the wait (a blocking write(2) could not be woken without a signal).
  */
 #include "platform/pipe/pipe.h"
 
@@ -9,9 +11,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,12 +26,14 @@
 
 LOG_TOPIC("pipe");
 
-#define PIPE_WAIT_MS 1000  /* poll() timeout when a write would block (not expected) */
-#define PIPE_MAX_STALLS 8u /* consecutive writes without progress before -AMP_EAUDIO */
+#define PIPE_MAX_STALLS 8u /* writes without room right after poll() said POLLOUT */
+#define PIPE_SEEN_MAX 16u  /* files remembered as truncated by this process */
 
 struct pipe_output {
   struct output base; /* first: the handle callers see */
-  int fd;
+  int fd;             /* O_NONBLOCK */
+  int wake;           /* eventfd: readable once interrupted (never read) */
+  atomic_bool interrupted;
   struct pcm_format fmt;
   enum output_sample_format sfmt;
   size_t frame_bytes; /* device bytes per frame */
@@ -38,6 +45,48 @@ struct pipe_output {
 
 static struct pipe_output *from(struct output *o) {
   return (struct pipe_output *)o;
+}
+
+/* The regular files this process has truncated, by device and inode. A file is truncated
+ * at its first open in the process and appended to at every later one: the engine
+ * reopens the output at a format change (docs/architecture.md, Threads), and a file that
+ * collects the stream must keep what came before (pipe.h). Bounded: past PIPE_SEEN_MAX
+ * files the oldest is forgotten (and truncated again if it is opened again; ampd opens
+ * one path). */
+static struct {
+  pthread_mutex_t lock;
+  dev_t dev[PIPE_SEEN_MAX];
+  ino_t ino[PIPE_SEEN_MAX];
+  size_t n, next;
+} seen = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* true when (dev, ino) is opened for the first time by this process (now remembered). */
+static bool first_open(dev_t dev, ino_t ino) {
+  bool first = true;
+  pthread_mutex_lock(&seen.lock);
+  for (size_t i = 0; i < seen.n && first; i++)
+    first = !(seen.dev[i] == dev && seen.ino[i] == ino);
+  if (first) {
+    seen.dev[seen.next] = dev;
+    seen.ino[seen.next] = ino;
+    seen.next = (seen.next + 1) % PIPE_SEEN_MAX;
+    if (seen.n < PIPE_SEEN_MAX)
+      seen.n++;
+  }
+  pthread_mutex_unlock(&seen.lock);
+  return first;
+}
+
+/* If the first open of (dev, ino) fails after first_open() said so, forget it again so
+ * the next open truncates. */
+static void forget_open(dev_t dev, ino_t ino) {
+  pthread_mutex_lock(&seen.lock);
+  for (size_t i = 0; i < seen.n; i++)
+    if (seen.dev[i] == dev && seen.ino[i] == ino) {
+      seen.dev[i] = 0;
+      seen.ino[i] = 0; /* no file has inode 0 */
+    }
+  pthread_mutex_unlock(&seen.lock);
 }
 
 static int map_open_errno(int e) {
@@ -65,6 +114,8 @@ static void pipe_close(struct output *base) {
     return;
   if (o->fd >= 0)
     close(o->fd);
+  if (o->wake >= 0)
+    close(o->wake);
   free(o->conv);
   free(o);
 }
@@ -92,6 +143,8 @@ static int pipe_open(const struct output_params *p, struct output **ret,
     return -ENOMEM;
   o->base.ops = output_pipe_ops();
   o->fd = -1;
+  o->wake = -1;
+  atomic_init(&o->interrupted, false);
   o->fmt = p->format;
   o->sfmt = sfmt;
   o->frame_bytes = output_frame_bytes(sfmt, p->format.channels);
@@ -104,8 +157,17 @@ static int pipe_open(const struct output_params *p, struct output **ret,
     goto fail;
   }
 
-  /* O_NONBLOCK: opening a FIFO without a reader fails (ENXIO) instead of blocking. */
-  o->fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0644);
+  o->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (o->wake < 0) {
+    r = -errno;
+    output_seterr(errbuf, errlen, "pipe: eventfd: %s", strerror(errno));
+    goto fail;
+  }
+
+  /* O_NONBLOCK: opening a FIFO without a reader fails (ENXIO) instead of blocking; the fd
+   * then stays non-blocking (write_all() waits in poll). O_APPEND: a file reopened by this
+   * process goes on at its end; the first open truncates it (below). */
+  o->fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_APPEND | O_CLOEXEC, 0644);
   if (o->fd < 0) {
     int e = errno;
     output_seterr(errbuf, errlen, "cannot open %s: %s", path,
@@ -119,14 +181,10 @@ static int pipe_open(const struct output_params *p, struct output **ret,
     r = -AMP_EAUDIO;
     goto fail;
   }
-  if (S_ISREG(st.st_mode) && ftruncate(o->fd, 0) < 0) {
-    output_seterr(errbuf, errlen, "cannot truncate %s: %s", path, strerror(errno));
-    r = -AMP_EAUDIO;
-    goto fail;
-  }
-  int fl = fcntl(o->fd, F_GETFL);
-  if (fl < 0 || fcntl(o->fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-    output_seterr(errbuf, errlen, "cannot make %s blocking: %s", path, strerror(errno));
+  if (S_ISREG(st.st_mode) && first_open(st.st_dev, st.st_ino) && ftruncate(o->fd, 0) < 0) {
+    int e = errno;
+    forget_open(st.st_dev, st.st_ino);
+    output_seterr(errbuf, errlen, "cannot truncate %s: %s", path, strerror(e));
     r = -AMP_EAUDIO;
     goto fail;
   }
@@ -151,11 +209,16 @@ fail:
   return r;
 }
 
-/* Write len bytes of buf, blocking. 0, or -errno of the failed write(2) (-EAGAIN after
- * PIPE_MAX_STALLS polls without room). */
+/* Write len bytes of buf, waiting in poll(2) (no timeout: a slow reader is a slow device)
+ * while the FIFO is full. 0; -ECANCELED once interrupted; -errno of the failed write(2)
+ * or poll(2); -EAGAIN when the fd said POLLOUT and then took nothing PIPE_MAX_STALLS
+ * times in a row (not expected: it bounds a spin). */
 static int write_all(struct pipe_output *o, const uint8_t *buf, size_t len) {
   unsigned stalls = 0;
+  bool said_ready = false; /* the last poll() returned with POLLOUT */
   while (len > 0) {
+    if (atomic_load_explicit(&o->interrupted, memory_order_acquire))
+      return -ECANCELED;
     ssize_t w = write(o->fd, buf, len);
     if (w > 0) {
       buf += w;
@@ -169,10 +232,14 @@ static int write_all(struct pipe_output *o, const uint8_t *buf, size_t len) {
       continue;
     if (e != EAGAIN && e != EWOULDBLOCK)
       return -e;
-    if (++stalls >= PIPE_MAX_STALLS)
+    if (said_ready && ++stalls >= PIPE_MAX_STALLS)
       return -EAGAIN;
-    struct pollfd pfd = {.fd = o->fd, .events = POLLOUT};
-    (void)poll(&pfd, 1, PIPE_WAIT_MS);
+    struct pollfd pfd[2] = {{.fd = o->fd, .events = POLLOUT}, {.fd = o->wake, .events = POLLIN}};
+    int n = poll(pfd, 2, -1);
+    if (n < 0 && errno != EINTR)
+      return -errno;
+    /* POLLERR (the reader went away) falls through to the write, which says EPIPE. */
+    said_ready = n > 0 && (pfd[0].revents & POLLOUT) != 0;
   }
   return 0;
 }
@@ -181,6 +248,8 @@ static int pipe_write(struct output *base, const int32_t *pcm, size_t frames) {
   struct pipe_output *o = from(base);
   if (pcm == NULL && frames > 0)
     return -EINVAL;
+  if (atomic_load_explicit(&o->interrupted, memory_order_acquire))
+    return -ECANCELED;
   if (o->paused)
     return -EBUSY;
   if (frames == 0)
@@ -218,6 +287,8 @@ static int pipe_write(struct output *base, const int32_t *pcm, size_t frames) {
     log_debug("the reader went away");
     return -ENODEV;
   }
+  if (r == -ECANCELED)
+    return r;
   if (r < 0) {
     log_debug("write failed: %s", strerror(-r));
     return -AMP_EAUDIO;
@@ -226,7 +297,10 @@ static int pipe_write(struct output *base, const int32_t *pcm, size_t frames) {
 }
 
 static int pipe_drain(struct output *base) {
-  from(base)->paused = false;
+  struct pipe_output *o = from(base);
+  o->paused = false;
+  if (atomic_load_explicit(&o->interrupted, memory_order_acquire))
+    return -ECANCELED;
   return 0; /* nothing is queued on our side */
 }
 
@@ -255,6 +329,16 @@ static int pipe_position(struct output *base, uint64_t *ret_frames) {
 static uint64_t pipe_xruns(const struct output *base) {
   (void)base;
   return 0;
+}
+
+/* Any thread. The flag is what write_all() checks before each write(2); the eventfd wakes
+ * a poll() already waiting. It stays readable: a later poll returns at once too. */
+static void pipe_interrupt(struct output *base) {
+  struct pipe_output *o = from(base);
+  atomic_store_explicit(&o->interrupted, true, memory_order_release);
+  uint64_t one = 1;
+  ssize_t w = write(o->wake, &one, sizeof(one)); /* EAGAIN only at a counter near 2^64 */
+  (void)w;
 }
 
 static int pipe_probe(const char *device, struct output_caps *ret) {
@@ -295,6 +379,7 @@ static const struct output_ops pipe_ops = {
     .position = pipe_position,
     .xruns = pipe_xruns,
     .probe = pipe_probe,
+    .interrupt = pipe_interrupt,
 };
 
 const struct output_ops *output_pipe_ops(void) {

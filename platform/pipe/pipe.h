@@ -13,21 +13,30 @@
  * S24_3 up to 24, else S32. A relative path that starts with "S" and holds a ':' needs a
  * "./" in front. NULL or an empty path is -EINVAL.
  *
- * Open: the path is opened O_WRONLY | O_CREAT | O_NONBLOCK (mode 0644), so it never
- * blocks:
+ * Open: the path is opened O_WRONLY | O_CREAT | O_NONBLOCK | O_APPEND (mode 0644), so it
+ * never blocks:
  *  - a FIFO with no reader fails at once with -EBUSY ("no reader"): the player retries
- *    with backoff as for a busy device. With a reader, O_NONBLOCK is then cleared: writes
- *    block while the reader is slow, as a device's would;
- *  - a regular file (or a new one) is truncated; a character device (/dev/null) is
- *    written as it is; a directory is -EINVAL; a missing parent -ENOENT.
+ *    with backoff as for a busy device. With a reader, writes wait while the reader is
+ *    slow, as a device's would;
+ *  - a regular file is truncated at the first open of that file (device and inode) in
+ *    this process, and appended to at every later open: the player reopens the output
+ *    at a change of format, and the file collects the whole stream of the process, as
+ *    one open per process would (the formats of its stretches may then differ); a new
+ *    file is created; a character device (/dev/null) is written as it is; a directory is
+ *    -EINVAL; a missing parent -ENOENT. Open also makes an eventfd (for interrupt).
  *
- * Write: blocking, through a conversion buffer of one period made at open (no
- * allocation). SIGPIPE is blocked on the calling thread for the duration of the write and
+ * Write: blocks until all is written (waiting in poll(2) on the FIFO, never spinning),
+ * through a conversion buffer of one period made at open (no allocation). SIGPIPE is
+ * blocked on the calling thread for the duration of the write and
  * a SIGPIPE the write raised is consumed, so a reader going away never kills the daemon,
  * whatever main does with the signal: the write answers -ENODEV (the device went away;
  * part of the frames may have been written) and the player closes and reopens, which
  * answers -EBUSY until a reader is back. A full disk or another write error is
  * -AMP_EAUDIO.
+ *
+ * Interrupt (any thread): a write waiting for the reader returns -ECANCELED at once (part
+ * of the frames may have been written), and every later write and drain answers
+ * -ECANCELED without writing: the output is then good only for close.
  *
  * The clock: there is no device clock. position = frames written since open; delay = 0
  * (what sits in the kernel's pipe buffer, 64 KiB by default, belongs to the reader);

@@ -634,6 +634,32 @@ int fetcher_release(struct fetcher *f, size_t index) {
   return found;
 }
 
+int fetcher_handed(struct fetcher *f, enum fetcher_kind kind, size_t index) {
+  if (!f)
+    return -EINVAL;
+  for (struct chunk *c = f->head; c; c = c->next) {
+    if (c->delivered && c->pub.kind == kind && c->pub.index == index && c->data) {
+      /* f->bytes keeps counting it (chunk_free subtracts at the release): the consumer's
+       * copy is under the cap in its place. */
+      free(c->data);
+      c->data = NULL;
+      c->pub.data = NULL;
+      return 0;
+    }
+  }
+  return -ENOENT;
+}
+
+int fetcher_set_target(struct fetcher *f, uint32_t target_ms) {
+  if (!f || target_ms == 0)
+    return -EINVAL;
+  if (f->cfg.target_ms != target_ms) {
+    f->cfg.target_ms = target_ms;
+    kick(f); /* a higher target may allow a request now */
+  }
+  return 0;
+}
+
 int fetcher_switch(struct fetcher *f, const struct manifest_rep *rep) {
   if (!f)
     return -EINVAL;

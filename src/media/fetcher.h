@@ -27,6 +27,11 @@
  *    the consumer releases its segment (fetcher_release), or until fetcher_seek or
  *    fetcher_free. An init belongs to the segment it precedes and is released with it
  *    (the pipeline copies its init at pipeline_new).
+ *  - A consumer that copies a chunk (the player hands it to the engine, which copies it)
+ *    calls fetcher_handed: the chunk's bytes are freed at once, but it stays held, its
+ *    bytes and time still counted against cap_bytes and target_ms until its segment is
+ *    released. So the cap bounds the fetcher's buffers and the consumer's copies
+ *    together, and the media is in memory once, not twice.
  *  - A connection dropped mid-segment is resumed by net/http (a streamed ranged GET
  *    resumes at the first byte not delivered); 5xx, 408, 429, network errors and
  *    truncations are retried with backoff by net/http, within its
@@ -148,6 +153,17 @@ void fetcher_free(struct fetcher *f);
  * freed and make room under the cap. 0, or -ENOENT when no such segment is held. */
 int fetcher_release(struct fetcher *f, size_t index);
 
+/* The consumer has a copy of the chunk of this kind and index that on_chunk handed out:
+ * its bytes are freed now and its data becomes NULL. It stays held (fetcher_held_bytes,
+ * fetcher_buffered_ms, the cap and the target count it) until fetcher_release(index).
+ * 0; -ENOENT when no such chunk was handed out, or its bytes are already freed. */
+int fetcher_handed(struct fetcher *f, enum fetcher_kind kind, size_t index);
+
+/* Change target_ms (> 0) from now on: a lower one requests nothing more until the media
+ * held is under it (nothing held is dropped), a higher one may start a request at the next
+ * loop pass. Callable from a callback. 0, or -EINVAL. */
+int fetcher_set_target(struct fetcher *f, uint32_t target_ms);
+
 /*
  * ABR: from the next segment not yet requested on, fetch rep (its init first, handed
  * out as FETCHER_INIT_SWITCH before that segment) at the same index. rep must have the
@@ -182,7 +198,8 @@ int fetcher_seek(struct fetcher *f, size_t index);
 
 /* Media held: the duration of the segments handed out and not released, in ms. */
 uint64_t fetcher_buffered_ms(const struct fetcher *f);
-/* Bytes held: chunks handed out and not released, plus the request in flight's buffers. */
+/* Bytes held: chunks handed out and not released (fetcher_handed or not), plus the
+ * request in flight's buffers. */
 size_t fetcher_held_bytes(const struct fetcher *f);
 /* The index of the next segment to be requested (n_segments at the end). */
 size_t fetcher_next_index(const struct fetcher *f);

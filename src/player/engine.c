@@ -466,6 +466,7 @@ int engine_new(const struct engine_config *cfg, struct engine **ret) {
   pthread_cond_init(&e->ring_data, &ca);
   pthread_condattr_destroy(&ca);
   pthread_mutex_init(&e->ev_lock, NULL);
+  pthread_mutex_init(&e->dev_lock, NULL);
 
   r = -pthread_create(&e->media_thread, NULL, eng_media_main, e);
   if (r < 0)
@@ -486,6 +487,13 @@ void engine_free(struct engine *e) {
   if (!e)
     return;
   atomic_store(&e->quit, true);
+  /* A write or drain blocked on the device (a FIFO whose reader stopped reading) would
+   * hold the join below for ever: interrupt it; the output thread then sees quit. */
+  pthread_mutex_lock(&e->dev_lock);
+  e->dev_interrupted = true;
+  if (e->dev_pub)
+    (void)output_interrupt(e->dev_pub);
+  pthread_mutex_unlock(&e->dev_lock);
   wake_all(e);
   if (e->media_started)
     pthread_join(e->media_thread, NULL);
@@ -507,6 +515,7 @@ void engine_free(struct engine *e) {
   pthread_cond_destroy(&e->ring_space);
   pthread_cond_destroy(&e->ring_data);
   pthread_mutex_destroy(&e->ev_lock);
+  pthread_mutex_destroy(&e->dev_lock);
   gain_free(e->m.gain);
   free(e->ring);
   free(e);

@@ -153,7 +153,8 @@ struct engine_device {
 /* Start both threads. cfg and the strings in cfg->params must outlive the engine.
  * 0, -EINVAL, -ENOMEM, or the -errno of pthread_create. */
 int engine_new(const struct engine_config *cfg, struct engine **ret);
-/* Stop and join both threads, close the device (without draining), free everything
+/* Stop and join both threads (a write or drain blocked on the device is interrupted:
+ * output_interrupt()), close the device (without draining), free everything
  * queued. No event is delivered after it returns. Accepts NULL. Not from inside on_event
  * (the other calls may be made there). If a delivery was still
  * waiting in the loop, a few bytes stay behind until the loop runs it (loop_free() drops

@@ -192,6 +192,13 @@ struct engine {
   atomic_uint pos_rate, pos_channels, pos_bits;
   atomic_uint_fast64_t underruns;
 
+  /* The device the output thread has open, for engine_free's output_interrupt(): set and
+   * cleared by the output thread under dev_lock, so a close waits for an interrupt in
+   * progress. */
+  pthread_mutex_t dev_lock;
+  struct output *dev_pub;
+  bool dev_interrupted; /* engine_free ran: a device opened after it is interrupted at once */
+
   struct media m; /* media thread only */
   pthread_t media_thread, output_thread;
   bool media_started, output_started;

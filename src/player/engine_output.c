@@ -82,6 +82,21 @@ static void publish_position(struct engine *e, struct out *o) {
   atomic_store(&e->dev_resampling, cur != NULL && cur->resampled);
 }
 
+/* The device for engine_free (which may interrupt it from its thread). */
+static void dev_publish(struct engine *e, struct output *dev) {
+  pthread_mutex_lock(&e->dev_lock);
+  e->dev_pub = dev;
+  if (dev && e->dev_interrupted)
+    (void)output_interrupt(dev);
+  pthread_mutex_unlock(&e->dev_lock);
+}
+
+static void dev_close(struct engine *e, struct output *dev) {
+  if (dev)
+    dev_publish(e, NULL); /* an interrupt in progress ends before the close */
+  output_close(dev);
+}
+
 static void publish_device(struct engine *e, const struct out *o) {
   atomic_store(&e->dev_rate, o->dev ? o->dev_fmt.rate : 0u);
   atomic_store(&e->dev_channels, o->dev ? o->dev_fmt.channels : 0u);
@@ -146,7 +161,7 @@ static void out_close(struct engine *e, struct out *o) {
     f->dev_start = 0;
     f->dev_end = f->closed && f->dev_end > o->written ? f->dev_end - o->written : 0;
   }
-  output_close(o->dev);
+  dev_close(e, o->dev);
   o->dev = NULL;
   o->written = o->heard = o->xruns = 0;
   publish_device(e, o);
@@ -154,6 +169,11 @@ static void out_close(struct engine *e, struct out *o) {
 
 /* The device failed (open, write, drain or pause): close it, hold the audio, retry. */
 static void out_fail(struct engine *e, struct out *o, int err, const struct pcm_format *want) {
+  if (err == -ECANCELED && atomic_load(&e->quit)) { /* engine_free interrupted it */
+    dev_close(e, o->dev);
+    o->dev = NULL;
+    return;
+  }
   if (!o->waiting)
     log_error("audio output: %s; retrying in %u ms", amp_strerror(err), o->backoff_ms);
   o->want = *want;
@@ -176,6 +196,7 @@ static int out_open(struct engine *e, struct out *o, const struct pcm_format *f)
       log_error("cannot open the audio device: %s", why[0] ? why : amp_strerror(r));
     return r;
   }
+  dev_publish(e, o->dev);
   o->dev_fmt = *f;
   o->written = o->heard = o->xruns = 0;
   o->hw_volume = UINT32_MAX;
@@ -489,7 +510,7 @@ void *eng_output_main(void *arg) {
     }
     pthread_mutex_unlock(&e->ring_lock);
   }
-  output_close(o.dev);
+  dev_close(e, o.dev);
   o.dev = NULL;
   publish_device(e, &o);
   return NULL;

@@ -213,8 +213,37 @@ static void pump(struct slot *s) {
       s->pend_n = 0;
       return;
     }
+    /* The engine copied it: free the fetcher's bytes now. The chunk stays counted under
+     * the fetcher's cap until its SEGMENT_DONE releases it, so the fetch-ahead bound
+     * covers the engine's copy, and the media is in memory once (docs/benchmarks.md). */
+    if (s->fetch)
+      (void)fetcher_handed(s->fetch, c->kind, c->index);
     s->pend_head = (s->pend_head + 1) % PENDING_MAX;
     s->pend_n--;
+  }
+}
+
+/* The fetch-ahead target (playback.buffer_ahead_s) holds for the two slots together:
+ * the track queued behind the one playing fetches what the playing one leaves of it (its
+ * media handed out and not yet decoded), so across a boundary about target_ms of media is
+ * held, not twice that (docs/benchmarks.md, memory). The queued track still gets its init
+ * and first segment at once (a fetcher holding nothing always requests one), and its
+ * share grows as the playing track's shrinks: by the boundary it holds nearly target_ms,
+ * so the boundary stays gapless. */
+static void share_target(struct player *p) {
+  struct slot *a = &p->slots[0], *b = &p->slots[1];
+  if (a->used && b->used && b->id < a->id) {
+    struct slot *t = a;
+    a = b;
+    b = t;
+  }
+  uint32_t target = p->cfg.fetch.target_ms;
+  bool a_on = a->used && a->fetch, b_on = b->used && b->fetch;
+  if (a_on)
+    (void)fetcher_set_target(a->fetch, target);
+  if (b_on) {
+    uint64_t ahead = a_on ? fetcher_buffered_ms(a->fetch) : 0;
+    (void)fetcher_set_target(b->fetch, ahead < target ? (uint32_t)(target - ahead) : 1u);
   }
 }
 
@@ -281,6 +310,7 @@ static void on_chunk(void *ud, const struct fetcher_chunk *c) {
                         .len = c->len};
   s->pend_n++;
   pump_all(s->p);
+  share_target(s->p);
   if (c->kind == FETCHER_SEGMENT && c->last && !s->fetched_all) {
     s->fetched_all = true;
     pl_load_next(s->p); /* prefetch: the next track queues behind this one (gapless) */
@@ -447,7 +477,9 @@ static void on_loaded(void *ud, int err, struct loaded *lt, const struct apidoc_
   if (r < 0) {
     s->fetch = NULL;
     pl_track_failed(p, s, r, NULL);
+    return;
   }
+  share_target(p); /* before its first request (the next loop pass) */
 }
 
 static void on_track(void *ud, int err, const struct api_track *t) {
@@ -646,6 +678,7 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
   case ENGINE_SEGMENT_DONE:
     if (s && s->fetch)
       fetcher_release(s->fetch, ev->segment);
+    share_target(p);
     pump_all(p);
     break;
   case ENGINE_TRACK_STARTED:
@@ -679,6 +712,7 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
     for (int i = 0; i < SLOTS; i++)
       if (p->slots[i].used)
         p->current = &p->slots[i];
+    share_target(p);              /* the queued track, now playing, gets the whole target */
     if (!p->current && p->held) { /* the 409 of the queued track: paused now */
       p->held = false;
       pl_set_state(p, PLAYER_PAUSED);

@@ -15,10 +15,12 @@ usage: test_daemon.py CATALOG_DIR AMPD AMPCTL CDM_DIR [unittest options]
 - bad clients: an oversized line, invalid JSON and an unknown command get their error
   codes, and the daemon goes on serving.
 - kill -9 and restart: linked again from the token file, without a new login.
+- SIGTERM while the pipe backend's write waits on a full FIFO nobody reads: ampd exits.
 """
 
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -319,6 +321,59 @@ class TestAlsa(unittest.TestCase):
             got = f.read()
         self.assertEqual(len(got), len(want))
         self.assertTrue(got == want, "the PCM ALSA got differs from the source")
+
+
+class TestSigtermBlockedOutput(unittest.TestCase):
+    """The pipe backend into a FIFO whose reader holds it open and never reads: once the
+    FIFO is full the output thread waits in its write. SIGTERM still ends the daemon
+    (engine_free interrupts the output before joining its thread), cleanly, within the
+    guard; without the interrupt it never exits."""
+
+    def test_sigterm_exits(self):
+        fifo = os.path.join(W["tmp"], "stuck.fifo")
+        os.mkfifo(fifo, 0o600)
+        rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # never read
+        d = Daemon("stuck", out=fifo)
+        d.start()
+        try:
+            rc, reply = d.ctl("login")
+            code = result_of(reply)["user_code"]
+            self.assertEqual(tm.fetch_json("POST", "/_mock/lwa/approve",
+                                           {"user_code": code})[0], 200)
+            end = time.monotonic() + GUARD_S
+            while result_of(d.status()).get("link") != "linked":
+                self.assertLess(time.monotonic(), end)
+                time.sleep(0.1)
+            root = result_of(d.ctl("browse")[1])
+            albums = [i for i in root["items"] if i["title"] == "Albums"][0]
+            album = [i for i in result_of(d.ctl("browse", albums["ref"])[1])["items"]
+                     if i["playable"]][0]
+            d.ctl("play", album["ref"])
+            d.wait_state(("playing",))
+            # The FIFO is full (a second writer finds no room): the output thread waits.
+            end = time.monotonic() + GUARD_S
+            while True:
+                wfd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+                try:
+                    full = not select.select([], [wfd], [], 0)[1]
+                finally:
+                    os.close(wfd)
+                if full:
+                    break
+                self.assertLess(time.monotonic(), end, "the FIFO never filled")
+                time.sleep(0.05)
+            self.assertIsNone(d.proc.poll())
+            d.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = d.proc.wait(timeout=GUARD_S)
+            except subprocess.TimeoutExpired:
+                d.proc.kill()
+                d.proc.wait()
+                self.fail("ampd did not exit within %d s of SIGTERM" % GUARD_S)
+            self.assertEqual(rc, 0)
+        finally:
+            d.stop(signal.SIGKILL)
+            os.close(rfd)
 
 
 class TestZNoSecrets(unittest.TestCase):

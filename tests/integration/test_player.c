@@ -653,6 +653,124 @@ static void test_repeat_one_requeues(void **state) {
   pthread_mutex_destroy(&rd.lock);
 }
 
+/* ---------------------------------------------------------------- one fetch-ahead target */
+
+/* The CDN requests of the log since begin_test for REP, counted per audio object session
+ * (the rid in /cdn/<rid>/...), in the order the sessions first appear. */
+static size_t media_requests(size_t *per, size_t max) {
+  static const char suffix[] = "/" REP ".mp4";
+  cJSON *log = requests_since("/cdn/"), *e;
+  char rids[8][64];
+  size_t n = 0;
+  cJSON_ArrayForEach(e, log) {
+    const char *path = str(e, "path");
+    size_t pl = strlen(path);
+    if (pl < sizeof(suffix) || strcmp(path + pl - (sizeof(suffix) - 1), suffix) != 0)
+      continue;
+    const char *rid = path + strlen("/cdn/");
+    size_t rl = strcspn(rid, "/");
+    assert_true(rl < sizeof(rids[0]));
+    size_t k = 0;
+    while (k < n && (strlen(rids[k]) != rl || memcmp(rids[k], rid, rl) != 0))
+      k++;
+    if (k == n) {
+      assert_true(n < max && n < 8);
+      memcpy(rids[n], rid, rl);
+      rids[n][rl] = '\0';
+      per[n++] = 0;
+    }
+    per[k]++;
+  }
+  cJSON_Delete(log);
+  return n;
+}
+
+struct drain {
+  int fd;
+  pthread_t th;
+  uint8_t *buf;
+  size_t cap, n;
+};
+
+static void *drain_main(void *ud) {
+  struct drain *d = ud;
+  for (;;) {
+    ssize_t k = read(d->fd, d->buf + d->n, d->cap - d->n);
+    if (k <= 0)
+      break;
+    d->n += (size_t)k;
+  }
+  return NULL;
+}
+
+/* The fetch-ahead target holds for the track playing and the one queued behind it
+ * together. A target of 40 s lets the fetcher take all of track 1 (37 s, segments of 10 s),
+ * which queues track 2; nothing is read from the device, so nothing of track 1 is
+ * released (its first segment never finishes decoding) and track 2 may hold only the
+ * 3 s left: its init and first segment (one request; a fetcher that holds nothing always
+ * asks), not its three segments (24.5 s). Then the device is read to the end: the album,
+ * gapless and bit-exact, as the queued track's share grows. */
+static void test_one_target_for_two_tracks(void **state) {
+  (void)state;
+  cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/reset", "{}"));
+  begin_test();
+  char fifo[PATH_MAX], dev[PATH_MAX + 8];
+  assert_true(join(fifo, tmp, "target.fifo"));
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  static struct drain dr;
+  dr = (struct drain){.cap = 100u * BYTES_PER_S};
+  assert_non_null(dr.buf = malloc(dr.cap));
+  dr.fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  assert_true(dr.fd >= 0);
+  assert_int_equal(fcntl(dr.fd, F_SETFL, 0), 0);
+  snprintf(dev, sizeof(dev), "S16:%s", fifo);
+  static struct rig g;
+  rig_up_ahead(&g, dev, "target.evq", 40000);
+  char url[HTTP_URL_MAX];
+  container_url(g.a, "Albums", url, sizeof(url));
+  assert_int_equal(player_play(g.o.player, url), 0);
+
+  /* Until track 2's first media request is in the log, then a while for any more. */
+  size_t per[8] = {0};
+  uint64_t end = clock_mono_usec() + WAIT_GUARD_USEC;
+  while (media_requests(per, 8) < 2) {
+    assert_true(clock_mono_usec() < end);
+    run_for_ms(50);
+  }
+  run_for_ms(1500);
+  size_t n = media_requests(per, 8);
+  assert_int_equal(n, 2);
+  assert_int_equal(per[0], 4); /* track 1: init + segment 0, then segments 1, 2, 3 */
+  assert_int_equal(per[1], 1); /* track 2: init + segment 0 only */
+
+  assert_int_equal(pthread_create(&dr.th, NULL, drain_main, &dr), 0);
+  end = clock_mono_usec() + 3 * WAIT_GUARD_USEC;
+  while (!g.o.stopped) {
+    assert_true(clock_mono_usec() < end);
+    assert_true(loop_run_once(L, 50) >= 0);
+  }
+  struct player_status st;
+  player_status(g.o.player, &st);
+  assert_int_equal(st.error, 0);
+  assert_int_equal(st.tracks_played, 3);
+  assert_int_equal(st.underruns, 0);
+  rig_down(&g); /* closes the device: the reader sees EOF */
+  assert_int_equal(pthread_join(dr.th, NULL), 0);
+  close(dr.fd);
+  char src[PATH_MAX];
+  snprintf(src, sizeof(src), "%s/album/continuous/source/" REP ".wav", catalog);
+  size_t wl = 0, dl = 0;
+  uint8_t *wav = read_all(src, &wl);
+  const uint8_t *pcm = wav_data(wav, wl, &dl);
+  assert_int_equal(dr.n, dl);
+  assert_memory_equal(dr.buf, pcm, dl);
+  n = media_requests(per, 8);
+  assert_int_equal(n, 3);
+  assert_int_equal(per[1], 3); /* track 2 came whole in the end, a segment at a time */
+  free(wav);
+  free(dr.buf);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s SRC_DIR CATALOG_DIR\n", argv[0]);
@@ -670,6 +788,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_commands_in_real_time),
       cmocka_unit_test(test_queued_track_fails),
       cmocka_unit_test(test_repeat_one_requeues),
+      cmocka_unit_test(test_one_target_for_two_tracks),
   };
   return cmocka_run_group_tests(tests, cloud_setup, cloud_teardown);
 }

@@ -4,4 +4,4 @@ ampd_unit_test(pipe
   LIBS ampd_outputs Threads::Threads)
 ampd_unit_test(null
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_null.c
-  LIBS ampd_null)
+  LIBS ampd_null Threads::Threads)

@@ -437,6 +437,32 @@ static void test_write_recover_bound(void **state) {
   free(pcm);
 }
 
+/* output_interrupt() (any thread): the write and drain after it answer -ECANCELED at once,
+ * nothing more reaches the device, and what was queued is dropped, not played. (A write
+ * waiting for room is woken the same way, by the eventfd in its poll: the null plugin
+ * behind "rec" always has room, so this test cannot make one wait.) */
+static void test_interrupt(void **state) {
+  (void)state;
+  struct output_params p = params("rec", 44100, 2, 16);
+  struct output_info info;
+  struct output *o = open_ok(&p, &info);
+  int32_t *pcm = make_pcm(1000, 2, 16);
+  assert_int_equal(output_write(o, pcm, 500), 0);
+  assert_int_equal(output_interrupt(o), 0);
+  assert_int_equal(output_write(o, pcm + 1000, 500), -ECANCELED);
+  assert_int_equal(output_drain(o), -ECANCELED);
+  assert_int_equal(output_write(o, pcm, 1), -ECANCELED); /* sticky */
+  uint64_t pos = 0;
+  assert_int_equal(output_position(o, &pos), 0);
+  assert_true(pos <= 500);
+  output_close(o);
+  size_t len;
+  uint8_t *raw = read_raw(&len);
+  assert_true(len <= 500u * 4u); /* nothing of the second write */
+  free(raw);
+  free(pcm);
+}
+
 static void test_no_mixer(void **state) {
   (void)state;
   struct output_params p = params("rec", 48000, 2, 16);
@@ -567,6 +593,7 @@ int main(void) {
       cmocka_unit_test(test_xrun_recovery),
       cmocka_unit_test(test_write_stall_bound),
       cmocka_unit_test(test_write_recover_bound),
+      cmocka_unit_test(test_interrupt),
       cmocka_unit_test(test_no_mixer),
       cmocka_unit_test(test_volume_mapping),
       cmocka_unit_test(test_probe),

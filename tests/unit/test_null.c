@@ -5,15 +5,22 @@
  * speeds: position never runs ahead of the time elapsed since the first write, a write
  * into a full buffer cannot return before the simulated device made room, drain cannot
  * return before everything played. clock_advance() (core/clock.h) moves the monotonic
- * clock to check the rate itself without waiting.
+ * clock to check the rate itself without waiting. output_interrupt() from another thread
+ * ends a sync write or drain that waits for the simulated device (a watchdog fails the
+ * test instead of hanging when it does not).
  */
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -253,6 +260,104 @@ static void test_sync_underrun(void **state) {
   output_close(o);
 }
 
+/* A hang guard, not a timing bound: the interrupted calls could not end by themselves
+ * before minutes of simulated playback. */
+#define WATCHDOG_MS 20000
+#define SLOW_RATE 1000u /* 1 frame a millisecond: a long play in a small buffer */
+
+static struct output *open_slow(uint32_t buffer_us) {
+  struct output_params p = {
+      .device = "sync",
+      .format = {.rate = SLOW_RATE, .channels = 2, .bits = 16},
+      .buffer_time_us = buffer_us,
+  };
+  struct output *o = NULL;
+  struct output_info info;
+  assert_int_equal(output_open(output_null_ops(), &p, &o, &info, NULL, 0), 0);
+  return o;
+}
+
+struct waiter {
+  struct output *o;
+  const int32_t *pcm;
+  size_t frames; /* 0: drain */
+  int r;
+  int done; /* eventfd, written when the call returned */
+};
+
+static void *waiter_main(void *arg) {
+  struct waiter *w = arg;
+  w->r = w->frames > 0 ? output_write(w->o, w->pcm, w->frames) : output_drain(w->o);
+  uint64_t one = 1;
+  ssize_t n = write(w->done, &one, sizeof(one));
+  (void)n;
+  return NULL;
+}
+
+/* Run the waiter on its own thread, interrupt it from this one, wait for it under the
+ * watchdog. The call's result. */
+static int interrupt_waiter(struct waiter *w) {
+  w->done = eventfd(0, EFD_CLOEXEC);
+  assert_true(w->done >= 0);
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, waiter_main, w), 0);
+  struct pollfd done = {.fd = w->done, .events = POLLIN};
+  /* Give it a moment to reach its wait (the interrupt is sticky: earlier works too). */
+  assert_int_equal(poll(&done, 1, 50), 0); /* it cannot have returned by itself */
+  int ri = output_interrupt(w->o);
+  int n = poll(&done, 1, WATCHDOG_MS);
+  if (n == 0) {
+    print_error("still blocked %d ms after output_interrupt() (%d)\n", WATCHDOG_MS, ri);
+    exit(1); /* the thread cannot be joined: end the test binary, failed */
+  }
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_int_equal(ri, 0);
+  close(w->done);
+  return w->r;
+}
+
+static void test_sync_write_interrupted(void **state) {
+  (void)state;
+  struct output *o = open_slow(20000); /* 20 frames of buffer */
+  size_t frames = 600u * SLOW_RATE;    /* 600 s of play */
+  int32_t *big = calloc(frames * 2, sizeof(*big));
+  assert_non_null(big);
+  struct waiter w = {.o = o, .pcm = big, .frames = frames, .r = 1};
+  assert_int_equal(interrupt_waiter(&w), -ECANCELED);
+  uint64_t pos = pos_of(o), delay = delay_of(o);
+  assert_true(pos + delay < frames);                     /* it did not finish */
+  assert_int_equal(output_write(o, big, 1), -ECANCELED); /* sticky, at once */
+  assert_int_equal(output_drain(o), -ECANCELED);
+  assert_int_equal(pos_of(o) + delay_of(o), pos + delay); /* nothing more queued */
+  output_close(o);
+  free(big);
+}
+
+static void test_sync_drain_interrupted(void **state) {
+  (void)state;
+  struct output *o = open_slow(2000000); /* 2 s of buffer, filled at once */
+  int32_t *full = calloc(2 * 2000, sizeof(*full));
+  assert_non_null(full);
+  assert_int_equal(output_write(o, full, 2000), 0);
+  struct waiter w = {.o = o, .frames = 0, .r = 1};
+  assert_int_equal(interrupt_waiter(&w), -ECANCELED);
+  assert_true(delay_of(o) > 0); /* what was queued did not all play */
+  output_close(o);
+  free(full);
+}
+
+static void test_nosync_interrupt(void **state) {
+  (void)state;
+  struct output_info info;
+  struct output *o = open_null(NULL, &info);
+  assert_int_equal(output_write(o, pcm, 10), 0);
+  assert_int_equal(output_interrupt(o), 0);
+  assert_int_equal(output_write(o, pcm, 10), -ECANCELED);
+  assert_int_equal(output_drain(o), -ECANCELED);
+  assert_int_equal(pos_of(o), 10);
+  output_close(o);
+}
+
 static void test_bad(void **state) {
   (void)state;
   struct output_params p = {.device = "fast", .format = {.rate = RATE, .channels = 2, .bits = 16}};
@@ -276,10 +381,17 @@ static void test_bad(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_nosync),        cmocka_unit_test(test_sync_paced),
-      cmocka_unit_test(test_sync_rate),     cmocka_unit_test(test_sync_drop),
-      cmocka_unit_test(test_sync_pause),    cmocka_unit_test(test_sync_threshold),
-      cmocka_unit_test(test_sync_underrun), cmocka_unit_test(test_bad),
+      cmocka_unit_test(test_nosync),
+      cmocka_unit_test(test_sync_paced),
+      cmocka_unit_test(test_sync_rate),
+      cmocka_unit_test(test_sync_drop),
+      cmocka_unit_test(test_sync_pause),
+      cmocka_unit_test(test_sync_threshold),
+      cmocka_unit_test(test_sync_underrun),
+      cmocka_unit_test(test_sync_write_interrupted),
+      cmocka_unit_test(test_sync_drain_interrupted),
+      cmocka_unit_test(test_nosync_interrupt),
+      cmocka_unit_test(test_bad),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,10 +3,13 @@
  * The pipe output backend (platform/pipe): bit-exact bytes for every device format into a
  * regular file and through a FIFO read by the test, a FIFO without a reader (open does not
  * block), a reader that goes away (an error, never SIGPIPE), pause/drop/drain and the
- * clock; and output_backend_find().
+ * clock, a file reopened by the process (appended to, truncated only at its first open),
+ * a write blocked on a full FIFO ended by output_interrupt() from another thread, the
+ * version check of the interrupt wrapper; and output_backend_find().
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,6 +63,12 @@ static struct output_params params(const char *device, uint32_t rate, uint8_t ch
       .format = {.rate = rate, .channels = ch, .bits = bits},
       .buffer_time_us = 20000, /* period 5 ms: 240 frames at 48 kHz, so writes are chunked */
   };
+}
+
+/* The file tests compare the whole file: a new file each time (a file this process
+ * opened before is appended to). */
+static void fresh_file(void) {
+  assert_true(unlink(file_path) == 0 || errno == ENOENT);
 }
 
 static struct output *open_ok(const char *device, uint8_t ch, uint8_t bits,
@@ -146,6 +156,7 @@ static void check_format(const char *prefix, enum output_sample_format f, unsign
     snprintf(dev, sizeof(dev), "%s:%s", prefix, file_path);
   else
     snprintf(dev, sizeof(dev), "%s", file_path);
+  fresh_file();
   struct output_info info;
   struct output *o = open_ok(dev, MAXCH, (uint8_t)bits, &info);
   assert_int_equal(info.sample_format, f);
@@ -189,6 +200,7 @@ static void test_file_packing_24(void **state) {
   int32_t pcm[4] = {0x123456, -1, -0x800000, 0x7fffff};
   const uint8_t want[12] = {0x56, 0x34, 0x12, 0xff, 0xff, 0xff, 0x00, 0x00, 0x80, 0xff, 0xff, 0x7f};
   snprintf(dev, sizeof(dev), "S24_3:%s", file_path);
+  fresh_file();
   struct output_info info;
   struct output *o = open_ok(dev, 2, 24, &info);
   assert_int_equal(output_write(o, pcm, 2), 0);
@@ -200,6 +212,7 @@ static void test_file_packing_24(void **state) {
   const uint8_t want4[16] = {0x56, 0x34, 0x12, 0x00, 0xff, 0xff, 0xff, 0xff,
                              0x00, 0x00, 0x80, 0xff, 0xff, 0xff, 0x7f, 0x00};
   snprintf(dev, sizeof(dev), "S24:%s", file_path);
+  fresh_file();
   o = open_ok(dev, 2, 24, &info);
   assert_int_equal(output_write(o, pcm, 2), 0);
   output_close(o);
@@ -207,18 +220,43 @@ static void test_file_packing_24(void **state) {
   assert_memory_equal(got, want4, 16);
 }
 
-static void test_file_truncated_at_open(void **state) {
+/* The engine reopens the output at a format change: the stretch written before must stay
+ * in the file. A file that held something before this process opened it is truncated at
+ * the first open only. */
+static void test_file_reopen_appends(void **state) {
   (void)state;
-  int32_t pcm[4] = {1, 2, 3, 4};
+  char path[160];
+  snprintf(path, sizeof(path), "%s/collect.raw", dir);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  static const char old[] = "what an earlier run left in the file";
+  assert_int_equal(write(fd, old, sizeof(old)), (ssize_t)sizeof(old));
+  close(fd);
+
+  int32_t a[4] = {0x1234, -2, 3, -0x8000}; /* 2 stereo frames as S16 */
+  int32_t b[3] = {0x123456, -1, 7};        /* then 3 mono frames of 24 bits as S24_3 */
+  uint8_t want[8 + 9];
+  size_t wn = 0;
+  for (size_t i = 0; i < 4; i++)
+    wn += expect_bytes(OUTPUT_FMT_S16, 16, a[i], want + wn);
+  for (size_t i = 0; i < 3; i++)
+    wn += expect_bytes(OUTPUT_FMT_S24_3, 24, b[i], want + wn);
+
   struct output_info info;
-  struct output *o = open_ok(file_path, 2, 16, &info);
-  assert_int_equal(output_write(o, pcm, 2), 0);
+  struct output *o = open_ok(path, 2, 16, &info);
+  assert_int_equal(output_write(o, a, 2), 0);
   output_close(o);
-  o = open_ok(file_path, 2, 16, &info);
-  assert_int_equal(output_write(o, pcm, 1), 0);
+  o = open_ok(path, 1, 24, &info); /* a format change: closed and opened again */
+  assert_int_equal(info.sample_format, OUTPUT_FMT_S24_3);
+  assert_int_equal(output_write(o, b, 3), 0);
+  uint64_t pos = 0;
+  assert_int_equal(output_position(o, &pos), 0);
+  assert_int_equal(pos, 3); /* the clock is the handle's own: frames since this open */
   output_close(o);
   uint8_t got[64];
-  assert_int_equal(read_file(file_path, got, sizeof(got)), 4);
+  assert_int_equal(read_file(path, got, sizeof(got)), wn);
+  assert_memory_equal(got, want, wn);
+  unlink(path);
 }
 
 static void test_fifo_no_reader(void **state) {
@@ -363,9 +401,139 @@ static void test_fifo_reader_goes_away(void **state) {
   close(rfd);
 }
 
+struct blocked_writer {
+  struct output *o;
+  const int32_t *pcm;
+  size_t frames;
+  int r;
+  int done; /* eventfd, written when output_write() returned */
+};
+
+static void *blocked_writer_main(void *arg) {
+  struct blocked_writer *w = arg;
+  w->r = output_write(w->o, w->pcm, w->frames);
+  uint64_t one = 1;
+  ssize_t n = write(w->done, &one, sizeof(one));
+  (void)n;
+  return NULL;
+}
+
+/* Seconds the test waits for the interrupted write: a hang guard, not a timing bound (the
+ * write cannot finish by itself, nobody reads the FIFO). */
+#define WATCHDOG_MS 20000
+
+/* The FIFO has no room: a writer with more to write waits. Seen through a second writer
+ * fd of the FIFO, polled without waiting. */
+static bool fifo_full(void) {
+  int fd = open(fifo_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  assert_true(fd >= 0);
+  struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+  int n = poll(&pfd, 1, 0);
+  close(fd);
+  return n == 0;
+}
+
+/* A reader that keeps the FIFO open and stops reading (snapserver stuck): the write
+ * blocks, and output_interrupt() from another thread ends it with -ECANCELED; after that
+ * write and drain answer -ECANCELED at once. On a backend without the slot the write
+ * would never return: the watchdog then closes the reader (the write fails with -ENODEV)
+ * and the test fails. */
+static void test_fifo_write_interrupted(void **state) {
+  (void)state;
+  int rfd = open(fifo_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  assert_true(rfd >= 0);
+  int pipe_size = fcntl(rfd, F_GETPIPE_SZ);
+  assert_true(pipe_size > 0);
+  struct output_info info;
+  struct output *o = open_ok(fifo_path, 2, 16, &info);
+  size_t frames = (size_t)pipe_size; /* 4 bytes a frame: 4 times what the FIFO holds */
+  int32_t *pcm = calloc(frames * 2, sizeof(*pcm));
+  assert_non_null(pcm);
+  struct blocked_writer w = {.o = o, .pcm = pcm, .frames = frames, .r = 1};
+  w.done = eventfd(0, EFD_CLOEXEC);
+  assert_true(w.done >= 0);
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, blocked_writer_main, &w), 0);
+
+  struct pollfd done = {.fd = w.done, .events = POLLIN};
+  /* wait until the FIFO is full (the writer is then waiting for room), bounded */
+  int waited = 0;
+  while (!fifo_full() && waited < WATCHDOG_MS) {
+    assert_int_equal(poll(&done, 1, 1), 0); /* the write cannot have returned */
+    waited++;
+  }
+  assert_true(fifo_full());
+  assert_int_equal(poll(&done, 1, 0), 0); /* still blocked */
+
+  int ri = output_interrupt(o); /* from this thread, while the writer's thread waits */
+  int n = poll(&done, 1, WATCHDOG_MS);
+  if (n == 0) {
+    close(rfd); /* unblock the writer (EPIPE) so the thread can be joined */
+    rfd = -1;
+  }
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_int_equal(n, 1); /* the write returned after the interrupt, not the watchdog */
+  assert_int_equal(ri, 0);
+  assert_int_equal(w.r, -ECANCELED);
+  uint64_t pos = 0;
+  assert_int_equal(output_position(o, &pos), 0);
+  assert_true(pos < frames); /* it did not finish: nobody read */
+  /* sticky: later calls answer at once without writing */
+  assert_int_equal(output_write(o, pcm, 1), -ECANCELED);
+  assert_int_equal(output_drain(o), -ECANCELED);
+  uint64_t pos2 = 0;
+  assert_int_equal(output_position(o, &pos2), 0);
+  assert_int_equal(pos2, pos);
+  output_close(o);
+  if (rfd >= 0)
+    close(rfd);
+  close(w.done);
+  free(pcm);
+}
+
+/* An interrupt before any write: the first write answers -ECANCELED and writes nothing. */
+static void test_interrupt_before_write(void **state) {
+  (void)state;
+  fresh_file();
+  struct output_info info;
+  struct output *o = open_ok(file_path, 2, 16, &info);
+  assert_int_equal(output_interrupt(o), 0);
+  assert_int_equal(output_interrupt(o), 0); /* twice is fine */
+  int32_t pcm[4] = {1, 2, 3, 4};
+  assert_int_equal(output_write(o, pcm, 2), -ECANCELED);
+  output_close(o);
+  uint8_t got[16];
+  assert_int_equal(read_file(file_path, got, sizeof(got)), 0);
+}
+
+static int fake_calls;
+static void fake_interrupt(struct output *o) {
+  (void)o;
+  fake_calls++;
+}
+
+/* A version 1 backend has no interrupt slot: the wrapper answers -ENOTSUP without reading
+ * past the slots of version 1 (here the field exists but must not be called). */
+static void test_interrupt_wrapper_version(void **state) {
+  (void)state;
+  struct output_ops v1 = {.version = 1, .name = "v1", .interrupt = fake_interrupt};
+  struct output o = {.ops = &v1};
+  assert_int_equal(output_interrupt(&o), -ENOTSUP);
+  assert_int_equal(fake_calls, 0);
+  v1.version = 2;
+  assert_int_equal(output_interrupt(&o), 0);
+  assert_int_equal(fake_calls, 1);
+  v1.interrupt = NULL;
+  assert_int_equal(output_interrupt(&o), -ENOTSUP);
+  assert_int_equal(output_interrupt(NULL), -ENOTSUP);
+  assert_int_equal(fake_calls, 1);
+  assert_int_equal(OUTPUT_OPS_VERSION, 2);
+}
+
 static void test_pause_drop_drain(void **state) {
   (void)state;
   struct output_info info;
+  fresh_file();
   struct output *o = open_ok(file_path, 1, 16, &info);
   assert_true(info.can_pause);
   assert_false(info.has_mixer);
@@ -461,11 +629,14 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_file_formats),
       cmocka_unit_test(test_file_packing_24),
-      cmocka_unit_test(test_file_truncated_at_open),
+      cmocka_unit_test(test_file_reopen_appends),
       cmocka_unit_test(test_fifo_no_reader),
       cmocka_unit_test(test_fifo_reader),
       cmocka_unit_test(test_fifo_formats),
       cmocka_unit_test(test_fifo_reader_goes_away),
+      cmocka_unit_test(test_fifo_write_interrupted),
+      cmocka_unit_test(test_interrupt_before_write),
+      cmocka_unit_test(test_interrupt_wrapper_version),
       cmocka_unit_test(test_pause_drop_drain),
       cmocka_unit_test(test_bad_devices),
       cmocka_unit_test(test_backend_find),

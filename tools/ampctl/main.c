@@ -1,45 +1,40 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ampctl: the command line client of ampd's control socket (docs/protocol.md,
- * docs/man/ampctl.1). It maps its arguments to one request line, prints the reply and
- * knows nothing of the daemon beyond the protocol.
+ * docs/man/ampctl.1), on libampd-client (include/ampd/client.h). It maps its arguments to
+ * one request, prints the reply and knows nothing of the daemon beyond the protocol.
  *
- * Exit status: 0 ok, 1 the daemon answered with an error, 2 usage, 3 no connection (cannot
- * connect, or the daemon closed it or did not answer in time).
+ * Exit status (ampctl.h, ampctl(1)): 0 ok, 1 the daemon refused the command (or the
+ * connection, or did not speak the protocol), 2 usage, 3 no connection (cannot connect,
+ * or the daemon closed it or did not answer in time).
  */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
+#include "ampctl.h"
 
-/* The daemon's default: the socket "control" in its runtime directory /run/ampd. */
-#define AMPCTL_DEFAULT_SOCKET "/run/ampd/control"
-#define AMPCTL_LINE_MAX (2 * 1024 * 1024) /* a reply or event line: the daemon's is 1 MiB */
-#define AMPCTL_TIMEOUT_MS 30000           /* default wait for a reply (-t) */
+#define AMPCTL_TIMEOUT_MS 30000 /* default wait for a reply (-t) */
 
-enum { EXIT_OK = 0, EXIT_DAEMON = 1, EXIT_USAGE = 2, EXIT_CONNECT = 3 };
-
-static const char *prog = "ampctl";
+const char *prog = "ampctl";
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: %s [-s SOCKET] [--json] [-t SECONDS] COMMAND [ARGS]\n"
-          "  SOCKET defaults to " AMPCTL_DEFAULT_SOCKET "\n"
+          "usage: %s [-s SOCKET] [--json] [-t SECONDS] [--qr|--no-qr] COMMAND [ARGS]\n"
+          "  SOCKET defaults to " AMPD_CLIENT_DEFAULT_SOCKET "\n"
           "commands:\n"
           "  login | logout | status | queue | version | help\n"
           "  browse [REF] | play REF\n"
           "  pause | resume | toggle | stop | next | previous\n"
           "  seek [+|-][[H:]M:]S[.FFF] | volume [[+|-]N] | repeat [off|one|all]\n"
-          "  subscribe (prints events until interrupted)\n",
+          "  subscribe (prints events until interrupted)\n"
+          "  watch (a live status line; one line per change when not a terminal)\n"
+          "exit: 0 ok, 1 refused by the daemon, 2 usage, 3 daemon not reachable\n",
           prog);
 }
 
@@ -112,10 +107,11 @@ static const struct cmdspec cmds[] = {
     {"login", 0, 0},   {"logout", 0, 0}, {"browse", 0, 1},    {"play", 1, 1},  {"pause", 0, 0},
     {"resume", 0, 0},  {"toggle", 0, 0}, {"stop", 0, 0},      {"next", 0, 0},  {"previous", 0, 0},
     {"seek", 1, 1},    {"volume", 0, 1}, {"repeat", 0, 1},    {"queue", 0, 0}, {"status", 0, 0},
-    {"version", 0, 0}, {"help", 0, 0},   {"subscribe", 0, 0},
+    {"version", 0, 0}, {"help", 0, 0},   {"subscribe", 0, 0}, {"watch", 0, 0},
 };
 
-/* The request for argv; *ret_msg says what is wrong on NULL (NULL msg: out of memory). */
+/* The request's arguments for argv (an object, maybe empty); *ret_msg says what is wrong on
+ * NULL (NULL msg: out of memory). */
 static cJSON *build_request(int argc, char **argv, const char **ret_msg) {
   *ret_msg = NULL;
   const char *name = argv[0];
@@ -133,7 +129,7 @@ static cJSON *build_request(int argc, char **argv, const char **ret_msg) {
     return NULL;
   }
   cJSON *req = cJSON_CreateObject();
-  if (!req || !cJSON_AddNumberToObject(req, "id", 1) || !cJSON_AddStringToObject(req, "cmd", name))
+  if (!req)
     goto nomem;
   const char *arg = nargs ? argv[1] : NULL;
   if (!arg)
@@ -255,126 +251,138 @@ static void print_object(const cJSON *o, int indent) {
   }
 }
 
-static void print_event(const cJSON *ev) {
-  const cJSON *topic = cJSON_GetObjectItemCaseSensitive(ev, "event");
-  print_scalar(topic);
-  for (const cJSON *m = ev->child; m; m = m->next) {
-    if (m == topic)
-      continue;
+/* TOPIC key=value ... on one line. */
+static void print_event(const char *topic, const cJSON *body) {
+  fputs(topic, stdout);
+  for (const cJSON *m = body ? body->child : NULL; m; m = m->next) {
     printf(" %s=", m->string);
     print_scalar(m);
   }
   putchar('\n');
 }
 
-/* ---- connection ---- */
-
-struct conn {
-  int fd;
-  char *buf;
-  size_t len, start;
-};
-
-static int conn_open(const char *path, struct conn *c) {
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof(sa.sun_path)) {
-    errno = ENAMETOOLONG;
-    return -1;
+int ampctl_fail(const char *what, int err) {
+  const char *why = strerror(-err);
+  switch (err) {
+  case -ECONNRESET:
+    why = "the daemon closed the connection";
+    break;
+  case -ETIMEDOUT:
+    why = "no reply from the daemon in time";
+    break;
+  case -EPROTO:
+    why = "the daemon sent something that is not the protocol";
+    break;
+  case -EMSGSIZE:
+    why = "a line from the daemon over the client's bound";
+    break;
+  case -EUSERS:
+    why = "the daemon serves its maximum of clients";
+    break;
+  default:
+    break;
   }
-  memcpy(sa.sun_path, path, strlen(path) + 1);
-  c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (c->fd < 0)
-    return -1;
-  if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-    int e = errno;
-    close(c->fd);
-    errno = e;
-    return -1;
-  }
-  c->buf = malloc(AMPCTL_LINE_MAX + 1);
-  if (!c->buf) {
-    close(c->fd);
-    errno = ENOMEM;
-    return -1;
-  }
-  c->len = c->start = 0;
-  return 0;
-}
-
-static int send_all(int fd, const char *p, size_t n) {
-  while (n) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
-/* The next line (NUL-terminated, without '\n') in *ret; 0, or -1 with a message printed.
- * timeout_ms < 0 waits forever. */
-static int conn_line(struct conn *c, int timeout_ms, char **ret) {
-  for (;;) {
-    char *nl = memchr(c->buf + c->start, '\n', c->len - c->start);
-    if (nl) {
-      *nl = '\0';
-      *ret = c->buf + c->start;
-      c->start = (size_t)(nl - c->buf) + 1;
-      return 0;
-    }
-    if (c->start) {
-      memmove(c->buf, c->buf + c->start, c->len - c->start);
-      c->len -= c->start;
-      c->start = 0;
-    }
-    if (c->len >= AMPCTL_LINE_MAX) {
-      fprintf(stderr, "%s: a line from the daemon over %d bytes\n", prog, AMPCTL_LINE_MAX);
-      return -1;
-    }
-    struct pollfd p = {.fd = c->fd, .events = POLLIN};
-    int r = poll(&p, 1, timeout_ms);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r == 0) {
-      fprintf(stderr, "%s: no reply from the daemon in time\n", prog);
-      return -1;
-    }
-    ssize_t n = r < 0 ? -1 : recv(c->fd, c->buf + c->len, AMPCTL_LINE_MAX - c->len, 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      fprintf(stderr, "%s: the daemon closed the connection%s%s\n", prog, n < 0 ? ": " : "",
-              n < 0 ? strerror(errno) : "");
-      return -1;
-    }
-    c->len += (size_t)n;
+  fprintf(stderr, "%s: %s: %s\n", prog, what, why);
+  switch (err) {
+  case -EPROTO:
+  case -EMSGSIZE:
+  case -EUSERS:
+    return EXIT_DAEMON;
+  case -EINVAL:       /* -s "" */
+  case -ENAMETOOLONG: /* -s with a path no socket can have */
+    return EXIT_USAGE;
+  case -ENOMEM:
+    return EXIT_DAEMON;
+  default:
+    return EXIT_CONNECT;
   }
 }
 
-static int print_reply(const char *line, const cJSON *reply, bool json) {
-  const cJSON *ok = cJSON_GetObjectItemCaseSensitive(reply, "ok");
+/* The reply: the raw line with --json; else the result as key: value lines, or the error
+ * on stderr. */
+static int print_reply(const struct ampd_msg *m, bool json) {
   if (json)
-    printf("%s\n", line);
-  if (cJSON_IsTrue(ok)) {
-    const cJSON *result = cJSON_GetObjectItemCaseSensitive(reply, "result");
-    if (!json && cJSON_IsObject(result))
-      print_object(result, 0);
+    printf("%s\n", ampd_msg_line(m));
+  if (ampd_msg_ok(m)) {
+    if (!json) {
+      cJSON *result = cJSON_Parse(ampd_msg_body(m));
+      if (cJSON_IsObject(result))
+        print_object(result, 0);
+      cJSON_Delete(result);
+    }
     return EXIT_OK;
   }
-  const cJSON *err = cJSON_GetObjectItemCaseSensitive(reply, "error");
-  const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
-  const cJSON *msg = cJSON_GetObjectItemCaseSensitive(err, "message");
-  fprintf(stderr, "%s: %s: %s\n", prog, cJSON_IsString(code) ? code->valuestring : "error",
-          cJSON_IsString(msg) ? msg->valuestring : "");
+  fprintf(stderr, "%s: %s: %s\n", prog, ampd_msg_error_code(m), ampd_msg_error_message(m));
   return EXIT_DAEMON;
 }
 
+struct sub {
+  bool json;
+  bool replied;
+  int rc;
+};
+
+static void on_event(const struct ampd_msg *m, void *userdata) {
+  const struct sub *st = userdata;
+  if (st->json) {
+    printf("%s\n", ampd_msg_line(m));
+    return;
+  }
+  cJSON *body = cJSON_Parse(ampd_msg_body(m));
+  print_event(ampd_msg_event(m), body);
+  cJSON_Delete(body);
+}
+
+/* The subscribe reply through a callback, so that it is printed in its place among the
+ * events (some may come in the same read). */
+static void on_subscribed(const struct ampd_msg *m, void *userdata) {
+  struct sub *st = userdata;
+  st->replied = true;
+  st->rc = print_reply(m, st->json);
+}
+
+/* subscribe: the reply, then events until the daemon goes away (or a signal ends the
+ * process). */
+static int run_subscribe(struct ampd_client *c, bool json, int timeout_ms) {
+  struct sub st = {.json = json};
+  ampd_client_on_event(c, on_event, &st);
+  int r = ampd_client_request(c, "subscribe", NULL, on_subscribed, &st, NULL);
+  while (r == 0 || r == -EINTR) {
+    if (st.replied && st.rc != EXIT_OK)
+      return st.rc;
+    r = ampd_client_dispatch(c, st.replied ? -1 : timeout_ms);
+  }
+  return ampctl_fail("subscribe", r);
+}
+
+enum qr_mode { QR_AUTO, QR_ON, QR_OFF };
+
+/* login: the reply, then (on a terminal, or with --qr) the QR code of the page with the
+ * code in it. Never with --json: stdout is the reply line alone. */
+static int login_extra(const struct ampd_msg *m, bool json, enum qr_mode qr) {
+  if (json || !ampd_msg_ok(m) || qr == QR_OFF || (qr == QR_AUTO && !isatty(STDOUT_FILENO)))
+    return EXIT_OK;
+  const char *uri, *code;
+  char *text = NULL;
+  if (ampd_msg_string(m, "verification_uri", &uri) < 0 ||
+      ampd_msg_string(m, "user_code", &code) < 0 || ampctl_qr_text(uri, code, &text) < 0) {
+    fprintf(stderr, "%s: login: no code and URL in the reply\n", prog);
+    return EXIT_DAEMON;
+  }
+  printf("\nScan to open %s\n", text);
+  int r = ampctl_qr_print(stdout, text);
+  free(text);
+  if (r < 0) {
+    fprintf(stderr, "%s: login: cannot draw the QR code: %s\n", prog, strerror(-r));
+    return EXIT_DAEMON;
+  }
+  return EXIT_OK;
+}
+
 int main(int argc, char **argv) {
-  const char *path = AMPCTL_DEFAULT_SOCKET;
+  const char *path = AMPD_CLIENT_DEFAULT_SOCKET;
   bool json = false;
+  enum qr_mode qr = QR_AUTO;
   long timeout_s = AMPCTL_TIMEOUT_MS / 1000;
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; i++) {
@@ -388,6 +396,10 @@ int main(int argc, char **argv) {
         return usage_error("-t needs seconds (0: wait forever)");
     } else if (strcmp(a, "--json") == 0) {
       json = true;
+    } else if (strcmp(a, "--qr") == 0) {
+      qr = QR_ON;
+    } else if (strcmp(a, "--no-qr") == 0) {
+      qr = QR_OFF;
     } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       usage(stdout);
       return EXIT_OK;
@@ -401,86 +413,52 @@ int main(int argc, char **argv) {
   if (i == argc)
     return usage_error("no command");
   const char *msg;
-  cJSON *req = build_request(argc - i, argv + i, &msg);
-  if (!req) {
+  cJSON *args = build_request(argc - i, argv + i, &msg);
+  if (!args) {
     if (!msg) {
       fprintf(stderr, "%s: out of memory\n", prog);
       return EXIT_DAEMON;
     }
     return usage_error(msg);
   }
-  bool subscribe = strcmp(argv[i], "subscribe") == 0;
-  char *text = cJSON_PrintUnformatted(req);
-  cJSON_Delete(req);
+  const char *cmd = argv[i];
+  char *text = cJSON_PrintUnformatted(args);
+  cJSON_Delete(args);
   if (!text) {
     fprintf(stderr, "%s: out of memory\n", prog);
     return EXIT_DAEMON;
   }
   /* Events reach a pipe as they come. */
   setvbuf(stdout, NULL, _IOLBF, 0);
-  struct conn c;
-  if (conn_open(path, &c) < 0) {
-    fprintf(stderr, "%s: cannot connect to %s: %s\n", prog, path, strerror(errno));
-    cJSON_free(text);
-    return EXIT_CONNECT;
-  }
-  int rc = EXIT_CONNECT;
-  size_t tlen = strlen(text);
-  text[tlen] = '\n'; /* cJSON's buffer ends in the NUL overwritten here; sent by length */
-  if (send_all(c.fd, text, tlen + 1) < 0) {
-    fprintf(stderr, "%s: sending to %s: %s\n", prog, path, strerror(errno));
-    goto out;
-  }
   int timeout_ms = timeout_s ? (int)(timeout_s * 1000) : -1;
-  for (;;) {
-    char *line;
-    if (conn_line(&c, timeout_ms, &line) < 0)
-      goto out;
-    cJSON *reply = cJSON_Parse(line);
-    if (!cJSON_IsObject(reply)) {
-      fprintf(stderr, "%s: the daemon sent a line that is not a JSON object\n", prog);
-      cJSON_Delete(reply);
-      rc = EXIT_DAEMON;
-      goto out;
-    }
-    if (cJSON_GetObjectItemCaseSensitive(reply, "event")) {
-      cJSON_Delete(reply); /* an event before the subscribe reply is not ours */
-      continue;
-    }
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(reply, "id");
-    if (!cJSON_IsNumber(id) || id->valuedouble != 1) {
-      /* An error for no request (id null: a line too long, too many clients) is ours. */
-      if (cJSON_IsNull(id))
-        rc = print_reply(line, reply, json);
-      cJSON_Delete(reply);
-      if (cJSON_IsNull(id))
-        goto out;
-      continue;
-    }
-    rc = print_reply(line, reply, json);
-    cJSON_Delete(reply);
-    break;
-  }
-  if (rc != EXIT_OK || !subscribe)
+  struct ampd_client *c = NULL;
+  int rc, r = ampd_client_connect(path, &c);
+  if (r < 0) {
+    char what[PATH_MAX + 32];
+    snprintf(what, sizeof(what), "cannot connect to %s", path);
+    rc = ampctl_fail(what, r);
     goto out;
-  for (;;) {
-    char *line;
-    if (conn_line(&c, -1, &line) < 0) {
-      rc = EXIT_CONNECT;
-      goto out;
-    }
-    if (json) {
-      printf("%s\n", line);
-      continue;
-    }
-    cJSON *ev = cJSON_Parse(line);
-    if (cJSON_IsObject(ev) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(ev, "event")))
-      print_event(ev);
-    cJSON_Delete(ev);
   }
+  if (strcmp(cmd, "watch") == 0) {
+    rc = ampctl_watch(c, isatty(STDOUT_FILENO), timeout_ms);
+    goto out;
+  }
+  if (strcmp(cmd, "subscribe") == 0) {
+    rc = run_subscribe(c, json, timeout_ms);
+    goto out;
+  }
+  struct ampd_msg *m;
+  r = ampd_client_call(c, cmd, strcmp(text, "{}") ? text : NULL, timeout_ms, &m);
+  if (r < 0) {
+    rc = ampctl_fail(cmd, r);
+    goto out;
+  }
+  rc = print_reply(m, json);
+  if (rc == EXIT_OK && strcmp(cmd, "login") == 0)
+    rc = login_extra(m, json, qr);
+  ampd_msg_free(m);
 out:
+  ampd_client_close(c);
   cJSON_free(text);
-  free(c.buf);
-  close(c.fd);
   return rc;
 }
