@@ -37,6 +37,7 @@ struct mpris {
   struct player *player;
   enum mpris_bus which;
   sd_bus *bus;               /* NULL while not connected */
+  sd_bus_slot *objects[2];   /* the two vtables: gone first at the end (mpris_free) */
   struct loop_source *io;    /* the bus's fd */
   struct loop_source *timer; /* sd_bus_get_timeout() */
   struct loop_source *retry; /* connect again */
@@ -506,17 +507,26 @@ static int on_name(sd_bus_message *reply, void *userdata, sd_bus_error *error) {
   return 0;
 }
 
+/* The objects off the bus, then the bus (the slots hold references to it). */
+static sd_bus *close_bus(struct mpris *m, sd_bus *b) {
+  for (size_t i = 0; i < sizeof(m->objects) / sizeof(m->objects[0]); i++)
+    m->objects[i] = sd_bus_slot_unref(m->objects[i]);
+  return sd_bus_close_unref(b);
+}
+
 static int connect_bus(struct mpris *m) {
   sd_bus *b = NULL;
   int r = m->which == MPRIS_BUS_SYSTEM ? sd_bus_open_system(&b) : sd_bus_open_user(&b);
   if (r < 0)
     return r;
   int fd;
-  if ((r = sd_bus_add_object_vtable(b, NULL, MPRIS_PATH, IFACE_ROOT, root_vtable, m)) < 0 ||
-      (r = sd_bus_add_object_vtable(b, NULL, MPRIS_PATH, IFACE_PLAYER, player_vtable, m)) < 0 ||
+  if ((r = sd_bus_add_object_vtable(b, &m->objects[0], MPRIS_PATH, IFACE_ROOT, root_vtable, m)) <
+          0 ||
+      (r = sd_bus_add_object_vtable(b, &m->objects[1], MPRIS_PATH, IFACE_PLAYER, player_vtable,
+                                    m)) < 0 ||
       (r = sd_bus_request_name_async(b, NULL, MPRIS_NAME, SD_BUS_NAME_QUEUE, on_name, m)) < 0 ||
       (r = fd = sd_bus_get_fd(b)) < 0 || (r = loop_add_io(m->loop, fd, 0, on_io, m, &m->io)) < 0) {
-    sd_bus_close_unref(b);
+    close_bus(m, b);
     return r;
   }
   m->bus = b;
@@ -540,7 +550,7 @@ static void drop(struct mpris *m, int err) {
   loop_source_free(m->io); /* before the fd closes (core/loop.h) */
   m->io = NULL;
   loop_timer_disarm(m->timer);
-  m->bus = sd_bus_close_unref(m->bus);
+  m->bus = close_bus(m, m->bus);
   retry_later(m, err, "lost");
 }
 
@@ -630,12 +640,16 @@ void mpris_free(struct mpris *m) {
   if (!m)
     return;
   /* What is queued (the last PropertiesChanged, "Stopped" at SIGTERM) goes out if the
-   * socket takes it now; sd_bus_flush() could wait without bound on a stuck bus. */
+   * socket takes it now; sd_bus_flush() could wait without bound on a stuck bus. The
+   * objects go first: a call that arrives meanwhile gets sd-bus's UnknownObject and never
+   * reaches the player, whose caller is tearing down what its changes are published to. */
+  for (size_t i = 0; i < sizeof(m->objects) / sizeof(m->objects[0]); i++)
+    m->objects[i] = sd_bus_slot_unref(m->objects[i]);
   for (int i = 0; m->bus && i < 8 && sd_bus_process(m->bus, NULL) > 0; i++)
     ;
   loop_source_free(m->io);
   loop_source_free(m->timer);
   loop_source_free(m->retry);
-  sd_bus_close_unref(m->bus);
+  close_bus(m, m->bus);
   free(m);
 }

@@ -50,8 +50,9 @@ int mpris_new(struct loop *l, enum mpris_bus bus, struct player *p, struct mpris
  * properties whose values differ from the last ones sent, and Seeked when st->seeks moved.
  * Accepts NULL m. */
 void mpris_player_changed(struct mpris *m, const struct player_status *st);
-/* Sends what is queued without waiting, closes the connection (the name goes with it).
- * Before the player is freed. Accepts NULL. */
+/* Takes the objects off the bus (a call arriving now never reaches the player), sends
+ * what is queued without waiting, closes the connection (the name goes with it). Before
+ * the player is freed. Accepts NULL. */
 void mpris_free(struct mpris *m);
 
 /* D-Bus strings must be UTF-8: copy src into dst (n bytes with the NUL, n > 0) with each

@@ -6,7 +6,7 @@ the real rate, with `[mpris] bus = session` on a private bus the test starts
 busctl (calls, properties as JSON) and watched with `gdbus monitor`; ampctl is the
 reference the D-Bus view is checked against.
 
-usage: test_mpris.py CATALOG_DIR AMPD AMPCTL CDM_DIR DBUS_DAEMON BUSCTL GDBUS STDBUF SETPRIV
+usage: test_mpris.py CATALOG_DIR AMPD AMPD_TEST AMPCTL CDM_DIR DBUS_DAEMON BUSCTL GDBUS STDBUF SETPRIV
        POLICY_FILE [unittest options]
 
 - the name org.mpris.MediaPlayer2.ampd is on the bus; Identity "ampd"; idle: Stopped, the
@@ -30,6 +30,11 @@ usage: test_mpris.py CATALOG_DIR AMPD AMPCTL CDM_DIR DBUS_DAEMON BUSCTL GDBUS ST
   runs as root) reads Identity and sets Volume (sd-bus refuses methods and setters to
   callers without CAP_SYS_ADMIN on the system bus unless they are marked unprivileged).
 - the bus restarted: the daemon serves on without it and owns the name on the new bus.
+- calls that arrive as the daemon stops: with the loop stalled (ampd_test's test_stall),
+  200 Volume sets and a SIGTERM wait; released, the loop's last pass takes 64 of the
+  calls and quits; the rest are read while the daemon tears down, after the control
+  socket is gone: they must not reach the player (whose changes go to that socket).
+  Exit status 0 (ASan fails a use after free).
 """
 
 import getpass
@@ -406,6 +411,45 @@ SYSTEM_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Confi
 """
 
 
+class TestTeardown(unittest.TestCase):
+    def test_calls_during_the_shutdown(self):
+        d = Daemon("teardown", W["bus"])
+        self.addCleanup(d.log.close)
+        self.addCleanup(d.stop, signal.SIGKILL)
+        ampd = W["ampd"]
+        W["ampd"] = W["ampd_test"]  # the daemon with the test hooks (src/testhooks.h)
+        try:
+            d.start()
+        finally:
+            W["ampd"] = ampd
+        end = time.monotonic() + GUARD_S
+        while busctl("status", NAME, check=False).returncode != 0:
+            self.assertLess(time.monotonic(), end, "%s never appeared on the bus" % NAME)
+            time.sleep(0.05)
+        fifo = os.path.join(d.dir, "stall")
+        os.mkfifo(fifo)
+        stall = threading.Thread(target=lambda: d.raw(
+            json.dumps({"id": 1, "cmd": "test_stall", "fifo": fifo}).encode() + b"\n"),
+            daemon=True)
+        stall.start()
+        w = os.open(fifo, os.O_WRONLY)  # returns once the loop thread is blocked on it
+        try:
+            for i in range(200):
+                busctl("call", "--expect-reply=no", NAME, PATH,
+                       "org.freedesktop.DBus.Properties", "Set", "ssv", PLAYER, "Volume", "d",
+                       "0.%02d" % (i % 100))
+            d.proc.send_signal(signal.SIGTERM)
+        finally:
+            os.close(w)  # the loop runs again: the signal and the calls in one pass
+        self.assertEqual(d.proc.wait(timeout=GUARD_S), 0)
+        stall.join(GUARD_S)
+        d.log.flush()
+        with open(os.path.join(d.dir, "ampd.log"), encoding="utf-8", errors="replace") as f:
+            log = f.read()
+        self.assertNotIn("AddressSanitizer", log)
+        self.assertIn("signal: shutting down", log)
+
+
 class TestSystemBus(unittest.TestCase):
     def system_bus(self, name, policy):
         """A system bus of its own, with the policy file (as the test's user) or without;
@@ -487,8 +531,8 @@ class TestSystemBus(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 11:
+    if len(sys.argv) < 12:
         sys.exit(__doc__)
-    (W["catalog"], W["ampd"], W["ampctl"], W["cdm_dir"], W["dbus_daemon"], W["busctl"],
-     W["gdbus"], W["stdbuf"], W["setpriv"], W["policy"]) = sys.argv[1:11]
-    unittest.main(argv=[sys.argv[0]] + sys.argv[11:], verbosity=2)
+    (W["catalog"], W["ampd"], W["ampd_test"], W["ampctl"], W["cdm_dir"], W["dbus_daemon"],
+     W["busctl"], W["gdbus"], W["stdbuf"], W["setpriv"], W["policy"]) = sys.argv[1:12]
+    unittest.main(argv=[sys.argv[0]] + sys.argv[12:], verbosity=2)
