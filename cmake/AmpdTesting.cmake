@@ -10,7 +10,7 @@ endfunction()
 
 # The CI fuzz run's time per harness (ctest --preset fuzz, scripts/test.sh). The total is
 # kept at about 210 s of fuzzing (7 harnesses x 30 s, then 10 x 21 s, 11 x 19 s, 12 x
-# 17 s): 13 harnesses (libampd-client's) x 16 s.
+# 17 s): 14 harnesses (libampd-client's, savedstate's) x 16 s.
 set(AMPD_FUZZ_SECONDS 16 CACHE STRING "seconds each harness fuzzes in ctest's fuzz/ tests")
 
 # ampd_fuzz_target(NAME SOURCES src... LIBS lib... CORPUS dir [BOUNDS_CORPUS dir]

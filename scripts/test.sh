@@ -30,8 +30,8 @@ run cmake --preset tsan >/dev/null
 run cmake --build --preset tsan -j"$jobs"
 run ctest --preset tsan -j"$jobs"
 
-# Every harness runs SECONDS (AMPD_FUZZ_SECONDS, 17, cmake/AmpdTesting.cmake) through
-# tests/fuzz/run.sh, in parallel: about 17 s x 12 harnesses / cores. A crash, leak, hang (one input over -timeout,
+# Every harness runs SECONDS (AMPD_FUZZ_SECONDS, 16, cmake/AmpdTesting.cmake) through
+# tests/fuzz/run.sh, in parallel: about 16 s x 14 harnesses / cores. A crash, leak, hang (one input over -timeout,
 # 10 s) or out-of-memory fails its test at once and prints the report and the artifact
 # (base64 and a hex dump) into this log; the artifact stays in build/fuzz/fuzz-artifacts/.
 run cmake --preset fuzz >/dev/null

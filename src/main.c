@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
@@ -23,11 +24,15 @@
 #include "cloud/lwa.h"
 #include "cloud/report.h"
 #include "control/control.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/hooks.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/savedstate.h"
 #include "core/sdnotify.h"
+#include "devents.h"
 #include "media/abr.h"
 #include "media/cdmhost.h"
 #include "media/manifest.h"
@@ -70,12 +75,32 @@ struct daemon {
   struct sdnotify *sd;           /* systemd: READY, STATUS, WATCHDOG, STOPPING */
   struct mpris *mpris;           /* D-Bus (docs/mpris.md); NULL with [mpris] bus = off */
   char device_id[DEVICEID_LEN + 1];
+  struct hooks *hooks;     /* [hooks] onevent */
+  struct devents *devents; /* player and device changes into hook events */
+  struct savedstate *saved;
+  struct loop_source *stats_timer;
+  const char *conf_path;        /* -c, read again at SIGHUP */
+  const char *const *overrides; /* -o, applied again at SIGHUP */
+  size_t n_overrides;
+  bool stopping;                    /* SIGTERM: the resume point is saved, keep it */
+  struct savedstate_data state_buf; /* the state being saved (4 KiB: not on the stack) */
 };
+
+#define HOOKS_DRAIN_USEC 5000000u /* at the shutdown, for the hooks still queued */
 
 /* ---------------------------------------------------------------- glue */
 
+static void check_device(struct daemon *d) {
+  struct engine_device dev;
+  engine_device(d->engine, &dev);
+  devents_device(d->devents, dev.open, NULL);
+}
+
 static void on_engine_event(void *ud, const struct engine_event *ev) {
   struct daemon *d = ud;
+  if (d->devents)
+    check_device(d); /* sink_open before the TRACK_STARTED that needed the device; the
+                      * engine's ENGINE_DEVICE_CHANGED brings a close (idle) too */
   if (d->player)
     player_engine_event(d->player, ev);
 }
@@ -148,8 +173,32 @@ static void notify_status(struct daemon *d, const struct player_status *st) {
                     st->title[0] ? ": " : "", st->artist, st->artist[0] ? " - " : "", st->title);
 }
 
+/* Volume, repeat and (with [playback] resume) where the player is, to the state file
+ * (debounced by core/savedstate). A stop or an error forgets the resume point. */
+static void save_state(struct daemon *d, const struct player_status *st) {
+  struct savedstate_data *sd = &d->state_buf;
+  if (!d->saved || d->stopping)
+    return;
+  sd->volume = st->volume;
+  sd->repeat = (unsigned)player_get_repeat(d->player);
+  const char *ref = player_container(d->player);
+  bool heard = st->state == PLAYER_PLAYING || st->state == PLAYER_PAUSED;
+  if (d->cfg.playback.resume && heard && ref && strlen(ref) < sizeof(sd->container)) {
+    snprintf(sd->container, sizeof(sd->container), "%s", ref);
+    sd->track = st->track_index;
+    sd->position_ms = st->position_ms;
+  } else if (!d->cfg.playback.resume || st->state != PLAYER_LOADING) {
+    sd->container[0] = '\0'; /* loading between tracks keeps the last point */
+    sd->track = 0;
+    sd->position_ms = 0;
+  }
+  savedstate_update(d->saved, sd);
+}
+
 static void on_player_change(void *ud, const struct player_status *st) {
   struct daemon *d = ud;
+  devents_player(d->devents, st);
+  save_state(d, st);
   notify_status(d, st);
   mpris_player_changed(d->mpris, st);
   cJSON *o = status_json(d, st);
@@ -470,8 +519,120 @@ static void on_signal(struct loop_source *s, const struct signalfd_siginfo *si, 
   struct daemon *d = ud;
   log_info("signal: shutting down");
   sdnotify_stopping(d->sd);
+  struct player_status st; /* where it was, before the stop forgets it */
+  player_status(d->player, &st);
+  save_state(d, &st);
+  savedstate_flush(d->saved);
+  d->stopping = true;
   player_stop(d->player); /* its playback event into the queue file, the device dropped */
   loop_quit(d->loop, 0);
+}
+
+static void on_stats(struct loop_source *s, uint64_t now, void *ud) {
+  struct daemon *d = ud;
+  struct player_status st;
+  player_status(d->player, &st);
+  devents_stats(&st, abr_estimate_bps(d->abr));
+  loop_timer_set(s, now + (uint64_t)d->cfg.log.stats_interval_s * 1000000u);
+}
+
+static void arm_stats(struct daemon *d) {
+  if (d->cfg.log.stats_interval_s)
+    loop_timer_set(d->stats_timer,
+                   loop_now(d->loop) + (uint64_t)d->cfg.log.stats_interval_s * 1000000u);
+  else
+    loop_timer_disarm(d->stats_timer);
+}
+
+/* ---------------------------------------------------------------- SIGHUP */
+
+struct reload {
+  struct daemon *d;
+  struct ampd_config *next;
+  size_t applied, restart;
+};
+
+/* The keys a reload applies: the log levels, the stats interval, the hook. */
+static void on_changed(void *ud, const char *section, const char *key) {
+  struct reload *rl = ud;
+  struct ampd_config *c = &rl->d->cfg, *n = rl->next;
+  char *tmp;
+  if (strcmp(section, "log") == 0 && strcmp(key, "level") == 0) {
+    log_set_levels(n->log.level); /* checked by core/config already */
+    tmp = c->log.level, c->log.level = n->log.level, n->log.level = tmp;
+  } else if (strcmp(section, "log") == 0 && strcmp(key, "stats_interval_s") == 0) {
+    c->log.stats_interval_s = n->log.stats_interval_s;
+    arm_stats(rl->d);
+  } else if (strcmp(section, "hooks") == 0 && strcmp(key, "onevent") == 0) {
+    tmp = c->hooks.onevent, c->hooks.onevent = n->hooks.onevent, n->hooks.onevent = tmp;
+  } else if (strcmp(section, "hooks") == 0 && strcmp(key, "timeout_s") == 0) {
+    c->hooks.timeout_s = n->hooks.timeout_s;
+  } else {
+    log_warning("reload: [%s] %s changed: it needs a restart (the running value stays)", section,
+                key);
+    rl->restart++;
+    return;
+  }
+  log_info("reload: [%s] %s applied", section, key);
+  rl->applied++;
+}
+
+static void reload(struct daemon *d) {
+  char err[CONFIG_ERR_MAX];
+  struct ampd_config next;
+  sdnotify_reloading(d->sd);
+  int r = config_defaults(&next);
+  if (r == 0 && d->conf_path && (r = config_load(d->conf_path, &next, err, sizeof(err))) < 0)
+    log_error("reload: %s; the configuration stays as it was", err);
+  for (size_t i = 0; r == 0 && i < d->n_overrides; i++)
+    if ((r = config_override(&next, d->overrides[i], err, sizeof(err))) < 0)
+      log_error("reload: -o %s; the configuration stays as it was", err);
+  if (r == 0) {
+    struct reload rl = {.d = d, .next = &next};
+    config_diff(&d->cfg, &next, on_changed, &rl);
+    if (hooks_configure(d->hooks, d->cfg.hooks.onevent, d->cfg.hooks.timeout_s) < 0)
+      log_error("reload: the hook's settings could not be applied");
+    log_info("reload: %zu changed keys applied, %zu need a restart", rl.applied, rl.restart);
+  } else if (r == -ENOMEM) {
+    log_error("reload: out of memory; the configuration stays as it was");
+  }
+  config_free(&next);
+  sdnotify_ready(d->sd);
+}
+
+static void on_sighup(struct loop_source *s, const struct signalfd_siginfo *si, void *ud) {
+  (void)s;
+  (void)si;
+  log_info("signal: SIGHUP, reading the configuration again");
+  reload(ud);
+}
+
+/* The saved volume and repeat mode (and with [playback] resume, the container and the
+ * place in it) over the configuration's. A refused file is ignored with one line. */
+static void restore_state(struct daemon *d) {
+  struct savedstate_data *sd = &d->state_buf;
+  int r = savedstate_load(d->cfg.paths.state_dir, sd);
+  if (r == -ENOENT)
+    return;
+  if (r < 0) {
+    log_warning("the saved player state (%s) is ignored: %s", SAVEDSTATE_NAME, amp_strerror(r));
+    return;
+  }
+  savedstate_seed(d->saved, sd);
+  /* The setters below report changes, which save_state() writes into state_buf. */
+  unsigned volume = sd->volume, track = sd->track;
+  enum player_repeat repeat = (enum player_repeat)sd->repeat;
+  uint64_t ms = sd->position_ms;
+  char *ref = d->cfg.playback.resume && sd->container[0] ? strdup(sd->container) : NULL;
+  player_set_volume(d->player, volume);
+  player_set_repeat(d->player, repeat);
+  log_info("restored: volume %u, repeat %s", volume, player_repeat_name(repeat));
+  if (ref) {
+    log_info("resuming the container at its track %u, %" PRIu64 " ms", track, ms);
+    if ((r = player_play_at(d->player, ref, track, ms)) < 0)
+      log_warning("the resume failed: %s", amp_strerror(r));
+  }
+  free(ref);
 }
 
 static int join_path(char *out, const char *dir, const char *name) {
@@ -537,7 +698,12 @@ static int build(struct daemon *d, const char *control_path) {
     return r;
   signal(SIGPIPE, SIG_IGN);
   if ((r = loop_add_signal(d->loop, SIGTERM, on_signal, d, NULL)) < 0 ||
-      (r = loop_add_signal(d->loop, SIGINT, on_signal, d, NULL)) < 0)
+      (r = loop_add_signal(d->loop, SIGINT, on_signal, d, NULL)) < 0 ||
+      (r = loop_add_signal(d->loop, SIGHUP, on_sighup, d, NULL)) < 0)
+    return r;
+  if ((r = hooks_new(d->loop, &d->hooks)) < 0 || (r = devents_new(d->hooks, &d->devents)) < 0 ||
+      (r = hooks_configure(d->hooks, c->hooks.onevent, c->hooks.timeout_s)) < 0 ||
+      (r = savedstate_new(d->loop, c->paths.state_dir, 0, &d->saved)) < 0)
     return r;
   struct http_config hc;
   http_config_init(&hc);
@@ -633,6 +799,10 @@ static int build(struct daemon *d, const char *control_path) {
   pc.fetch.cap_bytes = (size_t)c->playback.buffer_max_kib * 1024u;
   if ((r = player_new(&pc, &d->player)) < 0)
     return r;
+  restore_state(d);
+  if ((r = loop_add_timer(d->loop, 0, on_stats, d, &d->stats_timer)) < 0)
+    return r;
+  arm_stats(d);
   if (c->mpris.bus != CONFIG_MPRIS_OFF &&
       (r = mpris_new(d->loop,
                      c->mpris.bus == CONFIG_MPRIS_SYSTEM ? MPRIS_BUS_SYSTEM : MPRIS_BUS_SESSION,
@@ -666,6 +836,7 @@ static int build(struct daemon *d, const char *control_path) {
 #endif
   struct player_status st;
   player_status(d->player, &st);
+  devents_player(d->devents, &st); /* the starting point: the next change is an event */
   notify_status(d, &st);
   sdnotify_ready(d->sd); /* the control socket listens and accepts */
   return 0;
@@ -673,6 +844,7 @@ static int build(struct daemon *d, const char *control_path) {
 
 static void teardown(struct daemon *d) {
   control_free(d->control);
+  savedstate_free(d->saved); /* writes what is pending */
   mpris_free(d->mpris);
   player_free(d->player);
   engine_free(d->engine);
@@ -686,6 +858,8 @@ static void teardown(struct daemon *d) {
   lwa_free(d->lwa);
   http_free(d->http);
   sdnotify_free(d->sd);
+  devents_free(d->devents);
+  hooks_free(d->hooks);
   loop_free(d->loop);
   config_free(&d->cfg);
 }
@@ -783,6 +957,9 @@ int main(int argc, char **argv) {
     config_free(&d.cfg);
     return 2;
   }
+  d.conf_path = conf;
+  d.overrides = overrides;
+  d.n_overrides = n_over;
   int r = build(&d, control_path);
   if (r < 0) {
     log_error("cannot start: %s", amp_strerror(r));
@@ -791,6 +968,12 @@ int main(int argc, char **argv) {
   }
   log_info("ampd %s running", AMPD_VERSION_STRING);
   r = loop_run(d.loop);
+  /* The stop's hook (an amplifier off) gets HOOKS_DRAIN_USEC to run before the teardown
+   * kills it. */
+  uint64_t end = clock_mono_usec() + HOOKS_DRAIN_USEC;
+  while (hooks_pending(d.hooks) > 0 && clock_mono_usec() < end)
+    if (loop_run_once(d.loop, 100) < 0)
+      break;
   teardown(&d);
   return r < 0 ? 1 : 0;
 }

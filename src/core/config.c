@@ -129,6 +129,11 @@ static const struct key keys[] = {
      .off = F(playback.volume_mode),
      .words = volume_words,
      .def = "software"},
+    {.section = "playback",
+     .name = "resume",
+     .type = K_BOOL,
+     .off = F(playback.resume),
+     .def = "false"},
 
     STR("paths", "state_dir", K_DIR, paths.state_dir, CONFIG_LINE_MAX, false, "/var/lib/ampd"),
     STR("paths", "runtime_dir", K_DIR, paths.runtime_dir, CONFIG_LINE_MAX, false, "/run/ampd"),
@@ -144,6 +149,10 @@ static const struct key keys[] = {
      .def = "off"},
 
     STR("log", "level", K_LEVEL, log.level, CONFIG_LINE_MAX, false, "info"),
+    UINT("log", "stats_interval_s", log.stats_interval_s, 0, 86400, "60"),
+
+    STR("hooks", "onevent", K_FILE, hooks.onevent, CONFIG_LINE_MAX, true, ""),
+    UINT("hooks", "timeout_s", hooks.timeout_s, 1, 3600, "10"),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -646,6 +655,41 @@ int config_override(struct ampd_config *cfg, const char *assignment, char *errbu
   memcpy(name, assignment, (size_t)(eq - assignment));
   name[eq - assignment] = '\0';
   return config_set(cfg, name, eq + 1, errbuf, n);
+}
+
+static bool key_equal(const struct ampd_config *a, const struct ampd_config *b,
+                      const struct key *k) {
+  if (is_string(k->type)) {
+    const char *x = *str_cfield(a, k), *y = *str_cfield(b, k);
+    return (!x && !y) || (x && y && strcmp(x, y) == 0);
+  }
+  const char *pa = (const char *)a, *pb = (const char *)b;
+  switch (k->type) {
+  case K_BOOL:
+    return memcmp(pa + k->off, pb + k->off, sizeof(bool)) == 0;
+  case K_LUFS:
+    return memcmp(pa + k->off2, pb + k->off2, sizeof(bool)) == 0 &&
+           memcmp(pa + k->off, pb + k->off, sizeof(double)) == 0;
+  case K_ENUM:
+    return memcmp(pa + k->off, pb + k->off, sizeof(unsigned)) == 0;
+  default: /* K_UINT, K_RATE */
+    return memcmp(pa + k->off, pb + k->off, sizeof(uint32_t)) == 0;
+  }
+}
+
+size_t config_diff(const struct ampd_config *a, const struct ampd_config *b,
+                   void (*fn)(void *ud, const char *section, const char *key), void *ud) {
+  size_t n = 0;
+  if (!a || !b)
+    return 0;
+  for (size_t i = 0; i < NKEYS; i++) {
+    if (key_equal(a, b, &keys[i]))
+      continue;
+    n++;
+    if (fn)
+      fn(ud, keys[i].section, keys[i].name);
+  }
+  return n;
 }
 
 const char *config_backend_name(enum config_backend b) {

@@ -105,6 +105,7 @@ struct ampd_config {
     double loudness_target_lufs;         /* -40..-5, -14 (kept when loudness is off) */
     uint32_t volume;                     /* 0..100, 100 */
     enum config_volume_mode volume_mode; /* software */
+    bool resume;                         /* resume the container after a restart; false */
   } playback;
   struct {
     char *state_dir;     /* absolute, "/var/lib/ampd" */
@@ -117,8 +118,13 @@ struct ampd_config {
     enum config_mpris_bus bus; /* off */
   } mpris;
   struct {
-    char *level; /* a core/log spec ("info", "warning,http=debug"); "info" */
+    char *level;               /* a core/log spec ("info", "warning,http=debug"); "info" */
+    uint32_t stats_interval_s; /* the stats line while playing; 0 (off) .. 86400, 60 */
   } log;
+  struct {
+    char *onevent;      /* absolute path of the event program; NULL: none */
+    uint32_t timeout_s; /* 1..3600, 10 */
+  } hooks;
 };
 
 /* Fill cfg with the defaults (whatever cfg held is overwritten, not freed). 0 or -ENOMEM
@@ -140,6 +146,11 @@ int config_set(struct ampd_config *cfg, const char *name, const char *value, cha
 /* config_set() of an override "section.key=value" (split at the first '='). -EINVAL
  * without '='. */
 int config_override(struct ampd_config *cfg, const char *assignment, char *errbuf, size_t n);
+
+/* Call fn(section, key) for each key whose value differs between a and b, in the order
+ * of docs/configuration.md (SIGHUP: what changed). Returns how many differ. */
+size_t config_diff(const struct ampd_config *a, const struct ampd_config *b,
+                   void (*fn)(void *ud, const char *section, const char *key), void *ud);
 
 /* The names of the enum values ("alsa", "software"); "?" out of range. */
 const char *config_backend_name(enum config_backend b);

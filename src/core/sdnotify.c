@@ -2,6 +2,7 @@
 #include "sdnotify.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -67,6 +68,14 @@ uint64_t sdnotify_watchdog_usec(const struct sdnotify *n) {
 void sdnotify_ready(struct sdnotify *n) {
   if (n)
     send_msg("READY=1");
+}
+
+void sdnotify_reloading(struct sdnotify *n) {
+  if (!n)
+    return;
+  char msg[64];
+  snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, clock_mono_usec());
+  send_msg(msg);
 }
 
 void sdnotify_status(struct sdnotify *n, const char *fmt, ...) {

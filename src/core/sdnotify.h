@@ -16,6 +16,8 @@
  *   WATCHDOG=1  from a timer of the loop, every WATCHDOG_USEC / 2, when systemd asked for
  *               it (WatchdogSec=, which sets WATCHDOG_USEC and WATCHDOG_PID): a loop that
  *               stalls stops the pings and systemd restarts the service
+ *   RELOADING=1 sdnotify_reloading(): SIGHUP, the configuration is read again (with
+ *               MONOTONIC_USEC, as systemd 253 wants it); sdnotify_ready() ends the reload
  *   STOPPING=1  sdnotify_stopping(): the shutdown began
  *
  * Without NOTIFY_SOCKET (not run by systemd, or Type= other than notify) every call is a
@@ -36,6 +38,7 @@ int sdnotify_new(struct loop *l, struct sdnotify **ret);
 /* The watchdog interval systemd asked for, in microseconds; 0 when off. */
 uint64_t sdnotify_watchdog_usec(const struct sdnotify *n);
 void sdnotify_ready(struct sdnotify *n);
+void sdnotify_reloading(struct sdnotify *n);
 /* printf-style; cut to SDNOTIFY_STATUS_MAX bytes. */
 void sdnotify_status(struct sdnotify *n, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -51,8 +51,8 @@ static void deliver(void *userdata);
 
 /* Post the batch unless a post is already waiting. ev_lock held. */
 static void post_locked(struct engine *e) {
-  if (e->posted ||
-      (e->ev_n == 0 && e->under_pending == 0 && e->outerr_pending == 0 && !e->opened_pending))
+  if (e->posted || (e->ev_n == 0 && e->under_pending == 0 && e->outerr_pending == 0 &&
+                    !e->opened_pending && !e->devchg_pending))
     return;
   if (loop_post(e->cfg.loop, deliver, e->mb) == 0) {
     e->posted = true;
@@ -84,6 +84,8 @@ void eng_push_event(struct engine *e, unsigned gen, enum engine_event_type type,
       e->opened_pending = false; /* the latest state wins; the error is still told */
     } else if (type == ENGINE_OUTPUT_OPENED) {
       e->opened_pending = true;
+    } else if (type == ENGINE_DEVICE_CHANGED) {
+      e->devchg_pending = true;
     } else if (e->ev_n < EVQ_MAX) {
       struct qev *q = &e->evs[(e->ev_head + e->ev_n++) % EVQ_MAX];
       *q = (struct qev){{type, track, segment, err}, bytes};
@@ -116,6 +118,9 @@ static void deliver(void *userdata) {
     } else if (e->opened_pending) {
       q = (struct qev){{ENGINE_OUTPUT_OPENED, 0, 0, 0}, 0};
       e->opened_pending = false;
+    } else if (e->devchg_pending) {
+      q = (struct qev){{ENGINE_DEVICE_CHANGED, 0, 0, 0}, 0};
+      e->devchg_pending = false;
     } else if (e->under_pending > 0) {
       int n = e->under_pending > (uint64_t)INT32_MAX ? INT32_MAX : (int)e->under_pending;
       q = (struct qev){{ENGINE_UNDERRUN, 0, 0, n}, 0};
@@ -332,6 +337,7 @@ int engine_stop(struct engine *e) {
   e->under_pending = 0;
   e->outerr_pending = 0;
   e->opened_pending = false;
+  e->devchg_pending = false;
   e->n_dropped = 0;
   atomic_store(&e->stop_gen, e->ev_gen);
   pthread_mutex_unlock(&e->ev_lock);

@@ -80,15 +80,18 @@ struct cdmhost;
 struct engine;
 
 enum engine_event_type {
-  ENGINE_TRACK_STARTED, /* the track's first frame is being heard (track) */
-  ENGINE_TRACK_ENDED,   /* its last frame was heard (track) */
-  ENGINE_SEGMENT_DONE,  /* the media thread is done with (track, segment): release it */
-  ENGINE_ERROR,         /* (track, err): that track cannot go on (-AMP_EDECRYPT, -AMP_EGAP,
-                         * -AMP_ESHORT, -AMP_ENOKEY, the errors of pipeline_new ...) */
-  ENGINE_UNDERRUN,      /* the device ran dry (err: how many since the last such event) */
-  ENGINE_OUTPUT_ERROR,  /* (err) the device could not be opened or was lost (-EBUSY,
-                         * -ENODEV, -AMP_EAUDIO): the audio is held, it is retried */
-  ENGINE_OUTPUT_OPENED, /* the device opened again after an OUTPUT_ERROR */
+  ENGINE_TRACK_STARTED,  /* the track's first frame is being heard (track) */
+  ENGINE_TRACK_ENDED,    /* its last frame was heard (track) */
+  ENGINE_SEGMENT_DONE,   /* the media thread is done with (track, segment): release it */
+  ENGINE_ERROR,          /* (track, err): that track cannot go on (-AMP_EDECRYPT, -AMP_EGAP,
+                          * -AMP_ESHORT, -AMP_ENOKEY, the errors of pipeline_new ...) */
+  ENGINE_UNDERRUN,       /* the device ran dry (err: how many since the last such event) */
+  ENGINE_OUTPUT_ERROR,   /* (err) the device could not be opened or was lost (-EBUSY,
+                          * -ENODEV, -AMP_EAUDIO): the audio is held, it is retried */
+  ENGINE_OUTPUT_OPENED,  /* the device opened again after an OUTPUT_ERROR */
+  ENGINE_DEVICE_CHANGED, /* the device was opened or closed (engine_device() says which:
+                          * a track's open, a reopen at a format change, the idle close);
+                          * coalesced: one event may stand for several changes */
 };
 
 /* Where the device's rate comes from (the top of this file). */

@@ -179,6 +179,7 @@ struct engine {
   uint64_t under_pending;
   int outerr_pending;
   bool opened_pending;
+  bool devchg_pending;
   /* tracks engine_track_drop() dropped, until their TRACK_ENDED (under ev_lock) */
   uint32_t dropped[ENGINE_MAX_TRACKS];
   size_t n_dropped;

@@ -98,10 +98,13 @@ static void dev_close(struct engine *e, struct output *dev) {
 }
 
 static void publish_device(struct engine *e, const struct out *o) {
+  bool was = atomic_load(&e->dev_open);
   atomic_store(&e->dev_rate, o->dev ? o->dev_fmt.rate : 0u);
   atomic_store(&e->dev_channels, o->dev ? o->dev_fmt.channels : 0u);
   atomic_store(&e->dev_bits, o->dev ? o->dev_fmt.bits : 0u);
   atomic_store(&e->dev_open, o->dev != NULL);
+  if (was != (o->dev != NULL) && !atomic_load(&e->quit))
+    eng_push_event(e, o->gen, ENGINE_DEVICE_CHANGED, 0, 0, 0, 0);
 }
 
 /* Read the device clock and send what it passed: STARTED when a track's first frame is

@@ -7,6 +7,7 @@
 #include "player/player_impl.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,7 +125,8 @@ static char *dup_or_null(const char *s) {
 }
 
 static int ti_copy(struct trackinfo *dst, const struct trackinfo *src) {
-  *dst = (struct trackinfo){.duration = src->duration, .auto_skip = src->auto_skip};
+  *dst = (struct trackinfo){
+      .duration = src->duration, .auto_skip = src->auto_skip, .index = src->index};
   dst->title = dup_or_null(src->title);
   dst->artist = dup_or_null(src->artist);
   dst->album = dup_or_null(src->album);
@@ -499,6 +501,12 @@ static void on_track(void *ud, int err, const struct api_track *t) {
     pl_track_failed(p, NULL, err, NULL);
     return;
   }
+  uint32_t index = p->cursor_taken++;
+  if (p->resume_skip > 0) { /* player_play_at: not this one yet */
+    p->resume_skip--;
+    pl_load_next(p);
+    return;
+  }
   if (t->error_url && !t->audio_url) {
     if (t->auto_skip) {
       log_info("player: a track marked unavailable (autoSkipOnError): skipped");
@@ -522,7 +530,8 @@ static void on_track(void *ud, int err, const struct api_track *t) {
                          .audio_url = (char *)(uintptr_t)t->audio_url,
                          .image = (char *)(uintptr_t)t->image_url,
                          .duration = t->duration,
-                         .auto_skip = t->auto_skip};
+                         .auto_skip = t->auto_skip,
+                         .index = index};
   if (ti_copy(&s->ti, &ti) < 0 || !s->ti.audio_url) {
     pl_slot_free(s);
     pl_track_failed(p, NULL, t->audio_json ? -AMP_EUNSUPPORTED : -AMP_EPROTO, NULL);
@@ -591,6 +600,7 @@ void pl_load_next(struct player *p) {
     api_cursor_free(p->cursor);
     p->cursor = NULL;
     p->cursor_end = false;
+    p->cursor_taken = 0;
     if (api_get(p->cfg.api, API_DOCUMENT, p->container_url, pl_on_container, p, &p->doc_call) < 0)
       p->doc_call = NULL;
     return;
@@ -692,14 +702,22 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
       p->output_error = false;
       p->error_text[0] = '\0';
     }
-    if (first)
+    if (first) {
+      p->tracks_started++;
       pl_event(p, s, REPORT_STARTED, 0, NULL);
+    }
     /* One change for the control's subscribers: the state's, or else a new track heard
      * (a seek's restart of the decode was published by the seek). */
     if (p->state != PLAYER_PAUSED && p->state != PLAYER_PLAYING)
       pl_set_state(p, PLAYER_PLAYING);
     else if (first)
       pl_changed(p);
+    if (first && p->resume_ms) { /* player_play_at: on to the position */
+      uint64_t ms = p->resume_ms;
+      p->resume_ms = 0;
+      if (player_seek(p, ms) < 0)
+        log_info("player: the resume position %" PRIu64 " ms is not in the track", ms);
+    }
     break;
   case ENGINE_TRACK_ENDED:
     if (!s)
@@ -744,6 +762,8 @@ void player_engine_event(void *userdata, const struct engine_event *ev) {
       p->error_text[0] = '\0';
       pl_changed(p);
     }
+    break;
+  case ENGINE_DEVICE_CHANGED: /* the daemon's (engine_device()); nothing of the player's */
     break;
   }
 }
@@ -792,6 +812,8 @@ void player_status(const struct player *p, struct player_status *st) {
   st->underruns = engine_underruns(p->cfg.engine);
   st->tracks_played = p->tracks_played;
   st->seeks = p->seeks;
+  st->tracks_started = p->tracks_started;
+  st->track_index = s ? s->ti.index : 0;
   st->volume = engine_volume(p->cfg.engine);
   st->error = p->error;
   copy_text(st->error_text, p->error_text);
@@ -810,6 +832,10 @@ int player_new(const struct player_config *cfg, struct player **ret) {
   p->state = PLAYER_IDLE;
   *ret = p;
   return 0;
+}
+
+const char *player_container(const struct player *p) {
+  return p ? p->container_url : NULL;
 }
 
 void player_free(struct player *p) {

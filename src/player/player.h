@@ -76,6 +76,8 @@ struct player_status {
   uint64_t underruns;
   uint64_t tracks_played;           /* tracks whose end was heard since player_new */
   uint64_t seeks;                   /* seeks that succeeded since player_new */
+  uint64_t tracks_started;          /* tracks whose first frame was heard (not a seek) */
+  uint32_t track_index;             /* the track's place in its container, from 0 */
   unsigned volume;                  /* software volume, percent */
   int error;                        /* the error that ended the last track, 0 when none */
   char error_text[PLAYER_TEXT_MAX]; /* the service's report (terse) when it had one */
@@ -112,6 +114,11 @@ void player_free(struct player *p);
  * its result names the first chunk) from its first track. Whatever played stops.
  * 0 (the document is being fetched), -EINVAL, -ENOMEM. */
 int player_play(struct player *p, const char *url);
+/* player_play(), but from the container's track `index` (counting from 0 as the cursor
+ * gives them), at ms into it (a seek once its first frame is heard): a resume. */
+int player_play_at(struct player *p, const char *url, uint32_t index, uint64_t ms);
+/* The URL of the container played last (NULL: none). */
+const char *player_container(const struct player *p);
 int player_pause(struct player *p);  /* -EALREADY when not playing */
 int player_resume(struct player *p); /* -EALREADY when not paused */
 int player_stop(struct player *p);

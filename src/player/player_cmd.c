@@ -64,6 +64,8 @@ int player_play(struct player *p, const char *url) {
     return -ENOMEM;
   free(p->container_url);
   p->container_url = copy;
+  p->cursor_taken = p->resume_skip = 0;
+  p->resume_ms = 0;
   while (p->n_forward > 0)
     pl_ti_free(&p->forward[--p->n_forward]);
   p->error = 0;
@@ -76,6 +78,15 @@ int player_play(struct player *p, const char *url) {
   }
   pl_set_state(p, PLAYER_LOADING);
   return 0;
+}
+
+int player_play_at(struct player *p, const char *url, uint32_t index, uint64_t ms) {
+  int r = player_play(p, url);
+  if (r == 0) {
+    p->resume_skip = index;
+    p->resume_ms = ms;
+  }
+  return r;
 }
 
 int player_pause(struct player *p) {

@@ -36,6 +36,7 @@ struct trackinfo {
   char *title, *artist, *album, *tag, *collector, *audio_url, *image;
   double duration;
   bool auto_skip;
+  uint32_t index; /* its place in the container (from 0), for a resume */
 };
 
 #define HISTORY_MAX 32 /* tracks kept for previous */
@@ -87,12 +88,16 @@ struct player {
   uint32_t next_id;
   uint64_t tracks_played;
   uint64_t seeks; /* player_seek()s that succeeded: player_status().seeks */
+  uint64_t tracks_started;
   int error;
   bool output_error; /* error is the device's: cleared when it opens again */
   char error_text[PLAYER_TEXT_MAX];
   uint64_t underruns;
   enum player_repeat repeat;
   char *container_url;                   /* for repeat all */
+  uint32_t cursor_taken;                 /* tracks the cursor gave since the container began */
+  uint32_t resume_skip;                  /* player_play_at: tracks still to pass over */
+  uint64_t resume_ms;                    /* player_play_at: where its first track starts */
   struct trackinfo history[HISTORY_MAX]; /* played, oldest first */
   size_t n_history;
   struct trackinfo forward[HISTORY_MAX]; /* to play before the cursor's next (previous) */

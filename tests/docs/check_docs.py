@@ -43,14 +43,20 @@ def keys_of_markdown():
     text = read("docs", "configuration.md")
     body = text[text.index("## 4. The keys"):]
     body = body[:body.index("\n## 5.")]
-    keys, section = set(), None
+    keys, section, in_keys = set(), None, False
     for line in body.splitlines():
         m = re.match(r"### \[(\w+)\]", line)
         if m:
-            section = m.group(1)
+            section, in_keys = m.group(1), False
+            continue
+        if line.startswith("| key |"):  # a section's key table (not another table)
+            in_keys = True
+            continue
+        if not line.startswith("|"):
+            in_keys = False
             continue
         m = re.match(r"\| `(\w+)` \|", line)
-        if m:
+        if m and in_keys:
             keys.add((section, m.group(1)))
     return keys
 

@@ -133,6 +133,8 @@ static void check_accepted(const struct ampd_config *c) {
   CHECK(c->paths.state_dir[0] == '/' && c->paths.runtime_dir[0] == '/' &&
         c->paths.cdm_dir[0] == '/');
   CHECK(!c->service.ca_file || c->service.ca_file[0] == '/');
+  CHECK(!c->hooks.onevent || c->hooks.onevent[0] == '/');
+  CHECK(c->hooks.timeout_s >= 1 && c->hooks.timeout_s <= 3600 && c->log.stats_interval_s <= 86400);
 
   struct ampd_config copy;
   CHECK(config_defaults(&copy) == 0);
@@ -168,7 +170,12 @@ static void check_accepted(const struct ampd_config *c) {
   set_back(&copy, "paths.cdm_dir", c->paths.cdm_dir);
   set_back(&copy, "paths.cdm", c->paths.cdm);
   set_back(&copy, "log.level", c->log.level);
+  set_back(&copy, "playback.resume", c->playback.resume ? "true" : "false");
+  set_back_uint(&copy, "log.stats_interval_s", c->log.stats_interval_s);
+  set_back(&copy, "hooks.onevent", c->hooks.onevent);
+  set_back_uint(&copy, "hooks.timeout_s", c->hooks.timeout_s);
   CHECK(same(&copy, c));
+  CHECK(config_diff(&copy, c, NULL, NULL) == 0); /* every key, the new ones too */
   config_free(&copy);
 }
 

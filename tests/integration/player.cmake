@@ -31,3 +31,7 @@ ampd_daemon_test(daemon_abr test_daemon_abr.py 300)
 # and the event stream, kill -9 mid-track, the album across a license renewal and an
 # audio-object (or CDN-token) expiry (tests/integration/test_daemon_play.py).
 ampd_daemon_test(daemon_play test_daemon_play.py 600)
+
+# Issue 10: the onevent hook, the saved state and SIGHUP through the real daemon
+# (tests/integration/test_daemon_state.py).
+ampd_daemon_test(daemon_state test_daemon_state.py 600)

@@ -5,7 +5,7 @@
 # ampd_test: the daemon with the test hooks of src/testhooks.h (a control command that
 # stalls the loop). A binary of its own, never installed, so that no build of `ampd` can
 # carry a hook by accident: there is no option or variable that puts it into `ampd`.
-add_executable(ampd_test ${CMAKE_SOURCE_DIR}/src/main.c ${CMAKE_SOURCE_DIR}/src/testhooks.c)
+add_executable(ampd_test ${AMPD_DAEMON_SRCS} ${CMAKE_SOURCE_DIR}/src/testhooks.c)
 target_link_libraries(ampd_test PRIVATE ${AMPD_DAEMON_LIBS})
 target_compile_definitions(ampd_test PRIVATE AMPD_VERSION_STRING="${PROJECT_VERSION}"
                                              AMPD_TEST_HOOKS=1)

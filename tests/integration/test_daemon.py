@@ -52,12 +52,13 @@ def wav_pcm(path):
 
 
 class Daemon:
-    """ampd with a config of its own, in its own directory. overrides: `-o section.key=value`
+    """ampd with a config of its own, in its own directory. output: the [output] section's
+    lines instead of the pipe (or ALSA) backend's; log_level: [log] level; extra_config:
+    text appended to the file (sections of its own); overrides: `-o section.key=value`
     arguments on top of the file (docs/configuration.md §3)."""
 
     def __init__(self, name, out=None, alsa=False, output=None, capabilities="STD_RES,HI_FI",
-                 overrides=()):
-        """output: the [output] section's lines instead of the pipe (or alsa) backend."""
+                 overrides=(), log_level="debug", extra_config=""):
         self.dir = os.path.join(W["tmp"], name)
         os.makedirs(os.path.join(self.dir, "state"), mode=0o700, exist_ok=True)
         os.makedirs(os.path.join(self.dir, "run"), mode=0o700, exist_ok=True)
@@ -74,13 +75,13 @@ class Daemon:
                     "capabilities = %s\n"
                     "[output]\n%s"
                     "[paths]\nstate_dir = %s\nruntime_dir = %s\ncdm_dir = %s\ncdm = clearkey\n"
-                    "[log]\nlevel = debug\n" % (
+                    "[log]\nlevel = %s\n%s" % (
                         port, port, os.path.join(W["certs"], "ca.pem"), capabilities,
                         output if output is not None else
                         "backend = alsa\ndevice = rec\n" if alsa else
                         "backend = pipe\ndevice = S16:%s\n" % self.out,
                         os.path.join(self.dir, "state"), os.path.join(self.dir, "run"),
-                        W["cdm_dir"]))
+                        W["cdm_dir"], log_level, extra_config))
         self.log = open(os.path.join(self.dir, "ampd.log"), "ab")
         self.proc = None
         self.overrides = list(overrides)

@@ -21,7 +21,7 @@ const char *catalog;
 
 /* ---- the test output backend: a recording device ---- */
 
-struct tdev dev = {.lock = PTHREAD_MUTEX_INITIALIZER};
+struct tdev dev = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 static const struct output_ops tdev_ops;
 static struct output tdev_handle = {.ops = &tdev_ops};
@@ -45,6 +45,7 @@ void tdev_reset(uint64_t delay, bool can_pause) {
   memset(dev.cap, 0, sizeof(dev.cap));
   dev.queued = dev.heard = dev.drop_heard = 0;
   dev.xruns = 0;
+  dev.hold_at = 0;
   dev.open_calls = dev.fail_opens = 0;
   dev.has_mixer = false;
   dev.mixer_cdb = 0;
@@ -101,6 +102,8 @@ static int tdev_write(struct output *o, const int32_t *pcm, size_t frames) {
   }
   int i = dev.opens - 1;
   size_t n = frames * dev.fmt[i].channels;
+  while (dev.hold_at && (dev.len[i] + n) / dev.fmt[i].channels > dev.hold_at)
+    pthread_cond_wait(&dev.cond, &dev.lock);
   if (dev.len[i] + n > dev.cap[i]) {
     size_t c = dev.cap[i] ? dev.cap[i] * 2 : 1u << 20;
     while (c < dev.len[i] + n)
@@ -122,6 +125,19 @@ static int tdev_write(struct output *o, const int32_t *pcm, size_t frames) {
   }
   pthread_mutex_unlock(&dev.lock);
   return 0;
+}
+
+void tdev_hold(uint64_t frames) {
+  pthread_mutex_lock(&dev.lock);
+  dev.hold_at = frames;
+  pthread_mutex_unlock(&dev.lock);
+}
+
+void tdev_release(void) {
+  pthread_mutex_lock(&dev.lock);
+  dev.hold_at = 0;
+  pthread_cond_broadcast(&dev.cond);
+  pthread_mutex_unlock(&dev.lock);
 }
 
 static int tdev_drain(struct output *o) {

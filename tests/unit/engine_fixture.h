@@ -44,6 +44,11 @@ struct tdev {
   bool has_mixer;         /* a mixer of -40..0 dB (volume_set_db clamps to it) */
   long mixer_cdb;         /* its setting, 1/100 dB */
   int mixer_sets;
+  /* tdev_hold(): a write that would take the frames written in this open past hold_at
+   * waits (on cond) until tdev_release(), so that a test can act while a track is
+   * surely being heard, however fast or slow the machine (0: no hold) */
+  uint64_t hold_at;
+  pthread_cond_t cond;
 };
 extern struct tdev dev;
 
@@ -98,6 +103,12 @@ void load_track(const char *dir, const char *rep_id, uint32_t id, size_t max_seg
 void free_track(struct track *t);
 void add_key(struct cdmhost *h, struct track *t, const char *dir, const char *key_hex);
 void feed(struct harness *h);
+/* Hold the device at `frames` frames written in the current open (the next open starts
+ * from 0), and let it go. Release before harness_free(): the engine's output thread may be
+ * waiting in a write. */
+void tdev_hold(uint64_t frames);
+void tdev_release(void);
+
 /* An engine on the test device with c's settings (loop, ops, on_event, userdata are the
  * harness's). */
 void harness_start_with(struct harness *h, struct track *tracks, size_t n,

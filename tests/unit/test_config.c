@@ -113,6 +113,10 @@ static void check_defaults(const struct ampd_config *c) {
   assert_null(c->paths.control_group);
   assert_int_equal(c->mpris.bus, CONFIG_MPRIS_OFF);
   assert_string_equal(c->log.level, "info");
+  assert_false(c->playback.resume);
+  assert_int_equal(c->log.stats_interval_s, 60);
+  assert_null(c->hooks.onevent);
+  assert_int_equal(c->hooks.timeout_s, 10);
 }
 
 static void test_defaults(void **state) {
@@ -192,6 +196,7 @@ static const char full[] =
     "loudness_target_lufs = -23.5\r\n"
     "volume = 0\r\n"
     "volume_mode = both\r\n"
+    "resume = true\r\n"
     "  [paths]\t# comment\r\n"
     "state_dir = /srv/ampd/state\r\n"
     "runtime_dir = /tmp/ampd-run\r\n"
@@ -202,6 +207,10 @@ static const char full[] =
     "bus = Session\r\n"
     "[log]\r\n"
     "level: warning,http=debug\r\n"
+    "stats_interval_s = 0\r\n"
+    "[hooks]\r\n"
+    "onevent = /usr/local/bin/amp power\r\n"
+    "timeout_s = 3600\r\n"
     "[output]\r\n" /* a section may come back */
     "\t; indented comment\r\n";
 
@@ -235,6 +244,10 @@ static void check_full(const struct ampd_config *c) {
   assert_string_equal(c->paths.control_group, "ampd");
   assert_int_equal(c->mpris.bus, CONFIG_MPRIS_SESSION);
   assert_string_equal(c->log.level, "warning,http=debug");
+  assert_true(c->playback.resume);
+  assert_int_equal(c->log.stats_interval_s, 0);
+  assert_string_equal(c->hooks.onevent, "/usr/local/bin/amp power");
+  assert_int_equal(c->hooks.timeout_s, 3600);
 }
 
 static void test_full_file(void **state) {
@@ -668,6 +681,10 @@ static void test_every_key(void **state) {
       {"paths.control_group", "ampd"},
       {"mpris.bus", "session"},
       {"log.level", "warning,http=debug"},
+      {"playback.resume", "yes"},
+      {"log.stats_interval_s", "0"},
+      {"hooks.onevent", "/usr/local/bin/amp power"},
+      {"hooks.timeout_s", "3600"},
   };
   for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
     int r = config_set(&c, sets[i][0], sets[i][1], err, sizeof(err));
@@ -698,6 +715,46 @@ static void test_errbuf(void **state) {
   config_free(&c);
 }
 
+/* config_diff names each key that differs, once, and only those. */
+struct diffs {
+  char names[8][64];
+  size_t n;
+};
+
+static void on_diff(void *ud, const char *section, const char *key) {
+  struct diffs *d = ud;
+  if (d->n < 8)
+    snprintf(d->names[d->n++], 64, "%s.%s", section, key);
+}
+
+static void test_diff(void **state) {
+  (void)state;
+  struct ampd_config a, b;
+  char err[CONFIG_ERR_MAX];
+  assert_int_equal(config_defaults(&a), 0);
+  assert_int_equal(config_defaults(&b), 0);
+  struct diffs d = {.n = 0};
+  assert_int_equal(config_diff(&a, &b, on_diff, &d), 0);
+  assert_int_equal(d.n, 0);
+  assert_int_equal(config_set(&b, "log.level", "debug", err, sizeof(err)), 0);
+  assert_int_equal(config_set(&b, "hooks.onevent", "/bin/true", err, sizeof(err)), 0);
+  assert_int_equal(config_set(&b, "output.buffer_ms", "300", err, sizeof(err)), 0);
+  assert_int_equal(config_set(&b, "playback.loudness_target_lufs", "off", err, sizeof(err)), 0);
+  assert_int_equal(config_set(&b, "output.sync", "true", err, sizeof(err)), 0);
+  assert_int_equal(config_diff(&a, &b, on_diff, &d), 5);
+  assert_int_equal(d.n, 5);
+  assert_string_equal(d.names[0], "output.buffer_ms");
+  assert_string_equal(d.names[1], "output.sync");
+  assert_string_equal(d.names[2], "playback.loudness_target_lufs");
+  assert_string_equal(d.names[3], "log.level");
+  assert_string_equal(d.names[4], "hooks.onevent");
+  /* the same value again is no difference */
+  assert_int_equal(config_set(&a, "log.level", "debug", err, sizeof(err)), 0);
+  assert_int_equal(config_diff(&a, &b, NULL, NULL), 4);
+  config_free(&a);
+  config_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
@@ -716,6 +773,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_overrides, setup, teardown),
       cmocka_unit_test_setup_teardown(test_every_key, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errbuf, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_diff, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

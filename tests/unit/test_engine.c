@@ -105,11 +105,13 @@ static void test_pause_resume(void **state) {
   t.end = 6 * 44100;
   load_wav("mid45/source/flac_16_44.wav", &src);
   tdev_reset(4410, true);
+  tdev_hold(2 * 44100); /* the track is surely being heard when it pauses */
   harness_start(&h, &t, 1, 200, 0);
   feed(&h);
   uint64_t one_s = 44100;
   run_until(&h, heard_at_least, &one_s);
   assert_int_equal(engine_pause(h.e, true), 0);
+  tdev_release();
   run_until(&h, dev_paused, NULL);
   run_until(&h, fed_all, NULL);
   pthread_mutex_lock(&dev.lock);
@@ -148,11 +150,13 @@ static void test_pause_unsupported(void **state) {
   t.end = 4 * 44100;
   load_wav("mid45/source/flac_16_44.wav", &src);
   tdev_reset(4410, false);
+  tdev_hold(2 * 44100); /* the track is surely being heard when it pauses */
   harness_start(&h, &t, 1, 200, 0);
   feed(&h);
   uint64_t one_s = 44100;
   run_until(&h, heard_at_least, &one_s);
   assert_int_equal(engine_pause(h.e, true), 0);
+  tdev_release();
   for (int i = 0; i < 5; i++)
     loop_run_once(h.loop, 20);
   assert_int_equal(engine_pause(h.e, false), 0);
@@ -213,12 +217,14 @@ static void test_stop(void **state) {
   load_wav("album/t1/source/flac_16_44.wav", &s1);
   load_wav("short12/source/flac_16_44.wav", &s2);
   tdev_reset(4410, true);
+  tdev_hold(3 * 44100); /* the track is surely being heard when it stops */
   harness_start(&h, t, 1, 0, 0);
   feed(&h);
   uint64_t two_s = 2 * 44100;
   run_until(&h, heard_at_least, &two_s);
   size_t stop_at = h.n_ev;
   assert_int_equal(engine_stop(h.e), 0);
+  tdev_release();
   run_until(&h, dev_dropped, NULL);
   pthread_mutex_lock(&dev.lock);
   size_t dropped_len = dev.len[0];
@@ -262,6 +268,7 @@ static void test_drop_queued(void **state) {
   load_track("short12/clear", "flac_16_44", 3, 16, &t[2]);
   load_wav("short12/source/flac_16_44.wav", &s1);
   tdev_reset(4410, true);
+  tdev_hold(2 * 44100); /* the first track is surely being heard at the drop */
   harness_start(&h, t, 3, 0, 0);
   feed(&h);
   uint64_t one_s = 44100;
@@ -269,6 +276,7 @@ static void test_drop_queued(void **state) {
   assert_true(t[1].opened); /* queued behind the one heard */
   assert_int_equal(engine_track_drop(h.e, 2), 0);
   assert_int_equal(engine_track_drop(h.e, 2), 0); /* twice is once */
+  tdev_release();
   if (h.feeding == 1)
     h.feeding = 2; /* it was the open one: the drop closed it */
   assert_int_equal(engine_track_segment(h.e, 2, 99, t[1].segs[0].data, t[1].segs[0].len, 0),

@@ -192,11 +192,13 @@ static void test_mixer_hardware(void **state) {
   load_pair(t, &s1, &s2);
   tdev_reset(4410, true);
   dev.has_mixer = true;
+  tdev_hold(2 * 44100); /* the track is surely being heard at the change */
   struct engine_config c = {.volume = 100, .volume_mode = ENGINE_VOLUME_HARDWARE};
   harness_start_with(&h, t, 1, &c);
   feed(&h);
   run_until(&h, heard_1s, NULL);
   engine_set_volume(h.e, 25);
+  tdev_release();
   uint32_t id = 1;
   run_until(&h, ended, &id);
   harness_free(&h);
