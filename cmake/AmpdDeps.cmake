@@ -52,6 +52,13 @@ if(AMPD_TESTS)
   ampd_require_program(AMPD_GST_LAUNCH gst-launch-1.0 gstreamer1.0-tools)
   ampd_require_program(AMPD_GST_INSPECT gst-inspect-1.0 gstreamer1.0-tools)
   ampd_require_program(AMPD_SYSTEMD_ANALYZE systemd-analyze systemd)
+  # MPRIS (tests/integration/test_mpris.py): a private bus, calls, a monitor; stdbuf
+  # (coreutils) keeps gdbus monitor's output line by line in a pipe.
+  ampd_require_program(AMPD_DBUS_DAEMON dbus-daemon dbus-daemon)
+  ampd_require_program(AMPD_BUSCTL busctl systemd)
+  ampd_require_program(AMPD_GDBUS gdbus libglib2.0-bin)
+  ampd_require_program(AMPD_STDBUF stdbuf coreutils)
+  ampd_require_program(AMPD_SETPRIV setpriv util-linux) # a caller of another user
   ampd_require_program(AMPD_MANDOC mandoc mandoc)
   ampd_require_gst_element(dashdemux gstreamer1.0-plugins-bad)
   ampd_require_gst_element(qtdemux gstreamer1.0-plugins-good)

@@ -11,6 +11,8 @@
 #   <AMPD_CDM_DIR>/clearkey.so              CDM plugins: the only directory they load from
 #   /usr/lib/systemd/system/ampd.service    the unit (dist/systemd/ampd.service.in)
 #   /etc/ampd/ampd.conf                     the example configuration (a conffile)
+#   /usr/share/dbus-1/system.d/org.mpris.MediaPlayer2.ampd.conf
+#                                           the D-Bus policy for [mpris] bus = system
 #   /usr/share/man/man{1,5,8}/              ampctl(1), ampd.conf(5), ampd(8)
 #
 # Components: "client" (the library's runtime files), "dev" (its header, .so symlink and
@@ -44,6 +46,9 @@ install(TARGETS ampd_cdm_clearkey LIBRARY DESTINATION ${AMPD_CDM_DIR})
 install(FILES ${CMAKE_BINARY_DIR}/dist/ampd.service DESTINATION ${AMPD_SYSTEMD_UNIT_DIR})
 install(FILES ${CMAKE_SOURCE_DIR}/docs/ampd.conf.example
         DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/ampd RENAME ampd.conf)
+# The bus reads package policies from <datadir>/dbus-1/system.d (/usr/share on Debian).
+install(FILES ${CMAKE_SOURCE_DIR}/dist/dbus/org.mpris.MediaPlayer2.ampd.conf
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/dbus-1/system.d)
 install(FILES ${CMAKE_SOURCE_DIR}/docs/man/ampd.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
 install(FILES ${CMAKE_SOURCE_DIR}/docs/man/ampd.conf.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
 install(FILES ${CMAKE_SOURCE_DIR}/docs/man/ampctl.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)

@@ -3,7 +3,7 @@
 # scripts/checksrc.sh). A file under one area may include headers of the areas listed
 # for it, and nothing else of the tree:
 #
-#   core <- net <- media, cloud <- player <- control <- main
+#   core <- net <- media, cloud <- player <- control, mpris <- main
 #   core, media/pcm.h <- platform          (the PCM type is the one media header it uses)
 #   cdm/ plugins: only <ampd/cdm.h> and their own headers (a plugin links nothing of ours)
 #   src/client (libampd-client): <ampd/client.h> and core/clock.h (compiled into it) only
@@ -23,8 +23,9 @@ allowed_for() {
   src/cloud/*) echo "core net cloud ampd" ;;
   src/player/*) echo "core net media cloud platform player ampd" ;;
   src/control/*) echo "core net media cloud platform player control ampd" ;;
+  src/mpris/*) echo "core player" ;; # the player's D-Bus face: the player and core only
   src/client/*) echo "core/clock.h ampd" ;; # libampd-client: the protocol, the one clock
-  src/main/* | src/*.c) echo "core net media cloud platform player control ampd" ;;
+  src/main/* | src/*.c) echo "core net media cloud platform player control mpris ampd" ;;
   platform/*) echo "core platform media/pcm.h" ;;
   cdm/*) echo "ampd" ;;
   include/ampd/*) echo "ampd" ;;

@@ -185,7 +185,8 @@ def main():
         plugins = [f for f in files if f.endswith("/ampd/cdm/clearkey.so")]
         for want in ("/usr/sbin/ampd", "/usr/bin/ampctl", "/etc/ampd/ampd.conf",
                      "/usr/share/man/man8/ampd.8.gz", "/usr/share/man/man5/ampd.conf.5.gz",
-                     "/usr/share/man/man1/ampctl.1.gz"):
+                     "/usr/share/man/man1/ampctl.1.gz",
+                     "/usr/share/dbus-1/system.d/org.mpris.MediaPlayer2.ampd.conf"):
             if want not in files and want.replace(".gz", "") not in files:
                 fail("the package installed no %s: %s" % (want, files))
         if len(units) != 1 or len(plugins) != 1:

@@ -36,6 +36,7 @@
 #include "media/abr.h"
 #include "media/cdmhost.h"
 #include "media/manifest.h"
+#include "mpris/mpris.h"
 #include "net/http.h"
 #include "platform/backends.h"
 #include "player/devcaps.h"
@@ -72,6 +73,7 @@ struct daemon {
   struct control *control;
   struct control_req *login_req; /* a login waiting for its code pair */
   struct sdnotify *sd;           /* systemd: READY, STATUS, WATCHDOG, STOPPING */
+  struct mpris *mpris;           /* D-Bus (docs/mpris.md); NULL with [mpris] bus = off */
   char device_id[DEVICEID_LEN + 1];
   struct hooks *hooks;     /* [hooks] onevent */
   struct devents *devents; /* player and device changes into hook events */
@@ -127,6 +129,7 @@ static cJSON *status_json(struct daemon *d, const struct player_status *st) {
   cJSON_AddStringToObject(o, "title", st->title);
   cJSON_AddStringToObject(o, "artist", st->artist);
   cJSON_AddStringToObject(o, "album", st->album);
+  cJSON_AddStringToObject(o, "art_url", st->art_url);
   cJSON_AddStringToObject(o, "track_tag", st->track_tag);
   cJSON_AddNumberToObject(o, "position_ms", (double)st->position_ms);
   cJSON_AddNumberToObject(o, "duration_ms", (double)st->duration_ms);
@@ -197,6 +200,7 @@ static void on_player_change(void *ud, const struct player_status *st) {
   devents_player(d->devents, st);
   save_state(d, st);
   notify_status(d, st);
+  mpris_player_changed(d->mpris, st);
   cJSON *o = status_json(d, st);
   if (o && d->control)
     control_publish(d->control, "player", o);
@@ -799,6 +803,11 @@ static int build(struct daemon *d, const char *control_path) {
   if ((r = loop_add_timer(d->loop, 0, on_stats, d, &d->stats_timer)) < 0)
     return r;
   arm_stats(d);
+  if (c->mpris.bus != CONFIG_MPRIS_OFF &&
+      (r = mpris_new(d->loop,
+                     c->mpris.bus == CONFIG_MPRIS_SYSTEM ? MPRIS_BUS_SYSTEM : MPRIS_BUS_SESSION,
+                     d->player, &d->mpris)) < 0)
+    return r;
   if (!control_path) {
     if ((r = join_path(path, c->paths.runtime_dir, "control")) < 0)
       return r;
@@ -836,6 +845,7 @@ static int build(struct daemon *d, const char *control_path) {
 static void teardown(struct daemon *d) {
   control_free(d->control);
   savedstate_free(d->saved); /* writes what is pending */
+  mpris_free(d->mpris);
   player_free(d->player);
   engine_free(d->engine);
   abr_free(d->abr);

@@ -388,6 +388,7 @@ enum {
   S_ERROR,
   S_AUDIO_URL,
   S_AUDIO_JSON,
+  S_IMAGE,
   S_N
 };
 
@@ -472,6 +473,11 @@ static int build_track(struct api_cursor *c, uint32_t index) {
       (r = keep_url(c, S_ERROR, td->error, &t->error_url)) < 0 ||
       (r = keep_url(c, S_AUDIO_URL, td->audio_ref, &t->audio_url)) < 0 ||
       (r = keep(c, S_AUDIO_JSON, td->audio, &t->audio_json)) < 0)
+    return r;
+  /* The cover is an absolute URL of the service's (image.uri), handed to local clients
+   * (MPRIS mpris:artUrl) as it is: only an https one is kept. */
+  if (td->image_uri && strncmp(td->image_uri, "https://", 8) == 0 &&
+      (r = keep(c, S_IMAGE, td->image_uri, &t->image_url)) < 0)
     return r;
   t->duration = td->duration;
   t->is_explicit = td->is_explicit;

@@ -118,6 +118,7 @@ struct api_track {
   const char *error_url;     /* a general error report to fetch (API_REPORT) */
   const char *audio_url;     /* the audio object to fetch (API_AUDIO): a new session */
   const char *audio_json;    /* or the inline audio object (apidoc_audio_parse) */
+  const char *image_url;     /* the cover (image.uri) when it is an https URL, else NULL */
   uint64_t chunk_no;         /* chunks entered before this one's: 0 for the first */
   uint32_t index;            /* index within its chunk */
 };

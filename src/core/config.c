@@ -67,9 +67,11 @@ _Static_assert(sizeof(AMPD_CDM_DIR) <= CONFIG_LINE_MAX + 1, "AMPD_CDM_DIR must f
 
 static const char *const backend_words[] = {"alsa", "pipe", "null", NULL};
 static const char *const volume_words[] = {"software", "hardware", "both", NULL};
+static const char *const mpris_words[] = {"off", "session", "system", NULL};
 
 _Static_assert(sizeof(enum config_backend) == sizeof(unsigned), "enums are stored as unsigned");
 _Static_assert(sizeof(enum config_volume_mode) == sizeof(unsigned), "enums are stored as unsigned");
+_Static_assert(sizeof(enum config_mpris_bus) == sizeof(unsigned), "enums are stored as unsigned");
 
 #define F(field) offsetof(struct ampd_config, field)
 #define STR(sec, nm, t, field, mx, nul, d)                                                         \
@@ -138,6 +140,13 @@ static const struct key keys[] = {
     STR("paths", "cdm_dir", K_DIR, paths.cdm_dir, CONFIG_LINE_MAX, false, AMPD_CDM_DIR),
     STR("paths", "cdm", K_CDM, paths.cdm, CDM_NAME_MAX, false, "clearkey"),
     STR("paths", "control_group", K_TOKEN, paths.control_group, 32, true, ""),
+
+    {.section = "mpris",
+     .name = "bus",
+     .type = K_ENUM,
+     .off = F(mpris.bus),
+     .words = mpris_words,
+     .def = "off"},
 
     STR("log", "level", K_LEVEL, log.level, CONFIG_LINE_MAX, false, "info"),
     UINT("log", "stats_interval_s", log.stats_interval_s, 0, 86400, "60"),
@@ -690,6 +699,10 @@ const char *config_backend_name(enum config_backend b) {
 
 const char *config_volume_mode_name(enum config_volume_mode m) {
   return (unsigned)m < sizeof(volume_words) / sizeof(volume_words[0]) - 1 ? volume_words[m] : "?";
+}
+
+const char *config_mpris_bus_name(enum config_mpris_bus b) {
+  return (unsigned)b < sizeof(mpris_words) / sizeof(mpris_words[0]) - 1 ? mpris_words[b] : "?";
 }
 
 /* ---------------------------------------------------------------- the file */

@@ -65,6 +65,12 @@ enum config_volume_mode {
   CONFIG_VOLUME_BOTH,         /* the mixer first, the PCM below its range */
 };
 
+enum config_mpris_bus {
+  CONFIG_MPRIS_OFF = 0, /* no MPRIS interface */
+  CONFIG_MPRIS_SESSION, /* the session bus of the daemon's user */
+  CONFIG_MPRIS_SYSTEM,  /* the system bus (needs dist/dbus/org.mpris.MediaPlayer2.ampd.conf) */
+};
+
 /* output.rate: the device runs at each track's rate, keeps its first one, or a fixed rate
  * (any other value: Hz). */
 #define CONFIG_RATE_NATIVE 0u
@@ -109,6 +115,9 @@ struct ampd_config {
     char *control_group; /* the control socket's group (1..32, no spaces); NULL: the daemon's */
   } paths;
   struct {
+    enum config_mpris_bus bus; /* off */
+  } mpris;
+  struct {
     char *level;               /* a core/log spec ("info", "warning,http=debug"); "info" */
     uint32_t stats_interval_s; /* the stats line while playing; 0 (off) .. 86400, 60 */
   } log;
@@ -146,6 +155,7 @@ size_t config_diff(const struct ampd_config *a, const struct ampd_config *b,
 /* The names of the enum values ("alsa", "software"); "?" out of range. */
 const char *config_backend_name(enum config_backend b);
 const char *config_volume_mode_name(enum config_volume_mode m);
+const char *config_mpris_bus_name(enum config_mpris_bus b);
 
 /* Free every string and zero cfg. Accepts NULL and a cfg from a failed config_defaults(). */
 void config_free(struct ampd_config *cfg);

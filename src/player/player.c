@@ -116,6 +116,7 @@ void pl_ti_free(struct trackinfo *t) {
   free(t->tag);
   free(t->collector);
   free(t->audio_url);
+  free(t->image);
   memset(t, 0, sizeof(*t));
 }
 
@@ -132,9 +133,10 @@ static int ti_copy(struct trackinfo *dst, const struct trackinfo *src) {
   dst->tag = dup_or_null(src->tag);
   dst->collector = dup_or_null(src->collector);
   dst->audio_url = dup_or_null(src->audio_url);
+  dst->image = dup_or_null(src->image);
   if ((src->title && !dst->title) || (src->artist && !dst->artist) || (src->album && !dst->album) ||
       (src->tag && !dst->tag) || (src->collector && !dst->collector) ||
-      (src->audio_url && !dst->audio_url)) {
+      (src->audio_url && !dst->audio_url) || (src->image && !dst->image)) {
     pl_ti_free(dst);
     return -ENOMEM;
   }
@@ -526,6 +528,7 @@ static void on_track(void *ud, int err, const struct api_track *t) {
                          .tag = (char *)(uintptr_t)t->track_tag,
                          .collector = (char *)(uintptr_t)t->collector_url,
                          .audio_url = (char *)(uintptr_t)t->audio_url,
+                         .image = (char *)(uintptr_t)t->image_url,
                          .duration = t->duration,
                          .auto_skip = t->auto_skip,
                          .index = index};
@@ -782,6 +785,9 @@ void player_status(const struct player *p, struct player_status *st) {
     copy_text(st->artist, s->ti.artist);
     copy_text(st->album, s->ti.album);
     copy_text(st->track_tag, s->ti.tag);
+    /* A URL cut short would name another resource: one that does not fit is left out. */
+    if (s->ti.image && strlen(s->ti.image) < sizeof(st->art_url))
+      memcpy(st->art_url, s->ti.image, strlen(s->ti.image) + 1);
     st->position_ms = pl_heard_ms(p, s);
     st->duration_ms = s->ti.duration > 0 ? (uint64_t)(s->ti.duration * 1000) : 0;
     const struct quality *q = NULL;
@@ -805,6 +811,7 @@ void player_status(const struct player *p, struct player_status *st) {
   }
   st->underruns = engine_underruns(p->cfg.engine);
   st->tracks_played = p->tracks_played;
+  st->seeks = p->seeks;
   st->tracks_started = p->tracks_started;
   st->track_index = s ? s->ti.index : 0;
   st->volume = engine_volume(p->cfg.engine);

@@ -61,18 +61,21 @@ enum player_state {
 };
 
 #define PLAYER_TEXT_MAX 256 /* bytes of a title, artist, album, tag, error text kept */
+#define PLAYER_URL_MAX 1024 /* bytes of the cover's URL with its NUL; a longer one is left out */
 
 struct player_status {
   enum player_state state;
   char title[PLAYER_TEXT_MAX], artist[PLAYER_TEXT_MAX], album[PLAYER_TEXT_MAX];
   char track_tag[PLAYER_TEXT_MAX];
-  uint64_t position_ms; /* of the track being heard, from the audio clock */
-  uint64_t duration_ms; /* 0 when unknown */
-  char codec[16];       /* "flac", "opus": the rep of the segment being heard (ABR) */
+  char art_url[PLAYER_URL_MAX]; /* the cover (https), "" when none */
+  uint64_t position_ms;         /* of the track being heard, from the audio clock */
+  uint64_t duration_ms;         /* 0 when unknown */
+  char codec[16];               /* "flac", "opus": the rep of the segment being heard (ABR) */
   uint32_t rate, bits, channels;
   uint64_t buffer_ms; /* media fetched ahead and not yet handed to the engine's end */
   uint64_t underruns;
   uint64_t tracks_played;           /* tracks whose end was heard since player_new */
+  uint64_t seeks;                   /* seeks that succeeded since player_new */
   uint64_t tracks_started;          /* tracks whose first frame was heard (not a seek) */
   uint32_t track_index;             /* the track's place in its container, from 0 */
   unsigned volume;                  /* software volume, percent */

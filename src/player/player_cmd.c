@@ -245,6 +245,7 @@ int player_seek(struct player *p, uint64_t ms) {
                               .quality = quality};
     report_submit(p->cfg.report, &ev, s->ti.collector, NULL);
   }
+  p->seeks++;
   pl_changed(p);
   return 0;
 }

@@ -33,7 +33,7 @@ struct pending {
 
 /* What the player keeps of a track: enough to play it again (history, repeat). */
 struct trackinfo {
-  char *title, *artist, *album, *tag, *collector, *audio_url;
+  char *title, *artist, *album, *tag, *collector, *audio_url, *image;
   double duration;
   bool auto_skip;
   uint32_t index; /* its place in the container (from 0), for a resume */
@@ -87,6 +87,7 @@ struct player {
   struct slot *current; /* the track being heard (or loading first) */
   uint32_t next_id;
   uint64_t tracks_played;
+  uint64_t seeks; /* player_seek()s that succeeded: player_status().seeks */
   uint64_t tracks_started;
   int error;
   bool output_error; /* error is the device's: cleared when it opens again */

@@ -111,6 +111,7 @@ static void check_defaults(const struct ampd_config *c) {
   assert_string_equal(c->paths.cdm_dir, cdmhost_default_dir());
   assert_string_equal(c->paths.cdm, "clearkey");
   assert_null(c->paths.control_group);
+  assert_int_equal(c->mpris.bus, CONFIG_MPRIS_OFF);
   assert_string_equal(c->log.level, "info");
   assert_false(c->playback.resume);
   assert_int_equal(c->log.stats_interval_s, 60);
@@ -128,6 +129,9 @@ static void test_defaults(void **state) {
   assert_string_equal(config_backend_name(CONFIG_BACKEND_NULL), "null");
   assert_string_equal(config_backend_name((enum config_backend)3), "?");
   assert_string_equal(config_volume_mode_name(CONFIG_VOLUME_BOTH), "both");
+  assert_string_equal(config_mpris_bus_name(c.mpris.bus), "off");
+  assert_string_equal(config_mpris_bus_name(CONFIG_MPRIS_SYSTEM), "system");
+  assert_string_equal(config_mpris_bus_name((enum config_mpris_bus)3), "?");
   config_free(&c);
   /* config_free zeroes and may be called again, and on NULL. */
   assert_null(c.log.level);
@@ -199,6 +203,8 @@ static const char full[] =
     "cdm_dir = /opt/ampd/cdm\r\n"
     "cdm = widevine\r\n"
     "control_group = ampd\r\n"
+    "[mpris]\r\n"
+    "bus = Session\r\n"
     "[log]\r\n"
     "level: warning,http=debug\r\n"
     "stats_interval_s = 0\r\n"
@@ -236,6 +242,7 @@ static void check_full(const struct ampd_config *c) {
   assert_string_equal(c->paths.cdm_dir, "/opt/ampd/cdm");
   assert_string_equal(c->paths.cdm, "widevine");
   assert_string_equal(c->paths.control_group, "ampd");
+  assert_int_equal(c->mpris.bus, CONFIG_MPRIS_SESSION);
   assert_string_equal(c->log.level, "warning,http=debug");
   assert_true(c->playback.resume);
   assert_int_equal(c->log.stats_interval_s, 0);
@@ -391,6 +398,8 @@ static void test_errors_words(void **state) {
                ":2: [output] backend: \"jack\" is not one of alsa, pipe, null");
   expect_error("[output]\nbackend =\n", -EINVAL,
                ":2: [output] backend: \"\" is not one of alsa, pipe, null");
+  expect_error("[mpris]\nbus = user\n", -EINVAL,
+               ":2: [mpris] bus: \"user\" is not one of off, session, system");
   expect_error("[log]\nlevel = verbose\n", -EINVAL,
                ":2: [log] level: \"verbose\" is not a log level spec (a level, or "
                "level,topic=level,...)");
@@ -670,6 +679,7 @@ static void test_every_key(void **state) {
       {"paths.cdm_dir", "/opt/ampd/cdm"},
       {"paths.cdm", "widevine"},
       {"paths.control_group", "ampd"},
+      {"mpris.bus", "session"},
       {"log.level", "warning,http=debug"},
       {"playback.resume", "yes"},
       {"log.stats_interval_s", "0"},
