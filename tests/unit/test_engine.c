@@ -274,7 +274,7 @@ static void test_drop_queued(void **state) {
   feed(&h);
   uint64_t one_s = 44100;
   run_until(&h, heard_at_least, &one_s);
-  assert_true(t[1].opened); /* queued behind the one heard */
+  assert_true(t[1].opened);                               /* queued behind the one heard */
   assert_int_equal(engine_track_drop(h.e, 1), -EALREADY); /* on the device: not dropped */
   assert_int_equal(engine_track_drop(h.e, 2), 0);
   assert_int_equal(engine_track_drop(h.e, 2), 0); /* twice is once */
