@@ -6,8 +6,8 @@ Service route:
       headers  X-Api-Key: <--speke-api-key>          (else 403 "Forbidden")
                X-Speke-Version: 2.0                   (else 422 "Unsupported SPEKE version")
                Content-Type: application/xml          (else 415)
-      body     a CPIX 2.3 document (at most BODY_MAX bytes: 413; no DOCTYPE, well-formed:
-               else 400) naming the content keys, DRM systems, usage rules and, for live,
+      body     a CPIX 2.3 document (at most BODY_MAX bytes: 413; UTF-8, no DOCTYPE,
+               well-formed: else 400) naming the content keys, DRM systems, usage rules and, for live,
                the key periods; checked as docs/speke.md "Errors" lists (422 + message)
       reply    200, the same document filled in: every ContentKey gets its key (in
                pskc:PlainValue, or encrypted for the DeliveryData's certificate), every
@@ -286,7 +286,13 @@ def register(app):
             raise HttpError(415, "Content-Type is not application/xml")
         if len(req.body) > BODY_MAX:
             raise HttpError(413, "body too large")
-        if b"<!DOCTYPE" in req.body or b"<!ENTITY" in req.body:
+        try:
+            text = req.body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is None or "\0" in text:  # also keeps UTF-16 out of the DOCTYPE check
+            raise HttpError(400, "body is not UTF-8 XML")
+        if "<!DOCTYPE" in text or "<!ENTITY" in text:
             raise HttpError(400, "a DOCTYPE is not accepted")
         try:
             return ET.fromstring(req.body)
@@ -390,20 +396,19 @@ def register(app):
 
         # keys: the catalog's for its KIDs, else derived; one contentId per KID
         known = catalog_keys(kids)
-        keys = {}
-        with app.lock:
+        keys = {kid: known.get(kid) or derive(content_id, kid) for kid in kids}
+
+        def issue():
+            """Check (and, with commit, record) that each KID is this contentId's."""
             for kid in kids:
                 owner = st["owner"].get(kid)
                 if owner is not None and owner != content_id:
                     raise Refusal("KID %s belongs to another contentId" % uuid.UUID(bytes=kid))
-            new = [k for k in kids if k not in st["owner"]]
-            if len(st["owner"]) + len(new) > KIDS_MAX:
+            if len(st["owner"]) + sum(k not in st["owner"] for k in kids) > KIDS_MAX:
                 raise HttpError(507, "too many KIDs issued")
-            for kid in kids:
-                keys[kid] = known.get(kid) or derive(content_id, kid)
-                st["owner"][kid] = content_id
-                st["keys"][kid] = keys[kid]
-            st["issued"] += len(kids)
+
+        with app.lock:
+            issue()
 
         for ck, kid in zip(cks, kids):
             for old in ck.findall(CPIX + "Data"):
@@ -455,7 +460,14 @@ def register(app):
                 elif tag == "SmoothStreamingProtectionHeaderData":
                     _clear(c)
                     c.text = _b64(playready_object([kid], scheme))
-        return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        out = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        with app.lock:  # recorded only once the reply is made: a refusal issues nothing
+            issue()
+            for kid in kids:
+                st["owner"][kid] = content_id
+                st["keys"][kid] = keys[kid]
+            st["issued"] += len(kids)
+        return out
 
     def copy_protection(req):
         with app.lock:
