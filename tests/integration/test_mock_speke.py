@@ -433,7 +433,34 @@ class SpekeTest(unittest.TestCase):
             ("unknown period", cpix(keys=[(kid, "cenc")], periods=[("p1", 1)],
                                     rules=[(kid, "AUDIO", "p9", (1, 2))]), {},
              422, "KeyPeriodFilter@periodId p9 is not a ContentKeyPeriod"),
+            ("bad KID", cpix(keys=[("not-a-uuid", "cenc")]), {}, 422, "Invalid ContentKey@kid"),
+            ("KID twice", cpix(keys=[(kid, "cenc"), (kid, "cenc")]), {}, 422,
+             "Duplicate ContentKey@kid %s" % kid),
+            ("no keys", cpix(keys=[]), {}, 422, "Missing ContentKeyList"),
+            ("not CPIX", b'<?xml version="1.0"?><CPIX contentId="a" version="2.3"/>', {},
+             422, "Not a CPIX document"),
+            ("FairPlay with cenc", cpix(keys=[(kid, "cenc")], drms=[(kid, FAIRPLAY, [])]), {},
+             422, "FairPlay needs commonEncryptionScheme cbcs"),
+            ("FairPlay PSSH", cpix(keys=[(kid, "cbcs")], drms=[(kid, FAIRPLAY, ["PSSH"])]), {},
+             422, "FairPlay has no DASH signalling (PSSH, ContentProtectionData)"),
+            ("Smooth for Widevine", cpix(keys=[(kid, "cenc")], drms=[(
+                kid, WIDEVINE, ["SmoothStreamingProtectionHeaderData"])]), {},
+             422, "SmoothStreamingProtectionHeaderData is PlayReady only"),
+            ("HLS without playlist", cpix(keys=[(kid, "cenc")], drms=[(
+                kid, WIDEVINE, ["HLSSignalingData"])]), {},
+             422, "HLSSignalingData@playlist must be media or master"),
+            ("DRM system for no key", cpix(keys=[(kid, "cenc")], drms=[(other, WIDEVINE, [])]),
+             {}, 422, "DRMSystem@kid %s is not a ContentKey" % other),
+            ("channels reversed", cpix(keys=[(kid, "cenc")], rules=[(kid, "AUDIO", None,
+                                                                     (6, 2))]), {},
+             422, "AudioFilter@minChannels above maxChannels"),
+            ("period without rule", cpix(keys=[(kid, "cenc"), (new_kid(), "cenc")],
+                                         periods=[("p1", 1)],
+                                         rules=[(kid, "AUDIO", "p1", (1, 2))]), {},
+             422, "With key periods, every ContentKey needs a ContentKeyUsageRule"),
             ("not XML", b"<cpix:CPIX", {}, 400, None),
+            ("UTF-16", cpix(keys=[(kid, "cenc")]).decode().encode("utf-16"), {}, 400,
+             "body is not UTF-8 XML"),
             ("XML type", cpix(keys=[(kid, "cenc")]), {"Content-Type": "text/plain"},
              415, None),
             ("DOCTYPE", b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>', {},
@@ -447,8 +474,9 @@ class SpekeTest(unittest.TestCase):
                 if message is not None:
                     self.assertEqual(data.decode(), message + "\n")
                 self.assertEqual(h["X-Speke-User-Agent"], "ampmock-speke/1.0")
+        # the refusals issued nothing for kid: another contentId may still have it
         self.assertEqual(keys_of(self.ok(cpix("owner-b", keys=[(kid, "cenc")])))[kid],
-                         derived("owner-b", kid))  # refusals issued nothing for kid
+                         derived("owner-b", kid))
 
 
 if __name__ == "__main__":
