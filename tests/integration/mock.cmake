@@ -7,3 +7,6 @@ add_test(NAME integration/mock_api
          COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_mock_api.py ${CMAKE_BINARY_DIR}/catalog)
 set_tests_properties(integration/mock_api PROPERTIES LABELS "integration" TIMEOUT 300
                                                      FIXTURES_REQUIRED catalog)
+# The speke module (SPEKE v2.0 key provider, docs/speke.md); needs no catalog.
+add_test(NAME integration/mock_speke COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_mock_speke.py)
+set_tests_properties(integration/mock_speke PROPERTIES LABELS "integration" TIMEOUT 120)

@@ -12,13 +12,14 @@ router.HttpError); fault rules, the request log, keep-alive and TLS apply to the
 without any work in the module. example.py is the template.
 
 Loaded by default (docs/service.md): lwa (/lwa/...), collector (/collector/...),
-license (/license/...), api (/api/... and its CDN, /cdn/...). Keep each module's routes
+license (/license/...), api (/api/... and its CDN, /cdn/...), speke (the SPEKE v2
+key provider, /speke/...). Keep each module's routes
 under its own prefix.
 """
 
 import importlib
 
-DEFAULT = ("example", "collector", "lwa", "license", "api")
+DEFAULT = ("example", "collector", "lwa", "license", "api", "speke")
 
 
 def load(names):

@@ -29,7 +29,8 @@ Service routes:
 Keys come from the catalog under --root: every keys.json that ampack writes
 (tools/ampack/README.md: one line {"kid": "<32 hex>", "key": "<32 hex>"}, one per track
 and key variant). The files are read again when a KID is not known yet, so a test may
-write its keys after the mock started.
+write its keys after the mock started. The keys the speke module issued (docs/speke.md)
+are known as well (after the catalog's), so /license/catalog grants them too.
 
 Test control (under /_mock/, never faulted, never logged):
   GET  /_mock/license         {"posts": n, "granted": n, "required_headers": [...],
@@ -128,17 +129,19 @@ def register(app):
         return int((app.now() + st["offset"]) * 1000)
 
     def lookup(kids):
-        """The keys of kids, reading the catalog again once if one is unknown; None if a
-        KID is still unknown."""
+        """The keys of kids (the catalog's, else those the speke module issued), reading
+        the catalog again once if one is unknown; None if a KID is still unknown."""
+        speke = app.state.get("speke")
         with app.lock:
             known = st["keys"]
-        if any(k not in known for k in kids):
+            issued = dict(speke["keys"]) if speke is not None else {}
+        if any(k not in known and k not in issued for k in kids):
             known = _scan_keys(app.args.root)
             with app.lock:
                 st["keys"] = known
-        if any(k not in known for k in kids):
+        if any(k not in known and k not in issued for k in kids):
             return None
-        return [known[k] for k in kids]
+        return [known.get(k) or issued[k] for k in kids]
 
     def challenge_kids(req):
         ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
