@@ -85,6 +85,11 @@ struct fetcher {
   uint64_t fl_t0;
   uint64_t fl_next; /* the first file byte not received yet */
   bool cancelling;
+  /* The server ignored a Range (200): each request reads the file from its first byte
+   * (no Range header), keeps the bytes of the chunks in flight and is cut once they are
+   * full. cut: the request in flight was stopped for that (a success). */
+  bool whole;
+  bool cut;
   /* Rounds: net/http gave up on a retryable error; the partial chunks stay and the next
    * round asks for the bytes from fl_next on. */
   uint32_t rounds; /* failed rounds in a row */
@@ -319,20 +324,39 @@ static void fill(struct chunk *c, uint64_t off, const uint8_t *p, size_t len) {
   c->filled += (size_t)(hi - lo + 1);
 }
 
+static bool chunk_full(const struct chunk *c) {
+  return !c || c->filled == (size_t)(c->last - c->first + 1);
+}
+
 static int on_req_data(struct http_request *r, uint64_t off, const void *data, size_t len,
                        void *ud) {
-  (void)r;
   struct fetcher *f = ud;
+  if (f->whole) {
+    /* the file from its first byte: only what was not received yet counts (a round
+     * after a drop reads the start again), and once the chunks are full the rest of the
+     * file is not read */
+    if (off + len <= f->fl_next)
+      return 0;
+    if (off < f->fl_next) {
+      data = (const uint8_t *)data + (f->fl_next - off);
+      len -= (size_t)(f->fl_next - off);
+      off = f->fl_next;
+    }
+    fill(f->fl_init, off, data, len);
+    fill(f->fl_seg, off, data, len);
+    f->fl_next = off + len;
+    if (chunk_full(f->fl_init) && chunk_full(f->fl_seg)) {
+      f->cut = true;
+      http_request_cancel(r); /* on_req_done runs now, with -ECANCELED: a success */
+    }
+    return 0;
+  }
   /* net/http hands a ranged stream over in order, without gap or repeat, across
    * resumed attempts; bytes between the init and the first segment fall in neither. */
   fill(f->fl_init, off, data, len);
   fill(f->fl_seg, off, data, len);
   f->fl_next = off + len;
   return 0;
-}
-
-static bool chunk_full(const struct chunk *c) {
-  return !c || c->filled == (size_t)(c->last - c->first + 1);
 }
 
 /* What net/http retries itself (http.h): worth another round once it gave up. */
@@ -365,6 +389,20 @@ static void on_req_done(struct http_request *r, const struct http_response *resp
     return; /* cancel_inflight drops the chunks */
   int err = resp->err;
   bool full = chunk_full(f->fl_init) && chunk_full(f->fl_seg);
+  if (f->cut) { /* the whole file read as far as the chunks needed */
+    f->cut = false;
+    if (full)
+      err = 0;
+  }
+  if (err == -AMP_ENORANGE && !f->whole) {
+    /* No byte of a 200 was delivered (net/http): ask again, for the whole file. Each
+     * request then reads from the file's start: the recovery costs bandwidth (the n-th
+     * segment reads n segments' worth), never memory or the music. */
+    log_warning("the CDN ignores Range: each request reads the file from its start");
+    f->whole = true;
+    kick(f); /* maybe_start resumes the chunks in flight, without a Range */
+    return;
+  }
   if (err == 0 && !full)
     err = -AMP_ETRUNCATED; /* cannot happen for a 206 that net/http accepted */
   if (err < 0 && !full && retryable(err, resp->status) && f->rounds < f->cfg.retry_rounds) {
@@ -475,14 +513,15 @@ static void request_range(struct fetcher *f, uint64_t first, uint64_t last) {
                                 .url = f->cur.url,
                                 .headers = f->hdrs.h,
                                 .n_headers = f->hdrs.n,
-                                .ranged = true,
-                                .range_start = first,
-                                .range_end = last,
+                                .ranged = !f->whole,
+                                .range_start = f->whole ? 0 : first,
+                                .range_end = f->whole ? 0 : last,
                                 .on_data = on_req_data,
                                 .on_done = on_req_done,
                                 .userdata = f};
   f->fl_t0 = clock_mono_usec();
   f->fl_next = first;
+  f->cut = false;
   int e = http_request_start(f->http, &o, &f->req);
   if (e < 0) {
     f->req = NULL;

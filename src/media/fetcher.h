@@ -41,10 +41,12 @@
  *    rounds in a row (a completed request resets the count). Any other failure, or one
  *    round too many, is on_error, and nothing more is requested until fetcher_seek or
  *    fetcher_rebase.
- *  - A server that ignores Range (200 instead of 206) is an error, -AMP_ENORANGE through
- *    on_error: net/http delivers no byte of such a reply, so the whole file is never
- *    read (it could be hundreds of MiB, and reading it per segment would read the file
- *    once for every segment).
+ *  - A server that ignores Range (200 instead of 206; net/http delivers no byte of it,
+ *    -AMP_ENORANGE) is recovered: from then on this fetcher asks without a Range and
+ *    reads the file from its first byte, keeps only the bytes of the chunks in flight
+ *    and stops the transfer once they are full (the rest of the file is never read).
+ *    Memory stays what the chunks hold; the cost is bandwidth, the n-th segment reading
+ *    the n segments before it. One warning is logged.
  *  - A 403 or 410, or the audio object's expires passing before a request starts, calls
  *    on_expired once and stops fetching until fetcher_rebase() with a fresh audio object.
  *    A partly received segment is dropped (another session's bytes are another key

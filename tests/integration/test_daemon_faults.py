@@ -17,8 +17,8 @@ status and no underrun:
 - the CDN token expiring mid-track: a fresh audio object (a new session: another KID and
   its license), continuing at the same segment, bit-exact;
 - the audio object expiring mid-track: the same, renewed before the next segment;
-- a CDN that ignores Range: the fetcher's -AMP_ENORANGE in the status, the daemon goes on
-  serving (no hang, no crash);
+- a CDN that ignores Range: each fetcher asks again without a Range and reads from the
+  file's start (the segment's bytes kept, the transfer cut after them): bit-exact;
 - a track failing (its license refused) with the next one queued behind it: that one
   still plays;
 - the playlist's 409 track pauses with the service's error text, the unavailable track
@@ -285,20 +285,22 @@ class TestServiceFaults(FaultTest):
         self.assertTrue({s["rid"] for s in sessions} <= lic, (sessions, lic))
 
     def test_cdn_ignores_range(self):
-        """Every track's first ranged GET gets 200 and the whole file: -AMP_ENORANGE, the
-        track fails, the player tries the next; after the last it stops, the error in the
-        status. One request per track: no retry loop, nothing of the file read."""
+        """Every ranged GET gets 200 and the whole file. Each track's fetcher recovers: it
+        asks again without a Range, reads from the file's start, keeps the bytes of the
+        segment it wants and stops the transfer there (one warning per track). The album
+        comes out bit-exact, with no error and no underrun; every media request was a 200,
+        more of them than tracks (the retries without Range)."""
         fid = fault({"path": "/cdn/*", "ignore_range": True})
         seq = last_seq()
-        self.play()
-        st = self.d.wait_state(("stopped", "error"))
-        self.assertEqual(st["state"], "stopped", st)
-        self.assertEqual(st.get("error_code"), -AMP_ENORANGE, st)
+        st = self.play_album_clean()
         media = [e for e in requests_since(seq) if e["path"].endswith(".mp4")]
-        self.assertEqual([e["status"] for e in media], [200] * 3, media)
-        self.assertTrue(st.get("error"), st)
+        self.assertTrue(media and all(e["status"] == 200 for e in media), media)
+        self.assertGreater(len(media), 3, media)
         self.assertGreater(fault_hits(fid), 0)
-        self.assertEqual(self.played(), b"")
+        with open(os.path.join(self.d.dir, "ampd.log"), encoding="utf-8",
+                  errors="replace") as f:
+            warned = f.read().count("the CDN ignores Range")
+        self.assertEqual(warned, 3)  # once per track's fetcher
         self.assertIsNone(self.d.proc.poll())
         self.assertEqual(td.result_of(self.d.status())["state"], st["state"])
 
