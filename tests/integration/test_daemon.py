@@ -144,6 +144,23 @@ class Daemon:
     def status(self):
         return self.ctl("status")[1]
 
+    def link(self):
+        """ampctl login, the code approved at the mock as a phone would, until linked."""
+        code = result_of(self.ctl("login")[1])["user_code"]
+        status, _ = tm.fetch_json("POST", "/_mock/lwa/approve", {"user_code": code})
+        assert status == 200, status
+        end = time.monotonic() + GUARD_S
+        while result_of(self.status()).get("link") != "linked":
+            assert time.monotonic() < end, "not linked"
+            time.sleep(0.05)
+
+    def album_ref(self):
+        """The reference of the catalog's album (Albums, its one playable item)."""
+        root = result_of(self.ctl("browse")[1])
+        albums = [i for i in root["items"] if i["title"] == "Albums"]
+        sec = result_of(self.ctl("browse", albums[0]["ref"])[1])
+        return [i for i in sec["items"] if i["playable"]][0]["ref"]
+
     def wait_state(self, states):
         end = time.monotonic() + GUARD_S
         while True:
@@ -298,19 +315,8 @@ class TestAlsa(unittest.TestCase):
         d = Daemon("alsa", alsa=True)
         d.start()
         try:
-            rc, reply = d.ctl("login")
-            code = result_of(reply)["user_code"]
-            self.assertEqual(tm.fetch_json("POST", "/_mock/lwa/approve",
-                                           {"user_code": code})[0], 200)
-            end = time.monotonic() + GUARD_S
-            while result_of(d.status()).get("link") != "linked":
-                self.assertLess(time.monotonic(), end)
-                time.sleep(0.1)
-            root = result_of(d.ctl("browse")[1])
-            albums = [i for i in root["items"] if i["title"] == "Albums"][0]
-            album = [i for i in result_of(d.ctl("browse", albums["ref"])[1])["items"]
-                     if i["playable"]][0]
-            d.ctl("play", album["ref"])
+            d.link()
+            d.ctl("play", d.album_ref())
             st = d.wait_state(("stopped", "error"))
             self.assertEqual((st["state"], st.get("tracks_played")), ("stopped", 3), st)
             self.assertEqual(st.get("underruns"), 0)
@@ -337,19 +343,8 @@ class TestSigtermBlockedOutput(unittest.TestCase):
         d = Daemon("stuck", out=fifo)
         d.start()
         try:
-            rc, reply = d.ctl("login")
-            code = result_of(reply)["user_code"]
-            self.assertEqual(tm.fetch_json("POST", "/_mock/lwa/approve",
-                                           {"user_code": code})[0], 200)
-            end = time.monotonic() + GUARD_S
-            while result_of(d.status()).get("link") != "linked":
-                self.assertLess(time.monotonic(), end)
-                time.sleep(0.1)
-            root = result_of(d.ctl("browse")[1])
-            albums = [i for i in root["items"] if i["title"] == "Albums"][0]
-            album = [i for i in result_of(d.ctl("browse", albums["ref"])[1])["items"]
-                     if i["playable"]][0]
-            d.ctl("play", album["ref"])
+            d.link()
+            d.ctl("play", d.album_ref())
             d.wait_state(("playing",))
             # The FIFO is full (a second writer finds no room): the output thread waits.
             end = time.monotonic() + GUARD_S

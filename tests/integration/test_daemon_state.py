@@ -108,21 +108,8 @@ class StateTest(unittest.TestCase):
         self.d = td.Daemon(self.name, **kw)
         return self.d
 
-    def link(self):
-        rc, reply = self.d.ctl("login")
-        code = td.result_of(reply)["user_code"]
-        status, _ = tm.fetch_json("POST", "/_mock/lwa/approve", {"user_code": code})
-        self.assertEqual(status, 200)
-        wait_for(lambda: td.result_of(self.d.status()).get("link") == "linked", "the link")
-
     def wait_linked(self):
         wait_for(lambda: td.result_of(self.d.status()).get("link") == "linked", "the link")
-
-    def album_ref(self):
-        root = td.result_of(self.d.ctl("browse")[1])
-        albums = [i for i in root["items"] if i["title"] == "Albums"][0]
-        sec = td.result_of(self.d.ctl("browse", albums["ref"])[1])
-        return [i for i in sec["items"] if i["playable"]][0]["ref"]
 
     def st(self):
         return td.result_of(self.d.status())
@@ -148,8 +135,8 @@ class TestHooks(StateTest):
                     extra_config="[hooks]\nonevent = %s\ntimeout_s = 10\n" % hook)
         self.d.env["AMPD_TEST_SECRET"] = "https://secret.example/?token=xyz"
         self.d.start()
-        self.link()
-        self.d.ctl("play", self.album_ref())
+        self.d.link()
+        self.d.ctl("play", self.d.album_ref())
         st = self.d.wait_state(("stopped", "error"))
         self.assertEqual(st["state"], "stopped", st)
         self.assertEqual(st["tracks_played"], 3, st)
@@ -197,8 +184,8 @@ class TestHooks(StateTest):
         write_hook(hook, 'sleep 0.5; echo "$AMPD_EVENT" >> %s\n' % rec)
         self.daemon(output=NULL_SYNC, extra_config="[hooks]\nonevent = %s\n" % hook)
         self.d.start()
-        self.link()
-        self.d.ctl("play", self.album_ref())
+        self.d.link()
+        self.d.ctl("play", self.d.album_ref())
         wait_for(lambda: "track" in read_lines(rec), "the track event")
         self.assertEqual(self.d.stop(), 0)
         self.assertEqual(read_lines(rec)[-1], "stop", read_lines(rec))
@@ -215,8 +202,8 @@ class TestHooks(StateTest):
         self.daemon(output=NULL_SYNC, extra_config="[hooks]\nonevent = %s\ntimeout_s = 1\n"
                     % hook)
         self.d.start()
-        self.link()
-        self.d.ctl("play", self.album_ref())
+        self.d.link()
+        self.d.ctl("play", self.d.album_ref())
         wait_for(lambda: os.path.exists(pidfile) and read_text(pidfile).strip(), "the hang")
         pid = int(read_text(pidfile).strip())
         wait_for(lambda: "still running after 1 s: killed" in self.log_text(), "the kill")
@@ -293,9 +280,9 @@ class TestSavedState(StateTest):
         collector records)."""
         self.daemon(output=NULL_SYNC, extra_config="[playback]\nresume = true\n")
         self.d.start()
-        self.link()
+        self.d.link()
         tm.fetch("DELETE", "/_mock/collector")
-        self.d.ctl("play", self.album_ref())
+        self.d.ctl("play", self.d.album_ref())
         self.d.wait_state(("playing",))
         self.d.ctl("seek", "35")  # near t1's end (37 s)
         st = wait_for(lambda: (lambda s: s if s["tracks_played"] == 1 and
@@ -359,8 +346,8 @@ class TestReload(StateTest):
         self.d.start()
         notify.proc = self.d.proc
         notify.wait_for(lambda a: a == "READY=1", "READY=1")
-        self.link()
-        self.d.ctl("play", self.album_ref())
+        self.d.link()
+        self.d.ctl("play", self.d.album_ref())
         a = wait_for(lambda: (lambda s: s if s["state"] == "playing" and
                               s["position_ms"] > 500 else None)(self.st()), "playing")
         self.assertNotIn(" debug ", self.log_text())

@@ -158,21 +158,6 @@ class Daemon(td.Daemon):
             f.write(conf + "[mpris]\nbus = %s\n" % which)
         self.env.update(bus.env)
 
-    def link(self):
-        code = td.result_of(self.ctl("login")[1])["user_code"]
-        status, _ = tm.fetch_json("POST", "/_mock/lwa/approve", {"user_code": code})
-        assert status == 200
-        end = time.monotonic() + GUARD_S
-        while td.result_of(self.status()).get("link") != "linked":
-            assert time.monotonic() < end, "not linked"
-            time.sleep(0.05)
-
-    def album_ref(self):
-        root = td.result_of(self.ctl("browse")[1])
-        albums = [i for i in root["items"] if i["title"] == "Albums"]
-        sec = td.result_of(self.ctl("browse", albums[0]["ref"])[1])
-        return [i for i in sec["items"] if i["playable"]][0]["ref"]
-
     def st(self):
         return td.result_of(self.status())
 

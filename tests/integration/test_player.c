@@ -423,6 +423,25 @@ static size_t common(const uint8_t *got, size_t n, size_t off, const uint8_t *wa
   return k / 4 * 4;
 }
 
+/* The album played into the pipe backend on a new FIFO <name>.fifo that rd reads at the
+ * real rate, through a rig fetching ahead_ms ahead (0: the default), its event queue
+ * <name>.evq. */
+static void play_album_to_fifo(struct rig *g, struct reader *rd, const char *name,
+                               uint32_t ahead_ms) {
+  /* the device name outlives the engine (engine_config): static, one rig at a time */
+  static char dev[PATH_MAX + 8];
+  char fifo[PATH_MAX], leaf[64];
+  snprintf(leaf, sizeof(leaf), "%s.fifo", name);
+  assert_true(join(fifo, tmp, leaf));
+  reader_start(rd, fifo);
+  snprintf(dev, sizeof(dev), "S16:%s", fifo);
+  snprintf(leaf, sizeof(leaf), "%s.evq", name);
+  rig_up_ahead(g, dev, leaf, ahead_ms);
+  char url[HTTP_URL_MAX];
+  container_url(g->a, "Albums", url, sizeof(url));
+  assert_int_equal(player_play(g->o.player, url), 0);
+}
+
 /* Play the album in real time through a FIFO: pause (nothing comes while paused, nothing
  * is lost or repeated), resume, seek to 20 s (the output continues exactly there), next
  * (track 2 from its first frame, which is 37 s into the continuous source), stop. */
@@ -430,17 +449,10 @@ static void test_commands_in_real_time(void **state) {
   (void)state;
   cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/reset", "{}"));
   begin_test();
-  char fifo[PATH_MAX], dev[PATH_MAX + 8];
-  assert_true(join(fifo, tmp, "play.fifo"));
   static struct reader rd;
-  reader_start(&rd, fifo);
-  snprintf(dev, sizeof(dev), "S16:%s", fifo);
   static struct rig g;
-  rig_up(&g, dev, "commands.evq");
+  play_album_to_fifo(&g, &rd, "commands", 0);
   struct player *pl = g.o.player;
-  char url[HTTP_URL_MAX];
-  container_url(g.a, "Albums", url, sizeof(url));
-  assert_int_equal(player_play(pl, url), 0);
   run_until_bytes(&rd, BYTES_PER_S); /* a second heard */
 
   /* Pause: once the pipe's own buffer is read, nothing more comes. */
@@ -531,16 +543,9 @@ static void test_queued_track_fails(void **state) {
   cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/reset", "{}"));
   begin_test();
   add_fault("{\"path\": \"/api/audio/album-t2\", \"status\": 404}");
-  char fifo[PATH_MAX], dev[PATH_MAX + 8];
-  assert_true(join(fifo, tmp, "skip.fifo"));
   static struct reader rd;
-  reader_start(&rd, fifo);
-  snprintf(dev, sizeof(dev), "S16:%s", fifo);
   static struct rig g;
-  rig_up_ahead(&g, dev, "skip.evq", 300000); /* t1 whole at once: t2 is queued early */
-  char url[HTTP_URL_MAX];
-  container_url(g.a, "Albums", url, sizeof(url));
-  assert_int_equal(player_play(g.o.player, url), 0);
+  play_album_to_fifo(&g, &rd, "skip", 300000); /* t1 whole at once: t2 is queued early */
   uint64_t end = clock_mono_usec() + WAIT_GUARD_USEC;
   for (;;) { /* until the mock refused t2 */
     cJSON *f = ctrl(H, HTTP_GET, "/_mock/faults", NULL);
@@ -596,17 +601,10 @@ static void test_repeat_one_requeues(void **state) {
   (void)state;
   cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/reset", "{}"));
   begin_test();
-  char fifo[PATH_MAX], dev[PATH_MAX + 8];
-  assert_true(join(fifo, tmp, "rep1.fifo"));
   static struct reader rd;
-  reader_start(&rd, fifo);
-  snprintf(dev, sizeof(dev), "S16:%s", fifo);
   static struct rig g;
-  rig_up_ahead(&g, dev, "rep1.evq", 300000);
+  play_album_to_fifo(&g, &rd, "rep1", 300000);
   struct player *pl = g.o.player;
-  char url[HTTP_URL_MAX];
-  container_url(g.a, "Albums", url, sizeof(url));
-  assert_int_equal(player_play(pl, url), 0);
   run_until_bytes(&rd, BYTES_PER_S);
   char q[3 * PLAYER_TEXT_MAX + 8];
   uint64_t end = clock_mono_usec() + WAIT_GUARD_USEC;
