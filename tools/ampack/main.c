@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/platform_util.h>
+
 #include "core/err.h"
 #include "enc.h"
 #include "es.h"
@@ -20,6 +22,7 @@
 #include "mp4w.h"
 #include "mpd.h"
 #include "signal.h"
+#include "speke.h"
 
 #define AMPACK_MAX_PATH 4096
 #define AMPACK_MAX_VARIANTS 64
@@ -44,6 +47,7 @@ static const struct rep_def REPS[] = {
 
 struct args {
   const char *out, *wav, *signal, *license_url, *track_id;
+  const char *speke, *speke_ca, *speke_cert, *speke_key; /* --speke: keys from a provider */
   double seconds, start;
   uint64_t seed;
   unsigned variants;
@@ -57,6 +61,9 @@ static void usage(FILE *f) {
   fprintf(f, "usage: ampack --out DIR [--wav FILE | --signal NAME --seconds S [--start S]]\n"
              "              [--seed N] [--reps LIST] [--variants N] [--clear-lead S]\n"
              "              [--license-url URL] [--track-id ID] [--hostile FORMS] [--source-only]\n"
+             "              [--speke URL [--speke-ca FILE] [--speke-cert FILE --speke-key FILE]]\n"
+             "  --speke: content keys and PSSH boxes from a SPEKE v2.0 key provider\n"
+             "           (X-Api-Key from the environment: AMPACK_SPEKE_API_KEY)\n"
              "  signals: mix noisy tones sweep silence\n"
              "  reps: flac_16_44 flac_24_96 flac_24_192 opus_48 opus_192 opus_320,\n"
              "        or groups hd uhd sd all (comma-separated)\n"
@@ -190,6 +197,14 @@ static int parse_args(int argc, char **argv, struct args *a) {
       a->license_url = v;
     else if (!strcmp(o, "--track-id"))
       a->track_id = v;
+    else if (!strcmp(o, "--speke"))
+      a->speke = v;
+    else if (!strcmp(o, "--speke-ca"))
+      a->speke_ca = v;
+    else if (!strcmp(o, "--speke-cert"))
+      a->speke_cert = v;
+    else if (!strcmp(o, "--speke-key"))
+      a->speke_key = v;
     else if (!strcmp(o, "--reps")) {
       r = each_item(v, add_rep, a);
       any_rep = 1;
@@ -219,6 +234,22 @@ static int parse_args(int argc, char **argv, struct args *a) {
   }
   if (a->wav && (a->seconds >= 0 || a->start > 0)) {
     fprintf(stderr, "ampack: --seconds/--start go with --signal, not --wav\n");
+    return -EINVAL;
+  }
+  if (!a->speke && (a->speke_ca || a->speke_cert || a->speke_key)) {
+    fprintf(stderr, "ampack: --speke-ca, --speke-cert and --speke-key go with --speke\n");
+    return -EINVAL;
+  }
+  if (a->speke && !a->speke_cert != !a->speke_key) {
+    fprintf(stderr, "ampack: --speke-cert and --speke-key go together\n");
+    return -EINVAL;
+  }
+  if (a->speke && strncmp(a->speke, "https://", 8) != 0) {
+    fprintf(stderr, "ampack: --speke needs an https:// URL\n");
+    return -EINVAL;
+  }
+  if (a->speke && !getenv("AMPACK_SPEKE_API_KEY")) {
+    fprintf(stderr, "ampack: --speke needs the API key in AMPACK_SPEKE_API_KEY\n");
     return -EINVAL;
   }
   size_t tl = strlen(a->track_id);
@@ -344,8 +375,10 @@ static int encode_all(const struct args *a, struct track *t) {
   return r;
 }
 
-/* One set: every rep's .mp4 and the manifest in dir; encrypted unless keys is NULL. */
-static int write_set(const struct args *a, struct track *t, const char *dir, const struct keys *k) {
+/* One set: every rep's .mp4 and the manifest in dir; encrypted unless keys is NULL. With
+ * ck (the key provider's key of k->kid), its PSSH boxes instead of ampack's own. */
+static int write_set(const struct args *a, struct track *t, const char *dir, const struct keys *k,
+                     const struct cpix_key *ck) {
   char path[AMPACK_MAX_PATH], name[128];
   int r = make_dir(dir);
   for (size_t i = 0; i < t->n && r == 0; i++) {
@@ -357,6 +390,10 @@ static int write_set(const struct args *a, struct track *t, const char *dir, con
       memcpy(o.kid, k->kid, 16);
       memcpy(o.key, k->key, 16);
       memcpy(o.iv, k->iv, 8);
+    }
+    for (int s = 0; ck && s < 2; s++) {
+      o.pssh[s] = ck->pssh[s];
+      o.pssh_len[s] = ck->pssh_len[s];
     }
     mp4w_out_done(&t->mp4[i]);
     r = mp4w_write(&t->es[i], &o, &t->mp4[i]);
@@ -381,6 +418,10 @@ static int write_set(const struct args *a, struct track *t, const char *dir, con
                         .n_reps = t->n};
   if (k)
     memcpy(m.kid, k->kid, 16);
+  for (int s = 0; ck && s < 2; s++) {
+    m.pssh[s] = ck->pssh[s];
+    m.pssh_len[s] = ck->pssh_len[s];
+  }
   if ((r = path_join(path, dir, "manifest.mpd", NULL)) == 0)
     r = mpd_write(path, &m);
   if (r == 0 && k && (r = path_join(path, dir, "keys.json", NULL)) == 0)
@@ -390,7 +431,29 @@ static int write_set(const struct args *a, struct track *t, const char *dir, con
   return r;
 }
 
-static int run(const struct args *a, struct track *t) {
+/* The provider's key and PSSH boxes for k->kid, into k->key and reply->keys[0]. */
+static int speke_keys(const struct args *a, const struct track *t, struct keys *k,
+                      struct cpix_reply *reply) {
+  struct speke_opts so = {.url = a->speke,
+                          .ca_file = a->speke_ca,
+                          .api_key = getenv("AMPACK_SPEKE_API_KEY"),
+                          .cert_file = a->speke_cert,
+                          .key_file = a->speke_key};
+  char why[CPIX_WHY_MAX];
+  uint32_t channels = 1;
+  for (size_t i = 0; i < t->n; i++)
+    if (t->es[i].channels > channels)
+      channels = t->es[i].channels;
+  int r = speke_get_keys(&so, a->track_id, (const uint8_t(*)[16])k->kid, 1, channels, reply, why);
+  if (r < 0) {
+    fprintf(stderr, "ampack: SPEKE: %s\n", why);
+    return r;
+  }
+  memcpy(k->key, reply->keys[0].key, 16);
+  return 0;
+}
+
+static int run(const struct args *a, struct track *t, struct cpix_reply *reply) {
   char dir[AMPACK_MAX_PATH];
   int r = make_dir(a->out);
   if (r == 0 && (r = path_join(dir, a->out, "source", NULL)) == 0)
@@ -401,7 +464,7 @@ static int run(const struct args *a, struct track *t) {
   }
   if ((r = encode_all(a, t)) < 0 || a->source_only)
     return r;
-  if ((r = path_join(dir, a->out, "clear", NULL)) < 0 || (r = write_set(a, t, dir, NULL)) < 0)
+  if ((r = path_join(dir, a->out, "clear", NULL)) < 0 || (r = write_set(a, t, dir, NULL, NULL)) < 0)
     return r;
   unsigned first = a->variants ? 1 : 0, last = a->variants ? a->variants : 0;
   for (unsigned v = first; v <= last; v++) {
@@ -411,11 +474,18 @@ static int run(const struct args *a, struct track *t) {
     /* without --variants the set at the top is variant 1, the same as v1/ would be */
     if ((r = keys_derive(a->seed, a->track_id, v ? v : 1, &k)) < 0)
       return r;
+    /* --speke: the KID (and IV) stay ampack's, the key and PSSH boxes are the provider's.
+     * One request per variant: CPIX usage rules must map a track to one key, and the
+     * variants are alternative encryptions of the same audio. */
+    if (a->speke && (r = speke_keys(a, t, &k, reply)) < 0)
+      return r;
     if (v == 0)
       snprintf(dir, sizeof(dir), "%s", a->out);
     else if ((r = path_join(dir, a->out, sub, NULL)) < 0)
       return r;
-    if ((r = write_set(a, t, dir, &k)) < 0)
+    r = write_set(a, t, dir, &k, a->speke ? &reply->keys[0] : NULL);
+    mbedtls_platform_zeroize(&k, sizeof(k));
+    if (r < 0)
       return r;
   }
   return 0;
@@ -428,13 +498,17 @@ int main(int argc, char **argv) {
     return r > 0 ? 0 : 2;
   struct track *t = calloc(1, sizeof(*t));
   struct mp4w_out *mp4 = t ? calloc(N_REPS, sizeof(*mp4)) : NULL;
-  if (!t || !mp4) {
+  struct cpix_reply *reply = mp4 ? calloc(1, sizeof(*reply)) : NULL;
+  if (!t || !mp4 || !reply) {
     fprintf(stderr, "ampack: out of memory\n");
+    free(mp4);
     free(t);
     return 1;
   }
   t->mp4 = mp4;
-  r = run(&a, t);
+  r = run(&a, t, reply);
+  mbedtls_platform_zeroize(reply, sizeof(*reply));
+  free(reply);
   for (size_t i = 0; i < N_REPS; i++) {
     es_done(&t->es[i]);
     mp4w_out_done(&mp4[i]);

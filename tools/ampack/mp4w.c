@@ -255,14 +255,21 @@ static int put_init(struct box_w *w, const struct es *es, const struct mp4w_opts
 
   if (o->encrypt) {
     uint8_t p[MP4W_MAX_PSSH];
-    int n = mp4w_pssh_widevine(o->kid, o->content_id, p, sizeof(p));
-    if (n < 0)
-      return n;
-    box_bytes(w, p, (size_t)n);
-    n = mp4w_pssh_common(o->kid, p, sizeof(p));
-    if (n < 0)
-      return n;
-    box_bytes(w, p, (size_t)n);
+    for (int s = 0; s < 2; s++) {
+      int n;
+      if (o->pssh[s]) { /* the key provider's box, as it gave it */
+        if (o->pssh_len[s] == 0 || o->pssh_len[s] > MP4W_MAX_PSSH)
+          return -EINVAL;
+        memcpy(p, o->pssh[s], o->pssh_len[s]);
+        n = (int)o->pssh_len[s];
+      } else {
+        n = s == 0 ? mp4w_pssh_widevine(o->kid, o->content_id, p, sizeof(p))
+                   : mp4w_pssh_common(o->kid, p, sizeof(p));
+      }
+      if (n < 0)
+        return n;
+      box_bytes(w, p, (size_t)n);
+    }
   }
   box_close(w); /* moov */
   return box_w_finish(w);

@@ -39,6 +39,10 @@ struct mp4w_opts {
   uint32_t clear_lead_s;  /* segments starting before this are clear */
   unsigned hostile;       /* MP4W_H_* */
   const char *content_id; /* Widevine pssh content_id (short text) */
+  /* Whole pssh boxes to write instead of ampack's own (a key provider's: SPEKE), each
+   * <= MP4W_MAX_PSSH bytes: [0] Widevine, [1] the W3C common system. NULL: made here. */
+  const uint8_t *pssh[2];
+  size_t pssh_len[2];
 };
 
 struct mp4w_seg {

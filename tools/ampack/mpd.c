@@ -83,6 +83,10 @@ static int put_pssh_b64(struct mw *b, const uint8_t *box, int len) {
   return 0;
 }
 
+static int pssh_len(const struct mpd_track *t, int s) {
+  return t->pssh_len[s] > 0 && t->pssh_len[s] <= MP4W_MAX_PSSH ? (int)t->pssh_len[s] : -EINVAL;
+}
+
 static int put_protection(struct mw *b, const struct mpd_track *t) {
   char uuid[37];
   uint8_t box[MP4W_MAX_PSSH];
@@ -94,7 +98,9 @@ static int put_protection(struct mw *b, const struct mpd_track *t) {
   w_str(b, "      <ContentProtection "
            "schemeIdUri=\"urn:uuid:edef8ba9-79d6-4ace-a3c8-27dcd51d21ed\" "
            "value=\"Widevine\">\n        <cenc:pssh>");
-  int r = put_pssh_b64(b, box, mp4w_pssh_widevine(t->kid, t->content_id, box, sizeof(box)));
+  int r = t->pssh[0]
+              ? put_pssh_b64(b, t->pssh[0], pssh_len(t, 0))
+              : put_pssh_b64(b, box, mp4w_pssh_widevine(t->kid, t->content_id, box, sizeof(box)));
   if (r < 0)
     return r;
   w_str(b, "</cenc:pssh>\n        <amz-music:LicenseUrl>");
@@ -106,7 +112,8 @@ static int put_protection(struct mw *b, const struct mpd_track *t) {
              "value=\"ClearKey1.0\">\n        <dashif:Laurl>");
     put_esc(b, t->clearkey_url);
     w_str(b, "</dashif:Laurl>\n        <cenc:pssh>");
-    r = put_pssh_b64(b, box, mp4w_pssh_common(t->kid, box, sizeof(box)));
+    r = t->pssh[1] ? put_pssh_b64(b, t->pssh[1], pssh_len(t, 1))
+                   : put_pssh_b64(b, box, mp4w_pssh_common(t->kid, box, sizeof(box)));
     if (r < 0)
       return r;
     w_str(b, "</cenc:pssh>\n      </ContentProtection>\n");

@@ -36,6 +36,10 @@ struct mpd_track {
   const char *content_id;
   const char *license_url;  /* Amazon LicenseUrl element; default if NULL */
   const char *clearkey_url; /* NULL: no ClearKey ContentProtection */
+  /* The key provider's pssh boxes (SPEKE): [0] Widevine's cenc:pssh, [1] the W3C common
+   * box in the ClearKey element; NULL: ampack's own (mp4w_pssh_*). */
+  const uint8_t *pssh[2];
+  size_t pssh_len[2];
   const struct mpd_rep *reps;
   size_t n_reps;
 };
