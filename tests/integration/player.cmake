@@ -35,3 +35,7 @@ ampd_daemon_test(daemon_play test_daemon_play.py 600)
 # Issue 10: the onevent hook, the saved state and SIGHUP through the real daemon
 # (tests/integration/test_daemon_state.py).
 ampd_daemon_test(daemon_state test_daemon_state.py 600)
+
+# Issue 12: the album whose keys and PSSH boxes came from the mock's SPEKE key provider
+# (catalog speke/), played bit-exact like any other (tests/integration/test_daemon_speke.py).
+ampd_daemon_test(daemon_speke test_daemon_speke.py 300)

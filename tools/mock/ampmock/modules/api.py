@@ -1,7 +1,8 @@
 """The Device API over the test catalog, and its CDN (docs/service.md §3-§5, §10).
 
 The catalog is the mock's --root as ctest catalog/make writes it (tools/ampack/README.md
-"Test catalog"): album/t1 album/t2 album/t3 short12 mid45 long125 uhd192, each with v1/
+"Test catalog"): album/t1 album/t2 album/t3 short12 mid45 long125 uhd192, and the SPEKE
+album speke/t1 speke/t2 (container "speke", in no navigation node), each with v1/
 and v2/ (manifest.mpd, <rep>.mp4, keys.json). A track's id is its directory with "/"
 made "-" (album-t1, ...). Every reference in a document is local ("#name") or relative
 to the document's URL, except the collectors (absolute https).
@@ -75,7 +76,15 @@ TRACKS = (
     ("long125", "long125", "Long One-Two-Five", False),
     ("uhd192", "uhd192", "Ultra HD 192", False),
 )
-CATALOG = {t[0]: {"dir": t[1], "title": t[2], "explicit": t[3]} for t in TRACKS}
+# The album ampack packaged with keys from the SPEKE key provider (docs/speke.md §10):
+# served like the others, but in no navigation node and not in the station (a client
+# reaches it by the reference of its container, /api/containers/speke), so the trees the
+# other tests browse stay as they are.
+SPEKE_TRACKS = (
+    ("speke-t1", "speke/t1", "Keys From SPEKE One", False),
+    ("speke-t2", "speke/t2", "Keys From SPEKE Two", False),
+)
+CATALOG = {t[0]: {"dir": t[1], "title": t[2], "explicit": t[3]} for t in TRACKS + SPEKE_TRACKS}
 # Tracks that are not in the catalog: one with an error report, one whose audio is a 409.
 SPECIAL = {"unavailable": "Unavailable Track", "conflict": "Too Many Streams Track"}
 
@@ -86,6 +95,7 @@ CONTAINERS = {
                  "chunks": (("short12", "mid45", "unavailable"),
                             ("conflict", "long125", "uhd192"))},
     "station": {"title": "Test Station", "artist": "Various", "chunks": None},
+    "speke": {"title": "SPEKE Album", "artist": "ampack", "chunks": (("speke-t1", "speke-t2"),)},
 }
 NAV = {"albums": ("Albums", ("album",)), "playlists": ("Playlists", ("playlist",)),
        "stations": ("Stations", ("station",))}
@@ -185,7 +195,8 @@ def register(app):
     def definition(req, track, base):
         if track in CATALOG:
             c = CATALOG[track]
-            album = "Test Album" if track.startswith("album-") else "Test Singles"
+            album = ("Test Album" if track.startswith("album-") else
+                     "SPEKE Album" if track.startswith("speke-") else "Test Singles")
             d = {"title": c["title"], "trackTag": track_tag(track),
                  "artist": {"name": "ampack"}, "album": {"name": album}}
             secs = duration(track)
@@ -210,7 +221,7 @@ def register(app):
         return [t for t in tracks if not (t in CATALOG and CATALOG[t]["explicit"])]
 
     def station_tracks(req, n):
-        pool = listed(req, CATALOG)
+        pool = listed(req, [t[0] for t in TRACKS])
         return [pool[(2 * n) % len(pool)], pool[(2 * n + 1) % len(pool)]]
 
     def chunk_tracks(req, cid, n):
