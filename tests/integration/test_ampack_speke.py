@@ -232,6 +232,23 @@ class AmpackSpekeTest(unittest.TestCase):
                    "PSSH is not a whole pssh box")
         self.lying(lambda b, kid: b[:len(b) // 2], "not well-formed XML")
 
+    def test_bad_arguments(self):
+        base = [W["ampack"], "--out", os.path.join(W["tmp"], "args"), "--signal", "mix",
+                "--seconds", "35", "--reps", "hd"]
+        env = dict(os.environ, AMPACK_SPEKE_API_KEY=API_KEY)
+        cases = [(["--speke", url().replace("https:", "http:")], "https:// URL"),
+                 (["--speke", url(), "--speke-cert", W["enc_pem"]], "go together"),
+                 (["--speke-ca", W["enc_pem"]], "go with --speke")]
+        for extra, why in cases:
+            p = subprocess.run(base + extra, env=env, capture_output=True, timeout=60)
+            self.assertEqual(p.returncode, 2, extra)
+            self.assertIn(why, p.stderr.decode(), extra)
+        env.pop("AMPACK_SPEKE_API_KEY")
+        p = subprocess.run(base + ["--speke", url()], env=env, capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("AMPACK_SPEKE_API_KEY", p.stderr.decode())
+        self.assertEqual(self.speke_state()["requests"], 0)
+
     def test_untrusted_provider(self):
         self.fails("TLS", ca=False)
         self.assertEqual(self.speke_state()["requests"], 0)

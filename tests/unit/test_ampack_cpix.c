@@ -550,8 +550,10 @@ static void test_reply_lies(void **state) {
   lie("no contentId", m = edit(x, "contentId=\"cpix-fixture-1\"", ""), 0, -AMP_EPROTO,
       "another contentId");
   free(m);
-  lie("version", m = edit(x, "version=\"2.3\"", "version=\"2.4\""), 0, -AMP_EPROTO,
-      "CPIX 2.4, not 2.3");
+  lie("version", m = edit(x, "version=\"2.3\"", "version=\"2.4\""), 0, -AMP_EPROTO, "not CPIX 2.3");
+  free(m);
+  lie("version line", m = edit(x, "version=\"2.3\"", "version=\"2.3&#10;x\""), 0, -AMP_EPROTO,
+      "not CPIX 2.3");
   free(m);
   lie("namespace",
       m = edit(x, "xmlns:cpix=\"urn:dashif:org:cpix\"", "xmlns:cpix=\"urn:dashif:org:cpix2\""), 0,
