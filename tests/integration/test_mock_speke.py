@@ -464,8 +464,6 @@ class SpekeTest(SpekeCase):
              422, "Not a CPIX document"),
             ("FairPlay with cenc", cpix(keys=[(kid, "cenc")], drms=[(kid, FAIRPLAY, [])]), {},
              422, "FairPlay needs commonEncryptionScheme cbcs"),
-            ("FairPlay PSSH", cpix(keys=[(kid, "cbcs")], drms=[(kid, FAIRPLAY, ["PSSH"])]), {},
-             422, "FairPlay has no DASH signalling (PSSH, ContentProtectionData)"),
             ("Smooth for Widevine", cpix(keys=[(kid, "cenc")], drms=[(
                 kid, WIDEVINE, ["SmoothStreamingProtectionHeaderData"])]), {},
              422, "SmoothStreamingProtectionHeaderData is PlayReady only"),
@@ -480,7 +478,7 @@ class SpekeTest(SpekeCase):
             ("period without rule", cpix(keys=[(kid, "cenc"), (new_kid(), "cenc")],
                                          periods=[("p1", 1)],
                                          rules=[(kid, "AUDIO", "p1", (1, 2))]), {},
-             422, "With key periods, every ContentKey needs a ContentKeyUsageRule"),
+             422, "Every ContentKey needs a ContentKeyUsageRule"),
             ("not XML", b"<cpix:CPIX", {}, 400, None),
             ("UTF-16", cpix(keys=[(kid, "cenc")]).decode().encode("utf-16"), {}, 400,
              "body is not UTF-8 XML"),
