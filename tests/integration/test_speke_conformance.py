@@ -54,6 +54,8 @@ CASES = {
     3: ("SD", "HD1", "HD2", "UHD1", "UHD2", "STEREO_AUDIO", "MULTICHANNEL_AUDIO_3_6",
         "MULTICHANNEL_AUDIO_7"),
     4: ("SD+HD1", "HD2", "UHD1", "UHD2", "STEREO_AUDIO", "MULTICHANNEL_AUDIO"),
+    5: ("SD", "HD"),                            # PRESET_VIDEO_2, audio UNENCRYPTED
+    6: ("STEREO_AUDIO", "MULTICHANNEL_AUDIO"),  # video UNENCRYPTED, PRESET_AUDIO_2
 }
 
 # The filter of each track type (pixel counts and channel counts of the presets).
@@ -341,7 +343,10 @@ class ConformanceTest(ms.SpekeCase):
         """test_case_1_widevine, test_case_1_playready, test_case_1_fairplay,
         test_case_1_widevine_playready, test_case_1_widevine_fairplay,
         test_case_1_playready_fairplay, test_case_1_widevine_playready_fairplay
-        (PRESET_VIDEO_1 + PRESET_AUDIO_1: two keys), live and VOD."""
+        (PRESET_VIDEO_1 + PRESET_AUDIO_1: two keys), live and VOD; also the older partner
+        suite's test_dash_widevine_no_rotation, test_dash_playready_no_rotation,
+        test_dash_widevine_playready_no_rotation (no SmoothStreamingProtectionHeaderData
+        unless asked)."""
         self.run_case(1)
 
     def test_case_2(self):
@@ -358,6 +363,19 @@ class ConformanceTest(ms.SpekeCase):
         """test_case_4_widevine ... test_case_4_widevine_playready_fairplay
         (PRESET_VIDEO_8 + PRESET_AUDIO_2: six keys, one of them SD+HD1), live and VOD."""
         self.run_case(4)
+
+    def test_case_5_and_6_presets(self):
+        """test_case_6_widevine ... test_case_6_widevine_playready_fairplay of
+        test_case_6_preset_video_unencrypted_a_2.py (two audio keys, no video key: every
+        rule of the reply an audio rule), and the same seven for the suite's
+        test_case_5_p_v_2_a_unencrypted requests (two video keys, no audio key), live
+        and VOD."""
+        for n, other in ((5, "AudioFilter"), (6, "VideoFilter")):
+            self.run_case(n)
+            body, _ = request(CASES[n], (WIDEVINE,), live=False)
+            doc = self.ok(body)
+            self.assertEqual(len(list(doc.iter(C + "ContentKeyUsageRule"))), 2)
+            self.assertEqual(list(doc.iter(C + other)), [])
 
     # --- test_case_5_and_6_preset_2_unencrypted.py ------------------------------------
 
@@ -391,7 +409,8 @@ class ConformanceTest(ms.SpekeCase):
     # --- test_drm_system_specific_system_id_elements.py -------------------------------
 
     def test_widevine_pssh_cpd(self):
-        """test_widevine_pssh_cpd_no_rotation: a Widevine DRMSystem's
+        """test_widevine_pssh_cpd_no_rotation (partner suite:
+        test_dash_widevine_pssh_cpd_no_rotation): a Widevine DRMSystem's
         ContentProtectionData is one cenc:pssh element holding the same box as PSSH."""
         body, kids = request(("VIDEO", "AUDIO"), (WIDEVINE,), live=False)
         doc = self.ok(body)
@@ -403,7 +422,7 @@ class ConformanceTest(ms.SpekeCase):
             self.check_drm(d, WIDEVINE, kid, "cenc")
 
     def test_playready_pssh_cpd(self):
-        """test_dash_playready_pssh_cpd_no_rotation: a PlayReady DRMSystem's
+        """test_dash_playready_pssh_cpd_no_rotation (in both suites): a PlayReady DRMSystem's
         ContentProtectionData holds a cenc:pssh with the same box as PSSH (and the
         mspr:pro header object before it)."""
         body, kids = request(("VIDEO", "AUDIO"), (PLAYREADY,), live=False)
@@ -416,10 +435,11 @@ class ConformanceTest(ms.SpekeCase):
             self.check_drm(d, PLAYREADY, kid, "cenc")
 
     def test_playready_pssh_hls(self):
-        """test_playready_pssh_hlssignalingdata_no_rotation: a PlayReady DRMSystem asking
-        for PSSH and both playlists gets a PSSH and two HLSSignalingData, an EXT-X-KEY
-        and an EXT-X-SESSION-KEY agreeing on METHOD, KEYFORMAT (com.microsoft.playready)
-        and KEYFORMATVERSIONS."""
+        """test_playready_pssh_hlssignalingdata_no_rotation (and the older partner suite's
+        test_cmaf_playready_pssh_hlssignallingdata_no_rotation): a PlayReady DRMSystem
+        asking for PSSH and both playlists gets a PSSH and two HLSSignalingData, an
+        EXT-X-KEY and an EXT-X-SESSION-KEY agreeing on METHOD, KEYFORMAT
+        (com.microsoft.playready), KEYFORMATVERSIONS and URI."""
         body, kids = request(("VIDEO", "AUDIO"), (PLAYREADY,), live=False)
         body = edit(body, remove_all("ContentProtectionData"))
         doc = self.ok(body)
@@ -433,7 +453,7 @@ class ConformanceTest(ms.SpekeCase):
                 d.find(C + "HLSSignalingData[@playlist='master']").text).decode(),
                 "#EXT-X-SESSION-KEY")
             self.assertNotEqual(master["METHOD"], "NONE")
-            for attr in ("METHOD", "KEYFORMAT", "KEYFORMATVERSIONS"):
+            for attr in ("METHOD", "KEYFORMAT", "KEYFORMATVERSIONS", "URI"):
                 self.assertEqual(media[attr], master[attr])
             self.assertEqual(media["KEYFORMAT"], '"com.microsoft.playready"')
             _, sid, _, data = ms.parse_pssh(base64.b64decode(d.find(C + "PSSH").text))
