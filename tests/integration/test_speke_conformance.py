@@ -310,6 +310,10 @@ class ConformanceTest(ms.SpekeCase):
         first = ms.keys_of(self.ok(body))
         self.assertEqual(sorted(first), sorted(kids))
         self.assertEqual(ms.keys_of(self.ok(body)), first)
+        # that suite finds the keys by the literal text "<pskc:PlainValue>", not by
+        # namespace: the reply uses that prefix
+        _, _, data = ms.post(body)
+        self.assertEqual(data.count(b"<pskc:PlainValue>"), 2)
 
     def test_speke_v1_style_request(self):
         """test_speke_v1_style_request_with_proper_response_received: one key for every
