@@ -156,6 +156,20 @@ static cJSON *status_json(struct daemon *d, const struct player_status *st) {
     if (dev.error)
       cJSON_AddStringToObject(dj, "error", amp_strerror(dev.error));
   }
+  if (d->report) {
+    struct report_stats rs;
+    report_stats(d->report, &rs);
+    cJSON *ej = cJSON_AddObjectToObject(o, "events");
+    if (ej) {
+      cJSON_AddNumberToObject(ej, "pending", (double)rs.pending);
+      cJSON_AddNumberToObject(ej, "submitted", (double)rs.submitted);
+      cJSON_AddNumberToObject(ej, "sent", (double)rs.sent);
+      cJSON_AddNumberToObject(ej, "rejected", (double)rs.rejected);
+      cJSON_AddNumberToObject(ej, "retries", (double)rs.retries);
+      cJSON_AddNumberToObject(ej, "dropped", (double)rs.dropped);
+      cJSON_AddNumberToObject(ej, "append_fails", (double)rs.append_fails);
+    }
+  }
   if (st->error) {
     cJSON_AddStringToObject(o, "error", st->error_text);
     cJSON_AddNumberToObject(o, "error_code", st->error);
@@ -641,17 +655,19 @@ static int join_path(char *out, const char *dir, const char *name) {
 }
 
 /* The device the backend is opened with. The null backend's device is its mode
- * (platform/null: "[FMT:]default" or "[FMT:]sync"): [output] sync (or a device "sync")
- * chooses it, and of any other [output] device only a FMT: prefix counts (an ALSA name
- * or the pipe's path is not the null backend's). */
+ * (platform/null: "[FMT:]default", "[FMT:]sync" or "[FMT:]sync:N"): [output] sync (or a
+ * device "sync", "sync:N" as it is) chooses it, and of any other [output] device only a
+ * FMT: prefix counts (an ALSA name or the pipe's path is not the null backend's). */
 static int output_device(const struct ampd_config *c, char *out, size_t len) {
   const char *dev = c->output.device ? c->output.device : "default";
   int n;
   if (c->output.backend == CONFIG_BACKEND_NULL) {
     size_t prefix = strspn(dev, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
     prefix = dev[prefix] == ':' && prefix > 0 ? prefix + 1 : 0; /* "S24_3:" */
-    bool sync = c->output.sync || strcmp(dev + prefix, "sync") == 0;
-    n = snprintf(out, len, "%.*s%s", (int)prefix, dev, sync ? "sync" : "default");
+    const char *mode = dev + prefix;
+    if (strncmp(mode, "sync:", 5) != 0) /* the backend checks N */
+      mode = c->output.sync || strcmp(mode, "sync") == 0 ? "sync" : "default";
+    n = snprintf(out, len, "%.*s%s", (int)prefix, dev, mode);
   } else {
     n = snprintf(out, len, "%s", dev);
   }

@@ -20,11 +20,14 @@
 LOG_TOPIC("null");
 
 #define USEC_PER_SEC 1000000u
+/* The fastest "sync:N": 64 x 768 kHz still fits the uint32_t clock rate. */
+#define NULL_SPEED_MAX 64u
 
 struct null_output {
   struct output base; /* first: the handle callers see */
   struct pcm_format fmt;
   bool sync;
+  uint32_t speed; /* sync: the clock runs this many times the real rate (1..NULL_SPEED_MAX) */
   bool paused;
   bool running;  /* sync: the simulated clock runs (frames queued, not paused) */
   bool draining; /* sync: inside drain, where running dry is the point */
@@ -54,6 +57,35 @@ static uint64_t us_for_frames(uint32_t rate, uint64_t n) {
   return (n / rate) * USEC_PER_SEC + ((n % rate) * USEC_PER_SEC + rate - 1) / rate;
 }
 
+/* Frames a second of the simulated clock plays: the rate times the speed. */
+static uint32_t clock_rate(const struct null_output *o) {
+  return o->fmt.rate * o->speed;
+}
+
+/* "sync" (speed 1) or "sync:N", N in 1..NULL_SPEED_MAX without leading zeros: 1 and
+ * *ret_speed; anything else 0. */
+static bool parse_sync(const char *mode, uint32_t *ret_speed) {
+  if (strncmp(mode, "sync", 4) != 0)
+    return false;
+  if (mode[4] == '\0') {
+    *ret_speed = 1;
+    return true;
+  }
+  const char *p = mode + 5;
+  if (mode[4] != ':' || *p < '1' || *p > '9')
+    return false;
+  uint32_t n = 0;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    n = n * 10 + (uint32_t)(*p - '0');
+    if (n > NULL_SPEED_MAX)
+      return false;
+  }
+  if (*p != '\0')
+    return false;
+  *ret_speed = n;
+  return true;
+}
+
 static bool interrupted(struct null_output *o) {
   return atomic_load_explicit(&o->interrupted, memory_order_acquire);
 }
@@ -80,9 +112,9 @@ static uint64_t heard(struct null_output *o) {
   if (!o->running)
     return o->heard;
   uint64_t now = clock_mono_usec();
-  uint64_t h = o->heard + frames_in_us(o->fmt.rate, now > o->t0_us ? now - o->t0_us : 0);
+  uint64_t h = o->heard + frames_in_us(clock_rate(o), now > o->t0_us ? now - o->t0_us : 0);
   if (h >= o->written) {
-    uint64_t dry_us = o->t0_us + us_for_frames(o->fmt.rate, o->written - o->heard);
+    uint64_t dry_us = o->t0_us + us_for_frames(clock_rate(o), o->written - o->heard);
     if (!o->draining || dry_us < o->drain_us)
       atomic_fetch_add(&o->xruns, 1);
     o->running = false;
@@ -100,7 +132,7 @@ static void start_clock(struct null_output *o) {
 /* Sleep until `target` frames (<= written) have been heard. 0, or -ECANCELED. */
 static int wait_heard(struct null_output *o, uint64_t target) {
   for (uint64_t h = heard(o); h < target && o->running; h = heard(o)) {
-    uint64_t due = o->t0_us + us_for_frames(o->fmt.rate, target - o->heard);
+    uint64_t due = o->t0_us + us_for_frames(clock_rate(o), target - o->heard);
     uint64_t now = clock_mono_usec();
     int r = sleep_us(o, due > now ? due - now : 1);
     if (r < 0)
@@ -120,15 +152,16 @@ static int null_open(const struct output_params *p, struct output **ret,
   enum output_sample_format sfmt;
   const char *mode;
   bool sync = false;
+  uint32_t speed = 1;
   if (output_device_split(p->device, &sfmt, &mode) < 0) {
     mode = NULL;
-  } else if (strcmp(mode, "sync") == 0) {
+  } else if (parse_sync(mode, &speed)) {
     sync = true;
   } else if (mode[0] != '\0' && strcmp(mode, "default") != 0) {
     mode = NULL;
   }
   if (mode == NULL) {
-    output_seterr(errbuf, errlen, "null: bad device '%s' (want [FMT:]default or [FMT:]sync)",
+    output_seterr(errbuf, errlen, "null: bad device '%s' (want [FMT:]default or [FMT:]sync[:N])",
                   p->device ? p->device : "");
     return -EINVAL;
   }
@@ -140,6 +173,7 @@ static int null_open(const struct output_params *p, struct output **ret,
   o->base.ops = output_null_ops();
   o->fmt = p->format;
   o->sync = sync;
+  o->speed = speed;
   o->wake = -1;
   atomic_init(&o->interrupted, false);
   if (sync) {
@@ -157,8 +191,8 @@ static int null_open(const struct output_params *p, struct output **ret,
    * the clock starts before the buffer is full. */
   o->start_frames = o->buffer_frames - o->period_frames;
   atomic_init(&o->xruns, 0);
-  log_debug("%u Hz, %u ch, %u bits as %s%s", p->format.rate, p->format.channels, p->format.bits,
-            output_format_name(sfmt), sync ? ", in real time" : "");
+  log_debug("%u Hz, %u ch, %u bits as %s%s (x%u)", p->format.rate, p->format.channels,
+            p->format.bits, output_format_name(sfmt), sync ? ", paced" : "", speed);
   *ret_info = (struct output_info){
       .format = p->format,
       .sample_format = sfmt,
@@ -288,8 +322,9 @@ static void null_interrupt(struct output *base) {
 static int null_probe(const char *device, struct output_caps *ret) {
   enum output_sample_format sfmt;
   const char *mode;
+  uint32_t speed;
   if (output_device_split(device, &sfmt, &mode) < 0 ||
-      (mode[0] != '\0' && strcmp(mode, "default") != 0 && strcmp(mode, "sync") != 0))
+      (mode[0] != '\0' && strcmp(mode, "default") != 0 && !parse_sync(mode, &speed)))
     return -EINVAL;
   *ret = output_any_caps(sfmt);
   return 0;

@@ -24,6 +24,9 @@
  *    threshold. drain sleeps until the queue is empty; drop throws the queue away at once
  *    (those frames never count in position); pause freezes the clock and the queue in
  *    place.
+ *  - "sync:N", N in 1..64: the same device with a clock N times as fast (N x rate frames a
+ *    second of monotonic time): a paced device for tests that would take too long in real
+ *    time, where the buffers ahead cover 1/N of the wall time they would on a real one.
  * Anything else is -EINVAL.
  *
  * Both modes: pause works (can_pause); while paused write answers -EBUSY. No mixer

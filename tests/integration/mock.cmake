@@ -10,3 +10,8 @@ set_tests_properties(integration/mock_api PROPERTIES LABELS "integration" TIMEOU
 # The speke module (SPEKE v2.0 key provider, docs/speke.md); needs no catalog.
 add_test(NAME integration/mock_speke COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_mock_speke.py)
 set_tests_properties(integration/mock_speke PROPERTIES LABELS "integration" TIMEOUT 120)
+# SPEKE v2 conformance of the speke module, case for case against the SPEKE v2
+# verification test suite of the SPEKE reference server (docs/speke.md §10).
+add_test(NAME integration/speke_conformance
+         COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_speke_conformance.py)
+set_tests_properties(integration/speke_conformance PROPERTIES LABELS "integration" TIMEOUT 120)

@@ -141,6 +141,22 @@ static void test_sync_rate(void **state) {
   output_close(o);
 }
 
+/* "sync:4": the clock plays four times the rate; the bounds scale with it. */
+static void test_sync_speed(void **state) {
+  (void)state;
+  struct output_info info;
+  struct output *o = open_null("sync:4", &info);
+  uint64_t start = clock_mono_usec();
+  assert_int_equal(output_write(o, pcm, BUFFER_FRAMES), 0);
+  assert_int_equal(clock_advance(2000, 0), 0); /* 2 ms: 96 frames at 1x, 384 at 4x */
+  uint64_t pos = pos_of(o);
+  assert_true(pos >= 4 * 96);
+  assert_true(pos <= 4 * allowed(clock_mono_usec() - start));
+  assert_int_equal(output_drain(o), 0);
+  assert_int_equal(pos_of(o), BUFFER_FRAMES);
+  output_close(o);
+}
+
 static void test_sync_drop(void **state) {
   (void)state;
   struct output_info info;
@@ -377,6 +393,15 @@ static void test_bad(void **state) {
   assert_int_equal(caps.formats, 1u << OUTPUT_FMT_S32);
   assert_int_equal(output_probe(output_null_ops(), NULL, &caps), 0);
   assert_int_equal(output_probe(output_null_ops(), "fast", &caps), -EINVAL);
+  assert_int_equal(output_probe(output_null_ops(), "S16:sync:64", &caps), 0);
+  static const char *const bad_speed[] = {"sync:",   "sync:0", "sync:65", "sync:04",
+                                          "sync:4x", "sync4",  "sync:-1", "sync:99999999999"};
+  p.format.channels = 2;
+  for (size_t i = 0; i < sizeof(bad_speed) / sizeof(bad_speed[0]); i++) {
+    p.device = bad_speed[i];
+    assert_int_equal(output_open(output_null_ops(), &p, &o, &info, NULL, 0), -EINVAL);
+    assert_int_equal(output_probe(output_null_ops(), bad_speed[i], &caps), -EINVAL);
+  }
 }
 
 int main(void) {
@@ -384,6 +409,7 @@ int main(void) {
       cmocka_unit_test(test_nosync),
       cmocka_unit_test(test_sync_paced),
       cmocka_unit_test(test_sync_rate),
+      cmocka_unit_test(test_sync_speed),
       cmocka_unit_test(test_sync_drop),
       cmocka_unit_test(test_sync_pause),
       cmocka_unit_test(test_sync_threshold),

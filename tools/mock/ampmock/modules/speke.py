@@ -335,18 +335,37 @@ def register(app):
             if not pid or pid in periods or idx is None or not idx.isdigit():
                 raise Refusal("Invalid ContentKeyPeriod (id and index required)")
             periods[pid] = int(idx)
-        used = set()
-        for rule in _children(root.find(CPIX + "ContentKeyUsageRuleList"),
-                              "ContentKeyUsageRule", RULES_MAX, "ContentKeyUsageRules"):
+        # the encryption contract (docs/speke.md §2): every key has a rule, every rule a
+        # track type unique among the rules of its key periods and at least one filter;
+        # ALL (one key for every track) stands alone, with two attribute-less filters
+        rules = _children(root.find(CPIX + "ContentKeyUsageRuleList"), "ContentKeyUsageRule",
+                          RULES_MAX, "ContentKeyUsageRules")
+        if not rules:
+            raise Refusal("Missing ContentKeyUsageRuleList")
+        used, groups = set(), {}
+        for rule in rules:
             kid = _kid_of(rule.get("kid"), "ContentKeyUsageRule@kid")
             if kid not in kids:
                 raise Refusal("ContentKeyUsageRule@kid %s is not a ContentKey"
                               % rule.get("kid"))
             used.add(kid)
-            for kpf in rule.findall(CPIX + "KeyPeriodFilter"):
+            ttype = rule.get("intendedTrackType")
+            if not ttype:
+                raise Refusal("Missing ContentKeyUsageRule@intendedTrackType for KID %s"
+                              % rule.get("kid"))
+            kpfs = rule.findall(CPIX + "KeyPeriodFilter")
+            for kpf in kpfs:
                 if kpf.get("periodId") not in periods:
                     raise Refusal("KeyPeriodFilter@periodId %s is not a ContentKeyPeriod"
                                   % kpf.get("periodId"))
+            group = groups.setdefault(frozenset(k.get("periodId") for k in kpfs), {})
+            if ttype in group:
+                raise Refusal("Duplicate ContentKeyUsageRule@intendedTrackType %s" % ttype)
+            group[ttype] = rule
+            filters = [c for c in rule if c.tag in (CPIX + "AudioFilter", CPIX + "VideoFilter")]
+            if not filters:
+                raise Refusal("ContentKeyUsageRule for KID %s needs an AudioFilter or a "
+                              "VideoFilter" % rule.get("kid"))
             for af in rule.findall(CPIX + "AudioFilter"):
                 lo, hi = af.get("minChannels"), af.get("maxChannels")
                 for v in (lo, hi):
@@ -354,15 +373,30 @@ def register(app):
                         raise Refusal("Invalid AudioFilter channel count")
                 if lo is not None and hi is not None and int(lo) > int(hi):
                     raise Refusal("AudioFilter@minChannels above maxChannels")
-        if periods and used != set(kids):
-            raise Refusal("With key periods, every ContentKey needs a ContentKeyUsageRule")
+        if used != set(kids):
+            raise Refusal("Every ContentKey needs a ContentKeyUsageRule")
+        for group in groups.values():
+            rule = group.get("ALL")
+            if rule is None:
+                continue
+            if len(group) > 1:
+                raise Refusal("intendedTrackType ALL must be the only ContentKeyUsageRule")
+            filters = sorted(c.tag for c in rule if c.tag != CPIX + "KeyPeriodFilter")
+            if filters != [CPIX + "AudioFilter", CPIX + "VideoFilter"] or \
+                    any(c.attrib for c in rule if c.tag != CPIX + "KeyPeriodFilter"):
+                raise Refusal("intendedTrackType ALL needs one VideoFilter and one "
+                              "AudioFilter, without attributes")
 
         drms = _children(root.find(CPIX + "DRMSystemList"), "DRMSystem", DRMS_MAX,
                          "DRMSystems")
+        if not drms:
+            raise Refusal("Missing DRMSystemList")
         for d in drms:
             if _kid_of(d.get("kid"), "DRMSystem@kid") not in kids:
                 raise Refusal("DRMSystem@kid %s is not a ContentKey" % d.get("kid"))
-            sid = (d.get("systemId") or "").lower()
+            if not d.get("systemId"):
+                raise Refusal("Missing DRMSystem@systemId")
+            sid = d.get("systemId").lower()
             if sid not in SYSTEMS:
                 raise Refusal("Unsupported DRMSystem@systemId %s" % d.get("systemId"))
             if sid == FAIRPLAY and scheme != "cbcs":
@@ -370,9 +404,6 @@ def register(app):
             for h in d.findall(CPIX + "HLSSignalingData"):
                 if h.get("playlist") not in ("media", "master"):
                     raise Refusal("HLSSignalingData@playlist must be media or master")
-            if sid == FAIRPLAY and (d.find(CPIX + "PSSH") is not None
-                                    or d.find(CPIX + "ContentProtectionData") is not None):
-                raise Refusal("FairPlay has no DASH signalling (PSSH, ContentProtectionData)")
             if sid != PLAYREADY and d.find(CPIX + "SmoothStreamingProtectionHeaderData") \
                     is not None:
                 raise Refusal("SmoothStreamingProtectionHeaderData is PlayReady only")
@@ -445,6 +476,10 @@ def register(app):
                             ET.SubElement(d, CPIX + tag, {"playlist": pl})
                     else:
                         ET.SubElement(d, CPIX + tag)
+            if sid == FAIRPLAY:  # HLS only: a PSSH or ContentProtectionData asked is left out
+                for c in [c for c in d if c.tag in (CPIX + "PSSH",
+                                                    CPIX + "ContentProtectionData")]:
+                    d.remove(c)
             for c in d:
                 tag = c.tag[len(CPIX):]
                 if tag == "PSSH":
