@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Fuzz ampack's CPIX reply parser (tools/ampack/cpix.h, docs/speke.md §10) and, for a
+ * Fuzz ampack's CPIX reply parser (tools/ampack/cpix.h, docs/speke.md §11) and, for a
  * reply that parses, the content key decryption. The first byte picks the request the
  * reply answers (bit 0: with the certificate of tests/data/cpix/delivery.pem, so the
  * reply must carry encrypted keys; else keys in the clear); the rest is the reply body

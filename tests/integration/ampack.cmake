@@ -27,7 +27,7 @@ add_test(NAME ampack/selftest
          COMMAND ${AMPD_PYTHON3} ${AMPACK_ITEST}/selftest.py ${AMPACK_CATALOG} $<TARGET_FILE:ampack>)
 set_tests_properties(ampack/selftest PROPERTIES LABELS "integration" TIMEOUT 600
                                                 FIXTURES_REQUIRED catalog)
-# ampack --speke against the mock's SPEKE v2.0 key provider (docs/speke.md §10): keys and
+# ampack --speke against the mock's SPEKE v2.0 key provider (docs/speke.md §11): keys and
 # PSSH boxes are the provider's, content key encryption gives the same output, refusals
 # and lying replies are one line (tests/integration/test_ampack_speke.py; no catalog).
 add_test(NAME integration/ampack_speke

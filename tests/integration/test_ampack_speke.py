@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""ampack --speke against the mock's SPEKE v2.0 key provider (docs/speke.md §10) over TLS
+"""ampack --speke against the mock's SPEKE v2.0 key provider (docs/speke.md §11) over TLS
 with the test CA. Python standard library plus the openssl command.
 
 usage: test_ampack_speke.py AMPACK [unittest options]
@@ -152,7 +152,7 @@ class AmpackSpekeTest(unittest.TestCase):
             # ampack's own Widevine box says provider "ampack": this one is the mock's
             self.assertNotIn(b"ampack", want[0])
         self.assertEqual(len(kids), 2)
-        # the request ampack sent: what docs/speke.md §10 says it asks for
+        # the request ampack sent: what docs/speke.md §11 says it asks for
         log = [e for e in tm.log_entries() if e.get("path") == PATH]
         self.assertEqual([e["status"] for e in log][-2:], [200, 200])
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The SPEKE album end to end (issue 12, docs/speke.md §10): the catalog's speke/t1 and
+"""The SPEKE album end to end (issue 12, docs/speke.md §12): the catalog's speke/t1 and
 speke/t2, packaged by ampack with keys and PSSH boxes from the mock's SPEKE v2.0 key
 provider (content key encryption), played by the real daemon (driven by ampctl) against
 the mock over TLS, through the ClearKey CDM into the pipe backend, like any other album

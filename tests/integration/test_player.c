@@ -7,7 +7,7 @@
  * album/continuous) must come out gapless and bit-exact: the file equals the continuous
  * source's PCM, across each clear lead and the encrypted parts. Each track's playback
  * events reach its collector in order. The SPEKE album (keys from the mock's SPEKE key
- * provider, docs/speke.md §10) comes out bit-exact too.
+ * provider, docs/speke.md §12) comes out bit-exact too.
  *
  * argv[1] is the source tree, argv[2] the test catalog.
  */

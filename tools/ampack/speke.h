@@ -8,7 +8,7 @@
 #include "cpix.h"
 
 /*
- * A SPEKE v2.0 client (docs/speke.md §10): POST the CPIX request of cpix.h to the key
+ * A SPEKE v2.0 client (docs/speke.md §11): POST the CPIX request of cpix.h to the key
  * provider over src/net/http (its fixed TLS policy: https only, the peer verified against
  * ca_file or the system store; nothing turns that off), check and parse the reply and,
  * with a certificate and key, decrypt the content keys.

@@ -20,7 +20,7 @@ if [ ${#jobs[@]} -eq 0 ]; then
 fi
 
 # Jobs with --speke @SPEKE take their keys and PSSH boxes from the mock's SPEKE v2.0 key
-# provider (docs/speke.md §10): a mock runs for the length of the build (its own test PKI
+# provider (docs/speke.md §11): a mock runs for the length of the build (its own test PKI
 # and an empty content root), @SPEKE becomes its URL, CA and a throwaway delivery
 # certificate and key (so the keys come encrypted: content key encryption), and the
 # catalog keeps the keys ampack got in keys.json. The provider derives each key from the

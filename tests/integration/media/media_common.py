@@ -16,7 +16,7 @@ import unittest
 
 AMPPROBE = CATALOG = SRCDIR = None
 WAVCMP = None
-# speke/: the album whose keys and pssh boxes came from the SPEKE key provider (docs/speke.md §11)
+# speke/: the album whose keys and pssh boxes came from the SPEKE key provider (docs/speke.md §12)
 TRACKS = ["album/t1", "album/t2", "album/t3", "short12", "mid45", "long125", "uhd192", "speke/t1",
           "speke/t2"]
 

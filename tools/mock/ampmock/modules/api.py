@@ -76,7 +76,7 @@ TRACKS = (
     ("long125", "long125", "Long One-Two-Five", False),
     ("uhd192", "uhd192", "Ultra HD 192", False),
 )
-# The album ampack packaged with keys from the SPEKE key provider (docs/speke.md §10):
+# The album ampack packaged with keys from the SPEKE key provider (docs/speke.md §12):
 # served like the others, but in no navigation node and not in the station (a client
 # reaches it by the reference of its container, /api/containers/speke), so the trees the
 # other tests browse stay as they are.
