@@ -206,8 +206,11 @@ class AmpackSpekeTest(unittest.TestCase):
                '</cpix:ContentKeyList><cpix:DRMSystemList>'
                '<cpix:DRMSystem kid="%s" systemId="%s"><cpix:PSSH/></cpix:DRMSystem>'
                '<cpix:DRMSystem kid="%s" systemId="%s"><cpix:PSSH/></cpix:DRMSystem>'
-               '</cpix:DRMSystemList></cpix:CPIX>'
-               % (TRACK, kid, kid, mock_speke.WIDEVINE, kid, mock_speke.COMMON))
+               '</cpix:DRMSystemList><cpix:ContentKeyUsageRuleList>'
+               '<cpix:ContentKeyUsageRule kid="%s" intendedTrackType="AUDIO">'
+               '<cpix:AudioFilter minChannels="1" maxChannels="2"/></cpix:ContentKeyUsageRule>'
+               '</cpix:ContentKeyUsageRuleList></cpix:CPIX>'
+               % (TRACK, kid, kid, mock_speke.WIDEVINE, kid, mock_speke.COMMON, kid))
         st, _, body = tm.fetch("POST", PATH, req.encode(),
                                {"X-Api-Key": API_KEY, "X-Speke-Version": "2.0",
                                 "Content-Type": "application/xml"})

@@ -132,8 +132,13 @@ class TestSpekeAlbum(tdf.FaultTest):
                 u = str(uuid.UUID(kid))
                 req = ('<cpix:CPIX xmlns:cpix="urn:dashif:org:cpix" contentId="%s" '
                        'version="2.3"><cpix:ContentKeyList><cpix:ContentKey kid="%s" '
-                       'commonEncryptionScheme="cenc"/></cpix:ContentKeyList></cpix:CPIX>'
-                       % (t, u))
+                       'commonEncryptionScheme="cenc"/></cpix:ContentKeyList>'
+                       '<cpix:DRMSystemList><cpix:DRMSystem kid="%s" systemId="%s">'
+                       '<cpix:PSSH/></cpix:DRMSystem></cpix:DRMSystemList>'
+                       '<cpix:ContentKeyUsageRuleList><cpix:ContentKeyUsageRule kid="%s" '
+                       'intendedTrackType="AUDIO"><cpix:AudioFilter/></cpix:ContentKeyUsageRule>'
+                       '</cpix:ContentKeyUsageRuleList></cpix:CPIX>'
+                       % (t, u, u, mock_speke.COMMON, u))
                 st, _, body = tm.fetch("POST", "/speke/v2.0/copyProtection", req.encode(),
                                        {"X-Api-Key": API_KEY, "X-Speke-Version": "2.0",
                                         "Content-Type": "application/xml"})
