@@ -12,8 +12,8 @@ usage: test_ampack_speke.py AMPACK [unittest options]
   is byte-identical to the run with keys in the clear: the keys were decrypted right.
 - A provider that refuses or lies ends ampack with one line on stderr and exit status 1:
   a wrong API key (403), a 422 whose message is shown bounded and sanitised, a reply for a
-  KID not asked for, one without the key, a non-XML reply, and a provider whose
-  certificate is not trusted. No line holds a key or the API key.
+  KID not asked for, one without the key, a non-XML reply, a provider whose certificate
+  is not trusted, a delivery key that is not RSA or not the certificate's. No line holds a key or the API key.
 """
 
 import base64
@@ -251,6 +251,14 @@ class AmpackSpekeTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("AMPACK_SPEKE_API_KEY", p.stderr.decode())
         self.assertEqual(self.speke_state()["requests"], 0)
+
+    def test_bad_delivery_key(self):
+        """A key that is not RSA, or not the certificate's: one line, nothing written."""
+        self.fails("the private key is not an RSA key", "--speke-cert", W["enc_pem"],
+                   "--speke-key", os.path.join(W["certs"], "server.key"))
+        other = os.path.join(tm.REPO, "tests", "data", "cpix", "delivery.key")
+        self.fails("the DocumentKey does not decrypt", "--speke-cert", W["enc_pem"],
+                   "--speke-key", other)
 
     def test_untrusted_provider(self):
         self.fails("TLS", ca=False)

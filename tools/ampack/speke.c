@@ -38,8 +38,8 @@ void speke_sanitise(const uint8_t *body, size_t n, char *out, size_t max) {
   out[o] = 0;
 }
 
-int speke_read_cert(const char *path, uint8_t *der, size_t max, size_t *ret_len) {
-  struct buf b = BUF_INIT(SPEKE_PEM_MAX);
+/* A whole PEM file (at most SPEKE_PEM_MAX bytes) into b, opened close-on-exec. */
+static int read_pem(const char *path, struct buf *b) {
   uint8_t chunk[4096];
   size_t got;
   int r = 0;
@@ -47,10 +47,18 @@ int speke_read_cert(const char *path, uint8_t *der, size_t max, size_t *ret_len)
   if (!f)
     return -errno;
   while (r == 0 && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
-    r = buf_append(&b, chunk, got);
+    r = buf_append(b, chunk, got);
   if (r == 0 && ferror(f))
     r = -EIO;
   fclose(f);
+  mbedtls_platform_zeroize(chunk, sizeof(chunk));
+  return r;
+}
+
+int speke_read_cert(const char *path, uint8_t *der, size_t max, size_t *ret_len) {
+  struct buf b = BUF_INIT(SPEKE_PEM_MAX);
+  size_t got;
+  int r = read_pem(path, &b);
   if (r < 0)
     goto out;
   const char *text = (const char *)b.data, *begin = text ? strstr(text, PEM_BEGIN) : NULL;
@@ -191,8 +199,20 @@ int speke_get_keys(const struct speke_opts *o, const char *content_id, const uin
     }
     q->cert_der = der;
     q->cert_len = len;
-    if (mbedtls_pk_parse_keyfile(&pk, o->key_file, NULL) != 0 ||
-        mbedtls_pk_get_type(&pk) != MBEDTLS_PK_RSA) {
+    /* read here rather than by mbedtls_pk_parse_keyfile(), whose fopen() is not
+     * close-on-exec; a PEM buffer is parsed with its NUL (struct buf keeps one) */
+    struct buf pem = BUF_INIT(SPEKE_PEM_MAX);
+    if ((r = read_pem(o->key_file, &pem)) < 0) {
+      buf_done(&pem);
+      failf(why, r, "cannot read the private key PEM", amp_strerror(r));
+      goto out;
+    }
+    int bad = !pem.data || mbedtls_pk_parse_key(&pk, pem.data, pem.len + 1, NULL, 0) != 0 ||
+              mbedtls_pk_get_type(&pk) != MBEDTLS_PK_RSA;
+    if (pem.data)
+      mbedtls_platform_zeroize(pem.data, pem.len);
+    buf_done(&pem);
+    if (bad) {
       r = failf(why, -EINVAL, "the private key is not an RSA key in a PEM file", NULL);
       goto out;
     }
