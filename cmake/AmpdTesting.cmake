@@ -49,3 +49,46 @@ function(ampd_fuzz_target name)
     set_tests_properties(fuzz-replay/${name} PROPERTIES LABELS "unit;fuzz-replay" TIMEOUT 120)
   endif()
 endfunction()
+
+# ampd_test_outputs()
+#   Called once at the end of every directory that adds tests (tests/<dir>/CMakeLists.txt):
+#   every test of the directory gets AMPD_TEST_OUTPUT=<build>/test-output/<test name>
+#   (where the harnesses keep what the test wrote: tests/integration/testout.py,
+#   mockproc_rmtree()) and AMPD_TEST_LEDGER_DIR=<build>/test-ledger (where the mock
+#   records every secret it hands out: tools/mock/ampmock/ledger.py), and requires the
+#   fixture test_output (secrets/clean empties both first). secrets/scan then runs after
+#   all of them (tests/CMakeLists.txt). A directory that adds tests without the call fails
+#   the configuration (ampd_check_test_outputs, deferred to the end of the top level).
+set(AMPD_TEST_OUTPUT_ROOT ${CMAKE_BINARY_DIR}/test-output)
+set(AMPD_TEST_LEDGER_DIR ${CMAKE_BINARY_DIR}/test-ledger)
+function(ampd_test_outputs)
+  get_property(tests DIRECTORY PROPERTY TESTS)
+  foreach(t ${tests})
+    if(t MATCHES "^secrets/")
+      continue()
+    endif()
+    set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT "AMPD_TEST_OUTPUT=${AMPD_TEST_OUTPUT_ROOT}/${t}"
+                                                       "AMPD_TEST_LEDGER_DIR=${AMPD_TEST_LEDGER_DIR}")
+    set_property(TEST ${t} APPEND PROPERTY FIXTURES_REQUIRED test_output)
+    set_property(GLOBAL APPEND PROPERTY AMPD_OUTPUT_TESTS ${t})
+  endforeach()
+endfunction()
+
+function(ampd_check_test_outputs_in dir)
+  get_property(tests DIRECTORY ${dir} PROPERTY TESTS)
+  get_property(done GLOBAL PROPERTY AMPD_OUTPUT_TESTS)
+  foreach(t ${tests})
+    if(NOT t MATCHES "^secrets/" AND NOT t IN_LIST done)
+      message(FATAL_ERROR "test ${t} (${dir}) keeps no outputs for the secrets scan: call "
+                          "ampd_test_outputs() at the end of ${dir}/CMakeLists.txt")
+    endif()
+  endforeach()
+  get_property(subdirs DIRECTORY ${dir} PROPERTY SUBDIRECTORIES)
+  foreach(d ${subdirs})
+    ampd_check_test_outputs_in(${d})
+  endforeach()
+endfunction()
+
+function(ampd_check_test_outputs)
+  ampd_check_test_outputs_in(${CMAKE_SOURCE_DIR})
+endfunction()

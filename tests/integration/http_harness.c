@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -31,7 +30,7 @@ char tmp[PATH_MAX], certs[PATH_MAX], root[PATH_MAX], ca[PATH_MAX], logpath[PATH_
 uint8_t content[FILE_SIZE];
 struct loop *L;
 struct mockproc *mock;
-static char harness_tag[64];
+static int harness_log_fd = -1; /* harness.log under ctest, else -1 (stderr) */
 
 /* ---------------------------------------------------------------- one request */
 
@@ -213,12 +212,20 @@ struct mockproc *start_mock(const char *cert, const char *tls_max) {
 }
 
 int harness_setup(const char *tag, const char *const *files, size_t n_files) {
-  snprintf(harness_tag, sizeof(harness_tag), "%s", tag);
-  /* The secrets scan reads every module's debug lines. */
-  if (getenv("AMPD_TEST_SECRETS_DIR") && log_set_levels("debug") < 0)
-    return -1;
   if (mockproc_tmpdir(tag, tmp, sizeof(tmp)) < 0)
     return -1;
+  /* Under ctest (AMPD_TEST_OUTPUT set) every module logs at debug, where a secret would
+   * show, into harness.log in the temp dir, which teardown keeps for the secrets scan
+   * (tests/secrets/scan.py). A test that logs to a file of its own sets its fd later. */
+  if (getenv("AMPD_TEST_OUTPUT")) {
+    char logfile[PATH_MAX];
+    if (!join(logfile, tmp, "harness.log") || log_set_levels("debug") < 0)
+      return -1;
+    harness_log_fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (harness_log_fd < 0)
+      return -1;
+    log_set_fd(harness_log_fd);
+  }
   char testca[PATH_MAX];
   if (!join(certs, tmp, "certs") || !join(root, tmp, "root") || !join(ca, certs, "ca.pem") ||
       !join(logpath, tmp, "mock.log") || !join(testca, src_dir, "tools/mock/testca.sh"))
@@ -260,77 +267,12 @@ int harness_setup(const char *tag, const char *const *files, size_t n_files) {
   return mock ? 0 : -1;
 }
 
-/* ---------------------------------------------------------------- the secrets scan */
-
-/* With AMPD_TEST_SECRETS_DIR set (tests/integration/no_secrets.py), teardown leaves in
- * that directory what the scan needs: every secret the mock handed this test (access and
- * refresh tokens, device codes, license bodies and their content keys) one per line, and
- * a copy of every log file the test wrote into its temp dir (not the mock's). */
-static void dump_list(FILE *f, const cJSON *arr, const char *kind, const char *member) {
-  const cJSON *e;
-  cJSON_ArrayForEach(e, arr) {
-    const cJSON *v = member ? cJSON_GetObjectItem(e, member) : e;
-    if (cJSON_IsString(v) && v->valuestring[0])
-      fprintf(f, "%s %s\n", kind, v->valuestring);
-  }
-}
-
-static void copy_file(const char *from, const char *to) {
-  int in = open(from, O_RDONLY | O_CLOEXEC);
-  int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  char buf[65536];
-  ssize_t n;
-  while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
-    if (write(out, buf, (size_t)n) != n)
-      break;
-  if (in >= 0)
-    close(in);
-  if (out >= 0)
-    close(out);
-}
-
-static void dump_secrets(void) {
-  const char *dir = getenv("AMPD_TEST_SECRETS_DIR");
-  if (!dir || !dir[0] || !mock)
-    return;
-  char path[PATH_MAX];
-  snprintf(path, sizeof(path), "%s/%s-%d.secrets", dir, harness_tag, (int)getpid());
-  FILE *f = fopen(path, "we");
-  assert_non_null(f);
-  struct http *h = client(0);
-  cJSON *lwa = ctrl(h, HTTP_GET, "/_mock/lwa/state", NULL);
-  dump_list(f, cJSON_GetObjectItem(lwa, "issued"), "token", "access_token");
-  dump_list(f, cJSON_GetObjectItem(lwa, "issued"), "token", "refresh_token");
-  dump_list(f, cJSON_GetObjectItem(lwa, "device_codes"), "code", NULL);
-  cJSON_Delete(lwa);
-  cJSON *lic = ctrl(h, HTTP_GET, "/_mock/license/granted", NULL);
-  const cJSON *e;
-  cJSON_ArrayForEach(e, cJSON_GetObjectItem(lic, "licenses")) {
-    const cJSON *b = cJSON_GetObjectItem(e, "license");
-    if (cJSON_IsString(b))
-      fprintf(f, "license %s\n", b->valuestring);
-    dump_list(f, cJSON_GetObjectItem(e, "keys"), "key64", NULL);
-  }
-  cJSON_Delete(lic);
-  http_free(h);
-  assert_int_equal(fclose(f), 0);
-  DIR *d = opendir(tmp);
-  assert_non_null(d);
-  for (struct dirent *de; (de = readdir(d));) {
-    size_t l = strlen(de->d_name);
-    if (l < 5 || strcmp(de->d_name + l - 4, ".log") != 0 || strcmp(de->d_name, "mock.log") == 0 ||
-        strcmp(de->d_name, "proxy.log") == 0)
-      continue;
-    char from[PATH_MAX], to[PATH_MAX], name[PATH_MAX];
-    snprintf(name, sizeof(name), "%s-%d-%s", harness_tag, (int)getpid(), de->d_name);
-    assert_true(join(from, tmp, de->d_name) && join(to, dir, name));
-    copy_file(from, to);
-  }
-  closedir(d);
-}
-
 void harness_teardown(void) {
-  dump_secrets();
+  if (harness_log_fd >= 0) {
+    log_set_fd(2);
+    close(harness_log_fd);
+    harness_log_fd = -1;
+  }
   mockproc_stop(mock);
   loop_free(L);
   if (tmp[0])

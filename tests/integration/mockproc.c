@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -313,8 +314,98 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
   return remove(path) < 0 ? -1 : 0;
 }
 
+/* The tree being kept (nftw passes no user data; tests call this from one thread). */
+static struct {
+  size_t src_len;
+  char dest[PATH_MAX];
+  FILE *not_kept;
+} keep_;
+
+static int copy_file(const char *from, const char *to, mode_t mode) {
+  int in = open(from, O_RDONLY | O_CLOEXEC);
+  if (in < 0)
+    return -errno;
+  int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode & 07777);
+  int r = out < 0 ? -errno : 0;
+  char buf[65536];
+  ssize_t n;
+  while (r == 0 && (n = read(in, buf, sizeof(buf))) != 0) {
+    if (n < 0)
+      r = errno == EINTR ? 0 : -errno;
+    else if (write(out, buf, (size_t)n) != n)
+      r = -EIO;
+  }
+  if (out >= 0 && close(out) < 0 && r == 0)
+    r = -errno;
+  close(in);
+  return r;
+}
+
+static int keep_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)ftw;
+  char to[PATH_MAX];
+  const char *rel = path + keep_.src_len;
+  if (snprintf(to, sizeof(to), "%s%s", keep_.dest, rel) >= (int)sizeof(to))
+    return 0; /* too deep to keep: skipped, as the scan's file count would show */
+  if (flag == FTW_D)
+    return mkdir(to, 0700) < 0 && errno != EEXIST ? -1 : 0;
+  if (flag != FTW_F || !S_ISREG(st->st_mode))
+    return 0; /* sockets, FIFOs and links are not kept */
+  if (st->st_size > MOCKPROC_KEEP_FILE_MAX) {
+    if (!keep_.not_kept) {
+      char list[PATH_MAX];
+      if (snprintf(list, sizeof(list), "%s/NOT-KEPT.txt", keep_.dest) < (int)sizeof(list))
+        keep_.not_kept = fopen(list, "ae");
+    }
+    if (keep_.not_kept)
+      fprintf(keep_.not_kept, "%s %lld\n", rel[0] ? rel + 1 : rel, (long long)st->st_size);
+    return 0;
+  }
+  copy_file(path, to, st->st_mode); /* a file removed meanwhile is not an error */
+  return 0;
+}
+
+int mockproc_keep(const char *dir) {
+  const char *out = getenv("AMPD_TEST_OUTPUT");
+  if (!out || !out[0])
+    return 0;
+  if (!dir || !dir[0])
+    return -EINVAL;
+  size_t len = strlen(dir);
+  while (len > 1 && dir[len - 1] == '/')
+    len--;
+  const char *base = dir + len;
+  while (base > dir && base[-1] != '/')
+    base--;
+  char parent[PATH_MAX];
+  if (snprintf(parent, sizeof(parent), "%s", out) >= (int)sizeof(parent))
+    return -ENAMETOOLONG;
+  for (char *p = parent + 1;; p++) { /* mkdir -p: the test's dir is named for the test */
+    char c = *p;
+    if (c != '/' && c != '\0')
+      continue;
+    *p = '\0';
+    if (mkdir(parent, 0700) < 0 && errno != EEXIST)
+      return -errno;
+    *p = c;
+    if (!c)
+      break;
+  }
+  if (snprintf(keep_.dest, sizeof(keep_.dest), "%s/%.*s", out, (int)(dir + len - base), base) >=
+      (int)sizeof(keep_.dest))
+    return -ENAMETOOLONG;
+  keep_.src_len = len;
+  keep_.not_kept = NULL;
+  int r = nftw(dir, keep_one, 16, FTW_PHYS) < 0 ? -errno : 0;
+  if (keep_.not_kept)
+    fclose(keep_.not_kept);
+  keep_.not_kept = NULL;
+  return r;
+}
+
 int mockproc_rmtree(const char *dir) {
   if (!dir || !dir[0] || strcmp(dir, "/") == 0)
     return -EINVAL;
+  mockproc_keep(dir);
   return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
 }

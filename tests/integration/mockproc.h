@@ -57,7 +57,15 @@ int mockproc_run(const char *const *argv, const char *log_path, unsigned timeout
 
 /* Make a private directory $TMPDIR/ampd-TAG-XXXXXX (0700) into buf. */
 int mockproc_tmpdir(const char *tag, char *buf, size_t size);
-/* Remove dir and everything under it (symlinks are not followed). */
+/* Remove dir and everything under it (symlinks are not followed). With AMPD_TEST_OUTPUT
+ * set (ctest sets it for every test, tests/CMakeLists.txt), what dir holds is kept there
+ * first (mockproc_keep), for the secrets scan (tests/secrets/scan.py). */
 int mockproc_rmtree(const char *dir);
+/* Copy the regular files under dir to $AMPD_TEST_OUTPUT/<basename of dir>/, with their
+ * modes; sockets, FIFOs and links are skipped, a file over MOCKPROC_KEEP_FILE_MAX is
+ * listed (path and size) in NOT-KEPT.txt there instead. 0 without AMPD_TEST_OUTPUT.
+ * Not thread-safe (one tree at a time). */
+#define MOCKPROC_KEEP_FILE_MAX (64LL << 20)
+int mockproc_keep(const char *dir);
 
 #endif

@@ -31,6 +31,7 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import test_mock as tm
+import testout
 
 sys.path.insert(0, os.path.join(tm.REPO, "tools", "mock"))
 from ampmock.modules import speke as mock_speke  # noqa: E402  the mock's PSSH functions
@@ -63,7 +64,7 @@ def tearDownModule():
             rc = W["mock"].stop()
             assert rc == 0, "mock exit status %d" % rc
     finally:
-        shutil.rmtree(W["tmp"], ignore_errors=True)
+        testout.remove_tmp(W["tmp"])
 
 
 def url(port=None):

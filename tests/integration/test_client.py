@@ -22,7 +22,6 @@ import os
 import pty
 import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import unittest
 
 import test_daemon as td
 import test_mock as tm
+import testout
 
 W = tm.W
 GUARD_S = td.GUARD_S
@@ -96,10 +96,7 @@ def tearDownModule():
         W["daemon"].stop()
         W["mock"].stop()
     finally:
-        if os.environ.get("AMPD_KEEP_TMP"):
-            print("kept", W["tmp"])
-        else:
-            shutil.rmtree(W["tmp"], ignore_errors=True)
+        testout.remove_tmp(W["tmp"])
 
 
 def ampctl(*args, timeout=60):

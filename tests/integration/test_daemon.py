@@ -21,7 +21,6 @@ usage: test_daemon.py CATALOG_DIR AMPD AMPCTL CDM_DIR [unittest options]
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import stat
@@ -31,8 +30,8 @@ import tempfile
 import time
 import unittest
 
-import no_secrets
 import test_mock as tm
+import testout
 
 W = tm.W
 GUARD_S = 120  # a wait this long is a hang: fail
@@ -192,10 +191,7 @@ def tearDownModule():
         W["daemon"].stop()
         W["mock"].stop()
     finally:
-        if os.environ.get("AMPD_KEEP_TMP"):
-            print("kept", W["tmp"])
-        else:
-            shutil.rmtree(W["tmp"], ignore_errors=True)
+        testout.remove_tmp(W["tmp"])
 
 
 class TestDaemon(unittest.TestCase):
@@ -370,32 +366,6 @@ class TestSigtermBlockedOutput(unittest.TestCase):
         finally:
             d.stop(signal.SIGKILL)
             os.close(rfd)
-
-
-class TestZNoSecrets(unittest.TestCase):
-    """Runs last: the daemon logged at debug all along; no token, device code, license or
-    content key the mock handed out appears in its log."""
-
-    def test_log_holds_no_secret(self):
-        d = W["daemon"]
-        lwa = tm.fetch_json("GET", "/_mock/lwa/state")[1]
-        secrets = {"token": set(), "code": set(lwa.get("device_codes", [])), "license": set(),
-                   "key": set()}
-        for t in lwa["issued"]:
-            secrets["token"] |= {t["access_token"], t["refresh_token"]}
-        keys = no_secrets.catalog_keys(W["root"])
-        for lic in tm.fetch_json("GET", "/_mock/license/granted")[1]["licenses"]:
-            secrets["license"].add(lic["license"])
-            keys |= {no_secrets.b64url_decode(k) for k in lic["keys"]}
-        for k in keys:
-            secrets["key"] |= no_secrets.key_forms(k)
-        for kind in ("token", "code", "license", "key"):
-            self.assertTrue(secrets[kind], "no %s was used: nothing to look for" % kind)
-        d.log.flush()
-        log = os.path.join(d.dir, "ampd.log")
-        with open(log, encoding="utf-8", errors="replace") as f:
-            self.assertGreater(sum(1 for line in f if " debug " in line), 100)
-        self.assertEqual(no_secrets.scan([log], secrets), [])
 
 
 if __name__ == "__main__":

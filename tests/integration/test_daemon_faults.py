@@ -28,7 +28,6 @@ status and no underrun:
 """
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import unittest
 
 import test_daemon as td
 import test_mock as tm
+import testout
 
 W = tm.W
 GUARD_S = td.GUARD_S
@@ -61,10 +61,7 @@ def tearDownModule():
     try:
         W["mock"].stop()
     finally:
-        if os.environ.get("AMPD_KEEP_TMP"):
-            print("kept", W["tmp"])
-        else:
-            shutil.rmtree(W["tmp"], ignore_errors=True)
+        testout.remove_tmp(W["tmp"])
 
 
 def source_pcm(*parts):

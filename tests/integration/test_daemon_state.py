@@ -19,7 +19,6 @@ usage: test_daemon_state.py CATALOG_DIR AMPD AMPCTL CDM_DIR [unittest options]
 
 import os
 import re
-import shutil
 import signal
 import stat
 import subprocess
@@ -30,6 +29,7 @@ import unittest
 
 import test_daemon as td
 import test_mock as tm
+import testout
 from test_sdnotify import Notify
 
 W = tm.W
@@ -50,10 +50,7 @@ def tearDownModule():
     try:
         W["mock"].stop()
     finally:
-        if os.environ.get("AMPD_KEEP_TMP"):
-            print("kept", W["tmp"])
-        else:
-            shutil.rmtree(W["tmp"], ignore_errors=True)
+        testout.remove_tmp(W["tmp"])
 
 
 def wait_for(pred, what, guard=GUARD_S):

@@ -11,7 +11,6 @@ import json
 import os
 import random
 import selectors
-import shutil
 import signal
 import socket
 import ssl
@@ -20,6 +19,8 @@ import sys
 import tempfile
 import unittest
 import warnings
+
+import testout
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -139,7 +140,7 @@ def tearDownModule():
             rc = W["mock"].stop()
             assert rc == 0, "mock exit status %d" % rc
     finally:
-        shutil.rmtree(W["tmp"], ignore_errors=True)
+        testout.remove_tmp(W["tmp"])
 
 
 class MockTest(unittest.TestCase):

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 
 import test_mock as tm  # the Mock process and the TLS client of the mock's self-tests
+import testout
 
 TRACKS = {"album-t1": "album/t1", "album-t2": "album/t2", "album-t3": "album/t3",
           "short12": "short12", "mid45": "mid45", "long125": "long125",
@@ -115,7 +115,7 @@ def tearDownModule():
             rc = W["mock"].stop()
             assert rc == 0, "mock exit status %d" % rc
     finally:
-        shutil.rmtree(W["tmp"], ignore_errors=True)
+        testout.remove_tmp(W["tmp"])
 
 
 class ApiTest(unittest.TestCase):

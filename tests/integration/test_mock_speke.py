@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import test_mock as tm  # the Mock process and the TLS client of the mock's self-tests
+import testout
 
 W = tm.W
 PATH = "/speke/v2.0/copyProtection"
@@ -57,7 +57,7 @@ def tearDownModule():
             rc = W["mock"].stop()
             assert rc == 0, "mock exit status %d" % rc
     finally:
-        shutil.rmtree(W["tmp"], ignore_errors=True)
+        testout.remove_tmp(W["tmp"])
 
 
 def new_kid():

@@ -52,6 +52,7 @@ import unittest
 
 import test_daemon as td
 import test_mock as tm
+import testout
 
 W = tm.W
 GUARD_S = 60  # a wait this long is a hang: fail
@@ -216,10 +217,7 @@ def tearDownModule():
         W["buslog"].close()
         W["mock"].stop()
     finally:
-        if os.environ.get("AMPD_KEEP_TMP"):
-            print("kept", W["tmp"])
-        else:
-            shutil.rmtree(W["tmp"], ignore_errors=True)
+        testout.remove_tmp(W["tmp"])
 
 
 class TestMpris(unittest.TestCase):

@@ -596,7 +596,7 @@ static int group_setup(void **state) {
     snprintf(bearer, sizeof(bearer), "Bearer %s", token);
   }
   cJSON_Delete(t);
-  if (!ok || !join(token_file, tmp, "token"))
+  if (!ok || !join(token_file, tmp, "bearer.token"))
     return -1;
   int fd = open(token_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0)

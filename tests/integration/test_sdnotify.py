@@ -29,13 +29,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import shutil
 import threading
 import time
 import unittest
 
 import test_daemon as td
 import test_mock as tm
+import testout
 
 W = tm.W
 GUARD_S = td.GUARD_S
@@ -168,10 +168,7 @@ def tearDownModule():
     try:
         W["mock"].stop()
     finally:
-        if os.environ.get("AMPD_KEEP_TMP"):
-            print("kept", W["tmp"])
-        else:
-            shutil.rmtree(W["tmp"], ignore_errors=True)
+        testout.remove_tmp(W["tmp"])
 
 
 def pings(msgs):

@@ -14,6 +14,9 @@ import sys
 import tempfile
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import testout  # noqa: E402  (tests/integration/testout.py: outputs kept for the scan)
+
 AMPPROBE = CATALOG = SRCDIR = None
 WAVCMP = None
 # speke/: the album whose keys and pssh boxes came from the SPEKE key provider (docs/speke.md §12)
@@ -207,7 +210,7 @@ class Base(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="ampd-media-")
 
     def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        testout.remove_tmp(self.tmp)
 
     def decode(self, src, rep=None, keys=None, extra=()):
         out = os.path.join(self.tmp, f"{rep or 'out'}.wav")

@@ -5,6 +5,8 @@
   app.faults   the fault rules (faults.FaultStore)
   app.reqlog   the request log (reqlog.RequestLog)
   app.throttle the bandwidth throttle (throttle.Throttle, POST /_mock/throttle)
+  app.ledger   the secrets ledger (ledger.Ledger): app.ledger.record(kind, value) for
+               every token, key, license or URL signature a module hands out
   app.state    a dict for state shared between modules (tokens issued, keys, ...);
                take app.lock while changing it: handlers run in many threads
   app.port     the port, once listening (also req.base_url in a handler)
@@ -19,6 +21,7 @@ import threading
 import time
 
 from .faults import FaultStore
+from .ledger import Ledger
 from .reqlog import RequestLog
 from .router import Router
 from .throttle import Throttle
@@ -31,6 +34,7 @@ class App:
         self.faults = FaultStore()
         self.reqlog = RequestLog(getattr(args, "log_file", None))
         self.throttle = Throttle()
+        self.ledger = Ledger(getattr(args, "secrets_ledger", None))
         self.state = {}
         self.lock = threading.Lock()
         self.port = 0

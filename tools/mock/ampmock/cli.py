@@ -29,6 +29,9 @@ def _parser(add_help):
                    help="1.1: serve ONLY TLS 1.0/1.1 (a server clients must refuse); "
                         "1.2: TLS 1.2 only; default TLS 1.2 and 1.3")
     p.add_argument("--log-file", metavar="F", help="also append the request log here (JSON lines)")
+    p.add_argument("--secrets-ledger", metavar="F",
+                   help="append every secret handed out here (default: "
+                        "$AMPD_TEST_LEDGER_DIR/ampmock-PID.ledger when that is set)")
     p.add_argument("--modules", default=",".join(modules.DEFAULT),
                    help="comma list of service modules to load (default: %(default)s)")
     p.add_argument("--max-lifetime", type=float, default=900, metavar="S",
@@ -121,4 +124,5 @@ def main(argv=None):
     server.shutdown()
     server.server_close()
     app.reqlog.close()
+    app.ledger.close()
     return 0

@@ -12,13 +12,18 @@ finalised when it ends:
   went out), fault (id of the fault rule applied, or null), why (a module's reason for
   refusing the request, e.g. "header hasExplicit missing or malformed", or null).
 
-Entries are plain JSON, so tests in C and Python read them alike. A response in its
+Entries are plain JSON, so tests in C and Python read them alike. The copy in --log-file
+is for people reading a test run afterwards and is kept with the run's outputs, which
+the secrets scan reads (tests/secrets/scan.py): there the credentials of the wire are
+replaced by "<redacted>" (the Authorization and X-Api-Key headers, the sig of a signed
+URL's query); the listing on the control channel keeps them for the tests. A response in its
 final write is "finishing": a listing waits (bounded) for those, so a client that has
 just read the last byte of a reply and then asks for the log sees that reply complete.
 """
 
 import collections
 import json
+import re
 import threading
 import time
 
@@ -26,6 +31,9 @@ import time
 ENTRIES_MAX = 10_000
 # Longest a listing waits for responses in their final write (s).
 SETTLE_WAIT_S = 2.0
+# What the --log-file copy leaves out (see above).
+REDACTED_HEADERS = ("authorization", "x-api-key")
+_SIG = re.compile(r"(^|&)(sig=)[^&]*")
 
 
 class RequestLog:
@@ -64,7 +72,7 @@ class RequestLog:
                 self._finishing -= 1
             self._cond.notify_all()
             if self._file:
-                self._file.write(json.dumps(_public(entry)) + "\n")
+                self._file.write(json.dumps(_redacted(_public(entry))) + "\n")
                 self._file.flush()
 
     def list(self, since=0):
@@ -98,3 +106,16 @@ class RequestLog:
 
 def _public(entry):
     return {k: v for k, v in entry.items() if not k.startswith("_")}
+
+
+def _redacted(entry):
+    """The entry without the wire's credentials, for the --log-file copy."""
+    out = dict(entry)
+    headers = dict(out.get("headers") or {})
+    for name in REDACTED_HEADERS:
+        if name in headers:
+            headers[name] = "<redacted>"
+    out["headers"] = headers
+    if out.get("query"):
+        out["query"] = _SIG.sub(r"\1\2<redacted>", out["query"])
+    return out

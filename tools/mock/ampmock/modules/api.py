@@ -188,7 +188,9 @@ def register(app):
         return hmac.new(secret, ("%s\n%d" % (path, exp)).encode(), hashlib.sha256).hexdigest()
 
     def signed_query(path, exp):
-        return "exp=%d&sig=%s" % (exp, sign(path, exp))
+        sig = sign(path, exp)
+        app.ledger.record("cdn_sig", sig)
+        return "exp=%d&sig=%s" % (exp, sig)
 
     # ---- documents
 

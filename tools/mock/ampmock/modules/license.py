@@ -42,12 +42,12 @@ Test control (under /_mock/, never faulted, never logged):
   POST /_mock/license/reset   {}               default headers, counters 0, clock offset 0
   GET  /_mock/license/granted {"licenses": [{"license": b64 body, "keys": [b64url k]}]}
                               the last GRANTED_MAX licenses granted and their content
-                              keys: the secrets a test then looks for in ampd's logs
-                              (tests/integration/no_secrets.py), and must not find
+                              keys (every license granted is also in the secrets
+                              ledger, ledger.py, that tests/secrets/scan.py reads)
 
 Nothing here prints a challenge, a key or a license; the request log keeps only what it
-keeps for every request (the headers and the body length). The granted list exists only
-for the no-secrets scan and is served only on the control channel.
+keeps for every request (the headers and the body length). The granted list is served
+only on the control channel.
 """
 
 import base64
@@ -245,6 +245,9 @@ def register(app):
         if secs is not None:
             lic["expiration"] = now_ms() + secs * 1000
         body = base64.b64encode(json.dumps(lic, separators=(",", ":")).encode()).decode()
+        for key in keys:
+            app.ledger.record("content_key", key)
+        app.ledger.record("license", body)
         with app.lock:
             st["granted"] += 1
             st["granted_list"].append({"license": body, "keys": [_b64url(k) for k in keys]})

@@ -25,7 +25,8 @@ Test control (under /_mock/, never faulted, never logged):
                            need a valid bearer) -> the token reply of /lwa/auth/o2/token
   POST /_mock/lwa/reset    {}                    drop the fail rules and pending code pairs
   GET  /_mock/lwa/state    counters, the tokens and device codes issued (the newest
-                           ISSUED_MAX), for tests and the no-secrets scan
+                           ISSUED_MAX), for tests (every one is also in the
+                           secrets ledger, ledger.py)
 
 The module keeps its own clock (time.monotonic() plus the offset /_mock/lwa/clock adds),
 so a test can expire a code pair or an access token without waiting. Polling a code
@@ -110,6 +111,8 @@ def register(app):
         st["refresh"][refresh] = {"revoked": False}
         st["access"][access] = now() + st["token_lifetime"]
         st["issued"].append({"access_token": access, "refresh_token": refresh})
+        app.ledger.record("access_token", access)
+        app.ledger.record("refresh_token", refresh)
         del st["issued"][:-ISSUED_MAX]
         return {"access_token": access, "refresh_token": refresh, "token_type": "bearer",
                 "expires_in": st["token_lifetime"]}
@@ -134,6 +137,7 @@ def register(app):
             device_code = secrets.token_urlsafe(24)
             user_code = secrets.token_hex(3).upper()
             st["device_codes"].append(device_code)
+            app.ledger.record("device_code", device_code)
             del st["device_codes"][:-ISSUED_MAX]
             st["codes"][device_code] = {
                 "user_code": user_code, "expires": now() + st["code_lifetime"],

@@ -260,6 +260,7 @@ def _clear(el):
 
 def register(app):
     st = app.state.setdefault("speke", {"requests": 0, "issued": 0, "keys": {}, "owner": {}})
+    app.ledger.record("speke_api_key", app.args.speke_api_key)
 
     def derive(content_id, kid):
         mac = hmac.new(app.args.speke_secret.encode(), content_id.encode("utf-8") + b"\n"
@@ -442,6 +443,7 @@ def register(app):
             issue()
 
         for ck, kid in zip(cks, kids):
+            app.ledger.record("content_key", keys[kid])
             for old in ck.findall(CPIX + "Data"):
                 ck.remove(old)
             secret = ET.SubElement(ET.SubElement(ck, CPIX + "Data"), PSKC + "Secret")
