@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
