@@ -158,20 +158,6 @@ class FaultTest(unittest.TestCase):
 
 
 class TestTransportFaults(FaultTest):
-    def test_connection_dropped_mid_segment(self):
-        """The connection closes 100 kB into t1's second segment, and again 100 kB into
-        the request that resumes it: resumed both times, bit-exact."""
-        first = fault({"path": "/cdn/*", "header": {"name": "range", "value": T1_SEG2},
-                       "close_after_bytes": 100000, "count": 1})
-        again = fault({"path": "/cdn/*",
-                       "header": {"name": "range", "value": "bytes=623405-1085919"},
-                       "close_after_bytes": 100000, "count": 1})
-        seq = last_seq()
-        self.play_album_clean()
-        self.assertEqual((fault_hits(first), fault_hits(again)), (1, 1))
-        cut = [e for e in requests_since(seq) if e["fault"] in (first, again)]
-        self.assertEqual([e["complete"] for e in cut], [False, False], cut)
-
     def test_cdn_503_burst(self):
         fid = fault({"path": "/cdn/*", "header": {"name": "range", "value": T1_SEG2},
                      "status": 503, "count": 3})
