@@ -119,6 +119,51 @@ class TestCdn(Row):
         self.assertEqual(fk.error_codes(ev, fk.T1), ["E%d" % fk.AMP_EHTTP], ev)
 
 
+class TestCdnDamaged(Row):
+    """A segment damaged at the origin (TLS carries the damage intact): the track cannot
+    go on past it; the error names what the damage broke, the album goes on."""
+
+    def t1_fails_rest_plays(self, fid, code):
+        self.play()
+        st = self.d.wait_state(("stopped", "error"))
+        self.assertEqual(matrix.fault_hits(fid), 1)
+        self.assertEqual(st["state"], "stopped", st)
+        self.assertEqual(st["tracks_played"], 2, st)
+        self.assert_no_underrun(st)
+        ev = self.assert_events(tracks=3)
+        self.assertRegex(fk.letters(ev, fk.T1), r"^SG*E$")  # it played up to the damage
+        self.assertEqual(fk.error_codes(ev, fk.T1), ["E%d" % code], ev)
+        for t in (fk.T2, fk.T3):
+            self.assertRegex(fk.letters(ev, t), FINISHED)
+
+    @row("CDN: one byte of FLAC frame data damaged in t1's second segment (clear lead)",
+         "the frame's CRC fails (a decode error), t1 fails there (PLAYBACK_ERROR), t2 and "
+         "t3 play to their end, no underrun")
+    def test_flac_crc_error(self):
+        fid = matrix.fault({"path": "/cdn/*", "count": 1, "header": seg(T1_SEG2),
+                            "flip_byte": 100000})  # in the mdat (it starts at 960)
+        self.t1_fails_rest_plays(fid, fk.AMP_EDECODE)
+
+    @row("CDN: one byte of ciphertext damaged in t1's first encrypted segment",
+         "the decrypted frame fails its CRC (a decrypted sample that does not decode), t1 "
+         "fails there (PLAYBACK_ERROR), t2 and t3 play to their end, no underrun")
+    def test_ciphertext_damaged(self):
+        fid = matrix.fault({"path": "/cdn/*", "count": 1, "header": seg(T1_SEG4),
+                            "flip_byte": 200000})  # in the mdat (it starts at 1365)
+        self.t1_fails_rest_plays(fid, fk.AMP_EDECRYPT)
+
+    @row("CDN: the sample count of the 'senc' box (the CENC IVs) damaged in t1's first "
+         "encrypted segment",
+         "the demuxer refuses the segment (an MP4 error), t1 fails there (PLAYBACK_ERROR), t2 "
+         "and t3 play to their end, no underrun")
+    def test_senc_count_damaged(self):
+        # 'senc' is at 704 in the segment (both key variants): its sample_count's last
+        # byte at 715, 76 samples made 179
+        fid = matrix.fault({"path": "/cdn/*", "count": 1, "header": seg(T1_SEG4),
+                            "flip_byte": 715})
+        self.t1_fails_rest_plays(fid, fk.AMP_EMP4)
+
+
 class TestCdnBytes(Row):
     """Faults in the bytes: the PCM must come out bit for bit (the pipe backend)."""
 
