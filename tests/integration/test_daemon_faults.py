@@ -35,7 +35,6 @@ import test_mock as tm
 
 W = tm.W
 GUARD_S = td.GUARD_S
-AMP_ENORANGE = 10004  # src/core/err.h: AMP_ERR_BASE + 4
 
 # album-t1's flac_16_44 segments (the catalog's manifest; both key variants alike).
 T1_SEG2 = "bytes=523405-1085919"
