@@ -209,11 +209,31 @@ static void on_timer(struct loop_source *s, uint64_t now, void *ud) {
 
 static void on_http(struct http_request *rq, const struct http_response *resp, void *ud);
 
+static uint64_t retry_wait_ms(const struct api_call *c, const struct http_response *resp);
+
+/* The refresh a call waited for failed in passing: a 5xx or a network error of LWA, which
+ * cloud/lwa retries on its own backoff. */
+static bool token_err_passing(int err) {
+  return err == -AMP_EHTTP || err == -AMP_ENETWORK || err == -ETIMEDOUT || err == -AMP_ETRUNCATED;
+}
+
 static void on_token(int err, const char *token, void *ud) {
   struct api_call *c = ud;
   struct api *a = c->api;
   c->waiting_token = false;
   if (err < 0) {
+    /* The call's own retries cover a refresh failing in passing as they cover the same
+     * errors of the Device API: without them, every call waiting for the token (each
+     * track's audio object after a 401) failed at the refresh's first 503. */
+    if (token_err_passing(err) && c->retries < API_RETRIES_MAX) {
+      c->retries++;
+      struct http_response none = {0};
+      uint64_t ms = retry_wait_ms(c, &none);
+      log_debug("%s: the token refresh failed (%s), retry %u in %llu ms", kind_name(c->kind),
+                amp_strerror(err), c->retries, (unsigned long long)ms);
+      arm(c, ms);
+      return;
+    }
     finish(c, err, NULL);
     return;
   }

@@ -32,7 +32,8 @@
  *   parse errors of apidoc (-AMP_EJSON, -AMP_ETOOBIG, -AMP_EINSECURE, ...)
  *   net/http errors; 5xx, 408, 429 and network errors are retried API_RETRIES_MAX times
  *   after a backoff (backoff_ms doubling, jittered, or Retry-After up to
- *   API_RETRY_AFTER_MAX_S), then reported
+ *   API_RETRY_AFTER_MAX_S), then reported; so is the token refresh a call waits for
+ *   failing in passing (lwa's 5xx or network error: the same retries, then that error)
  *   -ECANCELED    api_cancel() or api_free()
  *
  * Logging: at debug, the kind, the status and the outcome; never a URL (signed), a

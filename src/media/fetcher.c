@@ -359,9 +359,15 @@ static int on_req_data(struct http_request *r, uint64_t off, const void *data, s
   return 0;
 }
 
-/* What net/http retries itself (http.h): worth another round once it gave up. */
+/* What net/http retries itself (http.h): worth another round once it gave up. And a 206
+ * whose Content-Range is not the range asked for: net/http refuses it before a byte of it
+ * is delivered and does not retry it, but a broken CDN edge or cache answering one range
+ * wrongly should not end the track; the rounds bound it as they bound the rest. (A 416 is
+ * also -AMP_EBADRANGE: the range is outside the file, and asking again cannot help.) */
 static bool retryable(int err, long status) {
   if (err == -AMP_ENETWORK || err == -ETIMEDOUT || err == -AMP_ETRUNCATED)
+    return true;
+  if (err == -AMP_EBADRANGE && status == 206)
     return true;
   return err == -AMP_EHTTP && (status >= 500 || status == 408 || status == 429);
 }

@@ -38,9 +38,10 @@
  *    http_config.max_retries. When net/http gives up on one of those, the fetcher keeps
  *    what arrived and, after its own backoff (retry_base_ms doubling up to retry_cap_ms,
  *    full jitter), asks again from the first byte not received: at most retry_rounds
- *    rounds in a row (a completed request resets the count). Any other failure, or one
- *    round too many, is on_error, and nothing more is requested until fetcher_seek or
- *    fetcher_rebase.
+ *    rounds in a row (a completed request resets the count). A 206 with a Content-Range
+ *    other than the range asked for (-AMP_EBADRANGE, nothing of it delivered) gets a
+ *    round as well. Any other failure, or one round too many, is on_error, and nothing
+ *    more is requested until fetcher_seek or fetcher_rebase.
  *  - A server that ignores Range (200 instead of 206; net/http delivers no byte of it,
  *    -AMP_ENORANGE) is recovered: from then on this fetcher asks without a Range and
  *    reads the file from its first byte, keeps only the bytes of the chunks in flight

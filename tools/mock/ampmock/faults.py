@@ -34,6 +34,7 @@ _INT_FIELDS = {
     "rate_bps": (1, 1 << 40),
     "close_after_bytes": (0, 1 << 40),
     "short_body": (1, 1 << 40),
+    "flip_byte": (0, 1 << 40),
 }
 _STR_FIELDS = {"path": 1024, "method": 16, "body": RULE_BODY_MAX, "content_type": 256,
                "content_range": 256}

@@ -265,8 +265,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 step = CHUNK_MAX if not rate else max(1, min(CHUNK_MAX, rate // 10))
                 if throttle is not None:
                     step = throttle.chunk_size(path, step)
+                flip = (rule or {}).get("flip_byte")
                 for chunk in resp.body.chunks(step):
                     chunk = chunk[:limit - sent]
+                    if flip is not None and sent <= flip < sent + len(chunk):
+                        i = flip - sent  # a damaged byte: every bit of it inverted
+                        chunk = chunk[:i] + bytes([chunk[i] ^ 0xFF]) + chunk[i + 1:]
                     if throttle is not None:
                         throttle.take(path, len(chunk))
                     if sent + len(chunk) >= limit and entry is not None:

@@ -34,7 +34,12 @@ Test controls (under /_mock/, never faulted, never logged):
                            "track", "variant", "kid", "created", "refused": {"manifest",
                            "segment", "license"}}]} (oldest first)
   POST /_mock/api/config   {"audio_lifetime": s, "cdn_token_lifetime": s} (any subset,
-                           1..1e9 s; defaults 300 and 300): for sessions made from now on
+                           1..1e9 s; defaults 300 and 300): for sessions made from now on;
+                           also {"cdn_host": "name[:port]", "cdn_host_count": n}: the
+                           audio objects' uri names that host instead of the request's
+                           Host, for the next n sessions (0 or absent: until cleared with
+                           "cdn_host": ""), so a test can make the CDN a name that does
+                           not resolve or a port nothing listens on
   POST /_mock/api/reset    {}: no sessions, counters 0, default config, rotation restarts
 
 Bounds: at most SESSIONS_MAX sessions (the oldest is dropped, its URLs then answer 403),
@@ -64,6 +69,7 @@ MANIFEST_MAX = 1 << 20
 STATION_CHUNKS_MAX = 1_000_000
 LIFETIME_MAX = 1_000_000_000
 DEFAULT_CONFIG = {"audio_lifetime": 300, "cdn_token_lifetime": 300}
+CDN_HOST_RE = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
 VARIANTS = ("v1", "v2")
 
 # The catalog tracks, in station order: (id, directory, title, isExplicit).
@@ -158,6 +164,8 @@ def register(app):
         "config": dict(DEFAULT_CONFIG),
         "rotation": {},   # track -> sessions made
         "made": 0,        # sessions made (even: expires in s, odd: in ms)
+        "cdn_host": "",   # the audio objects' uri host instead of Host ("": Host)
+        "cdn_host_left": None,  # sessions cdn_host still applies to (None: all)
     })
     durations = {}  # track -> seconds, read once from its v1 manifest (len(CATALOG) at most)
 
@@ -301,6 +309,11 @@ def register(app):
             made = st["made"]
             st["made"] = made + 1
             cfg = dict(st["config"])
+            host = st["cdn_host"]
+            if host and st["cdn_host_left"] is not None:
+                st["cdn_host_left"] -= 1
+                if st["cdn_host_left"] <= 0:
+                    st["cdn_host"], st["cdn_host_left"] = "", None
         variant = VARIANTS[k % len(VARIANTS)]
         vdir = os.path.join(app.args.root, c["dir"], variant)
         try:
@@ -328,7 +341,8 @@ def register(app):
         path = "/cdn/%s/manifest.mpd" % rid
         expires = now + cfg["audio_lifetime"]
         return {
-            "uri": "%s%s?%s" % (req.base_url, path, signed_query(path, exp)),
+            "uri": "%s%s?%s" % ("https://" + host if host else req.base_url, path,
+                                signed_query(path, exp)),
             "expires": int(expires) if made % 2 == 0 else int(expires * 1000),
             "headers": {
                 "key": [{"name": n, "value": v} for n, v in s["key"]],
@@ -448,18 +462,33 @@ def register(app):
             sessions = [{"rid": s["rid"], "track": s["track"], "variant": s["variant"],
                          "kid": s["kid"].hex(), "created": s["created"],
                          "refused": dict(s["refused"])} for s in st["sessions"].values()]
-            return Response.json({"counts": dict(st["counts"]), "config": dict(st["config"]),
+            cfg = dict(st["config"], cdn_host=st["cdn_host"],
+                       cdn_host_left=st["cdn_host_left"])
+            return Response.json({"counts": dict(st["counts"]), "config": cfg,
                                   "sessions": sessions})
 
     def config(req):
         obj = req.json()
-        if not isinstance(obj, dict) or set(obj) - set(DEFAULT_CONFIG):
-            raise HttpError(400, "config takes %s" % ", ".join(DEFAULT_CONFIG))
-        for k, v in obj.items():
+        keys = set(DEFAULT_CONFIG) | {"cdn_host", "cdn_host_count"}
+        if not isinstance(obj, dict) or set(obj) - keys:
+            raise HttpError(400, "config takes %s" % ", ".join(sorted(keys)))
+        lifetimes = {k: v for k, v in obj.items() if k in DEFAULT_CONFIG}
+        for k, v in lifetimes.items():
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= LIFETIME_MAX:
                 raise HttpError(400, "%s: seconds in 1..%d" % (k, LIFETIME_MAX))
+        host = obj.get("cdn_host")
+        count = obj.get("cdn_host_count", 0)
+        if host is not None and (not isinstance(host, str) or
+                                 (host and not CDN_HOST_RE.match(host))):
+            raise HttpError(400, "cdn_host: a host name or address, optionally :port")
+        if "cdn_host_count" in obj and host is None or isinstance(count, bool) or \
+                not isinstance(count, int) or not 0 <= count <= SESSIONS_MAX:
+            raise HttpError(400, "cdn_host_count: 0..%d, with cdn_host" % SESSIONS_MAX)
         with app.lock:
-            st["config"].update(obj)
+            st["config"].update(lifetimes)
+            if host is not None:
+                st["cdn_host"] = host
+                st["cdn_host_left"] = count if host and count else None
         return state(req)
 
     def reset(req):
@@ -469,6 +498,7 @@ def register(app):
             st["rotation"].clear()
             st["made"] = 0
             st["config"] = dict(DEFAULT_CONFIG)
+            st["cdn_host"], st["cdn_host_left"] = "", None
         return state(req)
 
     app.on_reset(reset)

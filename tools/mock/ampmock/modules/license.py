@@ -37,7 +37,9 @@ Test control (under /_mock/, never faulted, never logged):
                                "clock_offset": s, "keys": n}
   POST /_mock/license/config  {"required_headers": [{"name": n, "contains": s}, ...]}
                               ("contains" optional: a substring the value must hold;
-                              for /license/catalog only)
+                              for /license/catalog only); also {"wrong_keys": n}:
+                              the next n licenses granted carry each key with its bits
+                              inverted (a wrong content key; 0 cancels)
   POST /_mock/license/clock   {"advance": s}   move the module's clock forward by s
   POST /_mock/license/reset   {}               default headers, counters 0, clock offset 0
   GET  /_mock/license/granted {"licenses": [{"license": b64 body, "keys": [b64url k]}]}
@@ -123,6 +125,7 @@ def register(app):
     st = app.state.setdefault("license", {
         "offset": 0.0, "posts": 0, "granted": 0, "keys": {}, "granted_list": [],
         "required": [dict(r) for r in DEFAULT_REQUIRED],
+        "wrong_keys": 0,  # licenses still to grant with wrong keys (/_mock/license/config)
     })
 
     def now_ms():
@@ -239,6 +242,11 @@ def register(app):
             keys = lookup(kids)
             if keys is None:
                 return refuse(req, rid, "unknown KID")
+        with app.lock:
+            wrong = st["wrong_keys"] > 0
+            st["wrong_keys"] -= wrong
+        if wrong:  # every bit inverted: a key of the right size that decrypts to noise
+            keys = [bytes(b ^ 0xFF for b in k) for k in keys]
         lic = {"keys": [{"kty": "oct", "kid": _b64url(kid), "k": _b64url(key)}
                         for kid, key in zip(kids, keys)],
                "type": "temporary"}
@@ -262,15 +270,23 @@ def register(app):
         with app.lock:
             return Response.json({"posts": st["posts"], "granted": st["granted"],
                                   "required_headers": list(st["required"]),
-                                  "clock_offset": st["offset"], "keys": len(st["keys"])})
+                                  "clock_offset": st["offset"], "keys": len(st["keys"]),
+                                  "wrong_keys": st["wrong_keys"]})
 
     def config(req):
         obj = req.json()
-        if not isinstance(obj, dict) or set(obj) - {"required_headers"}:
-            raise HttpError(400, "config takes required_headers")
-        rules = _check_rules(obj.get("required_headers", []))
+        if not isinstance(obj, dict) or set(obj) - {"required_headers", "wrong_keys"}:
+            raise HttpError(400, "config takes required_headers, wrong_keys")
+        wrong = obj.get("wrong_keys")
+        if wrong is not None and (isinstance(wrong, bool) or not isinstance(wrong, int) or
+                                  not 0 <= wrong <= 1000):
+            raise HttpError(400, "wrong_keys: licenses 0..1000")
+        rules = _check_rules(obj["required_headers"]) if "required_headers" in obj else None
         with app.lock:
-            st["required"] = rules
+            if rules is not None:
+                st["required"] = rules
+            if wrong is not None:
+                st["wrong_keys"] = wrong
         return state(req)
 
     def clock(req):
@@ -284,7 +300,7 @@ def register(app):
 
     def reset(req):
         with app.lock:
-            st.update(offset=0.0, posts=0, granted=0, keys={},
+            st.update(offset=0.0, posts=0, granted=0, keys={}, wrong_keys=0,
                       required=[dict(r) for r in DEFAULT_REQUIRED])
         return state(req)
 
