@@ -111,7 +111,8 @@ struct license_fetch {
   struct buf reply;          /* bounded by LICENSE_MAX_ENVELOPE */
   struct http_request *req;  /* the attempt in flight */
   struct loop_source *timer; /* the backoff before the retry */
-  bool retried_401, retried_transient, cancelling, finishing;
+  bool retried_401, retried_503, cancelling, finishing;
+  uint8_t net_retries; /* network failures retried so far (<= LICENSE_NET_RETRIES_MAX) */
   unsigned auth_waits; /* headers said -EAGAIN (a refresh runs): waits so far */
   license_done_fn done;
   void *userdata;
@@ -187,9 +188,11 @@ static uint32_t jittered(uint32_t ms) {
   return ms / 2 + x % (ms / 2 + 1);
 }
 
-/* Send f again after a jittered backoff_ms (a loop timer). */
-static int retry_later(struct license_fetch *f) {
-  uint64_t deadline = clock_mono_usec() + (uint64_t)jittered(f->lc->backoff_ms) * 1000u;
+/* Send f again after a jittered backoff_ms times 2^shift (a loop timer). */
+static int retry_later(struct license_fetch *f, unsigned shift) {
+  uint64_t ms = (uint64_t)f->lc->backoff_ms << shift;
+  uint64_t deadline =
+      clock_mono_usec() + (uint64_t)jittered(ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms) * 1000u;
   if (f->timer)
     return loop_timer_set(f->timer, deadline);
   return loop_add_timer(f->lc->loop, deadline, on_timer, f, &f->timer);
@@ -207,9 +210,8 @@ static void safe_id(const char *in, char *out, size_t n) {
   out[k] = '\0';
 }
 
-static bool transient(const struct http_response *resp) {
-  if (resp->err == -AMP_EHTTP)
-    return resp->status == 503;
+/* A failure of the network on the way (not an answer of the server). */
+static bool network_failure(const struct http_response *resp) {
   return resp->err == -AMP_ENETWORK || resp->err == -AMP_ETRUNCATED || resp->err == -ETIMEDOUT;
 }
 
@@ -247,14 +249,20 @@ static void on_done(struct http_request *req, const struct http_response *resp, 
     f->retried_401 = true;
     if (f->lc->on_token_rejected)
       f->lc->on_token_rejected(f->lc->userdata);
-    int e = retry_later(f); /* the refresh runs meanwhile */
+    int e = retry_later(f, 0); /* the refresh runs meanwhile */
     if (e < 0)
       finish(f, e, NULL, 0);
     return;
   }
-  if (transient(resp) && !f->retried_transient) {
-    f->retried_transient = true;
-    int e = retry_later(f);
+  if (err == -AMP_EHTTP && resp->status == 503 && !f->retried_503) {
+    f->retried_503 = true; /* the service's own rule: once (docs/service.md §8) */
+    int e = retry_later(f, 0);
+    if (e < 0)
+      finish(f, e, NULL, 0);
+    return;
+  }
+  if (network_failure(resp) && f->net_retries < LICENSE_NET_RETRIES_MAX) {
+    int e = retry_later(f, f->net_retries++); /* 1, 2, 4, 8 x backoff_ms */
     if (e < 0)
       finish(f, e, NULL, 0);
     return;
@@ -277,7 +285,7 @@ static int attempt(struct license_fetch *f) {
     int e = lc->headers(lc->userdata, hdr, LICENSE_AUTH_HEADERS_MAX, &n);
     if (e == -EAGAIN && f->auth_waits < LICENSE_AUTH_WAITS_MAX) {
       f->auth_waits++; /* no token this moment (a refresh runs): ask again after a backoff */
-      return retry_later(f);
+      return retry_later(f, 0);
     }
     if (e < 0)
       return e;

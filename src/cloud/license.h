@@ -64,10 +64,14 @@ int license_from_reply(const char *json, size_t len, uint8_t **ret_license, size
  *   -EPERM         403: denied (the CDM is revoked, the content or the customer is not
  *                  eligible). Never retried: stop and show it.
  *   -EBADMSG       400: the server refused the request as malformed. Never retried.
- *   -AMP_EHTTP     500, any other status, and a 503 that came again after its retry.
+ *   -AMP_EHTTP     500, any other status, and a 503 that came again after its retry
+ *                  (a 503 is retried once, after backoff_ms jittered: between half and
+ *                  all of it, a loop timer; the service's documented rule).
  *   network errors (-AMP_ENETWORK, -AMP_ETRUNCATED, -ETIMEDOUT)
- *                  like a 503: retried once after backoff_ms (jittered: between half
- *                  and all of it, a loop timer); a second failure is reported as is.
+ *                  retried up to LICENSE_NET_RETRIES_MAX times, after backoff_ms, then
+ *                  2, 4 and 8 times it (jittered the same way): about 8-15 s of a bad
+ *                  network, within the 30 s clear lead a track plays meanwhile; the
+ *                  failure after the last retry is reported as is.
  *   -AMP_ETLS, -AMP_EINSECURE, -AMP_EREDIRECT, -ENOMEM: as net/http says, not retried.
  *   -ECANCELED     license_cancel() or license_free().
  *   a negative return of the headers callback: that value. -EAGAIN means "no token
@@ -84,6 +88,7 @@ int license_from_reply(const char *json, size_t len, uint8_t **ret_license, size
 #define LICENSE_BACKOFF_DEFAULT_MS 1000u
 #define LICENSE_TIMEOUT_DEFAULT_MS 30000u
 #define LICENSE_EXPIRY_TEST_MAX (366u * 86400u) /* seconds */
+#define LICENSE_NET_RETRIES_MAX 4u /* retries of a network failure (backoff doubling) */
 #define LICENSE_AUTH_WAITS_MAX 30u /* backoffs waited for a token (headers said -EAGAIN) */
 
 struct license;

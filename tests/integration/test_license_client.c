@@ -4,7 +4,8 @@
  * (tools/mock/ampmock/modules/license.py) over TLS on loopback, with the real ClearKey
  * CDM: a challenge from the plugin, wrapped, fetched with the key headers and a bearer
  * token, unwrapped, and accepted by the plugin (the key usable). A missing or made-up
- * token is refreshed once (a second 401 is -EACCES), a 503 is retried once, 403 / 400 / 500 end
+ * token is refreshed once (a second 401 is -EACCES), a 503 is retried once, a network failure up
+ * to LICENSE_NET_RETRIES_MAX times, 403 / 400 / 500 end
  * the fetch with their own codes and no retry, the expiry test headers give a license
  * with an expiration, cancel and free end a fetch with -ECANCELED, and the debug log
  * holds neither the challenge, the license, the key nor a header value.
@@ -334,6 +335,38 @@ static void test_503_retried_once(void **state) {
   cdmhost_free(h);
 }
 
+/* A network failure (here a reset before the reply's headers) is not the service's 503:
+ * retried LICENSE_NET_RETRIES_MAX times with the backoff doubling, then reported. */
+static void test_network_failures_retried(void **state) {
+  (void)state;
+  fresh(0);
+  struct cdmhost *h;
+  uint32_t s;
+  uint8_t *ch;
+  size_t clen;
+  cdm_request(&h, &s, &ch, &clen);
+  struct license *lc = client_lic(0);
+  struct outcome o;
+  add_fault("{\"path\":\"/license/catalog\",\"reset_before_headers\":true,\"count\":4}");
+  fetch_lic(lc, "flaky", good_keys, N_GOOD, ch, clen, &o);
+  assert_int_equal(o.err, 0);
+  assert_int_equal(posts_to("flaky"), 5);
+  assert_int_equal(cdmhost_update(h, s, o.license, o.len), 0);
+
+  /* Every request reset: the error after the last retry. libcurl sends a request once
+   * more on a fresh connection when a kept-alive one dies before any reply byte, so the
+   * first attempt (on the connection "flaky" left open) may reach the mock twice. */
+  add_fault("{\"path\":\"/license/catalog\",\"query\":{\"name\":\"case\",\"value\":\"down\"},"
+            "\"reset_before_headers\":true,\"count\":50}");
+  fetch_lic(lc, "down", good_keys, N_GOOD, ch, clen, &o);
+  assert_int_equal(o.err, -AMP_ENETWORK);
+  int n = posts_to("down");
+  assert_in_range(n, 1 + LICENSE_NET_RETRIES_MAX, 2 + LICENSE_NET_RETRIES_MAX);
+  license_free(lc);
+  free(ch);
+  cdmhost_free(h);
+}
+
 static void test_errors_not_retried(void **state) {
   (void)state;
   fresh(0);
@@ -605,10 +638,11 @@ int main(int argc, char **argv) {
   }
   src_dir = argv[1];
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_good_license_cdm), cmocka_unit_test(test_401_new_token_once),
-      cmocka_unit_test(test_503_retried_once), cmocka_unit_test(test_errors_not_retried),
-      cmocka_unit_test(test_expiry_header),    cmocka_unit_test(test_cancel_and_free),
-      cmocka_unit_test(test_token_wait),       cmocka_unit_test(test_log_holds_no_secret),
+      cmocka_unit_test(test_good_license_cdm),    cmocka_unit_test(test_401_new_token_once),
+      cmocka_unit_test(test_503_retried_once),    cmocka_unit_test(test_network_failures_retried),
+      cmocka_unit_test(test_errors_not_retried),  cmocka_unit_test(test_expiry_header),
+      cmocka_unit_test(test_cancel_and_free),     cmocka_unit_test(test_token_wait),
+      cmocka_unit_test(test_log_holds_no_secret),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
