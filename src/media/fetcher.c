@@ -439,8 +439,8 @@ static void on_req_done(struct http_request *r, const struct http_response *resp
   } else {
     inflight_drop(f);
     log_debug("segment %zu: %s (status %ld)", f->next, amp_strerror(err), resp->status);
-    if (err == -AMP_EHTTP && (resp->status == 403 || resp->status == 410))
-      expire(f);
+    if (err == -AMP_EHTTP && (resp->status == 401 || resp->status == 403 || resp->status == 410))
+      expire(f); /* the signed URL is refused: a fresh audio object (docs/service.md §4) */
     else
       fail(f, err);
   }

@@ -48,7 +48,7 @@
  *    and stops the transfer once they are full (the rest of the file is never read).
  *    Memory stays what the chunks hold; the cost is bandwidth, the n-th segment reading
  *    the n segments before it. One warning is logged.
- *  - A 403 or 410, or the audio object's expires passing before a request starts, calls
+ *  - A 401, 403 or 410, or the audio object's expires passing before a request starts, calls
  *    on_expired once and stops fetching until fetcher_rebase() with a fresh audio object.
  *    A partly received segment is dropped (another session's bytes are another key
  *    variant's). Two expiries with no segment completed in between are on_error

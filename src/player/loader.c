@@ -107,7 +107,8 @@ static void on_manifest(struct http_request *rq, const struct http_response *res
   (void)rq;
   struct loader *l = ud;
   l->req = NULL;
-  if (resp->err == -AMP_EHTTP && (resp->status == 403 || resp->status == 410) &&
+  if (resp->err == -AMP_EHTTP &&
+      (resp->status == 401 || resp->status == 403 || resp->status == 410) &&
       l->retries < LOADER_MANIFEST_RETRIES) {
     l->retries++;
     apidoc_audio_free(l->audio);

@@ -23,7 +23,7 @@
  *   otherwise     the error of the audio object (cloud/api), of the manifest request or
  *                 parse (media/manifest), or of drm_open
  *   -ECANCELED    loader_cancel
- * A 403 or 410 on the manifest (its signed URL expired before we used it) fetches the
+ * A 401, 403 or 410 on the manifest (its signed URL expired before we used it) fetches the
  * audio object once more.
  *
  * Logging: the outcome at debug, never a URL or a header value.
@@ -39,7 +39,7 @@ struct manifest_rep;
 struct drm;
 struct loader;
 
-#define LOADER_MANIFEST_RETRIES 1 /* fresh audio objects after a 403/410 on the manifest */
+#define LOADER_MANIFEST_RETRIES 1 /* fresh audio objects after a 401/403/410 on the manifest */
 
 struct loaded {
   struct apidoc_audio *audio; /* the audio object: uri, expires, header lists */
