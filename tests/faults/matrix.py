@@ -256,6 +256,14 @@ class HookRow(Row):
         self.clock(mono_s=seconds, wall_s=seconds)
 
 
+def finish(test, tracks=3):
+    """What play_to_end checks, for an album already playing: its end, clean; the events."""
+    st = test.d.wait_state(("stopped", "error"))
+    test.assert_clean_end(st, tracks=tracks)
+    test.assert_events(tracks=tracks)
+    return st
+
+
 def restart(test, kill=True):
     """kill -9 (or SIGTERM) the row's daemon and start it again on the same directory."""
     import signal
