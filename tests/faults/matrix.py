@@ -17,7 +17,8 @@ Every row asserts, besides its own point:
   daemon's acknowledgements equal what the collector recorded plus the resends it
   counted as duplicates (none lost in between), everything submitted was acknowledged or
   refused, and each track's events form STARTED (PAUSED|RESUMED|SEEKED|PROGRESS)*
-  (FINISHED|STOPPED|ERROR), in order, once per play of it;
+  (FINISHED|STOPPED|ERROR), in order, once per play of it (or an ERROR alone: a track
+  that failed before it was heard);
 - underruns (`assert_no_underrun`): zero, on a paced device, where the buffer ahead
   covers the fault.
 
@@ -54,8 +55,9 @@ _LETTER = {"PLAYBACK_STARTED": "S", "PLAYBACK_PAUSED": "P", "PLAYBACK_RESUMED": 
            "PLAYBACK_STOPPED": "T", "PLAYBACK_ERROR": "E"}
 # A track played more than once in a row (the album again after a recovery) has one such
 # run per play.
-_TRACK_EVENTS = re.compile(r"^(S[PRKG]*[FTE])+$")
-_TRACK_UNENDED = re.compile(r"^(S[PRKG]*[FTE])*S[PRKG]*$")  # killed before its end
+# PLAYBACK_ERROR may stand alone: a track that failed before it was heard.
+_TRACK_EVENTS = re.compile(r"^(S[PRKG]*[FTE]|E)+$")
+_TRACK_UNENDED = re.compile(r"^(S[PRKG]*[FTE]|E)*S[PRKG]*$")  # killed before its end
 
 setUpModule = tdf.setUpModule
 tearDownModule = tdf.tearDownModule
