@@ -14,7 +14,6 @@ import time
 
 import matrix
 from matrix import HookRow, Row, row, setUpModule, tearDownModule  # noqa: F401
-import test_daemon as td
 import test_mock as tm
 
 TOKEN_LIFETIME = 3600  # the mock's default (docs/service.md §2: expires_in 3600)

@@ -7,6 +7,10 @@ from its start): every write past the limit fails with EFBIG, the path ENOSPC ta
 daemon's log goes through a pipe, so that the limit does not hold its log file too.
 It needs no privilege (CI runs in a container without CAP_SYS_ADMIN: no tmpfs to fill).
 
+A read-only state directory is its mode 0500. Root ignores modes, so where the tests run
+as root (CI's container) the daemon is started through setpriv(1) without the
+capabilities that override them (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER).
+
 usage: test_storage.py CATALOG_DIR AMPD AMPCTL CDM_DIR [unittest options]
 """
 
@@ -15,11 +19,9 @@ import resource
 import signal
 import subprocess
 import threading
-import time
 
 import matrix
 from matrix import Row, row, setUpModule, tearDownModule  # noqa: F401 (unittest's hooks)
-import test_daemon as td
 import test_mock as tm
 
 
@@ -47,6 +49,68 @@ def fsize(pid, limit):
     """The soft RLIMIT_FSIZE of process pid (RLIM_INFINITY: none)."""
     hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)[1]
     resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, hard))
+
+
+def start_without_override(d):
+    """Start d as Daemon.start does; as root, without the capabilities that let root write
+    where the mode says no."""
+    real = matrix.W["ampd"]
+    if os.geteuid() == 0:
+        wrapper = os.path.join(d.dir, "ampd-nocaps")
+        with open(wrapper, "w", encoding="ascii") as f:
+            f.write("#!/bin/sh\nexec setpriv --bounding-set -dac_override,-dac_read_search,"
+                    "-fowner -- %s \"$@\"\n" % real)
+        os.chmod(wrapper, 0o700)
+        matrix.W["ampd"] = wrapper
+    try:
+        d.start()
+    finally:
+        matrix.W["ampd"] = real
+
+
+class TestReadOnly(Row):
+    @row("state directory read-only (mode 0500) from a restart on, through a play and a "
+         "token refresh",
+         "the daemon starts linked from its token file and plays the album, every event "
+         "once (the queue's file itself is writable), no underrun; what cannot be saved is "
+         "logged (Permission denied) and the token file is kept as it was; with the "
+         "directory writable again the next refresh saves the tokens, and a restart is "
+         "linked")
+    def test_state_dir_read_only(self):
+        d = self.d
+        state = os.path.join(d.dir, "state")
+        tok = os.path.join(state, "lwa-tokens.json")
+        with open(tok, "rb") as f:
+            tokens = f.read()
+        d.stop()
+        os.chmod(state, 0o500)
+        self.addCleanup(os.chmod, state, 0o700)
+        if os.path.exists(d.sock):
+            os.unlink(d.sock)
+        start_without_override(d)
+        matrix.wait_for("linked", lambda: self.st()["link"] == "linked")
+        self.play_to_end()
+        # a forced refresh (a 401): the new tokens cannot be written
+        fid = matrix.fault({"path": "/api/*", "status": 401, "count": 1})
+        self.d.ctl("browse")
+        self.assertEqual(matrix.fault_hits(fid), 1)
+        log = matrix.log_text(d)
+        self.assertIn("cannot save the LWA tokens in %s: Permission denied" % state, log)
+        with open(tok, "rb") as f:
+            self.assertEqual(f.read(), tokens)
+        self.assertEqual(self.st()["link"], "linked")
+        # writable again: the next refresh saves them
+        os.chmod(state, 0o700)
+        fid = matrix.fault({"path": "/api/*", "status": 401, "count": 1})
+        self.d.ctl("browse")
+        matrix.wait_for("the tokens saved", lambda: open(tok, "rb").read() != tokens)
+        matrix.restart(self)
+        matrix.wait_for("linked", lambda: self.st()["link"] == "linked")
+        # the saved refresh token is the one that works: a forced refresh with it
+        fid = matrix.fault({"path": "/api/*", "status": 401, "count": 1})
+        self.d.ctl("browse")
+        self.assertEqual(matrix.fault_hits(fid), 1)
+        self.assertEqual(self.st()["link"], "linked")
 
 
 class TestFullDisk(Row):
