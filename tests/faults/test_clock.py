@@ -49,10 +49,10 @@ class TestExpiry(HookRow):
         self.assertEqual(cdn_refused(jump), [])
         self.assertEqual(cdn_refused(seq), [])
 
-    @row("license: expires mid-t1 (license_expiry_test_secs 20; both clocks +25 s during a "
-         "pause)",
-         "renewed before its keys are needed again; the album plays to its end, every "
-         "event once, no underrun")
+    @row("license: expires mid-t1 (license_expiry_test_secs 20; both clocks +12 s and +12 s "
+         "more during a pause)",
+         "renewed past half its life, before it expires; t1 decrypts on with the renewed "
+         "keys; the album plays to its end, every event once, no underrun")
     def test_license_expires_mid_track(self):
         self.d.stop()
         self.d.overrides.append("service.license_expiry_test_secs=20")
@@ -62,12 +62,20 @@ class TestExpiry(HookRow):
         matrix.wait_for("t1 playing", lambda: self.st()["state"] == "playing")
         self.d.ctl("pause")
         rid = sessions("album-t1")[0]["rid"]
-        self.both_clocks(25)
+
+        def grants():
+            return [e for e in matrix.requests_since(seq)
+                    if e["path"] == "/license/" + rid and e["status"] == 200]
+
+        self.assertEqual(len(grants()), 1)
+        # past the renewal point (half the 20 s left), before the expiry: renewed ...
+        self.both_clocks(12)
+        matrix.wait_for("t1's license renewed", lambda: len(grants()) >= 2,
+                        show=lambda: len(grants()))
+        # ... and past the first license's expiry: only the renewed one holds the keys
+        self.both_clocks(12)
         self.d.ctl("resume")
         matrix.finish(self)
-        grants = [e for e in matrix.requests_since(seq)
-                  if e["path"] == "/license/" + rid and e["status"] == 200]
-        self.assertGreaterEqual(len(grants), 2, grants)  # and a renewal
 
 
 class TestWallJump(HookRow):
