@@ -289,6 +289,27 @@ static uint64_t retry_wait_ms(const struct api_call *c, const struct http_respon
   return jittered(ms > 60000u ? 60000u : (uint32_t)ms);
 }
 
+/* The audio object's `expires` is the service's clock; what decides whether it has passed
+ * is ours (clock_wall_usec). When the two disagree by more than AUDIO_SKEW_MAX_MS (ours
+ * set wrong, or jumped since: an NTP step), an object would be expired on arrival, or
+ * trusted past its end: move `expires` by the difference, read from the reply's Date
+ * (the service's clock as it answered). Within it, or without a Date, it stays as given. */
+#define AUDIO_SKEW_MAX_MS 5000
+static void expires_to_local(struct apidoc_audio *a, const char *date) {
+  int64_t server_s;
+  if (!date || !date[0] || http_date_parse(date, &server_s) < 0)
+    return;
+  int64_t skew_ms = clock_wall_usec() / 1000 - server_s * 1000;
+  if (skew_ms > -AUDIO_SKEW_MAX_MS && skew_ms < AUDIO_SKEW_MAX_MS)
+    return;
+  log_debug("the service's clock is %+lld s from ours: the audio object's expiry moved",
+            (long long)(-skew_ms / 1000));
+  if ((skew_ms > 0 && a->expires_ms > INT64_MAX - skew_ms) ||
+      (skew_ms < 0 && a->expires_ms < INT64_MIN - skew_ms))
+    return;
+  a->expires_ms += skew_ms;
+}
+
 static void on_http(struct http_request *rq, const struct http_response *resp, void *ud) {
   (void)rq;
   struct api_call *c = ud;
@@ -304,6 +325,8 @@ static void on_http(struct http_request *rq, const struct http_response *resp, v
       break;
     case API_AUDIO:
       err = apidoc_audio_parse(body, len, &reply.audio);
+      if (err == 0)
+        expires_to_local(reply.audio, resp->date);
       break;
     case API_REPORT:
       err = apidoc_general_error(body, len, &reply.report);

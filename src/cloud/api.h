@@ -78,7 +78,8 @@ struct api_config {
 struct api_reply {
   long status;                 /* the final HTTP status, 0 when none */
   struct apidoc *doc;          /* API_DOCUMENT, err 0 */
-  struct apidoc_audio *audio;  /* API_AUDIO, err 0 */
+  struct apidoc_audio *audio;  /* API_AUDIO, err 0; expires_ms on our wall clock (moved by
+                                * the service's skew, read from the reply's Date) */
   struct apidoc_error *report; /* API_REPORT with err 0, or err -AMP_EREPORT */
 };
 

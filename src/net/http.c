@@ -56,12 +56,13 @@ struct http {
 };
 
 /* A selected response header: where it is kept. */
-enum resp_hdr { HDR_CTYPE, HDR_CRANGE, HDR_RETRY_AFTER, HDR_REQID, HDR_N };
+enum resp_hdr { HDR_CTYPE, HDR_CRANGE, HDR_RETRY_AFTER, HDR_REQID, HDR_DATE, HDR_N };
 static const char *const resp_hdr_names[HDR_N] = {
     [HDR_CTYPE] = "content-type",
     [HDR_CRANGE] = "content-range",
     [HDR_RETRY_AFTER] = "retry-after",
     [HDR_REQID] = "x-amzn-requestid",
+    [HDR_DATE] = "date",
 };
 
 struct http_request {
@@ -302,6 +303,7 @@ static void finish(struct http_request *r, int err) {
       .content_range = r->hdr[HDR_CRANGE],
       .retry_after = r->hdr[HDR_RETRY_AFTER],
       .request_id = r->hdr[HDR_REQID],
+      .date = r->hdr[HDR_DATE],
   };
   log_debug("%s done after %" PRIu32 " attempt(s): status %ld, %s", method_name(r->method),
             r->attempts, r->status, amp_strerror(err));

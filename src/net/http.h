@@ -145,6 +145,7 @@ struct http_response {
   const char *content_range;
   const char *retry_after;
   const char *request_id; /* x-amzn-requestid */
+  const char *date;       /* the server's clock when it answered (RFC 9110 §6.6.1) */
 };
 
 /*
@@ -254,6 +255,9 @@ int http_same_origin(const char *a, const char *b);
 /* Parse a Retry-After value: delay-seconds or an HTTP-date (relative to now; a date in
  * the past gives 0). *ret_ms is the delay in ms, saturated at UINT32_MAX. 0 or -EINVAL. */
 int http_retry_after_parse(const char *v, time_t now, uint64_t *ret_ms);
+
+/* Parse an HTTP-date (a Date header's value) into epoch seconds. 0 or -EINVAL. */
+int http_date_parse(const char *v, int64_t *ret_sec);
 
 /* Full-jitter backoff before retry number attempt (1 = first retry): a value in
  * [0, min(cap_ms, base_ms * 2^(attempt-1))], chosen by rnd (any 64-bit random). */

@@ -175,6 +175,21 @@ int http_content_range_check(const char *v, uint64_t start, uint64_t end) {
   return 0;
 }
 
+int http_date_parse(const char *v, int64_t *ret_sec) {
+  if (!v)
+    return -EINVAL;
+  const char *p = skip_ows(v);
+  /* An HTTP-date starts with a day name: no number (curl_getdate would take "5" as a
+   * date) and nothing empty. */
+  if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
+    return -EINVAL;
+  time_t t = curl_getdate(p, NULL);
+  if (t == -1)
+    return -EINVAL;
+  *ret_sec = (int64_t)t;
+  return 0;
+}
+
 int http_retry_after_parse(const char *v, time_t now, uint64_t *ret_ms) {
   if (!v)
     return -EINVAL;

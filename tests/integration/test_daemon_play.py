@@ -14,9 +14,7 @@ usage: test_daemon_play.py CATALOG_DIR AMPD AMPCTL CDM_DIR [unittest options]
   names, sample-exact; the run at 50 % volume 30 dB down, and bit-exact again at 100 %;
   no byte while paused or after stop) and in the event stream of a subscriber beside it
   (the exact, ordered sequence of player events).
-- TestKill: kill -9 mid-track (the null backend, paced in real time) with four playback
-  events unsent (the collector answers 503); after the restart the daemon is linked
-  without a new pairing and delivers each of them once, in order.
+- (kill -9 mid-track is a row of the fault matrix now: tests/faults/test_kill.py.)
 - TestRenewal, TestRenewalCdnToken: the album into a FIFO read as fast as it comes, but
   held twice so that time passes: the audio object (or the CDN token: a 403) expires
   mid-track (5 s) and a fresh one continues t1 at its fourth segment, and that fresh
@@ -432,57 +430,6 @@ class TestCommands(FifoTest):
         self.assertGreater(b - a, BPS, (m0, v100))
         ratio = energy(run[a:b]) / energy(src[a:b])  # -30 dB in power: 0.001
         self.assertTrue(0.0005 < ratio < 0.002, "volume 50: energy ratio %.5f" % ratio)
-
-
-class TestKill(tdf.FaultTest):
-    overrides = ("output.backend=null", "output.sync=true")
-
-    def test_kill9_mid_track_events_once(self):
-        d = self.d
-        fid = tdf.fault({"path": "/collector/*", "status": 503})
-        seq = tdf.last_seq()
-        self.play()
-        st = d.wait_state(("playing", "stopped", "error"))
-        self.assertEqual(st["state"], "playing", st)
-        for cmd in (("pause",), ("resume",), ("seek", "20")):
-            d.ctl(*cmd)  # answered after its event is queued on disk
-        wait_for("21 s of t1", lambda: td.result_of(d.status())["position_ms"] >= 21000)
-        st = td.result_of(d.status())
-        self.assertEqual((st["state"], st["title"]), ("playing", TITLES[0]), st)
-        self.assertLess(st["position_ms"], st["duration_ms"], st)  # mid-track
-        posts = [e["status"] for e in tdf.requests_since(seq)
-                 if e["path"].startswith("/collector/")]
-        self.assertTrue(posts, "nothing was sent to the collector")
-        self.assertEqual(set(posts), {503}, posts)
-        self.assertEqual(tm.fetch_json("GET", "/_mock/collector")[1]["events"], [])
-        d.stop(signal.SIGKILL)
-        time.sleep(0.5)  # a POST the dead daemon had sent is answered (503) by the rule
-        tm.fetch("DELETE", "/_mock/faults/%d" % fid)
-        os.unlink(d.sock)
-        before = tm.fetch_json("GET", "/_mock/lwa/state")[1]["counts"]["codepair"]
-        restart = tdf.last_seq()
-        d.start()
-        wait_for("linked", lambda: td.result_of(d.status())["link"] == "linked")
-
-        def collector():
-            return tm.fetch_json("GET", "/_mock/collector")[1]
-
-        wait_for("4 events", lambda: len(collector()["events"]) >= 4, show=lambda: [
-            e["eventType"] for e in collector()["events"]])
-        time.sleep(1)  # a fifth event, or one sent again, would be in by now
-        coll = collector()
-        self.assertEqual([e["eventType"] for e in coll["events"]], [
-            "PLAYBACK_STARTED", "PLAYBACK_PAUSED", "PLAYBACK_RESUMED", "PLAYBACK_SEEKED"])
-        self.assertEqual(len({e["eventId"] for e in coll["events"]}), 4)
-        self.assertEqual(len({e["event"].get("trackTag") for e in coll["events"]}), 1)
-        self.assertEqual(coll["duplicates"], 0)
-        log = tdf.requests_since(restart)
-        self.assertEqual([e["status"] for e in log if e["path"].startswith("/collector/")],
-                         [200] * 4)  # each sent once
-        # linked from the token file: no new pairing
-        self.assertEqual([e["path"] for e in log if "codepair" in e["path"]], [])
-        after = tm.fetch_json("GET", "/_mock/lwa/state")[1]["counts"]["codepair"]
-        self.assertEqual(after, before)
 
 
 class TestRenewal(FifoTest):

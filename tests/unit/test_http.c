@@ -62,6 +62,25 @@ static void test_content_range_check(void **state) {
   assert_int_equal(http_content_range_check("bytes */1000", 0, 9), -AMP_EBADRANGE);
 }
 
+static void test_date(void **state) {
+  (void)state;
+  int64_t t = 1;
+  /* RFC 9110's example date is 784111777 in Unix time, in each of its three forms. */
+  assert_int_equal(http_date_parse("Sun, 06 Nov 1994 08:49:37 GMT", &t), 0);
+  assert_true(t == 784111777);
+  assert_int_equal(http_date_parse(" Sunday, 06-Nov-94 08:49:37 GMT", &t), 0);
+  assert_true(t == 784111777);
+  assert_int_equal(http_date_parse("Sun Nov  6 08:49:37 1994", &t), 0);
+  assert_true(t == 784111777);
+  static const char *const bad[] = {"", "  ", "5", "784111777", "-1", "Sun, 99 Foo"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    t = 42;
+    assert_int_equal(http_date_parse(bad[i], &t), -EINVAL);
+    assert_true(t == 42); /* untouched */
+  }
+  assert_int_equal(http_date_parse(NULL, &t), -EINVAL);
+}
+
 static void test_retry_after(void **state) {
   uint64_t ms = 1;
   assert_int_equal(http_retry_after_parse("120", 0, &ms), 0);
@@ -330,6 +349,7 @@ int main(void) {
       cmocka_unit_test(test_content_range_parse),
       cmocka_unit_test(test_same_origin),
       cmocka_unit_test(test_content_range_check),
+      cmocka_unit_test(test_date),
       cmocka_unit_test(test_retry_after),
       cmocka_unit_test(test_backoff),
       cmocka_unit_test(test_header_check),

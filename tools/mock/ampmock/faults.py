@@ -24,6 +24,9 @@ RULES_MAX = 256
 DELAY_MS_MAX = 120_000
 # Longest body a status rule may carry (bytes).
 RULE_BODY_MAX = 64 * 1024
+# Longest body once a body_repeat is expanded (bytes): room for a body over the client's
+# bounds (a 4 MiB manifest) from a short rule.
+RULE_BODY_EXPANDED_MAX = 16 << 20
 
 _INT_FIELDS = {
     # name: (lowest, highest)
@@ -73,6 +76,8 @@ def validate(obj):
                 raise FaultError("%s: true or false" % key)
         elif key in _MATCH_FIELDS:
             val = _validate_condition(key, val, _MATCH_FIELDS[key])
+        elif key == "body_repeat":
+            val = _validate_repeat(val)
         else:
             raise FaultError("unknown field %r" % key)
         rule[key] = val
@@ -80,7 +85,36 @@ def validate(obj):
         raise FaultError("path: required, starts with /")
     if "method" in rule:
         rule["method"] = rule["method"].upper()
+    if "body_repeat" in rule:
+        rep = rule["body_repeat"]
+        if rep["marker"] not in rule.get("body", ""):
+            raise FaultError("body_repeat: its marker is not in body")
+        size = len(rule["body"].encode()) + rep["times"] * len(rep["text"].encode())
+        if size > RULE_BODY_EXPANDED_MAX:
+            raise FaultError("body_repeat: the body would exceed %d bytes"
+                             % RULE_BODY_EXPANDED_MAX)
     return rule
+
+
+def _validate_repeat(val):
+    if not isinstance(val, dict) or set(val) != {"marker", "text", "times"}:
+        raise FaultError("body_repeat: an object {\"marker\", \"text\", \"times\"}")
+    for k in ("marker", "text"):
+        if not isinstance(val[k], str) or not 1 <= len(val[k]) <= 4096:
+            raise FaultError("body_repeat.%s: a string of 1..4096 chars" % k)
+    t = val["times"]
+    if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t <= RULE_BODY_EXPANDED_MAX:
+        raise FaultError("body_repeat.times: an integer in 0..%d" % RULE_BODY_EXPANDED_MAX)
+    return dict(val)
+
+
+def body_of(rule):
+    """A status rule's body as bytes (its body_repeat expanded)."""
+    body = rule.get("body", "mock fault: status %d\n" % rule["status"])
+    rep = rule.get("body_repeat")
+    if rep:
+        body = body.replace(rep["marker"], rep["text"] * rep["times"], 1)
+    return body.encode()
 
 
 def _validate_condition(key, val, value_required):

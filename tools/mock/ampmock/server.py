@@ -20,7 +20,7 @@ import time
 import traceback
 import warnings
 
-from .faults import DELAY_MS_MAX
+from .faults import DELAY_MS_MAX, body_of
 from .router import CHUNK_MAX, HttpError, Request, Response
 
 # Longest request body read into memory (bytes); more gives 413.
@@ -212,8 +212,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 headers = []
                 if "retry_after" in rule:
                     headers.append(("Retry-After", str(rule["retry_after"])))
-                body = rule.get("body", "mock fault: status %d\n" % rule["status"])
-                return Response(rule["status"], body.encode(), headers,
+                return Response(rule["status"], body_of(rule), headers,
                                 rule.get("content_type", "text/plain; charset=utf-8"))
             req.ignore_range = bool(rule.get("ignore_range"))
         try:
