@@ -8,9 +8,11 @@ function(ampd_unit_test name)
   set_tests_properties(unit/${name} PROPERTIES LABELS "unit;${T_LABELS}" TIMEOUT 120)
 endfunction()
 
-# The CI fuzz run's time per harness (ctest --preset fuzz, scripts/test.sh). The total is
+# The CI fuzz run's time per harness (ctest --preset fuzz, scripts/test.sh). The total was
 # kept at about 210 s of fuzzing (7 harnesses x 30 s, then 10 x 21 s, 11 x 19 s, 12 x
-# 17 s): 14 harnesses (libampd-client's, savedstate's) x 16 s.
+# 17 s, 14 x 16 s); the 6 small harnesses of the fuzz campaign (http_response, b64,
+# redact, mpris_utf8, devcaps, deviceid) take SECONDS 8 each: 272 s in all. The long runs
+# are scripts/fuzz.sh's (docs/reliability.md, "Fuzzing").
 set(AMPD_FUZZ_SECONDS 16 CACHE STRING "seconds each harness fuzzes in ctest's fuzz/ tests")
 
 # ampd_fuzz_target(NAME SOURCES src... LIBS lib... CORPUS dir [BOUNDS_CORPUS dir]
