@@ -43,6 +43,10 @@
 # of a harness run is still open, or a run failed; 2 for bad usage; 130 when interrupted.
 set -euo pipefail
 
+# Everything is in main(), which bash reads whole before it runs: a campaign of hours
+# survives the script being edited or checked out meanwhile (bash reads a script as it
+# goes, and a change under a running one runs garbage).
+main() {
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=tests/fuzz/common.sh
 . "$src/tests/fuzz/common.sh"
@@ -56,10 +60,16 @@ minutes='' jobs=$(nproc) into='' build=1 targets=''
 build_dir=$src/build/fuzz
 while [ $# -gt 0 ]; do
   case $1 in
-  --minutes) minutes=${2:-} && shift 2 || usage ;;
-  --jobs) jobs=${2:-} && shift 2 || usage ;;
-  --into) into=${2:-} && shift 2 || usage ;;
-  --targets) targets=${2:-} && shift 2 || usage ;;
+  --minutes | --jobs | --into | --targets)
+    [ $# -ge 2 ] || usage
+    case $1 in
+    --minutes) minutes=$2 ;;
+    --jobs) jobs=$2 ;;
+    --into) into=$2 ;;
+    --targets) targets=$2 ;;
+    esac
+    shift 2
+    ;;
   --no-build) build=0 && shift ;;
   -h | --help) usage ;;
   --) shift && break ;;
@@ -91,6 +101,7 @@ fi
 
 tmp=$(mktemp -d)
 cleanup() {
+  # shellcheck disable=SC2317 # run by the EXIT trap
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -155,10 +166,10 @@ if [ -n "$into" ]; then
     fi
   done
 fi
-grep -q '<!-- fuzz-campaign:begin -->' "$doc" && grep -q '<!-- fuzz-campaign:end -->' "$doc" || {
+if ! grep -q '<!-- fuzz-campaign:begin -->' "$doc" || ! grep -q '<!-- fuzz-campaign:end -->' "$doc"; then
   echo "fuzz.sh: $doc has no fuzz-campaign markers" >&2
   exit 2
-}
+fi
 
 commit=$(git -C "$src" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$src" status --porcelain -- src include cdm platform 'tests/fuzz/*.c' 2>/dev/null)" ]; then
@@ -169,11 +180,14 @@ fuzz_env
 
 # Stop every harness running (libFuzzer prints its final stats on SIGTERM and exits);
 # the jobs then merge what they found and write their rows.
+# shellcheck disable=SC2317 # run by the INT and TERM traps
 on_signal() {
   touch "$tmp/stop"
   local p
   for p in "$tmp"/*.pid; do
-    [ -f "$p" ] && kill -TERM "$(cat "$p")" 2>/dev/null || true
+    if [ -f "$p" ]; then
+      kill -TERM "$(cat "$p")" 2>/dev/null || true
+    fi
   done
 }
 trap on_signal INT TERM
@@ -308,14 +322,26 @@ for n in "${names[@]}"; do
     wait -n 2>/dev/null || true
   done
   [ ! -e "$tmp/stop" ] || break
-  run_one "$n" >"$tmp/$n.out" 2>&1 &
+  # Each harness's report is printed once it is done (under the ledger's lock, whole).
+  (
+    set +e
+    (
+      set -e
+      run_one "$n"
+    ) >"$tmp/$n.out" 2>&1
+    rc=$?
+    set -e
+    if [ "$rc" -ne 0 ]; then
+      echo "fuzz: $n: the run stopped on an error (exit $rc, see above)" >>"$tmp/$n.out"
+      touch "$tmp/failed"
+    fi
+    flock 9
+    cat "$tmp/$n.out"
+  ) 9>"$tmp/ledger.lock" &
   echo "fuzz: $n started (${seconds}s)"
 done
 while [ -n "$(jobs -rp)" ]; do
   wait 2>/dev/null || true
-done
-for n in "${names[@]}"; do
-  [ ! -f "$tmp/$n.out" ] || cat "$tmp/$n.out"
 done
 
 # Open findings: every regression input of every corpus, replayed by its harness.
@@ -354,3 +380,6 @@ if [ -e "$tmp/failed" ]; then
 fi
 [ ! -e "$tmp/stop" ] || exit 130
 exit 0
+}
+
+main "$@"

@@ -63,8 +63,9 @@ IFS=$'\t' read -r r_date _ r_name r_secs r_execs _ r_cov r_ft r_before r_after r
 today=$(date -u +%Y-%m-%d)
 [[ $r_date == "$today"T* ]] || fail "row date $r_date"
 [ "$r_name" = "$harness" ] || fail "row harness $r_name"
-[ "$r_secs" -ge 1 ] && [ "$r_execs" -gt 0 ] && [ "$r_cov" -gt 0 ] && [ "$r_ft" -gt 0 ] ||
+if ! { [ "$r_secs" -ge 1 ] && [ "$r_execs" -gt 0 ] && [ "$r_cov" -gt 0 ] && [ "$r_ft" -gt 0 ]; }; then
   fail "row figures: $row"
+fi
 [ "$r_status" = ok ] && [ "$r_find" = - ] || fail "row status: $row"
 out=$tmp/a/$rel
 n=$(find "$out" -maxdepth 1 -type f | wc -l)
