@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/fuzz.sh --minutes N [--jobs J] [--into DIR] [--no-build] [--targets DIR] [HARNESS...]
+# scripts/fuzz.sh --minutes N [--jobs J] [--into DIR] [--no-build] [--targets DIR] [--report] [HARNESS...]
 #
 # The fuzz campaign (docs/reliability.md, "Fuzzing"): builds the fuzz preset, runs every
 # harness (or the ones named) N minutes each (N may be fractional: 0.5), J at a time
@@ -32,6 +32,8 @@
 #                 instead of the source tree: the self-test's mode
 #   --no-build    use the build tree as it is
 #   --targets DIR the harness descriptions (default: build/fuzz/fuzz-targets)
+#   --report      fuzz nothing: replay the regression inputs and rewrite the table (after
+#                 a fix, to show its finding closed)
 #
 # An interrupt (Ctrl-C, SIGTERM) stops the fuzzing at once; what was found so far is still
 # merged, the ledger rows are written with the status "interrupted" and the table is
@@ -56,7 +58,7 @@ main() {
     exit 2
   }
 
-  minutes='' jobs=$(nproc) into='' build=1 targets=''
+  minutes='' jobs=$(nproc) into='' build=1 targets='' report=0
   build_dir=$src/build/fuzz
   while [ $# -gt 0 ]; do
     case $1 in
@@ -71,12 +73,14 @@ main() {
       shift 2
       ;;
     --no-build) build=0 && shift ;;
+    --report) report=1 && shift ;;
     -h | --help) usage ;;
     --) shift && break ;;
     -*) usage ;;
     *) break ;;
     esac
   done
+  [ "$report" = 0 ] || minutes=${minutes:-0}
   [[ $minutes =~ ^[0-9]+([.][0-9]+)?$ ]] || usage
   [[ $jobs =~ ^[1-9][0-9]*$ ]] || usage
   seconds=$(awk -v m="$minutes" 'BEGIN { s = int(m * 60 + 0.5); print (s < 2 ? 2 : s) }')
@@ -293,7 +297,7 @@ main() {
       [ "$status" != ok ] || status=error
     fi
     local size
-    size=$(du -sk "$out" | cut -f1)
+    size=$(du -sk --apparent-size "$out" | cut -f1)
     if [ "$size" -gt 2048 ]; then
       echo "fuzz: $name: warning: the corpus is $size KiB (over 2 MiB)"
     fi
@@ -317,6 +321,7 @@ main() {
     [ "$status" = ok ] || [ "$status" = interrupted ] || touch "$tmp/failed"
   }
 
+  [ "$report" = 0 ] || names=() # the table only
   for n in "${names[@]}"; do
     while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
       wait -n 2>/dev/null || true
@@ -364,7 +369,7 @@ main() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$total" "$n_open" "$(
       IFS=,
       echo "${open[*]:-}"
-    )" "$(count_files "$out")" "$(du -sk "$out" | cut -f1)" >>"$tmp/open.tsv"
+    )" "$(count_files "$out")" "$(du -sk --apparent-size "$out" | cut -f1)" >>"$tmp/open.tsv"
     if [ ${#open[@]} -gt 0 ]; then
       for s in "${names[@]}"; do
         [ "$s" != "$n" ] || touch "$tmp/failed"

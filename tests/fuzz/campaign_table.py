@@ -50,8 +50,8 @@ def main(ledger, open_tsv, doc):
 
     out = [BEGIN, ""]
     out.append("| harness | runs | minutes | executions | cov | ft | corpus (files, KiB) "
-               "| findings | open |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+               "| findings | regression inputs | open |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     total_open = 0
     for name in sorted(set(per) | set(state)):
         h = per.get(name, {"runs": 0, "secs": 0, "execs": 0, "last": None, "found": 0})
@@ -68,14 +68,17 @@ def main(ledger, open_tsv, doc):
             open_txt = str(n_open) + (f" ({st[2]})" if n_open else "")
         mins = h["secs"] / 60
         mark = "" if mins >= TARGET_MIN else " *"
+        kept = st[0] if st else 0
         out.append(f"| {name} | {h['runs']} | {mins:.1f}{mark} | {h['execs']:,} | {cov} | {ft} "
-                   f"| {corpus} | {h['found']} | {open_txt} |")
+                   f"| {corpus} | {h['found']} | {kept} | {open_txt} |")
     out.append("")
     out.append(f"\\* under the {TARGET_MIN} minutes the campaign must reach. minutes and executions: "
                "the sum over every run in `tests/fuzz/campaign.tsv`; cov and ft: libFuzzer's "
                "last figures of the last run (edges and features); corpus: the committed "
-               "directory now; findings: artifacts ever kept; open: regression inputs in the "
-               f"corpus that still fail the harness (now {total_open} in all).")
+               "directory now; findings: artifacts the campaign kept (the ledger's); regression "
+               "inputs: files of the corpus named crash-, leak-, timeout-, oom- or slow-unit-, "
+               "whoever found them; open: those that still fail the harness "
+               f"(now {total_open} in all).")
     out.append("")
     out.append("| run (UTC) | commit | harnesses | minutes each | executions | findings | status |")
     out.append("|---|---|---:|---:|---:|---:|---|")
