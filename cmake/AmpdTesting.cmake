@@ -8,9 +8,11 @@ function(ampd_unit_test name)
   set_tests_properties(unit/${name} PROPERTIES LABELS "unit;${T_LABELS}" TIMEOUT 120)
 endfunction()
 
-# The CI fuzz run's time per harness (ctest --preset fuzz, scripts/test.sh). The total is
+# The CI fuzz run's time per harness (ctest --preset fuzz, scripts/test.sh). The total was
 # kept at about 210 s of fuzzing (7 harnesses x 30 s, then 10 x 21 s, 11 x 19 s, 12 x
-# 17 s): 14 harnesses (libampd-client's, savedstate's) x 16 s.
+# 17 s, 14 x 16 s); the 6 small harnesses of the fuzz campaign (http_response, b64,
+# redact, mpris_utf8, devcaps, deviceid) take SECONDS 8 each: 272 s in all. The long runs
+# are scripts/fuzz.sh's (docs/reliability.md, "Fuzzing").
 set(AMPD_FUZZ_SECONDS 16 CACHE STRING "seconds each harness fuzzes in ctest's fuzz/ tests")
 
 # ampd_fuzz_target(NAME SOURCES src... LIBS lib... CORPUS dir [BOUNDS_CORPUS dir]
@@ -20,7 +22,8 @@ set(AMPD_FUZZ_SECONDS 16 CACHE STRING "seconds each harness fuzzes in ctest's fu
 #   ctest as fuzz/NAME through tests/fuzz/run.sh: -timeout per input, -rss_limit_mb,
 #   -max_len=MAX_LEN (default 262144; set it just above the parser's own input bound),
 #   -dict=DICT, the BOUNDS_CORPUS seeds (inputs at the size bounds) in the second phase,
-#   artifacts into <build>/fuzz-artifacts/NAME/ and printed on failure.
+#   artifacts into <build>/fuzz-artifacts/NAME/ and printed on failure; and described in
+#   <build>/fuzz-targets/NAME.txt for scripts/fuzz.sh.
 #   Without AMPD_FUZZ the harness is still compiled, with a main() that replays CORPUS and
 #   BOUNDS_CORPUS, so every build checks it (tests/fuzz/replay.c).
 function(ampd_fuzz_target name)
@@ -43,6 +46,10 @@ function(ampd_fuzz_target name)
     # margin is for a loaded machine, a hang fails through -timeout long before.
     math(EXPR limit "${F_SECONDS} + 120")
     set_tests_properties(fuzz/${name} PROPERTIES LABELS "fuzz" TIMEOUT ${limit})
+    # What scripts/fuzz.sh (the campaign) needs of the harness, one key=value a line: the
+    # campaign runs every harness that has such a file, with these very bounds.
+    file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/fuzz-targets/${name}.txt
+         CONTENT "name=${name}\nbinary=$<TARGET_FILE:fuzz_${name}>\ncorpus=${F_CORPUS}\nbounds=${F_BOUNDS_CORPUS}\nmax_len=${F_MAX_LEN}\ndict=${F_DICT}\n")
   else()
     target_sources(fuzz_${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/fuzz/replay.c)
     add_test(NAME fuzz-replay/${name} COMMAND fuzz_${name} ${F_CORPUS} ${F_BOUNDS_CORPUS})

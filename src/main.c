@@ -23,6 +23,7 @@
 #include "cloud/license.h"
 #include "cloud/lwa.h"
 #include "cloud/report.h"
+#include "cmdargs.h"
 #include "control/control.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -278,12 +279,12 @@ static void cmd_status(struct control_req *req, const cJSON *args, void *ud) {
 
 static void cmd_play(struct control_req *req, const cJSON *args, void *ud) {
   struct daemon *d = ud;
-  const cJSON *ref = cJSON_GetObjectItemCaseSensitive(args, "ref");
-  if (!cJSON_IsString(ref)) {
+  const char *ref;
+  if (cmdargs_ref(args, &ref) < 0) {
     control_reply_error(req, "bad_args", "play needs \"ref\": a container's URL (browse)");
     return;
   }
-  reply_rc(req, player_play(d->player, ref->valuestring));
+  reply_rc(req, player_play(d->player, ref));
 }
 
 static void cmd_pause(struct control_req *req, const cJSON *args, void *ud) {
@@ -415,8 +416,9 @@ static void on_browse(void *ud, int err, struct api_reply *reply) {
 
 static void cmd_browse(struct control_req *req, const cJSON *args, void *ud) {
   struct daemon *d = ud;
-  const cJSON *ref = cJSON_GetObjectItemCaseSensitive(args, "ref");
-  const char *url = cJSON_IsString(ref) ? ref->valuestring : api_root(d->api);
+  const char *url;
+  if (cmdargs_ref(args, &url) < 0) /* none, or not a string: the root */
+    url = api_root(d->api);
   struct browse *b = calloc(1, sizeof(*b));
   if (!b) {
     control_reply_error(req, "failed", amp_strerror(-ENOMEM));
@@ -438,22 +440,14 @@ static void cmd_previous(struct control_req *req, const cJSON *args, void *ud) {
 
 static void cmd_seek(struct control_req *req, const cJSON *args, void *ud) {
   struct daemon *d = ud;
-  const cJSON *pos = cJSON_GetObjectItemCaseSensitive(args, "position_ms");
-  const cJSON *off = cJSON_GetObjectItemCaseSensitive(args, "offset_ms");
-  double target;
-  if (cJSON_IsNumber(pos) && !off) {
-    target = pos->valuedouble;
-  } else if (cJSON_IsNumber(off) && !pos) {
-    struct player_status st;
-    player_status(d->player, &st);
-    target = (double)st.position_ms + off->valuedouble;
-  } else {
+  struct player_status st;
+  player_status(d->player, &st);
+  uint64_t target;
+  if (cmdargs_seek(args, st.position_ms, &target) < 0) {
     control_reply_error(req, "bad_args", "seek takes position_ms or offset_ms");
     return;
   }
-  if (!(target >= 0) || target > 1e12)
-    target = 0;
-  int r = player_seek(d->player, (uint64_t)target);
+  int r = player_seek(d->player, target);
   if (r == -ERANGE) {
     control_reply_error(req, "bad_args", "past the end of the track");
     return;
@@ -463,25 +457,17 @@ static void cmd_seek(struct control_req *req, const cJSON *args, void *ud) {
 
 static void cmd_repeat(struct control_req *req, const cJSON *args, void *ud) {
   struct daemon *d = ud;
-  const cJSON *mode = cJSON_GetObjectItemCaseSensitive(args, "mode");
-  if (cJSON_IsString(mode)) {
-    static const enum player_repeat modes[] = {PLAYER_REPEAT_OFF, PLAYER_REPEAT_ONE,
-                                               PLAYER_REPEAT_ALL};
-    bool ok = false;
-    for (size_t i = 0; i < 3; i++) {
-      if (strcmp(mode->valuestring, player_repeat_name(modes[i])) == 0) {
-        player_set_repeat(d->player, modes[i]);
-        ok = true;
-      }
-    }
-    if (!ok) {
-      control_reply_error(req, "bad_args", "repeat mode is off, one or all");
-      return;
-    }
-  } else if (mode) {
+  static const enum player_repeat modes[] = {PLAYER_REPEAT_OFF, PLAYER_REPEAT_ONE,
+                                             PLAYER_REPEAT_ALL};
+  const char *names[] = {player_repeat_name(modes[0]), player_repeat_name(modes[1]),
+                         player_repeat_name(modes[2])};
+  int i;
+  if (cmdargs_word(args, "mode", names, 3, &i) < 0) {
     control_reply_error(req, "bad_args", "repeat mode is off, one or all");
     return;
   }
+  if (i >= 0)
+    player_set_repeat(d->player, modes[i]);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "mode", player_repeat_name(player_get_repeat(d->player)));
   control_reply(req, o);
@@ -505,21 +491,17 @@ static void cmd_queue(struct control_req *req, const cJSON *args, void *ud) {
 
 static void cmd_volume(struct control_req *req, const cJSON *args, void *ud) {
   struct daemon *d = ud;
-  const cJSON *vol = cJSON_GetObjectItemCaseSensitive(args, "volume");
-  const cJSON *delta = cJSON_GetObjectItemCaseSensitive(args, "delta");
-  if ((vol && delta) || (vol && !cJSON_IsNumber(vol)) || (delta && !cJSON_IsNumber(delta))) {
-    control_reply_error(req, "bad_args", "volume takes volume (0..100) or delta");
+  unsigned cur = player_volume(d->player), v;
+  int r = cmdargs_volume(args, cur, &v);
+  if (r < 0) {
+    control_reply_error(req, "bad_args",
+                        r == -ERANGE ? "volume is 0..100"
+                                     : "volume takes volume (0..100) or delta");
     return;
   }
-  if (vol || delta) {
-    double v = vol ? vol->valuedouble : (double)player_volume(d->player) + delta->valuedouble;
-    if (vol && !(v >= 0 && v <= 100)) {
-      control_reply_error(req, "bad_args", "volume is 0..100");
-      return;
-    }
-    v = v < 0 ? 0 : v > 100 ? 100 : v;
-    player_set_volume(d->player, (unsigned)v);
-  }
+  if (cJSON_GetObjectItemCaseSensitive(args, "volume") ||
+      cJSON_GetObjectItemCaseSensitive(args, "delta"))
+    player_set_volume(d->player, v);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddNumberToObject(o, "volume", player_volume(d->player));
   control_reply(req, o);

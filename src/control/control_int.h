@@ -45,8 +45,8 @@ int control_lines_next(struct control_lines *s, const char **ret_line, size_t *r
  * "ret_ on success only": a refused request is answered with the id it had when the id
  * was valid): on success code is NULL, cmd the command name, args the request object
  * without "id" and "cmd"; on failure code is "bad_json" (not one JSON value, or nested
- * past CONTROL_JSON_DEPTH) or "bad_request" (not an object; id missing or not a number or
- * a string of at most CONTROL_ID_MAX bytes; cmd missing or not a string) and message a
+ * past CONTROL_JSON_DEPTH) or "bad_request" (not an object; id missing or not a finite
+ * number or a string of at most CONTROL_ID_MAX bytes; cmd missing or not a string) and message a
  * static explanation; "unknown_command" for a cmd that is not a valid name. id is NULL
  * (answered as null) or the id. Free with control_request_done().
  * Returns 0, -AMP_EJSON (bad_json), -AMP_EPROTO (bad_request, unknown_command), -ENOMEM.

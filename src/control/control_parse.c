@@ -2,6 +2,8 @@
 #include "control_int.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "cloud/json.h"
@@ -111,7 +113,10 @@ int control_request_parse(const char *line, size_t len, struct control_request *
   }
   r->args = root;
   cJSON *id = cJSON_DetachItemFromObjectCaseSensitive(root, "id");
-  if (id && !cJSON_IsNumber(id) &&
+  /* A number that is not finite ("1e999" parses to infinity) would be answered with the
+   * id null (JSON has no infinity): the client could not match its reply. */
+  bool number = cJSON_IsNumber(id) && isfinite(id->valuedouble);
+  if (id && !number &&
       !(cJSON_IsString(id) && strnlen(id->valuestring, CONTROL_ID_MAX + 1) <= CONTROL_ID_MAX)) {
     cJSON_Delete(id);
     id = NULL;

@@ -138,8 +138,9 @@ int config_defaults(struct ampd_config *cfg);
 int config_load(const char *path, struct ampd_config *cfg, char *errbuf, size_t n);
 
 /* Set one key, name "section.key" (e.g. "playback.volume"), to value, validated exactly as
- * in a file (but not trimmed; an empty value is "" as in "key ="). 0, or -EINVAL / -ENOMEM
- * and one line in errbuf; cfg is then as it was. */
+ * in a file (but not trimmed; an empty value is "" as in "key ="). 0, or -EINVAL / -ENOMEM /
+ * -AMP_ETOOBIG (a value over CONFIG_LINE_MAX bytes) and one line in errbuf; cfg is then as
+ * it was. */
 int config_set(struct ampd_config *cfg, const char *name, const char *value, char *errbuf,
                size_t n);
 

@@ -38,9 +38,12 @@ void redact_urls(const char *text, char *out, size_t n) {
     }
     for (size_t i = 0; i < sl; i++, p++)
       PUT(*p);
-    /* the authority: [userinfo@]host[:port], up to '/', '?' or '#' */
+    /* the authority: [userinfo@]host[:port], up to '/', '?' or '#'. A URL that starts in
+     * the authority or the path ends this one and is redacted on its own (else
+     * "https://proxy/https://user:pw@host/" kept the inner userinfo). */
     size_t alen = 0, at = 0;
-    while (!url_end(p[alen]) && p[alen] != '/' && p[alen] != '?' && p[alen] != '#') {
+    while (!url_end(p[alen]) && p[alen] != '/' && p[alen] != '?' && p[alen] != '#' &&
+           !url_scheme(p + alen)) {
       if (p[alen] == '@')
         at = alen + 1;
       alen++;
@@ -48,10 +51,11 @@ void redact_urls(const char *text, char *out, size_t n) {
     for (size_t i = at; i < alen; i++)
       PUT(p[i]);
     p += alen;
-    for (; !url_end(*p) && *p != '?' && *p != '#'; p++)
+    for (; !url_end(*p) && *p != '?' && *p != '#' && !url_scheme(p); p++)
       PUT(*p);
-    while (!url_end(*p)) /* the query and the fragment */
-      p++;
+    if (*p == '?' || *p == '#')
+      while (!url_end(*p)) /* the query and the fragment, URLs in them too */
+        p++;
   }
 #undef PUT
   out[o] = '\0';

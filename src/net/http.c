@@ -388,30 +388,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata) {
   size_t len = size * n;
   if (r->finishing)
     return 0;
-  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-    /* A new response (after a redirect or a 100): keep only the final one's. */
-    memset(r->hdr, 0, sizeof(r->hdr));
+  size_t i;
+  /* A new response (after a redirect or a 100): keep only the final one's. */
+  if (http_resp_header_line(p, len, resp_hdr_names, HDR_N, r->hdr, &i) == HTTP_RESP_STATUS)
     r->checked = r->redirect = false;
-    return len;
-  }
-  const char *colon = memchr(p, ':', len);
-  if (!colon)
-    return len;
-  size_t nl = (size_t)(colon - p);
-  const char *v = colon + 1, *end = p + len;
-  while (v < end && (*v == ' ' || *v == '\t'))
-    v++;
-  while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-    end--;
-  for (int i = 0; i < HDR_N; i++) {
-    if (strlen(resp_hdr_names[i]) == nl && strncasecmp(p, resp_hdr_names[i], nl) == 0) {
-      size_t vl = (size_t)(end - v);
-      if (vl > HTTP_RESP_VALUE_MAX - 1)
-        vl = HTTP_RESP_VALUE_MAX - 1;
-      memcpy(r->hdr[i], v, vl);
-      r->hdr[i][vl] = '\0';
-    }
-  }
   return len;
 }
 

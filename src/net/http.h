@@ -139,8 +139,8 @@ struct http_response {
   uint32_t attempts; /* attempts made, >= 1 (0 if cancelled before the first one) */
   uint32_t connects; /* new connections the last attempt opened; 0: it reused one */
   uint64_t body_len; /* body bytes delivered (to the buffer or the stream), in total */
-  /* Selected headers of the final response, "" when absent; values longer than
-   * HTTP_RESP_VALUE_MAX - 1 bytes are cut. */
+  /* Selected headers of the final response, "" when absent; a value longer than
+   * HTTP_RESP_VALUE_MAX - 1 bytes (or with a NUL) is dropped: "", never cut. */
   const char *content_type;
   const char *content_range;
   const char *retry_after;
@@ -258,6 +258,28 @@ int http_retry_after_parse(const char *v, time_t now, uint64_t *ret_ms);
 
 /* Parse an HTTP-date (a Date header's value) into epoch seconds. 0 or -EINVAL. */
 int http_date_parse(const char *v, int64_t *ret_sec);
+
+/*
+ * One line of a response's header block as curl hands it to the header callback: len
+ * bytes with the line end, not NUL-terminated, any bytes. values[0..n-1] (each
+ * HTTP_RESP_VALUE_MAX bytes, NUL-terminated) hold the headers named names[0..n-1] of the
+ * response being read:
+ *  - HTTP_RESP_STATUS: a status line ("HTTP/..."): a new response starts (after a 1xx or
+ *    a redirect), every value is cleared;
+ *  - HTTP_RESP_KEPT: "name: value" with name equal to names[*ret_index] (ignoring case):
+ *    the value, without the white space (SP, HT) and line end (CR, LF) around it, is
+ *    copied to values[*ret_index] whole (a repeated header: the last one counts);
+ *  - HTTP_RESP_DROPPED: such a header whose value is longer than HTTP_RESP_VALUE_MAX - 1
+ *    bytes or holds a NUL: values[*ret_index] is cleared (read as absent, never cut:
+ *    a cut Content-Range or Retry-After could read as another, valid one);
+ *  - HTTP_RESP_OTHER: any other line (no colon, another name, the blank line); nothing
+ *    changes.
+ * *ret_index is set for KEPT and DROPPED only.
+ */
+enum http_resp_line { HTTP_RESP_STATUS, HTTP_RESP_KEPT, HTTP_RESP_DROPPED, HTTP_RESP_OTHER };
+enum http_resp_line http_resp_header_line(const char *line, size_t len, const char *const *names,
+                                          size_t n, char (*values)[HTTP_RESP_VALUE_MAX],
+                                          size_t *ret_index);
 
 /* Full-jitter backoff before retry number attempt (1 = first retry): a value in
  * [0, min(cap_ms, base_ms * 2^(attempt-1))], chosen by rnd (any 64-bit random). */

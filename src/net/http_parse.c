@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The pure parts of net/http (declared at the end of http.h): URL, origin, header,
- * Content-Range and Retry-After checks and the backoff. No I/O and no state, so the unit
- * tests and the fuzz harness call them directly.
+ * Content-Range and Retry-After checks, the response header lines and the backoff. No I/O and no
+ * state, so the unit tests and the fuzz harness call them directly.
  */
 #include "net/http.h"
 
@@ -20,10 +20,14 @@ struct url_parts {
   char *scheme, *host, *port;
 };
 
+/* Leaves p empty: url_split() frees the parts of a URL it refuses, and its callers free
+ * the parts again whatever it returned (that was a double free of a Location with a
+ * scheme but no host, or a bad port). */
 static void url_parts_free(struct url_parts *p) {
   curl_free(p->scheme);
   curl_free(p->host);
   curl_free(p->port);
+  *p = (struct url_parts){0};
 }
 
 /* Split url (at most max bytes) into scheme, a non-empty host and, when want_port, the
@@ -219,6 +223,40 @@ int http_retry_after_parse(const char *v, time_t now, uint64_t *ret_ms) {
   }
   *ret_ms = ms;
   return 0;
+}
+
+enum http_resp_line http_resp_header_line(const char *line, size_t len, const char *const *names,
+                                          size_t n, char (*values)[HTTP_RESP_VALUE_MAX],
+                                          size_t *ret_index) {
+  if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+    memset(values, 0, n * sizeof(*values));
+    return HTTP_RESP_STATUS;
+  }
+  const char *colon = memchr(line, ':', len);
+  if (!colon)
+    return HTTP_RESP_OTHER;
+  size_t nl = (size_t)(colon - line);
+  const char *v = colon + 1, *end = line + len;
+  while (v < end && (*v == ' ' || *v == '\t'))
+    v++;
+  while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+    end--;
+  for (size_t i = 0; i < n; i++) {
+    if (strlen(names[i]) != nl || strncasecmp(line, names[i], nl) != 0)
+      continue;
+    size_t vl = (size_t)(end - v);
+    *ret_index = i;
+    /* Past the bound, or with a NUL that would end the string early: the header is
+     * dropped rather than cut (the rest could make a refused value look valid). */
+    if (vl > HTTP_RESP_VALUE_MAX - 1 || memchr(v, '\0', vl)) {
+      values[i][0] = '\0';
+      return HTTP_RESP_DROPPED;
+    }
+    memcpy(values[i], v, vl);
+    values[i][vl] = '\0';
+    return HTTP_RESP_KEPT;
+  }
+  return HTTP_RESP_OTHER;
 }
 
 uint64_t http_backoff_ms(uint32_t attempt, uint32_t base_ms, uint32_t cap_ms, uint64_t rnd) {

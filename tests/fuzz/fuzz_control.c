@@ -12,7 +12,11 @@
  * answer is consistent: 0 exactly when code is NULL, then a valid command name, an id
  * that is a number or a string within CONTROL_ID_MAX, args an object without "id" or
  * "cmd"; otherwise one of the documented codes with its error. The reply line built for
- * it is one line of JSON that reads back with the same id.
+ * it is one line of JSON that reads back with the same id. The args of every accepted
+ * request go through each of the daemon's argument readers (src/cmdargs.h: ref, seek,
+ * repeat's mode, volume), checked against the rule each states: the result, the bounds
+ * (a seek target within 0..CMDARGS_SEEK_MAX_MS, a volume 0..100, ±inf from "1e999"
+ * included), outputs untouched on failure.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -23,6 +27,7 @@
 
 #include "fuzz.h"
 #include "grow.h"
+#include "cmdargs.h"
 #include "cloud/json.h"
 #include "control/control_int.h"
 #include "core/buf.h"
@@ -57,7 +62,73 @@ static int ref_next(struct expect *e, const uint8_t **line, size_t *len) {
   return 0;
 }
 
-static void check_request(const char *line, size_t len) {
+/* The daemon's argument readers (src/cmdargs.h) on a request's args, each against the
+ * rule its header states. now_ms: a position to seek from. */
+static void check_args(const cJSON *args, uint64_t now_ms, unsigned cur) {
+  const cJSON *ref = cJSON_GetObjectItemCaseSensitive(args, "ref");
+  const char *s = NULL;
+  int r = cmdargs_ref(args, &s);
+  if (!ref)
+    CHECK(r == -ENOENT && !s);
+  else if (cJSON_IsString(ref))
+    CHECK(r == 0 && s == ref->valuestring);
+  else
+    CHECK(r == -EINVAL && !s);
+
+  const cJSON *pos = cJSON_GetObjectItemCaseSensitive(args, "position_ms");
+  const cJSON *off = cJSON_GetObjectItemCaseSensitive(args, "offset_ms");
+  uint64_t t = UINT64_MAX;
+  r = cmdargs_seek(args, now_ms, &t);
+  bool one = (cJSON_IsNumber(pos) && !off) || (cJSON_IsNumber(off) && !pos);
+  CHECK((r == 0) == one && (r == 0 || r == -EINVAL));
+  if (r == 0) {
+    double want = pos ? pos->valuedouble : (double)now_ms + off->valuedouble;
+    CHECK(t <= (uint64_t)CMDARGS_SEEK_MAX_MS);
+    if (want >= 0 && want <= CMDARGS_SEEK_MAX_MS)
+      CHECK(t == (uint64_t)want);
+    else
+      CHECK(t == 0);
+  } else {
+    CHECK(t == UINT64_MAX);
+  }
+
+  static const char *const words[] = {"off", "one", "all"};
+  const cJSON *mode = cJSON_GetObjectItemCaseSensitive(args, "mode");
+  int w = -2;
+  r = cmdargs_word(args, "mode", words, 3, &w);
+  if (!mode) {
+    CHECK(r == 0 && w == -1);
+  } else if (r == 0) {
+    CHECK(w >= 0 && w < 3 && cJSON_IsString(mode) && strcmp(mode->valuestring, words[w]) == 0);
+  } else {
+    CHECK(r == -EINVAL && w == -2);
+    CHECK(!cJSON_IsString(mode) ||
+          (strcmp(mode->valuestring, "off") != 0 && strcmp(mode->valuestring, "one") != 0 &&
+           strcmp(mode->valuestring, "all") != 0));
+  }
+
+  const cJSON *vol = cJSON_GetObjectItemCaseSensitive(args, "volume");
+  const cJSON *delta = cJSON_GetObjectItemCaseSensitive(args, "delta");
+  unsigned v = 12345;
+  r = cmdargs_volume(args, cur, &v);
+  if ((vol && delta) || (vol && !cJSON_IsNumber(vol)) || (delta && !cJSON_IsNumber(delta))) {
+    CHECK(r == -EINVAL && v == 12345);
+  } else if (vol && !(vol->valuedouble >= 0 && vol->valuedouble <= 100)) {
+    CHECK(r == -ERANGE && v == 12345);
+  } else {
+    CHECK(r == 0 && v <= 100);
+    if (vol)
+      CHECK(v == (unsigned)vol->valuedouble);
+    else if (!delta)
+      CHECK(v == cur);
+    else if (delta->valuedouble >= 100)
+      CHECK(v == 100);
+    else if (delta->valuedouble <= -100)
+      CHECK(v == 0);
+  }
+}
+
+static void check_request(const char *line, size_t len, uint32_t seed) {
   struct control_request r;
   int err = control_request_parse(line, len, &r);
   if (err == 0) {
@@ -68,6 +139,7 @@ static void check_request(const char *line, size_t len) {
     CHECK(cJSON_IsObject(r.args));
     CHECK(!cJSON_GetObjectItemCaseSensitive(r.args, "id"));
     CHECK(!cJSON_GetObjectItemCaseSensitive(r.args, "cmd"));
+    check_args(r.args, (uint64_t)seed * 977, seed % 101);
   } else {
     CHECK(r.code && r.message);
     CHECK(control_code_ok(r.code));
@@ -129,7 +201,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       CHECK(r == w);
       if (r == 1) {
         CHECK(len == wlen && memcmp(line, want, len) == 0 && line[len] == '\0');
-        check_request(line, len);
+        check_request(line, len, seed);
       }
     }
   }

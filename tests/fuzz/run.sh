@@ -12,10 +12,10 @@
 #      they take up to seconds each, so phase 1 goes without them): every mutation may
 #      grow the input up to MAX_LEN at once (set just above the parser's bound, see
 #      tests/fuzz/*.cmake).
-# Every input is bounded: -timeout (one input running longer is a hang and fails the run
-# within seconds, with its artifact, instead of running into ctest's TIMEOUT) and
-# -rss_limit_mb / -malloc_limit_mb. DICT, if given and not empty, is a libFuzzer
-# dictionary (tests/fuzz/dict/).
+# Every input is bounded as tests/fuzz/common.sh says (-timeout: one input running longer is
+# a hang and fails the run within seconds, with its artifact, instead of running into
+# ctest's TIMEOUT; -rss_limit_mb / -malloc_limit_mb). DICT, if given and not empty, is a
+# libFuzzer dictionary (tests/fuzz/dict/).
 #
 # On failure the crash report (sanitizer or libFuzzer, with its symbolized stack) and
 # every artifact (size, sha1, base64 when small, a hex dump of its head) are printed to
@@ -28,8 +28,8 @@ if [ $# -lt 5 ] || [ $# -gt 7 ]; then
   exit 2
 fi
 harness=$1 corpus=$2 seconds=$3 max_len=$4 art_root=$5 dict=${6:-} bounds=${7:-}
-timeout_s=${AMPD_FUZZ_TIMEOUT:-10} # seconds one input may take (ASan+UBSan, -O0)
-rss_mb=${AMPD_FUZZ_RSS_MB:-2048}
+# shellcheck source=tests/fuzz/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 name=$(basename "$harness")
 art="$art_root/$(date -u +%Y%m%dT%H%M%SZ)-$$"
@@ -39,58 +39,17 @@ trap 'rm -rf "$work"; rmdir "$art" 2>/dev/null || true' EXIT
 mkdir "$work/corpus"
 cp -r "$corpus"/. "$work/corpus/"
 
-# Stacks in the log: symbolized, and UBSan's too (it halts: -fno-sanitize-recover).
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
-if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && command -v llvm-symbolizer >/dev/null; then
-  export ASAN_SYMBOLIZER_PATH
-  ASAN_SYMBOLIZER_PATH=$(command -v llvm-symbolizer)
-fi
-
-common=(-timeout="$timeout_s" -rss_limit_mb="$rss_mb" -malloc_limit_mb="$rss_mb"
-  -max_len="$max_len" -artifact_prefix="$art/" -print_final_stats=1)
-if [ -n "$dict" ]; then
-  common+=(-dict="$dict")
-fi
-
-# Print the report of a failed phase: the crash report from its first line, then the
-# artifacts.
-report() {
-  local log=$1 rc=$2
-  echo "fuzz: $name FAILED (exit $rc); the report:"
-  local first
-  first=$(grep -n -m1 -E 'runtime error:|==[0-9]+== ?ERROR|ERROR: libFuzzer|ParseDictionaryFile' "$log" |
-    cut -d: -f1 || true)
-  if [ -n "$first" ]; then
-    tail -n +"$first" "$log" | head -n 400
-  else
-    tail -n 100 "$log"
-  fi
-  local found=0 f size
-  for f in "$art"/*; do
-    [ -f "$f" ] || continue
-    found=1
-    size=$(stat -c %s "$f")
-    echo "fuzz: artifact $f ($size bytes, sha1 $(sha1sum <"$f" | cut -d' ' -f1))"
-    if [ "$size" -le 4096 ]; then
-      echo "fuzz: base64 (decode with: base64 -d > crash.bin):"
-      base64 -w 76 "$f"
-    fi
-    echo "fuzz: first 512 bytes:"
-    head -c 512 "$f" | od -A x -t x1z -v
-  done
-  [ "$found" = 1 ] || echo "fuzz: no artifact written"
-  echo "fuzz: reproduce with: $harness -timeout=$timeout_s -rss_limit_mb=$rss_mb <artifact>"
-}
+fuzz_env
+fuzz_opts "$max_len" "$art" "$dict"
 
 phase() {
   local label=$1 secs=$2
   shift 2
   local log="$work/$label.log" rc=0
-  echo "fuzz: $name $label: ${secs}s, -max_len=$max_len -timeout=$timeout_s $*"
-  "$harness" "${common[@]}" -max_total_time="$secs" "$@" "$work/corpus" >"$log" 2>&1 || rc=$?
+  echo "fuzz: $name $label: ${secs}s, -max_len=$max_len -timeout=$fuzz_timeout_s $*"
+  "$harness" "${fuzz_common[@]}" -max_total_time="$secs" "$@" "$work/corpus" >"$log" 2>&1 || rc=$?
   if [ "$rc" -ne 0 ] || [ -n "$(ls -A "$art")" ]; then
-    report "$log" "$rc"
+    fuzz_report "$name" "$harness" "$log" "$rc" "$art"
     exit $((rc ? rc : 1))
   fi
   grep -E '^(stat::|Done )' "$log" || true

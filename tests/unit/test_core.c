@@ -461,6 +461,14 @@ static void test_redact_urls(void **state) {
   assert_string_equal(out, "no url here?a=b#c");
   redact_urls("https://h.example/abcdef", out, 12); /* cut to fit, NUL-terminated */
   assert_string_equal(out, "https://h.e");
+  /* A URL inside another's path or authority is redacted too (tests/fuzz/fuzz_redact.c
+   * found the inner userinfo kept); one inside a query goes with the query. */
+  redact_urls("https://proxy.example/https://u:p@inner.example/?s=1 done", out, sizeof(out));
+  assert_string_equal(out, "https://proxy.example/https://inner.example/ done");
+  redact_urls("http://a@http://b:c@d.example/x", out, sizeof(out));
+  assert_string_equal(out, "http://http://d.example/x");
+  redact_urls("https://h.example/p?next=https://u:p@x.example/ y", out, sizeof(out));
+  assert_string_equal(out, "https://h.example/p y");
 }
 
 int main(void) {

@@ -186,6 +186,70 @@ static void test_same_origin(void **state) {
   assert_int_equal(http_same_origin(NULL, "https://a.example/"), -EINVAL);
 }
 
+/* Feed one header line as curl would (the text, then its CRLF). */
+static enum http_resp_line line_of(const char *text, size_t len, char (*vals)[HTTP_RESP_VALUE_MAX],
+                                   size_t *i) {
+  static const char *const names[] = {"content-type", "content-range", "retry-after"};
+  char buf[1024];
+  assert_true(len + 2 <= sizeof(buf));
+  memcpy(buf, text, len);
+  memcpy(buf + len, "\r\n", 2);
+  return http_resp_header_line(buf, len + 2, names, 3, vals, i);
+}
+
+static void test_resp_header_line(void **state) {
+  (void)state;
+  char vals[3][HTTP_RESP_VALUE_MAX];
+  memset(vals, 'x', sizeof(vals));
+  size_t i = 99;
+  /* A status line clears every value. */
+  assert_int_equal(line_of("HTTP/1.1 206 Partial Content", 28, vals, &i), HTTP_RESP_STATUS);
+  assert_string_equal(vals[0], "");
+  assert_string_equal(vals[2], "");
+  assert_int_equal(i, 99);
+  /* Kept: the name in any case, the value without the white space around it. */
+  const char *cr = "Content-RANGE: \t bytes 0-99/10000 \t";
+  assert_int_equal(line_of(cr, strlen(cr), vals, &i), HTTP_RESP_KEPT);
+  assert_int_equal(i, 1);
+  assert_string_equal(vals[1], "bytes 0-99/10000");
+  assert_int_equal(http_content_range_check(vals[1], 0, 99), 0);
+  /* Other lines change nothing. */
+  assert_int_equal(line_of("X-Content-Range: bytes 1-2/3", 28, vals, &i), HTTP_RESP_OTHER);
+  assert_int_equal(line_of("no colon here", 13, vals, &i), HTTP_RESP_OTHER);
+  assert_int_equal(line_of("", 0, vals, &i), HTTP_RESP_OTHER);
+  assert_string_equal(vals[1], "bytes 0-99/10000");
+
+  /* A value of exactly HTTP_RESP_VALUE_MAX - 1 bytes is kept whole. */
+  char v[600];
+  size_t pre = strlen("Content-Range: ");
+  memcpy(v, "Content-Range: bytes", pre + 5);
+  size_t sp = HTTP_RESP_VALUE_MAX - 1 - 5 - strlen("0-99/1000");
+  memset(v + pre + 5, ' ', sp);
+  memcpy(v + pre + 5 + sp, "0-99/1000", 9);
+  size_t full = pre + 5 + sp + 9;
+  assert_int_equal(line_of(v, full, vals, &i), HTTP_RESP_KEPT);
+  assert_int_equal(strlen(vals[1]), HTTP_RESP_VALUE_MAX - 1);
+  assert_int_equal(http_content_range_check(vals[1], 0, 99), 0);
+  /* One byte more ("bytes <spaces>0-99/10000"): the old rule cut it to "0-99/1000", a valid
+   * Content-Range with another total; it is dropped instead, and reads as absent. */
+  memcpy(v + pre + 5 + sp, "0-99/10000", 10);
+  assert_int_equal(line_of(v, full + 1, vals, &i), HTTP_RESP_DROPPED);
+  assert_int_equal(i, 1);
+  assert_string_equal(vals[1], "");
+  assert_int_equal(http_content_range_check(vals[1], 0, 99), -AMP_EBADRANGE);
+  /* Junk past the cut: "bytes 0-99/100<spaces>x" must not read as "bytes 0-99/100". */
+  memcpy(v + pre, "bytes 0-99/100", 14);
+  memset(v + pre + 14, ' ', HTTP_RESP_VALUE_MAX);
+  v[pre + 14 + HTTP_RESP_VALUE_MAX] = 'x';
+  assert_int_equal(line_of(v, pre + 15 + HTTP_RESP_VALUE_MAX, vals, &i), HTTP_RESP_DROPPED);
+  assert_string_equal(vals[1], "");
+  /* A NUL in the value would end it early ("120" of "120\0 junk"): dropped. */
+  assert_int_equal(line_of("Retry-After: 5", 14, vals, &i), HTTP_RESP_KEPT);
+  assert_int_equal(line_of("Retry-After: 120\0 junk", 22, vals, &i), HTTP_RESP_DROPPED);
+  assert_int_equal(i, 2);
+  assert_string_equal(vals[2], "");
+}
+
 static void test_url_check(void **state) {
   assert_int_equal(http_url_check("https://example.com/a?b=c"), 0);
   assert_int_equal(http_url_check("https://127.0.0.1:8443/files/x"), 0);
@@ -198,6 +262,13 @@ static void test_url_check(void **state) {
   assert_int_equal(http_url_check("https://exa mple.com/"), -EINVAL);
   assert_int_equal(http_url_check(""), -EINVAL);
   assert_int_equal(http_url_check(NULL), -EINVAL);
+  /* Parsed, then refused for its host or port (the parts already taken are freed once:
+   * these were double frees, a crash on a server's Location, found by
+   * tests/fuzz/fuzz_http_response.c). */
+  assert_int_equal(http_url_check("file:///etc/passwd"), -EINVAL);
+  assert_int_equal(http_same_origin("https://a.example/", "httqs://a.example:4:443"), -EINVAL);
+  assert_int_equal(http_same_origin("file:///x", "https://a.example/"), -EINVAL);
+  assert_int_equal(http_proxy_check("socks5:///"), -EINVAL);
 
   static char big[HTTP_URL_MAX + 16];
   memcpy(big, "https://a.b/", 12);
@@ -348,6 +419,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_content_range_parse),
       cmocka_unit_test(test_same_origin),
+      cmocka_unit_test(test_resp_header_line),
       cmocka_unit_test(test_content_range_check),
       cmocka_unit_test(test_date),
       cmocka_unit_test(test_retry_after),
