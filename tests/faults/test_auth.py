@@ -10,7 +10,6 @@ usage: test_auth.py CATALOG_DIR AMPD AMPCTL CDM_DIR [unittest options]
 
 import os
 import subprocess
-import time
 
 import matrix
 from matrix import HookRow, Row, row, setUpModule, tearDownModule  # noqa: F401
@@ -61,8 +60,21 @@ class TestRefresh(HookRow):
         # fails as well, and says so
         play = subprocess.Popen([matrix.W["ampctl"], "-s", self.d.sock, "--json", "play",
                                  ref], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(0.5)
-        self.both_clocks(60)
+        # the clocks move only once the play is in (loading, waiting for a token): moved
+        # before it, the play would wait a whole backoff that no one moves on (a loaded
+        # machine made a fixed 0.5 s sleep too short)
+        matrix.wait_for("the play to be loading", lambda: self.st()["state"] == "loading")
+        # The Device API retries a call whose refresh failed in passing like its own 5xx
+        # (three times, src/cloud/api.c), each waiting for the next refresh attempt: the
+        # clocks move on a backoff's cap at a time until the play gives up.
+        for _ in range(8):
+            self.both_clocks(60)
+            try:
+                matrix.wait_for("the play's error", lambda: self.st()["state"] != "loading",
+                                guard=5)
+                break
+            except AssertionError:
+                pass
         out, err = play.communicate(timeout=matrix.GUARD_S)
         st = self.d.wait_state(("stopped", "error", "idle"))
         # the refresh's failure (a 503: AMP_EHTTP) is the player's error; nothing played
