@@ -76,16 +76,7 @@ def row(fault_text, expect):
     return mark
 
 
-def wait_for(what, pred, guard=GUARD_S, show=None):
-    end = time.monotonic() + guard
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > end:
-            raise AssertionError("waited %.0f s for %s%s" % (
-                guard, what, "" if show is None else ": %r" % (show(),)))
-        time.sleep(0.05)
+wait_for = td.wait_for
 
 
 def collector():

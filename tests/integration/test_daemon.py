@@ -172,6 +172,19 @@ class Daemon:
             time.sleep(0.1)
 
 
+def wait_for(what, pred, guard=GUARD_S, show=None):
+    """Until pred() is true (its value); show() says what there was instead."""
+    end = time.monotonic() + guard
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError("waited %d s for %s%s" % (
+                guard, what, ": %r" % (show(),) if show else ""))
+        time.sleep(0.05)
+
+
 def result_of(reply):
     return reply.get("result", reply) if isinstance(reply, dict) else reply
 

@@ -53,17 +53,7 @@ def setUpModule():
 tearDownModule = tdf.tearDownModule
 
 
-def wait_for(what, pred, guard=GUARD_S, show=None):
-    """Until pred() is true (its value); show() says what there was instead."""
-    end = time.monotonic() + guard
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > end:
-            raise AssertionError("waited %d s for %s%s" % (
-                guard, what, ": %r" % (show(),) if show else ""))
-        time.sleep(0.05)
+wait_for = td.wait_for
 
 
 class Fifo:
