@@ -27,6 +27,7 @@ status and no underrun:
 - the station plays past its first chunk.
 """
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -194,6 +195,28 @@ class TestTransportFaults(FaultTest):
 
 
 class TestTrackFailure(FaultTest):
+    def test_slow_queued_track_keeps_its_place(self):
+        """t2's audio object comes 3 s late: t1 (unpaced) has ended long before, its slot
+        is free and t3 is taken from the container and loaded while t2 still waits. t3
+        must not overtake it: the album comes out t1, t2, t3, bit-exact, with the
+        collector's events in that order (bench/soak.py found t3 played before t2)."""
+        tm.fetch("DELETE", "/_mock/collector")
+        fid = fault({"path": "/api/audio/album-t2", "delay_ms": 3000, "count": 1})
+        self.play_album_clean()
+        self.assertEqual(fault_hits(fid), 1)
+        end = time.monotonic() + GUARD_S
+        while True:
+            evs = tm.fetch_json("GET", "/_mock/collector")[1]["events"]
+            if len(evs) >= 6 or time.monotonic() > end:
+                break
+            time.sleep(0.1)
+        tags = [(e["eventType"], e["event"].get("trackTag")) for e in evs]
+        want = []
+        for t in ("album-t1", "album-t2", "album-t3"):
+            tag = "B0" + hashlib.sha1(t.encode()).hexdigest()[:8].upper()
+            want += [("PLAYBACK_STARTED", tag), ("PLAYBACK_FINISHED", tag)]
+        self.assertEqual(tags, want)
+
     def test_failed_track_keeps_the_queued_one(self):
         """t1's license is refused (403, after 1.5 s): t1 cannot decrypt past its clear
         lead and fails. By then t2 was taken from the container and queued behind it
