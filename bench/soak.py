@@ -31,13 +31,16 @@ test_daemon_faults.py checks one at a time):
   license_503 the next license POST answers 503
   collector_5xx  the next 5 collector POSTs answer 503
   api_401     the next audio object request answers 401 (a token refresh)
-  cdn_expiry  sessions made in the next 60 s get a CDN token of 20 s: a track fetched
+  cdn_expiry  sessions made in the next 60 s get a CDN token of 60 s: a track fetched
               ahead at the pace of the output outlives it, often more than once (403, a
               fresh audio object, another KID and its license, on at the same segment)
-  audio_expiry  the same with an audio object of 20 s (renewed before the next segment)
-A lifetime shorter than the other faults' delays would not be recoverable (a fresh
-session expired before its first request arrives: the track fails, by design, after one
-renewal per request); 20 s is far above them and far below the service's 300 s.
+  audio_expiry  the same with an audio object of 60 s (renewed before the next segment)
+The lifetime must outlast the longest wait of a fetcher between two requests: the
+fetcher renews a session once per segment and fails the track when the fresh session's
+first request is refused too (src/media/fetcher.c, expire()), and the track queued
+behind the one playing may wait up to playback.buffer_ahead_s (30 s) for room. 20 s
+failed a queued track that way (a fresh session, 20 s without room, a second 403);
+60 s is above that wait and the other faults' delays, and below the service's 300 s.
 
 At the end (faults cleared, `stop`, the collector given time to drain):
 1. every track played: the daemon is alive and never left `playing`/`loading` with an
@@ -148,7 +151,7 @@ class Injector:
             self.rules.append(rule({"path": "/api/audio/*", "status": 401, "count": 1}))
         elif kind in ("cdn_expiry", "audio_expiry"):
             key = "cdn_token_lifetime" if kind == "cdn_expiry" else "audio_lifetime"
-            tm.fetch_json("POST", "/_mock/api/config", {key: 20})
+            tm.fetch_json("POST", "/_mock/api/config", {key: 60})
             self.undo.append((now + 60, lambda: tm.fetch_json(
                 "POST", "/_mock/api/config", {key: 300})))
         self.done.append((now - t0, kind))
