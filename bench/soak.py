@@ -35,12 +35,10 @@ test_daemon_faults.py checks one at a time):
               ahead at the pace of the output outlives it, often more than once (403, a
               fresh audio object, another KID and its license, on at the same segment)
   audio_expiry  the same with an audio object of 60 s (renewed before the next segment)
-The lifetime must outlast the longest wait of a fetcher between two requests: the
-fetcher renews a session once per segment and fails the track when the fresh session's
-first request is refused too (src/media/fetcher.c, expire()), and the track queued
-behind the one playing may wait up to playback.buffer_ahead_s (30 s) for room. 20 s
-failed a queued track that way (a fresh session, 20 s without room, a second 403);
-60 s is above that wait and the other faults' delays, and below the service's 300 s.
+20 s lifetimes found that the fetcher failed the track queued behind the one playing
+when its fresh session's token ran out while it waited for room (up to
+playback.buffer_ahead_s, 30 s): fixed (src/media/fetcher.c, expire()). The hour of
+docs/benchmarks.md ran before that fix, with 60 s, above that wait.
 
 At the end (faults cleared, `stop`, the collector given time to drain):
 1. every track played: the daemon is alive and never left `playing`/`loading` with an
