@@ -116,9 +116,24 @@ class Injector:
         self.undo = []  # (time, callable)
         self.done = []  # (t, kind)
         self.rules = []
+        self.last = {}  # kind: the id of its latest rule
+        self.gone = {}  # id: hits of the rules replaced
 
     def _gap(self):
         return max(10.0, self.rng.expovariate(1.0 / self.mean))
+
+    def add(self, kind, rid):
+        """A new rule of kind replaces one of the same kind not used up yet: two left
+        pending would make a longer burst than the daemon promises to ride out (the
+        license client retries a 503 once, a 401 gets one refresh: the first paced hour
+        lost a track to two license_503 rules pending together across a long track)."""
+        old = self.last.get(kind)
+        if old is not None:
+            self.gone.update({f["id"]: f["hits"] for f in tm.fetch_json(
+                "GET", "/_mock/faults")[1] if f["id"] == old})
+            tm.fetch("DELETE", "/_mock/faults/%d" % old)
+        self.last[kind] = rid
+        self.rules.append(rid)
 
     def tick(self, now, t0):
         for u in [u for u in self.undo if u[0] <= now]:
@@ -129,24 +144,24 @@ class Injector:
         kind = self.rng.choice(self.KINDS)
         self.next_at = now + self._gap()
         if kind == "drop":
-            self.rules.append(rule({"path": "/cdn/*", "method": "GET",
+            self.add(kind, rule({"path": "/cdn/*", "method": "GET",
                                     "header": {"name": "range"},
                                     "close_after_bytes": 600, "count": 1}))
         elif kind == "cdn_503":
-            self.rules.append(rule({"path": "/cdn/*", "header": {"name": "range"},
+            self.add(kind, rule({"path": "/cdn/*", "header": {"name": "range"},
                                     "status": 503, "count": 3}))
         elif kind == "slow":
-            self.rules.append(rule({"path": "/cdn/*", "delay_ms": 2000, "count": 3}))
+            self.add(kind, rule({"path": "/cdn/*", "delay_ms": 2000, "count": 3}))
         elif kind == "throttle":
             tm.fetch_json("POST", "/_mock/throttle", {"path": "/cdn/*", "rate_bps": 250000})
             self.undo.append((now + 30, lambda: tm.fetch("DELETE", "/_mock/throttle")))
         elif kind == "license_503":
-            self.rules.append(rule({"path": "/license/*", "method": "POST", "status": 503,
+            self.add(kind, rule({"path": "/license/*", "method": "POST", "status": 503,
                                     "count": 1}))
         elif kind == "collector_5xx":
-            self.rules.append(rule({"path": "/collector/*", "status": 503, "count": 5}))
+            self.add(kind, rule({"path": "/collector/*", "status": 503, "count": 5}))
         elif kind == "api_401":
-            self.rules.append(rule({"path": "/api/audio/*", "status": 401, "count": 1}))
+            self.add(kind, rule({"path": "/api/audio/*", "status": 401, "count": 1}))
         elif kind in ("cdn_expiry", "audio_expiry"):
             key = "cdn_token_lifetime" if kind == "cdn_expiry" else "audio_lifetime"
             tm.fetch_json("POST", "/_mock/api/config", {key: 60})
@@ -165,7 +180,9 @@ class Injector:
 
     def hits(self):
         faults = tm.fetch_json("GET", "/_mock/faults")[1]
-        return {f["id"]: f["hits"] for f in faults}
+        out = dict(self.gone)
+        out.update({f["id"]: f["hits"] for f in faults})
+        return out
 
 
 # ---- the run ----------------------------------------------------------------------------
