@@ -16,6 +16,8 @@ PACKAGES=(
   systemd dpkg-dev adduser init-system-helpers
   # tests: the mock service, its test CA, independent checkers, ALSA tools
   python3 openssl libxml2-utils ffmpeg alsa-utils
+  # tests: the end-to-end play under memcheck (tests/integration/valgrind.cmake)
+  valgrind
   # tests: MPRIS on a private session bus (dbus-daemon, its session.conf; gdbus)
   dbus-daemon dbus-session-bus-common libglib2.0-bin
   # docs: the man page lint (tests/docs/check_docs.py)

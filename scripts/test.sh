@@ -28,6 +28,9 @@ run python3 scripts/test_deb.py build/default
 # The README's demo, on that build: the daemon plays the album from the mock into a WAV
 # (read at 16 times the real rate: 5 s of play) that must equal the source bit for bit.
 run bash scripts/demo.sh --speed 16
+# The album end to end under valgrind memcheck on that build: no invalid access, no
+# definite or indirect leak, no fd left open (tests/integration/valgrind.cmake; about 10 s).
+run ctest --test-dir build/default -L valgrind --output-on-failure
 
 run cmake --preset tsan >/dev/null
 run cmake --build --preset tsan -j"$jobs"

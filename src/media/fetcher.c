@@ -23,6 +23,11 @@
 
 LOG_TOPIC("fetcher");
 
+/* Session renewals (expire()) in a row without a segment completed before the track
+ * fails: a session refused for a reason of its own (a header the CDN wants for its
+ * segments, say) is not renewed for ever. */
+#define RENEWALS_MAX 4
+
 /* What the fetcher keeps of a rep: copied, so the manifest may go. */
 struct rep_copy {
   const struct manifest_rep *tag; /* the caller's pointer, handed back in chunks */
@@ -70,7 +75,8 @@ struct fetcher {
   size_t next;    /* the next segment to request */
   bool need_init; /* the next request starts with the init */
   enum fetcher_init_reason init_reason;
-  int expiries;    /* expiries since a segment last completed */
+  int expiries;    /* expiries since a request last completed */
+  int renewals;    /* expiries since a segment last completed, < RENEWALS_MAX */
   int err_pending; /* on_error to call */
   bool expired_pending;
 
@@ -288,8 +294,14 @@ static void fail(struct fetcher *f, int err) {
   f->expired_pending = false;
 }
 
+/* A 403 (410) on the session: renew it. A fresh session refused before any request of
+ * its own completed means the refusal is no expiry: fail. One that served a request (its
+ * init, at least) and is refused later has expired in turn, however soon: the track
+ * queued behind the one playing may wait for room longer than a short token lasts. Fresh
+ * sessions that serve their init and are refused every segment do not go on for ever:
+ * RENEWALS_MAX expiries without a segment fail too. */
 static void expire(struct fetcher *f) {
-  if (++f->expiries >= 2) {
+  if (++f->expiries >= 2 || ++f->renewals >= RENEWALS_MAX) {
     fail(f, -EACCES);
     return;
   }
@@ -423,6 +435,7 @@ static void on_req_done(struct http_request *r, const struct http_response *resp
   }
   if (err == 0) {
     f->rounds = 0;
+    f->expiries = 0; /* the session served this request (expire()) */
     if (f->fl_init) {
       held_append(f, f->fl_init);
       f->need_init = false;
@@ -430,7 +443,7 @@ static void on_req_done(struct http_request *r, const struct http_response *resp
     if (f->fl_seg) {
       held_append(f, f->fl_seg);
       f->next++;
-      f->expiries = 0;
+      f->renewals = 0;
     }
     f->fl_init = f->fl_seg = NULL;
     f->sample_pending = true;

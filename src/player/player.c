@@ -249,7 +249,13 @@ static void share_target(struct player *p) {
   }
 }
 
-/* Pump every slot, the older track first: the next one opens only after it closed. */
+/* Pump every slot, the older track first: the next one opens only after it closed. The
+ * engine knows a track only once it is open, so while the older one has not opened yet
+ * (its audio object, manifest or init still on the way) the newer one waits too: else,
+ * when the track heard before both had ended meanwhile, the one taken later from the
+ * container would open first and be played first (bench/soak.py found it). The older
+ * one's first chunk pumps both again (on_chunk); if it fails, its slot is freed and the
+ * next event pumps the other. */
 static void pump_all(struct player *p) {
   struct slot *a = &p->slots[0], *b = &p->slots[1];
   if (a->used && b->used && b->id < a->id) {
@@ -259,7 +265,7 @@ static void pump_all(struct player *p) {
   }
   if (a->used)
     pump(a);
-  if (b->used)
+  if (b->used && (!a->used || a->opened))
     pump(b);
 }
 
@@ -424,6 +430,7 @@ static void on_loaded(void *ud, int err, struct loaded *lt, const struct apidoc_
     if (err == -AMP_EREPORT && s->ti.auto_skip) {
       log_info("player: the service refused a track marked autoSkipOnError: skipped");
       pl_slot_free(s);
+      pump_all(p); /* a newer track waiting for this one to open goes on */
       pl_load_next(p);
       return;
     }
@@ -434,6 +441,7 @@ static void on_loaded(void *ud, int err, struct loaded *lt, const struct apidoc_
       snprintf(p->error_text, sizeof(p->error_text), "%s",
                report && report->terse ? report->terse : "the service refused the track");
       pl_slot_free(s);
+      pump_all(p);      /* a newer track waiting for this one to open goes on */
       if (p->current) { /* the queued track: the one being heard plays to its end */
         p->held = true;
         return;

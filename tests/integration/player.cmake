@@ -11,16 +11,21 @@ set_tests_properties(integration/player PROPERTIES LABELS "integration;tsan" TIM
                                                    FIXTURES_REQUIRED catalog)
 
 # The real daemon driven by ampctl, one Python module each (over test_daemon.py's fixtures).
+# Extra arguments are more labels: `tsan` runs the test in the tsan preset too, with the
+# tsan-built ampd, ampctl and CDM of that tree (TSAN_OPTIONS halt_on_error=1 from the
+# preset); test_daemon.py's Daemon.stop() fails the test on a "WARNING: ThreadSanitizer"
+# in the daemon's log, also where the daemon went on.
 function(ampd_daemon_test name script timeout)
+  string(JOIN ";" labels "integration" ${ARGN})
   add_test(NAME integration/${name}
            COMMAND ${AMPD_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/${script} ${AMPACK_CATALOG}
                    $<TARGET_FILE:ampd> $<TARGET_FILE:ampctl> $<TARGET_FILE_DIR:ampd_cdm_clearkey>)
-  set_tests_properties(integration/${name} PROPERTIES LABELS "integration" TIMEOUT ${timeout}
+  set_tests_properties(integration/${name} PROPERTIES LABELS "${labels}" TIMEOUT ${timeout}
                                                       FIXTURES_REQUIRED catalog
                                                       ENVIRONMENT "PYTHONPATH=${CMAKE_CURRENT_SOURCE_DIR}")
 endfunction()
 
-ampd_daemon_test(daemon test_daemon.py 600)
+ampd_daemon_test(daemon test_daemon.py 600 tsan)
 
 # The recovery matrix of issue 9 (tests/integration/test_daemon_faults.py).
 ampd_daemon_test(daemon_faults test_daemon_faults.py 300)
@@ -30,7 +35,7 @@ ampd_daemon_test(daemon_abr test_daemon_abr.py 300)
 # Issue 9 where playback takes its time: every command through ampctl checked in the PCM
 # and the event stream, kill -9 mid-track, the album across a license renewal and an
 # audio-object (or CDN-token) expiry (tests/integration/test_daemon_play.py).
-ampd_daemon_test(daemon_play test_daemon_play.py 600)
+ampd_daemon_test(daemon_play test_daemon_play.py 600 tsan)
 
 # Issue 10: the onevent hook, the saved state and SIGHUP through the real daemon
 # (tests/integration/test_daemon_state.py).

@@ -112,7 +112,8 @@ class Daemon:
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
-            return self.proc.wait(timeout=30)
+            self.proc.wait(timeout=30)
+        assert_no_race(self.log.name)
         return self.proc.returncode if self.proc else None
 
     def ctl(self, *args, check=True):
@@ -183,6 +184,17 @@ def wait_for(what, pred, guard=GUARD_S, show=None):
             raise AssertionError("waited %d s for %s%s" % (
                 guard, what, ": %r" % (show(),) if show else ""))
         time.sleep(0.05)
+
+
+def assert_no_race(log):
+    """A ThreadSanitizer report in the daemon's log (its stderr) fails the test, whether
+    or not the daemon went on (halt_on_error=0) or exited (the tsan preset's 1)."""
+    with open(log, "rb") as f:
+        text = f.read()
+    at = text.find(b"WARNING: ThreadSanitizer")
+    if at >= 0:
+        raise AssertionError("ThreadSanitizer report in %s:\n%s" % (
+            log, text[at:at + 6000].decode(errors="replace")))
 
 
 def result_of(reply):

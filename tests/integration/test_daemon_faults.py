@@ -21,6 +21,7 @@ The transport, CDN, license and Device API faults of issue 9 are rows of the fau
 now (tests/faults/, docs/reliability.md "The fault matrix"), which also imports FaultTest.
 """
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -145,6 +146,52 @@ class FaultTest(unittest.TestCase):
         self.assert_clean_end(st)
         self.assert_album_bit_exact()
         return st
+
+
+class TestQueuedTracks(FaultTest):
+    def test_slow_queued_track_keeps_its_place(self):
+        """t2's audio object comes 3 s late: t1 (unpaced) has ended long before, its slot
+        is free and t3 is taken from the container and loaded while t2 still waits. t3
+        must not overtake it: the album comes out t1, t2, t3, bit-exact, with the
+        collector's events in that order (bench/soak.py found t3 played before t2)."""
+        tm.fetch("DELETE", "/_mock/collector")
+        fid = fault({"path": "/api/audio/album-t2", "delay_ms": 3000, "count": 1})
+        self.play_album_clean()
+        self.assertEqual(fault_hits(fid), 1)
+        end = time.monotonic() + GUARD_S
+        while True:
+            evs = tm.fetch_json("GET", "/_mock/collector")[1]["events"]
+            if len(evs) >= 6 or time.monotonic() > end:
+                break
+            time.sleep(0.1)
+        tags = [(e["eventType"], e["event"].get("trackTag")) for e in evs]
+        want = []
+        for t in ("album-t1", "album-t2", "album-t3"):
+            tag = "B0" + hashlib.sha1(t.encode()).hexdigest()[:8].upper()
+            want += [("PLAYBACK_STARTED", tag), ("PLAYBACK_FINISHED", tag)]
+        self.assertEqual(tags, want)
+
+    def test_cdn_token_expires_again_after_renewal(self):
+        """The CDN token lasts 2 s and t1's third segment is answered after 3.5 s twice:
+        the fresh session's init comes in, then its first try of the segment finds the
+        token expired too. The session was accepted (its init), so that is a new expiry,
+        not a refusal: a third session, the segment, bit-exact (bench/soak.py lost the
+        track queued behind the one playing this way: a fresh session, then a wait for
+        room longer than its token)."""
+        tm.fetch_json("POST", "/_mock/api/config", {"cdn_token_lifetime": 2})
+        fid = fault({"path": "/cdn/*", "header": {"name": "range", "value": T1_SEG3},
+                     "delay_ms": 3500, "count": 2})
+        seq = last_seq()
+        self.play_album_clean()
+        self.assertEqual(fault_hits(fid), 2)
+        log = requests_since(seq)
+        seg3 = [e for e in log if e["path"].startswith("/cdn/") and
+                e.get("range") == T1_SEG3]
+        self.assertEqual([e["status"] for e in seg3], [403, 403, 206], seg3)
+        self.assertEqual(len({e["path"].split("/")[2] for e in seg3}), 3, seg3)
+        sessions = [s for s in tm.fetch_json("GET", "/_mock/api/state")[1]["sessions"]
+                    if s["track"] == "album-t1"]
+        self.assertEqual(len(sessions), 3, sessions)
 
 
 class TestServiceFaults(FaultTest):
