@@ -36,10 +36,13 @@ run cmake --preset tsan >/dev/null
 run cmake --build --preset tsan -j"$jobs"
 run ctest --preset tsan -j"$jobs"
 
-# Every harness runs SECONDS (AMPD_FUZZ_SECONDS, 16, cmake/AmpdTesting.cmake) through
-# tests/fuzz/run.sh, in parallel: about 16 s x 14 harnesses / cores. A crash, leak, hang (one input over -timeout,
-# 10 s) or out-of-memory fails its test at once and prints the report and the artifact
-# (base64 and a hex dump) into this log; the artifact stays in build/fuzz/fuzz-artifacts/.
+# The short slice of the fuzz campaign (the long one is scripts/fuzz.sh, its figures in
+# docs/reliability.md): every harness runs its SECONDS (AMPD_FUZZ_SECONDS, 16, or 8 for
+# the small ones, cmake/AmpdTesting.cmake and tests/fuzz/*.cmake) through
+# tests/fuzz/run.sh, in parallel, and fuzz/campaign-selftest checks scripts/fuzz.sh on
+# copies. A crash, leak, hang (one input over -timeout, 10 s) or out-of-memory fails its
+# test at once and prints the report and the artifact (base64 and a hex dump) into this
+# log; the artifact stays in build/fuzz/fuzz-artifacts/.
 run cmake --preset fuzz >/dev/null
 run cmake --build --preset fuzz -j"$jobs"
 run ctest --preset fuzz -j"$jobs"
