@@ -16,8 +16,9 @@ usage: test_daemon_speke.py CATALOG_DIR AMPD AMPCTL CDM_DIR [unittest options]
   this test run issues again for that KID (asked here over SPEKE); the licenses the
   daemon got carry exactly the KIDs of the variants it played; the manifests and init
   segments the CDN served carry the provider's PSSH boxes (the mock's own functions make
-  them here), not ampack's own; the daemon's log holds none of the album's keys or
-  licenses.
+  them here), not ampack's own. (That the daemon's log holds none of the album's keys or
+  licenses is secrets/scan's to show: the mocks of the catalog build and of this test
+  record them in the suite's ledger, and this test's outputs are kept for the scan.)
 """
 
 import base64
@@ -30,7 +31,6 @@ import unittest
 import uuid
 import xml.etree.ElementTree as ET
 
-import no_secrets
 import test_daemon as td
 import test_daemon_faults as tdf
 import test_mock as tm
@@ -94,14 +94,6 @@ class TestSpekeAlbum(tdf.FaultTest):
                 self.assertEqual(base64.urlsafe_b64decode(k["k"] + "=="), by_kid[kid])
                 got_keys.add(kid)
         self.assertEqual(len(got_keys), 2, granted)  # one variant of each track
-        # and the daemon's log holds none of them, in any form, nor a license body
-        self.d.log.flush()
-        log = os.path.join(self.d.dir, "ampd.log")
-        secrets = {"key": set(), "license": {lic["license"] for lic in granted}}
-        for key in by_kid.values():
-            secrets["key"] |= no_secrets.key_forms(key)
-        self.assertEqual(no_secrets.scan([log], secrets), [])
-        self.assertGreater(os.path.getsize(log), 0)
 
         # the manifests the CDN served: the provider's Widevine and W3C boxes
         cdn = [e for e in tdf.requests_since(seq) if e["path"].endswith("/manifest.mpd")
