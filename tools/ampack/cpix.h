@@ -36,7 +36,8 @@
 #define CPIX_PSSH_MAX 256            /* bytes of one PSSH box (ampack's MP4W_MAX_PSSH) */
 #define CPIX_RSA_MAX 512             /* bytes of an RSA-encrypted key (up to 4096-bit RSA) */
 #define CPIX_TEXT_MAX 8192           /* bytes of any one text or attribute value read */
-#define CPIX_WHY_MAX 160             /* bytes of the reason, with its NUL */
+/* Bytes of the reason, with its NUL: an HTTP status line and 120 bytes of message fit. */
+#define CPIX_WHY_MAX 192
 #define CPIX_KEY_LEN 16
 #define CPIX_WRAPPED_LEN 48 /* IV + AES-256-CBC of a 16-byte key (PKCS#7: 32) */
 #define CPIX_MAC_LEN 64     /* HMAC-SHA512 */
