@@ -154,6 +154,7 @@ static cJSON *status_json(struct daemon *d, const struct player_status *st) {
     cJSON_AddNumberToObject(dj, "channels", dev.fmt.channels);
     cJSON_AddNumberToObject(dj, "opens", (double)dev.opens);
     cJSON_AddBoolToObject(dj, "resampling", dev.resampling);
+    cJSON_AddBoolToObject(dj, "paused", dev.paused);
     if (dev.error)
       cJSON_AddStringToObject(dj, "error", amp_strerror(dev.error));
   }

@@ -30,6 +30,7 @@ struct null_output {
   uint32_t speed; /* sync: the clock runs this many times the real rate (1..NULL_SPEED_MAX) */
   bool paused;
   bool running;  /* sync: the simulated clock runs (frames queued, not paused) */
+  bool held;     /* sync: paused while the clock ran; resuming restarts it */
   bool draining; /* sync: inside drain, where running dry is the point */
   uint32_t buffer_frames;
   uint32_t period_frames;
@@ -273,6 +274,7 @@ static int null_drop(struct output *base) {
   o->written = h; /* thrown away, never heard */
   o->heard = h;
   o->running = false;
+  o->held = false;
   o->paused = false;
   return 0;
 }
@@ -284,8 +286,11 @@ static int null_pause(struct output *base, bool pause) {
   if (o->sync) {
     if (pause) {
       o->heard = heard(o); /* freeze the clock with the queue in place */
+      o->held = o->running;
       o->running = false;
-    } else if (o->written > o->heard) {
+    } else if (o->held && o->written > o->heard) {
+      /* Only a clock that ran starts again: a queue paused below the start threshold
+       * waits for it, as on ALSA, instead of starting short of data. */
       start_clock(o);
     }
   }

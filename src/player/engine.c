@@ -446,6 +446,7 @@ void engine_device(const struct engine *e, struct engine_device *ret) {
                                     .channels = (uint8_t)atomic_load(&m->src_channels),
                                     .bits = (uint8_t)atomic_load(&m->src_bits)};
   ret->resampling = atomic_load(&m->dev_resampling);
+  ret->paused = ret->open && atomic_load(&m->dev_paused);
   ret->opens = atomic_load(&m->dev_opens);
   ret->error = ret->open ? 0 : atomic_load(&m->dev_error);
 }

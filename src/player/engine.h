@@ -149,6 +149,7 @@ struct engine_device {
   struct pcm_format fmt;    /* the device's format while open */
   struct pcm_format source; /* the format of what is being heard, before conversion */
   bool resampling;          /* what is heard was resampled to fmt.rate */
+  bool paused;              /* the device holds its queue, its clock stopped (a pause) */
   uint64_t opens;           /* device opens since engine_new() */
   int error;                /* the last OUTPUT_ERROR while not open again; else 0 */
 };

@@ -135,7 +135,7 @@ struct engine {
   atomic_uint volume;    /* the volume asked for, percent (engine_set_volume) */
   atomic_uint sw_volume; /* the part the PCM takes, percent (the rest is on the mixer) */
   /* the device as engine_device() reports it (output thread writes) */
-  atomic_bool dev_open, dev_resampling;
+  atomic_bool dev_open, dev_resampling, dev_paused;
   atomic_uint dev_rate, dev_channels, dev_bits;
   atomic_uint src_rate, src_channels, src_bits;
   atomic_uint_fast64_t dev_opens;

@@ -103,6 +103,8 @@ static void publish_device(struct engine *e, const struct out *o) {
   atomic_store(&e->dev_channels, o->dev ? o->dev_fmt.channels : 0u);
   atomic_store(&e->dev_bits, o->dev ? o->dev_fmt.bits : 0u);
   atomic_store(&e->dev_open, o->dev != NULL);
+  if (!o->dev)
+    atomic_store(&e->dev_paused, false);
   if (was != (o->dev != NULL) && !atomic_load(&e->quit))
     eng_push_event(e, o->gen, ENGINE_DEVICE_CHANGED, 0, 0, 0, 0);
 }
@@ -394,12 +396,15 @@ void *eng_output_main(void *arg) {
     out_volume(e, &o);
     bool want_pause = atomic_load(&e->pause_req);
     if (want_pause != o.paused) {
+      bool held = false;
       if (o.dev) {
         int r = output_pause(o.dev, want_pause);
         if (r < 0 && r != -ENOTSUP) /* -ENOTSUP: stop feeding it, it plays out its buffer */
           out_fail(e, &o, r, &o.dev_fmt);
+        held = want_pause && r == 0;
       }
       o.paused = want_pause;
+      atomic_store(&e->dev_paused, held);
     }
 
     unsigned dg = atomic_load(&e->drop_gen);

@@ -271,9 +271,13 @@ class TestCommands(FifoTest):
         self.assertEqual((rc, reply["error"]["code"]), (1, "wrong_state"), reply)
         fifo.wait_quiet()
         self.assertEqual(status()["state"], "paused")
+        # the device holds its buffer (status.device.paused), once the output thread
+        # paused it; not any more once resumed
+        wait_for("the device paused", lambda: status()["device"]["paused"], 10, status)
         ctl("resume")
         expect(("playing", t1, 100, "off"))
         fifo.wait_more(BPS)
+        self.assertFalse(status()["device"]["paused"])
 
         # toggle twice: paused (no byte more), playing
         ctl("toggle")

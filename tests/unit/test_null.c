@@ -201,6 +201,30 @@ static void test_sync_pause(void **state) {
   output_close(o);
 }
 
+/* A pause below the start threshold (the clock not yet started) keeps it stopped on
+ * resume: the queue still waits for the threshold, as ALSA's does, instead of running
+ * short of data (which counted an underrun on a loaded machine). */
+static void test_sync_pause_not_started(void **state) {
+  (void)state;
+  struct output_info info;
+  struct output *o = open_null("sync", &info);
+  assert_int_equal(output_write(o, pcm, PERIOD_FRAMES), 0);
+  assert_int_equal(output_pause(o, true), 0);
+  assert_int_equal(output_pause(o, false), 0);
+  assert_int_equal(clock_advance(1000000, 0), 0);
+  assert_int_equal(pos_of(o), 0); /* not started */
+  assert_int_equal(delay_of(o), PERIOD_FRAMES);
+  assert_int_equal(output_xruns(o), 0);
+  /* the threshold reached, it starts and plays; drain plays out the rest */
+  assert_int_equal(output_write(o, pcm, info.start_threshold - PERIOD_FRAMES), 0);
+  assert_int_equal(clock_advance(5000, 0), 0);
+  assert_true(pos_of(o) >= 240);
+  assert_int_equal(output_drain(o), 0);
+  assert_int_equal(pos_of(o), info.start_threshold);
+  assert_int_equal(output_xruns(o), 0);
+  output_close(o);
+}
+
 /* The clock starts at the start threshold (buffer - period), as ALSA's does; drain
  * starts it below. */
 static void test_sync_threshold(void **state) {
@@ -412,6 +436,7 @@ int main(void) {
       cmocka_unit_test(test_sync_speed),
       cmocka_unit_test(test_sync_drop),
       cmocka_unit_test(test_sync_pause),
+      cmocka_unit_test(test_sync_pause_not_started),
       cmocka_unit_test(test_sync_threshold),
       cmocka_unit_test(test_sync_underrun),
       cmocka_unit_test(test_sync_write_interrupted),
