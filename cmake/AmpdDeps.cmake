@@ -45,6 +45,19 @@ endfunction()
 
 if(AMPD_TESTS)
   ampd_require_program(AMPD_PYTHON3 python3 python3)
+  # The SigV4 tests of the mock's SPEKE module (tests/integration/test_mock_speke.py) sign
+  # with botocore and aws-requests-auth, Debian's packages for Debian's own python3.
+  find_program(AMPD_DEBIAN_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
+  if(AMPD_DEBIAN_PYTHON3)
+    execute_process(COMMAND ${AMPD_DEBIAN_PYTHON3} -c
+                            "import botocore.auth, requests, aws_requests_auth.aws_auth"
+                    RESULT_VARIABLE ampd_sigv4_deps_rc OUTPUT_QUIET ERROR_QUIET TIMEOUT 120)
+  endif()
+  if(NOT AMPD_DEBIAN_PYTHON3 OR NOT ampd_sigv4_deps_rc EQUAL 0)
+    message(FATAL_ERROR "ampd's tests need botocore, requests and aws-requests-auth for /usr/bin/python3: "
+                        "apt-get install python3-boto3 python3-requests python3-aws-requests-auth "
+                        "(or run scripts/deps.sh)")
+  endif()
   ampd_require_program(AMPD_OPENSSL openssl openssl)
   ampd_require_program(AMPD_XMLLINT xmllint libxml2-utils)
   ampd_require_program(AMPD_FFMPEG ffmpeg ffmpeg)

@@ -23,6 +23,10 @@ PACKAGES=(
   # docs: the man page lint (tests/docs/check_docs.py)
   mandoc
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  # tests: the mock's SigV4 check signed by an independent signer (botocore, aws-requests-auth),
+  # and scripts/speke-suite.sh, which runs the SPEKE v2 verification suite (pytest, requests,
+  # m3u8, boto3, aws-requests-auth) with /usr/bin/python3
+  python3-pytest python3-requests python3-m3u8 python3-aws-requests-auth python3-boto3
 )
 
 missing=()

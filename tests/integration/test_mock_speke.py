@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """The mock's SPEKE v2.0 key provider (tools/mock/ampmock/modules/speke.py, docs/speke.md)
-over TLS with the test CA. Python standard library plus the openssl command.
+over TLS with the test CA. Python standard library plus the openssl command; the SigV4
+tests (SpekeSigV4Test) also sign with botocore and aws-requests-auth, Debian's packages for
+/usr/bin/python3 (scripts/deps.sh), which is why ctest runs this file with that python3.
 
 usage: test_mock_speke.py [unittest options]
 
@@ -498,6 +500,151 @@ class SpekeTest(SpekeCase):
         # the refusals issued nothing for kid: another contentId may still have it
         self.assertEqual(keys_of(self.ok(cpix("owner-b", keys=[(kid, "cenc")])))[kid],
                          derived("owner-b", kid))
+
+
+SIGV4_ID = "AKIDAMPMOCKSPEKETEST"
+SIGV4_SECRET = "ampmock-speke-sigv4-secret"
+SIGV4_REGION = "us-east-1"
+
+
+class SpekeSigV4Test(unittest.TestCase):
+    """The second auth mode, --speke-sigv4 ID:SECRET (docs/speke.md §8): every request
+    signed with AWS SigV4 for execute-api. The requests are signed here by two signers
+    that are not the mock's: botocore's SigV4Auth and aws-requests-auth (the one the SPEKE
+    verification suite signs with); a missing package is an error, not a skip."""
+
+    @classmethod
+    def setUpClass(cls):
+        import botocore.auth  # noqa: F401  (python3-botocore, scripts/deps.sh)
+        import botocore.awsrequest  # noqa: F401
+        import botocore.credentials  # noqa: F401
+        import requests  # noqa: F401  (python3-requests)
+        from aws_requests_auth.aws_auth import AWSRequestsAuth  # noqa: F401
+        cls.mock = tm.Mock("--speke-sigv4", "%s:%s" % (SIGV4_ID, SIGV4_SECRET))
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.mock.stop() == 0, "mock exit status"
+
+    def tearDown(self):
+        self.assertNotIn("Traceback", self.mock.stderr())
+
+    def url(self):
+        return "https://localhost:%d%s" % (self.mock.port, PATH)
+
+    def botocore_headers(self, body, secret=SIGV4_SECRET, when=None):
+        """The headers botocore's SigV4Auth signs body with (at when, a naive UTC
+        datetime; default now)."""
+        import types
+        from unittest import mock as um
+        import botocore.auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        req = AWSRequest(method="POST", url=self.url(), data=body,
+                         headers={"X-Speke-Version": "2.0", "Content-Type": "application/xml",
+                                  "X-Speke-User-Agent": "ampack-test/1"})
+        signer = botocore.auth.SigV4Auth(Credentials(SIGV4_ID, secret), "execute-api",
+                                         SIGV4_REGION)
+        if when is None:
+            signer.add_auth(req)
+        else:  # botocore reads the time as datetime.datetime.utcnow() of its module
+            clock = types.SimpleNamespace(datetime=types.SimpleNamespace(utcnow=lambda: when))
+            with um.patch.object(botocore.auth, "datetime", clock):
+                signer.add_auth(req)
+        return dict(req.headers.items())
+
+    def requests_auth_headers(self, body):
+        """The headers aws-requests-auth adds, as the verification suite uses it."""
+        import requests
+        from aws_requests_auth.aws_auth import AWSRequestsAuth
+        prep = requests.Request("POST", self.url(), data=body,
+                                headers={"x-speke-version": "2.0",
+                                         "Content-type": "application/xml"}).prepare()
+        AWSRequestsAuth(aws_access_key=SIGV4_ID, aws_secret_access_key=SIGV4_SECRET,
+                        aws_host="localhost:%d" % self.mock.port, aws_region=SIGV4_REGION,
+                        aws_service="execute-api")(prep)
+        return dict(prep.headers.items())
+
+    def send(self, body, headers):
+        return tm.fetch("POST", PATH, body, headers, port=self.mock.port)
+
+    def body(self):
+        return cpix("sigv4-1", keys=[(new_kid(), "cenc")])
+
+    def assert_granted(self, st, data):
+        self.assertEqual(st, 200, data)
+        self.assertEqual(len(list(keys_of(ET.fromstring(data)).values())[0]), 16)
+
+    def assert_forbidden(self, st, h, data):
+        self.assertEqual((st, data), (403, b"Forbidden\n"))
+        self.assertEqual(h["X-Speke-User-Agent"], "ampmock-speke/1.0")
+
+    def test_signed_by_botocore_is_granted(self):
+        body = self.body()
+        st, _, data = self.send(body, self.botocore_headers(body))
+        self.assert_granted(st, data)
+
+    def test_signed_by_aws_requests_auth_is_granted(self):
+        body = self.body()
+        st, _, data = self.send(body, self.requests_auth_headers(body))
+        self.assert_granted(st, data)
+
+    def test_wrong_secret(self):
+        body = self.body()
+        self.assert_forbidden(*self.send(body, self.botocore_headers(body, "not-the-secret")))
+
+    def test_tampered_body(self):
+        body = self.body()
+        tampered = body.replace(b'contentId="sigv4-1"', b'contentId="sigv4-2"')
+        self.assertNotEqual(tampered, body)
+        # aws-requests-auth also sends the body's hash (X-Amz-Content-Sha256): the mock
+        # hashes the body it got instead of believing that header
+        for name, headers in (("botocore", self.botocore_headers(body)),
+                              ("aws-requests-auth", self.requests_auth_headers(body))):
+            with self.subTest(name):
+                self.assert_forbidden(*self.send(tampered, headers))
+
+    def test_stale_date(self):
+        import datetime
+        body = self.body()
+        old = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - \
+            datetime.timedelta(minutes=20)
+        headers = self.botocore_headers(body, when=old)
+        self.assertTrue(headers["X-Amz-Date"].startswith(old.strftime("%Y%m%dT%H")))
+        self.assert_forbidden(*self.send(body, headers))
+
+    def test_missing_or_garbled_headers(self):
+        body = self.body()
+        good = self.botocore_headers(body)
+        auth = good["Authorization"]
+        cases = [
+            ("no Authorization", {"Authorization": None}),
+            ("no X-Amz-Date", {"X-Amz-Date": None}),
+            ("garbled X-Amz-Date", {"X-Amz-Date": "yesterday"}),
+            ("garbled Authorization", {"Authorization": auth.replace("Credential=", "Cred=")}),
+            ("other access key id", {"Authorization": auth.replace(SIGV4_ID, "AKIDOTHER")}),
+            ("host not signed", {"Authorization": auth.replace("host;", "")}),
+            ("signature flipped", {"Authorization": auth[:-1] + ("0" if auth[-1] != "0"
+                                                                  else "1")}),
+            ("the API key instead", {"Authorization": None, "X-Amz-Date": None,
+                                     "X-Api-Key": API_KEY}),
+        ]
+        issued = self.issued()
+        for name, change in cases:
+            with self.subTest(name):
+                h = dict(good)
+                for k, v in change.items():
+                    if v is None:
+                        h.pop(k, None)
+                    else:
+                        h[k] = v
+                self.assert_forbidden(*self.send(body, h))
+        # the refusals were made before the body was read: nothing was issued
+        self.assertEqual(self.issued(), issued)
+
+    def issued(self):
+        _, _, data = tm.fetch("GET", "/_mock/speke", port=self.mock.port)
+        return json.loads(data)["issued"]
 
 
 if __name__ == "__main__":

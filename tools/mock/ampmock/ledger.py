@@ -9,7 +9,8 @@ One line per secret, "<kind> <form> <value>": form "s" is the text as sent, "x" 
 of bytes (a content key). Kinds: access_token, refresh_token, device_code (the user code
 is not one: it is shown to the user by design, docs/service.md §2), cdn_sig (the sig of a
 signed CDN URL), license (a license reply's base64 body), content_key (a key a license
-or a SPEKE reply carried), speke_api_key (the X-Api-Key the speke module accepts).
+or a SPEKE reply carried), speke_api_key (the X-Api-Key the speke module accepts, and
+the secret of its --speke-sigv4 credentials).
 
 Each line goes out in one write(2) on an O_APPEND descriptor, so a mock that is killed
 has already recorded what it issued, and concurrent handlers never interleave a line.

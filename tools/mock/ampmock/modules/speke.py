@@ -3,7 +3,9 @@ DRM signalling of the tracks it encrypts. docs/speke.md describes it in full.
 
 Service route:
   POST /speke/v2.0/copyProtection
-      headers  X-Api-Key: <--speke-api-key>          (else 403 "Forbidden")
+      headers  X-Api-Key: <--speke-api-key>          (else 403 "Forbidden"), or with
+               --speke-sigv4 an AWS SigV4 signature instead (Authorization, X-Amz-Date:
+               ../sigv4.py; else 403 "Forbidden")
                X-Speke-Version: 2.0                   (else 422 "Unsupported SPEKE version")
                Content-Type: application/xml          (else 415)
       body     a CPIX 2.3 document (at most BODY_MAX bytes: 413; UTF-8, no DOCTYPE,
@@ -27,6 +29,7 @@ Test control (under /_mock/, never faulted, never logged):
 Nothing here prints a key; the request log keeps only the headers and body length.
 """
 
+import argparse
 import base64
 import hashlib
 import hmac
@@ -38,6 +41,7 @@ import tempfile
 import uuid
 import xml.etree.ElementTree as ET
 
+from .. import sigv4
 from ..router import HttpError, Response
 from . import license as license_mod
 
@@ -77,9 +81,20 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
                    r"[0-9a-fA-F]{12}$")
 
 
+def _sigv4_credentials(text):
+    try:
+        return sigv4.parse_credentials(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_arguments(parser):
     parser.add_argument("--speke-api-key", default="ampmock-speke-test",
                         help="the X-Api-Key a SPEKE request must carry")
+    parser.add_argument("--speke-sigv4", type=_sigv4_credentials, default=None,
+                        metavar="ACCESS_KEY_ID:SECRET",
+                        help="auth by AWS SigV4 (service execute-api) with these credentials "
+                             "instead of X-Api-Key")
     parser.add_argument("--speke-secret", default="ampmock-speke-secret",
                         help="HMAC secret the SPEKE content keys are derived from")
     parser.add_argument("--speke-openssl", default="openssl",
@@ -261,6 +276,8 @@ def _clear(el):
 def register(app):
     st = app.state.setdefault("speke", {"requests": 0, "issued": 0, "keys": {}, "owner": {}})
     app.ledger.record("speke_api_key", app.args.speke_api_key)
+    if app.args.speke_sigv4 is not None:
+        app.ledger.record("speke_api_key", app.args.speke_sigv4[1])  # its second form
 
     def derive(content_id, kid):
         mac = hmac.new(app.args.speke_secret.encode(), content_id.encode("utf-8") + b"\n"
@@ -275,11 +292,23 @@ def register(app):
             known = license_mod._scan_keys(app.args.root)
         return known
 
-    def check_request(req):
+    def check_auth(req):
+        """403 unless the request is authorised: X-Api-Key, or with --speke-sigv4 a
+        SigV4 signature (the body is only hashed, not read, before this passes)."""
+        if app.args.speke_sigv4 is not None:
+            why = sigv4.check(req.method, req.path, req.query, req.headers, req.body,
+                              *app.args.speke_sigv4)
+            if why is not None:
+                req.why = "speke: SigV4: %s" % why
+                raise HttpError(403, "Forbidden")
+            return
         if not hmac.compare_digest((req.headers.get("X-Api-Key") or "").encode(),
                                    app.args.speke_api_key.encode()):
             req.why = "speke: no or wrong X-Api-Key"
             raise HttpError(403, "Forbidden")
+
+    def check_request(req):
+        check_auth(req)
         if (req.headers.get("X-Speke-Version") or "").strip() != "2.0":
             raise Refusal("Unsupported SPEKE version")
         ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
