@@ -13,8 +13,10 @@
  * The keys: the test writes one keys.json (the ampack format, tools/ampack/README.md)
  * under the mock's root, with a KID and key of its own, and posts to /license/catalog
  * (any catalog key, docs/service.md §10); each case tags its URL with "?case=<name>" so
- * the request log tells the cases apart. The bearer is a real token of the mock's lwa
- * module (POST /_mock/lwa/issue): the license module refuses any other.
+ * the request log tells the cases apart. Most cases are rows of a table (struct
+ * fetch_case: what a fetch sets up and sends, and what it must come to). The bearer is a
+ * real token of the mock's lwa module (POST /_mock/lwa/issue): the license module
+ * refuses any other.
  *
  * argv[1]: the source tree.
  */
@@ -189,10 +191,13 @@ static void fetch_lic(struct license *lc, const char *name, const struct http_he
   char url[256];
   url_for(url, sizeof(url), name);
   memset(o, 0, sizeof(*o));
-  assert_int_equal(license_fetch(lc, url, keys, n, ch, clen, done_cb, o, NULL), 0);
+  int rc = license_fetch(lc, url, keys, n, ch, clen, done_cb, o, NULL);
+  if (rc != 0)
+    fail_msg("case %s: license_fetch said %d (%s)", name, rc, amp_strerror(rc));
   uint64_t guard = clock_mono_usec() + WAIT_GUARD_USEC;
   while (!o->done) {
-    assert_true(clock_mono_usec() < guard);
+    if (clock_mono_usec() >= guard)
+      fail_msg("case %s: no outcome in %u s", name, WAIT_GUARD_USEC / 1000000u);
     assert_true(loop_run_once(L, 50) >= 0);
   }
   assert_int_equal(o->done, 1);
@@ -219,24 +224,138 @@ static void b64url_of_hex(const char *hex, char *out, size_t n) {
   b64_encode(raw, 16, out, 1); /* base64url, unpadded, NUL-terminated */
 }
 
-/* ---------------------------------------------------------------- tests */
+/* ---------------------------------------------------------------- one test's fixture */
 
-static void test_good_license_cdm(void **state) {
-  (void)state;
-  fresh(0);
+/* A test's ClearKey session and challenge (made before the test) and the license client
+ * the test makes; freed after the test, also when an assertion ended it early. */
+struct fx {
   struct cdmhost *h;
   uint32_t s;
   uint8_t *ch;
   size_t clen;
-  cdm_request(&h, &s, &ch, &clen);
-  struct license *lc = client_lic(0);
-  struct outcome o;
-  fetch_lic(lc, "good", good_keys, N_GOOD, ch, clen, &o);
-  assert_int_equal(o.err, 0);
-  assert_int_equal(token_rejects, 0);
+  struct license *lc;
+  struct outcome o; /* of the last run_case */
+};
+
+static int cdm_setup(void **state) {
+  struct fx *f = calloc(1, sizeof(*f));
+  assert_non_null(f);
+  fresh(0);
+  cdm_request(&f->h, &f->s, &f->ch, &f->clen);
+  *state = f;
+  return 0;
+}
+
+static int cdm_teardown(void **state) {
+  struct fx *f = *state;
+  license_free(f->lc);
+  free(f->ch);
+  cdmhost_free(f->h);
+  free(f);
+  return 0;
+}
+
+/* The real CDM takes the license of the last fetch: the key is usable, and expires at
+ * want_expiry (ms since the epoch; 0: never). */
+static void assert_key_usable(struct fx *f, int64_t want_expiry) {
+  assert_int_equal(cdmhost_update(f->h, f->s, f->o.license, f->o.len), 0);
+  uint8_t kidb[16];
+  hex16(KID_HEX, kidb);
+  uint32_t status = 0;
+  int64_t expiry = -1;
+  assert_int_equal(cdmhost_key_status(f->h, f->s, kidb, &status, &expiry), 0);
+  assert_int_equal(status, AMPD_CDM_KEY_USABLE);
+  assert_int_equal(expiry, want_expiry);
+}
+
+/* ---------------------------------------------------------------- one fetch as a case */
+
+/* The mock's fault on the license path: FAULT("\"status\":503,\"count\":1"). */
+#define FAULT(fields) "{\"path\":\"/license/catalog\"," fields "}"
+
+/* One fetch: what the test sets up and sends, and what it must come to. A field left out
+ * is the plain case: the real token, every key header, the CDM's challenge, no fault. */
+struct fetch_case {
+  const char *name; /* the URL's "?case=name": the request log tells the cases apart */
+  /* set up first */
+  const char *fault;                 /* a fault the mock takes (FAULT(...)), or NULL */
+  const char *ctrl_path, *ctrl_body; /* a control call (POST) to the mock, or NULL */
+  int no_token_gens;                 /* no Authorization until this many token rejections */
+  int made_up_gens;                  /* ... then MADE_UP_TOKEN until this many */
+  int eagain;                        /* the headers callback says -EAGAIN this often first */
+  /* sent */
+  size_t key0, n_keys;   /* the key headers good_keys[key0..key0+n_keys); n_keys 0: to the end */
+  const char *challenge; /* instead of the CDM's, or NULL */
+  /* expected: each checked, 0 too, but for headers_calls */
+  int err;           /* the fetch's outcome */
+  int token_rejects; /* on_token_rejected calls */
+  int posts;         /* POSTs the mock logged for name (this case and earlier ones of the name) */
+  int posts_max;     /* above posts: up to this many (a range) */
+  int headers_calls; /* headers callback calls; 0: not counted */
+  bool cdm_update;   /* the real CDM takes the license */
+};
+
+/* Fails naming the case (who) when got is not want. */
+static void expect_int(const char *who, const char *what, long got, long want) {
+  if (got != want)
+    fail_msg("case %s: %s %ld, expected %ld", who, what, got, want);
+}
+
+/* Set up, fetch with f->lc into f->o, and check the outcome of case c; a failure names
+ * c and its row of the table (1.., or 0: a case alone). */
+static void run_case(struct fx *f, const struct fetch_case *c, size_t row) {
+  char who[96];
+  if (row)
+    snprintf(who, sizeof(who), "%s (row %zu)", c->name, row);
+  else
+    snprintf(who, sizeof(who), "%s", c->name);
+  fresh(c->no_token_gens);
+  made_up_until = c->made_up_gens;
+  eagain_left = c->eagain;
+  headers_calls = 0;
+  if (c->fault)
+    add_fault(c->fault);
+  if (c->ctrl_path)
+    cJSON_Delete(ctrl(H, HTTP_POST, c->ctrl_path, c->ctrl_body));
+  const uint8_t *ch = c->challenge ? (const uint8_t *)c->challenge : f->ch;
+  size_t clen = c->challenge ? strlen(c->challenge) : f->clen;
+  size_t n = c->n_keys ? c->n_keys : N_GOOD - c->key0;
+  fetch_lic(f->lc, c->name, good_keys + c->key0, n, ch, clen, &f->o);
+  eagain_left = 0;
+
+  if (f->o.err != c->err)
+    fail_msg("case %s: error %d (%s), expected %d (%s)", who, f->o.err, amp_strerror(f->o.err),
+             c->err, amp_strerror(c->err));
+  expect_int(who, "token rejections", token_rejects, c->token_rejects);
+  if (c->headers_calls)
+    expect_int(who, "headers callback calls", headers_calls, c->headers_calls);
+  int posts = posts_to(c->name), max = c->posts_max > c->posts ? c->posts_max : c->posts;
+  if (posts < c->posts || posts > max)
+    fail_msg("case %s: %d POSTs, expected %d..%d", who, posts, c->posts, max);
+  if (c->cdm_update)
+    expect_int(who, "cdmhost_update", cdmhost_update(f->h, f->s, f->o.license, f->o.len), 0);
+}
+
+/* The cases in order, with client lc (the fixture frees it). */
+static void run_cases(void **state, struct license *lc, const struct fetch_case *cases, size_t n) {
+  struct fx *f = *state;
+  f->lc = lc;
+  for (size_t i = 0; i < n; i++)
+    run_case(f, &cases[i], i + 1);
+}
+
+#define N_CASES(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_good_license_cdm(void **state) {
+  struct fx *f = *state;
+  f->lc = client_lic(0);
+  /* one POST */
+  run_case(f, &(const struct fetch_case){.name = "good", .err = 0, .posts = 1}, 0);
 
   /* the key is the one of keys.json */
-  cJSON *j = license_json(&o);
+  cJSON *j = license_json(&f->o);
   const cJSON *k0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "keys"), 0);
   char kid[32], key[32];
   b64url_of_hex(KID_HEX, kid, sizeof(kid));
@@ -247,18 +366,10 @@ static void test_good_license_cdm(void **state) {
   cJSON_Delete(j);
 
   /* the real CDM takes it */
-  assert_int_equal(cdmhost_update(h, s, o.license, o.len), 0);
-  uint8_t kidb[16];
-  hex16(KID_HEX, kidb);
-  uint32_t status = 0;
-  int64_t expiry = -1;
-  assert_int_equal(cdmhost_key_status(h, s, kidb, &status, &expiry), 0);
-  assert_int_equal(status, AMPD_CDM_KEY_USABLE);
-  assert_int_equal(expiry, 0);
+  assert_key_usable(f, 0);
 
-  /* one POST, with every key header, the token and the content type; no expiry test */
+  /* the POST had every key header, the token and the content type; no expiry test */
   cJSON *log = requests_of("good");
-  assert_int_equal(cJSON_GetArraySize(log), 1);
   const cJSON *hd = cJSON_GetObjectItem(cJSON_GetArrayItem(log, 0), "headers");
   assert_string_equal(str(hd, "authorization"), auth);
   assert_non_null(strstr(auth, token));
@@ -268,314 +379,206 @@ static void test_good_license_cdm(void **state) {
   assert_string_equal(str(hd, "x-amz-target"), good_keys[3].value);
   assert_null(cJSON_GetObjectItem(hd, "x-amz-music-license-expiration-secs"));
   cJSON_Delete(log);
-
-  license_free(lc);
-  free(ch);
-  cdmhost_free(h);
 }
 
 static void test_401_new_token_once(void **state) {
-  (void)state;
-  fresh(1); /* no Authorization until the token was rejected once */
-  struct cdmhost *h;
-  uint32_t s;
-  uint8_t *ch;
-  size_t clen;
-  cdm_request(&h, &s, &ch, &clen);
-  struct license *lc = client_lic(0);
-  struct outcome o;
-  fetch_lic(lc, "auth", good_keys, N_GOOD, ch, clen, &o);
-  assert_int_equal(o.err, 0);
-  assert_int_equal(token_rejects, 1);
-  assert_int_equal(posts_to("auth"), 2);
-  assert_int_equal(cdmhost_update(h, s, o.license, o.len), 0);
-
-  /* a made-up token is refused like none: refreshed once, then the real one works */
-  fresh(0);
-  made_up_until = 1;
-  fetch_lic(lc, "made-up", good_keys, N_GOOD, ch, clen, &o);
-  assert_int_equal(o.err, 0);
-  assert_int_equal(token_rejects, 1);
-  assert_int_equal(posts_to("made-up"), 2);
-
-  /* never a token: the second 401 is "unlinked" */
-  fresh(100);
-  fetch_lic(lc, "unlinked", good_keys, N_GOOD, ch, clen, &o);
-  assert_int_equal(o.err, -EACCES);
-  assert_int_equal(token_rejects, 1);
-  assert_int_equal(posts_to("unlinked"), 2);
-  license_free(lc);
-  free(ch);
-  cdmhost_free(h);
+  static const struct fetch_case cases[] = {
+      /* no Authorization until the token was rejected once */
+      {.name = "auth",
+       .no_token_gens = 1,
+       .err = 0,
+       .token_rejects = 1,
+       .posts = 2,
+       .cdm_update = true},
+      /* a made-up token is refused like none: refreshed once, then the real one works */
+      {.name = "made-up", .made_up_gens = 1, .err = 0, .token_rejects = 1, .posts = 2},
+      /* never a token: the second 401 is "unlinked" */
+      {.name = "unlinked", .no_token_gens = 100, .err = -EACCES, .token_rejects = 1, .posts = 2},
+  };
+  run_cases(state, client_lic(0), cases, N_CASES(cases));
 }
 
 static void test_503_retried_once(void **state) {
-  (void)state;
-  fresh(0);
-  struct cdmhost *h;
-  uint32_t s;
-  uint8_t *ch;
-  size_t clen;
-  cdm_request(&h, &s, &ch, &clen);
-  struct license *lc = client_lic(0);
-  struct outcome o;
-  add_fault("{\"path\":\"/license/catalog\",\"status\":503,\"count\":1}");
-  fetch_lic(lc, "busy", good_keys, N_GOOD, ch, clen, &o);
-  assert_int_equal(o.err, 0);
-  assert_int_equal(posts_to("busy"), 2);
-  assert_int_equal(cdmhost_update(h, s, o.license, o.len), 0);
-
-  /* twice 503: one retry only, then the error */
-  add_fault("{\"path\":\"/license/catalog\",\"status\":503,\"count\":2}");
-  fetch_lic(lc, "busy2", good_keys, N_GOOD, ch, clen, &o);
-  assert_int_equal(o.err, -AMP_EHTTP);
-  assert_int_equal(posts_to("busy2"), 2);
-  license_free(lc);
-  free(ch);
-  cdmhost_free(h);
+  static const struct fetch_case cases[] = {
+      {.name = "busy",
+       .fault = FAULT("\"status\":503,\"count\":1"),
+       .err = 0,
+       .posts = 2,
+       .cdm_update = true},
+      /* twice 503: one retry only, then the error */
+      {.name = "busy2",
+       .fault = FAULT("\"status\":503,\"count\":2"),
+       .err = -AMP_EHTTP,
+       .posts = 2},
+  };
+  run_cases(state, client_lic(0), cases, N_CASES(cases));
 }
 
 /* A network failure (here a reset before the reply's headers) is not the service's 503:
  * retried LICENSE_NET_RETRIES_MAX times with the backoff doubling, then reported. */
 static void test_network_failures_retried(void **state) {
-  (void)state;
-  fresh(0);
-  struct cdmhost *h;
-  uint32_t s;
-  uint8_t *ch;
-  size_t clen;
-  cdm_request(&h, &s, &ch, &clen);
-  struct license *lc = client_lic(0);
-  struct outcome o;
-  add_fault("{\"path\":\"/license/catalog\",\"reset_before_headers\":true,\"count\":4}");
-  fetch_lic(lc, "flaky", good_keys, N_GOOD, ch, clen, &o);
-  assert_int_equal(o.err, 0);
-  assert_int_equal(posts_to("flaky"), 5);
-  assert_int_equal(cdmhost_update(h, s, o.license, o.len), 0);
-
-  /* Every request reset: the error after the last retry. libcurl sends a request once
-   * more on a fresh connection when a kept-alive one dies before any reply byte, so the
-   * first attempt (on the connection "flaky" left open) may reach the mock twice. */
-  add_fault("{\"path\":\"/license/catalog\",\"query\":{\"name\":\"case\",\"value\":\"down\"},"
-            "\"reset_before_headers\":true,\"count\":50}");
-  fetch_lic(lc, "down", good_keys, N_GOOD, ch, clen, &o);
-  assert_int_equal(o.err, -AMP_ENETWORK);
-  int n = posts_to("down");
-  assert_in_range(n, 1 + LICENSE_NET_RETRIES_MAX, 2 + LICENSE_NET_RETRIES_MAX);
-  license_free(lc);
-  free(ch);
-  cdmhost_free(h);
+  static const struct fetch_case cases[] = {
+      {.name = "flaky",
+       .fault = FAULT("\"reset_before_headers\":true,\"count\":4"),
+       .err = 0,
+       .posts = 5,
+       .cdm_update = true},
+      /* Every request reset: the error after the last retry. libcurl sends a request once
+       * more on a fresh connection when a kept-alive one dies before any reply byte, so the
+       * first attempt (on the connection "flaky" left open) may reach the mock twice. */
+      {.name = "down",
+       .fault = FAULT("\"query\":{\"name\":\"case\",\"value\":\"down\"},"
+                      "\"reset_before_headers\":true,\"count\":50"),
+       .err = -AMP_ENETWORK,
+       .posts = 1 + LICENSE_NET_RETRIES_MAX,
+       .posts_max = 2 + LICENSE_NET_RETRIES_MAX},
+  };
+  run_cases(state, client_lic(0), cases, N_CASES(cases));
 }
 
 static void test_errors_not_retried(void **state) {
-  (void)state;
-  fresh(0);
-  struct cdmhost *h;
-  uint32_t s;
-  uint8_t *ch;
-  size_t clen;
-  cdm_request(&h, &s, &ch, &clen);
-  struct license *lc = client_lic(0);
-  struct outcome o;
-  /* no Cookie: the mock denies it */
-  fetch_lic(lc, "denied", good_keys, 2, ch, clen, &o);
-  assert_int_equal(o.err, -EPERM);
-  assert_int_equal(posts_to("denied"), 1);
-  assert_int_equal(token_rejects, 0);
-
-  add_fault("{\"path\":\"/license/catalog\",\"status\":400,\"count\":1}");
-  fetch_lic(lc, "bad", good_keys, N_GOOD, ch, clen, &o);
-  assert_int_equal(o.err, -EBADMSG);
-  assert_int_equal(posts_to("bad"), 1);
-
-  add_fault("{\"path\":\"/license/catalog\",\"status\":500,\"count\":1}");
-  fetch_lic(lc, "ise", good_keys, N_GOOD, ch, clen, &o);
-  assert_int_equal(o.err, -AMP_EHTTP);
-  assert_int_equal(posts_to("ise"), 1);
-
-  /* a 2xx that is not an envelope */
-  add_fault(
-      "{\"path\":\"/license/catalog\",\"status\":200,\"count\":1,\"body\":\"{\\\"x\\\":1}\"}");
-  fetch_lic(lc, "junk", good_keys, N_GOOD, ch, clen, &o);
-  assert_int_equal(o.err, -AMP_EJSON);
-  assert_int_equal(posts_to("junk"), 1);
-
-  /* a KID the catalog does not hold: denied */
-  static const uint8_t other[] = "{\"kids\":[\"AAAAAAAAAAAAAAAAAAAAAA\"],\"type\":\"temporary\"}";
-  fetch_lic(lc, "unknown-kid", good_keys, N_GOOD, other, sizeof(other) - 1, &o);
-  assert_int_equal(o.err, -EPERM);
-  assert_int_equal(posts_to("unknown-kid"), 1);
-
-  /* the required headers are the test's to set: now x-amz-target too */
-  cJSON *c = ctrl(H, HTTP_POST, "/_mock/license/config",
-                  "{\"required_headers\":[{\"name\":\"x-amz-target\"}]}");
-  cJSON_Delete(c);
-  fetch_lic(lc, "target", good_keys, 3, ch, clen, &o);
-  assert_int_equal(o.err, -EPERM);
-  fetch_lic(lc, "target", good_keys + 3, 1, ch, clen, &o);
-  assert_int_equal(o.err, 0);
-  c = ctrl(H, HTTP_POST, "/_mock/license/reset", "{}");
-  cJSON_Delete(c);
-  fetch_lic(lc, "target", good_keys + 3, 1, ch, clen, &o);
-  assert_int_equal(o.err, -EPERM);
-  assert_int_equal(posts_to("target"), 3);
-
-  /* a challenge that is no ClearKey request: the mock's strict 400 */
-  static const uint8_t notck[] = "{\"hello\":1}";
-  fetch_lic(lc, "strict", good_keys, N_GOOD, notck, sizeof(notck) - 1, &o);
-  assert_int_equal(o.err, -EBADMSG);
-  license_free(lc);
-  free(ch);
-  cdmhost_free(h);
+  static const struct fetch_case cases[] = {
+      /* no Cookie: the mock denies it */
+      {.name = "denied", .n_keys = 2, .err = -EPERM, .posts = 1},
+      {.name = "bad", .fault = FAULT("\"status\":400,\"count\":1"), .err = -EBADMSG, .posts = 1},
+      {.name = "ise", .fault = FAULT("\"status\":500,\"count\":1"), .err = -AMP_EHTTP, .posts = 1},
+      /* a 2xx that is not an envelope */
+      {.name = "junk",
+       .fault = FAULT("\"status\":200,\"count\":1,\"body\":\"{\\\"x\\\":1}\""),
+       .err = -AMP_EJSON,
+       .posts = 1},
+      /* a KID the catalog does not hold: denied */
+      {.name = "unknown-kid",
+       .challenge = "{\"kids\":[\"AAAAAAAAAAAAAAAAAAAAAA\"],\"type\":\"temporary\"}",
+       .err = -EPERM,
+       .posts = 1},
+      /* the required headers are the test's to set: now x-amz-target too */
+      {.name = "target",
+       .ctrl_path = "/_mock/license/config",
+       .ctrl_body = "{\"required_headers\":[{\"name\":\"x-amz-target\"}]}",
+       .n_keys = 3,
+       .err = -EPERM,
+       .posts = 1},
+      /* x-amz-target alone is enough then */
+      {.name = "target", .key0 = 3, .err = 0, .posts = 2},
+      /* back to the mock's own required headers: x-amz-target alone is not */
+      {.name = "target",
+       .ctrl_path = "/_mock/license/reset",
+       .ctrl_body = "{}",
+       .key0 = 3,
+       .err = -EPERM,
+       .posts = 3},
+      /* a challenge that is no ClearKey request: the mock's strict 400 */
+      {.name = "strict", .challenge = "{\"hello\":1}", .err = -EBADMSG, .posts = 1},
+  };
+  run_cases(state, client_lic(0), cases, N_CASES(cases));
 }
 
 static void test_expiry_header(void **state) {
-  (void)state;
-  fresh(0);
-  struct cdmhost *h;
-  uint32_t s;
-  uint8_t *ch;
-  size_t clen;
-  cdm_request(&h, &s, &ch, &clen);
-  struct license *lc = client_lic(3600);
-  struct outcome o;
-  fetch_lic(lc, "expiry", good_keys, N_GOOD, ch, clen, &o);
-  assert_int_equal(o.err, 0);
-  cJSON *j = license_json(&o);
+  struct fx *f = *state;
+  f->lc = client_lic(3600);
+  run_case(f, &(const struct fetch_case){.name = "expiry", .err = 0, .posts = 1}, 0);
+  cJSON *j = license_json(&f->o);
   const cJSON *e = cJSON_GetObjectItem(j, "expiration");
   assert_true(cJSON_IsNumber(e));
   int64_t exp_ms = (int64_t)e->valuedouble;
   assert_true(exp_ms > clock_wall_usec() / 1000);
   cJSON_Delete(j);
-  assert_int_equal(cdmhost_update(h, s, o.license, o.len), 0);
-  uint8_t kidb[16];
-  hex16(KID_HEX, kidb);
-  uint32_t status = 0;
-  int64_t expiry = 0;
-  assert_int_equal(cdmhost_key_status(h, s, kidb, &status, &expiry), 0);
-  assert_int_equal(status, AMPD_CDM_KEY_USABLE);
-  assert_int_equal(expiry, exp_ms);
+  assert_key_usable(f, exp_ms);
 
   cJSON *log = requests_of("expiry");
-  assert_int_equal(cJSON_GetArraySize(log), 1);
   const cJSON *hd = cJSON_GetObjectItem(cJSON_GetArrayItem(log, 0), "headers");
   assert_string_equal(str(hd, "x-amz-music-license-expiration-secs"), "3600");
   assert_string_equal(str(hd, "x-alexa-music-license-expiration-test-duration-secs"), "3600");
   cJSON_Delete(log);
-  license_free(lc);
-  free(ch);
-  cdmhost_free(h);
+}
+
+static void run_loop_a_little(void) {
+  for (int i = 0; i < 5; i++)
+    assert_true(loop_run_once(L, 20) >= 0);
+}
+
+static void assert_cancelled(const struct outcome *o) {
+  assert_int_equal(o->done, 1);
+  assert_int_equal(o->err, -ECANCELED);
 }
 
 static void test_cancel_and_free(void **state) {
-  (void)state;
-  fresh(0);
-  struct cdmhost *h;
-  uint32_t s;
-  uint8_t *ch;
-  size_t clen;
-  cdm_request(&h, &s, &ch, &clen);
-  struct license *lc = client_lic(0);
+  struct fx *f = *state;
+  f->lc = client_lic(0);
   /* A path of its own, so that the delays cannot reach a later case: the fetches are
    * cancelled before any reply, so it does not matter that the mock would refuse it. */
   add_fault("{\"path\":\"/license/slow\",\"delay_ms\":20000,\"count\":4}");
   char url[256];
   url_of(url, sizeof(url), mock, "localhost", "/license/slow");
-  struct outcome a = {0}, b = {0};
+  static struct outcome a, b; /* static: the teardown may end a fetch after a failure */
+  a = b = (struct outcome){0};
   struct license_fetch *fa;
-  assert_int_equal(license_fetch(lc, url, good_keys, N_GOOD, ch, clen, done_cb, &a, &fa), 0);
-  assert_int_equal(license_fetch(lc, url, good_keys, N_GOOD, ch, clen, done_cb, &b, NULL), 0);
-  for (int i = 0; i < 5; i++)
-    assert_true(loop_run_once(L, 20) >= 0);
+  assert_int_equal(license_fetch(f->lc, url, good_keys, N_GOOD, f->ch, f->clen, done_cb, &a, &fa),
+                   0);
+  assert_int_equal(license_fetch(f->lc, url, good_keys, N_GOOD, f->ch, f->clen, done_cb, &b, NULL),
+                   0);
+  run_loop_a_little();
   assert_int_equal(a.done + b.done, 0);
   license_cancel(fa);
-  assert_int_equal(a.done, 1);
-  assert_int_equal(a.err, -ECANCELED);
+  assert_cancelled(&a);
   assert_int_equal(b.done, 0);
-  license_free(lc);
-  assert_int_equal(b.done, 1);
-  assert_int_equal(b.err, -ECANCELED);
+  license_free(f->lc);
+  f->lc = NULL;
+  assert_cancelled(&b);
 
   /* cancelled while waiting to retry a 503 (a 60 s backoff): no second POST */
-  lc = client_lic_backoff(0, 60000);
-  add_fault("{\"path\":\"/license/catalog\",\"status\":503,\"count\":1}");
+  f->lc = client_lic_backoff(0, 60000);
+  add_fault(FAULT("\"status\":503,\"count\":1"));
   url_for(url, sizeof(url), "waiting");
-  memset(&a, 0, sizeof(a));
-  assert_int_equal(license_fetch(lc, url, good_keys, N_GOOD, ch, clen, done_cb, &a, &fa), 0);
+  a = (struct outcome){0};
+  assert_int_equal(license_fetch(f->lc, url, good_keys, N_GOOD, f->ch, f->clen, done_cb, &a, &fa),
+                   0);
   uint64_t guard = clock_mono_usec() + WAIT_GUARD_USEC;
   while (posts_to("waiting") < 1) { /* (the listing runs the loop too) */
     assert_true(clock_mono_usec() < guard);
     assert_true(loop_run_once(L, 20) >= 0);
   }
-  for (int i = 0; i < 5; i++)
-    assert_true(loop_run_once(L, 20) >= 0);
+  run_loop_a_little();
   assert_int_equal(a.done, 0);
   license_cancel(fa);
-  assert_int_equal(a.done, 1);
-  assert_int_equal(a.err, -ECANCELED);
+  assert_cancelled(&a);
   assert_int_equal(posts_to("waiting"), 1);
-  license_free(lc);
-  free(ch);
-  cdmhost_free(h);
 }
 
 /* The headers callback has no token yet (-EAGAIN: a refresh runs): the fetch waits a
  * backoff and asks again, and sends once a token is there; a token that never comes ends
  * the fetch with -EAGAIN after LICENSE_AUTH_WAITS_MAX waits, nothing sent. */
 static void test_token_wait(void **state) {
-  (void)state;
-  fresh(0);
-  struct cdmhost *h;
-  uint32_t s;
-  uint8_t *ch;
-  size_t clen;
-  cdm_request(&h, &s, &ch, &clen);
-  struct license *lc = client_lic_backoff(0, 2);
-  struct outcome o;
-  eagain_left = 3;
-  headers_calls = 0;
-  fetch_lic(lc, "wait", good_keys, N_GOOD, ch, clen, &o);
-  assert_int_equal(o.err, 0);
-  assert_int_equal(headers_calls, 4);
-  assert_int_equal(posts_to("wait"), 1);
-
-  eagain_left = 1000;
-  headers_calls = 0;
-  fetch_lic(lc, "never", good_keys, N_GOOD, ch, clen, &o);
-  assert_int_equal(o.err, -EAGAIN);
-  assert_int_equal(headers_calls, LICENSE_AUTH_WAITS_MAX + 1);
-  assert_int_equal(posts_to("never"), 0);
-  eagain_left = 0;
-  license_free(lc);
-  free(ch);
-  cdmhost_free(h);
+  static const struct fetch_case cases[] = {
+      {.name = "wait", .eagain = 3, .err = 0, .headers_calls = 4, .posts = 1},
+      {.name = "never",
+       .eagain = 1000,
+       .err = -EAGAIN,
+       .headers_calls = LICENSE_AUTH_WAITS_MAX + 1,
+       .posts = 0},
+  };
+  run_cases(state, client_lic_backoff(0, 2), cases, N_CASES(cases));
 }
 
 /* Runs last: everything above logged at debug into logfile. */
 static void test_log_holds_no_secret(void **state) {
-  (void)state;
+  struct fx *f = *state;
   /* one more fetch, to know what its challenge looked like */
-  fresh(0);
-  struct cdmhost *h;
-  uint32_t s;
-  uint8_t *ch;
-  size_t clen;
-  cdm_request(&h, &s, &ch, &clen);
-  struct license *lc = client_lic(0);
-  struct outcome o;
-  fetch_lic(lc, "logged", good_keys, N_GOOD, ch, clen, &o);
-  assert_int_equal(o.err, 0);
+  f->lc = client_lic(0);
+  run_case(f, &(const struct fetch_case){.name = "logged", .err = 0, .posts = 1}, 0);
   char *body = NULL;
-  assert_int_equal(license_request_body(ch, clen, &body), 0);
+  assert_int_equal(license_request_body(f->ch, f->clen, &body), 0);
   char *b64ch = strstr(body, ":\"") + 2;
   b64ch[strlen(b64ch) - 2] = '\0';
   char wire[4096];
-  size_t wl = b64_encoded_len(o.len, 0);
+  size_t wl = b64_encoded_len(f->o.len, 0);
   assert_true(wl < sizeof(wire));
-  b64_encode(o.license, o.len, wire, 0);
+  b64_encode(f->o.license, f->o.len, wire, 0);
   char key[32];
   b64url_of_hex(KEY_HEX, key, sizeof(key));
-  license_free(lc);
+  license_free(f->lc);
+  f->lc = NULL;
 
   char text[1 << 16];
   int fd = open(logfile, O_RDONLY | O_CLOEXEC);
@@ -586,18 +589,23 @@ static void test_log_holds_no_secret(void **state) {
   text[n] = '\0';
   /* the log is there and says something about license replies */
   assert_non_null(strstr(text, "license reply: status 200, request id "));
-  assert_null(strstr(text, b64ch));
-  assert_null(strstr(text, wire));
-  assert_null(strstr(text, key));
-  assert_null(strstr(text, KEY_HEX));
-  assert_null(strstr(text, "secret-cookie"));
-  assert_null(strstr(text, token));
-  assert_null(strstr(text, "tok-made-up"));
-  assert_null(strstr(text, "B000LICTEST"));
-  assert_null(strstr(text, "\"kids\""));
+  const struct {
+    const char *what, *secret;
+  } secrets[] = {
+      {"the challenge", b64ch},
+      {"the license", wire},
+      {"the key (base64url)", key},
+      {"the key (hex)", KEY_HEX},
+      {"the cookie", "secret-cookie"},
+      {"the token", token},
+      {"the made-up token", "tok-made-up"},
+      {"the ASIN", "B000LICTEST"},
+      {"the challenge's KID list", "\"kids\""},
+  };
+  for (size_t i = 0; i < N_CASES(secrets); i++)
+    if (strstr(text, secrets[i].secret))
+      fail_msg("the log holds %s", secrets[i].what);
   free(body);
-  free(ch);
-  cdmhost_free(h);
 }
 
 static int group_setup(void **state) {
@@ -631,6 +639,9 @@ static int group_teardown(void **state) {
   return 0;
 }
 
+/* Every test runs with a ClearKey session of its own (struct fx). */
+#define CDM_TEST(t) cmocka_unit_test_setup_teardown(t, cdm_setup, cdm_teardown)
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: %s SOURCE_DIR\n", argv[0]);
@@ -638,11 +649,11 @@ int main(int argc, char **argv) {
   }
   src_dir = argv[1];
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_good_license_cdm),    cmocka_unit_test(test_401_new_token_once),
-      cmocka_unit_test(test_503_retried_once),    cmocka_unit_test(test_network_failures_retried),
-      cmocka_unit_test(test_errors_not_retried),  cmocka_unit_test(test_expiry_header),
-      cmocka_unit_test(test_cancel_and_free),     cmocka_unit_test(test_token_wait),
-      cmocka_unit_test(test_log_holds_no_secret),
+      CDM_TEST(test_good_license_cdm),    CDM_TEST(test_401_new_token_once),
+      CDM_TEST(test_503_retried_once),    CDM_TEST(test_network_failures_retried),
+      CDM_TEST(test_errors_not_retried),  CDM_TEST(test_expiry_header),
+      CDM_TEST(test_cancel_and_free),     CDM_TEST(test_token_wait),
+      CDM_TEST(test_log_holds_no_secret),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
