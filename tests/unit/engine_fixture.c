@@ -486,6 +486,10 @@ bool ended(struct harness *h, void *arg) {
   return count(h, ENGINE_TRACK_ENDED, *(uint32_t *)arg) > 0;
 }
 
+void run_until_ended(struct harness *h, uint32_t id) {
+  run_until(h, ended, &id);
+}
+
 bool heard_at_least(struct harness *h, void *arg) {
   uint32_t track;
   uint64_t frames;
@@ -569,4 +573,45 @@ double resampled_error(const int32_t *got, size_t frames, uint32_t rate, unsigne
   }
   assert_true(sig > 0);
   return err / sig;
+}
+
+/* ---- one test's tracks and sources ---- */
+
+int engine_case_setup(void **state) {
+  struct engine_case *x = calloc(1, sizeof(*x));
+  if (!x)
+    return -1;
+  tdev_reset(4410, true);
+  *state = x;
+  return 0;
+}
+
+int engine_case_teardown(void **state) {
+  struct engine_case *x = *state;
+  for (size_t i = 0; i < sizeof(x->t) / sizeof(x->t[0]); i++)
+    free_track(&x->t[i]);
+  for (size_t i = 0; i < sizeof(x->src) / sizeof(x->src[0]); i++)
+    free(x->src[i].s);
+  free(x);
+  return 0;
+}
+
+void load_mid45_pair(struct engine_case *x) {
+  load_track("mid45/clear", "flac_16_44", 1, 1, &x->t[0]);
+  load_track("mid45/clear", "flac_24_96", 2, 1, &x->t[1]);
+  x->t[0].end = 3 * 44100;
+  x->t[1].end = 2 * 96000;
+  load_wav("mid45/source/flac_16_44.wav", &x->src[0]);
+  load_wav("mid45/source/flac_24_96.wav", &x->src[1]);
+}
+
+bool engine_test_args(int argc, char **argv, const char *name) {
+  if (argc != 2 && argc != 3) {
+    fprintf(stderr, "usage: %s CATALOG_DIR [TEST_NAME_PATTERN]\n", name);
+    return false;
+  }
+  catalog = argv[1];
+  if (argc == 3)
+    cmocka_set_test_filter(argv[2]);
+  return true;
 }

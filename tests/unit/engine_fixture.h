@@ -126,6 +126,31 @@ bool dev_dropped(struct harness *h, void *arg);
 void assert_pcm(int i, size_t at, const struct wav *src, size_t from, size_t n);
 void assert_track_order(const struct harness *h);
 
+/* Run the loop until track id has ended. */
+void run_until_ended(struct harness *h, uint32_t id);
+
+/* What one test plays: its harness, up to three tracks and two sources (WAV). Each test
+ * gets a zeroed one on a reset device, 100 ms of delay at 44.1 kHz and able to pause
+ * (engine_case_setup: ENGINE_CASE); engine_case_teardown frees the tracks and sources
+ * loaded into it, also after a failed assertion. */
+struct engine_case {
+  struct harness h;
+  struct track t[3];
+  struct wav src[2];
+};
+int engine_case_setup(void **state);
+int engine_case_teardown(void **state);
+#define ENGINE_CASE(test)                                                                          \
+  cmocka_unit_test_setup_teardown(test, engine_case_setup, engine_case_teardown)
+
+/* mid45 at 44.1 kHz/16 (track 1, its first 3 s) and at 96 kHz/24 (track 2, its first
+ * 2 s) into t[0] and t[1], their sources into src[0] and src[1]. */
+void load_mid45_pair(struct engine_case *x);
+
+/* main's arguments, CATALOG_DIR [TEST_NAME_PATTERN], taken; false (the usage line printed)
+ * when they are not that. */
+bool engine_test_args(int argc, char **argv, const char *name);
+
 /* How far frames of got (at rate, bits valid bits, src's channels) are from src resampled
  * to rate from frame `from` on: the energy of the difference against a linear
  * interpolation of src (scaled to bits), over the energy of that. The interpolation's own
