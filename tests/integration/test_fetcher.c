@@ -197,6 +197,7 @@ struct got {
   bool free_in_chunk; /* fetcher_free from the next chunk callback */
   int after_free;     /* callbacks after that: must stay 0 */
   bool freed;
+  uint32_t rounds; /* the fetcher's retry rounds (start()); 0: the default */
 };
 
 static uint64_t us_of(uint64_t t, uint32_t ts) {
@@ -339,15 +340,13 @@ static void run(struct got *g, size_t until_index) {
   }
 }
 
-static uint32_t rounds = FETCHER_RETRY_ROUNDS_DEFAULT; /* for the next start() */
-
 static struct fetcher *start(struct got *g, const struct sess *s, const struct manifest_rep *rep,
                              size_t cap, uint32_t target_ms) {
   struct fetcher_config cfg;
   fetcher_config_init(&cfg);
   cfg.cap_bytes = cap;
   cfg.target_ms = target_ms;
-  cfg.retry_rounds = rounds;
+  cfg.retry_rounds = g->rounds ? g->rounds : FETCHER_RETRY_ROUNDS_DEFAULT;
   cfg.retry_base_ms = 20; /* net/http's are 10 .. 50 ms here (client()) */
   cfg.retry_cap_ms = 50;
   cfg.expires_ms = s->audio->expires_ms;
@@ -369,12 +368,72 @@ static struct fetcher *start(struct got *g, const struct sess *s, const struct m
   return g->f;
 }
 
+/* start() with the default cap and a 30 s target (neither stops it here), then run() to
+ * the end (or an error or an expiry). */
+static void fetch_all(struct got *g, const struct sess *s, const struct manifest_rep *rep) {
+  start(g, s, rep, FETCHER_CAP_DEFAULT, 30000);
+  run(g, SIZE_MAX);
+}
+
+/* The fetcher came to the end without an error: one init, then every segment once. */
+static void assert_whole(const struct got *g, const struct manifest_rep *rep) {
+  assert_int_equal(g->errors, 0);
+  assert_true(g->end);
+  assert_int_equal(g->n_ev, rep->n_segments + 1);
+}
+
+/* The byte cap stopped the fetcher before the end (at least three times), and it filled
+ * up to the cap. */
+static void assert_cap_stopped(const struct got *g, size_t cap) {
+  assert_true(g->stalls >= 3);
+  assert_true(g->max_unrel_bytes > cap - g->seg_max);
+}
+
+/* Rebase g's fetcher on rep of s2 (a fresh audio object) and run it to the end: no
+ * error, no expiry. The index in g->ev of the first chunk after the rebase. */
+static size_t rebase_and_run(struct got *g, const struct sess *s2, const struct manifest_rep *rep) {
+  g->expired = 0;
+  assert_int_equal(
+      fetcher_rebase(g->f, rep, s2->audio->segment.h, s2->audio->segment.n, s2->audio->expires_ms),
+      0);
+  size_t ev0 = g->n_ev;
+  run(g, SIZE_MAX);
+  assert_int_equal(g->errors, 0);
+  assert_int_equal(g->expired, 0);
+  assert_true(g->end);
+  return ev0;
+}
+
+/* A fault rule for the requests of rep's file of session s: fields are the rule's own
+ * ("\"status\": 503, \"count\": 6"); seg >= 0 limits it to the request of exactly that
+ * segment's range, seg < 0 leaves any request of the file to it. */
+static void fault_on(const struct sess *s, const struct manifest_rep *rep, int seg,
+                     const char *fields) {
+  char range[128] = "", fault[512];
+  if (seg >= 0)
+    snprintf(
+        range, sizeof(range), " \"header\": {\"name\": \"range\", \"value\": \"bytes=%llu-%llu\"},",
+        (unsigned long long)rep->segments[seg].first, (unsigned long long)rep->segments[seg].last);
+  int n = snprintf(fault, sizeof(fault), "{\"path\": \"/cdn/%s/%s.mp4\",%s %s}", s->rid, rep->id,
+                   range, fields);
+  assert_true(n > 0 && (size_t)n < sizeof(fault));
+  add_fault(fault);
+}
+
 /* What a request of the log asked for: "bytes=a-b". */
 static void range_of(const cJSON *e, uint64_t *a, uint64_t *b) {
   unsigned long long x = 0, y = 0;
   assert_int_equal(sscanf(str(e, "range"), "bytes=%llu-%llu", &x, &y), 2);
   *a = x;
   *b = y;
+}
+
+/* A request of the log asked for exactly bytes first..last. */
+static void assert_range(const cJSON *e, uint64_t first, uint64_t last) {
+  uint64_t a, b;
+  range_of(e, &a, &b);
+  assert_int_equal(a, first);
+  assert_int_equal(b, last);
 }
 
 /* Every request of the log carried the session's segment headers. */
@@ -387,179 +446,148 @@ static void assert_segment_headers(const cJSON *log, const struct sess *s) {
   }
 }
 
+/* ---------------------------------------------------------------- one test's fixture */
+
+/* A test's session s (a new session of TRACK, opened before the test), a second one s2
+ * for the tests that rebase, and the fetcher's consumer g; the fetcher, the catalog files
+ * and the sessions are freed after the test, also when an assertion ended it early. */
+struct fx {
+  struct sess s, s2;
+  struct got g;
+};
+
+static int fx_setup(void **state) {
+  struct fx *f = calloc(1, sizeof(*f));
+  assert_non_null(f);
+  *state = f;
+  open_sess(&f->s);
+  return 0;
+}
+
+static int fx_teardown(void **state) {
+  struct fx *f = *state;
+  if (!f->g.freed) /* else it freed itself from on_chunk */
+    fetcher_free(f->g.f);
+  files_free();
+  close_sess(&f->s);
+  close_sess(&f->s2);
+  free(f);
+  return 0;
+}
+
 /* ---------------------------------------------------------------- the tests */
 
 /* The whole track, bit-exact; init and first segment in one request; the byte cap holds
  * and was what stopped the fetcher (the target is far away); throughput per transfer. */
 static void test_whole_track(void **state) {
-  (void)state;
-  struct sess s;
-  open_sess(&s);
-  const struct manifest_rep *rep = rep_of(&s, REP_HD);
-  struct got g = {0};
+  struct fx *f = *state;
+  struct got *g = &f->g;
+  const struct manifest_rep *rep = rep_of(&f->s, REP_HD);
   size_t cap = 1u << 20;
-  start(&g, &s, rep, cap, 1000000);
-  run(&g, SIZE_MAX);
-  assert_int_equal(g.errors, 0);
-  assert_int_equal(g.expired, 0);
-  assert_true(g.end);
-  assert_int_equal(g.expect, rep->n_segments);
-  assert_int_equal(g.n_ev, rep->n_segments + 1); /* one init, every segment once */
-  assert_int_equal(g.ev[0].kind, FETCHER_INIT);
-  assert_int_equal(g.ev[0].reason, FETCHER_INIT_FIRST);
-  /* The cap stopped it before the end, and it filled up to it. */
-  assert_true(g.stalls >= 3);
-  assert_true(g.max_unrel_bytes > cap - g.seg_max);
+  start(g, &f->s, rep, cap, 1000000);
+  run(g, SIZE_MAX);
+  assert_int_equal(g->errors, 0);
+  assert_int_equal(g->expired, 0);
+  assert_true(g->end);
+  assert_int_equal(g->expect, rep->n_segments);
+  assert_int_equal(g->n_ev, rep->n_segments + 1); /* one init, every segment once */
+  assert_int_equal(g->ev[0].kind, FETCHER_INIT);
+  assert_int_equal(g->ev[0].reason, FETCHER_INIT_FIRST);
+  assert_cap_stopped(g, cap);
 
-  cJSON *log = cdn_log(&s, REP_HD);
+  cJSON *log = cdn_log(&f->s, REP_HD);
   assert_int_equal(cJSON_GetArraySize(log),
                    rep->n_segments); /* no request of its own for the init */
+  /* init, the sidx between, segment 0 */
+  assert_range(cJSON_GetArrayItem(log, 0), rep->init.first, rep->segments[0].last);
   uint64_t a, b, total = 0;
-  range_of(cJSON_GetArrayItem(log, 0), &a, &b);
-  assert_int_equal(a, rep->init.first);
-  assert_int_equal(b, rep->segments[0].last); /* init, the sidx between, segment 0 */
   for (int i = 0; i < cJSON_GetArraySize(log); i++) {
     const cJSON *e = cJSON_GetArrayItem(log, i);
     assert_int_equal((int)num(e, "status"), 206);
+    if (i > 0)
+      assert_range(e, rep->segments[i].first, rep->segments[i].last);
     range_of(e, &a, &b);
-    if (i > 0) {
-      assert_int_equal(a, rep->segments[i].first);
-      assert_int_equal(b, rep->segments[i].last);
-    }
     total += b - a + 1;
   }
-  assert_segment_headers(log, &s);
+  assert_segment_headers(log, &f->s);
   cJSON_Delete(log);
-  assert_int_equal(g.samples, rep->n_segments);
-  assert_int_equal(g.sample_bytes, total);
-  fetcher_free(g.f);
-  files_free();
-  close_sess(&s);
+  assert_int_equal(g->samples, rep->n_segments);
+  assert_int_equal(g->sample_bytes, total);
 }
 
 /* Chunks handed over (their bytes freed at once, fetcher_handed) still count under the cap
  * until released: the fetcher stops on the cap as often as when it kept the bytes, and
  * never holds more than the cap plus one segment, counting what it handed over. */
 static void test_handed_still_counted(void **state) {
-  (void)state;
-  struct sess s;
-  open_sess(&s);
-  const struct manifest_rep *rep = rep_of(&s, REP_HD);
-  struct got g = {.hand_over = true};
+  struct fx *f = *state;
+  struct got *g = &f->g;
+  const struct manifest_rep *rep = rep_of(&f->s, REP_HD);
+  g->hand_over = true;
   size_t cap = 1u << 20;
-  start(&g, &s, rep, cap, 1000000);
-  assert_int_equal(fetcher_handed(g.f, FETCHER_SEGMENT, 0), -ENOENT); /* nothing handed out */
-  run(&g, SIZE_MAX);
-  assert_int_equal(g.errors, 0);
-  assert_true(g.end);
-  assert_int_equal(g.handed, (int)rep->n_segments + 1); /* every segment and the init */
-  assert_true(g.stalls >= 3);                           /* the cap stopped it, as before */
-  assert_true(g.max_unrel_bytes > cap - g.seg_max);
-  assert_true(g.max_unrel_bytes <= cap + g.seg_max);
-  assert_int_equal(fetcher_held_bytes(g.f), g.unrel_bytes); /* released ones are gone */
+  start(g, &f->s, rep, cap, 1000000);
+  assert_int_equal(fetcher_handed(g->f, FETCHER_SEGMENT, 0), -ENOENT); /* nothing handed out */
+  run(g, SIZE_MAX);
+  assert_int_equal(g->errors, 0);
+  assert_true(g->end);
+  assert_int_equal(g->handed, (int)rep->n_segments + 1); /* every segment and the init */
+  assert_cap_stopped(g, cap);                            /* as before */
+  assert_true(g->max_unrel_bytes <= cap + g->seg_max);
+  assert_int_equal(fetcher_held_bytes(g->f), g->unrel_bytes); /* released ones are gone */
   assert_int_equal(fetcher_handed(NULL, FETCHER_SEGMENT, 0), -EINVAL);
-  fetcher_free(g.f); /* frees the chunks handed over and not released, without a double free */
-  files_free();
-  close_sess(&s);
+  /* The teardown's fetcher_free frees the chunks handed over and not released, without a
+   * double free. */
 }
 
 /* The connection closes in the middle of segment 1: the rest of it is asked for from the
  * first byte not received, and the segment arrives whole. */
 static void test_drop_resume(void **state) {
-  (void)state;
-  struct sess s;
-  open_sess(&s);
-  const struct manifest_rep *rep = rep_of(&s, REP_HD);
-  char fault[512], path[256];
-  snprintf(path, sizeof(path), "/cdn/%s/%s.mp4", s.rid, REP_HD);
-  snprintf(fault, sizeof(fault),
-           "{\"path\": \"%s\", \"header\": {\"name\": \"range\", \"value\": \"bytes=%llu-%llu\"},"
-           " \"close_after_bytes\": 100000, \"count\": 1}",
-           path, (unsigned long long)rep->segments[1].first,
-           (unsigned long long)rep->segments[1].last);
-  add_fault(fault);
-  struct got g = {0};
-  start(&g, &s, rep, FETCHER_CAP_DEFAULT, 30000);
-  run(&g, SIZE_MAX);
-  assert_int_equal(g.errors, 0);
-  assert_true(g.end);
-  assert_int_equal(g.n_ev, rep->n_segments + 1);
-  cJSON *log = cdn_log(&s, REP_HD);
+  struct fx *f = *state;
+  const struct manifest_rep *rep = rep_of(&f->s, REP_HD);
+  fault_on(&f->s, rep, 1, "\"close_after_bytes\": 100000, \"count\": 1");
+  fetch_all(&f->g, &f->s, rep);
+  assert_whole(&f->g, rep);
+  cJSON *log = cdn_log(&f->s, REP_HD);
   assert_int_equal(cJSON_GetArraySize(log), rep->n_segments + 1);
   const cJSON *cut = cJSON_GetArrayItem(log, 1), *rest = cJSON_GetArrayItem(log, 2);
   assert_false(cJSON_IsTrue(cJSON_GetObjectItem(cut, "complete")));
-  uint64_t a, b;
-  range_of(rest, &a, &b);
-  assert_int_equal(a, rep->segments[1].first + 100000);
-  assert_int_equal(b, rep->segments[1].last);
+  assert_range(rest, rep->segments[1].first + 100000, rep->segments[1].last);
   assert_int_equal((int)num(rest, "status"), 206);
   cJSON_Delete(log);
-  fetcher_free(g.f);
-  files_free();
-  close_sess(&s);
 }
 
 /* 503s for segment 2: six in a row (net/http gives up after four attempts, the
  * fetcher's second round gets two more and then the segment), bit-exact. */
 static void test_503_burst(void **state) {
-  (void)state;
-  struct sess s;
-  open_sess(&s);
-  const struct manifest_rep *rep = rep_of(&s, REP_HD);
-  char fault[512];
-  snprintf(fault, sizeof(fault),
-           "{\"path\": \"/cdn/%s/%s.mp4\", \"header\": {\"name\": \"range\", \"value\": "
-           "\"bytes=%llu-%llu\"}, \"status\": 503, \"count\": 6}",
-           s.rid, REP_HD, (unsigned long long)rep->segments[2].first,
-           (unsigned long long)rep->segments[2].last);
-  add_fault(fault);
-  struct got g = {0};
-  start(&g, &s, rep, FETCHER_CAP_DEFAULT, 30000);
-  run(&g, SIZE_MAX);
-  assert_int_equal(g.errors, 0);
-  assert_true(g.end);
-  assert_int_equal(g.n_ev, rep->n_segments + 1);
-  cJSON *log = cdn_log(&s, REP_HD);
+  struct fx *f = *state;
+  const struct manifest_rep *rep = rep_of(&f->s, REP_HD);
+  fault_on(&f->s, rep, 2, "\"status\": 503, \"count\": 6");
+  fetch_all(&f->g, &f->s, rep);
+  assert_whole(&f->g, rep);
+  cJSON *log = cdn_log(&f->s, REP_HD);
   assert_int_equal(cJSON_GetArraySize(log), rep->n_segments + 6);
   for (int i = 2; i < 8; i++)
     assert_int_equal((int)num(cJSON_GetArrayItem(log, i), "status"), 503);
   assert_int_equal((int)num(cJSON_GetArrayItem(log, 8), "status"), 206);
   cJSON_Delete(log);
-  fetcher_free(g.f);
-  files_free();
-  close_sess(&s);
 }
 
 /* 503s without end, one round allowed: net/http's four attempts twice, then on_error
  * with the status error; nothing more is asked for. */
 static void test_503_forever(void **state) {
-  (void)state;
-  struct sess s;
-  open_sess(&s);
-  const struct manifest_rep *rep = rep_of(&s, REP_HD);
-  char fault[512];
-  snprintf(fault, sizeof(fault),
-           "{\"path\": \"/cdn/%s/%s.mp4\", \"header\": {\"name\": \"range\", \"value\": "
-           "\"bytes=%llu-%llu\"}, \"status\": 503, \"count\": 50}",
-           s.rid, REP_HD, (unsigned long long)rep->segments[1].first,
-           (unsigned long long)rep->segments[1].last);
-  add_fault(fault);
-  struct got g = {0};
-  rounds = 1;
-  start(&g, &s, rep, FETCHER_CAP_DEFAULT, 30000);
-  rounds = FETCHER_RETRY_ROUNDS_DEFAULT;
-  run(&g, SIZE_MAX);
-  assert_int_equal(g.errors, 1);
-  assert_int_equal(g.last_err, -AMP_EHTTP);
-  assert_int_equal(g.expect, 1);
+  struct fx *f = *state;
+  struct got *g = &f->g;
+  const struct manifest_rep *rep = rep_of(&f->s, REP_HD);
+  fault_on(&f->s, rep, 1, "\"status\": 503, \"count\": 50");
+  g->rounds = 1;
+  fetch_all(g, &f->s, rep);
+  assert_int_equal(g->errors, 1);
+  assert_int_equal(g->last_err, -AMP_EHTTP);
+  assert_int_equal(g->expect, 1);
   for (int i = 0; i < 5; i++)
     assert_true(loop_run_once(L, 10) >= 0);
-  cJSON *log = cdn_log(&s, REP_HD);
+  cJSON *log = cdn_log(&f->s, REP_HD);
   assert_int_equal(cJSON_GetArraySize(log), 1 + 8);
   cJSON_Delete(log);
-  fetcher_free(g.f);
-  files_free();
-  close_sess(&s);
 }
 
 /* The first request (init, sidx, segment 0) cut after every 100000 bytes five times:
@@ -567,35 +595,19 @@ static void test_503_forever(void **state) {
  * attempts; the fetcher's next round goes on from there, with what arrived kept; init
  * and segment are whole and bit-exact. */
 static void test_drops_across_rounds(void **state) {
-  (void)state;
-  struct sess s;
-  open_sess(&s);
-  const struct manifest_rep *rep = rep_of(&s, REP_HD);
-  char fault[512];
-  snprintf(fault, sizeof(fault),
-           "{\"path\": \"/cdn/%s/%s.mp4\", \"close_after_bytes\": 100000, \"count\": 5}", s.rid,
-           REP_HD);
-  add_fault(fault);
-  struct got g = {0};
-  start(&g, &s, rep, FETCHER_CAP_DEFAULT, 30000);
-  run(&g, SIZE_MAX);
-  assert_int_equal(g.errors, 0);
-  assert_true(g.end);
-  assert_int_equal(g.n_ev, rep->n_segments + 1);
-  cJSON *log = cdn_log(&s, REP_HD);
+  struct fx *f = *state;
+  const struct manifest_rep *rep = rep_of(&f->s, REP_HD);
+  fault_on(&f->s, rep, -1, "\"close_after_bytes\": 100000, \"count\": 5");
+  fetch_all(&f->g, &f->s, rep);
+  assert_whole(&f->g, rep);
+  cJSON *log = cdn_log(&f->s, REP_HD);
   assert_int_equal(cJSON_GetArraySize(log), rep->n_segments + 5);
   for (int i = 0; i < 6; i++) {
     const cJSON *e = cJSON_GetArrayItem(log, i);
-    uint64_t a, b;
-    range_of(e, &a, &b);
-    assert_int_equal(a, rep->init.first + 100000u * (uint64_t)i);
-    assert_int_equal(b, rep->segments[0].last);
+    assert_range(e, rep->init.first + 100000u * (uint64_t)i, rep->segments[0].last);
     assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(e, "complete")), i == 5);
   }
   cJSON_Delete(log);
-  fetcher_free(g.f);
-  files_free();
-  close_sess(&s);
 }
 
 /* A server that answers segment 3's ranged GET with the whole file (200): net/http hands
@@ -605,24 +617,15 @@ static void test_drops_across_rounds(void **state) {
  * requests from the faulted one on are 200s, and none of them reads past what it needs
  * (the last one ends at the file's end, the others are cut). */
 static void test_ignore_range(void **state) {
-  (void)state;
-  struct sess s;
-  open_sess(&s);
-  const struct manifest_rep *rep = rep_of(&s, REP_HD);
-  char fault[512];
-  snprintf(fault, sizeof(fault),
-           "{\"path\": \"/cdn/%s/%s.mp4\", \"header\": {\"name\": \"range\", \"value\": "
-           "\"bytes=%llu-%llu\"}, \"ignore_range\": true, \"count\": 1}",
-           s.rid, REP_HD, (unsigned long long)rep->segments[3].first,
-           (unsigned long long)rep->segments[3].last);
-  add_fault(fault);
-  struct got g = {0};
-  start(&g, &s, rep, FETCHER_CAP_DEFAULT, 30000);
-  run(&g, SIZE_MAX);
-  assert_int_equal(g.errors, 0);
-  assert_true(g.end);
-  assert_int_equal(g.expect, rep->n_segments);
-  cJSON *log = cdn_log(&s, REP_HD);
+  struct fx *f = *state;
+  struct got *g = &f->g;
+  const struct manifest_rep *rep = rep_of(&f->s, REP_HD);
+  fault_on(&f->s, rep, 3, "\"ignore_range\": true, \"count\": 1");
+  fetch_all(g, &f->s, rep);
+  assert_int_equal(g->errors, 0);
+  assert_true(g->end);
+  assert_int_equal(g->expect, rep->n_segments);
+  cJSON *log = cdn_log(&f->s, REP_HD);
   int n = cJSON_GetArraySize(log), partial = 0, whole = 0;
   for (int i = 0; i < n; i++) {
     long st = (long)num(cJSON_GetArrayItem(log, i), "status");
@@ -637,9 +640,6 @@ static void test_ignore_range(void **state) {
   assert_int_equal(partial, 3);                          /* init + 0, 1, 2 */
   assert_int_equal(whole, (int)rep->n_segments - 3 + 1); /* the faulted one, then 3.. */
   cJSON_Delete(log);
-  fetcher_free(g.f);
-  files_free();
-  close_sess(&s);
 }
 
 /* The CDN token's exp passes after segment 1: a 403, on_expired once; a rebase on a rep
@@ -648,193 +648,148 @@ static void test_ignore_range(void **state) {
  * against that variant's file. Then the audio object's expires passing on our clock
  * calls on_expired without a request. */
 static void test_expired(void **state) {
-  (void)state;
-  struct sess s1, s2;
-  open_sess(&s1);
-  const struct manifest_rep *rep1 = rep_of(&s1, REP_HD);
-  struct got g = {0};
-  start(&g, &s1, rep1, FETCHER_CAP_DEFAULT, 30000);
-  run(&g, 2); /* segments 0 and 1 */
+  struct fx *f = *state;
+  struct got *g = &f->g;
+  struct sess *s1 = &f->s, *s2 = &f->s2;
+  const struct manifest_rep *rep1 = rep_of(s1, REP_HD);
+  start(g, s1, rep1, FETCHER_CAP_DEFAULT, 30000);
+  run(g, 2); /* segments 0 and 1 */
   cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/clock", "{\"advance\": 400}"));
-  run(&g, SIZE_MAX);
-  assert_int_equal(g.errors, 0);
-  assert_int_equal(g.expired, 1);
-  size_t at = g.expect; /* where it stopped */
+  run(g, SIZE_MAX);
+  assert_int_equal(g->errors, 0);
+  assert_int_equal(g->expired, 1);
+  size_t at = g->expect; /* where it stopped */
   assert_true(at >= 2 && at < rep1->n_segments);
-  assert_int_equal(fetcher_next_index(g.f), at);
-  cJSON *log = cdn_log(&s1, REP_HD);
+  assert_int_equal(fetcher_next_index(g->f), at);
+  cJSON *log = cdn_log(s1, REP_HD);
   int n1 = cJSON_GetArraySize(log);
   assert_int_equal((int)num(cJSON_GetArrayItem(log, n1 - 1), "status"), 403);
   cJSON_Delete(log);
 
-  open_sess(&s2);
-  assert_string_not_equal(s1.variant, s2.variant);
+  open_sess(s2);
+  assert_string_not_equal(s1->variant, s2->variant);
   /* Another layout (the SD rep has as many segments, the short rep of another track
    * would not): here a rep whose segment list is cut. */
-  const struct manifest_rep *rep2 = rep_of(&s2, REP_HD);
+  const struct manifest_rep *rep2 = rep_of(s2, REP_HD);
   struct manifest_rep cut = *rep2;
   cut.n_segments = rep2->n_segments - 1;
   assert_int_equal(
-      fetcher_rebase(g.f, &cut, s2.audio->segment.h, s2.audio->segment.n, s2.audio->expires_ms),
+      fetcher_rebase(g->f, &cut, s2->audio->segment.h, s2->audio->segment.n, s2->audio->expires_ms),
       -EINVAL);
-  register_rep(&s2, rep2);
+  register_rep(s2, rep2);
   /* The variants differ where it continues (past the clear lead): comparing against the
    * right file matters. */
   const struct file *f1 = file_of(rep1), *f2 = file_of(rep2);
   const struct manifest_segment *last = &rep2->segments[rep2->n_segments - 1];
   assert_memory_not_equal(f1->data + last->first, f2->data + last->first,
                           (size_t)(last->last - last->first + 1));
-  g.expired = 0;
-  assert_int_equal(
-      fetcher_rebase(g.f, rep2, s2.audio->segment.h, s2.audio->segment.n, s2.audio->expires_ms), 0);
-  size_t ev0 = g.n_ev;
-  run(&g, SIZE_MAX);
-  assert_int_equal(g.errors, 0);
-  assert_int_equal(g.expired, 0);
-  assert_true(g.end);
-  assert_int_equal(g.ev[ev0].kind, FETCHER_INIT);
-  assert_int_equal(g.ev[ev0].reason, FETCHER_INIT_REBASE);
-  assert_ptr_equal(g.ev[ev0].rep, rep2);
-  assert_int_equal(g.ev[ev0].index, at);
-  for (size_t i = ev0 + 1; i < g.n_ev; i++)
-    assert_ptr_equal(g.ev[i].rep, rep2);
-  log = cdn_log(&s2, REP_HD);
+  size_t ev0 = rebase_and_run(g, s2, rep2);
+  assert_int_equal(g->ev[ev0].kind, FETCHER_INIT);
+  assert_int_equal(g->ev[ev0].reason, FETCHER_INIT_REBASE);
+  assert_ptr_equal(g->ev[ev0].rep, rep2);
+  assert_int_equal(g->ev[ev0].index, at);
+  for (size_t i = ev0 + 1; i < g->n_ev; i++)
+    assert_ptr_equal(g->ev[i].rep, rep2);
+  log = cdn_log(s2, REP_HD);
   /* The new init on its own (it is far from segment `at`), then the rest. */
   assert_int_equal(cJSON_GetArraySize(log), 1 + rep2->n_segments - at);
+  assert_range(cJSON_GetArrayItem(log, 0), rep2->init.first, rep2->init.last);
   uint64_t a, b;
-  range_of(cJSON_GetArrayItem(log, 0), &a, &b);
-  assert_int_equal(a, rep2->init.first);
-  assert_int_equal(b, rep2->init.last);
   range_of(cJSON_GetArrayItem(log, 1), &a, &b);
   assert_int_equal(a, rep2->segments[at].first);
-  assert_segment_headers(log, &s2);
+  assert_segment_headers(log, s2);
   cJSON_Delete(log);
 
   /* The audio object's expires, on our clock: on_expired before any request. */
-  assert_int_equal(fetcher_seek(g.f, 0), 0);
-  g.n_unrel = 0;
-  g.unrel_bytes = g.unrel_us = 0;
-  g.expect = 0;
-  g.end = false;
-  int64_t ahead = s2.audio->expires_ms * 1000 - clock_wall_usec() + 1000000;
+  assert_int_equal(fetcher_seek(g->f, 0), 0);
+  g->n_unrel = 0;
+  g->unrel_bytes = g->unrel_us = 0;
+  g->expect = 0;
+  g->end = false;
+  int64_t ahead = s2->audio->expires_ms * 1000 - clock_wall_usec() + 1000000;
   assert_int_equal(clock_advance(0, ahead), 0);
-  log = cdn_log(&s2, REP_HD);
+  log = cdn_log(s2, REP_HD);
   int n2 = cJSON_GetArraySize(log);
   cJSON_Delete(log);
-  run(&g, SIZE_MAX);
+  run(g, SIZE_MAX);
   clock_reset_wall();
-  assert_int_equal(g.expired, 1);
-  assert_int_equal(g.expect, 0);
-  log = cdn_log(&s2, REP_HD);
+  assert_int_equal(g->expired, 1);
+  assert_int_equal(g->expect, 0);
+  log = cdn_log(s2, REP_HD);
   assert_int_equal(cJSON_GetArraySize(log), n2);
   cJSON_Delete(log);
-  fetcher_free(g.f);
-  files_free();
-  close_sess(&s1);
-  close_sess(&s2);
 }
 
 /* A 410 for segment 1 is an expiry too: on_expired, and a rebase on a fresh audio
  * object continues at segment 1, bit-exact against the new session's variant. */
 static void test_gone(void **state) {
-  (void)state;
-  struct sess s1, s2;
-  open_sess(&s1);
-  const struct manifest_rep *rep1 = rep_of(&s1, REP_HD);
-  char fault[512];
-  snprintf(fault, sizeof(fault),
-           "{\"path\": \"/cdn/%s/%s.mp4\", \"header\": {\"name\": \"range\", \"value\": "
-           "\"bytes=%llu-%llu\"}, \"status\": 410, \"count\": 1}",
-           s1.rid, REP_HD, (unsigned long long)rep1->segments[1].first,
-           (unsigned long long)rep1->segments[1].last);
-  add_fault(fault);
-  struct got g = {0};
-  start(&g, &s1, rep1, FETCHER_CAP_DEFAULT, 30000);
-  run(&g, SIZE_MAX);
-  assert_int_equal(g.errors, 0);
-  assert_int_equal(g.expired, 1);
-  assert_int_equal(g.expect, 1);
-  open_sess(&s2);
-  const struct manifest_rep *rep2 = rep_of(&s2, REP_HD);
-  register_rep(&s2, rep2);
-  g.expired = 0;
-  assert_int_equal(
-      fetcher_rebase(g.f, rep2, s2.audio->segment.h, s2.audio->segment.n, s2.audio->expires_ms), 0);
-  run(&g, SIZE_MAX);
-  assert_int_equal(g.errors, 0);
-  assert_int_equal(g.expired, 0);
-  assert_true(g.end);
-  assert_int_equal(g.n_ev, rep1->n_segments + 2);
-  assert_int_equal(g.ev[2].reason, FETCHER_INIT_REBASE);
-  assert_int_equal(g.ev[2].index, 1);
-  assert_ptr_equal(g.ev[3].rep, rep2);
-  fetcher_free(g.f);
-  files_free();
-  close_sess(&s1);
-  close_sess(&s2);
+  struct fx *f = *state;
+  struct got *g = &f->g;
+  const struct manifest_rep *rep1 = rep_of(&f->s, REP_HD);
+  fault_on(&f->s, rep1, 1, "\"status\": 410, \"count\": 1");
+  fetch_all(g, &f->s, rep1);
+  assert_int_equal(g->errors, 0);
+  assert_int_equal(g->expired, 1);
+  assert_int_equal(g->expect, 1);
+  open_sess(&f->s2);
+  const struct manifest_rep *rep2 = rep_of(&f->s2, REP_HD);
+  register_rep(&f->s2, rep2);
+  rebase_and_run(g, &f->s2, rep2);
+  assert_int_equal(g->n_ev, rep1->n_segments + 2);
+  assert_int_equal(g->ev[2].reason, FETCHER_INIT_REBASE);
+  assert_int_equal(g->ev[2].index, 1);
+  assert_ptr_equal(g->ev[3].rep, rep2);
 }
 
 /* ABR: after segment 1 the fetcher switches from FLAC to Opus: the Opus init is handed
  * out (FETCHER_INIT_SWITCH) before the first segment not yet requested, which then comes
  * from the Opus file at the same index; every index once, in order. */
 static void test_switch(void **state) {
-  (void)state;
-  struct sess s;
-  open_sess(&s);
-  const struct manifest_rep *hd = rep_of(&s, REP_HD), *sd = rep_of(&s, REP_SD);
-  struct got g = {0};
-  start(&g, &s, hd, FETCHER_CAP_DEFAULT, 30000);
-  register_rep(&s, sd);
-  run(&g, 2);
-  assert_int_equal(fetcher_switch(g.f, sd), 0);
-  run(&g, SIZE_MAX);
-  assert_int_equal(g.errors, 0);
-  assert_true(g.end);
+  struct fx *f = *state;
+  struct got *g = &f->g;
+  const struct manifest_rep *hd = rep_of(&f->s, REP_HD), *sd = rep_of(&f->s, REP_SD);
+  start(g, &f->s, hd, FETCHER_CAP_DEFAULT, 30000);
+  register_rep(&f->s, sd);
+  run(g, 2);
+  assert_int_equal(fetcher_switch(g->f, sd), 0);
+  run(g, SIZE_MAX);
+  assert_int_equal(g->errors, 0);
+  assert_true(g->end);
   size_t k = 0;
-  while (k < g.n_ev && !(g.ev[k].kind == FETCHER_INIT && g.ev[k].reason == FETCHER_INIT_SWITCH))
+  while (k < g->n_ev && !(g->ev[k].kind == FETCHER_INIT && g->ev[k].reason == FETCHER_INIT_SWITCH))
     k++;
-  assert_true(k < g.n_ev);
-  assert_ptr_equal(g.ev[k].rep, sd);
-  size_t at = g.ev[k].index;
+  assert_true(k < g->n_ev);
+  assert_ptr_equal(g->ev[k].rep, sd);
+  size_t at = g->ev[k].index;
   assert_true(at >= 2 && at < hd->n_segments);
   for (size_t i = 1; i < k; i++)
-    assert_ptr_equal(g.ev[i].rep, hd);
-  for (size_t i = k; i < g.n_ev; i++)
-    assert_ptr_equal(g.ev[i].rep, sd);
-  assert_int_equal(g.n_ev, hd->n_segments + 2); /* two inits */
-  cJSON *log = cdn_log(&s, REP_SD);
+    assert_ptr_equal(g->ev[i].rep, hd);
+  for (size_t i = k; i < g->n_ev; i++)
+    assert_ptr_equal(g->ev[i].rep, sd);
+  assert_int_equal(g->n_ev, hd->n_segments + 2); /* two inits */
+  cJSON *log = cdn_log(&f->s, REP_SD);
   assert_int_equal(cJSON_GetArraySize(log), 1 + sd->n_segments - at); /* its init alone */
-  uint64_t a, b;
-  range_of(cJSON_GetArrayItem(log, 0), &a, &b);
-  assert_int_equal(a, sd->init.first);
-  assert_int_equal(b, sd->init.last);
+  assert_range(cJSON_GetArrayItem(log, 0), sd->init.first, sd->init.last);
   cJSON_Delete(log);
   /* A rep of another layout is refused. */
   struct manifest_rep other = *sd;
   other.n_segments = 3;
-  assert_int_equal(fetcher_switch(g.f, &other), -EINVAL);
-  fetcher_free(g.f);
-  files_free();
-  close_sess(&s);
+  assert_int_equal(fetcher_switch(g->f, &other), -EINVAL);
 }
 
 /* fetcher_free from inside on_chunk: no callback after it, the request in flight
  * cancelled (ASan sees any use after free). */
 static void test_free_in_callback(void **state) {
-  (void)state;
-  struct sess s;
-  open_sess(&s);
-  struct got g = {0};
-  start(&g, &s, rep_of(&s, REP_HD), FETCHER_CAP_DEFAULT, 30000);
-  run(&g, 1);
-  g.free_in_chunk = true;
-  run(&g, SIZE_MAX);
-  assert_true(g.freed);
+  struct fx *f = *state;
+  struct got *g = &f->g;
+  start(g, &f->s, rep_of(&f->s, REP_HD), FETCHER_CAP_DEFAULT, 30000);
+  run(g, 1);
+  g->free_in_chunk = true;
+  run(g, SIZE_MAX);
+  assert_true(g->freed);
   for (int i = 0; i < 20; i++)
     assert_true(loop_run_once(L, 10) >= 0);
-  assert_int_equal(g.after_free, 0);
-  files_free();
-  close_sess(&s);
+  assert_int_equal(g->after_free, 0);
 }
 
 /* ---------------------------------------------------------------- main */
@@ -861,6 +816,8 @@ static int teardown(void **state) {
   return 0;
 }
 
+#define FX_TEST(t) cmocka_unit_test_setup_teardown(t, fx_setup, fx_teardown)
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s SRC_DIR CATALOG_DIR\n", argv[0]);
@@ -870,17 +827,17 @@ int main(int argc, char **argv) {
   catalog = argv[2];
   log_set_levels("debug");
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_whole_track),
-      cmocka_unit_test(test_handed_still_counted),
-      cmocka_unit_test(test_drop_resume),
-      cmocka_unit_test(test_503_burst),
-      cmocka_unit_test(test_503_forever),
-      cmocka_unit_test(test_drops_across_rounds),
-      cmocka_unit_test(test_ignore_range),
-      cmocka_unit_test(test_expired),
-      cmocka_unit_test(test_gone),
-      cmocka_unit_test(test_switch),
-      cmocka_unit_test(test_free_in_callback),
+      FX_TEST(test_whole_track),
+      FX_TEST(test_handed_still_counted),
+      FX_TEST(test_drop_resume),
+      FX_TEST(test_503_burst),
+      FX_TEST(test_503_forever),
+      FX_TEST(test_drops_across_rounds),
+      FX_TEST(test_ignore_range),
+      FX_TEST(test_expired),
+      FX_TEST(test_gone),
+      FX_TEST(test_switch),
+      FX_TEST(test_free_in_callback),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
