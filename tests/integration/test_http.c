@@ -27,6 +27,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "http_case.h"
 #include "http_harness.h"
 #include "mockproc.h"
 #include "net/http.h"
@@ -59,59 +60,55 @@ static int group_teardown(void **state) {
 /* ---------------------------------------------------------------- TLS policy */
 
 static void test_tls_ok(void **state) {
-  struct http *h = client(0);
-  char url[256];
-  url_of(url, sizeof(url), mock, "localhost", "/files/a.bin");
-  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
-  struct http_request_opts o = {.method = HTTP_GET, .url = url, .body_out = &body};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, 0);
-  assert_int_equal(res.resp.status, 200);
-  assert_int_equal(body.len, FILE_SIZE);
-  assert_memory_equal(body.data, content, FILE_SIZE);
-  assert_string_equal(res.ctype, "application/octet-stream");
-  assert_string_equal(res.url, url);
+  static const struct http_case c = {.name = "tls ok",
+                                     .host = "localhost",
+                                     .path = "/files/a.bin",
+                                     .into = INTO_BUF,
+                                     .err = 0,
+                                     .status = 200,
+                                     .len = FILE_SIZE,
+                                     .ctype = "application/octet-stream"};
+  struct http_got got;
+  http_case_run(NULL, &c, &got);
+  assert_string_equal(got.res.url, got.url);
   /* The mock saw TLS 1.2 or newer. */
   cJSON *log = requests_for("/files/a.bin");
   assert_true(cJSON_GetArraySize(log) >= 1);
   const char *tls = str(cJSON_GetArrayItem(log, 0), "tls");
   assert_true(strcmp(tls, "TLSv1.2") == 0 || strcmp(tls, "TLSv1.3") == 0);
   cJSON_Delete(log);
-  buf_done(&body);
-  http_free(h);
+  http_got_done(&got);
 }
 
-static void expect_tls_refusal(struct mockproc *m) {
-  struct http *h = client(3); /* retries on: a TLS failure must not be retried */
-  char url[256];
-  url_of(url, sizeof(url), m, "localhost", "/files/a.bin");
-  struct buf body = BUF_INIT(1024);
-  struct http_request_opts o = {.method = HTTP_GET, .url = url, .body_out = &body};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, -AMP_ETLS);
-  assert_int_equal(res.resp.status, 0);
-  assert_int_equal(res.resp.attempts, 1);
-  assert_int_equal(body.len, 0);
-  buf_done(&body);
-  http_free(h);
+static void expect_tls_refusal(const char *name, struct mockproc *m) {
+  const struct http_case c = {.name = name,
+                              .retries = 3, /* retries on: a TLS failure must not be retried */
+                              .server = m,
+                              .host = "localhost",
+                              .path = "/files/a.bin",
+                              .into = INTO_BUF,
+                              .buf_max = 1024,
+                              .err = -AMP_ETLS,
+                              .status = 0,
+                              .attempts = 1,
+                              .len = 0};
+  http_case_check(NULL, &c);
 }
 
 static void test_tls_unknown_ca(void **state) {
-  expect_tls_refusal(bad_ca);
+  expect_tls_refusal("tls unknown ca", bad_ca);
 }
 
 static void test_tls_wrong_host(void **state) {
-  expect_tls_refusal(bad_host);
+  expect_tls_refusal("tls wrong host", bad_host);
 }
 
 static void test_tls_expired(void **state) {
-  expect_tls_refusal(bad_expired);
+  expect_tls_refusal("tls expired", bad_expired);
 }
 
 static void test_tls_11_only(void **state) {
-  expect_tls_refusal(bad_tls11);
+  expect_tls_refusal("tls 1.1 only", bad_tls11);
 }
 
 static void test_plain_http_refused(void **state) {
@@ -126,9 +123,7 @@ static void test_plain_http_refused(void **state) {
     assert_true(loop_run_once(L, 20) >= 0);
   assert_int_equal(res.done, 0);
   http_free(h);
-  cJSON *log = requests_for("/files/plain.bin");
-  assert_int_equal(cJSON_GetArraySize(log), 0); /* nothing arrived */
-  cJSON_Delete(log);
+  assert_logged(NULL, "/files/plain.bin", 0); /* nothing arrived */
 }
 
 static void test_redirect_to_http_refused(void **state) {
@@ -147,52 +142,45 @@ static void test_redirect_to_http_refused(void **state) {
   cJSON *log = requests_for("/redirect");
   assert_true(cJSON_GetArraySize(log) >= 1);
   cJSON_Delete(log);
-  log = requests_for("/files/plain.bin");
-  assert_int_equal(cJSON_GetArraySize(log), 0);
-  cJSON_Delete(log);
+  assert_logged(NULL, "/files/plain.bin", 0);
 }
 
 static void test_redirect_https_followed(void **state) {
-  struct http *h = client(0);
   char url[512], final[256];
   url_of(final, sizeof(final), mock, "127.0.0.1", "/files/a.bin");
   snprintf(url, sizeof(url),
            "https://127.0.0.1:%u/redirect?to=https%%3A%%2F%%2F127.0.0.1%%3A%u%%2Ffiles%%2Fa.bin"
            "&code=302",
            (unsigned)mockproc_port(mock), (unsigned)mockproc_port(mock));
-  struct http_request_opts o = {.method = HTTP_HEAD, .url = url};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, 0);
-  assert_int_equal(res.resp.status, 200);
-  assert_string_equal(res.url, final);
-  http_free(h);
+  const struct http_case c = {
+      .name = "redirect https followed", .url = url, .method = HTTP_HEAD, .err = 0, .status = 200};
+  struct http_got got;
+  http_case_run(NULL, &c, &got);
+  assert_string_equal(got.res.url, final);
+  http_got_done(&got);
 }
 
 /* ---------------------------------------------------------------- retries */
 
 static void test_retry_two_503(void **state) {
-  add_fault("{\"path\":\"/files/r503.bin\",\"status\":503,\"count\":2}");
-  struct http *h = client(3);
-  char url[256];
-  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/r503.bin");
-  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
-  struct http_request_opts o = {.method = HTTP_GET, .url = url, .body_out = &body};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, 0);
-  assert_int_equal(res.resp.status, 200);
-  assert_int_equal(res.resp.attempts, 3);
-  assert_int_equal(body.len, FILE_SIZE); /* the 503 bodies are not in it */
-  assert_memory_equal(body.data, content, FILE_SIZE);
+  static const struct http_case c = {
+      .name = "retry two 503",
+      .fault = "{\"path\":\"/files/r503.bin\",\"status\":503,\"count\":2}",
+      .retries = 3,
+      .path = "/files/r503.bin",
+      .into = INTO_BUF,
+      .err = 0,
+      .status = 200,
+      .attempts = 3,
+      .len = FILE_SIZE, /* the 503 bodies are not in it */
+  };
+  http_case_check(NULL, &c);
   cJSON *log = requests_for("/files/r503.bin");
   assert_int_equal(cJSON_GetArraySize(log), 3);
   assert_true(num(cJSON_GetArrayItem(log, 0), "status") == 503);
   assert_true(num(cJSON_GetArrayItem(log, 1), "status") == 503);
   assert_true(num(cJSON_GetArrayItem(log, 2), "status") == 200);
   cJSON_Delete(log);
-  buf_done(&body);
-  http_free(h);
 }
 
 static void test_retry_after_obeyed(void **state) {
@@ -217,71 +205,82 @@ static void test_retry_after_obeyed(void **state) {
 }
 
 static void test_post_not_idempotent_not_retried(void **state) {
-  add_fault("{\"path\":\"/echo\",\"method\":\"POST\",\"status\":503,\"count\":1}");
-  struct http *h = client(3);
-  char url[256];
-  url_of(url, sizeof(url), mock, "127.0.0.1", "/echo");
-  struct http_request_opts o = {.method = HTTP_POST, .url = url, .body = "x", .body_len = 1};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, -AMP_EHTTP);
-  assert_int_equal(res.resp.status, 503);
-  assert_int_equal(res.resp.attempts, 1);
-  http_free(h);
+  static const struct http_case c = {
+      .name = "post not retried",
+      .fault = "{\"path\":\"/echo\",\"method\":\"POST\",\"status\":503,\"count\":1}",
+      .retries = 3,
+      .path = "/echo",
+      .method = HTTP_POST,
+      .body = "x",
+      .err = -AMP_EHTTP,
+      .status = 503,
+      .attempts = 1,
+  };
+  http_case_check(NULL, &c);
 }
 
 /* Nothing listens on the port: a connect error, retried, then reported. */
 static void test_connect_refused_retried(void **state) {
-  struct http *h = client(2);
-  struct http_request_opts o = {.method = HTTP_GET, .url = "https://127.0.0.1:1/x"};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, -AMP_ENETWORK);
-  assert_int_equal(res.resp.status, 0);
-  assert_int_equal(res.resp.attempts, 3);
-  http_free(h);
+  static const struct http_case c = {.name = "connect refused",
+                                     .retries = 2,
+                                     .url = "https://127.0.0.1:1/x",
+                                     .err = -AMP_ENETWORK,
+                                     .status = 0,
+                                     .attempts = 3};
+  http_case_check(NULL, &c);
 }
 
 /* The mock reads the request and resets the connection (RST) before any byte of a reply:
  * an -AMP_ENETWORK with no status, not a crash or a hang; with retries on, the next
  * attempt (the rule's count is used up) gets the file. */
 static void test_reset_before_headers(void **state) {
-  add_fault("{\"path\":\"/files/rst.bin\",\"reset_before_headers\":true,\"count\":1}");
-  struct http *h = client(0);
-  char url[256];
-  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/rst.bin");
-  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
-  struct http_request_opts o = {.method = HTTP_GET, .url = url, .body_out = &body};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, -AMP_ENETWORK);
-  assert_int_equal(res.resp.status, 0);
-  assert_int_equal(res.resp.attempts, 1);
-  assert_int_equal(body.len, 0);
-  http_free(h);
+#define RST_FAULT "{\"path\":\"/files/rst.bin\",\"reset_before_headers\":true,\"count\":1}"
+  static const struct http_case reset = {.name = "reset before headers",
+                                         .fault = RST_FAULT,
+                                         .path = "/files/rst.bin",
+                                         .into = INTO_BUF,
+                                         .err = -AMP_ENETWORK,
+                                         .status = 0,
+                                         .attempts = 1,
+                                         .len = 0};
+  static const struct http_case retried = {.name = "reset before headers, retried",
+                                           .fault = RST_FAULT,
+                                           .retries = 2,
+                                           .path = "/files/rst.bin",
+                                           .into = INTO_BUF,
+                                           .err = 0,
+                                           .status = 200,
+                                           .attempts = 2,
+                                           .len = FILE_SIZE};
+#undef RST_FAULT
+  http_case_check(NULL, &reset);
   cJSON *log = requests_for("/files/rst.bin");
   assert_int_equal(cJSON_GetArraySize(log), 1); /* it reached the mock, which said nothing */
   assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(log, 0), "status")));
   assert_true(num(cJSON_GetArrayItem(log, 0), "fault") > 0);
   cJSON_Delete(log);
 
-  add_fault("{\"path\":\"/files/rst.bin\",\"reset_before_headers\":true,\"count\":1}");
-  h = client(2);
-  buf_reset(&body);
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, 0);
-  assert_int_equal(res.resp.status, 200);
-  assert_int_equal(res.resp.attempts, 2);
-  assert_int_equal(body.len, FILE_SIZE);
-  assert_memory_equal(body.data, content, FILE_SIZE);
-  http_free(h);
-  buf_done(&body);
+  http_case_check(NULL, &retried);
 }
 
 /* The mock accepts the TCP connection and then says nothing (no ServerHello) for 10 s:
  * the client's connect timeout (300 ms, TCP + TLS handshake) ends the attempt with
  * -ETIMEDOUT; with a retry, the next connection (not stalled) gets the file. */
 static void test_handshake_stalled(void **state) {
+  static const struct http_case stalled = {.name = "handshake stalled",
+                                           .path = "/files/hs.bin",
+                                           .into = INTO_BUF,
+                                           .err = -ETIMEDOUT,
+                                           .status = 0,
+                                           .attempts = 1,
+                                           .len = 0};
+  static const struct http_case retried = {.name = "handshake stalled, retried",
+                                           .path = "/files/hs.bin",
+                                           .into = INTO_BUF,
+                                           .err = 0,
+                                           .status = 200,
+                                           .attempts = 2,
+                                           .len = FILE_SIZE};
   struct http *c = client(0);
   cJSON *before = ctrl(c, HTTP_GET, "/_mock/handshake", NULL);
   cJSON_Delete(ctrl(c, HTTP_POST, "/_mock/handshake", "{\"stall_ms\":10000,\"count\":1}"));
@@ -296,16 +295,7 @@ static void test_handshake_stalled(void **state) {
   cfg.backoff_cap_ms = 50;
   struct http *h;
   assert_int_equal(http_new(L, &cfg, &h), 0);
-  char url[256];
-  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/hs.bin");
-  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
-  struct http_request_opts o = {.method = HTTP_GET, .url = url, .body_out = &body};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, -ETIMEDOUT);
-  assert_int_equal(res.resp.status, 0);
-  assert_int_equal(res.resp.attempts, 1);
-  assert_int_equal(body.len, 0);
+  http_case_check(h, &stalled);
   http_free(h);
 
   c = client(0);
@@ -314,64 +304,47 @@ static void test_handshake_stalled(void **state) {
   assert_true(num(after, "stalled") == num(before, "stalled") + 1);
   cJSON_Delete(after);
   cJSON_Delete(before);
-  cJSON *log = requests_for("/files/hs.bin");
-  assert_int_equal(cJSON_GetArraySize(log), 0); /* no request got through */
-  cJSON_Delete(log);
+  assert_logged(NULL, "/files/hs.bin", 0); /* no request got through */
 
   cJSON_Delete(ctrl(c, HTTP_POST, "/_mock/handshake", "{\"stall_ms\":10000,\"count\":1}"));
   http_free(c);
   cfg.max_retries = 1;
   assert_int_equal(http_new(L, &cfg, &h), 0);
-  buf_reset(&body);
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, 0);
-  assert_int_equal(res.resp.attempts, 2);
-  assert_int_equal(body.len, FILE_SIZE);
+  http_case_check(h, &retried);
   http_free(h);
-  buf_done(&body);
 }
 
 /* ---------------------------------------------------------------- truncation, resume */
 
 static void test_truncated_without_retries(void **state) {
-  add_fault("{\"path\":\"/files/trunc.bin\",\"close_after_bytes\":1000,\"count\":1}");
-  struct http *h = client(0);
-  char url[256];
-  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/trunc.bin");
-  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
-  struct http_request_opts o = {.method = HTTP_GET, .url = url, .body_out = &body};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, -AMP_ETRUNCATED);
-  assert_int_equal(res.resp.status, 200);
-  assert_int_equal(res.resp.attempts, 1);
-  assert_true(body.len <= 1000);
-  buf_done(&body);
-  http_free(h);
+  static const struct http_case c = {
+      .name = "truncated",
+      .fault = "{\"path\":\"/files/trunc.bin\",\"close_after_bytes\":1000,\"count\":1}",
+      .path = "/files/trunc.bin",
+      .into = INTO_BUF,
+      .err = -AMP_ETRUNCATED,
+      .status = 200,
+      .attempts = 1,
+      .len_max = 1000,
+  };
+  http_case_check(NULL, &c);
 }
 
 static void test_stream_range_resumes(void **state) {
   const uint64_t first = 100, last = 200099;
-  add_fault("{\"path\":\"/files/resume.bin\",\"close_after_bytes\":50000,\"count\":1}");
-  struct http *h = client(3);
-  char url[256];
-  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/resume.bin");
-  struct result res = {.stream = BUF_INIT(FILE_SIZE)};
-  struct http_request_opts o = {.method = HTTP_GET,
-                                .url = url,
-                                .ranged = true,
-                                .range_start = first,
-                                .range_end = last,
-                                .on_data = on_data};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, 0);
-  assert_int_equal(res.resp.status, 206);
-  assert_int_equal(res.resp.attempts, 2);
-  assert_false(res.gap);
-  assert_true(res.next_off == last + 1);
-  assert_int_equal(res.stream.len, last - first + 1);
-  assert_memory_equal(res.stream.data, content + first, last - first + 1);
-
+  const struct http_case c = {
+      .name = "stream range resumes",
+      .fault = "{\"path\":\"/files/resume.bin\",\"close_after_bytes\":50000,\"count\":1}",
+      .retries = 3,
+      .path = "/files/resume.bin",
+      RANGE(first, last),
+      .into = INTO_STREAM,
+      .err = 0,
+      .status = 206,
+      .attempts = 2,
+      .len = last - first + 1,
+  };
+  http_case_check(NULL, &c);
   cJSON *log = requests_for("/files/resume.bin");
   assert_int_equal(cJSON_GetArraySize(log), 2);
   const cJSON *a = cJSON_GetArrayItem(log, 0), *b = cJSON_GetArrayItem(log, 1);
@@ -383,83 +356,59 @@ static void test_stream_range_resumes(void **state) {
   assert_string_equal(str(b, "range"), want); /* starts where the first stopped */
   assert_true(cJSON_IsTrue(cJSON_GetObjectItem(b, "complete")));
   cJSON_Delete(log);
-  buf_done(&res.stream);
-  http_free(h);
 }
 
 /* ---------------------------------------------------------------- ranges */
 
 static void test_range_206(void **state) {
-  struct http *h = client(0);
-  char url[256];
-  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/a.bin");
-  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
-  struct http_request_opts o = {.method = HTTP_GET,
-                                .url = url,
-                                .ranged = true,
-                                .range_start = 1000,
-                                .range_end = 1999,
-                                .body_out = &body};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, 0);
-  assert_int_equal(res.resp.status, 206);
-  assert_int_equal(body.len, 1000);
-  assert_memory_equal(body.data, content + 1000, 1000);
-  assert_string_equal(res.crange, "bytes 1000-1999/262144");
-  buf_done(&body);
-  http_free(h);
+  static const struct http_case c = {.name = "range 206",
+                                     .path = "/files/a.bin",
+                                     RANGE(1000, 1999),
+                                     .into = INTO_BUF,
+                                     .err = 0,
+                                     .status = 206,
+                                     .len = 1000,
+                                     .crange = "bytes 1000-1999/262144"};
+  http_case_check(NULL, &c);
 }
 
 static void test_range_416(void **state) {
-  struct http *h = client(3);
-  char url[256];
-  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/a.bin");
-  struct http_request_opts o = {.method = HTTP_GET,
-                                .url = url,
-                                .ranged = true,
-                                .range_start = FILE_SIZE + 10,
-                                .range_end = FILE_SIZE + 20};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, -AMP_EBADRANGE);
-  assert_int_equal(res.resp.status, 416);
-  assert_int_equal(res.resp.attempts, 1);
-  http_free(h);
+  static const struct http_case c = {.name = "range 416",
+                                     .retries = 3,
+                                     .path = "/files/a.bin",
+                                     RANGE(FILE_SIZE + 10, FILE_SIZE + 20),
+                                     .err = -AMP_EBADRANGE,
+                                     .status = 416,
+                                     .attempts = 1};
+  http_case_check(NULL, &c);
 }
 
 static void test_range_ignored(void **state) {
-  add_fault("{\"path\":\"/files/norange.bin\",\"ignore_range\":true,\"count\":2}");
-  struct http *h = client(3);
-  char url[256];
-  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/norange.bin");
   /* Streamed: not one byte of the whole file may reach the caller as the range. */
-  struct result res = {.stream = BUF_INIT(FILE_SIZE)};
-  struct http_request_opts o = {.method = HTTP_GET,
-                                .url = url,
-                                .ranged = true,
-                                .range_start = 500,
-                                .range_end = 999,
-                                .on_data = on_data};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, -AMP_ENORANGE);
-  assert_int_equal(res.resp.status, 200);
-  assert_int_equal(res.chunks, 0);
-  assert_true(res.resp.body_len == 0);
-  buf_done(&res.stream);
-  /* Into a buffer: nothing either. */
-  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
-  struct http_request_opts o2 = {.method = HTTP_GET,
-                                 .url = url,
-                                 .ranged = true,
-                                 .range_start = 500,
-                                 .range_end = 999,
-                                 .body_out = &body};
-  struct result res2 = {0};
-  fetch(h, &o2, &res2);
-  assert_int_equal(res2.resp.err, -AMP_ENORANGE);
-  assert_int_equal(body.len, 0);
-  buf_done(&body);
+  static const struct http_case streamed = {
+      .name = "range ignored, streamed",
+      .fault = "{\"path\":\"/files/norange.bin\",\"ignore_range\":true,\"count\":2}",
+      .path = "/files/norange.bin",
+      RANGE(500, 999),
+      .into = INTO_STREAM,
+      .err = -AMP_ENORANGE,
+      .status = 200,
+      .len = 0,
+  };
+  /* Into a buffer: nothing either (the fault's second time). */
+  static const struct http_case buffered = {.name = "range ignored, into a buffer",
+                                            .path = "/files/norange.bin",
+                                            RANGE(500, 999),
+                                            .into = INTO_BUF,
+                                            .err = -AMP_ENORANGE,
+                                            .status = 200,
+                                            .len = 0};
+  struct http *h = client(3);
+  struct http_got got;
+  http_case_run(h, &streamed, &got);
+  assert_true(got.res.resp.body_len == 0);
+  http_got_done(&got);
+  http_case_check(h, &buffered);
   http_free(h);
 }
 
@@ -497,21 +446,17 @@ static void test_post_echo(void **state) {
 }
 
 static void test_body_too_big(void **state) {
-  struct http *h = client(3);
-  char url[256];
-  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/big.bin");
-  struct buf body = BUF_INIT(10000);
-  struct http_request_opts o = {.method = HTTP_GET, .url = url, .body_out = &body};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, -AMP_ETOOBIG);
-  assert_int_equal(res.resp.attempts, 1);
-  assert_true(body.len <= 10000);
-  buf_done(&body);
-  http_free(h);
-  cJSON *log = requests_for("/files/big.bin");
-  assert_int_equal(cJSON_GetArraySize(log), 1); /* not retried */
-  cJSON_Delete(log);
+  static const struct http_case c = {.name = "body too big",
+                                     .retries = 3,
+                                     .path = "/files/big.bin",
+                                     .into = INTO_BUF,
+                                     .buf_max = 10000,
+                                     .err = -AMP_ETOOBIG,
+                                     .status = 200,
+                                     .attempts = 1,
+                                     .len_max = 10000};
+  http_case_check(NULL, &c);
+  assert_logged(NULL, "/files/big.bin", 1); /* not retried */
 }
 
 /* ---------------------------------------------------------------- cancel, reuse */
@@ -571,9 +516,7 @@ static void test_concurrent_ranges(void **state) {
     res[i].stream = (struct buf)BUF_INIT(PART);
     struct http_request_opts o = {.method = HTTP_GET,
                                   .url = url,
-                                  .ranged = true,
-                                  .range_start = (uint64_t)i * PART,
-                                  .range_end = (uint64_t)(i + 1) * PART - 1,
+                                  RANGE((uint64_t)i * PART, (uint64_t)(i + 1) * PART - 1),
                                   .on_data = on_data,
                                   .on_done = on_done,
                                   .userdata = &res[i]};
@@ -651,7 +594,13 @@ static void test_cancel_other_and_chain(void **state) {
 
 /* A transfer slower than the low-speed limit for longer than its time is a stall. */
 static void test_low_speed_stall(void **state) {
-  add_fault("{\"path\":\"/files/stall.bin\",\"rate_bps\":1000,\"count\":1}");
+  static const struct http_case c = {
+      .name = "low speed stall",
+      .fault = "{\"path\":\"/files/stall.bin\",\"rate_bps\":1000,\"count\":1}",
+      .path = "/files/stall.bin",
+      .err = -ETIMEDOUT,
+      .status = 200,
+  };
   struct http_config cfg;
   http_config_init(&cfg);
   cfg.ca_file = ca;
@@ -660,13 +609,7 @@ static void test_low_speed_stall(void **state) {
   cfg.low_speed_time_s = 1;
   struct http *h;
   assert_int_equal(http_new(L, &cfg, &h), 0);
-  char url[256];
-  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/stall.bin");
-  struct http_request_opts o = {.method = HTTP_GET, .url = url};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, -ETIMEDOUT);
-  assert_int_equal(res.resp.status, 200);
+  http_case_check(h, &c);
   http_free(h);
 }
 
