@@ -28,6 +28,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "http_case.h"
 #include "http_harness.h"
 #include "mockproc.h"
 #include "net/http.h"
@@ -102,81 +103,60 @@ static void redirect_url(char *buf, size_t n, const char *target, int code) {
  * connection that stays open: libcurl calls that a success. Streamed, it resumes at the
  * first missing byte. */
 static void test_short_206_resumes(void **state) {
-  const uint64_t first = 0, last = 99999;
-  add_fault("{\"path\":\"/files/short.bin\",\"short_body\":1000,\"count\":1}");
-  struct http *h = client(3);
-  char url[256];
-  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/short.bin");
-  struct result res = {.stream = BUF_INIT(FILE_SIZE)};
-  struct http_request_opts o = {.method = HTTP_GET,
-                                .url = url,
-                                .ranged = true,
-                                .range_start = first,
-                                .range_end = last,
-                                .on_data = on_data};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, 0);
-  assert_int_equal(res.resp.attempts, 2);
-  assert_false(res.gap);
-  assert_int_equal(res.stream.len, last - first + 1);
-  assert_memory_equal(res.stream.data, content + first, last - first + 1);
+  static const struct http_case c = {
+      .name = "short 206 resumes",
+      .fault = "{\"path\":\"/files/short.bin\",\"short_body\":1000,\"count\":1}",
+      .retries = 3,
+      .path = "/files/short.bin",
+      RANGE(0, 99999),
+      .into = INTO_STREAM,
+      .err = 0,
+      .status = 206,
+      .attempts = 2,
+      .len = 100000,
+  };
+  http_case_check(NULL, &c);
   cJSON *log = requests_for("/files/short.bin");
   assert_int_equal(cJSON_GetArraySize(log), 2);
   assert_true(num(cJSON_GetArrayItem(log, 0), "content_length") == 99000);
   assert_string_equal(str(cJSON_GetArrayItem(log, 1), "range"), "bytes=99000-99999");
   cJSON_Delete(log);
-  buf_done(&res.stream);
-  http_free(h);
 }
 
 /* The same without retries, into a buffer: a truncation, not a short success. */
 static void test_short_206_reported(void **state) {
-  add_fault("{\"path\":\"/files/shortbuf.bin\",\"short_body\":1,\"count\":1}");
-  struct http *h = client(0);
-  char url[256];
-  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/shortbuf.bin");
-  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
-  struct http_request_opts o = {.method = HTTP_GET,
-                                .url = url,
-                                .ranged = true,
-                                .range_start = 10,
-                                .range_end = 1009,
-                                .body_out = &body};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, -AMP_ETRUNCATED);
-  assert_int_equal(res.resp.status, 206);
-  assert_int_equal(res.resp.attempts, 1);
-  assert_int_equal(body.len, 999);
-  buf_done(&body);
-  http_free(h);
+  static const struct http_case c = {
+      .name = "short 206 reported",
+      .fault = "{\"path\":\"/files/shortbuf.bin\",\"short_body\":1,\"count\":1}",
+      .path = "/files/shortbuf.bin",
+      RANGE(10, 1009),
+      .into = INTO_BUF,
+      .err = -AMP_ETRUNCATED,
+      .status = 206,
+      .attempts = 1,
+      .len = 999,
+  };
+  http_case_check(NULL, &c);
 }
 
 /* A 206 that names another range than the one asked for: an error, never retried, and
  * not one byte reaches the caller. */
 static void test_wrong_content_range(void **state) {
-  add_fault("{\"path\":\"/files/crange.bin\",\"content_range\":\"bytes 100-199/262144\"}");
-  struct http *h = client(3);
-  char url[256];
-  url_of(url, sizeof(url), mock, "127.0.0.1", "/files/crange.bin");
-  struct result res = {.stream = BUF_INIT(FILE_SIZE)};
-  struct http_request_opts o = {.method = HTTP_GET,
-                                .url = url,
-                                .ranged = true,
-                                .range_start = 0,
-                                .range_end = 99,
-                                .on_data = on_data};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, -AMP_EBADRANGE);
-  assert_int_equal(res.resp.status, 206);
-  assert_int_equal(res.resp.attempts, 1);
-  assert_int_equal(res.chunks, 0);
-  assert_string_equal(res.crange, "bytes 100-199/262144");
-  cJSON *log = requests_for("/files/crange.bin");
-  assert_int_equal(cJSON_GetArraySize(log), 1);
-  cJSON_Delete(log);
-  buf_done(&res.stream);
-  http_free(h);
+  static const struct http_case c = {
+      .name = "wrong content range",
+      .fault = "{\"path\":\"/files/crange.bin\",\"content_range\":\"bytes 100-199/262144\"}",
+      .retries = 3,
+      .path = "/files/crange.bin",
+      RANGE(0, 99),
+      .into = INTO_STREAM,
+      .err = -AMP_EBADRANGE,
+      .status = 206,
+      .attempts = 1,
+      .len = 0,
+      .crange = "bytes 100-199/262144",
+  };
+  http_case_check(NULL, &c);
+  assert_logged(NULL, "/files/crange.bin", 1);
 }
 
 /* ---------------------------------------------------------------- redirects */
@@ -233,9 +213,7 @@ static void test_redirect_cross_origin_refused(void **state) {
   assert_int_equal(res.resp.err, -AMP_EREDIRECT);
   assert_int_equal(res.resp.status, 302);
   assert_int_equal(body.len, 0); /* the redirect's own body is not handed out */
-  cJSON *log = requests_on(other, "/files/cross.bin");
-  assert_int_equal(cJSON_GetArraySize(log), 0);
-  cJSON_Delete(log);
+  assert_logged(other, "/files/cross.bin", 0);
   buf_done(&body);
 }
 
@@ -281,9 +259,7 @@ static void test_redirect_cross_origin_refused_without_headers(void **state) {
   fetch(h, &o, &res);
   http_free(h);
   assert_int_equal(res.resp.err, -AMP_EREDIRECT);
-  cJSON *log = requests_on(other, "/files/cross.bin");
-  assert_int_equal(cJSON_GetArraySize(log), 0);
-  cJSON_Delete(log);
+  assert_logged(other, "/files/cross.bin", 0);
 }
 
 /* A POST's body (a license challenge, a playback event) never goes to another origin,
@@ -304,9 +280,7 @@ static void test_redirect_post_never_crosses(void **state) {
   http_free(h);
   assert_int_equal(res.resp.err, -AMP_EREDIRECT);
   assert_int_equal(res.resp.status, 307);
-  cJSON *log = requests_on(other, "/echo");
-  assert_int_equal(cJSON_GetArraySize(log), 0);
-  cJSON_Delete(log);
+  assert_logged(other, "/echo", 0);
 }
 
 /* libcurl would write every TLS secret to $SSLKEYLOGFILE: the client removes the variable
@@ -314,14 +288,13 @@ static void test_redirect_post_never_crosses(void **state) {
 static char keylog[64];
 
 static void test_no_tls_key_log(void **state) {
-  struct http *h = client(0);
-  char url[256];
-  url_of(url, sizeof(url), mock, "localhost", "/files/a.bin");
-  struct http_request_opts o = {.method = HTTP_HEAD, .url = url};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  http_free(h);
-  assert_int_equal(res.resp.err, 0);
+  static const struct http_case c = {.name = "no tls key log",
+                                     .host = "localhost",
+                                     .path = "/files/a.bin",
+                                     .method = HTTP_HEAD,
+                                     .err = 0,
+                                     .status = 200};
+  http_case_check(NULL, &c);
   assert_int_equal(access(keylog, F_OK), -1); /* never created */
   assert_null(getenv("SSLKEYLOGFILE"));
 }
@@ -394,13 +367,18 @@ static void test_proxy_env_ignored(void **state) {
     unsetenv(vars[i]);
   assert_int_equal(res.resp.err, 0);
   assert_int_equal(proxy_log_lines(NULL, 0), before);
-  cJSON *log = requests_for("/files/env.bin");
-  assert_int_equal(cJSON_GetArraySize(log), 1);
-  cJSON_Delete(log);
+  assert_logged(NULL, "/files/env.bin", 1);
 }
 
 /* A configured proxy is used, through CONNECT, and TLS still verifies the origin. */
 static void test_proxy_configured(void **state) {
+  static const struct http_case c = {.name = "proxy configured",
+                                     .host = "localhost",
+                                     .path = "/files/proxied.bin",
+                                     .into = INTO_BUF,
+                                     .err = 0,
+                                     .status = 200,
+                                     .len = FILE_SIZE};
   char purl[64];
   snprintf(purl, sizeof(purl), "http://127.0.0.1:%u", (unsigned)mockproc_port(proxy));
   struct http_config cfg;
@@ -411,15 +389,8 @@ static void test_proxy_configured(void **state) {
   struct http *h;
   assert_int_equal(http_new(L, &cfg, &h), 0);
   size_t before = proxy_log_lines(NULL, 0);
-  char url[256];
-  url_of(url, sizeof(url), mock, "localhost", "/files/proxied.bin");
-  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
-  struct http_request_opts o = {.method = HTTP_GET, .url = url, .body_out = &body};
-  struct result res = {0};
-  fetch(h, &o, &res);
+  http_case_check(h, &c);
   http_free(h);
-  assert_int_equal(res.resp.err, 0);
-  assert_int_equal(body.len, FILE_SIZE);
   char last[512] = "", want[64];
   assert_int_equal(proxy_log_lines(last, sizeof(last)), before + 1);
   snprintf(want, sizeof(want), "CONNECT localhost:%u\n", (unsigned)mockproc_port(mock));
@@ -429,7 +400,6 @@ static void test_proxy_configured(void **state) {
   const char *tls = str(cJSON_GetArrayItem(log, 0), "tls"); /* TLS ran end to end */
   assert_true(strcmp(tls, "TLSv1.2") == 0 || strcmp(tls, "TLSv1.3") == 0);
   cJSON_Delete(log);
-  buf_done(&body);
 }
 
 static void test_proxy_config_checked(void **state) {
