@@ -229,6 +229,27 @@ static void assert_iso8601(const char *s) {
   }
 }
 
+/* Playback was told to stop once, for the event id, with HTTP status. */
+static void assert_stopped(const char *id, long status) {
+  assert_int_equal(stops, 1);
+  assert_string_equal(stop_id, id);
+  assert_int_equal(stop_status, status);
+}
+
+/* The reporter asked for a new token once and delivered the one event id[0] for cid with
+ * it (tokens[1]); playback was not stopped. */
+static void assert_resent_with_new_token(const char *cid, char (*ids)[REPORT_EVENT_ID_SIZE]) {
+  assert_int_equal(token_rejects, 1);
+  assert_int_equal(stops, 0);
+  assert_events(cid, ids, 1);
+  cJSON *ev = events_of(cid);
+  char want[TOKEN_MAX + 16];
+  assert_string_equal(
+      str(cJSON_GetObjectItem(cJSON_GetArrayItem(ev, 0), "headers"), "authorization"),
+      bearer(want, sizeof(want), 1));
+  cJSON_Delete(ev);
+}
+
 /* ---------------------------------------------------------------- tests */
 
 /* Every event type, in order, each arriving once, with the caller's headers. */
@@ -317,9 +338,7 @@ static void test_4xx_stops_and_moves_on(void **state) {
   submit(r, REPORT_STARTED, 0, "reject", ids[0]);
   submit(r, REPORT_STOPPED, 700, "reject", ids[1]);
   wait_drained(r);
-  assert_int_equal(stops, 1);
-  assert_string_equal(stop_id, ids[0]);
-  assert_int_equal(stop_status, 400);
+  assert_stopped(ids[0], 400);
   assert_events("reject", ids + 1, 1);
   cJSON *log = requests_for("/collector/reject");
   assert_int_equal(cJSON_GetArraySize(log), 2); /* the refused one was not resent */
@@ -342,23 +361,13 @@ static void test_401_token_then_stop(void **state) {
   char ids[2][REPORT_EVENT_ID_SIZE];
   submit(r, REPORT_STARTED, 0, "auth", ids[0]);
   wait_drained(r);
-  assert_int_equal(token_rejects, 1);
-  assert_int_equal(stops, 0);
-  assert_events("auth", ids, 1);
-  cJSON *ev = events_of("auth");
-  char want[TOKEN_MAX + 16];
-  assert_string_equal(
-      str(cJSON_GetObjectItem(cJSON_GetArrayItem(ev, 0), "headers"), "authorization"),
-      bearer(want, sizeof(want), 1));
-  cJSON_Delete(ev);
+  assert_resent_with_new_token("auth", ids);
 
   add_fault("{\"path\":\"/collector/auth2\",\"status\":401,\"count\":2}");
   submit(r, REPORT_STARTED, 0, "auth2", ids[1]);
   wait_drained(r);
   assert_int_equal(token_rejects, 2);
-  assert_int_equal(stops, 1);
-  assert_string_equal(stop_id, ids[1]);
-  assert_int_equal(stop_status, 401);
+  assert_stopped(ids[1], 401);
   cJSON *log = requests_for("/collector/auth2");
   assert_int_equal(cJSON_GetArraySize(log), 2); /* the first send and its one retry */
   cJSON_Delete(log);
@@ -628,15 +637,8 @@ static void test_expired_token(void **state) {
   char ids[2][REPORT_EVENT_ID_SIZE];
   submit(r, REPORT_STARTED, 0, "expired", ids[0]);
   wait_drained(r);
-  assert_int_equal(token_rejects, 1);
-  assert_int_equal(stops, 0);
-  assert_events("expired", ids, 1);
-  cJSON *ev = events_of("expired");
-  char want[TOKEN_MAX + 16];
-  assert_string_equal(
-      str(cJSON_GetObjectItem(cJSON_GetArrayItem(ev, 0), "headers"), "authorization"),
-      bearer(want, sizeof(want), 1));
-  cJSON_Delete(ev);
+  assert_resent_with_new_token("expired", ids);
+  cJSON *ev;
   cJSON *log = requests_for("/collector/expired");
   assert_int_equal(cJSON_GetArraySize(log), 2);
   assert_true(num(cJSON_GetArrayItem(log, 0), "status") == 401);
@@ -650,9 +652,7 @@ static void test_expired_token(void **state) {
   submit(r, REPORT_PAUSED, 10, "expired2", ids[1]);
   wait_drained(r);
   assert_int_equal(token_rejects, 2);
-  assert_int_equal(stops, 1);
-  assert_string_equal(stop_id, ids[1]);
-  assert_int_equal(stop_status, 401);
+  assert_stopped(ids[1], 401);
   log = requests_for("/collector/expired2");
   assert_int_equal(cJSON_GetArraySize(log), 2); /* the send and its one retry */
   for (int i = 0; i < 2; i++)
