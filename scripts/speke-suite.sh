@@ -49,31 +49,11 @@ trap cleanup EXIT
 # A made-up API Gateway host: the suite wants [a-z0-9]+.execute-api.<region>.amazonaws.com.
 host="ampmock$(openssl rand -hex 4).execute-api.us-east-1.amazonaws.com"
 
-# The throwaway CA and the host's certificate (P-256; the mock serves certs/server.*).
+# The throwaway CA and the host's certificate: the mock's test PKI (tools/mock/testca.sh)
+# with the host in the server certificate (the mock serves certs/server.*).
 certs="$work/certs"
-mkdir -p "$certs" "$work/root"
-ossl() { openssl "$@" 2>>"$work/openssl.log" || { cat "$work/openssl.log" >&2; exit 2; }; }
-cat >"$work/ext.cnf" <<EOF
-[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[leaf]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-subjectAltName = DNS:$host
-EOF
-ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$certs/ca.key"
-ossl req -new -x509 -sha256 -days 2 -key "$certs/ca.key" -subj "/O=ampd speke-suite/CN=throwaway CA" \
-  -config "$work/ext.cnf" -extensions ca -out "$certs/ca.pem"
-ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$certs/server.key"
-ossl req -new -key "$certs/server.key" -subj "/O=ampd speke-suite/CN=$host" -out "$work/server.csr"
-ossl x509 -req -sha256 -days 2 -in "$work/server.csr" -CA "$certs/ca.pem" -CAkey "$certs/ca.key" \
-  -set_serial "0x$(openssl rand -hex 8)" -extfile "$work/ext.cnf" -extensions leaf \
-  -out "$certs/server.pem"
+mkdir -p "$work/root"
+bash "$repo/tools/mock/testca.sh" "$certs" "$host" || exit 2
 
 # Made-up credentials: the mock checks the signatures made with them.
 akid="AKIA$(openssl rand -hex 8 | tr a-f A-F)"

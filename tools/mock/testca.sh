@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# testca.sh OUTDIR: make the test PKI of the mock service with openssl (P-256 keys).
+# testca.sh OUTDIR [HOST]: make the test PKI of the mock service with openssl (P-256 keys).
 #
 #   ca.pem ca.key                    the test CA the client under test trusts
-#   server.pem server.key            localhost (DNS:localhost, IP:127.0.0.1), signed by the CA
+#   server.pem server.key            localhost (DNS:localhost, IP:127.0.0.1, and DNS:HOST when
+#                                    given), signed by the CA
 #   wronghost.pem wronghost.key      signed by the CA, SAN only DNS:wrong.example
 #   expired.pem expired.key          signed by the CA, valid 2020-01-01 .. 2020-02-01 only
 #   otherca.pem otherca.key          a second CA the client does NOT trust
@@ -14,11 +15,12 @@
 # so a reader never sees a half-made set.
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-  echo "usage: $0 OUTDIR" >&2
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+  echo "usage: $0 OUTDIR [HOST]" >&2
   exit 2
 fi
 out=$1
+extra_san=${2:+, DNS:$2}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
@@ -34,7 +36,7 @@ cd "$work"
 ossl() { openssl "$@" 2>/dev/null || { echo "testca.sh: openssl $1 failed" >&2; openssl "$@" >&2; exit 1; }; }
 key() { ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
 
-cat >ext.cnf <<'EOF'
+cat >ext.cnf <<EOF
 [ca_ext]
 basicConstraints = critical, CA:TRUE
 keyUsage = critical, keyCertSign, cRLSign
@@ -47,7 +49,7 @@ keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
-subjectAltName = DNS:localhost, IP:127.0.0.1
+subjectAltName = DNS:localhost, IP:127.0.0.1$extra_san
 
 [wronghost]
 basicConstraints = critical, CA:FALSE
