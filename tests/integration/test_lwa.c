@@ -625,7 +625,7 @@ static void expect_refusal(size_t row, const struct refusal *r) {
   cJSON_Delete(j);
   buf_done(&out);
   if (res.resp.status != 400)
-    fail_msg("row %zu (%s %s): status %d, expected 400", row, r->path, r->body, res.resp.status);
+    fail_msg("row %zu (%s %s): status %ld, expected 400", row, r->path, r->body, res.resp.status);
   if (strcmp(error, r->error) != 0)
     fail_msg("row %zu (%s %s): error %s, expected %s", row, r->path, r->body, error, r->error);
 }
