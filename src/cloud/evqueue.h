@@ -59,8 +59,10 @@
  * dropped (stats: dropped) until it fits; if it cannot fit even with every droppable
  * record gone, nothing is dropped and the append returns -AMP_ETOOBIG. A file written
  * with larger limits is read whole; its droppable records are then dropped down to the
- * current limits, precious ones beyond them are kept (never lost) and only block
- * appends until acked.
+ * current limits (the open compacts, which makes the drops durable; if that compaction
+ * fails, say on a full disk, the next open drops the same records again, and only an
+ * open with larger limits would see them back), precious ones beyond them are kept
+ * (never lost) and only block appends until acked.
  *
  * Ownership: the queue owns its file descriptor and every payload; a payload pointer
  * from evqueue_peek() is valid until the next call that mutates the queue (append,

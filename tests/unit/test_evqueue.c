@@ -894,6 +894,47 @@ static void test_ack_nothing_held(void **state) {
   evqueue_close(q);
 }
 
+/* Records shed at open (a file written under larger limits) stay dropped: the open
+ * compacts them away, also when the file's size equals the compacted one's (a shed
+ * record with no payload is as big as the SEQ record that replaces it: the fuzzer's
+ * crash-80b728aa), and the seqs they had are not handed out again. */
+static void test_shed_at_open_durable(void **state) {
+  struct fx *f = *state;
+  enum { P = 0, D = 1 };
+  const struct evqueue_limits roomy = {.max_records = 100, .droppable_mask = 1u << D};
+  const struct evqueue_limits one = {.max_records = 1, .droppable_mask = 1u << D};
+  for (size_t shed_len = 0; shed_len <= 4; shed_len += 4) {
+    unlink(f->path);
+    struct evqueue *q = NULL;
+    assert_int_equal(evqueue_open(f->path, &roomy, &q), 0);
+    append_std(q, P);
+    uint64_t seq = 0;
+    assert_int_equal(evqueue_append(q, D, shed_len ? "drop" : NULL, shed_len, &seq), 0);
+    assert_int_equal(seq, 2);
+    evqueue_close(q);
+
+    q = NULL;
+    assert_int_equal(evqueue_open(f->path, &one, &q), 0);
+    struct evqueue_stats st;
+    evqueue_stats(q, &st);
+    assert_int_equal(st.dropped, 1);
+    assert_int_equal(st.compactions, 1);
+    assert_int_equal(evqueue_count(q), 1);
+    check_record(q, 0, 1);
+    evqueue_close(q);
+
+    q = NULL;
+    assert_int_equal(evqueue_open(f->path, &roomy, &q), 0);
+    evqueue_stats(q, &st);
+    assert_int_equal(st.dropped, 0);
+    assert_int_equal(st.torn_tails, 0);
+    assert_int_equal(st.next_seq, 3);
+    assert_int_equal(evqueue_count(q), 1);
+    check_record(q, 0, 1);
+    evqueue_close(q);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_format, setup, teardown),
@@ -909,6 +950,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seq_exhausted, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ack_nothing_held, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_shed_at_open_durable, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
