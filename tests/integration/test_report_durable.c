@@ -40,9 +40,9 @@
 
 #include "cloud/evqueue.h"
 #include "cloud/report.h"
+#include "collector_fixture.h"
 #include "core/clock.h"
 #include "core/err.h"
-#include "core/log.h"
 #include "core/loop.h"
 #include "http_harness.h"
 #include "mockproc.h"
@@ -60,50 +60,14 @@
 #define LINE_ID (REPORT_EVENT_ID_SIZE - 1)
 
 static const char *driver; /* argv[2] */
-static struct http *C;     /* the test's own client for the mock's control channel */
-static struct http *H;     /* the in-process reporter's client */
 static char token[TOKEN_MAX], bearer[TOKEN_MAX + 16], token_file[PATH_MAX];
 
 /* ---------------------------------------------------------------- the mock's side */
 
-static cJSON *collector(void) {
-  return ctrl_on(mock, C, HTTP_GET, "/_mock/collector", NULL);
-}
-
-static int mock_duplicates(void) {
-  cJSON *all = collector();
-  int d = (int)num(all, "duplicates");
-  cJSON_Delete(all);
-  return d;
-}
-
-/* The events the collector recorded for one collector id, in order (caller frees). */
-static cJSON *events_of(const char *cid) {
-  cJSON *all = collector(), *out = cJSON_CreateArray(), *e;
-  cJSON_ArrayForEach(e, cJSON_GetObjectItem(all, "events")) {
-    if (strcmp(str(e, "collector"), cid) == 0)
-      cJSON_AddItemToArray(out, cJSON_Duplicate(e, true));
-  }
-  cJSON_Delete(all);
-  return out;
-}
-
-/* Request log entries for path (caller frees). */
-static cJSON *log_of(const char *path) {
-  cJSON *all = ctrl_on(mock, C, HTTP_GET, "/_mock/requests", NULL);
-  cJSON *out = cJSON_CreateArray(), *e;
-  cJSON_ArrayForEach(e, all) {
-    if (strcmp(str(e, "path"), path) == 0)
-      cJSON_AddItemToArray(out, cJSON_Duplicate(e, true));
-  }
-  cJSON_Delete(all);
-  return out;
-}
-
 /* Add the rules (a JSON array) in one request, so they are in force together, in order;
  * ids[] gets their ids. */
 static void add_rules(const char *json, int *ids, int n) {
-  cJSON *r = ctrl_on(mock, C, HTTP_POST, "/_mock/faults", json);
+  cJSON *r = mock_ctrl(HTTP_POST, "/_mock/faults", json);
   assert_int_equal(cJSON_GetArraySize(r), n);
   for (int i = 0; i < n; i++)
     ids[i] = (int)num(cJSON_GetArrayItem(r, i), "id");
@@ -112,7 +76,7 @@ static void add_rules(const char *json, int *ids, int n) {
 
 /* The hit count of rule id. */
 static int rule_hits(int id) {
-  cJSON *all = ctrl_on(mock, C, HTTP_GET, "/_mock/faults", NULL), *e;
+  cJSON *all = mock_ctrl(HTTP_GET, "/_mock/faults", NULL), *e;
   int hits = -1;
   cJSON_ArrayForEach(e, all) {
     if ((int)num(e, "id") == id)
@@ -125,7 +89,7 @@ static int rule_hits(int id) {
 
 /* Log entries for path that the rule id was applied to. */
 static int log_entries_of_rule(const char *path, int id) {
-  cJSON *log = log_of(path), *e;
+  cJSON *log = requests_for(path), *e;
   int n = 0;
   cJSON_ArrayForEach(e, log) {
     const cJSON *f = cJSON_GetObjectItem(e, "fault");
@@ -143,12 +107,6 @@ static void pause_between_polls(uint64_t guard) {
 }
 
 /* ---------------------------------------------------------------- files */
-
-static void path_in_tmp(char *dst, const char *name, const char *suffix) {
-  char n[128];
-  snprintf(n, sizeof(n), "%s%s", name, suffix);
-  assert_true(join(dst, tmp, n));
-}
 
 /* The whole file at path into a NUL-terminated malloc'd buffer; NULL if it is absent. */
 static char *slurp(const char *path, size_t max) {
@@ -171,14 +129,6 @@ static char *slurp(const char *path, size_t max) {
   close(fd);
   b[len] = '\0';
   return b;
-}
-
-static size_t queue_pending(const char *path) {
-  struct evqueue *q;
-  assert_int_equal(evqueue_open(path, NULL, &q), 0);
-  size_t n = evqueue_count(q);
-  evqueue_close(q);
-  return n;
 }
 
 /* The eventIds the driver wrote (n lines of 36 characters) into ids. */
@@ -207,28 +157,6 @@ static void read_stats(const char *path, struct driver_stats *st) {
              &st->submitted, &st->sent, &st->retries, &st->rejected, &st->corrupt, &st->pending);
   free(b);
   assert_int_equal(n, 6);
-}
-
-/* ---------------------------------------------------------------- checks */
-
-/* The collector holds exactly ids[0..n) for cid, in that order, sent with the driver's
- * headers; event i of the driver has offset i * 1000 (checked when offsets is true). */
-static void assert_events(const char *cid, char (*ids)[REPORT_EVENT_ID_SIZE], size_t n,
-                          bool offsets) {
-  cJSON *ev = events_of(cid);
-  assert_int_equal(cJSON_GetArraySize(ev), n);
-  for (size_t i = 0; i < n; i++) {
-    const cJSON *x = cJSON_GetArrayItem(ev, (int)i);
-    assert_string_equal(str(x, "eventId"), ids[i]);
-    if (offsets)
-      assert_true(num(cJSON_GetObjectItem(x, "event"), "offsetInMilliseconds") ==
-                  1000.0 * (double)i);
-    const cJSON *hd = cJSON_GetObjectItem(x, "headers");
-    assert_string_equal(str(hd, "authorization"), bearer);
-    assert_string_equal(str(hd, "hasexplicit"), "false");
-    assert_string_equal(str(hd, "content-type"), "application/json");
-  }
-  cJSON_Delete(ev);
 }
 
 /* ---------------------------------------------------------------- kill -9 */
@@ -277,12 +205,12 @@ static void kill9(struct mockproc *m) {
 static void run_kill_point(const struct kill_point *kp) {
   char qpath[PATH_MAX], ids_path[PATH_MAX], stats_path[PATH_MAX], log[PATH_MAX], url[256],
       path[128];
-  path_in_tmp(qpath, kp->cid, ".evq");
-  path_in_tmp(ids_path, kp->cid, ".ids");
-  path_in_tmp(stats_path, kp->cid, ".stats");
-  path_in_tmp(log, kp->cid, ".log");
-  snprintf(path, sizeof(path), "/collector/%s", kp->cid);
-  url_of(url, sizeof(url), mock, "localhost", path);
+  tmp_file(qpath, kp->cid, ".evq");
+  tmp_file(ids_path, kp->cid, ".ids");
+  tmp_file(stats_path, kp->cid, ".stats");
+  tmp_file(log, kp->cid, ".log");
+  collector_path(path, sizeof(path), kp->cid);
+  collector_url(url, sizeof(url), kp->cid);
 
   /* The rules, in order: let `acks` POSTs through, then the fault. */
   struct buf rules = BUF_INIT(1024);
@@ -347,8 +275,9 @@ static void run_kill_point(const struct kill_point *kp) {
   const char *argv2[] = {driver,         "--queue",  qpath,     "--url",    url,       "--ca", ca,
                          "--token-file", token_file, "--stats", stats_path, "--drain", NULL};
   assert_int_equal(mockproc_run(argv2, log, DRIVER_RUN_MS), 0);
-  /* The collector holds all 100, each once, in submission order. */
-  assert_events(kp->cid, ids, KILL_EVENTS, true);
+  /* The collector holds all 100, each once, in submission order, with the driver's
+   * headers, event i at offset i * 1000. */
+  assert_events(kp->cid, ids, KILL_EVENTS, bearer, true);
   struct driver_stats st;
   read_stats(stats_path, &st);
   assert_int_equal(st.submitted, 0);
@@ -380,7 +309,7 @@ static void run_kill_point(const struct kill_point *kp) {
   const int posts = kp->acks + kp->fail_503 + fault_hits + (KILL_EVENTS - kp->acks);
   guard = clock_mono_usec() + WAIT_GUARD_USEC;
   for (;;) {
-    cJSON *lg = log_of(path);
+    cJSON *lg = requests_for(path);
     int got = cJSON_GetArraySize(lg);
     cJSON_Delete(lg);
     if (got == posts)
@@ -428,23 +357,7 @@ static int headers_cb(void *ud, struct http_header *out, size_t max, size_t *ret
 }
 
 static struct report *reporter(const char *path) {
-  struct report_config cfg = {.queue_path = path,
-                              .backoff_min_ms = 20,
-                              .backoff_max_ms = 100,
-                              .timeout_ms = 10000,
-                              .headers = headers_cb};
-  struct report *r;
-  assert_int_equal(report_new(L, H, &cfg, &r), 0);
-  return r;
-}
-
-static void wait_drained(struct report *r) {
-  uint64_t guard = clock_mono_usec() + WAIT_GUARD_USEC;
-  struct report_stats st;
-  for (report_stats(r, &st); st.pending > 0; report_stats(r, &st)) {
-    assert_true(clock_mono_usec() < guard);
-    assert_true(loop_run_once(L, 50) >= 0);
-  }
+  return reporter_new((struct report_config){.queue_path = path, .headers = headers_cb});
 }
 
 static int submit_one(struct report *r, const char *url, size_t i, char id[REPORT_EVENT_ID_SIZE]) {
@@ -455,38 +368,79 @@ static int submit_one(struct report *r, const char *url, size_t i, char id[REPOR
   return report_submit(r, &e, url, id);
 }
 
+/* A full-disk test: its collector id, queue file and URL, and what it changes and puts
+ * back. */
+struct disk {
+  const char *cid;
+  char qpath[PATH_MAX], url[256];
+  int dups0;           /* the collector's duplicates before the test */
+  struct rlimit saved; /* RLIMIT_FSIZE before disk_full() */
+  void (*old)(int);    /* SIGXFSZ's disposition before disk_full() */
+};
+
+/* The queue file <cid>.evq and a reporter on it. */
+static struct report *disk_open(struct disk *d, const char *cid) {
+  d->cid = cid;
+  tmp_file(d->qpath, cid, ".evq");
+  collector_url(d->url, sizeof(d->url), cid);
+  d->dups0 = mock_duplicates();
+  return reporter(d->qpath);
+}
+
+/* Files may not grow past FULL_FSIZE_LIMIT from now (and SIGXFSZ is ignored); then queue
+ * events ids[0...] until a submit fails (its error returned) or FULL_EVENTS_MAX are queued
+ * (0 returned), *n counting them. Nothing may assert until disk_room(), or the tests after
+ * this one would run with the limit. */
+static int disk_full(struct disk *d, struct report *r, char (*ids)[REPORT_EVENT_ID_SIZE],
+                     size_t *n) {
+  assert_int_equal(getrlimit(RLIMIT_FSIZE, &d->saved), 0);
+  assert_true(d->saved.rlim_max == RLIM_INFINITY || d->saved.rlim_max >= FULL_FSIZE_LIMIT);
+  d->old = signal(SIGXFSZ, SIG_IGN);
+  struct rlimit lim = d->saved;
+  lim.rlim_cur = FULL_FSIZE_LIMIT;
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  int err = 0;
+  for (*n = 0; *n < FULL_EVENTS_MAX && (err = submit_one(r, d->url, *n, ids[*n])) == 0;)
+    ++*n;
+  return err;
+}
+
+/* The limit and SIGXFSZ as they were. */
+static void disk_room(struct disk *d) {
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &d->saved), 0);
+  signal(SIGXFSZ, d->old);
+}
+
+/* With room again: FULL_AFTER more events queue, ids[n...]. */
+static void disk_queue_more(struct report *r, const struct disk *d,
+                            char (*ids)[REPORT_EVENT_ID_SIZE], size_t n) {
+  for (size_t i = 0; i < FULL_AFTER; i++)
+    assert_int_equal(submit_one(r, d->url, n + i, ids[n + i]), 0);
+}
+
+/* The collector holds ids[0..n) in order, none received twice, each sent once. */
+static void disk_delivered(const struct disk *d, char (*ids)[REPORT_EVENT_ID_SIZE], size_t n) {
+  assert_events(d->cid, ids, n, bearer, true);
+  assert_int_equal(mock_duplicates() - d->dups0, 0);
+  assert_posts(d->cid, n, NULL); /* each sent once */
+}
+
 /* Events are queued until the file cannot grow (the loop does not run meanwhile, so
  * nothing is sent or acknowledged and the file only grows); the failing submit returns
  * -EFBIG and queues nothing. With the limit lifted new events queue again. A reporter
  * reopened on the file (as after a crash) delivers every queued event exactly once, in
  * order: the failed append left no torn bytes between the old records and the new. */
 static void test_full_disk_loses_nothing(void **state) {
-  const char *cid = "fulldisk";
-  char qpath[PATH_MAX], url[256], path[128];
-  path_in_tmp(qpath, cid, ".evq");
-  snprintf(path, sizeof(path), "/collector/%s", cid);
-  url_of(url, sizeof(url), mock, "localhost", path);
-  const int dups0 = mock_duplicates();
   static char ids[FULL_EVENTS_MAX + FULL_AFTER][REPORT_EVENT_ID_SIZE];
-
-  struct report *r = reporter(qpath);
-  struct rlimit saved, lim;
-  assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
-  assert_true(saved.rlim_max == RLIM_INFINITY || saved.rlim_max >= FULL_FSIZE_LIMIT);
-  void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
-  lim = saved;
-  lim.rlim_cur = FULL_FSIZE_LIMIT;
-  assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-  size_t n = 0;
-  int err = 0, again;
+  struct disk d;
+  struct report *r = disk_open(&d, "fulldisk");
+  size_t n;
   char none[REPORT_EVENT_ID_SIZE] = "";
-  while (n < FULL_EVENTS_MAX && (err = submit_one(r, url, n, ids[n])) == 0)
-    n++;
-  again = submit_one(r, url, n, none); /* still full */
+  int err = disk_full(&d, r, ids, &n);
+  int again = submit_one(r, d.url, n, none); /* still full */
   struct stat qs;
-  int stat_err = stat(qpath, &qs);
-  assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
-  signal(SIGXFSZ, old);
+  int stat_err = stat(d.qpath, &qs);
+  disk_room(&d);
 
   assert_int_equal(err, -EFBIG);
   assert_int_equal(again, -EFBIG);
@@ -501,23 +455,18 @@ static void test_full_disk_loses_nothing(void **state) {
   assert_int_equal(st.pending, n);
 
   /* The disk has room again: new events queue behind the old ones. */
-  for (size_t i = 0; i < FULL_AFTER; i++)
-    assert_int_equal(submit_one(r, url, n + i, ids[n + i]), 0);
+  disk_queue_more(r, &d, ids, n);
   report_free(r); /* nothing was sent: the loop never ran */
-  assert_int_equal(queue_pending(qpath), n + FULL_AFTER);
+  assert_int_equal(queue_pending(d.qpath), n + FULL_AFTER);
 
-  r = reporter(qpath);
+  r = reporter(d.qpath);
   wait_drained(r);
   report_stats(r, &st);
   assert_int_equal(st.sent, n + FULL_AFTER);
   assert_int_equal(st.corrupt, 0);
   report_free(r);
-  assert_events(cid, ids, n + FULL_AFTER, true);
-  assert_int_equal(mock_duplicates() - dups0, 0);
-  cJSON *lg = log_of(path);
-  assert_int_equal(cJSON_GetArraySize(lg), n + FULL_AFTER); /* each sent once */
-  cJSON_Delete(lg);
-  assert_int_equal(queue_pending(qpath), 0);
+  disk_delivered(&d, ids, n + FULL_AFTER);
+  assert_int_equal(queue_pending(d.qpath), 0);
 }
 
 /* The disk fills up while events are being delivered: the acknowledgements that cannot
@@ -525,25 +474,11 @@ static void test_full_disk_loses_nothing(void **state) {
  * there is room again they are made durable, so a reporter reopened on the file finds
  * nothing left to resend. */
 static void test_full_disk_during_delivery(void **state) {
-  const char *cid = "fulldeliver";
-  char qpath[PATH_MAX], url[256], path[128];
-  path_in_tmp(qpath, cid, ".evq");
-  snprintf(path, sizeof(path), "/collector/%s", cid);
-  url_of(url, sizeof(url), mock, "localhost", path);
-  const int dups0 = mock_duplicates();
   static char ids[FULL_EVENTS_MAX + FULL_AFTER][REPORT_EVENT_ID_SIZE];
-
-  struct report *r = reporter(qpath);
-  struct rlimit saved, lim;
-  assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
-  void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
-  lim = saved;
-  lim.rlim_cur = FULL_FSIZE_LIMIT;
-  assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-  size_t n = 0;
-  int err = 0;
-  while (n < FULL_EVENTS_MAX && (err = submit_one(r, url, n, ids[n])) == 0)
-    n++;
+  struct disk d;
+  struct report *r = disk_open(&d, "fulldeliver");
+  size_t n;
+  int err = disk_full(&d, r, ids, &n);
   /* Deliver everything with the disk still full. */
   uint64_t guard = clock_mono_usec() + WAIT_GUARD_USEC;
   struct report_stats st;
@@ -553,42 +488,33 @@ static void test_full_disk_during_delivery(void **state) {
     if (loop_run_once(L, 50) < 0)
       break;
   }
-  assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
-  signal(SIGXFSZ, old);
+  disk_room(&d);
   assert_int_equal(err, -EFBIG);
   assert_true(n >= 2);
   assert_false(timed_out);
   assert_int_equal(st.pending, 0);
   assert_int_equal(st.sent, n);
   assert_int_equal(st.retries, 0);
-  assert_events(cid, ids, n, true);
+  assert_events(d.cid, ids, n, bearer, true);
 
   /* Room again: new events queue and go out; then a reopened reporter has nothing. */
-  for (size_t i = 0; i < FULL_AFTER; i++)
-    assert_int_equal(submit_one(r, url, n + i, ids[n + i]), 0);
+  disk_queue_more(r, &d, ids, n);
   wait_drained(r);
   report_free(r);
-  assert_int_equal(queue_pending(qpath), 0);
-  r = reporter(qpath);
+  assert_int_equal(queue_pending(d.qpath), 0);
+  r = reporter(d.qpath);
   report_stats(r, &st);
   assert_int_equal(st.pending, 0);
   report_free(r);
-  assert_events(cid, ids, n + FULL_AFTER, true);
-  assert_int_equal(mock_duplicates() - dups0, 0);
-  cJSON *lg = log_of(path);
-  assert_int_equal(cJSON_GetArraySize(lg), n + FULL_AFTER); /* each sent once */
-  cJSON_Delete(lg);
+  disk_delivered(&d, ids, n + FULL_AFTER);
 }
 
 /* ---------------------------------------------------------------- setup */
 
-static int group_setup(void **state) {
-  if (harness_setup("report-durable", NULL, 0) < 0)
-    return -1;
-  C = client(0);
-  H = client(0);
-  /* A bearer the mock issued, as the strict collector requires. */
-  cJSON *t = ctrl_on(mock, C, HTTP_POST, "/_mock/lwa/issue", "{}");
+/* After the fixture's: a bearer the mock issued, as the strict collector requires, for
+ * the in-process reporter and (in token_file) the driver. */
+static int setup_token(void) {
+  cJSON *t = mock_ctrl(HTTP_POST, "/_mock/lwa/issue", "{}");
   const cJSON *a = cJSON_GetObjectItem(t, "access_token");
   int ok = cJSON_IsString(a) && strlen(a->valuestring) < sizeof(token);
   if (ok) {
@@ -608,22 +534,8 @@ static int group_setup(void **state) {
   return 0;
 }
 
-static int group_teardown(void **state) {
-  http_free(H);
-  http_free(C);
-  harness_teardown();
-  return 0;
-}
-
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: %s SOURCE_DIR REPORT_DRIVER\n", argv[0]);
-    return 2;
-  }
-  src_dir = argv[1];
-  driver = argv[2];
-  if (getenv("AMPD_LOG") && log_set_levels(getenv("AMPD_LOG")) < 0)
-    return 2;
+  driver = argc > 2 ? argv[2] : NULL;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_kill9_before_first_ack),
       cmocka_unit_test(test_kill9_midway_after_503s),
@@ -632,5 +544,6 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_full_disk_loses_nothing),
       cmocka_unit_test(test_full_disk_during_delivery),
   };
-  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+  return collector_main(argc, argv, 2, "SOURCE_DIR REPORT_DRIVER", "report-durable", setup_token,
+                        tests, sizeof(tests) / sizeof(tests[0]));
 }
