@@ -552,7 +552,6 @@ static void on_track(void *ud, int err, const struct api_track *t) {
     pl_track_failed(p, s, r, NULL);
 }
 
-/* Ask the cursor for the next track when a slot is free. */
 /* The track queued behind the current one (loaded for gapless) goes back on the forward
  * stack, so a command that drops it (next, previous, seek) does not skip it. A copy queued
  * by repeat one is not put back: it was no track of the container's. */
