@@ -19,6 +19,7 @@
 #include "cloud/deviceid.h"
 #include "cloud/license.h"
 #include "cloud/lwa.h"
+#include "cloud/report.h"
 #include "core/clock.h"
 #include "core/loop.h"
 #include "core/statefile.h"
@@ -45,6 +46,27 @@ cJSON *requests_since(const char *prefix) {
   return out;
 }
 
+int requests_count(const char *prefix) {
+  cJSON *l = requests_since(prefix);
+  int n = cJSON_GetArraySize(l);
+  cJSON_Delete(l);
+  return n;
+}
+
+cJSON *requests_exactly(const char *prefix, int n) {
+  cJSON *l = requests_since(prefix);
+  int got = cJSON_GetArraySize(l);
+  if (got != n) {
+    cJSON_Delete(l);
+    fail_msg("%d requests to %s since the test began, expected %d", got, prefix, n);
+  }
+  return l;
+}
+
+void assert_requests(const char *prefix, int n) {
+  cJSON_Delete(requests_exactly(prefix, n));
+}
+
 /* Forget what earlier tests did: the log position (their faults are used up; the mock's
  * clock stays). */
 void begin_test(void) {
@@ -59,10 +81,7 @@ void begin_test(void) {
 /* Refresh requests (grant_type=refresh_token) since the test began: the token endpoint
  * sees only refreshes here (nothing pairs), so its requests are counted. */
 int refreshes(void) {
-  cJSON *l = requests_since("/lwa/auth/o2/token");
-  int n = cJSON_GetArraySize(l);
-  cJSON_Delete(l);
-  return n;
+  return requests_count("/lwa/auth/o2/token");
 }
 
 /* ---------------------------------------------------------------- ampd's side */
@@ -111,13 +130,40 @@ struct api *make_api(struct lwa *w, bool has_explicit) {
 }
 
 struct license *license_client(struct bearer *b) {
+  return license_client_expiring(b, 0);
+}
+
+struct license *license_client_expiring(struct bearer *b, uint32_t expiry_test_secs) {
   struct license_config cfg = {.backoff_ms = 20,
+                               .expiry_test_secs = expiry_test_secs,
                                .headers = bearer_headers,
                                .on_token_rejected = bearer_rejected,
                                .userdata = b};
   struct license *lc = NULL;
   assert_int_equal(license_new(L, H, &cfg, &lc), 0);
   return lc;
+}
+
+void drain_reports(struct report *r, struct report_stats *ret) {
+  uint64_t end = clock_mono_usec() + WAIT_GUARD_USEC;
+  struct report_stats rs;
+  for (report_stats(r, &rs); rs.pending > 0; report_stats(r, &rs)) {
+    assert_true(clock_mono_usec() < end);
+    assert_true(loop_run_once(L, 20) >= 0);
+  }
+  if (ret)
+    *ret = rs;
+}
+
+bool cloud_args(int argc, char **argv, const char *tag) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s SRC_DIR CATALOG_DIR\n", argv[0]);
+    return false;
+  }
+  src_dir = argv[1];
+  catalog = argv[2];
+  cloud_tag = tag;
+  return true;
 }
 
 int cloud_setup(void **state) {

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cloud/api.h"
 #include "cloud/deviceid.h"
@@ -25,6 +26,8 @@ struct lwa;
 struct api;
 struct license;
 struct bearer;
+struct report;
+struct report_stats;
 
 extern const char *catalog;   /* the test catalog (set by main before cloud_setup) */
 extern const char *cloud_tag; /* names the temp dir (set by main; default "cloud") */
@@ -32,6 +35,9 @@ extern struct http *H;
 extern char state_dir[PATH_MAX];
 extern char device_id[DEVICEID_LEN + 1];
 
+/* main's arguments SRC_DIR CATALOG_DIR taken (src_dir, catalog) and cloud_tag set to tag;
+ * false (the usage line printed) when they are not that. */
+bool cloud_args(int argc, char **argv, const char *tag);
 /* cmocka group setup/teardown: http_harness_setup, then the mock on the catalog. */
 int cloud_setup(void **state);
 int cloud_teardown(void **state);
@@ -40,6 +46,13 @@ int cloud_teardown(void **state);
 void begin_test(void);
 /* Log entries since begin_test whose path starts with prefix (caller frees). */
 cJSON *requests_since(const char *prefix);
+/* How many there are. */
+int requests_count(const char *prefix);
+/* The same, asserting that there are exactly n of them: a failure names prefix and both
+ * counts (caller frees). */
+cJSON *requests_exactly(const char *prefix, int n);
+/* The mock saw exactly n requests to prefix since begin_test (requests_exactly, freed). */
+void assert_requests(const char *prefix, int n);
 /* Requests to the LWA token endpoint since begin_test (refreshes: nothing pairs). */
 int refreshes(void);
 /* Run the loop until *flag (bounded by WAIT_GUARD_USEC). */
@@ -69,5 +82,10 @@ struct apidoc *container(struct api *a, const char *section, const char *item);
 
 /* A license client whose bearer comes from b. */
 struct license *license_client(struct bearer *b);
+/* The same, asking for licenses that expire after expiry_test_secs (0: the service's). */
+struct license *license_client_expiring(struct bearer *b, uint32_t expiry_test_secs);
+/* Run the loop until r holds nothing pending (bounded by WAIT_GUARD_USEC); *ret (may be
+ * NULL) its stats then. */
+void drain_reports(struct report *r, struct report_stats *ret);
 
 #endif

@@ -119,15 +119,106 @@ static int assert_playback_headers(const char *prefix, const char *explicit_valu
   return n;
 }
 
+/* What each test starts from (API_TEST; API_TEST_RESET resets the mock first: its clock,
+ * faults and collector): the request log marked (begin_test), a cloud/lwa linked with fresh
+ * tokens of the mock and a cloud/api on it sending hasExplicit true. fx_drm adds a bearer
+ * without hasExplicit, a license client taking it and the ClearKey CDM. api_teardown frees
+ * all of it, also after a failed assertion. */
+struct fx {
+  struct lwa *w;
+  struct api *a;
+  struct bearer b;
+  struct license *lc;
+  struct cdmhost *cdm;
+};
+
+static struct fx fx; /* one test at a time */
+
+static int api_setup(void **state) {
+  fx = (struct fx){0};
+  *state = &fx;
+  begin_test();
+  fx.w = linked_lwa();
+  fx.a = make_api(fx.w, true);
+  return 0;
+}
+
+static int api_setup_reset(void **state) {
+  cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/reset", "{}"));
+  return api_setup(state);
+}
+
+static int api_teardown(void **state) {
+  struct fx *f = *state;
+  cdmhost_free(f->cdm);
+  license_free(f->lc);
+  bearer_wipe(&f->b);
+  api_free(f->a);
+  lwa_free(f->w);
+  return 0;
+}
+
+#define API_TEST(test) cmocka_unit_test_setup_teardown(test, api_setup, api_teardown)
+#define API_TEST_RESET(test) cmocka_unit_test_setup_teardown(test, api_setup_reset, api_teardown)
+
+/* The license side: licenses expiring after expiry_test_secs (0: the service's). */
+static void fx_drm(struct fx *f, uint32_t expiry_test_secs) {
+  bearer_init(&f->b, f->w, -1);
+  f->lc = license_client_expiring(&f->b, expiry_test_secs);
+  struct cdmhost_options opt = {.plugin_dir = APITEST_CLEARKEY_DIR};
+  assert_int_equal(cdmhost_open("clearkey", &opt, &f->cdm), 0);
+}
+
+/* The playlist's track whose audio request the service answers with a 409 (the last one
+ * whose audio URL says "conflict"); asserts there is one. */
+static int conflicting(const struct walked *wk) {
+  int conflict = -1;
+  for (int i = 0; i < wk->n; i++)
+    if (strstr(wk->audio[i], "conflict"))
+      conflict = i;
+  assert_true(conflict >= 0);
+  return conflict;
+}
+
+/* A GET of the root under a fault rule of the mock, from a new mark in its log
+ * (begin_test), and all it must come to; a failure names the case. */
+struct fault_case {
+  const char *name;
+  const char *fault; /* add_fault's rule */
+  int err;           /* get()'s; a document with 0, none otherwise */
+  long status;       /* the reply's */
+  int requests;      /* to /api/, retries included */
+  int refreshes;     /* of the access token */
+};
+
+static void fault_case_check(struct api *a, const struct fault_case *c) {
+  begin_test();
+  add_fault(c->fault);
+  struct api_reply r;
+  int err = get(a, API_DOCUMENT, api_root(a), &r);
+  if (err != c->err)
+    fail_msg("case %s: error %d (%s), expected %d (%s)", c->name, err, amp_strerror(err), c->err,
+             amp_strerror(c->err));
+  if (r.status != c->status)
+    fail_msg("case %s: status %ld, expected %ld", c->name, r.status, c->status);
+  if (err == 0)
+    apidoc_free(r.doc);
+  else if (r.doc)
+    fail_msg("case %s: a document with error %d", c->name, err);
+  int n = requests_count("/api/");
+  if (n != c->requests)
+    fail_msg("case %s: %d requests to /api/, expected %d", c->name, n, c->requests);
+  if (refreshes() != c->refreshes)
+    fail_msg("case %s: %d refreshes, expected %d", c->name, refreshes(), c->refreshes);
+}
+
 /* ---------------------------------------------------------------- the tests */
 
 /* Root -> Albums -> the album; its three tracks across two chunks, each with an audio
  * object of its own session; the end of the album is -ENOENT. */
 static void test_album(void **state) {
-  (void)state;
-  begin_test();
-  struct lwa *w = linked_lwa();
-  struct api *a = make_api(w, true);
+  struct fx *f = *state;
+  struct api *a = f->a;
   struct walked wk;
   walk(a, container(a, "Albums", NULL), WALK_MAX, &wk);
   assert_int_equal(wk.err, -ENOENT);
@@ -159,8 +250,7 @@ static void test_album(void **state) {
 
   /* A playback event goes to the track's collector with the bearer and hasExplicit of
    * the same link (cloud/bearer): the mock's collector refuses an event without them. */
-  struct bearer b;
-  bearer_init(&b, w, 1);
+  bearer_init(&f->b, f->w, 1);
   char qpath[PATH_MAX];
   assert_true(join(qpath, tmp, "album.evq"));
   struct report_config rc = {.queue_path = qpath,
@@ -168,22 +258,18 @@ static void test_album(void **state) {
                              .backoff_max_ms = 100,
                              .headers = bearer_headers,
                              .on_token_rejected = bearer_rejected,
-                             .userdata = &b};
+                             .userdata = &f->b};
   struct report *rep = NULL;
   assert_int_equal(report_new(L, H, &rc, &rep), 0);
   struct report_event ev = {.type = REPORT_STARTED, .track_tag = wk.tag[0], .quality = "HD_44"};
   char id[REPORT_EVENT_ID_SIZE];
   assert_int_equal(report_submit(rep, &ev, wk.collector[0], id), 0);
   struct report_stats rs;
-  uint64_t end = clock_mono_usec() + WAIT_GUARD_USEC;
-  for (report_stats(rep, &rs); rs.pending > 0; report_stats(rep, &rs)) {
-    assert_true(clock_mono_usec() < end);
-    assert_true(loop_run_once(L, 20) >= 0);
-  }
+  drain_reports(rep, &rs);
   assert_int_equal(rs.sent, 1);
   assert_int_equal(rs.rejected, 0);
   report_free(rep);
-  bearer_wipe(&b);
+  bearer_wipe(&f->b);
   cJSON *coll = ctrl(H, HTTP_GET, "/_mock/collector", NULL), *e, *found = NULL;
   cJSON_ArrayForEach(e, cJSON_GetObjectItem(coll, "events")) {
     if (strcmp(str(e, "eventId"), id) == 0)
@@ -194,31 +280,26 @@ static void test_album(void **state) {
   assert_true(strncmp(str(eh, "authorization"), "Bearer Atza|", 12) == 0);
   assert_string_equal(str(eh, "hasexplicit"), "true");
   cJSON_Delete(coll);
-  api_free(a);
-  lwa_free(w);
 }
 
 /* The playlist: the explicit track is offered with hasExplicit true and not with false;
  * the unavailable track carries an error report to fetch and autoSkipOnError; the
  * conflicting one's audio request is a 409 that comes back as a structured report. */
 static void test_playlist(void **state) {
-  (void)state;
-  begin_test();
-  struct lwa *w = linked_lwa();
-  struct api *a = make_api(w, true);
+  struct fx *f = *state;
+  struct api *a = f->a;
   struct walked wk;
   walk(a, container(a, "Playlists", NULL), WALK_MAX, &wk);
   assert_int_equal(wk.err, -ENOENT);
-  int n_explicit = 0, conflict = -1, unavailable = -1;
+  int n_explicit = 0, unavailable = -1;
   for (int i = 0; i < wk.n; i++) {
     n_explicit += wk.is_explicit[i];
     if (wk.error[i][0])
       unavailable = i;
-    if (strstr(wk.audio[i], "conflict"))
-      conflict = i;
   }
   assert_int_equal(n_explicit, 1);
-  assert_true(unavailable >= 0 && conflict >= 0);
+  int conflict = conflicting(&wk);
+  assert_true(unavailable >= 0);
   assert_true(wk.chunk[wk.n - 1] >= 1);
   assert_true(wk.auto_skip[unavailable]);
   struct api_reply r;
@@ -239,10 +320,11 @@ static void test_playlist(void **state) {
   int calls = assert_playback_headers("/api/", "true");
   assert_true(calls >= 6);
   api_free(a);
+  f->a = NULL;
 
   /* hasExplicit: false: the same playlist without its explicit track. */
   begin_test();
-  a = make_api(w, false);
+  a = f->a = make_api(f->w, false);
   int before = wk.n;
   walk(a, container(a, "Playlists", NULL), WALK_MAX, &wk);
   assert_int_equal(wk.err, -ENOENT);
@@ -250,42 +332,31 @@ static void test_playlist(void **state) {
   for (int i = 0; i < wk.n; i++)
     assert_false(wk.is_explicit[i]);
   assert_true(assert_playback_headers("/api/", "false") >= 4);
-  api_free(a);
-  lwa_free(w);
 }
 
 /* A station never ends: the cursor follows nextTrackPointer chunk after chunk. */
 static void test_station(void **state) {
-  (void)state;
-  begin_test();
-  struct lwa *w = linked_lwa();
-  struct api *a = make_api(w, true);
+  struct fx *f = *state;
   struct walked wk;
-  walk(a, container(a, "Stations", NULL), 9, &wk);
+  walk(f->a, container(f->a, "Stations", NULL), 9, &wk);
   assert_int_equal(wk.err, 0);
   assert_int_equal(wk.n, 9);
   assert_true(wk.chunk[8] >= 3);
   for (int i = 1; i < wk.n; i++)
     assert_true(wk.chunk[i] >= wk.chunk[i - 1]);
-  api_free(a);
-  lwa_free(w);
 }
 
 /* The mock's clock passes the access token's lifetime while ampd's clock does not: the
  * API answers 401, lwa refreshes exactly once, the request is sent again and succeeds.
  * Then a 401 that persists: one refresh, one retry, then -EACCES (link again). */
 static void test_401(void **state) {
-  (void)state;
-  begin_test();
-  struct lwa *w = linked_lwa();
-  struct api *a = make_api(w, true);
+  struct fx *f = *state;
   cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/clock", "{\"advance\": 3700}"));
   struct api_reply r;
-  assert_int_equal(get(a, API_DOCUMENT, api_root(a), &r), 0);
+  assert_int_equal(get(f->a, API_DOCUMENT, api_root(f->a), &r), 0);
   apidoc_free(r.doc);
   assert_int_equal(refreshes(), 1);
-  cJSON *l = requests_since("/api/");
-  assert_int_equal(cJSON_GetArraySize(l), 2);
+  cJSON *l = requests_exactly("/api/", 2);
   assert_int_equal((int)num(cJSON_GetArrayItem(l, 0), "status"), 401);
   assert_int_equal((int)num(cJSON_GetArrayItem(l, 1), "status"), 200);
   /* The retry carried the new token. */
@@ -294,37 +365,33 @@ static void test_401(void **state) {
   assert_string_not_equal(a0, a1);
   cJSON_Delete(l);
 
-  begin_test();
-  add_fault("{\"path\": \"/api/\", \"status\": 401, \"count\": 2}");
-  assert_int_equal(get(a, API_DOCUMENT, api_root(a), &r), -EACCES);
-  assert_int_equal(r.status, 401);
-  assert_null(r.doc);
-  assert_int_equal(refreshes(), 1);
-  api_free(a);
-  lwa_free(w);
+  static const struct fault_case persists = {.name = "401 twice: one refresh, one retry",
+                                             .fault = "{\"path\": \"/api/\", \"status\": 401, "
+                                                      "\"count\": 2}",
+                                             .err = -EACCES,
+                                             .status = 401,
+                                             .requests = 2,
+                                             .refreshes = 1};
+  fault_case_check(f->a, &persists);
 }
 
 /* 5xx is retried with backoff; another 4xx is not retried. */
 static void test_errors(void **state) {
-  (void)state;
-  begin_test();
-  struct lwa *w = linked_lwa();
-  struct api *a = make_api(w, true);
-  add_fault("{\"path\": \"/api/\", \"status\": 503, \"count\": 2}");
-  struct api_reply r;
-  assert_int_equal(get(a, API_DOCUMENT, api_root(a), &r), 0);
-  apidoc_free(r.doc);
-  cJSON *l = requests_since("/api/");
-  assert_int_equal(cJSON_GetArraySize(l), 3);
-  cJSON_Delete(l);
-
-  begin_test();
-  add_fault("{\"path\": \"/api/\", \"status\": 404, \"count\": 1}");
-  assert_int_equal(get(a, API_DOCUMENT, api_root(a), &r), -AMP_EHTTP);
-  assert_int_equal(r.status, 404);
-  l = requests_since("/api/");
-  assert_int_equal(cJSON_GetArraySize(l), 1);
-  cJSON_Delete(l);
+  struct fx *f = *state;
+  struct api *a = f->a;
+  static const struct fault_case cases[] = {
+      {.name = "503 twice: retried",
+       .fault = "{\"path\": \"/api/\", \"status\": 503, \"count\": 2}",
+       .status = 200,
+       .requests = 3},
+      {.name = "404: not retried",
+       .fault = "{\"path\": \"/api/\", \"status\": 404, \"count\": 1}",
+       .err = -AMP_EHTTP,
+       .status = 404,
+       .requests = 1},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    fault_case_check(a, &cases[i]);
 
   /* Cancelled while it waits for its retry: done runs once, with -ECANCELED. */
   begin_test();
@@ -332,19 +399,14 @@ static void test_errors(void **state) {
   struct call c = {0};
   struct api_call *h = NULL;
   assert_int_equal(api_get(a, API_DOCUMENT, api_root(a), on_call, &c, &h), 0);
-  while (cJSON_GetArraySize(l = requests_since("/api/")) < 1) {
-    cJSON_Delete(l);
+  while (requests_count("/api/") < 1)
     assert_true(loop_run_once(L, 50) >= 0);
-  }
-  cJSON_Delete(l);
   for (int i = 0; i < 5; i++)
     assert_true(loop_run_once(L, 20) >= 0);
   assert_int_equal(c.done, 0);
   api_cancel(h);
   assert_int_equal(c.done, 1);
   assert_int_equal(c.err, -ECANCELED);
-  api_free(a);
-  lwa_free(w);
 }
 
 /* The mock's /redirect on localhost, sending a 302 to target. */
@@ -366,10 +428,8 @@ static void redirect_to(const char *target, char *out, size_t n) {
  * up (the final URL), not where the request went; a redirect to another origin is
  * refused, so the bearer and the playback headers never reach it. */
 static void test_redirect(void **state) {
-  (void)state;
-  begin_test();
-  struct lwa *w = linked_lwa();
-  struct api *a = make_api(w, true);
+  struct fx *f = *state;
+  struct api *a = f->a;
   char url[1024], target[256];
   url_of(target, sizeof(target), mock, "localhost", "/api/nav/albums");
   redirect_to(target, url, sizeof(url));
@@ -392,11 +452,7 @@ static void test_redirect(void **state) {
   struct api_reply r;
   assert_int_equal(get(a, API_DOCUMENT, url, &r), -AMP_EREDIRECT);
   assert_null(r.doc);
-  cJSON *l = requests_since("/api/");
-  assert_int_equal(cJSON_GetArraySize(l), 0);
-  cJSON_Delete(l);
-  api_free(a);
-  lwa_free(w);
+  assert_requests("/api/", 0);
 }
 
 /* ---------------------------------------------------------------- sessions */
@@ -573,16 +629,11 @@ static void source_pcm(size_t from, size_t n, int32_t *out) {
 }
 
 static void test_session_keys(void **state) {
-  (void)state;
-  begin_test();
-  struct lwa *w = linked_lwa();
-  struct api *a = make_api(w, true);
-  struct bearer b;
-  bearer_init(&b, w, -1);
-  struct license *lc = license_client(&b);
-  struct cdmhost_options opt = {.plugin_dir = APITEST_CLEARKEY_DIR};
-  struct cdmhost *cdm = NULL;
-  assert_int_equal(cdmhost_open("clearkey", &opt, &cdm), 0);
+  struct fx *f = *state;
+  fx_drm(f, 0);
+  struct api *a = f->a;
+  struct license *lc = f->lc;
+  struct cdmhost *cdm = f->cdm;
 
   struct walked wk;
   walk(a, container(a, "Albums", NULL), 1, &wk);
@@ -668,11 +719,6 @@ static void test_session_keys(void **state) {
   close_session(&s1);
   close_session(&s2);
   close_session(&s3);
-  cdmhost_free(cdm);
-  license_free(lc);
-  bearer_wipe(&b);
-  api_free(a);
-  lwa_free(w);
 }
 
 /* player/drm: a license that expires after 4 s is renewed before it does, in the same
@@ -688,26 +734,13 @@ static void on_drm(void *ud, struct drm *d, int err) {
   o->err = err;
 }
 
+/* The license's expiry is the mock's clock; the CDM compares it with ours: the mock's
+ * clock is put back first (earlier tests moved it an hour on): API_TEST_RESET. */
 static void test_drm_renewal(void **state) {
-  (void)state;
-  /* The license's expiry is the mock's clock; the CDM compares it with ours: put the
-   * mock's clock back (earlier tests moved it an hour on). */
-  cJSON_Delete(ctrl(H, HTTP_POST, "/_mock/reset", "{}"));
-  begin_test();
-  struct lwa *w = linked_lwa();
-  struct api *a = make_api(w, true);
-  struct bearer b;
-  bearer_init(&b, w, -1);
-  struct license_config lcfg = {.backoff_ms = 20,
-                                .expiry_test_secs = 4,
-                                .headers = bearer_headers,
-                                .on_token_rejected = bearer_rejected,
-                                .userdata = &b};
-  struct license *lc = NULL;
-  assert_int_equal(license_new(L, H, &lcfg, &lc), 0);
-  struct cdmhost_options opt = {.plugin_dir = APITEST_CLEARKEY_DIR};
-  struct cdmhost *cdm = NULL;
-  assert_int_equal(cdmhost_open("clearkey", &opt, &cdm), 0);
+  struct fx *f = *state;
+  fx_drm(f, 4);
+  struct api *a = f->a;
+  struct cdmhost *cdm = f->cdm;
   struct walked wk;
   walk(a, container(a, "Albums", NULL), 1, &wk);
   struct session s;
@@ -715,7 +748,7 @@ static void test_drm_renewal(void **state) {
   size_t plen = 0;
   const uint8_t *pssh = manifest_pssh(s.rep, MANIFEST_DRM_CLEARKEY, &plen);
   struct drm_params p = {.loop = L,
-                         .license = lc,
+                         .license = f->lc,
                          .cdm = cdm,
                          .pssh = pssh,
                          .pssh_len = plen,
@@ -744,16 +777,9 @@ static void test_drm_renewal(void **state) {
   assert_int_equal(o.err, 0);
   assert_int_equal(o.calls, 4);
   assert_true(drm_expiry_ms(d) > first_expiry);
-  cJSON *l = requests_since("/license/");
-  assert_int_equal(cJSON_GetArraySize(l), 4);
-  cJSON_Delete(l);
+  assert_requests("/license/", 4);
   drm_close(d);
   close_session(&s);
-  cdmhost_free(cdm);
-  license_free(lc);
-  bearer_wipe(&b);
-  api_free(a);
-  lwa_free(w);
 }
 
 /* player/loader: the audio object, its manifest and the license started at once; a
@@ -786,22 +812,15 @@ static void on_loaded_drm(void *ud, struct drm *d, int err) {
 }
 
 static void test_loader(void **state) {
-  (void)state;
-  begin_test();
-  struct lwa *w = linked_lwa();
-  struct api *a = make_api(w, true);
-  struct bearer b;
-  bearer_init(&b, w, -1);
-  struct license *lc = license_client(&b);
-  struct cdmhost_options opt = {.plugin_dir = APITEST_CLEARKEY_DIR};
-  struct cdmhost *cdm = NULL;
-  assert_int_equal(cdmhost_open("clearkey", &opt, &cdm), 0);
+  struct fx *f = *state;
+  fx_drm(f, 0);
+  struct api *a = f->a;
   static struct load_obs o;
   struct loader_config cfg = {.loop = L,
                               .http = H,
                               .api = a,
-                              .license = lc,
-                              .cdm = cdm,
+                              .license = f->lc,
+                              .cdm = f->cdm,
                               .choose = choose_flac,
                               .done = on_loaded,
                               .on_drm = on_loaded_drm,
@@ -830,21 +849,14 @@ static void test_loader(void **state) {
   assert_int_equal(loader_start(&cfg, wk.audio[0], &ld), 0);
   run_until(&o.done);
   assert_int_equal(o.err, 0);
-  cJSON *l = requests_since("/api/audio/");
-  assert_int_equal(cJSON_GetArraySize(l), 2);
-  cJSON_Delete(l);
+  assert_requests("/api/audio/", 2);
   run_until(&o.drm_calls);
   loaded_free(o.lt);
 
   /* The conflicting track of the playlist: its report. */
   walk(a, container(a, "Playlists", NULL), WALK_MAX, &wk);
-  int conflict = -1;
-  for (int i = 0; i < wk.n; i++)
-    if (strstr(wk.audio[i], "conflict"))
-      conflict = i;
-  assert_true(conflict >= 0);
   o = (struct load_obs){0};
-  assert_int_equal(loader_start(&cfg, wk.audio[conflict], &ld), 0);
+  assert_int_equal(loader_start(&cfg, wk.audio[conflicting(&wk)], &ld), 0);
   run_until(&o.done);
   assert_int_equal(o.err, -AMP_EREPORT);
   assert_null(o.lt);
@@ -856,30 +868,20 @@ static void test_loader(void **state) {
   loader_cancel(ld);
   assert_int_equal(o.done, 1);
   assert_int_equal(o.err, -ECANCELED);
-  cdmhost_free(cdm);
-  license_free(lc);
-  bearer_wipe(&b);
-  api_free(a);
-  lwa_free(w);
 }
 
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: %s SRC_DIR CATALOG_DIR\n", argv[0]);
+  if (!cloud_args(argc, argv, "api"))
     return 2;
-  }
-  src_dir = argv[1];
-  catalog = argv[2];
-  cloud_tag = "api";
   log_set_levels("debug");
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_album),        cmocka_unit_test(test_playlist),
-      cmocka_unit_test(test_station),      cmocka_unit_test(test_401),
-      cmocka_unit_test(test_errors),       cmocka_unit_test(test_redirect),
-      cmocka_unit_test(test_session_keys), cmocka_unit_test(test_drm_renewal),
-      cmocka_unit_test(test_loader),
+      API_TEST(test_album),        API_TEST(test_playlist),
+      API_TEST(test_station),      API_TEST(test_401),
+      API_TEST(test_errors),       API_TEST(test_redirect),
+      API_TEST(test_session_keys), API_TEST_RESET(test_drm_renewal),
+      API_TEST(test_loader),
   };
   return cmocka_run_group_tests(tests, cloud_setup, cloud_teardown);
 }
