@@ -48,10 +48,7 @@ void begin_test(void);
 cJSON *requests_since(const char *prefix);
 /* How many there are. */
 int requests_count(const char *prefix);
-/* The same, asserting that there are exactly n of them: a failure names prefix and both
- * counts (caller frees). */
-cJSON *requests_exactly(const char *prefix, int n);
-/* The mock saw exactly n requests to prefix since begin_test (requests_exactly, freed). */
+/* The mock saw exactly n of them (a failure names prefix and both counts). */
 void assert_requests(const char *prefix, int n);
 /* Requests to the LWA token endpoint since begin_test (refreshes: nothing pairs). */
 int refreshes(void);

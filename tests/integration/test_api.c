@@ -208,8 +208,9 @@ static void fault_case_check(struct api *a, const struct fault_case *c) {
   int n = requests_count("/api/");
   if (n != c->requests)
     fail_msg("case %s: %d requests to /api/, expected %d", c->name, n, c->requests);
-  if (refreshes() != c->refreshes)
-    fail_msg("case %s: %d refreshes, expected %d", c->name, refreshes(), c->refreshes);
+  n = refreshes();
+  if (n != c->refreshes)
+    fail_msg("case %s: %d refreshes, expected %d", c->name, n, c->refreshes);
 }
 
 /* ---------------------------------------------------------------- the tests */
@@ -356,7 +357,8 @@ static void test_401(void **state) {
   assert_int_equal(get(f->a, API_DOCUMENT, api_root(f->a), &r), 0);
   apidoc_free(r.doc);
   assert_int_equal(refreshes(), 1);
-  cJSON *l = requests_exactly("/api/", 2);
+  cJSON *l = requests_since("/api/");
+  assert_int_equal(cJSON_GetArraySize(l), 2);
   assert_int_equal((int)num(cJSON_GetArrayItem(l, 0), "status"), 401);
   assert_int_equal((int)num(cJSON_GetArrayItem(l, 1), "status"), 200);
   /* The retry carried the new token. */
@@ -786,7 +788,8 @@ static void test_drm_renewal(void **state) {
  * 409 comes back as the report; a manifest refused by the CDN (403) gets one fresh
  * audio object. */
 struct load_obs {
-  int done, err, drm_calls, drm_err;
+  struct drm_obs drm; /* first: on_drm takes the loader's userdata as its own */
+  int done, err;
   struct loaded *lt;
   char terse[128];
 };
@@ -804,13 +807,6 @@ static void on_loaded(void *ud, int err, struct loaded *lt, const struct apidoc_
   snprintf(o->terse, sizeof(o->terse), "%s", report && report->terse ? report->terse : "");
 }
 
-static void on_loaded_drm(void *ud, struct drm *d, int err) {
-  (void)d;
-  struct load_obs *o = ud;
-  o->drm_calls++;
-  o->drm_err = err;
-}
-
 static void test_loader(void **state) {
   struct fx *f = *state;
   fx_drm(f, 0);
@@ -823,7 +819,7 @@ static void test_loader(void **state) {
                               .cdm = f->cdm,
                               .choose = choose_flac,
                               .done = on_loaded,
-                              .on_drm = on_loaded_drm,
+                              .on_drm = on_drm,
                               .userdata = &o};
   struct walked wk;
   walk(a, container(a, "Albums", NULL), 1, &wk);
@@ -836,9 +832,9 @@ static void test_loader(void **state) {
   assert_non_null(o.lt);
   assert_string_equal(o.lt->rep->id, REP);
   assert_non_null(o.lt->drm);
-  assert_int_equal(o.drm_calls, 0); /* the license is still in flight: not waited for */
-  run_until(&o.drm_calls);
-  assert_int_equal(o.drm_err, 0);
+  assert_int_equal(o.drm.calls, 0); /* the license is still in flight: not waited for */
+  run_until(&o.drm.calls);
+  assert_int_equal(o.drm.err, 0);
   assert_true(drm_ready(o.lt->drm));
   loaded_free(o.lt);
 
@@ -850,7 +846,7 @@ static void test_loader(void **state) {
   run_until(&o.done);
   assert_int_equal(o.err, 0);
   assert_requests("/api/audio/", 2);
-  run_until(&o.drm_calls);
+  run_until(&o.drm.calls);
   loaded_free(o.lt);
 
   /* The conflicting track of the playlist: its report. */
