@@ -46,20 +46,41 @@ static void expect_bytes(const struct http_case *c, const uint8_t *p, size_t n, 
              (unsigned long long)from, (unsigned long long)(from + c->len - 1));
 }
 
+/* The first request for path in m's log came over TLS 1.2 or 1.3. */
+static void expect_tls(const char *name, struct mockproc *m, const char *path) {
+  cJSON *log = requests_on(m, path);
+  const cJSON *first = cJSON_GetArrayItem(log, 0);
+  const char *tls = first ? str(first, "tls") : "(no request)";
+  bool ok = strcmp(tls, "TLSv1.2") == 0 || strcmp(tls, "TLSv1.3") == 0;
+  if (!ok)
+    fail_msg("case %s: the mock logged %s for %s, expected TLSv1.2 or TLSv1.3", name, tls, path);
+  cJSON_Delete(log);
+}
+
 void http_case_run(struct http *h, const struct http_case *c, struct http_got *got) {
   memset(got, 0, sizeof(*got));
-  if (c->fault)
-    add_fault(c->fault);
+  if (c->fault) {
+    char rule[512];
+    snprintf(rule, sizeof(rule), "{\"path\":\"%s\",%s}", c->path, c->fault);
+    add_fault(rule);
+  }
+  struct mockproc *m = c->server ? *c->server : mock;
   if (c->url)
-    snprintf(got->url, sizeof(got->url), "%s", c->url);
+    snprintf(got->target, sizeof(got->target), "%s", c->url);
   else
-    url_of(got->url, sizeof(got->url), c->server ? c->server : mock,
-           c->host ? c->host : "127.0.0.1", c->path);
+    url_of(got->target, sizeof(got->target), m, c->host ? c->host : "127.0.0.1", c->path);
+  if (c->redirect)
+    redirect_url(got->url, sizeof(got->url), got->target, c->redirect);
+  else
+    snprintf(got->url, sizeof(got->url), "%s", got->target);
   got->body = (struct buf)BUF_INIT(c->buf_max ? c->buf_max : HTTP_BODY_MAX_DEFAULT);
   if (c->into == INTO_STREAM)
     got->res.stream = (struct buf)BUF_INIT(FILE_SIZE);
   struct http_request_opts o = {.method = c->method,
                                 .url = got->url,
+                                .headers = c->headers,
+                                .n_headers = c->n_headers,
+                                .redirect = c->policy,
                                 .body = c->body,
                                 .body_len = c->body ? strlen(c->body) : 0,
                                 .ranged = c->ranged,
@@ -90,6 +111,16 @@ void http_case_run(struct http *h, const struct http_case *c, struct http_got *g
   }
   expect_str(c->name, "Content-Range", got->res.crange, c->crange);
   expect_str(c->name, "Content-Type", got->res.ctype, c->ctype);
+  if (c->at_url)
+    expect_str(c->name, "final URL", got->res.url, got->target);
+  if (c->log_checked) {
+    cJSON *log = requests_on(m, c->path);
+    expect_long(c->name, "requests in the mock's log for its path", cJSON_GetArraySize(log),
+                c->logged);
+    cJSON_Delete(log);
+  }
+  if (c->tls)
+    expect_tls(c->name, m, c->path);
 }
 
 void http_got_done(struct http_got *got) {
@@ -109,4 +140,27 @@ void assert_logged(struct mockproc *m, const char *path, int n) {
   cJSON_Delete(log);
   if (got != n)
     fail_msg("%d requests for %s in the mock's log, expected %d", got, path, n);
+}
+
+void redirect_url(char *buf, size_t n, const char *target, int code) {
+  char enc[768];
+  size_t k = 0;
+  for (const char *p = target; *p && k + 4 < sizeof(enc); p++) {
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+        *p == '.' || *p == '-' || *p == '_')
+      enc[k++] = *p;
+    else
+      k += (size_t)snprintf(enc + k, sizeof(enc) - k, "%%%02X", (unsigned char)*p);
+  }
+  enc[k] = '\0';
+  snprintf(buf, n, "https://127.0.0.1:%u/redirect?to=%s&code=%d", (unsigned)mockproc_port(mock),
+           enc, code);
+}
+
+cJSON *echoed(const struct http_got *got, const char *sent) {
+  cJSON *j = cJSON_ParseWithLength((const char *)got->body.data, got->body.len);
+  assert_non_null(j);
+  assert_string_equal(str(j, "method"), "POST");
+  assert_string_equal(str(j, "body"), sent);
+  return j;
 }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "core/buf.h"
 #include "http_harness.h"
 #include "mockproc.h"
@@ -15,12 +17,16 @@
  * One request of the net/http integration tests (test_http.c, test_http_origin.c) as a
  * case: what it sets up and sends, and what it must come to, in one struct. A field left
  * out is the plain case: a GET of path on the good mock at 127.0.0.1, no fault, no
- * retries, the body dropped. http_case_run() checks every expectation and names the case
- * in a failure ("case truncated: error -AMP_... (...), expected ...").
+ * retries, no headers, the body dropped. http_case_run() checks every expectation and
+ * names the case in a failure ("case truncated: error -AMP_... (...), expected ...").
  */
 
 /* The request asks for bytes first..last: RANGE(1000, 1999) in a case. */
 #define RANGE(first, last) .ranged = true, .range_start = (first), .range_end = (last)
+/* Afterwards the case's server has logged n requests for its path: LOGGED(0) in a case. */
+#define LOGGED(n) .log_checked = true, .logged = (n)
+/* The request carries the n headers of array hs: HEADERS(secret_headers) in a case. */
+#define HEADERS(hs) .headers = (hs), .n_headers = sizeof(hs) / sizeof((hs)[0])
 
 /* Where the response body goes. */
 enum http_case_into {
@@ -32,14 +38,20 @@ enum http_case_into {
 struct http_case {
   const char *name;
   /* set up first */
-  const char *fault; /* a fault rule the good mock takes (add_fault), or NULL */
+  const char *fault; /* a fault rule for path that the good mock takes (add_fault): its
+                      * fields but the path ("\"status\":503,\"count\":2"), or NULL */
   uint32_t retries;  /* the client's (client()), when the test does not pass its own */
   /* sent */
-  struct mockproc *server; /* NULL: the good mock */
-  const char *host;        /* NULL: 127.0.0.1 */
-  const char *path;        /* on server */
-  const char *url;         /* instead of server, host and path: this URL as it is */
+  struct mockproc *const *server; /* &the test's variable for another mock; NULL: the good mock */
+  const char *host;               /* NULL: 127.0.0.1 */
+  const char *path;               /* on server */
+  const char *url;                /* instead of server, host and path: this URL as it is */
+  int redirect; /* a code (302, 307): the request goes to the good mock's /redirect, which
+                 * sends it on to the URL above (its target), with that code */
+  enum http_redirect policy; /* the request's own redirect policy */
   enum http_method method;
+  const struct http_header *headers; /* n_headers of them (HEADERS()), or NULL */
+  size_t n_headers;
   const char *body; /* a request body (strlen bytes), or NULL */
   bool ranged;
   uint64_t range_start, range_end;
@@ -55,11 +67,16 @@ struct http_case {
   size_t len, len_max;
   const char *crange; /* the response's Content-Range, or NULL: not checked */
   const char *ctype;  /* its Content-Type, or NULL: not checked */
+  bool at_url;        /* the response's URL is the case's own (a redirect's: its target) */
+  bool log_checked;   /* LOGGED(): the server's log holds logged requests for path */
+  int logged;
+  bool tls; /* the first request for path in the server's log came over TLS 1.2 or 1.3 */
 };
 
 /* What a case's request came to, for the checks a test makes beyond the case's own. */
 struct http_got {
-  char url[512];     /* the URL asked for */
+  char url[1024];    /* the URL asked for (a redirect's: the /redirect one) */
+  char target[512];  /* the case's URL (a redirect's target) */
   struct result res; /* the callbacks' view; res.stream for INTO_STREAM */
   struct buf body;   /* INTO_BUF */
 };
@@ -73,5 +90,12 @@ void http_case_check(struct http *h, const struct http_case *c);
 
 /* The request log of server m (NULL: the good mock) holds n requests for path. */
 void assert_logged(struct mockproc *m, const char *path, int n);
+
+/* A URL of the good mock's /redirect?to=<target>&code=<code>, target percent-encoded. */
+void redirect_url(char *buf, size_t n, const char *target, int code);
+
+/* The good mock's /echo reply in got's body, checked to be a POST of body sent (caller
+ * frees it, for the checks a test makes beyond these). */
+cJSON *echoed(const struct http_got *got, const char *sent);
 
 #endif

@@ -89,18 +89,26 @@ void fetch(struct http *h, struct http_request_opts *o, struct result *res) {
   assert_int_equal(res->done, 1);
 }
 
+void client_config(struct http_config *cfg, uint32_t retries) {
+  http_config_init(cfg);
+  cfg->ca_file = ca;
+  cfg->connect_timeout_ms = 5000;
+  cfg->max_retries = retries;
+  cfg->backoff_base_ms = 10;
+  cfg->backoff_cap_ms = 50;
+  cfg->retry_after_cap_ms = 5000;
+}
+
+struct http *client_new(const struct http_config *cfg) {
+  struct http *h;
+  assert_int_equal(http_new(L, cfg, &h), 0);
+  return h;
+}
+
 struct http *client(uint32_t retries) {
   struct http_config cfg;
-  http_config_init(&cfg);
-  cfg.ca_file = ca;
-  cfg.connect_timeout_ms = 5000;
-  cfg.max_retries = retries;
-  cfg.backoff_base_ms = 10;
-  cfg.backoff_cap_ms = 50;
-  cfg.retry_after_cap_ms = 5000;
-  struct http *h;
-  assert_int_equal(http_new(L, &cfg, &h), 0);
-  return h;
+  client_config(&cfg, retries);
+  return client_new(&cfg);
 }
 
 /* ---------------------------------------------------------------- the mock's side */
@@ -209,6 +217,15 @@ struct mockproc *start_mock(const char *cert, const char *tls_max) {
     fprintf(stderr, "mock (%s) did not start: %s; see %s\n", cert ? cert : "server", strerror(-r),
             logpath);
   return r < 0 ? NULL : m;
+}
+
+bool harness_args(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s SOURCE_DIR\n", argv[0]);
+    return false;
+  }
+  src_dir = argv[1];
+  return !getenv("AMPD_LOG") || log_set_levels(getenv("AMPD_LOG")) >= 0;
 }
 
 int harness_setup(const char *tag, const char *const *files, size_t n_files) {

@@ -53,6 +53,10 @@ void url_of(char *buf, size_t n, const struct mockproc *m, const char *host, con
 void fetch(struct http *h, struct http_request_opts *o, struct result *res);
 /* A client trusting the test CA, with short backoffs. */
 struct http *client(uint32_t retries);
+/* The config client() makes its client with, for a test that changes a setting before it
+ * makes its own client with client_new(). */
+void client_config(struct http_config *cfg, uint32_t retries);
+struct http *client_new(const struct http_config *cfg);
 
 /* The mock's control channel (/_mock/...): the reply's JSON (caller frees). */
 cJSON *ctrl_on(struct mockproc *mp, struct http *h, enum http_method m, const char *path,
@@ -75,6 +79,10 @@ void write_file(const char *name, const void *p, size_t n);
 /* Another mock on its own port, same CA and root: cert NULL (good), "wronghost", ... */
 struct mockproc *start_mock(const char *cert, const char *tls_max);
 
+/* The start of main(): src_dir from argv[1] (the source tree) and the log levels from
+ * AMPD_LOG (AMPD_LOG=http=debug shows curl's reasons for each failure); false, after a
+ * usage line where argv[1] is missing, if either is wrong. */
+bool harness_args(int argc, char **argv);
 /* 0 or -1 (for cmocka's group setup). tag names the temp dir. */
 int harness_setup(const char *tag, const char *const *files, size_t n_files);
 void harness_teardown(void);

@@ -81,22 +81,6 @@ static const char *logged_header(const cJSON *e, const char *name) {
   return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* A URL of the mock's /redirect?to=<target>&code=<code>, target percent-encoded. */
-static void redirect_url(char *buf, size_t n, const char *target, int code) {
-  char enc[768];
-  size_t k = 0;
-  for (const char *p = target; *p && k + 4 < sizeof(enc); p++) {
-    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-        *p == '.' || *p == '-' || *p == '_')
-      enc[k++] = *p;
-    else
-      k += (size_t)snprintf(enc + k, sizeof(enc) - k, "%%%02X", (unsigned char)*p);
-  }
-  enc[k] = '\0';
-  snprintf(buf, n, "https://127.0.0.1:%u/redirect?to=%s&code=%d", (unsigned)mockproc_port(mock),
-           enc, code);
-}
-
 /* ---------------------------------------------------------------- short bodies */
 
 /* A 206 whose Content-Length (and body) is 1000 bytes short of its Content-Range, on a
@@ -105,12 +89,11 @@ static void redirect_url(char *buf, size_t n, const char *target, int code) {
 static void test_short_206_resumes(void **state) {
   static const struct http_case c = {
       .name = "short 206 resumes",
-      .fault = "{\"path\":\"/files/short.bin\",\"short_body\":1000,\"count\":1}",
+      .fault = "\"short_body\":1000,\"count\":1",
       .retries = 3,
       .path = "/files/short.bin",
       RANGE(0, 99999),
       .into = INTO_STREAM,
-      .err = 0,
       .status = 206,
       .attempts = 2,
       .len = 100000,
@@ -127,7 +110,7 @@ static void test_short_206_resumes(void **state) {
 static void test_short_206_reported(void **state) {
   static const struct http_case c = {
       .name = "short 206 reported",
-      .fault = "{\"path\":\"/files/shortbuf.bin\",\"short_body\":1,\"count\":1}",
+      .fault = "\"short_body\":1,\"count\":1",
       .path = "/files/shortbuf.bin",
       RANGE(10, 1009),
       .into = INTO_BUF,
@@ -144,7 +127,7 @@ static void test_short_206_reported(void **state) {
 static void test_wrong_content_range(void **state) {
   static const struct http_case c = {
       .name = "wrong content range",
-      .fault = "{\"path\":\"/files/crange.bin\",\"content_range\":\"bytes 100-199/262144\"}",
+      .fault = "\"content_range\":\"bytes 100-199/262144\"",
       .retries = 3,
       .path = "/files/crange.bin",
       RANGE(0, 99),
@@ -154,39 +137,33 @@ static void test_wrong_content_range(void **state) {
       .attempts = 1,
       .len = 0,
       .crange = "bytes 100-199/262144",
+      LOGGED(1),
   };
   http_case_check(NULL, &c);
-  assert_logged(NULL, "/files/crange.bin", 1);
 }
 
 /* ---------------------------------------------------------------- redirects */
 
-static void get_with_secrets(const char *url, enum http_redirect policy, struct buf *body,
-                             struct result *res) {
-  struct http *h = client(0);
-  struct http_request_opts o = {.method = HTTP_GET,
-                                .url = url,
-                                .headers = secret_headers,
-                                .n_headers = N_SECRET,
-                                .redirect = policy,
-                                .body_out = body};
-  fetch(h, &o, res);
-  http_free(h);
+/* Case c, a redirect of a GET with the secret headers to path on its server, is followed:
+ * the whole file, from the target (the final URL), which logged one request for path.
+ * Returns that server's log for path (caller frees), for the checks of the headers. */
+static cJSON *expect_followed(struct http_case c) {
+  c.headers = secret_headers;
+  c.n_headers = N_SECRET;
+  c.into = INTO_BUF;
+  c.status = 200;
+  c.len = FILE_SIZE;
+  c.at_url = true;
+  c.log_checked = true;
+  c.logged = 1;
+  http_case_check(NULL, &c);
+  return requests_on(c.server ? *c.server : mock, c.path);
 }
 
 /* Same origin: followed, and every header arrives at the target. */
 static void test_redirect_same_origin_keeps_headers(void **state) {
-  char target[256], url[1024];
-  url_of(target, sizeof(target), mock, "127.0.0.1", "/files/same.bin");
-  redirect_url(url, sizeof(url), target, 302);
-  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
-  struct result res = {0};
-  get_with_secrets(url, HTTP_REDIRECT_SAME_ORIGIN, &body, &res);
-  assert_int_equal(res.resp.err, 0);
-  assert_int_equal(body.len, FILE_SIZE);
-  assert_string_equal(res.url, target);
-  cJSON *log = requests_for("/files/same.bin");
-  assert_int_equal(cJSON_GetArraySize(log), 1);
+  cJSON *log = expect_followed((struct http_case){
+      .name = "redirect same origin keeps headers", .path = "/files/same.bin", .redirect = 302});
   const cJSON *e = cJSON_GetArrayItem(log, 0);
   for (size_t i = 0; i < N_SECRET; i++) {
     char lower[64];
@@ -199,40 +176,38 @@ static void test_redirect_same_origin_keeps_headers(void **state) {
     assert_string_equal(v, secret_headers[i].value);
   }
   cJSON_Delete(log);
-  buf_done(&body);
 }
 
-/* Another origin (another port), by default: refused, and nothing reaches it. */
+/* Case c, a redirect to path on the other origin, is refused: -AMP_EREDIRECT with the
+ * redirect's own status, and no request for path reaches the other mock. */
+static void expect_cross_refused(struct http_case c) {
+  c.server = &other;
+  c.err = -AMP_EREDIRECT;
+  c.status = c.redirect;
+  c.log_checked = true;
+  c.logged = 0;
+  http_case_check(NULL, &c);
+}
+
+/* Another origin (another port), by default: refused, and nothing reaches it; the
+ * redirect's own body is not handed out. */
 static void test_redirect_cross_origin_refused(void **state) {
-  char target[256], url[1024];
-  url_of(target, sizeof(target), other, "127.0.0.1", "/files/cross.bin");
-  redirect_url(url, sizeof(url), target, 302);
-  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
-  struct result res = {0};
-  get_with_secrets(url, HTTP_REDIRECT_SAME_ORIGIN, &body, &res);
-  assert_int_equal(res.resp.err, -AMP_EREDIRECT);
-  assert_int_equal(res.resp.status, 302);
-  assert_int_equal(body.len, 0); /* the redirect's own body is not handed out */
-  assert_logged(other, "/files/cross.bin", 0);
-  buf_done(&body);
+  expect_cross_refused((struct http_case){.name = "redirect cross origin refused",
+                                          .path = "/files/cross.bin",
+                                          .redirect = 302,
+                                          HEADERS(secret_headers),
+                                          .into = INTO_BUF,
+                                          .len = 0});
 }
 
 /* Another origin with DROP_HEADERS: followed, and none of the request's headers arrive
  * there, though the first origin got them all. */
 static void test_redirect_cross_origin_drops_headers(void **state) {
-  char target[256], url[1024];
-  url_of(target, sizeof(target), other, "127.0.0.1", "/files/drop.bin");
-  redirect_url(url, sizeof(url), target, 307);
-  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
-  struct result res = {0};
-  get_with_secrets(url, HTTP_REDIRECT_DROP_HEADERS, &body, &res);
-  assert_int_equal(res.resp.err, 0);
-  assert_int_equal(body.len, FILE_SIZE);
-  assert_memory_equal(body.data, content, FILE_SIZE);
-  assert_string_equal(res.url, target);
-
-  cJSON *log = requests_on(other, "/files/drop.bin");
-  assert_int_equal(cJSON_GetArraySize(log), 1);
+  cJSON *log = expect_followed((struct http_case){.name = "redirect cross origin drops headers",
+                                                  .server = &other,
+                                                  .path = "/files/drop.bin",
+                                                  .redirect = 307,
+                                                  .policy = HTTP_REDIRECT_DROP_HEADERS});
   const cJSON *e = cJSON_GetArrayItem(log, 0);
   assert_non_null(logged_header(e, "host")); /* the log holds the headers that came */
   assert_null(logged_header(e, "authorization"));
@@ -244,43 +219,26 @@ static void test_redirect_cross_origin_drops_headers(void **state) {
   assert_true(n >= 1);
   assert_non_null(logged_header(cJSON_GetArrayItem(log, n - 1), "authorization"));
   cJSON_Delete(log);
-  buf_done(&body);
 }
 
 /* Under the default policy another origin is refused even when the request has no headers
  * to lose: where a request may go is the caller's choice, not the server's. */
 static void test_redirect_cross_origin_refused_without_headers(void **state) {
-  char target[256], url[1024];
-  url_of(target, sizeof(target), other, "127.0.0.1", "/files/cross.bin");
-  redirect_url(url, sizeof(url), target, 302);
-  struct http *h = client(0);
-  struct http_request_opts o = {.method = HTTP_HEAD, .url = url};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  http_free(h);
-  assert_int_equal(res.resp.err, -AMP_EREDIRECT);
-  assert_logged(other, "/files/cross.bin", 0);
+  expect_cross_refused((struct http_case){.name = "redirect cross origin refused without headers",
+                                          .path = "/files/cross.bin",
+                                          .redirect = 302,
+                                          .method = HTTP_HEAD});
 }
 
 /* A POST's body (a license challenge, a playback event) never goes to another origin,
  * not even with DROP_HEADERS and a 307. */
 static void test_redirect_post_never_crosses(void **state) {
-  char target[256], url[1024];
-  url_of(target, sizeof(target), other, "127.0.0.1", "/echo");
-  redirect_url(url, sizeof(url), target, 307);
-  struct http *h = client(0);
-  static const char payload[] = "{\"licenseChallenge\":\"BBBB\"}";
-  struct http_request_opts o = {.method = HTTP_POST,
-                                .url = url,
-                                .body = payload,
-                                .body_len = strlen(payload),
-                                .redirect = HTTP_REDIRECT_DROP_HEADERS};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  http_free(h);
-  assert_int_equal(res.resp.err, -AMP_EREDIRECT);
-  assert_int_equal(res.resp.status, 307);
-  assert_logged(other, "/echo", 0);
+  expect_cross_refused((struct http_case){.name = "redirect post never crosses",
+                                          .path = "/echo",
+                                          .redirect = 307,
+                                          .policy = HTTP_REDIRECT_DROP_HEADERS,
+                                          .method = HTTP_POST,
+                                          .body = "{\"licenseChallenge\":\"BBBB\"}"});
 }
 
 /* libcurl would write every TLS secret to $SSLKEYLOGFILE: the client removes the variable
@@ -292,7 +250,6 @@ static void test_no_tls_key_log(void **state) {
                                      .host = "localhost",
                                      .path = "/files/a.bin",
                                      .method = HTTP_HEAD,
-                                     .err = 0,
                                      .status = 200};
   http_case_check(NULL, &c);
   assert_int_equal(access(keylog, F_OK), -1); /* never created */
@@ -301,32 +258,25 @@ static void test_no_tls_key_log(void **state) {
 
 /* A POST follows a 307 (method and body kept) but not a 302, which would make it a GET. */
 static void test_redirect_post(void **state) {
-  char target[256], url[1024];
-  url_of(target, sizeof(target), mock, "127.0.0.1", "/echo");
+  static const struct http_case followed = {.name = "redirect post, 307 followed",
+                                            .path = "/echo",
+                                            .redirect = 307,
+                                            .method = HTTP_POST,
+                                            .body = "{\"licenseChallenge\":\"AAAA\"}",
+                                            .into = INTO_BUF,
+                                            .status = 200,
+                                            .len_max = HTTP_BODY_MAX_DEFAULT}; /* the echo */
+  struct http_case refused = followed;
+  refused.name = "redirect post, 302 refused";
+  refused.redirect = 302;
+  refused.err = -AMP_EREDIRECT;
+  refused.status = 302;
   struct http *h = client(0);
-  static const char payload[] = "{\"licenseChallenge\":\"AAAA\"}";
-  struct buf body = BUF_INIT(HTTP_BODY_MAX_DEFAULT);
-  redirect_url(url, sizeof(url), target, 307);
-  struct http_request_opts o = {.method = HTTP_POST,
-                                .url = url,
-                                .body = payload,
-                                .body_len = strlen(payload),
-                                .body_out = &body};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  assert_int_equal(res.resp.err, 0);
-  cJSON *j = cJSON_ParseWithLength((const char *)body.data, body.len);
-  assert_non_null(j);
-  assert_string_equal(str(j, "method"), "POST");
-  assert_string_equal(str(j, "body"), payload);
-  cJSON_Delete(j);
-
-  redirect_url(url, sizeof(url), target, 302);
-  struct result res2 = {0};
-  fetch(h, &o, &res2);
-  assert_int_equal(res2.resp.err, -AMP_EREDIRECT);
-  assert_int_equal(res2.resp.status, 302);
-  buf_done(&body);
+  struct http_got got;
+  http_case_run(h, &followed, &got);
+  cJSON_Delete(echoed(&got, followed.body));
+  http_got_done(&got);
+  http_case_check(h, &refused);
   http_free(h);
 }
 
@@ -349,25 +299,28 @@ static size_t proxy_log_lines(char *last, size_t n) {
 
 /* The environment's proxy variables are not used: the request goes straight to the
  * server and the proxy sees nothing. */
+static const char *const proxy_vars[] = {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+
 static void test_proxy_env_ignored(void **state) {
   char purl[64];
   snprintf(purl, sizeof(purl), "http://127.0.0.1:%u", (unsigned)mockproc_port(proxy));
-  static const char *const vars[] = {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
-  for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
-    assert_int_equal(setenv(vars[i], purl, 1), 0);
+  for (size_t i = 0; i < sizeof(proxy_vars) / sizeof(proxy_vars[0]); i++)
+    assert_int_equal(setenv(proxy_vars[i], purl, 1), 0);
+  static const struct http_case c = {.name = "proxy env ignored",
+                                     .host = "localhost",
+                                     .path = "/files/env.bin",
+                                     .status = 200,
+                                     LOGGED(1)};
   size_t before = proxy_log_lines(NULL, 0);
-  struct http *h = client(0);
-  char url[256];
-  url_of(url, sizeof(url), mock, "localhost", "/files/env.bin");
-  struct http_request_opts o = {.method = HTTP_GET, .url = url};
-  struct result res = {0};
-  fetch(h, &o, &res);
-  http_free(h);
-  for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
-    unsetenv(vars[i]);
-  assert_int_equal(res.resp.err, 0);
+  http_case_check(NULL, &c);
   assert_int_equal(proxy_log_lines(NULL, 0), before);
-  assert_logged(NULL, "/files/env.bin", 1);
+}
+
+/* test_proxy_env_ignored's teardown, so that its variables are gone after a failure too. */
+static int unset_proxy_env(void **state) {
+  for (size_t i = 0; i < sizeof(proxy_vars) / sizeof(proxy_vars[0]); i++)
+    unsetenv(proxy_vars[i]);
+  return 0;
 }
 
 /* A configured proxy is used, through CONNECT, and TLS still verifies the origin. */
@@ -376,18 +329,16 @@ static void test_proxy_configured(void **state) {
                                      .host = "localhost",
                                      .path = "/files/proxied.bin",
                                      .into = INTO_BUF,
-                                     .err = 0,
                                      .status = 200,
-                                     .len = FILE_SIZE};
+                                     .len = FILE_SIZE,
+                                     LOGGED(1),
+                                     .tls = true}; /* TLS ran end to end */
   char purl[64];
   snprintf(purl, sizeof(purl), "http://127.0.0.1:%u", (unsigned)mockproc_port(proxy));
   struct http_config cfg;
-  http_config_init(&cfg);
-  cfg.ca_file = ca;
-  cfg.max_retries = 0;
+  client_config(&cfg, 0);
   cfg.proxy = purl;
-  struct http *h;
-  assert_int_equal(http_new(L, &cfg, &h), 0);
+  struct http *h = client_new(&cfg);
   size_t before = proxy_log_lines(NULL, 0);
   http_case_check(h, &c);
   http_free(h);
@@ -395,11 +346,6 @@ static void test_proxy_configured(void **state) {
   assert_int_equal(proxy_log_lines(last, sizeof(last)), before + 1);
   snprintf(want, sizeof(want), "CONNECT localhost:%u\n", (unsigned)mockproc_port(mock));
   assert_string_equal(last, want);
-  cJSON *log = requests_for("/files/proxied.bin");
-  assert_int_equal(cJSON_GetArraySize(log), 1);
-  const char *tls = str(cJSON_GetArrayItem(log, 0), "tls"); /* TLS ran end to end */
-  assert_true(strcmp(tls, "TLSv1.2") == 0 || strcmp(tls, "TLSv1.3") == 0);
-  cJSON_Delete(log);
 }
 
 static void test_proxy_config_checked(void **state) {
@@ -502,16 +448,11 @@ static void test_sockets_cloexec(void **state) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: %s SOURCE_DIR\n", argv[0]);
+  if (!harness_args(argc, argv))
     return 2;
-  }
-  src_dir = argv[1];
   snprintf(keylog, sizeof(keylog), "/tmp/ampd-keylog-%d", (int)getpid());
   unlink(keylog);
   setenv("SSLKEYLOGFILE", keylog, 1);
-  if (getenv("AMPD_LOG") && log_set_levels(getenv("AMPD_LOG")) < 0)
-    return 2;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_short_206_resumes),
       cmocka_unit_test(test_short_206_reported),
@@ -523,7 +464,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_redirect_cross_origin_refused_without_headers),
       cmocka_unit_test(test_redirect_post_never_crosses),
       cmocka_unit_test(test_no_tls_key_log),
-      cmocka_unit_test(test_proxy_env_ignored),
+      cmocka_unit_test_teardown(test_proxy_env_ignored, unset_proxy_env),
       cmocka_unit_test(test_proxy_configured),
       cmocka_unit_test(test_proxy_config_checked),
       cmocka_unit_test(test_sockets_cloexec),
