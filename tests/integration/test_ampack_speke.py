@@ -30,23 +30,19 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import test_mock as tm
-import testout
+import test_mock_speke as ms  # the mock's SPEKE defaults
 
 sys.path.insert(0, os.path.join(tm.REPO, "tools", "mock"))
 from ampmock.modules import speke as mock_speke  # noqa: E402  the mock's PSSH functions
 
 W = tm.W
-API_KEY = "ampmock-speke-test"    # the mock's default --speke-api-key
-SECRET = b"ampmock-speke-secret"  # the mock's default --speke-secret
-PATH = "/speke/v2.0/copyProtection"
+API_KEY, SECRET, PATH = ms.API_KEY, ms.SECRET, ms.PATH
 TRACK = "speke-test"
 CPIX = "{urn:dashif:org:cpix}"
 
 
 def setUpModule():
-    W["tmp"] = tempfile.mkdtemp(prefix="ampack-speke-test-")
-    W["certs"] = os.path.join(W["tmp"], "certs")
-    subprocess.run(["bash", tm.TESTCA, W["certs"]], check=True, timeout=60)
+    tm.make_tmp("ampack-speke-test-")
     W["root"] = os.path.join(W["tmp"], "root")
     os.makedirs(W["root"])
     W["enc_key"] = os.path.join(W["tmp"], "enc.key")
@@ -58,12 +54,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    try:
-        if "mock" in W:
-            rc = W["mock"].stop()
-            assert rc == 0, "mock exit status %d" % rc
-    finally:
-        testout.remove_tmp(W["tmp"])
+    tm.end_module(check_mock_exit=True)
 
 
 def url(port=None):

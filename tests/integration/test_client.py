@@ -25,14 +25,12 @@ import select
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 import test_daemon as td
 import test_mock as tm
-import testout
 
 W = tm.W
 GUARD_S = td.GUARD_S
@@ -82,21 +80,13 @@ class Reader:
 
 
 def setUpModule():
-    W["root"] = os.path.realpath(W["catalog"])
-    W["tmp"] = tempfile.mkdtemp(prefix="ampd-client-test-")
-    W["certs"] = os.path.join(W["tmp"], "certs")
-    subprocess.run(["bash", tm.TESTCA, W["certs"]], check=True, timeout=60)
-    W["mock"] = tm.Mock()
+    td.set_up_module("ampd-client-test-")
     W["daemon"] = td.Daemon("client")
     W["daemon"].start()
 
 
 def tearDownModule():
-    try:
-        W["daemon"].stop()
-        W["mock"].stop()
-    finally:
-        testout.remove_tmp(W["tmp"])
+    tm.end_module(W["daemon"].stop)
 
 
 def ampctl(*args, timeout=60):

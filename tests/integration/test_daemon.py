@@ -26,12 +26,10 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 import test_mock as tm
-import testout
 
 W = tm.W
 GUARD_S = 120  # a wait this long is a hang: fail
@@ -55,6 +53,9 @@ class Daemon:
     lines instead of the pipe (or ALSA) backend's; log_level: [log] level; extra_config:
     text appended to the file (sections of its own); overrides: `-o section.key=value`
     arguments on top of the file (docs/configuration.md §3)."""
+
+    START_GUARD_S = GUARD_S  # start(): the wait for the control socket
+    START_POLL_S = 0.05
 
     def __init__(self, name, out=None, alsa=False, output=None, capabilities="STD_RES,HI_FI",
                  overrides=(), log_level="debug", extra_config=""):
@@ -95,19 +96,23 @@ class Daemon:
                         % self.out)
             self.env["HOME"] = home
 
-    def start(self):
+    def command(self):
+        """ampd's arguments (a subclass puts a tool in front)."""
         args = [W["ampd"], "-c", self.conf]
         for o in self.overrides:
             args += ["-o", o]
-        self.proc = subprocess.Popen(args, stdout=self.log,
+        return args
+
+    def start(self):
+        self.proc = subprocess.Popen(self.command(), stdout=self.log,
                                      stderr=subprocess.STDOUT, env=self.env)
-        end = time.monotonic() + GUARD_S
+        end = time.monotonic() + self.START_GUARD_S
         while not os.path.exists(self.sock):
             if self.proc.poll() is not None:
                 raise AssertionError("ampd exited: %s" % self.proc.returncode)
             if time.monotonic() > end:
                 raise AssertionError("no control socket")
-            time.sleep(0.05)
+            time.sleep(self.START_POLL_S)
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
@@ -173,7 +178,7 @@ class Daemon:
             time.sleep(0.1)
 
 
-def wait_for(what, pred, guard=GUARD_S, show=None):
+def wait_for(what, pred, guard=GUARD_S, show=None, poll=0.05):
     """Until pred() is true (its value); show() says what there was instead."""
     end = time.monotonic() + guard
     while True:
@@ -183,7 +188,7 @@ def wait_for(what, pred, guard=GUARD_S, show=None):
         if time.monotonic() > end:
             raise AssertionError("waited %d s for %s%s" % (
                 guard, what, ": %r" % (show(),) if show else ""))
-        time.sleep(0.05)
+        time.sleep(poll)
 
 
 def assert_no_race(log):
@@ -201,22 +206,23 @@ def result_of(reply):
     return reply.get("result", reply) if isinstance(reply, dict) else reply
 
 
-def setUpModule():
+def set_up_module(prefix, mock_args=()):
+    """The module set-up of the tests on the daemon: the test catalog as the mock's root,
+    a temp dir (prefix) with the test PKI (tm.make_tmp), the mock (mock_args). Their
+    tear-down is tm.end_module."""
     W["root"] = os.path.realpath(W["catalog"])
-    W["tmp"] = tempfile.mkdtemp(prefix="ampd-daemon-test-")
-    W["certs"] = os.path.join(W["tmp"], "certs")
-    subprocess.run(["bash", tm.TESTCA, W["certs"]], check=True, timeout=60)
-    W["mock"] = tm.Mock()
+    tm.make_tmp(prefix)
+    W["mock"] = tm.Mock(*mock_args)
+
+
+def setUpModule():
+    set_up_module("ampd-daemon-test-")
     W["daemon"] = Daemon("d1")
     W["daemon"].start()
 
 
 def tearDownModule():
-    try:
-        W["daemon"].stop()
-        W["mock"].stop()
-    finally:
-        testout.remove_tmp(W["tmp"])
+    tm.end_module(W["daemon"].stop)
 
 
 class TestDaemon(unittest.TestCase):

@@ -23,15 +23,12 @@ now (tests/faults/, docs/reliability.md "The fault matrix"), which also imports 
 
 import hashlib
 import os
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 import test_daemon as td
 import test_mock as tm
-import testout
 
 W = tm.W
 GUARD_S = td.GUARD_S
@@ -44,18 +41,10 @@ T1_SEG4 = "bytes=1641764-2015967"  # the first after the 30 s clear lead
 
 def setUpModule(prefix="ampd-faults-test-", mock_args=()):
     """Also the set-up of the other modules built on FaultTest (test_daemon_play.py)."""
-    W["root"] = os.path.realpath(W["catalog"])
-    W["tmp"] = tempfile.mkdtemp(prefix=prefix)
-    W["certs"] = os.path.join(W["tmp"], "certs")
-    subprocess.run(["bash", tm.TESTCA, W["certs"]], check=True, timeout=60)
-    W["mock"] = tm.Mock(*mock_args)
+    td.set_up_module(prefix, mock_args)
 
 
-def tearDownModule():
-    try:
-        W["mock"].stop()
-    finally:
-        testout.remove_tmp(W["tmp"])
+tearDownModule = tm.end_module
 
 
 def source_pcm(*parts):

@@ -21,15 +21,11 @@ import os
 import re
 import signal
 import stat
-import subprocess
 import sys
-import tempfile
-import time
 import unittest
 
 import test_daemon as td
 import test_mock as tm
-import testout
 from test_sdnotify import Notify
 
 W = tm.W
@@ -39,29 +35,14 @@ STATE = "player-state"
 
 
 def setUpModule():
-    W["root"] = os.path.realpath(W["catalog"])
-    W["tmp"] = tempfile.mkdtemp(prefix="ampd-state-test-")
-    W["certs"] = os.path.join(W["tmp"], "certs")
-    subprocess.run(["bash", tm.TESTCA, W["certs"]], check=True, timeout=60)
-    W["mock"] = tm.Mock()
+    td.set_up_module("ampd-state-test-")
 
 
-def tearDownModule():
-    try:
-        W["mock"].stop()
-    finally:
-        testout.remove_tmp(W["tmp"])
+tearDownModule = tm.end_module
 
 
 def wait_for(pred, what, guard=GUARD_S):
-    end = time.monotonic() + guard
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > end:
-            raise AssertionError("waited for %s" % what)
-        time.sleep(0.1)
+    return td.wait_for(what, pred, guard, poll=0.1)
 
 
 def write_hook(path, body):

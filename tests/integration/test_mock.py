@@ -115,10 +115,30 @@ def log_entries(since=0):
     return out
 
 
-def setUpModule():
-    W["tmp"] = tempfile.mkdtemp(prefix="ampmock-test-")
+def make_tmp(prefix):
+    """W["tmp"], a new temp dir, and W["certs"] in it: the test PKI of testca.sh. The start
+    of every module set-up on the mock (here and in the modules built on this one)."""
+    W["tmp"] = tempfile.mkdtemp(prefix=prefix)
     W["certs"] = os.path.join(W["tmp"], "certs")
     subprocess.run(["bash", TESTCA, W["certs"]], check=True, timeout=60)
+
+
+def end_module(*first, check_mock_exit=False):
+    """Every module's tear-down: the callables first (in order), then the mock's stop
+    (check_mock_exit: its exit status must be 0); W["tmp"] is kept and removed
+    (testout.remove_tmp) whatever failed."""
+    try:
+        for f in first:
+            f()
+        if "mock" in W:
+            rc = W["mock"].stop()
+            assert not check_mock_exit or rc == 0, "mock exit status %d" % rc
+    finally:
+        testout.remove_tmp(W["tmp"])
+
+
+def setUpModule():
+    make_tmp("ampmock-test-")
     root = W["root"] = os.path.join(W["tmp"], "root")
     os.makedirs(os.path.join(root, "sub"))
     with open(os.path.join(root, "a.mp4"), "wb") as f:
@@ -135,12 +155,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    try:
-        if "mock" in W:
-            rc = W["mock"].stop()
-            assert rc == 0, "mock exit status %d" % rc
-    finally:
-        testout.remove_tmp(W["tmp"])
+    end_module(check_mock_exit=True)
 
 
 class MockTest(unittest.TestCase):

@@ -15,15 +15,12 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import sys
-import tempfile
 import unittest
 import urllib.parse
 import xml.etree.ElementTree as ET
 
 import test_mock as tm  # the Mock process and the TLS client of the mock's self-tests
-import testout
 
 TRACKS = {"album-t1": "album/t1", "album-t2": "album/t2", "album-t3": "album/t3",
           "short12": "short12", "mid45": "mid45", "long125": "long125",
@@ -103,19 +100,12 @@ def setUpModule():
             if not os.path.isfile(p):
                 raise RuntimeError("the test catalog is incomplete: no %s" % p)
     W["root"] = root
-    W["tmp"] = tempfile.mkdtemp(prefix="ampmock-api-test-")
-    W["certs"] = os.path.join(W["tmp"], "certs")
-    subprocess.run(["bash", tm.TESTCA, W["certs"]], check=True, timeout=60)
+    tm.make_tmp("ampmock-api-test-")
     W["mock"] = tm.Mock()
 
 
 def tearDownModule():
-    try:
-        if "mock" in W:
-            rc = W["mock"].stop()
-            assert rc == 0, "mock exit status %d" % rc
-    finally:
-        testout.remove_tmp(W["tmp"])
+    tm.end_module(check_mock_exit=True)
 
 
 class ApiTest(unittest.TestCase):

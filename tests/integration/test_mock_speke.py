@@ -24,7 +24,6 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import test_mock as tm  # the Mock process and the TLS client of the mock's self-tests
-import testout
 
 W = tm.W
 PATH = "/speke/v2.0/copyProtection"
@@ -43,9 +42,7 @@ CATALOG_KEY = "00112233445566778899aabbccddeeff"
 
 
 def setUpModule():
-    W["tmp"] = tempfile.mkdtemp(prefix="ampmock-speke-test-")
-    W["certs"] = os.path.join(W["tmp"], "certs")
-    subprocess.run(["bash", tm.TESTCA, W["certs"]], check=True, timeout=60)
+    tm.make_tmp("ampmock-speke-test-")
     W["root"] = os.path.join(W["tmp"], "root")
     os.makedirs(os.path.join(W["root"], "t", "v1"))
     with open(os.path.join(W["root"], "t", "v1", "keys.json"), "w") as f:
@@ -54,12 +51,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    try:
-        if "mock" in W:
-            rc = W["mock"].stop()
-            assert rc == 0, "mock exit status %d" % rc
-    finally:
-        testout.remove_tmp(W["tmp"])
+    tm.end_module(check_mock_exit=True)
 
 
 def new_kid():

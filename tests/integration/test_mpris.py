@@ -52,7 +52,6 @@ import unittest
 
 import test_daemon as td
 import test_mock as tm
-import testout
 
 W = tm.W
 GUARD_S = 60  # a wait this long is a hang: fail
@@ -202,22 +201,13 @@ def meta():
 
 
 def setUpModule():
-    W["root"] = os.path.realpath(W["catalog"])
-    W["tmp"] = tempfile.mkdtemp(prefix="ampd-mpris-test-")
-    W["certs"] = os.path.join(W["tmp"], "certs")
-    subprocess.run(["bash", tm.TESTCA, W["certs"]], check=True, timeout=60)
-    W["mock"] = tm.Mock()
+    td.set_up_module("ampd-mpris-test-")
     W["buslog"] = open(os.path.join(W["tmp"], "dbus-daemon.log"), "ab")
     W["bus"] = Bus(W["buslog"])
 
 
 def tearDownModule():
-    try:
-        W["bus"].stop()
-        W["buslog"].close()
-        W["mock"].stop()
-    finally:
-        testout.remove_tmp(W["tmp"])
+    tm.end_module(W["bus"].stop, W["buslog"].close)
 
 
 class TestMpris(unittest.TestCase):

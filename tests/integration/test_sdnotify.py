@@ -28,14 +28,12 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 import test_daemon as td
 import test_mock as tm
-import testout
 
 W = tm.W
 GUARD_S = td.GUARD_S
@@ -157,18 +155,10 @@ class Daemon(td.Daemon):
 
 
 def setUpModule():
-    W["root"] = os.path.realpath(W["catalog"])
-    W["tmp"] = tempfile.mkdtemp(prefix="ampd-sdnotify-test-")
-    W["certs"] = os.path.join(W["tmp"], "certs")
-    subprocess.run(["bash", tm.TESTCA, W["certs"]], check=True, timeout=60)
-    W["mock"] = tm.Mock()
+    td.set_up_module("ampd-sdnotify-test-")
 
 
-def tearDownModule():
-    try:
-        W["mock"].stop()
-    finally:
-        testout.remove_tmp(W["tmp"])
+tearDownModule = tm.end_module
 
 
 def pings(msgs):

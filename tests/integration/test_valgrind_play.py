@@ -23,9 +23,7 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -44,18 +42,12 @@ VALGRIND = ["valgrind", "--tool=memcheck", "--leak-check=full",
 class VgDaemon(td.Daemon):
     """td.Daemon with valgrind in front of ampd; its report goes to valgrind.log."""
 
-    def start(self):
+    START_GUARD_S = GUARD_S
+    START_POLL_S = 0.1
+
+    def command(self):
         self.vglog = os.path.join(self.dir, "valgrind.log")
-        args = VALGRIND + ["--log-file=" + self.vglog, W["ampd"], "-c", self.conf]
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=self.env)
-        end = time.monotonic() + GUARD_S
-        while not os.path.exists(self.sock):
-            if self.proc.poll() is not None:
-                raise AssertionError("ampd exited: %s" % self.proc.returncode)
-            if time.monotonic() > end:
-                raise AssertionError("no control socket")
-            time.sleep(0.1)
+        return VALGRIND + ["--log-file=" + self.vglog] + super().command()
 
 
 def wait_for(d, pred, what):
@@ -70,11 +62,7 @@ def wait_for(d, pred, what):
 
 
 def setUpModule():
-    W["root"] = os.path.realpath(W["catalog"])
-    W["tmp"] = tempfile.mkdtemp(prefix="ampd-valgrind-test-")
-    W["certs"] = os.path.join(W["tmp"], "certs")
-    subprocess.run(["bash", tm.TESTCA, W["certs"]], check=True, timeout=60)
-    W["mock"] = tm.Mock("--max-lifetime", "0")
+    td.set_up_module("ampd-valgrind-test-", ("--max-lifetime", "0"))
 
 
 def tearDownModule():
