@@ -935,6 +935,51 @@ static void test_shed_at_open_durable(void **state) {
   }
 }
 
+/* A shed at open whose compaction fails (here its temp file is a directory, as for a
+ * read-only directory or a full disk that still takes a small append) must not bring the
+ * shed records back at a later open: not after the precious record ahead of them was
+ * acked, under the same limits or larger ones. */
+static void test_shed_compaction_failure(void **state) {
+  struct fx *f = *state;
+  enum { P = 0, D = 1 };
+  const struct evqueue_limits roomy = {.max_records = 100, .droppable_mask = 1u << D};
+  const struct evqueue_limits one = {.max_records = 1, .droppable_mask = 1u << D};
+  char tmp[128];
+  snprintf(tmp, sizeof(tmp), "%s.tmp", f->path);
+  struct evqueue *q = NULL;
+  assert_int_equal(evqueue_open(f->path, &roomy, &q), 0);
+  append_std(q, P);
+  append_std(q, D);
+  evqueue_close(q);
+
+  assert_int_equal(mkdir(tmp, 0700), 0);
+  q = NULL;
+  assert_int_equal(evqueue_open(f->path, &one, &q), 0);
+  struct evqueue_stats st;
+  evqueue_stats(q, &st);
+  assert_int_equal(st.dropped, 1);
+  assert_int_equal(st.compactions, 0);
+  assert_int_equal(st.compact_failures, 1);
+  assert_int_equal(evqueue_count(q), 1);
+  check_record(q, 0, 1);
+  assert_int_equal(evqueue_ack(q, 1), 0);
+  assert_int_equal(evqueue_count(q), 0);
+  evqueue_close(q);
+
+  const struct evqueue_limits *reopen[] = {&one, &roomy};
+  for (size_t k = 0; k < 2; k++) {
+    q = NULL;
+    assert_int_equal(evqueue_open(f->path, reopen[k], &q), 0);
+    size_t n = evqueue_count(q);
+    evqueue_stats(q, &st);
+    evqueue_close(q);
+    assert_int_equal(st.next_seq, 3);
+    if (n != 0)
+      fail_msg("reopen %zu: %zu record(s) back, the shed seq 2 among them", k, n);
+  }
+  assert_int_equal(rmdir(tmp), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_format, setup, teardown),
@@ -951,6 +996,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_seq_exhausted, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ack_nothing_held, setup, teardown),
       cmocka_unit_test_setup_teardown(test_shed_at_open_durable, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_shed_compaction_failure, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
