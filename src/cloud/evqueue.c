@@ -445,6 +445,8 @@ static int open_file(struct evqueue *q) {
   return fsync_dir(q->dir);
 }
 
+static int write_tail(struct evqueue *q, const uint8_t *buf, size_t len);
+
 int evqueue_open(const char *path, const struct evqueue_limits *lim, struct evqueue **ret) {
   if (!path || !*path || !ret)
     return -EINVAL;
@@ -483,29 +485,58 @@ int evqueue_open(const char *path, const struct evqueue_limits *lim, struct evqu
   rc = load(q, (uint64_t)st.st_size);
   if (rc < 0)
     goto fail;
-  /* A file written under larger limits: shed droppable records down to these. */
-  size_t shed = 0;
-  for (size_t i = 0; i < q->n && (q->n > q->max_records || q->live_bytes > q->max_bytes);) {
+  /* A file written under larger limits: shed droppable records down to these, the oldest
+   * first (planned first, as an append plans its drops, so that their DROP records can be
+   * made before they go). */
+  size_t shed = 0, count = q->n, bytes = q->live_bytes;
+  for (size_t i = 0; i < q->n && (count > q->max_records || bytes > q->max_bytes); i++) {
     if (is_droppable(q, q->recs[i].kind)) {
-      remove_at(q, i);
       shed++;
-    } else {
-      i++;
+      count--;
+      bytes -= rec_size(&q->recs[i]);
+    }
+  }
+  uint8_t *drops = NULL;
+  if (shed > 0) {
+    drops = malloc(shed * EVQUEUE_RECORD_OVERHEAD);
+    if (!drops) {
+      rc = -ENOMEM;
+      goto fail;
+    }
+    for (size_t i = 0, k = 0; k < shed;) {
+      if (is_droppable(q, q->recs[i].kind)) {
+        encode(drops + k * EVQUEUE_RECORD_OVERHEAD, q->recs[i].seq, EVQUEUE_KIND_DROP, NULL, 0);
+        remove_at(q, i);
+        k++;
+      } else {
+        i++;
+      }
     }
   }
   q->st.dropped += shed;
   /* Compact when the file holds anything but the pending records. Without a shed, the
-   * sizes tell: every dead record, and the ACK or DROP that killed it, adds bytes that
-   * the compacted file does not have, beyond the one SEQ record it may need. A shed
-   * writes nothing, so it must compact whatever the sizes say: a shed record with no
-   * payload is exactly as big as the SEQ record that takes its place (found by
+   * sizes tell: every record that is not pending is at least EVQUEUE_RECORD_OVERHEAD
+   * bytes and the compacted file has at most one (its SEQ record, when the highest seq
+   * is not pending); a file with just one is the compacted file, since a dead data record
+   * comes with the ACK or DROP that killed it, and a lone ACK, DROP or lower SEQ leaves
+   * the highest seq pending. A shed writes nothing to the file, so it must compact
+   * whatever the sizes say: a shed record with no payload that had the highest seq is
+   * exactly as big as the SEQ record that takes its place (found by
    * tests/fuzz/fuzz_evqueue.c), and skipping the compaction then brought it back at the
    * next open. */
   if (shed > 0 || q->end != compact_size(q)) {
     int crc = compact(q);
-    if (crc < 0)
+    if (crc < 0) {
       log_debug("compaction at open failed: %s", amp_strerror(crc));
+      /* Unless only the directory sync failed (the new file is in place), the shed
+       * records are still in the file: their DROP records keep them dropped (one small
+       * append, which may fit where a whole new file does not). */
+      if (shed > 0 && q->st.compactions == 0 &&
+          (crc = write_tail(q, drops, shed * EVQUEUE_RECORD_OVERHEAD)) < 0)
+        log_debug("writing the drops at open failed: %s", amp_strerror(crc));
+    }
   }
+  free(drops);
   *ret = q;
   return 0;
 fail:

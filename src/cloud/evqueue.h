@@ -59,9 +59,10 @@
  * dropped (stats: dropped) until it fits; if it cannot fit even with every droppable
  * record gone, nothing is dropped and the append returns -AMP_ETOOBIG. A file written
  * with larger limits is read whole; its droppable records are then dropped down to the
- * current limits (the open compacts, which makes the drops durable; if that compaction
- * fails, say on a full disk, the next open drops the same records again, and only an
- * open with larger limits would see them back), precious ones beyond them are kept
+ * current limits, durably (the open compacts; if that fails it appends a DROP record for
+ * each; if that fails too, say on a full disk, the dropped records are still in the
+ * file, and a later open drops them again only as far as its own limits need: after
+ * acks, or under larger limits, some come back), precious ones beyond them are kept
  * (never lost) and only block appends until acked.
  *
  * Ownership: the queue owns its file descriptor and every payload; a payload pointer
