@@ -660,13 +660,17 @@ int evqueue_peek(const struct evqueue *q, size_t i, struct evqueue_record *ret) 
 int evqueue_ack(struct evqueue *q, uint64_t seq) {
   if (!q || seq >= q->next_seq)
     return -EINVAL;
-  if (seq <= q->acked)
+  /* An ack at or below an earlier one changes nothing, but when that one's write failed
+   * it is the caller's retry: write it again, so that 0 still means durable. */
+  if (seq <= q->acked && !q->ack_unsaved)
     return 0;
-  q->acked = seq;
-  if (remove_upto(q, seq) == 0 && !q->ack_unsaved)
-    return 0; /* nothing pending at or below seq: nothing a restart could resend */
+  if (seq > q->acked) {
+    q->acked = seq;
+    if (remove_upto(q, seq) == 0 && !q->ack_unsaved)
+      return 0; /* nothing pending at or below seq: nothing a restart could resend */
+  }
   uint8_t rec[EVQUEUE_RECORD_OVERHEAD];
-  size_t sz = encode(rec, seq, EVQUEUE_KIND_ACK, NULL, 0);
+  size_t sz = encode(rec, q->acked, EVQUEUE_KIND_ACK, NULL, 0);
   int rc = write_tail(q, rec, sz);
   q->ack_unsaved = rc < 0;
   maybe_compact(q);

@@ -141,7 +141,9 @@ int evqueue_peek(const struct evqueue *q, size_t i, struct evqueue_record *ret);
 /* Marks every record with a seq <= seq as sent: they leave the queue at once. -EINVAL
  * for a seq never handed out. 0 when the ack is durable; a -errno of the write or sync
  * means the ack took effect in memory but may be lost on a restart (see above). Acking
- * a seq at or below an earlier ack is a no-op. */
+ * a seq at or below an earlier ack is a no-op, unless the write of an earlier ack failed
+ * and no append has written it since: then it is written again (the retry), with the
+ * same return values. */
 int evqueue_ack(struct evqueue *q, uint64_t seq);
 
 void evqueue_stats(const struct evqueue *q, struct evqueue_stats *ret);

@@ -347,6 +347,17 @@ static void test_write_failure(void **state) {
   assert_int_equal(fsize(f->path), size);
   assert_int_equal(evqueue_count(q), 3);
   check_record(q, 0, 2);
+  /* The caller's retry of that ack (the same seq, or one below it) writes it: durable
+   * now, with no append, so a reopen does not hand record 1 out again. */
+  assert_int_equal(evqueue_ack(q, 1), 0);
+  assert_int_equal(fsize(f->path), size + OH);
+  assert_int_equal(evqueue_ack(q, 1), 0);
+  assert_int_equal(fsize(f->path), size + OH);
+  evqueue_close(q);
+  q = NULL;
+  assert_int_equal(evqueue_open(f->path, NULL, &q), 0);
+  assert_int_equal(evqueue_count(q), 3);
+  check_record(q, 0, 2);
   assert_int_equal(append_std(q, 0), 5);
   evqueue_close(q);
   q = NULL;
