@@ -99,6 +99,7 @@ static bool same(const struct ampd_config *a, const struct ampd_config *b) {
          str_eq(a->paths.state_dir, b->paths.state_dir) &&
          str_eq(a->paths.runtime_dir, b->paths.runtime_dir) &&
          str_eq(a->paths.cdm_dir, b->paths.cdm_dir) && str_eq(a->paths.cdm, b->paths.cdm) &&
+         str_eq(a->paths.control_group, b->paths.control_group) &&
          str_eq(a->log.level, b->log.level);
 }
 
@@ -169,6 +170,7 @@ static void check_accepted(const struct ampd_config *c) {
   set_back(&copy, "paths.runtime_dir", c->paths.runtime_dir);
   set_back(&copy, "paths.cdm_dir", c->paths.cdm_dir);
   set_back(&copy, "paths.cdm", c->paths.cdm);
+  set_back(&copy, "paths.control_group", c->paths.control_group);
   set_back(&copy, "log.level", c->log.level);
   set_back(&copy, "playback.resume", c->playback.resume ? "true" : "false");
   set_back_uint(&copy, "log.stats_interval_s", c->log.stats_interval_s);
@@ -226,6 +228,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(err[0] && !strchr(err, '\n'));
     CHECK(strncmp(err, path, pl) == 0 && err[pl] == ':');
     CHECK(same(&c, &def));
+    CHECK(config_diff(&c, &def, NULL, NULL) == 0); /* every key, the new ones too */
   } else {
     check_accepted(&c);
   }
