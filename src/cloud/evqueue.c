@@ -445,7 +445,73 @@ static int open_file(struct evqueue *q) {
   return fsync_dir(q->dir);
 }
 
-static int write_tail(struct evqueue *q, const uint8_t *buf, size_t len);
+/* Writes buf at the end of the file and syncs; on failure cuts the file back to where
+ * it ended, so that no part of buf stays behind. */
+static int write_tail(struct evqueue *q, const uint8_t *buf, size_t len) {
+  int rc = pwrite_full(q->fd, buf, len, q->end);
+  if (rc == 0 && fdatasync(q->fd) < 0)
+    rc = -errno;
+  if (rc < 0) {
+    /* If even this fails, the next write at q->end overwrites the torn bytes, and a
+     * reopen cuts whatever is left past the last whole record. */
+    if (ftruncate(q->fd, (off_t)q->end) == 0)
+      (void)fdatasync(q->fd);
+    return rc;
+  }
+  q->end += len;
+  return 0;
+}
+
+/*
+ * Drops are planned before anything is written: the oldest droppable records, until
+ * extra_records more records of extra_bytes in all fit the limits. Their DROP records
+ * are then encoded (drop_records) and, only once those are written or the file is
+ * rewritten without them, the records go from memory (forget_drops). An append plans
+ * room for its new record; an open of a file written under larger limits plans none.
+ * How many to drop; *fits (when not NULL) whether the limits then hold.
+ */
+static size_t plan_drops(const struct evqueue *q, size_t extra_records, size_t extra_bytes,
+                         bool *fits) {
+  size_t ndrop = 0, count = q->n, bytes = q->live_bytes;
+  for (size_t i = 0;
+       i < q->n && (count + extra_records > q->max_records || bytes + extra_bytes > q->max_bytes);
+       i++) {
+    if (is_droppable(q, q->recs[i].kind)) {
+      ndrop++;
+      count--;
+      bytes -= rec_size(&q->recs[i]);
+    }
+  }
+  if (fits)
+    *fits = count + extra_records <= q->max_records && bytes + extra_bytes <= q->max_bytes;
+  return ndrop;
+}
+
+/* Encodes the DROP records of the first ndrop droppable records into out (room for
+ * ndrop * EVQUEUE_RECORD_OVERHEAD bytes); the bytes written. */
+static size_t drop_records(const struct evqueue *q, size_t ndrop, uint8_t *out) {
+  size_t off = 0;
+  for (size_t i = 0, k = 0; k < ndrop; i++) {
+    if (is_droppable(q, q->recs[i].kind)) {
+      off += encode(out + off, q->recs[i].seq, EVQUEUE_KIND_DROP, NULL, 0);
+      k++;
+    }
+  }
+  return off;
+}
+
+/* Removes the first ndrop droppable records from memory and counts them. */
+static void forget_drops(struct evqueue *q, size_t ndrop) {
+  for (size_t i = 0, k = 0; k < ndrop;) {
+    if (is_droppable(q, q->recs[i].kind)) {
+      remove_at(q, i);
+      k++;
+    } else {
+      i++;
+    }
+  }
+  q->st.dropped += ndrop;
+}
 
 int evqueue_open(const char *path, const struct evqueue_limits *lim, struct evqueue **ret) {
   if (!path || !*path || !ret)
@@ -486,16 +552,8 @@ int evqueue_open(const char *path, const struct evqueue_limits *lim, struct evqu
   if (rc < 0)
     goto fail;
   /* A file written under larger limits: shed droppable records down to these, the oldest
-   * first (planned first, as an append plans its drops, so that their DROP records can be
-   * made before they go). */
-  size_t shed = 0, count = q->n, bytes = q->live_bytes;
-  for (size_t i = 0; i < q->n && (count > q->max_records || bytes > q->max_bytes); i++) {
-    if (is_droppable(q, q->recs[i].kind)) {
-      shed++;
-      count--;
-      bytes -= rec_size(&q->recs[i]);
-    }
-  }
+   * first, their DROP records made before they go. */
+  const size_t shed = plan_drops(q, 0, 0, NULL);
   uint8_t *drops = NULL;
   if (shed > 0) {
     drops = malloc(shed * EVQUEUE_RECORD_OVERHEAD);
@@ -503,17 +561,9 @@ int evqueue_open(const char *path, const struct evqueue_limits *lim, struct evqu
       rc = -ENOMEM;
       goto fail;
     }
-    for (size_t i = 0, k = 0; k < shed;) {
-      if (is_droppable(q, q->recs[i].kind)) {
-        encode(drops + k * EVQUEUE_RECORD_OVERHEAD, q->recs[i].seq, EVQUEUE_KIND_DROP, NULL, 0);
-        remove_at(q, i);
-        k++;
-      } else {
-        i++;
-      }
-    }
+    drop_records(q, shed, drops);
+    forget_drops(q, shed);
   }
-  q->st.dropped += shed;
   /* Compact when the file holds anything but the pending records. Without a shed, the
    * sizes tell: every record that is not pending is at least EVQUEUE_RECORD_OVERHEAD
    * bytes and the compacted file has at most one (its SEQ record, when the highest seq
@@ -544,23 +594,6 @@ fail:
   return rc;
 }
 
-/* Writes buf at the end of the file and syncs; on failure cuts the file back to where
- * it ended, so that no part of buf stays behind. */
-static int write_tail(struct evqueue *q, const uint8_t *buf, size_t len) {
-  int rc = pwrite_full(q->fd, buf, len, q->end);
-  if (rc == 0 && fdatasync(q->fd) < 0)
-    rc = -errno;
-  if (rc < 0) {
-    /* If even this fails, the next write at q->end overwrites the torn bytes, and a
-     * reopen cuts whatever is left past the last whole record. */
-    if (ftruncate(q->fd, (off_t)q->end) == 0)
-      (void)fdatasync(q->fd);
-    return rc;
-  }
-  q->end += len;
-  return 0;
-}
-
 int evqueue_append(struct evqueue *q, uint8_t kind, const void *payload, size_t len,
                    uint64_t *ret_seq) {
   if (!q || kind > EVQUEUE_KIND_MAX || (len > 0 && !payload))
@@ -572,15 +605,9 @@ int evqueue_append(struct evqueue *q, uint8_t kind, const void *payload, size_t 
   int rc;
   const size_t need = EVQUEUE_RECORD_OVERHEAD + len;
   /* Plan the drops: the oldest droppable records, until the new one fits. */
-  size_t ndrop = 0, count = q->n, bytes = q->live_bytes;
-  for (size_t i = 0; i < q->n && (count + 1 > q->max_records || bytes + need > q->max_bytes); i++) {
-    if (is_droppable(q, q->recs[i].kind)) {
-      ndrop++;
-      count--;
-      bytes -= rec_size(&q->recs[i]);
-    }
-  }
-  if (count + 1 > q->max_records || bytes + need > q->max_bytes)
+  bool fits;
+  const size_t ndrop = plan_drops(q, 1, need, &fits);
+  if (!fits)
     return -AMP_ETOOBIG;
 
   rc = reserve(q, q->n + 1);
@@ -606,12 +633,7 @@ int evqueue_append(struct evqueue *q, uint8_t kind, const void *payload, size_t 
   size_t off = 0;
   if (q->ack_unsaved)
     off += encode(buf + off, q->acked, EVQUEUE_KIND_ACK, NULL, 0);
-  for (size_t i = 0, k = 0; k < ndrop; i++) {
-    if (is_droppable(q, q->recs[i].kind)) {
-      off += encode(buf + off, q->recs[i].seq, EVQUEUE_KIND_DROP, NULL, 0);
-      k++;
-    }
-  }
+  off += drop_records(q, ndrop, buf + off);
   const uint64_t seq = q->next_seq;
   off += encode(buf + off, seq, kind, payload, len);
   rc = write_tail(q, buf, off);
@@ -620,15 +642,7 @@ int evqueue_append(struct evqueue *q, uint8_t kind, const void *payload, size_t 
     goto out_copy;
 
   q->ack_unsaved = false;
-  for (size_t i = 0, k = 0; k < ndrop;) {
-    if (is_droppable(q, q->recs[i].kind)) {
-      remove_at(q, i);
-      k++;
-    } else {
-      i++;
-    }
-  }
-  q->st.dropped += ndrop;
+  forget_drops(q, ndrop);
   q->recs[q->n++] = (struct rec){.seq = seq, .payload = copy, .len = (uint32_t)len, .kind = kind};
   q->live_bytes += need;
   q->next_seq++;
