@@ -1,4 +1,7 @@
-# unit tests for cloud/evqueue: the durable event queue file (torn tails, corruption,
-# write failures, bounds, compaction, kill -9 at random points, garbage files).
-ampd_unit_test(evqueue SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_evqueue.c
-               LIBS ampd_cloud)
+# unit tests for cloud/evqueue: the durable event queue file. test_evqueue.c: the format
+# and recovery (torn tails, corruption, kill -9 at random points, garbage files, seqs near
+# 2^64); test_evqueue_limits.c: write failures, bounds, dropping, ack and compaction.
+foreach(t evqueue evqueue_limits)
+  ampd_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_${t}.c
+                 ${CMAKE_CURRENT_SOURCE_DIR}/evqueue_testutil.c LIBS ampd_cloud)
+endforeach()
