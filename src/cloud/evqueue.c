@@ -465,8 +465,10 @@ static int write_tail(struct evqueue *q, const uint8_t *buf, size_t len) {
 /*
  * Drops are planned before anything is written: the oldest droppable records, until
  * extra_records more records of extra_bytes in all fit the limits. Their DROP records
- * are then encoded (drop_records) and, only once those are written or the file is
- * rewritten without them, the records go from memory (forget_drops). An append plans
+ * are encoded (drop_records) while the records are still held, then the records go from
+ * memory (forget_drops): an append writes the DROP records with its new record and
+ * forgets only once that write is durable; an open forgets first and then rewrites the
+ * file without them, appending the DROP records when that rewrite fails. An append plans
  * room for its new record; an open of a file written under larger limits plans none.
  * How many to drop; *fits (when not NULL) whether the limits then hold.
  */
